@@ -1,0 +1,49 @@
+"""Executables: compiled code plus the contract that outputs are fresh arrays of the declared avals."""
+from __future__ import annotations
+
+import hashlib
+import linecache
+
+import numpy as np
+
+from tracegrad.ir import Graph
+from tracegrad.prims import np_helpers
+
+from .numpy_emit import emit_numpy
+
+
+class NumpyExecutable:
+    """Runs graph-generated NumPy source. Tracebacks show the generated lines (via linecache)."""
+
+    backend = "numpy"
+
+    def __init__(self, graph: Graph, fn_name: str = "kernel"):
+        self.graph = graph
+        self.source, consts = emit_numpy(graph, fn_name)
+        digest = hashlib.sha256(self.source.encode()).hexdigest()[:12]
+        self.filename = f"<tracegrad-numpy:{fn_name}:{digest}>"
+        lines = self.source.splitlines(keepends=True)
+        linecache.cache[self.filename] = (len(self.source), None, lines, self.filename)
+        namespace = {"np": np, "rt": np_helpers, **consts}
+        exec(compile(self.source, self.filename, "exec"), namespace)
+        self._fn = namespace[fn_name]
+        self._out_dtypes = [a.dtype for a in graph.out_avals]
+
+    def __call__(self, *args) -> list[np.ndarray]:
+        outs = self._fn(*args)
+        return finish_outputs(outs, self._out_dtypes, args)
+
+
+def finish_outputs(outs, out_dtypes, args) -> list[np.ndarray]:
+    """Outputs as writable arrays that share memory with no input (users may mutate them)."""
+    result = []
+    for o, dt in zip(outs, out_dtypes):
+        o = np.asarray(o)
+        if o.dtype != dt:
+            o = o.astype(dt)
+        if not o.flags.writeable or any(
+                isinstance(a, np.ndarray) and np.may_share_memory(o, a) for a in args) or \
+                any(o is r for r in result):
+            o = np.array(o, copy=True)
+        result.append(o)
+    return result

@@ -1,0 +1,17 @@
+"""tracegrad: trace NumPy functions into a typed IR, differentiate and compile them.
+
+``import tracegrad as tg``; ``tg.jit``, ``tg.grad``, ... (see API.md). Importing stays light:
+sympy and networkx load only when a pass really needs them.
+"""
+from __future__ import annotations
+
+from . import numpy  # noqa: F401  (tracegrad.numpy: the traced NumPy namespace)
+from .api import jit, make_ir  # noqa: F401
+from .errors import (CompileError, DTypeError, GradientError, IRError, ShapeError,  # noqa: F401
+                     TracegradError, TracerArrayConversionError, TracerBoolError,
+                     UnsupportedOperationError)
+from .ir import AVal, Eqn, Graph, Lit, Var, verify  # noqa: F401
+from .lax import stop_gradient  # noqa: F401
+from .printing import parse_graph  # noqa: F401
+
+__version__ = "0.1.0"

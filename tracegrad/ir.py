@@ -1,0 +1,170 @@
+"""The IR: a flat, typed, single-assignment list of equations (a jaxpr-like graph).
+
+Invariants (checked by ``verify``): every variable is defined once, before use, by a graph input
+or an equation output; every equation's output avals are what its primitive's shape/dtype rule
+says. Graph objects are immutable: passes build new ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import dtypes
+from .errors import IRError
+
+
+@dataclass(frozen=True)
+class AVal:
+    """Abstract value: a static shape and one of the supported dtypes."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def __str__(self) -> str:
+        return f"{dtypes.short_name(self.dtype)}[{','.join(map(str, self.shape))}]"
+
+    def update(self, shape=None, dtype=None) -> "AVal":
+        return AVal(self.shape if shape is None else tuple(shape),
+                    self.dtype if dtype is None else dtype)
+
+
+class Var:
+    """A value in a graph. Compared by identity; named only when printed."""
+
+    __slots__ = ("aval", "hint")
+
+    def __init__(self, aval: AVal, hint: str | None = None):
+        self.aval = aval
+        self.hint = hint  # optional: the user's argument name, for dumps
+
+    def __repr__(self) -> str:
+        return f"Var({self.aval})"
+
+
+@dataclass(frozen=True, eq=False)
+class Lit:
+    """A scalar literal operand. ``value`` is a Python scalar of the aval's dtype kind."""
+
+    value: Any
+    aval: AVal
+
+    def __repr__(self) -> str:
+        return f"Lit({self.value!r}:{self.aval})"
+
+
+Atom = "Var | Lit"
+
+
+@dataclass(frozen=True, eq=False)
+class Eqn:
+    """``outputs = prim[params](*inputs)``; ``src`` is the user's ``file:line`` that produced it."""
+
+    prim: Any  # Primitive (not imported here to keep ir.py free of the registry)
+    inputs: tuple
+    params: dict
+    outputs: tuple
+    src: str | None = None
+
+    def replace(self, **changes) -> "Eqn":
+        fields = dict(prim=self.prim, inputs=self.inputs, params=self.params,
+                      outputs=self.outputs, src=self.src)
+        fields.update(changes)
+        return Eqn(**fields)
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """``{ lambda inputs . let eqns in (outputs) }``; outputs may be inputs, literals or eqn outputs."""
+
+    inputs: tuple
+    eqns: tuple
+    outputs: tuple
+    meta: dict = field(default_factory=dict)  # free-form notes (e.g. which outputs are gradients)
+
+    @property
+    def in_avals(self) -> list[AVal]:
+        return [v.aval for v in self.inputs]
+
+    @property
+    def out_avals(self) -> list[AVal]:
+        return [v.aval for v in self.outputs]
+
+    def __str__(self) -> str:
+        from .printing import format_graph
+        return format_graph(self)
+
+    __repr__ = __str__
+
+
+def make_lit(value, dtype) -> Lit:
+    """A scalar literal of ``dtype`` holding ``value`` converted to the matching Python type."""
+    dtype = dtypes.canonical(dtype)
+    if dtypes.is_bool(dtype):
+        value = bool(value)
+    elif dtypes.is_int(dtype):
+        value = int(value)
+    else:
+        value = float(value)
+    return Lit(value, AVal((), dtype))
+
+
+def verify(graph: Graph) -> Graph:
+    """Check the IR invariants; raise ``IRError`` naming the offending equation. Returns ``graph``."""
+    from .printing import Namer
+
+    namer = Namer()
+    defined: set[int] = set()
+
+    def define(v, where):
+        if not isinstance(v, Var):
+            raise IRError(f"{where}: outputs must be Vars, got {v!r}")
+        if id(v) in defined:
+            raise IRError(f"{where}: variable {namer(v)} defined twice (single assignment)")
+        defined.add(id(v))
+
+    def use(a, where):
+        if isinstance(a, Lit):
+            if a.aval.shape != ():
+                raise IRError(f"{where}: literal {a.value!r} is not a scalar")
+            return
+        if not isinstance(a, Var):
+            raise IRError(f"{where}: operand {a!r} is neither a Var nor a Lit")
+        if id(a) not in defined:
+            raise IRError(f"{where}: variable {namer(a)} used before it is defined")
+
+    for v in graph.inputs:
+        define(v, "graph inputs")
+    for i, e in enumerate(graph.eqns):
+        where = f"equation {i} ({e.prim.name}, {e.src or 'no source'})"
+        for a in e.inputs:
+            use(a, where)
+        try:
+            expected = e.prim.abstract_eval([a.aval for a in e.inputs], **e.params)
+        except Exception as exc:  # a rule failing here is itself an invariant violation
+            raise IRError(f"{where}: shape/dtype rule failed: {exc}") from exc
+        got = [o.aval for o in e.outputs]
+        if list(expected) != got:
+            raise IRError(f"{where}: outputs {[str(a) for a in got]} but the rule gives "
+                          f"{[str(a) for a in expected]}")
+        for o in e.outputs:
+            define(o, where)
+    for a in graph.outputs:
+        use(a, "graph outputs")
+    return graph

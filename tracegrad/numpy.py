@@ -1,0 +1,1178 @@
+"""``tracegrad.numpy``: NumPy's names, written on the primitives, with NumPy 2 broadcasting and
+promotion. Plain ``np.*`` calls on traced arrays land here through ``__array_ufunc__`` and
+``__array_function__``; on concrete arrays the same functions run eagerly.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as _np
+
+from . import dtypes as _dt
+from . import lax
+from .errors import ShapeError, UnsupportedOperationError, TracegradError
+from .source_info import user_src_with_text
+from .tracer import Tracer
+
+pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, None
+float32, float64, int32, int64, bool_ = _np.float32, _np.float64, _np.int32, _np.int64, _np.bool_
+ndarray = _np.ndarray
+
+_PUBLIC: dict[str, object] = {}  # name -> implementation, for the dispatch tables
+
+
+def _public(fn):
+    _PUBLIC[fn.__name__] = fn
+    return fn
+
+
+def _unsupported(what: str, fix: str = ""):
+    raise UnsupportedOperationError(
+        f"{what} is not supported by tracegrad" + (f"; {fix}" if fix else ""),
+        src=user_src_with_text(3))
+
+
+# --- operands -------------------------------------------------------------------------------
+def _is_scalar(x) -> bool:
+    return lax.is_python_scalar(x)
+
+
+def _as_operand(x):
+    """Tracers and ndarrays pass through; lists become arrays; Python scalars stay weak."""
+    if isinstance(x, Tracer) or _is_scalar(x):
+        return x
+    if isinstance(x, _np.ndarray):
+        if x.dtype not in _dt.SHORT_NAMES:
+            x = x.astype(_dt.canonical(_np.result_type(x.dtype, _np.float32)
+                                        if x.dtype.kind == "f" else x.dtype, what="array"))
+        return x
+    if isinstance(x, _np.generic):
+        return _np.asarray(x, dtype=_dt.canonical(x.dtype, what="scalar"))
+    if isinstance(x, (list, tuple)):
+        if any(isinstance(t, Tracer) for t in _flat(x)):
+            return stack([_as_operand(t) for t in x])
+        arr = _np.asarray(x)
+        return arr.astype(_dt.canonical(arr.dtype, what="array")) if arr.dtype.kind != "U" else \
+            _unsupported(f"an array of strings ({x!r})")
+    if x is None:
+        raise TracegradError("None is not an array operand", src=user_src_with_text(3))
+    raise TracegradError(f"{type(x).__name__} {x!r} is not an array operand; pass NumPy arrays or "
+                         "Python numbers", src=user_src_with_text(3))
+
+
+def _flat(xs):
+    for t in xs:
+        if isinstance(t, (list, tuple)):
+            yield from _flat(t)
+        else:
+            yield t
+
+
+def _dtype(x):
+    return lax.dtype_of(x)
+
+
+def _shape(x):
+    return lax.shape_of(x)
+
+
+_WEAK_STANDIN = {"f": 0.0, "i": 0, "b": False}
+
+
+def _result_dtype(xs):
+    parts = [x if _is_scalar(x) else
+             _WEAK_STANDIN[_dtype(x).kind] if isinstance(x, Tracer) and x._weak else _dtype(x)
+             for x in xs]
+    return _dt.result_type(*parts)
+
+
+def _broadcast_shapes(*shapes):
+    try:
+        return tuple(_np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ShapeError(f"operands could not be broadcast together with shapes "
+                         f"{' '.join(str(tuple(s)) for s in shapes)}",
+                         src=user_src_with_text(4)) from None
+
+
+def _prepare(xs, dtype=None):
+    """Promote to one dtype and broadcast to one shape; Python scalars stay literals."""
+    xs = [_as_operand(x) for x in xs]
+    dt = _result_dtype(xs) if dtype is None else _dt.canonical(dtype)
+    arrays = [x for x in xs if not _is_scalar(x)]
+    shape = _broadcast_shapes(*[_shape(x) for x in arrays]) if arrays else ()
+    out = []
+    for x in xs:
+        if _is_scalar(x):
+            out.append(x if arrays else _np.asarray(x, dt))
+        else:
+            out.append(lax.broadcast_to(lax.convert(x, dt), shape))
+    return out, dt
+
+
+def _elementwise(name, *xs, dtype=None):
+    ys, dt = _prepare(xs, dtype)
+    return lax.elementwise(name, *ys)
+
+
+def _float_elementwise(name, *xs):
+    """Transcendentals: integers and bools compute in float64 (NumPy's rule)."""
+    xs = [_as_operand(x) for x in xs]
+    dt = _dt.float_result(_result_dtype(xs))
+    return _elementwise(name, *xs, dtype=dt)
+
+
+# --- elementwise arithmetic ---------------------------------------------------------------
+def _arith(name, prim, bool_prim=None):
+    def fn(x1, x2):
+        xs = [_as_operand(x1), _as_operand(x2)]
+        if bool_prim and _dt.is_bool(_result_dtype(xs)):
+            return _elementwise(bool_prim, *xs)
+        return _elementwise(prim, *xs)
+    fn.__name__ = name
+    return _public(fn)
+
+
+add = _arith("add", "add", "or")
+subtract = _arith("subtract", "sub")
+multiply = _arith("multiply", "mul", "and")
+maximum = _arith("maximum", "max")
+minimum = _arith("minimum", "min")
+remainder = _arith("remainder", "rem")
+mod = remainder
+floor_divide = _arith("floor_divide", "floor_divide")
+fmax, fmin = maximum, minimum  # NaN handling differs from NumPy's fmax; documented
+
+
+@_public
+def true_divide(x1, x2):
+    return _float_elementwise("div", x1, x2)
+
+
+divide = true_divide
+
+
+@_public
+def power(x1, x2):
+    return _elementwise("pow", x1, x2)
+
+
+def _cmp(name, prim):
+    def fn(x1, x2):
+        return _elementwise(prim, x1, x2)
+    fn.__name__ = name
+    return _public(fn)
+
+
+less, less_equal = _cmp("less", "lt"), _cmp("less_equal", "le")
+greater, greater_equal = _cmp("greater", "gt"), _cmp("greater_equal", "ge")
+equal, not_equal = _cmp("equal", "eq"), _cmp("not_equal", "ne")
+
+
+def _logical(name, prim):
+    def fn(*xs):
+        xs = [astype(_as_operand(x), _dt.bool_) for x in xs]
+        return _elementwise(prim, *xs)
+    fn.__name__ = name
+    return _public(fn)
+
+
+logical_and, logical_or = _logical("logical_and", "and"), _logical("logical_or", "or")
+logical_xor, logical_not = _logical("logical_xor", "xor"), _logical("logical_not", "not")
+
+
+def _bitwise(name, prim):
+    def fn(*xs):
+        xs = [_as_operand(x) for x in xs]
+        if not _dt.is_bool(_result_dtype(xs)):
+            _unsupported(f"np.{name} on integers", "only bool operands (masks) are supported")
+        return _elementwise(prim, *xs)
+    fn.__name__ = name
+    return _public(fn)
+
+
+bitwise_and, bitwise_or = _bitwise("bitwise_and", "and"), _bitwise("bitwise_or", "or")
+bitwise_xor, invert = _bitwise("bitwise_xor", "xor"), _bitwise("invert", "not")
+bitwise_not = invert
+
+
+def _unary_same(name, prim):
+    def fn(x):
+        return _elementwise(prim, x)
+    fn.__name__ = name
+    return _public(fn)
+
+
+negative = _unary_same("negative", "neg")
+
+
+@_public
+def positive(x):
+    return _as_operand(x)
+
+
+@_public
+def abs(x):
+    x = _as_operand(x)
+    return x if _dt.is_bool(_dtype(x)) else _elementwise("abs", x)
+
+
+absolute = fabs = abs
+
+
+@_public
+def sign(x):
+    return _elementwise("sign", x)
+
+
+def _rounding(name, prim):
+    def fn(x):
+        x = _as_operand(x)
+        if not _dt.is_float(_dtype(x)):
+            return x  # integers are already whole (NumPy 2 keeps their dtype)
+        return _elementwise(prim, x)
+    fn.__name__ = name
+    return _public(fn)
+
+
+floor, ceil, rint = _rounding("floor", "floor"), _rounding("ceil", "ceil"), _rounding("rint", "round")
+
+
+@_public
+def trunc(x):
+    x = _as_operand(x)
+    if not _dt.is_float(_dtype(x)):
+        return x
+    return where(less(x, 0), ceil(x), floor(x))
+
+
+fix = trunc
+
+
+@_public
+def round(a, decimals=0):
+    a = _as_operand(a)
+    if decimals == 0:
+        return rint(a)
+    if not _dt.is_float(_dtype(a)):
+        _unsupported("np.round of integers with decimals")
+    scale = 10.0 ** decimals
+    return true_divide(rint(multiply(a, scale)), scale)
+
+
+around = round
+
+
+def _transcendental(name, prim):
+    def fn(x):
+        return _float_elementwise(prim, x)
+    fn.__name__ = name
+    return _public(fn)
+
+
+for _n, _p in [("exp", "exp"), ("exp2", "exp2"), ("log", "log"), ("log2", "log2"),
+               ("log1p", "log1p"), ("expm1", "expm1"), ("sqrt", "sqrt"), ("sin", "sin"),
+               ("cos", "cos"), ("tan", "tan"), ("tanh", "tanh"), ("sinh", "sinh"),
+               ("cosh", "cosh"), ("arcsin", "arcsin"), ("arccos", "arccos"),
+               ("arctan", "arctan"), ("arcsinh", "arcsinh"), ("arctanh", "arctanh"),
+               ("arccosh", "arccosh"), ("erf", "erf"), ("sigmoid", "sigmoid")]:
+    globals()[_n] = _transcendental(_n, _p)
+asin, acos, atan, asinh, acosh, atanh = arcsin, arccos, arctan, arcsinh, arccosh, arctanh  # noqa
+
+
+@_public
+def arctan2(x1, x2):
+    return _float_elementwise("atan2", x1, x2)
+
+
+atan2 = arctan2
+
+
+@_public
+def log10(x):
+    return multiply(log(x), 1.0 / math.log(10.0))  # noqa: F821  (defined by the loop above)
+
+
+@_public
+def square(x):
+    x = _as_operand(x)
+    return multiply(x, x)
+
+
+@_public
+def reciprocal(x):
+    return true_divide(1.0, x)
+
+
+@_public
+def cbrt(x):
+    x = _float_operand(x)
+    return multiply(sign(x), power(abs(x), 1.0 / 3.0))
+
+
+def _float_operand(x):
+    x = _as_operand(x)
+    return x if _is_scalar(x) or _dt.is_float(_dtype(x)) else astype(x, _dt.float64)
+
+
+@_public
+def deg2rad(x):
+    return multiply(_float_operand(x), math.pi / 180.0)
+
+
+@_public
+def rad2deg(x):
+    return multiply(_float_operand(x), 180.0 / math.pi)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+@_public
+def logaddexp(x1, x2):
+    """max + log1p(exp(-|x1 - x2|)); equal infinities give that infinity, as in NumPy."""
+    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)])
+    m = maximum(a, b)
+    d = subtract(a, b)
+    d = where(isnan(d), 0.0, d)  # inf - inf (equal infinities): the answer is m itself
+    return add(m, log1p(exp(negative(abs(d)))))  # noqa: F821
+
+
+@_public
+def logaddexp2(x1, x2):
+    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)])
+    m = maximum(a, b)
+    d = subtract(a, b)
+    d = where(isnan(d), 0.0, d)
+    return add(m, multiply(log1p(exp2(negative(abs(d)))), 1.0 / math.log(2.0)))  # noqa: F821
+
+
+@_public
+def hypot(x1, x2):
+    """Overflow-safe sqrt(x1**2 + x2**2): scale by the larger magnitude (as NumPy does)."""
+    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)])
+    aa, ab = abs(a), abs(b)
+    big, small = maximum(aa, ab), minimum(aa, ab)
+    safe_big = where(equal(big, 0.0), 1.0, big)
+    ratio = true_divide(small, safe_big)
+    return where(equal(big, 0.0), 0.0, multiply(big, sqrt(add(1.0, multiply(ratio, ratio)))))  # noqa
+
+
+@_public
+def isnan(x):
+    x = _as_operand(x)
+    if not _dt.is_float(_dtype(x)):
+        return zeros_like(x, dtype=_dt.bool_)
+    return not_equal(x, x)
+
+
+@_public
+def isinf(x):
+    x = _as_operand(x)
+    if not _dt.is_float(_dtype(x)):
+        return zeros_like(x, dtype=_dt.bool_)
+    return equal(abs(x), math.inf)
+
+
+@_public
+def isfinite(x):
+    x = _as_operand(x)
+    if not _dt.is_float(_dtype(x)):
+        return ones_like(x, dtype=_dt.bool_)
+    return logical_not(logical_or(isnan(x), isinf(x)))
+
+
+@_public
+def where(condition, x=None, y=None):
+    if x is None or y is None:
+        _unsupported("np.where with one argument (data-dependent output shape)",
+                     "use the three-argument form np.where(cond, a, b)")
+    cond = astype(_as_operand(condition), _dt.bool_)
+    vals, dt = _prepare([x, y])
+    shape = _broadcast_shapes(_shape(cond), *[_shape(v) for v in vals if not _is_scalar(v)])
+    a, b = [v if _is_scalar(v) else lax.broadcast_to(v, shape) for v in vals]
+    if _is_scalar(a) and _is_scalar(b):
+        a = full(shape, a, dt)
+    return lax.select(lax.broadcast_to(cond, shape), a, b)
+
+
+@_public
+def clip(a, a_min=None, a_max=None):
+    a = _as_operand(a)
+    if a_min is not None:
+        a = maximum(a, a_min)
+    if a_max is not None:
+        a = minimum(a, a_max)
+    return a
+
+
+@_public
+def heaviside(x1, x2):
+    return where(less(x1, 0), 0.0, where(greater(x1, 0), 1.0, x2))
+
+
+# --- dtype and creation ---------------------------------------------------------------------
+@_public
+def astype(x, dtype, copy=True):
+    x = _as_operand(x)
+    return lax.convert(x, _dt.canonical(_np.dtype(dtype), what="astype target"))
+
+
+@_public
+def asarray(a, dtype=None):
+    a = _as_operand(a)
+    return a if dtype is None else astype(a, dtype)
+
+
+array = asarray
+
+
+def _creation_dtype(dtype, fallback):
+    return _dt.canonical(_np.dtype(dtype)) if dtype is not None else fallback
+
+
+@_public
+def full(shape, fill_value, dtype=None):
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if isinstance(fill_value, Tracer):
+        return lax.broadcast_to(astype(fill_value, dtype) if dtype else fill_value, shape)
+    dt = _creation_dtype(dtype, _dt.result_type(fill_value) if _is_scalar(fill_value)
+                         else _np.asarray(fill_value).dtype)
+    return lax.full(shape, fill_value, dt)
+
+
+@_public
+def zeros(shape, dtype=None):
+    return full(shape, 0, _creation_dtype(dtype, _dt.float64))
+
+
+@_public
+def ones(shape, dtype=None):
+    return full(shape, 1, _creation_dtype(dtype, _dt.float64))
+
+
+@_public
+def full_like(a, fill_value, dtype=None, shape=None):
+    a = _as_operand(a)
+    return full(_shape(a) if shape is None else shape, fill_value,
+                _creation_dtype(dtype, _dtype(a)))
+
+
+@_public
+def zeros_like(a, dtype=None, shape=None):
+    return full_like(a, 0, dtype, shape)
+
+
+@_public
+def ones_like(a, dtype=None, shape=None):
+    return full_like(a, 1, dtype, shape)
+
+
+@_public
+def empty_like(a, dtype=None, shape=None):
+    return full_like(a, 0, dtype, shape)
+
+
+@_public
+def copy(a):
+    return _as_operand(a)
+
+
+@_public
+def shape(a):
+    return _shape(_as_operand(a))
+
+
+@_public
+def ndim(a):
+    return len(_shape(_as_operand(a)))
+
+
+@_public
+def size(a, axis=None):
+    s = _shape(_as_operand(a))
+    return int(_np.prod(s, dtype=_np.int64)) if axis is None else s[axis]
+
+
+@_public
+def result_type(*args):
+    return _dt.result_type(*[a if _is_scalar(a) else (a if isinstance(a, _np.dtype) else _dtype(a))
+                             for a in args])
+
+
+# --- shape manipulation ----------------------------------------------------------------------
+def _norm_axis(axis, ndim, name="axis"):
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"{name} {axis} is out of bounds for an array of dimension {ndim}",
+                         src=user_src_with_text(4))
+    return axis % ndim if ndim else 0
+
+
+def _norm_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(sorted(_norm_axis(a, ndim) for a in axis))
+    return (_norm_axis(axis, ndim),)
+
+
+@_public
+def reshape(a, shape=None, order="C", newshape=None):
+    a = _as_operand(a)
+    if order != "C":
+        _unsupported(f"reshape with order={order!r}", "only C order is traced")
+    shape = newshape if shape is None else shape
+    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    total = builtins.abs(int(_np.prod(_shape(a), dtype=_np.int64)))
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape: at most one -1 in {shape}", src=user_src_with_text(3))
+    if -1 in shape:
+        known = int(_np.prod([s for s in shape if s != -1], dtype=_np.int64))
+        if known == 0 or total % known:
+            raise ShapeError(f"cannot reshape array of shape {_shape(a)} into shape {shape}",
+                             src=user_src_with_text(3))
+        shape = tuple(total // known if s == -1 else s for s in shape)
+    if int(_np.prod(shape, dtype=_np.int64)) != total:
+        raise ShapeError(f"cannot reshape array of shape {_shape(a)} (size {total}) into shape "
+                         f"{shape}", src=user_src_with_text(3))
+    return lax.reshape(a, shape)
+
+
+@_public
+def ravel(a, order="C"):
+    return reshape(a, (-1,), order=order)
+
+
+@_public
+def transpose(a, axes=None):
+    a = _as_operand(a)
+    nd = len(_shape(a))
+    perm = tuple(reversed(range(nd))) if axes is None else tuple(_norm_axis(x, nd) for x in axes)
+    if sorted(perm) != list(range(nd)):
+        raise ShapeError(f"axes {axes} don't match array of {nd} dimensions",
+                         src=user_src_with_text(3))
+    return lax.transpose(a, perm)
+
+
+@_public
+def permute_dims(a, axes=None):
+    return transpose(a, axes)
+
+
+@_public
+def swapaxes(a, axis1, axis2):
+    a = _as_operand(a)
+    nd = len(_shape(a))
+    perm = list(range(nd))
+    i, j = _norm_axis(axis1, nd), _norm_axis(axis2, nd)
+    perm[i], perm[j] = perm[j], perm[i]
+    return lax.transpose(a, perm)
+
+
+@_public
+def moveaxis(a, source, destination):
+    a = _as_operand(a)
+    nd = len(_shape(a))
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    src = [_norm_axis(s, nd) for s in src]
+    dst = [_norm_axis(d, nd) for d in dst]
+    order = [n for n in range(nd) if n not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return lax.transpose(a, order)
+
+
+@_public
+def expand_dims(a, axis):
+    a = _as_operand(a)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    nd = len(_shape(a)) + len(axes)
+    axes = sorted(_norm_axis(x, nd) for x in axes)
+    shape = list(_shape(a))
+    for x in axes:
+        shape.insert(x, 1)
+    return lax.reshape(a, shape)
+
+
+@_public
+def squeeze(a, axis=None):
+    a = _as_operand(a)
+    s = _shape(a)
+    if axis is None:
+        axes = [i for i, d in enumerate(s) if d == 1]
+    else:
+        axes = list(_norm_axes(axis, len(s)))
+        for x in axes:
+            if s[x] != 1:
+                raise ShapeError(f"cannot select an axis to squeeze out which has size not equal "
+                                 f"to one (axis {x} of {s})", src=user_src_with_text(3))
+    return lax.reshape(a, [d for i, d in enumerate(s) if i not in axes])
+
+
+@_public
+def broadcast_to(array, shape):
+    array = _as_operand(array)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    try:
+        target = _np.broadcast_shapes(_shape(array), shape)
+    except ValueError:
+        target = None
+    if target != shape:
+        raise ShapeError(f"cannot broadcast an array of shape {_shape(array)} to {shape}",
+                         src=user_src_with_text(3))
+    if _is_scalar(array):
+        return full(shape, array)
+    return lax.broadcast_to(array, shape)
+
+
+@_public
+def broadcast_arrays(*args):
+    args = [_as_operand(a) for a in args]
+    shape = _broadcast_shapes(*[_shape(a) for a in args])
+    return [broadcast_to(a, shape) for a in args]
+
+
+@_public
+def atleast_1d(*arys):
+    out = [reshape(a, (1,)) if len(_shape(_as_operand(a))) == 0 else _as_operand(a) for a in arys]
+    return out[0] if len(out) == 1 else out
+
+
+@_public
+def atleast_2d(*arys):
+    out = []
+    for a in arys:
+        a = _as_operand(a)
+        s = _shape(a)
+        out.append(reshape(a, (1, 1)) if len(s) == 0 else reshape(a, (1,) + s) if len(s) == 1
+                   else a)
+    return out[0] if len(out) == 1 else out
+
+
+@_public
+def atleast_3d(*arys):
+    out = []
+    for a in arys:
+        a = _as_operand(a)
+        s = _shape(a)
+        new = {0: (1, 1, 1), 1: (1,) + s + (1,), 2: s + (1,)}.get(len(s), s)
+        out.append(reshape(a, new))
+    return out[0] if len(out) == 1 else out
+
+
+@_public
+def concatenate(arrays, axis=0, dtype=None):
+    arrays = [_as_operand(a) for a in arrays]
+    if not arrays:
+        raise ShapeError("need at least one array to concatenate", src=user_src_with_text(3))
+    if axis is None:
+        arrays = [ravel(a) for a in arrays]
+        axis = 0
+    dt = _creation_dtype(dtype, _result_dtype([_dtype(a) for a in arrays]))
+    nd = len(_shape(arrays[0]))
+    if any(len(_shape(a)) != nd for a in arrays) or nd == 0:
+        raise ShapeError(f"concatenate: all inputs need the same number (>= 1) of dimensions, "
+                         f"got shapes {[_shape(a) for a in arrays]}", src=user_src_with_text(3))
+    ax = _norm_axis(axis, nd)
+    for a in arrays:
+        if any(x != y for i, (x, y) in enumerate(zip(_shape(a), _shape(arrays[0]))) if i != ax):
+            raise ShapeError(f"concatenate: shapes {[_shape(a) for a in arrays]} differ off axis "
+                             f"{ax}", src=user_src_with_text(3))
+    arrays = [lax.convert(a, dt) for a in arrays]
+    nonempty = [a for a in arrays if _shape(a)[ax] != 0] or arrays[:1]
+    return lax.concatenate(nonempty, ax)
+
+
+concat = concatenate
+
+
+@_public
+def stack(arrays, axis=0):
+    arrays = [_as_operand(a) for a in arrays]
+    if not arrays:
+        raise ShapeError("need at least one array to stack", src=user_src_with_text(3))
+    shapes = {_shape(a) for a in arrays}
+    if len(shapes) > 1:
+        raise ShapeError(f"all input arrays must have the same shape, got {sorted(shapes)}",
+                         src=user_src_with_text(3))
+    nd = len(_shape(arrays[0])) + 1
+    ax = _norm_axis(axis, nd)
+    return concatenate([expand_dims(a, ax) for a in arrays], axis=ax)
+
+
+@_public
+def hstack(tup):
+    arrs = atleast_1d(*tup) if len(tup) > 1 else [atleast_1d(*tup)]
+    return concatenate(arrs, axis=0 if len(_shape(arrs[0])) == 1 else 1)
+
+
+@_public
+def vstack(tup):
+    arrs = atleast_2d(*tup) if len(tup) > 1 else [atleast_2d(*tup)]
+    return concatenate(arrs, axis=0)
+
+
+@_public
+def flip(m, axis=None):
+    m = _as_operand(m)
+    return lax.rev(m, _norm_axes(axis, len(_shape(m))))
+
+
+@_public
+def fliplr(m):
+    return flip(m, 1)
+
+
+@_public
+def flipud(m):
+    return flip(m, 0)
+
+
+@_public
+def tile(A, reps):
+    A = _as_operand(A)
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    s = _shape(A)
+    nd = builtins.max(len(s), len(reps))
+    s = (1,) * (nd - len(s)) + tuple(s)
+    reps = (1,) * (nd - len(reps)) + reps
+    a = reshape(A, s)
+    inter = []
+    for d, r in zip(s, reps):
+        inter += [r, d]
+    b = lax.broadcast_in_dim(a, tuple(inter), tuple(range(1, 2 * nd, 2)))
+    return reshape(b, [d * r for d, r in zip(s, reps)])
+
+
+@_public
+def repeat(a, repeats, axis=None):
+    a = _as_operand(a)
+    if not isinstance(repeats, int):
+        _unsupported("np.repeat with per-element repeat counts")
+    if axis is None:
+        a, axis = ravel(a), 0
+    s = _shape(a)
+    ax = _norm_axis(axis, len(s))
+    b = lax.broadcast_in_dim(a, s[:ax + 1] + (repeats,) + s[ax + 1:],
+                             tuple(range(ax + 1)) + tuple(range(ax + 2, len(s) + 1)))
+    return reshape(b, s[:ax] + (s[ax] * repeats,) + s[ax + 1:])
+
+
+# --- reductions ------------------------------------------------------------------------------
+def _finish_reduction(out, a_shape, axes, keepdims):
+    if keepdims:
+        return lax.reshape(out, [1 if i in axes else d for i, d in enumerate(a_shape)])
+    return out
+
+
+def _no_extras(name, out=None, where=None, initial=None, **_):
+    if out is not None:
+        _unsupported(f"np.{name}(..., out=)", "return the result instead")
+    if where is not None and where is not True:
+        _unsupported(f"np.{name}(..., where=)", "use np.where on the input")
+    if initial is not None:
+        _unsupported(f"np.{name}(..., initial=)")
+
+
+def _sum_dtype(a, dtype):
+    if dtype is not None:
+        return _dt.canonical(_np.dtype(dtype))
+    d = _dtype(a)
+    if _dt.is_bool(d) or (_dt.is_int(d) and d.itemsize < 8):
+        return _dt.int64  # NumPy sums small integers and bools in the platform integer
+    return d
+
+
+@_public
+def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    _no_extras("sum", out, where, initial)
+    a = _as_operand(a)
+    s = _shape(a)
+    axes = _norm_axes(axis, len(s))
+    x = lax.convert(a, _sum_dtype(a, dtype))
+    return _finish_reduction(lax.reduce_sum(x, axes), s, axes, keepdims)
+
+
+@_public
+def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    _no_extras("prod", out, where, initial)
+    a = _as_operand(a)
+    s = _shape(a)
+    axes = _norm_axes(axis, len(s))
+    x = lax.convert(a, _sum_dtype(a, dtype))
+    return _finish_reduction(lax.reduce_prod(x, axes), s, axes, keepdims)
+
+
+@_public
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
+    _no_extras("mean", out, where)
+    a = _as_operand(a)
+    s = _shape(a)
+    axes = _norm_axes(axis, len(s))
+    dt = _dt.canonical(_np.dtype(dtype)) if dtype is not None else _dt.float_result(_dtype(a))
+    count = int(_np.prod([s[i] for i in axes], dtype=_np.int64))
+    total = sum(lax.convert(a, dt), axis=axes, keepdims=keepdims)
+    return true_divide(total, float(count)) if count else multiply(total, math.nan)
+
+
+@_public
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None,
+        correction=None):
+    _no_extras("var", out, where)
+    a = _as_operand(a)
+    if correction is not None:
+        ddof = correction
+    s = _shape(a)
+    axes = _norm_axes(axis, len(s))
+    dt = _dt.canonical(_np.dtype(dtype)) if dtype is not None else _dt.float_result(_dtype(a))
+    a = lax.convert(a, dt)
+    m = globals()["mean"](a, axis=axes, keepdims=True)
+    d = subtract(a, m)
+    count = int(_np.prod([s[i] for i in axes], dtype=_np.int64)) - ddof
+    ss = sum(multiply(d, d), axis=axes, keepdims=keepdims)
+    return true_divide(ss, float(count)) if count > 0 else multiply(ss, math.inf)
+
+
+@_public
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None,
+        correction=None):
+    return sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,  # noqa
+                    where=where, correction=correction))
+
+
+def _extremum(name, reducer):
+    def fn(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+        _no_extras(name, out, where, initial)
+        a = _as_operand(a)
+        s = _shape(a)
+        axes = _norm_axes(axis, len(s))
+        if any(s[i] == 0 for i in axes):
+            raise ShapeError(f"zero-size array to reduction operation {name} which has no "
+                             f"identity (shape {s})", src=user_src_with_text(3))
+        return _finish_reduction(reducer(a, axes), s, axes, keepdims)
+    fn.__name__ = name
+    return _public(fn)
+
+
+max = _extremum("max", lax.reduce_max)
+min = _extremum("min", lax.reduce_min)
+amax, amin = max, min
+
+
+@_public
+def any(a, axis=None, out=None, keepdims=False, where=None):
+    _no_extras("any", out, where)
+    a = astype(_as_operand(a), _dt.bool_)
+    s = _shape(a)
+    axes = _norm_axes(axis, len(s))
+    if any_zero(s, axes):
+        return full([d for i, d in enumerate(s) if i not in axes], False, _dt.bool_)
+    return _finish_reduction(lax.reduce_max(a, axes), s, axes, keepdims)
+
+
+@_public
+def all(a, axis=None, out=None, keepdims=False, where=None):
+    _no_extras("all", out, where)
+    a = astype(_as_operand(a), _dt.bool_)
+    s = _shape(a)
+    axes = _norm_axes(axis, len(s))
+    if any_zero(s, axes):
+        return full([d for i, d in enumerate(s) if i not in axes], True, _dt.bool_)
+    return _finish_reduction(lax.reduce_min(a, axes), s, axes, keepdims)
+
+
+def any_zero(shape, axes):
+    return builtins.any(shape[i] == 0 for i in axes)
+
+
+def _arg_extremum(name, fn_lax):
+    def fn(a, axis=None, out=None, keepdims=False):
+        _no_extras(name, out)
+        a = _as_operand(a)
+        s = _shape(a)
+        if axis is None:
+            r = fn_lax(ravel(a), 0)
+            return reshape(r, (1,) * len(s)) if keepdims else r
+        ax = _norm_axis(axis, len(s))
+        return _finish_reduction(fn_lax(a, ax), s, (ax,), keepdims)
+    fn.__name__ = name
+    return _public(fn)
+
+
+argmax = _arg_extremum("argmax", lax.argmax)
+argmin = _arg_extremum("argmin", lax.argmin)
+
+
+@_public
+def cumsum(a, axis=None, dtype=None, out=None):
+    _no_extras("cumsum", out)
+    a = _as_operand(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    ax = _norm_axis(axis, len(_shape(a)))
+    return lax.cumsum(lax.convert(a, _sum_dtype(a, dtype)), ax)
+
+
+# --- linear algebra --------------------------------------------------------------------------
+def _contract_prepare(a, b):
+    (a, b), _ = _prepare_no_broadcast([a, b])
+    if _dt.is_bool(_dtype(a)):
+        a, b = astype(a, _dt.int64), astype(b, _dt.int64)
+    return a, b
+
+
+def _prepare_no_broadcast(xs):
+    xs = [_as_operand(x) for x in xs]
+    xs = [_np.asarray(x) if _is_scalar(x) else x for x in xs]
+    dt = _result_dtype(xs)
+    return [lax.convert(x, dt) for x in xs], dt
+
+
+@_public
+def matmul(x1, x2):
+    a, b = _contract_prepare(x1, x2)
+    sa, sb = _shape(a), _shape(b)
+    if len(sa) == 0 or len(sb) == 0:
+        raise ShapeError("matmul: input operand does not have enough dimensions (scalars are not "
+                         "allowed; use *)", src=user_src_with_text(3))
+    va, vb = len(sa) == 1, len(sb) == 1
+    if va:
+        a, sa = reshape(a, (1,) + sa), (1,) + sa
+    if vb:
+        b, sb = reshape(b, sb + (1,)), sb + (1,)
+    if sa[-1] != sb[-2]:
+        raise ShapeError(f"matmul: mismatch in core dimension: {_shape(x1)} @ {_shape(x2)} "
+                         f"({sa[-1]} != {sb[-2]})", src=user_src_with_text(3))
+    batch = _broadcast_shapes(sa[:-2], sb[:-2])
+    nb = len(batch)
+    if nb == 0:
+        out = lax.dot_general(a, b, (((1,), (0,)), ((), ())))
+    else:
+        a = lax.broadcast_to(a, batch + sa[-2:])
+        b = lax.broadcast_to(b, batch + sb[-2:])
+        out = lax.dot_general(a, b, (((nb + 1,), (nb,)), (tuple(range(nb)), tuple(range(nb)))))
+    s = _shape(out)
+    if va and vb:
+        return reshape(out, s[:-2])
+    if va:
+        return reshape(out, s[:-2] + s[-1:])
+    if vb:
+        return reshape(out, s[:-1])
+    return out
+
+
+@_public
+def dot(a, b, out=None):
+    _no_extras("dot", out)
+    a, b = _contract_prepare(a, b)
+    sa, sb = _shape(a), _shape(b)
+    if len(sa) == 0 or len(sb) == 0:
+        return multiply(a, b)
+    cb = 0 if len(sb) == 1 else len(sb) - 2
+    if sa[-1] != sb[cb]:
+        raise ShapeError(f"shapes {sa} and {sb} not aligned: {sa[-1]} (dim {len(sa) - 1}) != "
+                         f"{sb[cb]} (dim {cb})", src=user_src_with_text(3))
+    return lax.dot_general(a, b, (((len(sa) - 1,), (cb,)), ((), ())))
+
+
+@_public
+def vdot(a, b):
+    return dot(ravel(a), ravel(b))
+
+
+@_public
+def inner(a, b):
+    a, b = _contract_prepare(a, b)
+    sa, sb = _shape(a), _shape(b)
+    if len(sa) == 0 or len(sb) == 0:
+        return multiply(a, b)
+    if sa[-1] != sb[-1]:
+        raise ShapeError(f"inner: shapes {sa} and {sb} differ in the last axis",
+                         src=user_src_with_text(3))
+    return lax.dot_general(a, b, (((len(sa) - 1,), (len(sb) - 1,)), ((), ())))
+
+
+@_public
+def outer(a, b, out=None):
+    _no_extras("outer", out)
+    a, b = ravel(a), ravel(b)
+    return multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+@_public
+def tensordot(a, b, axes=2):
+    a, b = _contract_prepare(a, b)
+    sa, sb = _shape(a), _shape(b)
+    if isinstance(axes, int):
+        ax_a = tuple(range(len(sa) - axes, len(sa)))
+        ax_b = tuple(range(axes))
+    else:
+        ax_a, ax_b = axes
+        ax_a = (ax_a,) if isinstance(ax_a, int) else tuple(ax_a)
+        ax_b = (ax_b,) if isinstance(ax_b, int) else tuple(ax_b)
+    ax_a = tuple(_norm_axis(x, len(sa)) for x in ax_a)
+    ax_b = tuple(_norm_axis(x, len(sb)) for x in ax_b)
+    for i, j in zip(ax_a, ax_b):
+        if sa[i] != sb[j]:
+            raise ShapeError(f"tensordot: shape mismatch for sum ({sa} axis {i} vs {sb} axis {j})",
+                             src=user_src_with_text(3))
+    return lax.dot_general(a, b, ((ax_a, ax_b), ((), ())))
+
+
+@_public
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    a = _as_operand(a)
+    s = _shape(a)
+    i1, i2 = _norm_axis(axis1, len(s)), _norm_axis(axis2, len(s))
+    rest = [k for k in range(len(s)) if k not in (i1, i2)]
+    x = lax.transpose(a, (i1, i2, *rest))
+    n1, n2 = s[i1], s[i2]
+    rows = _np.arange(builtins.max(0, -offset), n1)
+    rows = rows[rows + offset < n2]
+    idx = _np.stack([rows, rows + offset], axis=-1).astype(_np.int64)
+    g = lax.gather(x, idx)  # (ndiag, *rest)
+    return lax.transpose(g, tuple(range(1, len(rest) + 1)) + (0,))
+
+
+@_public
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _no_extras("trace", out)
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
+
+
+@_public
+def diag(v, k=0):
+    v = _as_operand(v)
+    s = _shape(v)
+    if len(s) == 2:
+        return diagonal(v, k)
+    if len(s) != 1:
+        raise ShapeError(f"diag: input must be 1-d or 2-d, got shape {s}", src=user_src_with_text(3))
+    n = s[0]
+    if n == 0:
+        return zeros((builtins.abs(k), builtins.abs(k)), _dtype(v))
+    # v0 0...0 v1 0...0 v2 ... laid out with n zeros between entries is the flattened diagonal matrix
+    flat = lax.pad(v, 0, (0,), (0,), (n,))
+    m = lax.reshape(flat, (n, n))
+    if k > 0:
+        m = lax.pad(m, 0, (0, k), (k, 0))
+    elif k < 0:
+        m = lax.pad(m, 0, (-k, 0), (0, -k))
+    return m
+
+
+@_public
+def eye(N, M=None, k=0, dtype=float):
+    return _np.eye(N, M, k, dtype=dtype)
+
+
+@_public
+def einsum(subscripts, *operands, optimize=False, out=None):
+    _no_extras("einsum", out)
+    from .einsum import einsum as _einsum
+    return _einsum(subscripts, *[_as_operand(o) for o in operands])
+
+
+# --- indexing --------------------------------------------------------------------------------
+def _getitem(x, idx):
+    from .indexing import getitem
+    return getitem(x, idx)
+
+
+@_public
+def take(a, indices, axis=None, mode=None):
+    a = _as_operand(a)
+    if axis is None:
+        return _getitem(ravel(a), (indices,))
+    ax = _norm_axis(axis, len(_shape(a)))
+    return _getitem(a, (slice(None),) * ax + (indices,))
+
+
+@_public
+def take_along_axis(arr, indices, axis):
+    from .indexing import take_along_axis as _tla
+    return _tla(_as_operand(arr), _as_operand(indices), axis)
+
+
+# --- dispatch from NumPy's protocols ---------------------------------------------------------
+_UFUNC_NAMES = {
+    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "true_divide",
+    "true_divide": "true_divide", "floor_divide": "floor_divide", "remainder": "remainder",
+    "power": "power", "maximum": "maximum", "minimum": "minimum", "fmax": "maximum",
+    "fmin": "minimum", "negative": "negative", "positive": "positive", "absolute": "abs",
+    "fabs": "abs", "sign": "sign", "floor": "floor", "ceil": "ceil", "rint": "rint",
+    "trunc": "trunc", "exp": "exp", "exp2": "exp2", "log": "log", "log2": "log2",
+    "log10": "log10", "log1p": "log1p", "expm1": "expm1", "sqrt": "sqrt", "square": "square",
+    "cbrt": "cbrt", "reciprocal": "reciprocal", "sin": "sin", "cos": "cos", "tan": "tan",
+    "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "arcsin": "arcsin", "arccos": "arccos",
+    "arctan": "arctan", "arcsinh": "arcsinh", "arctanh": "arctanh", "arccosh": "arccosh",
+    "arctan2": "arctan2", "hypot": "hypot", "deg2rad": "deg2rad", "rad2deg": "rad2deg",
+    "degrees": "rad2deg", "radians": "deg2rad", "logaddexp": "logaddexp",
+    "logaddexp2": "logaddexp2", "less": "less", "less_equal": "less_equal", "greater": "greater",
+    "greater_equal": "greater_equal", "equal": "equal", "not_equal": "not_equal",
+    "logical_and": "logical_and", "logical_or": "logical_or", "logical_xor": "logical_xor",
+    "logical_not": "logical_not", "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or",
+    "bitwise_xor": "bitwise_xor", "invert": "invert", "isnan": "isnan", "isinf": "isinf",
+    "isfinite": "isfinite", "heaviside": "heaviside", "matmul": "matmul",
+}
+_REDUCE_METHODS = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
+                   "logical_and": "all", "logical_or": "any"}
+
+
+def _dispatch_ufunc(ufunc, method, inputs, kwargs):
+    name = ufunc.__name__
+    if kwargs.get("out") is not None:
+        _unsupported(f"np.{name}(..., out=) on a traced array", "return the result instead")
+    dtype = kwargs.pop("dtype", None)
+    if method == "__call__":
+        impl = _UFUNC_NAMES.get(name)
+        if impl is None:
+            _unsupported(f"the NumPy ufunc np.{name}")
+        extra = set(kwargs) - {"out", "casting", "order", "subok"}
+        if extra:
+            _unsupported(f"np.{name}(..., {', '.join(sorted(extra))}=)")
+        res = globals()[impl](*inputs)
+        return astype(res, dtype) if dtype is not None else res
+    if method == "reduce" and name in _REDUCE_METHODS:
+        kwargs.pop("out", None)
+        return globals()[_REDUCE_METHODS[name]](*inputs, **kwargs)
+    if method == "accumulate" and name == "add":
+        return cumsum(inputs[0], axis=kwargs.get("axis", 0))
+    if method == "outer" and name in _UFUNC_NAMES:
+        a, b = (_as_operand(i) for i in inputs)
+        sa = _shape(a)
+        a = reshape(a, sa + (1,) * len(_shape(b)))
+        return globals()[_UFUNC_NAMES[name]](a, b)
+    _unsupported(f"np.{name}.{method}")
+
+
+_FUNCTIONS = None
+
+
+def _function_table():
+    global _FUNCTIONS
+    if _FUNCTIONS is None:
+        table = {}
+        for name, impl in _PUBLIC.items():
+            target = getattr(_np, name, None)
+            if target is not None and callable(target):
+                table[target] = impl
+        for alias in ("absolute", "around", "amax", "amin", "concat", "divide", "mod", "fix",
+                      "radians", "degrees", "asarray", "array", "bitwise_not",
+                      "permute_dims", "empty_like"):
+            target = getattr(_np, alias, None)
+            if target is not None:
+                table[target] = globals()[alias]
+        _FUNCTIONS = table
+    return _FUNCTIONS
+
+
+def _dispatch_function(func, args, kwargs):
+    impl = _function_table().get(func)
+    if impl is None:
+        _unsupported(f"the NumPy function np.{func.__name__}",
+                     "tracegrad.numpy lists the functions it can trace; rewrite with those")
+    return impl(*args, **kwargs)
+

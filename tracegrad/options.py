@@ -1,0 +1,44 @@
+"""Every ``TRACEGRAD_*`` environment variable, in one place, with its default and meaning.
+
+Read once at import; ``describe()`` renders the table shown in the README and by the CLI.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    default: str
+    help: str
+
+    @property
+    def value(self) -> str:
+        return os.environ.get(self.name, self.default)
+
+
+OPTIONS = {o.name: o for o in [
+    Option("TRACEGRAD_BACKEND", "auto", "default backend of tg.jit: auto, numpy or c"),
+    Option("TRACEGRAD_OPT_LEVEL", "O2", "default pass pipeline of tg.jit: O0, O1 or O2"),
+    Option("TRACEGRAD_VERIFY", "0", "1: run ir.verify after every pass (always on in tests)"),
+    Option("TRACEGRAD_DISABLE_PASSES", "", "comma-separated pass names to skip (for bisecting)"),
+    Option("TRACEGRAD_STOP_AFTER", "", "stop the pipeline after this pass"),
+    Option("TRACEGRAD_CACHE_DIR", "", "directory of the on-disk kernel cache (default: the user "
+           "cache directory)"),
+    Option("CC", "cc", "the C compiler used by the C backend"),
+]}
+
+
+def get(name: str) -> str:
+    return OPTIONS[name].value
+
+
+def flag(name: str) -> bool:
+    return OPTIONS[name].value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def describe() -> str:
+    return "\n".join(f"{o.name:28} default {o.default or '(none)':8}  {o.help}"
+                     for o in OPTIONS.values())

@@ -1,0 +1,11 @@
+"""Every primitive's declaration; importing this package registers them all."""
+from __future__ import annotations
+
+from . import contraction, elementwise, reductions, sources, structural  # noqa: F401
+from .contraction import dot_general_p  # noqa: F401
+from .elementwise import ELEMENTWISE, convert_p, select_p, stop_gradient_p  # noqa: F401
+from .reductions import (argmax_p, argmin_p, cumsum_p, reduce_max_p, reduce_min_p,  # noqa: F401
+                         reduce_prod_p, reduce_sum_p)
+from .sources import constant_p, iota_p  # noqa: F401
+from .structural import (broadcast_in_dim_p, concatenate_p, gather_p, pad_p, reshape_p,  # noqa
+                         rev_p, scatter_add_p, slice_p, transpose_p)

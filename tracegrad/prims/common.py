@@ -1,0 +1,46 @@
+"""Shared shape/dtype checks for primitive declarations."""
+from __future__ import annotations
+
+from .. import dtypes
+from ..errors import DTypeError, ShapeError
+from ..ir import AVal
+
+
+def same_shapes(name: str, avals) -> tuple[int, ...]:
+    shapes = {a.shape for a in avals if a.shape != ()}
+    if len(shapes) > 1:
+        raise ShapeError(f"{name}: operand shapes {[a.shape for a in avals]} differ (primitives are "
+                         "strict; the NumPy layer inserts broadcast_in_dim)")
+    return shapes.pop() if shapes else ()
+
+
+def same_dtypes(name: str, avals) -> "dtypes.np.dtype":
+    kinds = {a.dtype for a in avals}
+    if len(kinds) > 1:
+        raise DTypeError(f"{name}: operand dtypes {[str(a.dtype) for a in avals]} differ")
+    return avals[0].dtype
+
+
+def check_class(name: str, dtype, allowed: str):
+    ok = {"float": dtypes.is_float(dtype),
+          "numeric": dtypes.is_float(dtype) or dtypes.is_int(dtype),
+          "bool": dtypes.is_bool(dtype),
+          "int": dtypes.is_int(dtype),
+          "any": True}[allowed]
+    if not ok:
+        raise DTypeError(f"{name} needs {allowed} operands, got {dtype}")
+
+
+def norm_axes(axes, ndim: int, name: str) -> tuple[int, ...]:
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ShapeError(f"{name}: axis {a} out of range for {ndim} dimensions")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{name}: repeated axis in {tuple(axes)}")
+    return tuple(out)
+
+
+def aval(shape, dtype) -> AVal:
+    return AVal(tuple(int(d) for d in shape), dtype)

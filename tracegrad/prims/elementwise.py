@@ -1,0 +1,135 @@
+"""Elementwise primitives, declared from one table: name, NumPy lowering, dtype class, scalar meaning.
+
+Operands of an elementwise primitive have equal shapes and dtypes (scalar literals excepted).
+``scalar`` is the primitive's meaning on scalars in sympy syntax; the differentiation pass takes
+its partial derivatives from the checked-in table that sympy derived from it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..errors import DTypeError
+from ..primitive import Primitive
+from . import np_helpers as rt
+from .common import aval, check_class, same_dtypes, same_shapes
+
+# name: (arity, numpy callable, source template, dtype class, scalar meaning or None if nondiff)
+_TABLE = {
+    "neg": (1, np.negative, "np.negative({0})", "numeric", "-x"),
+    "add": (2, np.add, "np.add({0}, {1})", "numeric", "x + y"),
+    "sub": (2, np.subtract, "np.subtract({0}, {1})", "numeric", "x - y"),
+    "mul": (2, np.multiply, "np.multiply({0}, {1})", "numeric", "x * y"),
+    "div": (2, np.true_divide, "np.true_divide({0}, {1})", "float", "x / y"),
+    "pow": (2, np.power, "np.power({0}, {1})", "numeric", "x**y"),
+    "max": (2, np.maximum, "np.maximum({0}, {1})", "any", "Max(x, y)"),
+    "min": (2, np.minimum, "np.minimum({0}, {1})", "any", "Min(x, y)"),
+    "rem": (2, np.remainder, "np.remainder({0}, {1})", "numeric", "x - y*floor(x/y)"),
+    "floor_divide": (2, np.floor_divide, "np.floor_divide({0}, {1})", "numeric", None),
+    "abs": (1, np.abs, "np.abs({0})", "numeric", "Abs(x)"),
+    "sign": (1, np.sign, "np.sign({0})", "numeric", None),
+    "floor": (1, np.floor, "np.floor({0})", "float", None),
+    "ceil": (1, np.ceil, "np.ceil({0})", "float", None),
+    "round": (1, np.rint, "np.rint({0})", "float", None),
+    "exp": (1, np.exp, "np.exp({0})", "float", "exp(x)"),
+    "exp2": (1, np.exp2, "np.exp2({0})", "float", "2**x"),
+    "log": (1, np.log, "np.log({0})", "float", "log(x)"),
+    "log2": (1, np.log2, "np.log2({0})", "float", "log(x)/log(2)"),
+    "log1p": (1, np.log1p, "np.log1p({0})", "float", "log(1 + x)"),
+    "expm1": (1, np.expm1, "np.expm1({0})", "float", "exp(x) - 1"),
+    "sqrt": (1, np.sqrt, "np.sqrt({0})", "float", "sqrt(x)"),
+    "sin": (1, np.sin, "np.sin({0})", "float", "sin(x)"),
+    "cos": (1, np.cos, "np.cos({0})", "float", "cos(x)"),
+    "tan": (1, np.tan, "np.tan({0})", "float", "tan(x)"),
+    "tanh": (1, np.tanh, "np.tanh({0})", "float", "tanh(x)"),
+    "sinh": (1, np.sinh, "np.sinh({0})", "float", "sinh(x)"),
+    "cosh": (1, np.cosh, "np.cosh({0})", "float", "cosh(x)"),
+    "arcsin": (1, np.arcsin, "np.arcsin({0})", "float", "asin(x)"),
+    "arccos": (1, np.arccos, "np.arccos({0})", "float", "acos(x)"),
+    "arctan": (1, np.arctan, "np.arctan({0})", "float", "atan(x)"),
+    "arcsinh": (1, np.arcsinh, "np.arcsinh({0})", "float", "asinh(x)"),
+    "arctanh": (1, np.arctanh, "np.arctanh({0})", "float", "atanh(x)"),
+    "arccosh": (1, np.arccosh, "np.arccosh({0})", "float", "acosh(x)"),
+    "atan2": (2, np.arctan2, "np.arctan2({0}, {1})", "float", "atan2(x, y)"),
+    "sigmoid": (1, rt.sigmoid, "rt.sigmoid({0})", "float", "1/(1 + exp(-x))"),
+    "erf": (1, rt.erf, "rt.erf({0})", "float", "erf(x)"),
+    "lt": (2, np.less, "np.less({0}, {1})", "any", None),
+    "le": (2, np.less_equal, "np.less_equal({0}, {1})", "any", None),
+    "gt": (2, np.greater, "np.greater({0}, {1})", "any", None),
+    "ge": (2, np.greater_equal, "np.greater_equal({0}, {1})", "any", None),
+    "eq": (2, np.equal, "np.equal({0}, {1})", "any", None),
+    "ne": (2, np.not_equal, "np.not_equal({0}, {1})", "any", None),
+    "and": (2, np.logical_and, "np.logical_and({0}, {1})", "bool", None),
+    "or": (2, np.logical_or, "np.logical_or({0}, {1})", "bool", None),
+    "xor": (2, np.logical_xor, "np.logical_xor({0}, {1})", "bool", None),
+    "not": (1, np.logical_not, "np.logical_not({0})", "bool", None),
+}
+COMPARISONS = ("lt", "le", "gt", "ge", "eq", "ne")
+
+
+def _make_rule(name: str, arity: int, klass: str, bool_out: bool):
+    def rule(*avals):
+        if len(avals) != arity:
+            raise TypeError(f"{name} takes {arity} operands, got {len(avals)}")
+        shape = same_shapes(name, avals)
+        dt = same_dtypes(name, avals)
+        check_class(name, dt, klass)
+        return [aval(shape, dtypes.bool_ if bool_out else dt)]
+    return rule
+
+
+def _make_src(template: str):
+    return lambda ins, out_avals, **params: template.format(*ins)
+
+
+ELEMENTWISE: dict[str, Primitive] = {}
+for _name, (_arity, _fn, _tmpl, _klass, _scalar) in _TABLE.items():
+    _bool_out = _name in COMPARISONS
+    ELEMENTWISE[_name] = Primitive(
+        _name, kind="elementwise",
+        abstract_eval=_make_rule(_name, _arity, _klass, _bool_out),
+        impl=_fn, numpy_src=_make_src(_tmpl), scalar=_scalar, nondiff=_scalar is None,
+        linear_args=(0, 1) if _name in ("add", "sub") else (0,) if _name == "neg" else ())
+    globals()[f"{_name}_p"] = ELEMENTWISE[_name]
+
+
+# --- select and convert: elementwise, but with their own dtype rules ----------------------
+def _select_rule(pred, on_true, on_false):
+    shape = same_shapes("where", (pred, on_true, on_false))
+    if not dtypes.is_bool(pred.dtype):
+        raise DTypeError(f"where: the condition must be bool, got {pred.dtype}")
+    dt = same_dtypes("where", (on_true, on_false))
+    return [aval(shape, dt)]
+
+
+select_p = Primitive(
+    "where", kind="elementwise", abstract_eval=_select_rule, impl=np.where,
+    numpy_src=lambda ins, out_avals: f"np.where({ins[0]}, {ins[1]}, {ins[2]})",
+    linear_args=(1, 2), doc="where(c, a, b): a where c else b")
+ELEMENTWISE["where"] = select_p
+
+
+def _convert_rule(x, *, new_dtype):
+    return [aval(x.shape, dtypes.canonical(new_dtype))]
+
+
+def _convert_impl(x, *, new_dtype):
+    return np.asarray(x).astype(new_dtype)
+
+
+convert_p = Primitive(
+    "convert", kind="elementwise", abstract_eval=_convert_rule, impl=_convert_impl,
+    numpy_src=lambda ins, out_avals, new_dtype: f"np.asarray({ins[0]}).astype(np.{new_dtype})",
+    doc="dtype cast with NumPy's astype semantics (float -> int truncates)")
+ELEMENTWISE["convert"] = convert_p
+
+
+def _identity_rule(x):
+    return [x]
+
+
+stop_gradient_p = Primitive(
+    "stop_gradient", kind="elementwise", abstract_eval=_identity_rule, impl=lambda x: x,
+    numpy_src=lambda ins, out_avals: ins[0], nondiff=True,
+    doc="identity whose derivative is zero (tg.stop_gradient, .detach())")
+ELEMENTWISE["stop_gradient"] = stop_gradient_p

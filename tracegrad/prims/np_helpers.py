@@ -1,0 +1,95 @@
+"""NumPy helpers shared by the reference interpreter and the generated NumPy code (imported as ``rt``).
+
+Only operations that are not one NumPy call live here; each keeps NumPy's dtype of its inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_erf = None
+
+
+def erf(x):
+    """Error function via SciPy's ufunc (imported on first use, so ``import tracegrad`` stays light)."""
+    global _erf
+    if _erf is None:
+        from scipy.special import erf as scipy_erf
+        _erf = scipy_erf
+    return _erf(x)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow: exp(-log(1 + exp(-x))), exact at both tails."""
+    return np.exp(-np.logaddexp(0, -x))
+
+
+def broadcast_in_dim(x, shape, broadcast_dimensions):
+    """Place x's axes at ``broadcast_dimensions`` of ``shape`` and broadcast the rest."""
+    expanded = [1] * len(shape)
+    for src_axis, dst_axis in enumerate(broadcast_dimensions):
+        expanded[dst_axis] = np.shape(x)[src_axis]
+    return np.broadcast_to(np.reshape(x, expanded), shape)
+
+
+def slice_(x, start_indices, limit_indices, strides):
+    idx = tuple(slice(s, e, st) for s, e, st in zip(start_indices, limit_indices, strides))
+    return x[idx]
+
+
+def pad(x, padding_value, low, high, interior):
+    """Pad with ``low``/``high`` elements at each end and ``interior`` between elements."""
+    x = np.asarray(x)
+    shape = tuple(lo + hi + (d + (d - 1) * it if d else 0)
+                  for d, lo, hi, it in zip(x.shape, low, high, interior))
+    out = np.full(shape, padding_value, dtype=x.dtype)
+    idx = tuple(slice(lo, lo + (d - 1) * (it + 1) + 1 if d else lo, it + 1)
+                for d, lo, it in zip(x.shape, low, interior))
+    out[idx] = x
+    return out
+
+
+def _index_tuple(indices):
+    k = indices.shape[-1]
+    return tuple(indices[..., i] for i in range(k))
+
+
+def gather(x, indices):
+    """``out[b..., rest] = x[idx[b..., 0], ..., idx[b..., k-1], rest]``; negative indices wrap."""
+    return x[_index_tuple(indices)]
+
+
+def scatter_add(x, indices, updates):
+    """A copy of ``x`` with ``updates`` added at ``indices`` (duplicates accumulate)."""
+    out = np.array(x, copy=True)
+    np.add.at(out, _index_tuple(indices), updates)
+    return out
+
+
+def iota(shape, dimension, dtype):
+    """An array of ``shape`` whose values count along ``dimension``."""
+    ar = np.arange(shape[dimension], dtype=dtype)
+    view = [1] * len(shape)
+    view[dimension] = shape[dimension]
+    return np.broadcast_to(ar.reshape(view), shape)
+
+
+def cumsum(x, axis, reverse):
+    if reverse:
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
+    return np.cumsum(x, axis=axis, dtype=x.dtype)
+
+
+def dot_general(a, b, dimension_numbers):
+    """Contract ``a`` and ``b``: output axes are batch, then a's free axes, then b's free axes."""
+    (lc, rc), (lb, rb) = dimension_numbers
+    a_free = [i for i in range(np.ndim(a)) if i not in lc and i not in lb]
+    b_free = [i for i in range(np.ndim(b)) if i not in rc and i not in rb]
+    at = np.transpose(a, tuple(lb) + tuple(a_free) + tuple(lc))
+    bt = np.transpose(b, tuple(rb) + tuple(rc) + tuple(b_free))
+    nb = len(lb)
+    batch = at.shape[:nb]
+    m_shape, k_shape = at.shape[nb:nb + len(a_free)], at.shape[nb + len(a_free):]
+    n_shape = bt.shape[nb + len(rc):]
+    m, k, n = int(np.prod(m_shape)), int(np.prod(k_shape)), int(np.prod(n_shape))
+    out = np.matmul(at.reshape(batch + (m, k)), bt.reshape(batch + (k, n)))
+    return out.reshape(batch + m_shape + n_shape)

@@ -1,0 +1,169 @@
+"""Index and copy primitives: broadcast, reshape, transpose, slice, pad, concatenate, rev,
+gather and scatter_add. All are linear in their array operand; their transposes are declared
+with the differentiation rules.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..errors import DTypeError, ShapeError
+from ..primitive import Primitive
+from . import np_helpers as rt
+from .common import aval, same_dtypes
+
+
+def _bcast_rule(x, *, shape, broadcast_dimensions):
+    bd = tuple(broadcast_dimensions)
+    if len(bd) != x.ndim or list(bd) != sorted(set(bd)) or any(d >= len(shape) for d in bd):
+        raise ShapeError(f"broadcast_in_dim: dimensions {bd} do not place {x.shape} into {shape}")
+    for i, d in enumerate(bd):
+        if x.shape[i] not in (1, shape[d]):
+            raise ShapeError(f"broadcast_in_dim: cannot broadcast {x.shape} to {tuple(shape)}")
+    return [aval(shape, x.dtype)]
+
+
+broadcast_in_dim_p = Primitive(
+    "broadcast_in_dim", kind="structural", abstract_eval=_bcast_rule, impl=rt.broadcast_in_dim,
+    numpy_src=lambda ins, oa, shape, broadcast_dimensions:
+        f"rt.broadcast_in_dim({ins[0]}, {tuple(shape)!r}, {tuple(broadcast_dimensions)!r})",
+    linear_args=(0,))
+
+
+def _reshape_rule(x, *, new_sizes):
+    if int(np.prod(new_sizes, dtype=np.int64)) != x.size:
+        raise ShapeError(f"reshape: cannot reshape {x.shape} ({x.size} elements) to "
+                         f"{tuple(new_sizes)}")
+    return [aval(new_sizes, x.dtype)]
+
+
+reshape_p = Primitive(
+    "reshape", kind="structural", abstract_eval=_reshape_rule,
+    impl=lambda x, *, new_sizes: np.reshape(x, new_sizes),
+    numpy_src=lambda ins, oa, new_sizes: f"np.reshape({ins[0]}, {tuple(new_sizes)!r})",
+    linear_args=(0,))
+
+
+def _transpose_rule(x, *, permutation):
+    if sorted(permutation) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: {tuple(permutation)} is not a permutation of {x.ndim} axes")
+    return [aval([x.shape[p] for p in permutation], x.dtype)]
+
+
+transpose_p = Primitive(
+    "transpose", kind="structural", abstract_eval=_transpose_rule,
+    impl=lambda x, *, permutation: np.transpose(x, permutation),
+    numpy_src=lambda ins, oa, permutation: f"np.transpose({ins[0]}, {tuple(permutation)!r})",
+    linear_args=(0,))
+
+
+def _slice_rule(x, *, start_indices, limit_indices, strides):
+    if not (len(start_indices) == len(limit_indices) == len(strides) == x.ndim):
+        raise ShapeError(f"slice: index lists do not match {x.ndim} dimensions")
+    shape = []
+    for d, s, e, st in zip(x.shape, start_indices, limit_indices, strides):
+        if not (0 <= s <= e <= d) or st < 1:
+            raise ShapeError(f"slice: [{s}:{e}:{st}] out of range for a dimension of {d}")
+        shape.append((e - s + st - 1) // st)
+    return [aval(shape, x.dtype)]
+
+
+def _slice_src(ins, oa, start_indices, limit_indices, strides):
+    parts = []
+    for s, e, st in zip(start_indices, limit_indices, strides):
+        parts.append(f"{s}:{e}" + (f":{st}" if st != 1 else ""))
+    return f"{ins[0]}[{', '.join(parts)}{',' if len(parts) == 1 else ''}]" if parts else ins[0]
+
+
+slice_p = Primitive(
+    "slice", kind="structural", abstract_eval=_slice_rule, impl=rt.slice_, numpy_src=_slice_src,
+    linear_args=(0,))
+
+
+def _pad_rule(x, pv, *, low, high, interior):
+    if pv.shape != ():
+        raise ShapeError("pad: the padding value must be a scalar")
+    same_dtypes("pad", (x, pv))
+    if not (len(low) == len(high) == len(interior) == x.ndim):
+        raise ShapeError(f"pad: padding lists do not match {x.ndim} dimensions")
+    if min((*low, *high, *interior), default=0) < 0:
+        raise ShapeError("pad: negative padding is not supported (use slice)")
+    shape = [lo + hi + (d + (d - 1) * it if d else 0)
+             for d, lo, hi, it in zip(x.shape, low, high, interior)]
+    return [aval(shape, x.dtype)]
+
+
+pad_p = Primitive(
+    "pad", kind="structural", abstract_eval=_pad_rule, impl=rt.pad,
+    numpy_src=lambda ins, oa, low, high, interior:
+        f"rt.pad({ins[0]}, {ins[1]}, {tuple(low)!r}, {tuple(high)!r}, {tuple(interior)!r})",
+    linear_args=(0, 1))
+
+
+def _concat_rule(*xs, dimension):
+    if not xs:
+        raise ShapeError("concatenate needs at least one operand")
+    nd = xs[0].ndim
+    same_dtypes("concatenate", xs)
+    for x in xs:
+        if x.ndim != nd or any(a != b for i, (a, b) in enumerate(zip(x.shape, xs[0].shape))
+                               if i != dimension):
+            raise ShapeError(f"concatenate: shapes {[x.shape for x in xs]} do not match "
+                             f"off axis {dimension}")
+    shape = list(xs[0].shape)
+    shape[dimension] = sum(x.shape[dimension] for x in xs)
+    return [aval(shape, xs[0].dtype)]
+
+
+concatenate_p = Primitive(
+    "concatenate", kind="structural", abstract_eval=_concat_rule,
+    impl=lambda *xs, dimension: np.concatenate(xs, axis=dimension),
+    numpy_src=lambda ins, oa, dimension:
+        f"np.concatenate(({', '.join(ins)},), axis={dimension})",
+    linear_args=(-1,))  # every operand
+
+
+def _rev_rule(x, *, dimensions):
+    if any(not 0 <= d < x.ndim for d in dimensions):
+        raise ShapeError(f"rev: dimensions {tuple(dimensions)} out of range for {x.shape}")
+    return [x]
+
+
+rev_p = Primitive(
+    "rev", kind="structural", abstract_eval=_rev_rule,
+    impl=lambda x, *, dimensions: np.flip(x, tuple(dimensions)),
+    numpy_src=lambda ins, oa, dimensions: f"np.flip({ins[0]}, {tuple(dimensions)!r})",
+    linear_args=(0,))
+
+
+def _check_indices(name, x, indices):
+    if not dtypes.is_int(indices.dtype):
+        raise DTypeError(f"{name}: indices must be integers, got {indices.dtype}")
+    if indices.ndim < 1 or indices.shape[-1] > x.ndim:
+        raise ShapeError(f"{name}: indices {indices.shape} must end in an axis of at most "
+                         f"{x.ndim} index components")
+    return tuple(indices.shape[:-1]) + tuple(x.shape[indices.shape[-1]:])
+
+
+def _gather_rule(x, indices):
+    return [aval(_check_indices("gather", x, indices), x.dtype)]
+
+
+gather_p = Primitive(
+    "gather", kind="structural", abstract_eval=_gather_rule, impl=rt.gather,
+    numpy_src=lambda ins, oa: f"rt.gather({ins[0]}, {ins[1]})", linear_args=(0,),
+    doc="out[b..., r...] = x[idx[b..., 0], ..., idx[b..., k-1], r...]; negative indices wrap")
+
+
+def _scatter_add_rule(x, indices, updates):
+    expect = _check_indices("scatter_add", x, indices)
+    if tuple(updates.shape) != expect:
+        raise ShapeError(f"scatter_add: updates {updates.shape} should be {expect}")
+    same_dtypes("scatter_add", (x, updates))
+    return [x]
+
+
+scatter_add_p = Primitive(
+    "scatter_add", kind="structural", abstract_eval=_scatter_add_rule, impl=rt.scatter_add,
+    numpy_src=lambda ins, oa: f"rt.scatter_add({ins[0]}, {ins[1]}, {ins[2]})",
+    linear_args=(0, 2), doc="x with updates added at indices (duplicates accumulate)")

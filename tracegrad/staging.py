@@ -1,0 +1,113 @@
+"""Turning a Python function and example arguments into a Graph: flattening pytrees, building
+the signature key of a call, tracing under a fresh context.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import dtypes
+from .errors import DTypeError, TracegradError
+from .ir import AVal, Graph
+from .pytree import TreeDef, tree_flatten, tree_unflatten
+from .tracer import TraceContext, Tracer
+
+_PY_SCALAR_DTYPES = {bool: dtypes.bool_, int: dtypes.int64, float: dtypes.float64}
+
+
+def leaf_aval(x, where: str) -> tuple[AVal, bool]:
+    """``(aval, weak)`` of an argument leaf; raises a TracegradError naming ``where`` otherwise."""
+    if isinstance(x, np.ndarray):
+        dt = x.dtype
+        if dt not in dtypes.SHORT_NAMES:
+            raise DTypeError(f"{where} has dtype {dt}; tracegrad traces float32, float64, int32, "
+                             "int64 and bool arrays (convert it with .astype first)")
+        return AVal(x.shape, dt), False
+    if isinstance(x, Tracer):
+        return x.aval, x._weak
+    t = type(x)
+    if t in _PY_SCALAR_DTYPES:
+        return AVal((), _PY_SCALAR_DTYPES[t]), True
+    if isinstance(x, np.generic):
+        return AVal((), dtypes.canonical(x.dtype, what=where)), False
+    if hasattr(x, "__array__") and not isinstance(x, (str, bytes)):
+        arr = np.asarray(x)
+        return AVal(arr.shape, dtypes.canonical(arr.dtype, what=where)), False
+    raise TracegradError(
+        f"{where} is a {type(x).__name__} ({_short_repr(x)}), not an array: traced functions take "
+        "NumPy arrays, Python numbers, or tuples/lists/dicts of them. Pass configuration values "
+        "such as strings with static_argnums=(...)")
+
+
+def _short_repr(x) -> str:
+    r = repr(x)
+    return r if len(r) < 40 else r[:37] + "..."
+
+
+def as_array(x, aval: AVal):
+    """The concrete array passed to an executable for a leaf (Python scalars become 0-d arrays)."""
+    if isinstance(x, np.ndarray):
+        return x
+    return np.asarray(x, dtype=aval.dtype)
+
+
+def arg_names(fn, n: int) -> list[str]:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for i in range(n):
+        if i < len(params) and params[i].kind in (params[i].POSITIONAL_ONLY,
+                                                  params[i].POSITIONAL_OR_KEYWORD):
+            names.append(params[i].name)
+        else:
+            names.append(f"args[{i}]")
+    return names
+
+
+@dataclass
+class Traced:
+    graph: Graph
+    captured: list          # tracers of an enclosing trace the function closed over
+    out_tree: TreeDef
+    in_tree: TreeDef
+
+
+def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
+          rebuild=None) -> Traced:
+    """Trace ``fn`` on abstract versions of the array leaves of ``(dyn_args, dyn_kwargs)``.
+
+    ``rebuild(args, kwargs)`` maps the traced dynamic arguments back to the full call (it puts
+    static arguments back in place); by default the dynamic arguments are the call.
+    """
+    leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
+    with TraceContext(name) as ctx:
+        tracers = []
+        for i, leaf in enumerate(leaves):
+            aval, weak = leaf_aval(leaf, f"argument leaf {i}")
+            tracers.append(ctx.new_input(aval, weak=weak))
+        args, kwargs = tree_unflatten(in_tree, tracers)
+        out = (rebuild or (lambda a, k: fn(*a, **k)))(args, kwargs)
+        out_leaves, out_tree = tree_flatten(out)
+        for i, o in enumerate(out_leaves):
+            if not (isinstance(o, (Tracer, np.ndarray, np.generic, bool, int, float))):
+                raise TracegradError(
+                    f"the traced function returned a {type(o).__name__} as output leaf {i}; "
+                    "return arrays (or tuples/lists/dicts of arrays)")
+        out_atoms = [o if isinstance(o, Tracer) else _const_leaf(o) for o in out_leaves]
+        graph, captured = ctx.to_graph(out_atoms)
+    return Traced(graph, captured, out_tree, in_tree)
+
+
+def _const_leaf(o):
+    """A constant output: a literal for scalars (exact dtype), else a constant array."""
+    from .ir import make_lit
+    if isinstance(o, (bool, int, float)):
+        return make_lit(o, _PY_SCALAR_DTYPES[type(o)])
+    a = np.asarray(o)
+    if a.ndim == 0:
+        return make_lit(a.item(), dtypes.canonical(a.dtype))
+    return a

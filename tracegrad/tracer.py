@@ -1,0 +1,437 @@
+"""Tracing: ``Tracer`` values record primitive applications into a ``TraceContext``.
+
+``bind(prim, *args)`` is the one entry point: with no tracer among the arguments it runs the
+primitive's reference implementation eagerly; otherwise it appends an equation to the innermost
+trace involved. Tracers of an enclosing (still active) trace that show up in an inner trace are
+captured as extra inputs of the inner graph, so nested transforms (``grad(grad(f))``) compose.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from . import dtypes
+from .errors import (DTypeError, TracegradError, TracerArrayConversionError, TracerBoolError,
+                     UnsupportedOperationError)
+from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
+from .source_info import user_src, user_src_with_text
+
+_level_counter = itertools.count(1)
+_ACTIVE: list["TraceContext"] = []
+
+
+class TraceContext:
+    """Collects the equations of one function being traced."""
+
+    def __init__(self, name: str = "trace"):
+        self.level = next(_level_counter)
+        self.name = name
+        self.inputs: list[Var] = []
+        self.eqns: list[Eqn] = []
+        self.captured: dict[int, tuple[Any, Var]] = {}  # id(outer tracer) -> (tracer, inner var)
+        self.const_vars: dict[int, tuple[np.ndarray, Var]] = {}
+        self.active = False
+
+    def __enter__(self) -> "TraceContext":
+        self.active = True
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.active = False
+        _ACTIVE.remove(self)
+
+    def new_input(self, aval: AVal, hint: str | None = None, weak: bool = False) -> "Tracer":
+        v = Var(aval, hint)
+        self.inputs.append(v)
+        return Tracer(self, v, weak)
+
+    def atom(self, x) -> Var | Lit:
+        """The IR operand for ``x`` in this trace: a var, a literal or a new constant equation."""
+        if isinstance(x, Tracer):
+            if x._ctx is self:
+                return x._var
+            if not x._ctx.active:
+                raise TracegradError(
+                    "a traced value escaped the function it was traced in (it was stored in a "
+                    "global or an object and used later); return it instead", src=user_src())
+            key = id(x)
+            hit = self.captured.get(key)
+            if hit is None:
+                hit = (x, Var(x._var.aval))
+                self.captured[key] = hit
+            return hit[1]
+        if isinstance(x, Lit):
+            return x
+        if isinstance(x, np.ndarray) and x.ndim > 0:
+            hit = self.const_vars.get(id(x))
+            if hit is None:
+                from .prims.sources import constant_p
+                arr = np.array(x, dtype=dtypes.canonical(x.dtype, what="closed-over array"))
+                arr.flags.writeable = False
+                v = Var(AVal(arr.shape, arr.dtype))
+                self.eqns.append(Eqn(constant_p, (), {"value": arr}, (v,), user_src(3)))
+                hit = (x, v)  # keep x alive so id(x) stays unique while this trace lives
+                self.const_vars[id(x)] = hit
+            return hit[1]
+        if isinstance(x, (np.ndarray, np.generic)):
+            return make_lit(x.item(), dtypes.canonical(x.dtype, what="scalar"))
+        raise TracegradError(f"cannot use {type(x).__name__} {x!r} as an operand; pass arrays")
+
+    def to_graph(self, outputs: list, meta: dict | None = None) -> tuple[Graph, list]:
+        """Finish the trace: the graph (explicit inputs, then captured ones) and the captured tracers."""
+        outs = []
+        for o in outputs:
+            a = self.atom(o)
+            outs.append(a)
+        captured = list(self.captured.values())
+        graph = Graph(tuple(self.inputs) + tuple(v for _, v in captured), tuple(self.eqns),
+                      tuple(outs), meta or {})
+        return graph, [t for t, _ in captured]
+
+
+def innermost_context(args) -> TraceContext | None:
+    best = None
+    for a in args:
+        if isinstance(a, Tracer) and (best is None or a._ctx.level > best.level):
+            best = a._ctx
+    return best
+
+
+def bind(prim, *args, _src: str | None = None, _ctx: TraceContext | None = None, **params):
+    """Apply ``prim`` to ``args``: eagerly on arrays, or as a new equation on tracers.
+
+    ``_ctx`` forces recording into a trace even when no argument is traced (constants built
+    inside a traced function, such as ``zeros``, stay one small equation instead of an array).
+    """
+    ctx = innermost_context(args)
+    if _ctx is not None and (ctx is None or _ctx.level > ctx.level):
+        ctx = _ctx
+    if ctx is None:
+        vals = [np.asarray(a.value, a.aval.dtype) if isinstance(a, Lit) else a for a in args]
+        out = prim.impl(*vals, **params)
+        if prim.multiple_results:
+            avals = prim.abstract_eval([_aval_of(v) for v in vals], **params)
+            return [np.asarray(o, dtype=av.dtype) for o, av in zip(out, avals)]
+        return out
+    ins = tuple(ctx.atom(a) for a in args)
+    out_avals = prim.abstract_eval([a.aval for a in ins], **params)
+    outs = tuple(Var(av) for av in out_avals)
+    ctx.eqns.append(Eqn(prim, ins, params, outs, _src or user_src(2)))
+    tracers = [Tracer(ctx, v) for v in outs]
+    return tracers if prim.multiple_results else tracers[0]
+
+
+def _aval_of(x) -> AVal:
+    if isinstance(x, Tracer):
+        return x._var.aval
+    a = np.asarray(x)
+    return AVal(a.shape, dtypes.canonical(a.dtype))
+
+
+def aval_of(x) -> AVal:
+    """Abstract value of a tracer, array, or Python scalar (scalars get NumPy's default dtypes)."""
+    return _aval_of(x)
+
+
+_np_layer = None  # tracegrad.numpy, set when it is imported (it imports this module)
+
+
+def _tnp():
+    global _np_layer
+    if _np_layer is None:
+        from . import numpy as mod
+        _np_layer = mod
+    return _np_layer
+
+
+class Tracer:
+    """A traced array: static shape and dtype, no data. Operators build IR equations."""
+
+    __slots__ = ("_ctx", "_var", "_weak")
+    __array_priority__ = 1000
+
+    def __init__(self, ctx: TraceContext, var: Var, weak: bool = False):
+        self._ctx = ctx
+        self._var = var
+        # weak: stands for a Python scalar argument, so it promotes like one (NEP 50)
+        self._weak = weak
+
+    # --- static attributes -------------------------------------------------------------
+    @property
+    def aval(self) -> AVal:
+        return self._var.aval
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._var.aval.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._var.aval.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self._var.aval.shape)
+
+    @property
+    def size(self) -> int:
+        return self._var.aval.size
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __repr__(self) -> str:
+        return f"Tracer<{self.aval}>"
+
+    # --- conversions that need a concrete value -----------------------------------------
+    def _concrete_error(self, what: str):
+        raise TracerBoolError(
+            f"{what} needs a concrete value, but this is a traced array {self.aval} whose value is "
+            "only known when the compiled function runs. Use np.where(cond, a, b) for a "
+            "data-dependent choice, or mark the argument static with static_argnums=(...) if "
+            "it is a configuration value", src=user_src_with_text(3))
+
+    def __bool__(self):
+        self._concrete_error("Python control flow (`if`/`while`/`bool()`/`and`/`or`)")
+
+    def __int__(self):
+        self._concrete_error("int()")
+
+    def __float__(self):
+        self._concrete_error("float()")
+
+    def __complex__(self):
+        self._concrete_error("complex()")
+
+    def __index__(self):
+        self._concrete_error("using a traced value as an index or size")
+
+    def item(self):
+        self._concrete_error(".item()")
+
+    def tolist(self):
+        self._concrete_error(".tolist()")
+
+    def __array__(self, dtype=None, copy=None):
+        raise TracerArrayConversionError(
+            f"np.asarray/np.array was called on a traced array {self.aval}; inside a traced "
+            "function, keep values as arrays and use numpy functions on them (they are traced), "
+            "or compute the value outside the function", src=user_src_with_text(2))
+
+    def __hash__(self):
+        raise TypeError("traced arrays are unhashable")
+
+    # --- NumPy dispatch protocols ------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _tnp()._dispatch_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _tnp()._dispatch_function(func, args, kwargs)
+
+    # --- methods and operators (all delegate to tracegrad.numpy) ------------------------
+    def __getitem__(self, idx):
+        return _tnp()._getitem(self, idx)
+
+    def __setitem__(self, idx, value):
+        raise UnsupportedOperationError(
+            "in-place assignment x[...] = v on a traced array is not supported: arrays in traced "
+            "functions are immutable. Build the result with np.where(mask, v, x) or "
+            "np.concatenate instead", src=user_src_with_text(2))
+
+    @property
+    def T(self):
+        return _tnp().transpose(self)
+
+    @property
+    def mT(self):
+        return _tnp().swapaxes(self, -1, -2)
+
+    def astype(self, dtype, copy=True):
+        return _tnp().astype(self, dtype)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _tnp().reshape(self, shape, order=order)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _tnp().transpose(self, axes or None)
+
+    def flatten(self):
+        return _tnp().reshape(self, (-1,))
+
+    ravel = flatten
+
+    def squeeze(self, axis=None):
+        return _tnp().squeeze(self, axis)
+
+    def swapaxes(self, a, b):
+        return _tnp().swapaxes(self, a, b)
+
+    def sum(self, axis=None, dtype=None, keepdims=False):
+        return _tnp().sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, keepdims=False):
+        return _tnp().mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def prod(self, axis=None, dtype=None, keepdims=False):
+        return _tnp().prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _tnp().max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return _tnp().min(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return _tnp().var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return _tnp().std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return _tnp().argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return _tnp().argmin(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis=None):
+        return _tnp().cumsum(self, axis=axis)
+
+    def clip(self, min=None, max=None):
+        return _tnp().clip(self, min, max)
+
+    def dot(self, other):
+        return _tnp().dot(self, other)
+
+    def any(self, axis=None, keepdims=False):
+        return _tnp().any(self, axis=axis, keepdims=keepdims)
+
+    def all(self, axis=None, keepdims=False):
+        return _tnp().all(self, axis=axis, keepdims=keepdims)
+
+    def copy(self):
+        return self
+
+    def detach(self):
+        from .lax import stop_gradient
+        return stop_gradient(self)
+
+    def __neg__(self):
+        return _tnp().negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _tnp().abs(self)
+
+    def __invert__(self):
+        return _tnp().invert(self)
+
+    def __add__(self, o):
+        return _tnp().add(self, o)
+
+    def __radd__(self, o):
+        return _tnp().add(o, self)
+
+    def __sub__(self, o):
+        return _tnp().subtract(self, o)
+
+    def __rsub__(self, o):
+        return _tnp().subtract(o, self)
+
+    def __mul__(self, o):
+        return _tnp().multiply(self, o)
+
+    def __rmul__(self, o):
+        return _tnp().multiply(o, self)
+
+    def __truediv__(self, o):
+        return _tnp().true_divide(self, o)
+
+    def __rtruediv__(self, o):
+        return _tnp().true_divide(o, self)
+
+    def __floordiv__(self, o):
+        return _tnp().floor_divide(self, o)
+
+    def __rfloordiv__(self, o):
+        return _tnp().floor_divide(o, self)
+
+    def __mod__(self, o):
+        return _tnp().remainder(self, o)
+
+    def __rmod__(self, o):
+        return _tnp().remainder(o, self)
+
+    def __pow__(self, o):
+        return _tnp().power(self, o)
+
+    def __rpow__(self, o):
+        return _tnp().power(o, self)
+
+    def __matmul__(self, o):
+        return _tnp().matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return _tnp().matmul(o, self)
+
+    def __lt__(self, o):
+        return _tnp().less(self, o)
+
+    def __le__(self, o):
+        return _tnp().less_equal(self, o)
+
+    def __gt__(self, o):
+        return _tnp().greater(self, o)
+
+    def __ge__(self, o):
+        return _tnp().greater_equal(self, o)
+
+    def __eq__(self, o):
+        return _tnp().equal(self, o)
+
+    def __ne__(self, o):
+        return _tnp().not_equal(self, o)
+
+    def __and__(self, o):
+        return _tnp().bitwise_and(self, o)
+
+    def __rand__(self, o):
+        return _tnp().bitwise_and(o, self)
+
+    def __or__(self, o):
+        return _tnp().bitwise_or(self, o)
+
+    def __ror__(self, o):
+        return _tnp().bitwise_or(o, self)
+
+    def __xor__(self, o):
+        return _tnp().bitwise_xor(self, o)
+
+    def __rxor__(self, o):
+        return _tnp().bitwise_xor(o, self)
+
+
+def is_traced(x) -> bool:
+    return isinstance(x, Tracer)
+
+
+def check_operand_dtype(x, what="argument"):
+    """Raise a DTypeError for arrays of dtypes tracegrad cannot trace."""
+    if isinstance(x, (np.ndarray, np.generic)) and x.dtype not in dtypes.SHORT_NAMES:
+        raise DTypeError(f"{what} has dtype {x.dtype}; supported: float32, float64, int32, int64, "
+                         "bool (convert it with .astype first)")
