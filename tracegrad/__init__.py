@@ -15,3 +15,6 @@ from .lax import stop_gradient  # noqa: F401
 from .printing import parse_graph  # noqa: F401
 
 __version__ = "0.1.0"
+from .autodiff_api import (grad, hessian, hvp, jacobian, jvp, value_and_grad,  # noqa: F401,E402
+                           vjp)
+from .custom import Function, custom_jvp, custom_vjp, straight_through  # noqa: F401,E402

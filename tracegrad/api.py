@@ -202,12 +202,13 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn")
     """Optimise a traced graph, generate code for it and wrap it as a ``Lowered``."""
     from tracegrad.passes import run_pipeline
     from tracegrad.passes.cost import flops, naive_peak_bytes
+    from tracegrad.passes.inline import inline_calls
 
     if traced.captured:
         raise TracegradError("internal: a top-level jit trace captured outer tracers")
     level = opt_level or options.get("TRACEGRAD_OPT_LEVEL")
     disable = tuple(p for p in options.get("TRACEGRAD_DISABLE_PASSES").split(",") if p)
-    graph, record = run_pipeline(traced.graph, level, check=options.flag("TRACEGRAD_VERIFY"),
+    graph, record = run_pipeline(inline_calls(traced.graph), level, check=options.flag("TRACEGRAD_VERIFY"),
                                  disable=disable,
                                  stop_after=options.get("TRACEGRAD_STOP_AFTER") or None)
     executable = make_executable(graph, backend, name)

@@ -20,6 +20,21 @@ from .source_info import user_src, user_src_with_text
 
 _level_counter = itertools.count(1)
 _ACTIVE: list["TraceContext"] = []
+_SRC_OVERRIDE: list[str | None] = []  # source line given to equations built by passes
+
+
+class src_scope:
+    """Equations bound inside ``with src_scope(src):`` carry ``src`` (the user's line of the
+    forward equation a derivative rule is expanding), not the line of the library code."""
+
+    def __init__(self, src: str | None):
+        self.src = src
+
+    def __enter__(self):
+        _SRC_OVERRIDE.append(self.src)
+
+    def __exit__(self, *exc):
+        _SRC_OVERRIDE.pop()
 
 
 class TraceContext:
@@ -119,7 +134,9 @@ def bind(prim, *args, _src: str | None = None, _ctx: TraceContext | None = None,
     ins = tuple(ctx.atom(a) for a in args)
     out_avals = prim.abstract_eval([a.aval for a in ins], **params)
     outs = tuple(Var(av) for av in out_avals)
-    ctx.eqns.append(Eqn(prim, ins, params, outs, _src or user_src(2)))
+    if _src is None:
+        _src = _SRC_OVERRIDE[-1] if _SRC_OVERRIDE else user_src(2)
+    ctx.eqns.append(Eqn(prim, ins, params, outs, _src))
     tracers = [Tracer(ctx, v) for v in outs]
     return tracers if prim.multiple_results else tracers[0]
 

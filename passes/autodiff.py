@@ -1,0 +1,268 @@
+"""Differentiation as graph passes: forward mode (``jvp_graph``) and reverse mode (``vjp_graph``).
+
+Both walk a finished graph and re-emit it into a new trace, expanding each equation's derivative
+rule (``tracegrad/prims/derivatives.py``) in terms of ordinary primitives, so the result is an
+ordinary graph: it can be printed, optimised, compiled and differentiated again (any order).
+``None`` is a symbolic zero throughout; cotangents flow only into float variables.
+"""
+from __future__ import annotations
+
+from tracegrad import dtypes, lax
+from tracegrad.errors import GradientError
+from tracegrad.ir import Graph, Lit, Var
+from tracegrad.prims import derivatives  # noqa: F401  (attaches the rules)
+from tracegrad.prims.derivatives import instantiate
+from tracegrad.tracer import TraceContext, bind, src_scope
+
+
+def _is_float_atom(a) -> bool:
+    return dtypes.is_float(a.aval.dtype)
+
+
+def _accumulate(env: dict, v, ct):
+    if ct is None or not isinstance(v, Var) or not _is_float_atom(v):
+        return
+    prev = env.get(id(v))
+    env[id(v)] = ct if prev is None else lax.add(prev, ct)
+
+
+def _read(env, a):
+    return a if isinstance(a, Lit) else env[id(a)]
+
+
+# --- custom-rule calls ------------------------------------------------------------------------
+def _inline(graph: Graph, args) -> list:
+    from tracegrad.interpreter import eval_graph
+    return eval_graph(graph, list(args))
+
+
+def _custom_vjp_forward(eqn, vals):
+    """Run a custom_vjp_call's forward graph inline; return (outputs, residuals)."""
+    outs = _inline(eqn.params["fwd"], vals)
+    k = len(outs) - eqn.params["num_res"]
+    return outs[:k], outs[k:]
+
+
+def _custom_vjp_backward(eqn, residuals, cts):
+    outs = [o for o in eqn.outputs]
+    cts = [instantiate(c, _zero_like_var(o)) if c is None else c for c, o in zip(cts, outs)]
+    return _inline(eqn.params["bwd"], list(residuals) + cts)
+
+
+def _zero_like_var(v):
+    return lax.full(v.aval.shape, 0, v.aval.dtype)
+
+
+def _transpose_linear(fn, t_avals, cts):
+    """The transpose of the linear map ``fn`` (tangents -> output tangents) applied to ``cts``.
+
+    Used for forward mode through custom_vjp (transpose of the user's backward) and reverse mode
+    through custom_jvp (transpose of the user's tangent map); exact because fn is linear.
+    """
+    with TraceContext("transpose") as ctx:
+        ts = [ctx.new_input(av) for av in t_avals]
+        outs = fn(ts)
+        graph, captured = ctx.to_graph(outs)
+    n = len(t_avals)
+    zeros = [lax.full(av.shape, 0, av.dtype) for av in t_avals]
+    _, in_cts = vjp_inline(graph, zeros + captured, list(cts), wrt=list(range(n)))
+    return in_cts
+
+
+def _custom_jvp_rule(eqn, primals, tangents):
+    jg = eqn.params["jvp"]
+    ts = [instantiate(t, p if not isinstance(p, Lit) else _lit_array(p))
+          for t, p in zip(tangents, primals)]
+    outs = _inline(jg, list(primals) + ts)
+    k = len(outs) // 2
+    return outs[:k], outs[k:]
+
+
+def _lit_array(lit: Lit):
+    return lax.full((), lit.value, lit.aval.dtype)
+
+
+# --- forward mode ------------------------------------------------------------------------------
+def jvp_inline(graph: Graph, primals: list, tangents: list) -> tuple[list, list]:
+    """Evaluate ``graph`` and its tangent in the current trace; tangents may be None (zero)."""
+    env: dict = {}
+    tan: dict = {}
+    for v, p, t in zip(graph.inputs, primals, tangents):
+        env[id(v)] = p
+        if t is not None and _is_float_atom(v):
+            tan[id(v)] = t
+    for eqn in graph.eqns:
+        vals = [_read(env, a) for a in eqn.inputs]
+        ts = [None if isinstance(a, Lit) else tan.get(id(a)) for a in eqn.inputs]
+        with src_scope(eqn.src):
+            if eqn.prim.name == "custom_jvp_call":
+                outs, out_ts = _custom_jvp_rule(eqn, vals, ts) if any(
+                    t is not None for t in ts) else (_inline(eqn.params["fun"], vals), None)
+            elif eqn.prim.name == "custom_vjp_call":
+                outs, residuals = _custom_vjp_forward(eqn, vals)
+                out_ts = None
+                if any(t is not None for t in ts):
+                    float_ins = [i for i, a in enumerate(eqn.inputs) if _is_float_atom(a)]
+
+                    def backward(cts, residuals=residuals, eqn=eqn):
+                        return _custom_vjp_backward(eqn, residuals, cts)[:len(eqn.inputs)]
+                    # forward mode through a custom backward: J t = transpose(J^T)(t)
+                    in_ts = [instantiate(ts[i], vals[i] if not isinstance(vals[i], Lit)
+                                         else _lit_array(vals[i])) for i in float_ins]
+                    out_avals = [o.aval for o in eqn.outputs]
+
+                    def bwd_of(cts_list, float_ins=float_ins, backward=backward):
+                        res = backward(cts_list)
+                        return [instantiate(res[i], _zero_like_var(eqn.inputs[i]))
+                                for i in float_ins]
+                    out_ts = _transpose_linear(bwd_of, out_avals, in_ts)
+            else:
+                outs = bind(eqn.prim, *vals, **eqn.params)
+                if not eqn.prim.multiple_results:
+                    outs = [outs]
+                out_ts = None
+                if any(t is not None for t in ts) and not eqn.prim.nondiff:
+                    out_ts = eqn.prim.jvp(vals, ts, outs, **eqn.params)
+        for v, o in zip(eqn.outputs, outs):
+            env[id(v)] = o
+        if out_ts is not None:
+            for v, t in zip(eqn.outputs, out_ts):
+                if t is not None and _is_float_atom(v):
+                    tan[id(v)] = t
+    out_vals = [_read(env, a) for a in graph.outputs]
+    out_tans = [None if isinstance(a, Lit) else tan.get(id(a)) for a in graph.outputs]
+    return out_vals, out_tans
+
+
+# --- reverse mode ------------------------------------------------------------------------------
+def vjp_inline(graph: Graph, primals: list, out_cts: list, wrt: list[int]
+               ) -> tuple[list, list]:
+    """Evaluate ``graph`` forward, then pull ``out_cts`` back; returns (outputs, cts of ``wrt``).
+
+    Cotangents of inputs that receive none are materialised zeros.
+    """
+    env, residuals = forward_sweep(graph, primals)
+    grads = backward_sweep(graph, env, residuals, out_cts, wrt)
+    return [_read(env, a) for a in graph.outputs], grads
+
+
+def forward_sweep(graph: Graph, primals: list) -> tuple[dict, dict]:
+    """Re-emit the forward equations; returns the value of every variable and the residuals of
+    custom-rule calls, so several backward sweeps (a reverse-mode Jacobian) share one forward."""
+    env: dict = {}
+    for v, p in zip(graph.inputs, primals):
+        env[id(v)] = p
+    residuals: dict = {}
+    for eqn in graph.eqns:
+        vals = [_read(env, a) for a in eqn.inputs]
+        with src_scope(eqn.src):
+            if eqn.prim.name == "custom_vjp_call":
+                outs, res = _custom_vjp_forward(eqn, vals)
+                residuals[id(eqn)] = res
+            else:
+                outs = bind(eqn.prim, *vals, **eqn.params)
+                if not eqn.prim.multiple_results:
+                    outs = [outs]
+        for v, o in zip(eqn.outputs, outs):
+            env[id(v)] = o
+    return env, residuals
+
+
+def backward_sweep(graph: Graph, env: dict, residuals: dict, out_cts: list, wrt: list[int]
+                   ) -> list:
+    """Pull ``out_cts`` back through ``graph`` (forward values in ``env``); cts of ``wrt``."""
+    ct_env: dict = {}
+    for a, ct in zip(graph.outputs, out_cts):
+        _accumulate(ct_env, a, ct)
+    for eqn in reversed(graph.eqns):
+        cts = [ct_env.pop(id(o), None) for o in eqn.outputs]
+        if all(c is None for c in cts) or eqn.prim.nondiff:
+            continue
+        vals = [_read(env, a) for a in eqn.inputs]
+        outs = [env[id(o)] for o in eqn.outputs]
+        with src_scope(eqn.src):
+            if eqn.prim.name == "custom_vjp_call":
+                in_cts = _custom_vjp_backward(eqn, residuals[id(eqn)], cts)
+            elif eqn.prim.name == "custom_jvp_call":
+                in_cts = _custom_jvp_transpose(eqn, vals, cts)
+            else:
+                in_cts = eqn.prim.vjp(cts, vals, outs, **eqn.params)
+        for a, c in zip(eqn.inputs, in_cts):
+            _accumulate(ct_env, a, c)
+    grads = []
+    for i in wrt:
+        v = graph.inputs[i]
+        ct = ct_env.get(id(v))
+        grads.append(ct if ct is not None else lax.full(v.aval.shape, 0, v.aval.dtype))
+    return grads
+
+
+def _custom_jvp_transpose(eqn, vals, cts):
+    """Reverse mode through custom_jvp: transpose the user's tangent map at these primals."""
+    float_ins = [i for i, a in enumerate(eqn.inputs) if _is_float_atom(a)]
+    t_avals = [eqn.inputs[i].aval for i in float_ins]
+    out_cts = [instantiate(c, _zero_like_var(o)) for c, o in zip(cts, eqn.outputs)]
+
+    def tangent_map(ts):
+        full = [None] * len(vals)
+        for i, t in zip(float_ins, ts):
+            full[i] = t
+        _, out_ts = _custom_jvp_rule(eqn, vals, full)
+        return out_ts
+    in_cts = _transpose_linear(tangent_map, t_avals, out_cts)
+    result = [None] * len(vals)
+    for i, c in zip(float_ins, in_cts):
+        result[i] = c
+    return result
+
+
+# --- the passes: graph -> graph ----------------------------------------------------------------
+def vjp_graph(graph: Graph, wrt: list[int]) -> Graph:
+    """``(inputs..., output cts...) -> (outputs..., cts of inputs[wrt])``."""
+    for i in wrt:
+        if not _is_float_atom(graph.inputs[i]):
+            raise GradientError(f"cannot differentiate with respect to input {i} of dtype "
+                                f"{graph.inputs[i].aval.dtype}; gradients need float inputs")
+    with TraceContext("vjp") as ctx:
+        ins = [ctx.new_input(v.aval) for v in graph.inputs]
+        cts = [ctx.new_input(a.aval) if _is_float_atom(a) else None for a in graph.outputs]
+        outs, grads = vjp_inline(graph, ins, cts, wrt)
+        result, _ = ctx.to_graph(list(outs) + list(grads), {"grad_outputs": len(grads)})
+    return result
+
+
+def jvp_graph(graph: Graph, wrt: list[int]) -> Graph:
+    """``(inputs..., tangents of inputs[wrt]...) -> (outputs..., output tangents...)``."""
+    with TraceContext("jvp") as ctx:
+        ins = [ctx.new_input(v.aval) for v in graph.inputs]
+        tans = [None] * len(ins)
+        for i in wrt:
+            tans[i] = ctx.new_input(graph.inputs[i].aval)
+        outs, out_ts = jvp_inline(graph, ins, tans)
+        out_ts = [t if t is not None else lax.full(a.aval.shape, 0, a.aval.dtype)
+                  for t, a in zip(out_ts, graph.outputs)]
+        result, _ = ctx.to_graph(list(outs) + out_ts)
+    return result
+
+
+def linearize_inline(graph: Graph, primals: list, wrt: list[int]) -> tuple[list, Graph, list]:
+    """Evaluate ``graph`` in the current trace and return its tangent map as a separate graph.
+
+    Returns ``(outputs, tangent_graph, captured)``: ``tangent_graph`` takes the tangents of
+    ``inputs[wrt]`` followed by ``captured`` (primal values of the current trace it reads) and
+    returns the output tangents. Evaluating it once per basis vector gives a Jacobian without
+    recomputing the primal (forward-mode Jacobians, and their transposes for reverse mode).
+    """
+    with TraceContext("linearize") as ctx:
+        ts = [ctx.new_input(graph.inputs[i].aval) for i in wrt]
+        tans = [None] * len(primals)
+        for i, t in zip(wrt, ts):
+            tans[i] = t
+        outs, out_ts = jvp_inline(graph, primals, tans)
+        out_ts = [t if t is not None else lax.full(a.aval.shape, 0, a.aval.dtype)
+                  for t, a in zip(out_ts, graph.outputs)]
+        tgraph, captured = ctx.to_graph(out_ts)
+    # Equations that read only primal values landed in the caller's trace (bind records into
+    # the innermost trace among the operands), so the primal is computed once, there; the
+    # tangent graph captures the primal values it reads.
+    return outs, tgraph, captured

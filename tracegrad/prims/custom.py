@@ -1,0 +1,45 @@
+"""Custom-rule calls: a node whose forward and derivative are user graphs (tg.Function,
+custom_vjp, custom_jvp, straight_through). The autodiff pass expands their rules; before code
+generation the inline pass replaces each node by its forward graph.
+"""
+from __future__ import annotations
+
+from ..errors import TracegradError
+from ..primitive import Primitive
+
+
+def _vjp_call_rule(*avals, fwd, bwd, num_res, name):
+    outs = fwd.out_avals
+    return outs[:len(outs) - num_res]
+
+
+def _vjp_call_impl(*args, fwd, bwd, num_res, name):
+    from ..interpreter import eval_graph
+    outs = eval_graph(fwd, list(args))
+    return outs[:len(outs) - num_res]
+
+
+def _not_lowered(*a, **k):
+    raise TracegradError("internal: a custom-rule call reached code generation without being "
+                         "inlined (passes.inline.inline_calls)")
+
+
+custom_vjp_call_p = Primitive(
+    "custom_vjp_call", kind="custom", abstract_eval=_vjp_call_rule, impl=_vjp_call_impl,
+    numpy_src=_not_lowered, multiple_results=True,
+    doc="fwd: inputs -> outputs + residuals; bwd: residuals + output cts -> input cts")
+
+
+def _jvp_call_rule(*avals, fun, jvp, name):
+    return fun.out_avals
+
+
+def _jvp_call_impl(*args, fun, jvp, name):
+    from ..interpreter import eval_graph
+    return eval_graph(fun, list(args))
+
+
+custom_jvp_call_p = Primitive(
+    "custom_jvp_call", kind="custom", abstract_eval=_jvp_call_rule, impl=_jvp_call_impl,
+    numpy_src=_not_lowered, multiple_results=True,
+    doc="fun: inputs -> outputs; jvp: primals + tangents -> outputs + output tangents")

@@ -1,0 +1,87 @@
+"""Turn a partial-derivative expression of the derivative table into IR (no sympy at run time).
+
+Expressions are Python syntax over ``x``, ``y`` (inputs) and ``out`` (the output), with the
+functions below; constants stay Python scalars so they become weak literals of the operand dtype.
+``x**2`` is emitted as ``x*x`` (exact and cheaper than pow).
+"""
+from __future__ import annotations
+
+import ast
+import math
+from functools import lru_cache
+
+
+def _funcs():
+    from .. import lax
+    return {
+        "exp": lax.exp, "log": lax.log, "sqrt": lax.sqrt, "sin": lax.sin, "cos": lax.cos,
+        "tanh": lax.tanh, "sinh": lax.sinh, "cosh": lax.cosh, "sign": lax.sign,
+        "floor": lax.floor, "where": _where,
+    }
+
+
+def _where(c, a, b):
+    from .. import lax
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        ref = c
+        a = lax.full(lax.shape_of(ref), a, _float_dtype[0])
+    return lax.select(c, a, b)
+
+
+_float_dtype = [None]  # dtype of the operands being differentiated (set per evaluation)
+
+
+@lru_cache(maxsize=None)
+def _parse(expr: str) -> ast.AST:
+    return ast.parse(expr, mode="eval").body
+
+
+def evaluate(expr: str, env: dict, dtype):
+    """Evaluate ``expr`` with ``env`` (names to tracers/arrays/literals) as IR operations."""
+    _float_dtype[0] = dtype
+    return _eval(_parse(expr), env, _funcs())
+
+
+def _const(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _eval(node, env, funcs):
+    from .. import lax
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id == "pi":
+            return math.pi
+        return env[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        v = _eval(node.operand, env, funcs)
+        return -v if _const(v) else lax.neg(v)
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) \
+                and node.right.value == 2:
+            base = _eval(node.left, env, funcs)
+            return base * base if _const(base) else lax.mul(base, base)
+        a, b = _eval(node.left, env, funcs), _eval(node.right, env, funcs)
+        if _const(a) and _const(b):
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b,
+                    ast.Div: a / b if b else math.copysign(math.inf, a),
+                    ast.Pow: a ** b}[type(node.op)]
+        op = {ast.Add: lax.add, ast.Sub: lax.sub, ast.Mult: lax.mul, ast.Div: lax.div,
+              ast.Pow: lax.pow}[type(node.op)]
+        if isinstance(node.op, ast.Div) and _const(a) and not isinstance(a, float):
+            a = float(a)  # 1/y: a float literal (div needs float operands)
+        return op(a, b)
+    if isinstance(node, ast.Call):
+        name = node.func.id
+        args = [_eval(a, env, funcs) for a in node.args]
+        if all(_const(a) for a in args) and name != "where":
+            return getattr(math, name)(*args)
+        return funcs[name](*args)
+    if isinstance(node, ast.Compare):
+        a = _eval(node.left, env, funcs)
+        b = _eval(node.comparators[0], env, funcs)
+        op = {ast.Gt: lax.gt, ast.Lt: lax.lt, ast.Eq: lax.eq, ast.GtE: lax.ge,
+              ast.LtE: lax.le}[type(node.ops[0])]
+        return op(a, b)
+    raise ValueError(f"unsupported expression node {ast.dump(node)}")
