@@ -50,7 +50,7 @@ def _as_operand(x):
     if isinstance(x, _np.generic):
         return _np.asarray(x, dtype=_dt.canonical(x.dtype, what="scalar"))
     if isinstance(x, (list, tuple)):
-        if any(isinstance(t, Tracer) for t in _flat(x)):
+        if builtins.any(isinstance(t, Tracer) for t in _flat(x)):
             return stack([_as_operand(t) for t in x])
         arr = _np.asarray(x)
         return arr.astype(_dt.canonical(arr.dtype, what="array")) if arr.dtype.kind != "U" else \
@@ -670,14 +670,14 @@ def concatenate(arrays, axis=0, dtype=None):
     if axis is None:
         arrays = [ravel(a) for a in arrays]
         axis = 0
-    dt = _creation_dtype(dtype, _result_dtype([_dtype(a) for a in arrays]))
+    dt = _creation_dtype(dtype, _result_dtype(arrays))
     nd = len(_shape(arrays[0]))
-    if any(len(_shape(a)) != nd for a in arrays) or nd == 0:
+    if builtins.any(len(_shape(a)) != nd for a in arrays) or nd == 0:
         raise ShapeError(f"concatenate: all inputs need the same number (>= 1) of dimensions, "
                          f"got shapes {[_shape(a) for a in arrays]}", src=user_src_with_text(3))
     ax = _norm_axis(axis, nd)
     for a in arrays:
-        if any(x != y for i, (x, y) in enumerate(zip(_shape(a), _shape(arrays[0]))) if i != ax):
+        if builtins.any(x != y for i, (x, y) in enumerate(zip(_shape(a), _shape(arrays[0]))) if i != ax):
             raise ShapeError(f"concatenate: shapes {[_shape(a) for a in arrays]} differ off axis "
                              f"{ax}", src=user_src_with_text(3))
     arrays = [lax.convert(a, dt) for a in arrays]
@@ -848,7 +848,7 @@ def _extremum(name, reducer):
         a = _as_operand(a)
         s = _shape(a)
         axes = _norm_axes(axis, len(s))
-        if any(s[i] == 0 for i in axes):
+        if builtins.any(s[i] == 0 for i in axes):
             raise ShapeError(f"zero-size array to reduction operation {name} which has no "
                              f"identity (shape {s})", src=user_src_with_text(3))
         return _finish_reduction(reducer(a, axes), s, axes, keepdims)
