@@ -70,12 +70,9 @@ def _transpose_linear(fn, t_avals, cts):
 
 
 def _custom_jvp_rule(eqn, primals, tangents):
-    jg = eqn.params["jvp"]
-    ts = [instantiate(t, p if not isinstance(p, Lit) else _lit_array(p))
-          for t, p in zip(tangents, primals)]
-    outs = _inline(jg, list(primals) + ts)
-    k = len(outs) // 2
-    return outs[:k], outs[k:]
+    ps = [_lit_array(p) if isinstance(p, Lit) else p for p in primals]
+    ts = [instantiate(t, p) for t, p in zip(tangents, ps)]
+    return eqn.params["rule"](ps, ts)
 
 
 def _lit_array(lit: Lit):
@@ -171,6 +168,8 @@ def forward_sweep(graph: Graph, primals: list) -> tuple[dict, dict]:
 def backward_sweep(graph: Graph, env: dict, residuals: dict, out_cts: list, wrt: list[int]
                    ) -> list:
     """Pull ``out_cts`` back through ``graph`` (forward values in ``env``); cts of ``wrt``."""
+    from . import ranges
+    facts = ranges.analyze(graph)
     ct_env: dict = {}
     for a, ct in zip(graph.outputs, out_cts):
         _accumulate(ct_env, a, ct)
@@ -185,6 +184,11 @@ def backward_sweep(graph: Graph, env: dict, residuals: dict, out_cts: list, wrt:
                 in_cts = _custom_vjp_backward(eqn, residuals[id(eqn)], cts)
             elif eqn.prim.name == "custom_jvp_call":
                 in_cts = _custom_jvp_transpose(eqn, vals, cts)
+            elif eqn.prim.kind == "elementwise":
+                flags = [ranges.partial_may_be_nonfinite(eqn, i, facts)
+                         for i in range(len(eqn.inputs))]
+                with derivatives.mask_scope(flags):
+                    in_cts = eqn.prim.vjp(cts, vals, outs, **eqn.params)
             else:
                 in_cts = eqn.prim.vjp(cts, vals, outs, **eqn.params)
         for a, c in zip(eqn.inputs, in_cts):

@@ -253,16 +253,22 @@ def jit(fn=None, *, backend="auto", static_argnums=(), donate_argnums=(), opt_le
 
 
 def make_ir(fn, *, grad=False, stage="optimized", static_argnums=(), argnums=0):
-    """``make_ir(f, stage=...)(*args)`` returns the Graph of ``f`` at a pipeline stage."""
+    """``make_ir(f, stage=...)(*args)`` returns the Graph of ``f`` at a pipeline stage.
+
+    Stages: ``traced`` (the function as written), ``grad`` (value and gradient as derived by the
+    autodiff pass, before optimisation; implies ``grad=True``), ``optimized`` (after the default
+    pipeline; of the gradient program when ``grad=True``).
+    """
     stages = ("traced", "grad", "optimized")
     if stage not in stages:
         raise TracegradError(f"stage must be one of {stages}, got {stage!r}")
 
     def build(*args, **kwargs):
         target = fn
-        if grad:
-            from .autodiff_api import value_and_grad
-            target = value_and_grad(fn, argnums=argnums)
+        if grad or stage == "grad":
+            if stage != "traced":
+                from .autodiff_api import value_and_grad
+                target = value_and_grad(fn, argnums=argnums)
         jf = JitFunction(target, backend="numpy", static_argnums=static_argnums)
         dyn, kw, statics = jf._split(args, kwargs)
         traced = trace(jf.fn, dyn, kw, rebuild=jf._rebuild(statics))

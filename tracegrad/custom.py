@@ -22,8 +22,8 @@ from .tracer import TraceContext, Tracer, bind
 
 
 def _is_array_like(x) -> bool:
-    return isinstance(x, (Tracer, np.ndarray, np.generic)) or (
-        isinstance(x, (int, float)) and not isinstance(x, bool))
+    """Arrays become node inputs; anything else (Python numbers, strings) is a constant."""
+    return isinstance(x, (Tracer, np.ndarray, np.generic))
 
 
 def _trace_graph(fn, avals, name):
@@ -192,6 +192,15 @@ class custom_vjp:
         if self.fwd is None:
             raise TracegradError(f"custom_vjp function {self.__name__} has no rule: call "
                                  f"{self.__name__}.defvjp(fwd, bwd)")
+        if getattr(self, "_in_rule", False):
+            return self.fun(*args)  # fwd calling f itself (JAX idiom): the plain primal
+        self._in_rule = True
+        try:
+            return self._call(args)
+        finally:
+            self._in_rule = False
+
+    def _call(self, args):
         name = self.__name__
         leaves, in_tree = tree_flatten(args)
         avals = [leaf_aval(x, f"{name} argument leaf {i}")[0] for i, x in enumerate(leaves)]
@@ -236,7 +245,11 @@ class custom_vjp:
 
 class custom_jvp:
     """``@custom_jvp`` function with ``@f.defjvp`` rule ``jvp(primals, tangents) ->
-    (out, tangent_out)``; reverse mode transposes the rule's tangent map."""
+    (out, tangent_out)``; reverse mode transposes the rule's tangent map.
+
+    The rule runs when the call is differentiated (not when it is traced), at the primal values
+    of that moment, so a rule may call the function itself.
+    """
 
     def __init__(self, fun):
         functools.update_wrapper(self, fun)
@@ -254,17 +267,18 @@ class custom_jvp:
         name = self.__name__
         leaves, in_tree = tree_flatten(args)
         avals = [leaf_aval(x, f"{name} argument leaf {i}")[0] for i, x in enumerate(leaves)]
-        fun, rule = self.fun, self.jvp
+        fun, user_rule = self.fun, self.jvp
         fun_graph, out_tree, captured = _trace_graph(
             lambda *xs: fun(*tree_unflatten(in_tree, xs)), avals, f"{name}")
         if captured:
             raise TracegradError(f"custom_jvp function {name} closes over a traced value; pass "
                                  "it as an argument")
 
-        def jvp_body(*xs):
-            ps = tree_unflatten(in_tree, xs[:len(avals)])
-            ts = tree_unflatten(in_tree, xs[len(avals):])
-            res = rule(tuple(ps), tuple(ts))
+        def rule(primals, tangents):
+            """Flat primals and tangents -> (flat outputs, flat output tangents)."""
+            ps = tree_unflatten(in_tree, primals)
+            ts = tree_unflatten(in_tree, tangents)
+            res = user_rule(tuple(ps), tuple(ts))
             if not isinstance(res, tuple) or len(res) != 2:
                 raise TracegradError(f"{name}: the jvp rule must return (output, tangent)")
             out, t_out = res
@@ -276,13 +290,10 @@ class custom_jvp:
             t_leaves = [lax.convert(t, a.aval.dtype) if not lax.is_python_scalar(t) else
                         lax.full(a.aval.shape, t, a.aval.dtype)
                         for t, a in zip(t_leaves, fun_graph.outputs)]
-            return list(o_leaves) + t_leaves
+            return list(o_leaves), t_leaves
 
-        jvp_graph, _, jcap = _trace_graph(jvp_body, avals + avals, f"{name}.jvp")
-        if jcap:
-            raise TracegradError(f"{name}: the jvp rule closes over a traced value; pass it as an "
-                                 "argument")
-        outs = bind(custom_jvp_call_p, *leaves, fun=fun_graph, jvp=jvp_graph, name=name)
+        rule.__name__ = f"{name}_jvp"
+        outs = bind(custom_jvp_call_p, *leaves, fun=fun_graph, rule=rule, name=name)
         return tree_unflatten(out_tree, list(outs))
 
 

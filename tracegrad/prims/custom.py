@@ -30,11 +30,11 @@ custom_vjp_call_p = Primitive(
     doc="fwd: inputs -> outputs + residuals; bwd: residuals + output cts -> input cts")
 
 
-def _jvp_call_rule(*avals, fun, jvp, name):
+def _jvp_call_rule(*avals, fun, rule, name):
     return fun.out_avals
 
 
-def _jvp_call_impl(*args, fun, jvp, name):
+def _jvp_call_impl(*args, fun, rule, name):
     from ..interpreter import eval_graph
     return eval_graph(fun, list(args))
 
@@ -42,4 +42,5 @@ def _jvp_call_impl(*args, fun, jvp, name):
 custom_jvp_call_p = Primitive(
     "custom_jvp_call", kind="custom", abstract_eval=_jvp_call_rule, impl=_jvp_call_impl,
     numpy_src=_not_lowered, multiple_results=True,
-    doc="fun: inputs -> outputs; jvp: primals + tangents -> outputs + output tangents")
+    doc="fun: inputs -> outputs; rule(primals, tangents) -> (outputs, output tangents), "
+        "a Python function run when the call is differentiated")

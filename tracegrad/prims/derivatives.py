@@ -36,6 +36,22 @@ def instantiate(t, like):
     return _zeros(like) if t is None else t
 
 
+_MASK_FLAGS: list = []  # per-partial masking decided by the caller (passes/ranges.py)
+
+
+class mask_scope:
+    """Within the scope, elementwise vjps mask partial i only if ``flags[i]`` is true."""
+
+    def __init__(self, flags):
+        self.flags = flags
+
+    def __enter__(self):
+        _MASK_FLAGS.append(self.flags)
+
+    def __exit__(self, *exc):
+        _MASK_FLAGS.pop()
+
+
 def _masked(name, ct, p, mask=True):
     """ct * p, with 0 where ct == 0 for the primitives in MASK_ZERO_CT (reverse mode only:
     a mask on a tangent would make the tangent map non-linear, and forward mode needs no mask
@@ -48,7 +64,7 @@ def _masked(name, ct, p, mask=True):
         if p == 0:
             return None
     prod = lax.mul(ct, p)
-    if mask and name in MASK_ZERO_CT:
+    if mask:
         return lax.select(lax.eq(ct, 0), 0, prod)
     return prod
 
@@ -77,7 +93,10 @@ def _elementwise_rules(name, exprs):
 
     def vjp(cts, primals, outs, **params):
         (ct,) = cts
-        return [None if not _is_var(p) else _masked(name, ct, partial(i, primals, outs))
+        flags = _MASK_FLAGS[-1] if _MASK_FLAGS else None
+        return [None if not _is_var(p) else
+                _masked(name, ct, partial(i, primals, outs),
+                        mask=(name in MASK_ZERO_CT) if flags is None else flags[i])
                 for i, p in enumerate(primals)]
     return jvp, vjp
 

@@ -1,0 +1,210 @@
+"""Value-range facts about a graph's variables: lower/upper bounds and whether a value may be
+inf or NaN (given finite inputs). The reverse-mode pass uses them to mask only the partials
+that can be non-finite (0 * inf would otherwise put NaN into a gradient through a `where`
+branch not taken); everything else keeps its plain, cheaper product.
+
+The analysis is conservative: an unknown bound is ``None`` and "may be non-finite" is the
+default for singular primitives. Overflow of ordinary arithmetic on finite values is not
+modelled (it is not what the masks are for).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tracegrad.ir import Graph, Lit, Var
+
+# Primitives whose output can be non-finite for finite inputs unless bounds prove otherwise.
+_EXPLODING = {"exp", "exp2", "expm1", "sinh", "cosh"}
+_ALWAYS_SINGULAR = {"tan", "arcsin", "arccos", "arctanh", "arccosh", "atan2", "rem",
+                    "floor_divide", "custom_vjp_call", "custom_jvp_call", "reduce_prod"}
+_SHAPE_ONLY = {"broadcast_in_dim", "reshape", "transpose", "slice", "rev", "gather", "convert",
+               "stop_gradient", "reduce_max", "reduce_min"}
+_BOOLEAN = {"lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor", "not", "argmax", "argmin",
+            "iota"}
+
+
+class Fact:
+    """Bounds of a value (``None``: unknown), whether it may be inf/NaN, and ``max_of``: the id
+    of the variable this value is the (broadcast) maximum of, so ``x - max(x) <= 0`` is known."""
+
+    __slots__ = ("lo", "hi", "nonfinite", "max_of")
+
+    def __init__(self, lo=None, hi=None, nonfinite=False, max_of=None):
+        self.lo, self.hi, self.nonfinite, self.max_of = lo, hi, nonfinite, max_of
+
+    def __repr__(self):
+        return f"Fact(lo={self.lo}, hi={self.hi}, nonfinite={self.nonfinite})"
+
+
+UNKNOWN = Fact()
+
+
+def _add(a, b):
+    return None if a is None or b is None else a + b
+
+
+def analyze(graph: Graph) -> dict[int, Fact]:
+    facts: dict[int, Fact] = {}
+
+    def get(a) -> Fact:
+        if isinstance(a, Lit):
+            v = float(a.value)
+            return Fact(v, v, not math.isfinite(v))
+        return facts.get(id(a), UNKNOWN)
+
+    for e in graph.eqns:
+        ins = [get(a) for a in e.inputs]
+        f = _transfer(e, ins)
+        for o in e.outputs:
+            facts[id(o)] = f
+    return facts
+
+
+def _transfer(e, ins) -> Fact:
+    name = e.prim.name
+    nonfinite = any(f.nonfinite for f in ins)
+    if name in _BOOLEAN:
+        return Fact(0.0, 1.0, False)
+    if name == "constant":
+        v = e.params["value"]
+        if v.size == 0 or v.dtype.kind == "b":
+            return Fact(0.0, 1.0, False)
+        vals = v.astype(np.float64)
+        fin = bool(np.all(np.isfinite(vals)))
+        return Fact(float(vals.min()), float(vals.max()), not fin) if fin else Fact(None, None, True)
+    if name in _ALWAYS_SINGULAR:
+        return Fact(None, None, True)
+    if name in _SHAPE_ONLY or name in ("pad", "concatenate", "where", "scatter_add"):
+        pool = ins[1:] if name == "where" else ins
+        if name == "gather":
+            pool = ins[:1]
+        if name == "scatter_add":
+            return Fact(None, None, nonfinite)
+        los = [f.lo for f in pool]
+        his = [f.hi for f in pool]
+        lo = None if None in los else min(los)
+        hi = None if None in his else max(his)
+        fact = Fact(lo, hi, any(f.nonfinite for f in pool))
+        if name == "reduce_max":
+            fact.max_of = id(e.inputs[0])
+        elif name in ("broadcast_in_dim", "reshape"):
+            fact.max_of = ins[0].max_of
+        return fact
+    if name == "neg":
+        (a,) = ins
+        return Fact(None if a.hi is None else -a.hi, None if a.lo is None else -a.lo, nonfinite)
+    if name == "abs":
+        return Fact(0.0, None, nonfinite)
+    if name == "add":
+        a, b = ins
+        return Fact(_add(a.lo, b.lo), _add(a.hi, b.hi), nonfinite)
+    if name == "sub":
+        a, b = ins
+        if b.max_of is not None and b.max_of == id(e.inputs[0]):
+            return Fact(None, 0.0, nonfinite)  # x - max(x) <= 0 (softmax, logsumexp shifts)
+        return Fact(_add(a.lo, None if b.hi is None else -b.hi),
+                    _add(a.hi, None if b.lo is None else -b.lo), nonfinite)
+    if name == "mul":
+        if e.inputs[0] is e.inputs[1]:
+            return Fact(0.0, None, nonfinite)  # a square
+        a, b = ins
+        if None not in (a.lo, b.lo) and a.lo >= 0 and b.lo >= 0:
+            hi = None if None in (a.hi, b.hi) else a.hi * b.hi
+            return Fact(a.lo * b.lo, hi, nonfinite)
+        for x, c in ((a, b), (b, a)):
+            if c.lo is not None and c.lo == c.hi:  # times a constant
+                k = c.lo
+                lo, hi = (x.lo, x.hi) if k >= 0 else (x.hi, x.lo)
+                return Fact(None if lo is None else lo * k, None if hi is None else hi * k,
+                            nonfinite)
+        return Fact(None, None, nonfinite)
+    if name == "div":
+        a, b = ins
+        safe = b.lo is not None and b.lo > 0
+        if safe and b.lo == b.hi and a.lo is not None and a.lo >= 0:
+            return Fact(a.lo / b.lo, None if a.hi is None else a.hi / b.lo, nonfinite)
+        if safe and a.lo is not None and a.lo >= 0:
+            return Fact(0.0, None if a.hi is None else a.hi / b.lo, nonfinite)
+        return Fact(None, None, nonfinite or not safe)
+    if name == "sqrt":
+        (a,) = ins
+        ok = a.lo is not None and a.lo >= 0
+        return Fact(math.sqrt(a.lo) if ok else 0.0,
+                    None if a.hi is None or a.hi < 0 else math.sqrt(a.hi), nonfinite or not ok)
+    if name in ("log", "log2"):
+        (a,) = ins
+        ok = a.lo is not None and a.lo > 0
+        log = math.log if name == "log" else math.log2
+        return Fact(log(a.lo) if ok else None,
+                    None if a.hi is None or a.hi <= 0 else log(a.hi), nonfinite or not ok)
+    if name == "log1p":
+        (a,) = ins
+        ok = a.lo is not None and a.lo > -1
+        return Fact(math.log1p(a.lo) if ok else None,
+                    None if a.hi is None or a.hi <= -1 else math.log1p(a.hi), nonfinite or not ok)
+    if name in _EXPLODING:
+        (a,) = ins
+        ok = a.hi is not None and a.hi < 80 and (name not in ("sinh", "cosh") or
+                                                  (a.lo is not None and a.lo > -80))
+        if name == "exp":
+            return Fact(0.0, math.exp(a.hi) if ok else None, nonfinite or not ok)
+        return Fact(None, None, nonfinite or not ok)
+    if name == "pow":
+        a, b = ins
+        int_exp = b.lo is not None and b.lo == b.hi and float(b.lo).is_integer() and b.lo >= 0
+        ok = int_exp or (a.lo is not None and a.lo > 0)
+        return Fact(0.0 if int_exp and b.lo % 2 == 0 else None, None, nonfinite or not ok)
+    if name in ("tanh", "sin", "cos", "erf"):
+        return Fact(-1.0, 1.0, nonfinite)
+    if name == "sigmoid":
+        return Fact(0.0, 1.0, nonfinite)
+    if name in ("max", "min"):
+        a, b = ins
+        pick = max if name == "max" else min
+        lo = pick(a.lo, b.lo) if None not in (a.lo, b.lo) else (
+            (a.lo if a.lo is not None else b.lo) if name == "max" else None)
+        hi = pick(a.hi, b.hi) if None not in (a.hi, b.hi) else (
+            (a.hi if a.hi is not None else b.hi) if name == "min" else None)
+        return Fact(lo, hi, nonfinite)
+    if name == "reduce_sum":
+        (a,) = ins
+        n = max(1, e.inputs[0].aval.size // max(1, e.outputs[0].aval.size))
+        return Fact(None if a.lo is None else min(a.lo * n, a.lo),
+                    None if a.hi is None else max(a.hi * n, a.hi), nonfinite)
+    return Fact(None, None, nonfinite)
+
+
+def partial_may_be_nonfinite(e, i: int, facts: dict[int, Fact]) -> bool:
+    """Whether partial derivative ``i`` of elementwise equation ``e`` can be inf or NaN."""
+    def get(a):
+        if isinstance(a, Lit):
+            v = float(a.value)
+            return Fact(v, v, not math.isfinite(v))
+        return facts.get(id(a), UNKNOWN)
+    ins = [get(a) for a in e.inputs]
+    out = facts.get(id(e.outputs[0]), UNKNOWN)
+    name = e.prim.name
+    if name == "mul":
+        return ins[1 - i].nonfinite
+    if any(f.nonfinite for f in ins) or out.nonfinite:
+        return True
+    if name == "div":
+        b = ins[1]
+        return not (b.lo is not None and b.lo > 0)
+    if name in ("log", "log2", "sqrt"):
+        return not (ins[0].lo is not None and ins[0].lo > 0)
+    if name == "log1p":
+        return not (ins[0].lo is not None and ins[0].lo > -1)
+    if name == "pow":
+        a, b = ins
+        if i == 0:
+            return not ((a.lo is not None and a.lo > 0) or
+                        (b.lo is not None and b.lo == b.hi and b.lo >= 1))
+        return not (a.lo is not None and a.lo >= 0)
+    if name in _EXPLODING:
+        return out.nonfinite
+    if name in _ALWAYS_SINGULAR:
+        return True
+    return False
