@@ -1,2 +1,3 @@
 """Graph passes: pure ``Graph -> Graph`` functions run by named pipelines (see registry.py)."""
-from .registry import PASSES, PIPELINES, run_pipeline  # noqa: F401
+from .registry import (PASSES, PIPELINES, DumpInstrument, Instrument, TimingInstrument,  # noqa
+                       VerifyInstrument, register, run_pipeline)

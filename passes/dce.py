@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from tracegrad.ir import Graph, Var
 
+from .registry import register
 
+
+@register("dce", "drop equations whose outputs are never used")
 def dce(graph: Graph) -> Graph:
     live = {id(a) for a in graph.outputs if isinstance(a, Var)}
     kept = []

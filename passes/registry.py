@@ -1,20 +1,129 @@
-"""Named passes and pipelines, and the manager that runs them (recording each stage).
+"""The pass manager: named passes, named pipelines, and instruments around each pass.
 
-A pass is a pure function ``Graph -> Graph``. ``run_pipeline`` runs a named pipeline, verifying
-after each pass when asked, and returns the final graph with a record of every stage.
+A pass is a pure function ``Graph -> Graph`` registered with ``@register(name, doc)``. A
+pipeline is a list of pass names (``O0``, ``O1``, ``O2``; ``O2`` is jit's default). The manager
+runs a pipeline through instruments (dump before / after / diff, timing, ``verify``), and can
+skip passes or stop after one (from the API or ``TRACEGRAD_DISABLE_PASSES`` /
+``TRACEGRAD_STOP_AFTER``, see tracegrad/options.py) to bisect a wrong result.
 """
 from __future__ import annotations
 
+import difflib
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from tracegrad.errors import TracegradError
 from tracegrad.ir import Graph, verify
 
-from .dce import dce
 
-PASSES: dict[str, Callable[[Graph], Graph]] = {"dce": dce}
-PIPELINES: dict[str, list[str]] = {"O0": [], "O1": ["dce"], "O2": ["dce"]}
+@dataclass(frozen=True)
+class PassInfo:
+    name: str
+    fn: Callable[[Graph], Graph]
+    doc: str
+
+
+PASSES: dict[str, PassInfo] = {}
+
+
+def register(name: str, doc: str):
+    def deco(fn):
+        if name in PASSES:
+            raise ValueError(f"pass {name!r} registered twice")
+        PASSES[name] = PassInfo(name, fn, doc)
+        return fn
+    return deco
+
+
+# The pipelines. O0: only what code generation needs; O1: cheap clean-ups; O2 adds numerical
+# stabilisation, fusion and memory planning (the default of tg.jit).
+PIPELINES: dict[str, list[str]] = {
+    "O0": ["lower", "dce"],
+    "O1": ["lower", "simplify", "constfold", "cse", "dce"],
+    "O2": ["stabilize", "lower", "simplify", "constfold", "cse", "dce"],
+}
+# Run on a traced function before it is differentiated, so gradients come from stable forms.
+PRE_AD = ["stabilize", "cse", "dce"]
+
+
+def _load_passes():
+    """Import the pass modules (each registers itself) the first time a pipeline runs."""
+    if "stabilize" in PASSES:
+        return
+    from . import constfold, cse, dce, lowering, simplify, stabilize  # noqa: F401
+
+
+def pipeline_names(pipeline) -> list[str]:
+    _load_passes()
+    if isinstance(pipeline, str):
+        if pipeline not in PIPELINES:
+            raise TracegradError(f"unknown pipeline {pipeline!r}; choose one of "
+                                 f"{sorted(PIPELINES)}")
+        names = list(PIPELINES[pipeline])
+    else:
+        names = list(pipeline)
+    for n in names:
+        if n not in PASSES:
+            raise TracegradError(f"unknown pass {n!r}; known passes: {sorted(PASSES)}")
+    return names
+
+
+# --- instruments --------------------------------------------------------------------------------
+class Instrument:
+    """Hooks around each pass; subclasses override what they need."""
+
+    def before(self, name: str, graph: Graph) -> None:
+        pass
+
+    def after(self, name: str, before: Graph, after: Graph, seconds: float) -> None:
+        pass
+
+
+class VerifyInstrument(Instrument):
+    """Run ``ir.verify`` after every pass, naming the pass that broke an invariant."""
+
+    def after(self, name, before, after, seconds):
+        try:
+            verify(after)
+        except TracegradError as exc:
+            raise TracegradError(f"pass {name!r} produced an invalid graph: {exc}") from exc
+
+
+class TimingInstrument(Instrument):
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def after(self, name, before, after, seconds):
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+
+class DumpInstrument(Instrument):
+    """Print the graph before and/or after each pass, or a unified diff when it changed."""
+
+    def __init__(self, mode: str = "after", stream=None):
+        if mode not in ("before", "after", "diff", "all"):
+            raise TracegradError(f"dump mode must be before, after, diff or all, got {mode!r}")
+        self.mode = mode
+        self.stream = stream or sys.stderr
+
+    def before(self, name, graph):
+        if self.mode in ("before", "all"):
+            self.stream.write(f"// ----- before {name} -----\n{graph}\n")
+
+    def after(self, name, before, after, seconds):
+        if self.mode in ("after", "all"):
+            self.stream.write(f"// ----- after {name} ({seconds * 1e3:.2f} ms) -----\n{after}\n")
+        if self.mode == "diff":
+            text = diff_graphs(before, after, name)
+            if text:
+                self.stream.write(text)
+
+
+def diff_graphs(before: Graph, after: Graph, name: str) -> str:
+    a, b = str(before).splitlines(keepends=True), str(after).splitlines(keepends=True)
+    return "".join(difflib.unified_diff(a, b, f"before {name}", f"after {name}"))
 
 
 @dataclass
@@ -23,21 +132,37 @@ class PipelineRecord:
 
     stages: list[tuple[str, Graph]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
 
-def run_pipeline(graph: Graph, pipeline: str | list[str] = "O2", *, check: bool = False,
-                 disable: tuple[str, ...] = (), stop_after: str | None = None
-                 ) -> tuple[Graph, PipelineRecord]:
-    names = PIPELINES[pipeline] if isinstance(pipeline, str) else list(pipeline)
+def run_pipeline(graph: Graph, pipeline="O2", *, check: bool = False,
+                 disable=(), stop_after: str | None = None,
+                 instruments: list[Instrument] | None = None) -> tuple[Graph, PipelineRecord]:
+    """Run ``pipeline`` (a name or a list of pass names) on ``graph``."""
+    names = pipeline_names(pipeline)
+    disable = tuple(disable or ())
+    for n in disable:
+        if n not in PASSES:
+            raise TracegradError(f"cannot disable unknown pass {n!r}; known: {sorted(PASSES)}")
+    if stop_after is not None and stop_after not in names:
+        raise TracegradError(f"stop_after={stop_after!r} is not in the pipeline {names}")
+    instruments = list(instruments or [])
+    if check:
+        instruments.append(VerifyInstrument())
     rec = PipelineRecord()
     for name in names:
         if name in disable:
+            rec.skipped.append(name)
             continue
+        for ins in instruments:
+            ins.before(name, graph)
         t0 = time.perf_counter()
-        graph = PASSES[name](graph)
-        rec.seconds[name] = time.perf_counter() - t0
-        if check:
-            verify(graph)
+        new = PASSES[name].fn(graph)
+        dt = time.perf_counter() - t0
+        rec.seconds[name] = rec.seconds.get(name, 0.0) + dt
+        for ins in instruments:
+            ins.after(name, graph, new, dt)
+        graph = new
         rec.stages.append((name, graph))
         if name == stop_after:
             break

@@ -6,7 +6,9 @@ active trace are inlined instead, so transforms compose in any order.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,8 +16,9 @@ import numpy as np
 from . import options
 from .errors import TracegradError, UnsupportedOperationError
 from .ir import AVal, Graph
-from .pytree import TreeDef, tree_flatten, tree_unflatten
-from .staging import Traced, arg_names, as_array, leaf_aval, trace
+from .dtypes import SHORT_NAMES
+from .pytree import TreeDef, keystr, tree_flatten, tree_paths, tree_unflatten
+from .staging import Traced, as_array, leaf_aval, trace
 from .tracer import _ACTIVE, Tracer
 
 BACKENDS = ("auto", "numpy", "c")
@@ -42,23 +45,37 @@ class Signature:
 
     tree: TreeDef
     avals: tuple          # (shape, dtype, weak) per dynamic leaf
-    statics: tuple        # (position, value) per static argument
+    statics: tuple        # (position or keyword, type, value) per static argument
+    names: tuple = field(default=(), compare=False)  # readable name per leaf, for messages
+
+    def leaf_name(self, i: int) -> str:
+        return self.names[i] if i < len(self.names) else f"argument leaf {i}"
 
     def describe_change(self, new: "Signature") -> str:
         if self.statics != new.statics:
-            for (pa, va), (pb, vb) in zip(self.statics, new.statics):
-                if va != vb:
-                    return f"static argument {pa} changed: {va!r} -> {vb!r}"
+            old_s = {k: (t, v) for k, t, v in self.statics}
+            new_s = {k: (t, v) for k, t, v in new.statics}
+            for k in sorted(set(old_s) | set(new_s), key=str):
+                a, b = old_s.get(k), new_s.get(k)
+                if a != b:
+                    what = f"static argument {k}" if isinstance(k, int) else f"static argument {k!r}"
+                    fa = "(not passed)" if a is None else repr(a[1])
+                    fb = "(not passed)" if b is None else repr(b[1])
+                    if a is not None and b is not None and a[1] == b[1]:
+                        fa, fb = f"{a[0].__name__} {fa}", f"{b[0].__name__} {fb}"
+                    return f"{what} changed: {fa} -> {fb}"
             return "static arguments changed"
         if self.tree != new.tree:
             return f"pytree structure changed: {self.tree} -> {new.tree}"
         for i, (a, b) in enumerate(zip(self.avals, new.avals)):
+            name = new.leaf_name(i)
             if a[0] != b[0]:
-                return f"shape of argument leaf {i} changed: {a[0]} -> {b[0]}"
+                return f"shape of {name} changed: {a[0]} -> {b[0]}"
             if a[1] != b[1]:
-                return f"dtype of argument leaf {i} changed: {a[1]} -> {b[1]}"
+                return f"dtype of {name} changed: {a[1]} -> {b[1]}"
             if a[2] != b[2]:
-                return f"argument leaf {i} changed between a Python scalar and an array"
+                kind = {True: "a Python scalar", False: "an array"}
+                return f"{name} changed from {kind[a[2]]} to {kind[b[2]]}"
         return "signature changed"
 
 
@@ -91,64 +108,100 @@ class Lowered:
 
 
 class JitFunction:
-    """A function compiled per call signature; see ``tracegrad.jit``."""
+    """A function compiled per call signature; see ``tracegrad.jit``.
+
+    The signature is the pytree structure of the dynamic arguments, each leaf's shape, dtype and
+    weakness (a Python scalar promotes like one), and the type and value of each static
+    argument. Each distinct signature is traced and compiled once and cached.
+    """
 
     def __init__(self, fn, *, backend="auto", static_argnums=(), donate_argnums=(),
                  opt_level=None, transform=None):
         if backend not in BACKENDS:
             raise TracegradError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if not callable(fn):
+            raise TracegradError(f"jit expects a function, got {type(fn).__name__}")
         self.fn = fn
         self.backend = backend
-        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) \
-            else tuple(static_argnums)
-        self.donate_argnums = (donate_argnums,) if isinstance(donate_argnums, int) \
-            else tuple(donate_argnums)
+        self.static_argnums = _as_int_tuple(static_argnums, "static_argnums")
+        self.donate_argnums = _as_int_tuple(donate_argnums, "donate_argnums")
         self.opt_level = opt_level
+        self._params = _positional_params(fn)
         self._cache: dict[Signature, Lowered] = {}
         self._info = CacheInfo()
         self._last_sig: Signature | None = None
         functools.update_wrapper(self, fn)
 
     # --- signature ----------------------------------------------------------------------------
+    def _static_positions(self, n_args: int) -> tuple[int, ...]:
+        if not self.static_argnums:
+            return ()
+        # positions count the function's positional parameters, so a static argument left at
+        # its default or passed by keyword is still found
+        return _normalize_argnums(self.static_argnums, max(n_args, len(self._params)),
+                                  "static_argnums")
+
     def _split(self, args, kwargs):
-        n = len(args)
-        statics = _normalize_argnums(self.static_argnums, n, "static_argnums") if \
-            self.static_argnums else ()
+        """``(dynamic positional args, dynamic kwargs, statics)``; statics are
+        ``(position or keyword, type, value)`` and form part of the cache key."""
+        positions = self._static_positions(len(args))
+        if not positions:
+            return tuple(args), kwargs, ()
         static_vals = []
-        for i in statics:
-            v = args[i]
-            try:
-                hash(v)
-            except TypeError:
-                raise TracegradError(
-                    f"static argument {i} ({type(v).__name__}) is unhashable; static arguments are "
-                    "part of the cache key, so pass a hashable value (a tuple instead of a list, "
-                    "for example)") from None
-            if isinstance(v, (np.ndarray, Tracer)):
-                raise TracegradError(f"static argument {i} is an array; static arguments must be "
-                                     "hashable Python values (drop it from static_argnums)")
-            static_vals.append((i, v))
-        dyn = tuple(a for i, a in enumerate(args) if i not in statics)
+        kwargs = dict(kwargs)
+        for i in positions:
+            if i < len(args):
+                key, v = i, args[i]
+            elif i < len(self._params) and self._params[i] in kwargs:
+                key = self._params[i]
+                v = kwargs.pop(key)
+            else:
+                continue  # not passed: the default is used, and it needs no tracing
+            _check_static(key, v)
+            static_vals.append((key, type(v), v))
+        dyn = tuple(a for i, a in enumerate(args) if i not in positions)
         return dyn, kwargs, tuple(static_vals)
 
     def _signature(self, dyn, kwargs, statics) -> tuple[Signature, list]:
         leaves, tree = tree_flatten((dyn, kwargs))
-        names = arg_names(self.fn, len(dyn))
         avals = []
         for i, leaf in enumerate(leaves):
-            aval, weak = leaf_aval(leaf, f"argument leaf {i} of {self.__name__} "
-                                         f"({names[0] if len(names) == 1 else 'see its signature'})")
+            if type(leaf) is np.ndarray and leaf.dtype in SHORT_NAMES:  # the common, fast case
+                avals.append((leaf.shape, leaf.dtype, False))
+                continue
+            try:
+                aval, weak = leaf_aval(leaf, "")
+            except TracegradError:
+                name = self._leaf_names(tree, statics)[i]
+                leaf_aval(leaf, f"{name} (a leaf of the arguments of {self.__name__})")
+                raise
             avals.append((aval.shape, aval.dtype, weak))
         return Signature(tree, tuple(avals), statics), leaves
 
+    def _leaf_names(self, tree: TreeDef, statics) -> list[str]:
+        """Readable names of the dynamic leaves: ``x``, ``params['w']``, ``batch[0]``."""
+        static_pos = {k for k, _, _ in statics if isinstance(k, int)}
+        n_dyn = len(tree.children[0].children)
+        positions = [i for i in range(n_dyn + len(static_pos)) if i not in static_pos]
+        names = []
+        for path in tree_paths(tree):
+            if path[0] == 0:
+                pos = positions[path[1]]
+                base = self._params[pos] if pos < len(self._params) else f"args[{pos}]"
+                names.append(base + keystr(path[2:]))
+            else:
+                names.append(str(path[1]) + keystr(path[2:]))
+        return names
+
     def _rebuild(self, statics):
-        positions = dict(statics)
+        positions = {k: v for k, _, v in statics if isinstance(k, int)}
+        keywords = {k: v for k, _, v in statics if isinstance(k, str)}
 
         def rebuild(dyn_args, kwargs):
             args, it = [], iter(dyn_args)
             for i in range(len(dyn_args) + len(positions)):
                 args.append(positions[i] if i in positions else next(it))
-            return self.fn(*args, **kwargs)
+            return self.fn(*args, **kwargs, **keywords)
         return rebuild
 
     # --- calling ------------------------------------------------------------------------------
@@ -163,15 +216,17 @@ class JitFunction:
             entry = self._compile(sig, dyn, kwargs, statics)
         else:
             self._info.hits += 1
-        flat = [as_array(x, AVal(s, d)) for x, (s, d, _) in zip(leaves, sig.avals)]
+        flat = [x if type(x) is np.ndarray else as_array(x, AVal(s, d))
+                for x, (s, d, _) in zip(leaves, sig.avals)]
         outs = entry.executable(*flat)
         return tree_unflatten(entry.out_tree, outs)
 
     def _compile(self, sig, dyn, kwargs, statics) -> Lowered:
+        sig = dataclasses.replace(sig, names=tuple(self._leaf_names(sig.tree, statics)))
         reason = "first call" if self._last_sig is None else self._last_sig.describe_change(sig)
+        entry = self._lower(dyn, kwargs, statics)  # a failed trace is not cached or counted
         self._info.misses += 1
         self._info.miss_reasons.append(reason)
-        entry = self._lower(dyn, kwargs, statics)
         self._cache[sig] = entry
         self._last_sig = sig
         self._info.currsize = len(self._cache)
@@ -184,6 +239,8 @@ class JitFunction:
                               name=getattr(self.fn, "__name__", "fn"))
 
     def lower(self, *args, **kwargs) -> Lowered:
+        """The ``Lowered`` entry for these arguments (compiled now unless cached):
+        ``.ir``, ``.source``, ``.stats``."""
         dyn, kwargs, statics = self._split(args, kwargs)
         sig, _ = self._signature(dyn, kwargs, statics)
         entry = self._cache.get(sig)
@@ -197,18 +254,53 @@ class JitFunction:
         self._info = CacheInfo()
         self._last_sig = None
 
+    def __repr__(self) -> str:
+        return f"<tracegrad.jit of {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+
+def _as_int_tuple(nums, what: str) -> tuple:
+    if nums is None:
+        return ()
+    nums = (nums,) if isinstance(nums, int) else tuple(nums)
+    for a in nums:
+        if not isinstance(a, int) or isinstance(a, bool):
+            raise TracegradError(f"{what} must be ints, got {a!r}")
+    return nums
+
+
+def _positional_params(fn) -> list[str]:
+    """Names of ``fn``'s positional parameters (empty when its signature is unknown)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _check_static(key, v) -> None:
+    where = f"static argument {key}" if isinstance(key, int) else f"static argument {key!r}"
+    if isinstance(v, (np.ndarray, Tracer)):
+        raise TracegradError(f"{where} is an array; static arguments must be hashable Python "
+                             "values (drop it from static_argnums to trace it instead)")
+    try:
+        hash(v)
+    except TypeError:
+        raise TracegradError(
+            f"{where} ({type(v).__name__}) is unhashable; static arguments are part of the "
+            "cache key, so pass a hashable value (a tuple instead of a list, for example)") \
+            from None
+
 
 def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn") -> Lowered:
     """Optimise a traced graph, generate code for it and wrap it as a ``Lowered``."""
     from tracegrad.passes import run_pipeline
     from tracegrad.passes.cost import flops, naive_peak_bytes
-    from tracegrad.passes.inline import inline_calls
 
     if traced.captured:
         raise TracegradError("internal: a top-level jit trace captured outer tracers")
     level = opt_level or options.get("TRACEGRAD_OPT_LEVEL")
     disable = tuple(p for p in options.get("TRACEGRAD_DISABLE_PASSES").split(",") if p)
-    graph, record = run_pipeline(inline_calls(traced.graph), level, check=options.flag("TRACEGRAD_VERIFY"),
+    graph, record = run_pipeline(traced.graph, level, check=options.flag("TRACEGRAD_VERIFY"),
                                  disable=disable,
                                  stop_after=options.get("TRACEGRAD_STOP_AFTER") or None)
     executable = make_executable(graph, backend, name)

@@ -22,6 +22,14 @@ def _autodiff():
     return autodiff
 
 
+def _traced(fn, args, kwargs):
+    """Trace ``fn`` and run the pre-differentiation passes (stabilize, cse, dce) on it."""
+    from tracegrad.passes.registry import PRE_AD, run_pipeline
+    tr = trace(fn, args, kwargs, name=_name(fn))
+    tr.graph, _ = run_pipeline(tr.graph, PRE_AD)
+    return tr
+
+
 def _leaf_ranges(args) -> list[tuple[int, int, object]]:
     """(start, stop, treedef) of each positional argument's leaves in the flat input list."""
     ranges, start = [], 0
@@ -116,7 +124,7 @@ def value_and_grad(fn, argnums=0, has_aux=False):
     def body(*args, **kwargs):
         nums = _check_argnums(argnums, args, fname)
         wrt, ranges = _wrt_leaves(args, nums, fname)
-        traced = trace(fn, args, kwargs, name=_name(fn))
+        traced = _traced(fn, args, kwargs)
         graph = traced.graph
         if has_aux:
             td = traced.out_tree
@@ -173,7 +181,7 @@ def vjp(fn, *primals, has_aux=False):
 
     def pull(*args):
         prim_args, ct = args[:-1], args[-1]
-        tr = trace(fn, prim_args, {}, name=_name(fn))
+        tr = _traced(fn, prim_args, {})
         ct_leaves, ct_tree = tree_flatten(ct)
         if ct_tree != out_tree:
             raise GradientError(f"{fname}: the cotangent has structure {ct_tree} but the output "
@@ -233,7 +241,7 @@ def jvp(fn, primals, tangents):
                                 f"{pa.shape}")
 
     def body(primals, tangents):
-        tr = trace(fn, tuple(primals), {}, name=_name(fn))
+        tr = _traced(fn, tuple(primals), {})
         flat_p = tree_flatten(tuple(primals))[0]
         flat_t = tree_flatten(tuple(tangents))[0]
         ts = [lax.convert(t, v.aval.dtype) if dtypes.is_float(v.aval.dtype) else None
@@ -259,7 +267,7 @@ def jacobian(fn, argnums=0, mode="auto"):
     def body(*args, **kwargs):
         nums = _check_argnums(argnums, args, fname)
         wrt, ranges = _wrt_leaves(args, nums, fname)
-        tr = trace(fn, args, kwargs, name=_name(fn))
+        tr = _traced(fn, args, kwargs)
         graph = tr.graph
         if tr.out_tree.kind != "leaf":
             raise TracegradError(f"{fname}: the function must return a single array")

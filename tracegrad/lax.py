@@ -71,10 +71,10 @@ lt, le, gt, ge, eq, ne = (_binary(n) for n in ("lt", "le", "gt", "ge", "eq", "ne
 logical_and, logical_or, logical_xor = _binary("and"), _binary("or"), _binary("xor")
 (neg, abs, sign, floor, ceil, round, exp, exp2, log, log2, log1p, expm1, sqrt, sin, cos, tan,
  tanh, sinh, cosh, arcsin, arccos, arctan, arcsinh, arctanh, arccosh, sigmoid, erf,
- logical_not) = (_unary(n) for n in (
+ logical_not, softplus) = (_unary(n) for n in (
     "neg", "abs", "sign", "floor", "ceil", "round", "exp", "exp2", "log", "log2", "log1p",
     "expm1", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arcsin", "arccos", "arctan",
-    "arcsinh", "arctanh", "arccosh", "sigmoid", "erf", "not"))
+    "arcsinh", "arctanh", "arccosh", "sigmoid", "erf", "not", "softplus"))
 
 
 def select(pred, on_true, on_false):

@@ -33,6 +33,7 @@ PARTIALS = {
     'sigmoid': ('out*(1 - out)',),
     'sin': ('cos(x)',),
     'sinh': ('cosh(x)',),
+    'softplus': ('sigmoid(x)',),
     'sqrt': ('0.5/out',),
     'sub': ('1', '-1'),
     'tan': ('1 + out**2',),

@@ -53,6 +53,7 @@ _TABLE = {
     "atan2": (2, np.arctan2, "np.arctan2({0}, {1})", "float", "atan2(x, y)"),
     "sigmoid": (1, rt.sigmoid, "rt.sigmoid({0})", "float", "1/(1 + exp(-x))"),
     "erf": (1, rt.erf, "rt.erf({0})", "float", "erf(x)"),
+    "softplus": (1, rt.softplus, "rt.softplus({0})", "float", "log(1 + exp(x))"),
     "lt": (2, np.less, "np.less({0}, {1})", "any", None),
     "le": (2, np.less_equal, "np.less_equal({0}, {1})", "any", None),
     "gt": (2, np.greater, "np.greater({0}, {1})", "any", None),
@@ -114,12 +115,13 @@ def _convert_rule(x, *, new_dtype):
 
 
 def _convert_impl(x, *, new_dtype):
-    return np.asarray(x).astype(new_dtype)
+    return np.asarray(x).astype(dtypes.canonical(new_dtype))  # also 'f32', np.float32, ...
 
 
 convert_p = Primitive(
     "convert", kind="elementwise", abstract_eval=_convert_rule, impl=_convert_impl,
-    numpy_src=lambda ins, out_avals, new_dtype: f"np.asarray({ins[0]}).astype(np.{new_dtype})",
+    numpy_src=lambda ins, out_avals, new_dtype:
+        f"np.asarray({ins[0]}).astype(np.{out_avals[0].dtype})",
     doc="dtype cast with NumPy's astype semantics (float -> int truncates)")
 ELEMENTWISE["convert"] = convert_p
 

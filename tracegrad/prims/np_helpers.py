@@ -23,6 +23,11 @@ def sigmoid(x):
     return np.exp(-np.logaddexp(0, -x))
 
 
+def softplus(x):
+    """log(1 + exp(x)) without overflow: NumPy's logaddexp(0, x) is exact at both tails."""
+    return np.logaddexp(0, x)
+
+
 def broadcast_in_dim(x, shape, broadcast_dimensions):
     """Place x's axes at ``broadcast_dimensions`` of ``shape`` and broadcast the rest."""
     expanded = [1] * len(shape)

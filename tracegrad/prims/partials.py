@@ -16,7 +16,7 @@ def _funcs():
     return {
         "exp": lax.exp, "log": lax.log, "sqrt": lax.sqrt, "sin": lax.sin, "cos": lax.cos,
         "tanh": lax.tanh, "sinh": lax.sinh, "cosh": lax.cosh, "sign": lax.sign,
-        "floor": lax.floor, "where": _where,
+        "floor": lax.floor, "where": _where, "sigmoid": lax.sigmoid,
     }
 
 

@@ -1,0 +1,67 @@
+"""Constant folding: evaluate equations whose inputs are all literals or constants.
+
+Broadcasts and iotas of constants are left alone (folding them would only make big constants);
+results larger than ``MAX_FOLD_ELEMENTS`` are not folded.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+from tracegrad.ir import Eqn, Graph, Lit, Var, make_lit
+from tracegrad.prims import constant_p
+
+from .registry import register
+
+MAX_FOLD_ELEMENTS = 1 << 16
+_NEVER = {"broadcast_in_dim", "iota", "constant", "custom_vjp_call", "custom_jvp_call"}
+
+
+@register("constfold", "evaluate equations whose inputs are all constants")
+def constfold(graph: Graph) -> Graph:
+    values: dict[int, np.ndarray] = {}
+    subst: dict[int, object] = {}
+    eqns = []
+    changed = False
+
+    def read(a):
+        return subst.get(id(a), a) if isinstance(a, Var) else a
+
+    for e in graph.eqns:
+        ins = tuple(read(a) for a in e.inputs)
+        if ins != e.inputs:
+            e = e.replace(inputs=ins)
+        if e.prim.name == "constant":
+            values[id(e.outputs[0])] = e.params["value"]
+            eqns.append(e)
+            continue
+        foldable = (e.prim.name not in _NEVER and e.inputs and
+                    all(isinstance(a, Lit) or id(a) in values for a in e.inputs) and
+                    all(o.aval.size <= MAX_FOLD_ELEMENTS for o in e.outputs))
+        if not foldable:
+            eqns.append(e)
+            continue
+        args = [np.asarray(a.value, a.aval.dtype) if isinstance(a, Lit) else values[id(a)]
+                for a in e.inputs]
+        with np.errstate(all="ignore"):
+            out = e.prim.impl(*args, **e.params)
+        outs = out if e.prim.multiple_results else [out]
+        changed = True
+        for v, o in zip(e.outputs, outs):
+            o = np.asarray(o, dtype=v.aval.dtype)
+            if v.aval.shape == ():
+                subst[id(v)] = make_lit(o.item(), v.aval.dtype)
+            else:
+                o = np.array(o)
+                o.flags.writeable = False
+                nv = Var(v.aval)
+                eqns.append(Eqn(constant_p, (), {"value": o}, (nv,), e.src))
+                values[id(nv)] = o
+                subst[id(v)] = nv
+    if not changed:
+        return graph
+    outputs = tuple(read(a) for a in graph.outputs)
+    return Graph(graph.inputs, tuple(eqns), outputs, graph.meta)
+
+
+

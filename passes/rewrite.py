@@ -1,0 +1,97 @@
+"""Machinery for rule-based passes: walk a graph, let rules replace equations, keep a
+substitution for replaced outputs, and repeat to a fixed point within a budget.
+
+A rule sees the equation with its inputs already substituted and a ``Builder`` that can look
+up the equation producing an operand (for patterns such as ``neg(neg x)``) and emit new
+equations. It returns ``None`` (no change) or one replacement atom per output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from tracegrad.ir import Eqn, Graph, Lit, Var, make_lit
+from tracegrad.primitive import get_primitive
+
+
+class Builder:
+    def __init__(self, eqns: list, producers: dict, src: str | None):
+        self.eqns = eqns
+        self.producers = producers
+        self.src = src
+
+    def producer(self, atom) -> Eqn | None:
+        """The equation that defines ``atom`` in the graph being built (None for inputs/lits)."""
+        if isinstance(atom, Lit):
+            return None
+        return self.producers.get(id(atom))
+
+    def add(self, prim_name: str, *inputs, **params) -> Var:
+        prim = get_primitive(prim_name)
+        avals = prim.abstract_eval([a.aval for a in inputs], **params)
+        outs = tuple(Var(av) for av in avals)
+        eqn = Eqn(prim, tuple(inputs), params, outs, self.src)
+        self.eqns.append(eqn)
+        for o in outs:
+            self.producers[id(o)] = eqn
+        return outs[0]
+
+    @staticmethod
+    def lit(value, dtype) -> Lit:
+        return make_lit(value, dtype)
+
+
+@dataclass(frozen=True)
+class Rule:
+    fn: Callable
+    doc: str
+
+
+def rewrite_once(graph: Graph, rules: dict[str, list[Rule]], hits: dict | None = None
+                 ) -> tuple[Graph, bool]:
+    subst: dict[int, object] = {}
+    eqns: list[Eqn] = []
+    producers: dict[int, Eqn] = {}
+    changed = False
+
+    def read(a):
+        while not isinstance(a, Lit) and id(a) in subst:
+            a = subst[id(a)]
+        return a
+
+    for e in graph.eqns:
+        ins = tuple(read(a) for a in e.inputs)
+        if any(x is not y for x, y in zip(ins, e.inputs)):
+            e = e.replace(inputs=ins)
+        replaced = None
+        for rule in rules.get(e.prim.name, ()):
+            b = Builder(eqns, producers, e.src)
+            mark = len(eqns)
+            replaced = rule.fn(e, b)
+            if replaced is not None:
+                if hits is not None:
+                    hits[rule.doc] = hits.get(rule.doc, 0) + 1
+                break
+            del eqns[mark:]  # a rule that declined must leave nothing behind
+        if replaced is None:
+            eqns.append(e)
+            for o in e.outputs:
+                producers[id(o)] = e
+            continue
+        changed = True
+        for o, r in zip(e.outputs, replaced):
+            if (r.aval != o.aval) if not isinstance(r, Lit) else (o.aval.shape != ()):
+                raise AssertionError(f"rule changed the type of {e.prim.name}'s output: "
+                                     f"{o.aval} -> {r.aval}")
+            subst[id(o)] = r
+    outputs = tuple(read(a) for a in graph.outputs)
+    return Graph(graph.inputs, tuple(eqns), outputs, graph.meta), changed
+
+
+def rewrite_fixpoint(graph: Graph, rules: dict[str, list[Rule]], budget: int = 8,
+                     hits: dict | None = None) -> Graph:
+    for _ in range(budget):
+        graph, changed = rewrite_once(graph, rules, hits)
+        if not changed:
+            break
+    return graph

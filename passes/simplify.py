@@ -1,0 +1,278 @@
+"""Algebraic simplification: a rule table indexed by primitive, run to a fixed point.
+
+Every rule keeps results bit-for-bit for all inputs, NaN and inf included, unless its docstring
+says otherwise. Deliberately absent (they change results for NaN/inf inputs): ``x * 0 -> 0``,
+``x - x -> 0``, ``x / x -> 1``, ``0 / x -> 0``.
+"""
+from __future__ import annotations
+
+from tracegrad import dtypes
+from tracegrad.ir import Graph, Lit, Var
+
+from .registry import register
+from .rewrite import Rule, rewrite_fixpoint
+
+RULES: dict[str, list[Rule]] = {}
+
+
+def rule(*prims: str, doc: str):
+    def deco(fn):
+        for p in prims:
+            RULES.setdefault(p, []).append(Rule(fn, doc))
+        return fn
+    return deco
+
+
+def is_lit(a, value=None) -> bool:
+    return isinstance(a, Lit) and (value is None or a.value == value)
+
+
+def _same_type(a, out) -> bool:
+    return isinstance(a, Var) and a.aval == out.aval
+
+
+# --- arithmetic identities -------------------------------------------------------------------
+@rule("mul", doc="x * 1 -> x")
+def _mul_one(e, b):
+    x, y = e.inputs
+    for u, v in ((x, y), (y, x)):
+        if is_lit(v, 1) and _same_type(u, e.outputs[0]):
+            return [u]
+
+
+@rule("mul", doc="x * -1 -> neg x")
+def _mul_minus_one(e, b):
+    x, y = e.inputs
+    for u, v in ((x, y), (y, x)):
+        if is_lit(v, -1) and _same_type(u, e.outputs[0]):
+            return [b.add("neg", u)]
+
+
+@rule("add", doc="x + 0 -> x (not for -0.0 + 0: IEEE gives +0.0; we keep x's sign of zero)")
+def _add_zero(e, b):
+    x, y = e.inputs
+    for u, v in ((x, y), (y, x)):
+        if is_lit(v, 0) and _same_type(u, e.outputs[0]):
+            return [u]
+
+
+@rule("sub", doc="x - 0 -> x")
+def _sub_zero(e, b):
+    x, y = e.inputs
+    if is_lit(y, 0) and _same_type(x, e.outputs[0]):
+        return [x]
+
+
+@rule("sub", doc="0 - x -> neg x (0 - 0.0 is +0.0, neg gives -0.0: only the sign of zero)")
+def _zero_sub(e, b):
+    x, y = e.inputs
+    if is_lit(x, 0) and _same_type(y, e.outputs[0]):
+        return [b.add("neg", y)]
+
+
+@rule("div", doc="x / 1 -> x")
+def _div_one(e, b):
+    x, y = e.inputs
+    if is_lit(y, 1) and _same_type(x, e.outputs[0]):
+        return [x]
+
+
+@rule("neg", doc="neg(neg x) -> x")
+def _neg_neg(e, b):
+    p = b.producer(e.inputs[0])
+    if p is not None and p.prim.name == "neg":
+        return [p.inputs[0]] if _same_type(p.inputs[0], e.outputs[0]) else None
+
+
+@rule("add", doc="x + neg(y) -> x - y")
+def _add_neg(e, b):
+    x, y = e.inputs
+    for u, v in ((x, y), (y, x)):
+        p = b.producer(v)
+        if p is not None and p.prim.name == "neg":
+            return [b.add("sub", u, p.inputs[0])]
+
+
+@rule("sub", doc="x - neg(y) -> x + y")
+def _sub_neg(e, b):
+    x, y = e.inputs
+    p = b.producer(y)
+    if p is not None and p.prim.name == "neg":
+        return [b.add("add", x, p.inputs[0])]
+
+
+@rule("mul", doc="x * (1 / y) -> x / y (one rounding instead of two)")
+def _mul_recip(e, b):
+    x, y = e.inputs
+    for u, v in ((x, y), (y, x)):
+        p = b.producer(v)
+        if p is not None and p.prim.name == "div" and is_lit(p.inputs[0], 1):
+            return [b.add("div", u, p.inputs[1])]
+
+
+@rule("pow", doc="x ** 1 -> x")
+def _pow_one(e, b):
+    x, y = e.inputs
+    if is_lit(y, 1) and _same_type(x, e.outputs[0]):
+        return [x]
+
+
+@rule("pow", doc="x ** 2 -> x * x (exact; NumPy's power rounds the same)")
+def _pow_two(e, b):
+    x, y = e.inputs
+    if is_lit(y, 2) and isinstance(x, Var):
+        return [b.add("mul", x, x)]
+
+
+@rule("pow", doc="x ** 3 -> x * x * x (may differ from pow by one rounding)")
+def _pow_three(e, b):
+    x, y = e.inputs
+    if is_lit(y, 3) and isinstance(x, Var) and dtypes.is_float(x.aval.dtype):
+        return [b.add("mul", b.add("mul", x, x), x)]
+
+
+@rule("pow", doc="x ** 0.5 -> sqrt x (sqrt(-0.0) is -0.0 where pow gives +0.0)")
+def _pow_half(e, b):
+    x, y = e.inputs
+    if is_lit(y, 0.5) and isinstance(x, Var) and dtypes.is_float(x.aval.dtype):
+        return [b.add("sqrt", x)]
+
+
+@rule("pow", doc="x ** -1 -> 1 / x")
+def _pow_minus_one(e, b):
+    x, y = e.inputs
+    if is_lit(y, -1) and isinstance(x, Var) and dtypes.is_float(x.aval.dtype):
+        return [b.add("div", b.lit(1.0, x.aval.dtype), x)]
+
+
+@rule("where", doc="where(c, x, x) -> x")
+def _select_same(e, b):
+    c, x, y = e.inputs
+    if (x is y or (is_lit(x) and is_lit(y) and x.value == y.value)) and \
+            not isinstance(x, Lit) and _same_type(x, e.outputs[0]):
+        return [x]
+
+
+@rule("where", doc="where(not c, a, b) -> where(c, b, a)")
+def _select_not(e, b):
+    c, x, y = e.inputs
+    p = b.producer(c)
+    if p is not None and p.prim.name == "not":
+        return [b.add("where", p.inputs[0], y, x)]
+
+
+@rule("convert", doc="convert to the same dtype -> x")
+def _convert_same(e, b):
+    x = e.inputs[0]
+    if _same_type(x, e.outputs[0]):
+        return [x]
+
+
+# --- shape chains ----------------------------------------------------------------------------
+@rule("reshape", doc="reshape(reshape x) -> reshape x; reshape to the same shape -> x")
+def _reshape_chain(e, b):
+    x = e.inputs[0]
+    if _same_type(x, e.outputs[0]):
+        return [x]
+    p = b.producer(x)
+    if p is not None and p.prim.name == "reshape":
+        inner = p.inputs[0]
+        if inner.aval.shape == e.outputs[0].aval.shape:
+            return [inner]
+        return [b.add("reshape", inner, new_sizes=e.params["new_sizes"])]
+
+
+@rule("transpose", doc="transpose(transpose x) -> one transpose (or x)")
+def _transpose_chain(e, b):
+    p = b.producer(e.inputs[0])
+    if p is not None and p.prim.name == "transpose":
+        inner_perm, perm = p.params["permutation"], e.params["permutation"]
+        composed = tuple(inner_perm[i] for i in perm)
+        if composed == tuple(range(len(composed))):
+            return [p.inputs[0]]
+        return [b.add("transpose", p.inputs[0], permutation=composed)]
+
+
+@rule("broadcast_in_dim", doc="broadcast to its own shape -> x")
+def _bcast_identity(e, b):
+    x = e.inputs[0]
+    if _same_type(x, e.outputs[0]) and tuple(e.params["broadcast_dimensions"]) == \
+            tuple(range(len(e.params["shape"]))):
+        return [x]
+
+
+@rule("broadcast_in_dim", doc="broadcast(broadcast x) -> one broadcast")
+def _bcast_chain(e, b):
+    p = b.producer(e.inputs[0])
+    if p is not None and p.prim.name == "broadcast_in_dim":
+        outer = e.params["broadcast_dimensions"]
+        dims = tuple(outer[d] for d in p.params["broadcast_dimensions"])
+        return [b.add("broadcast_in_dim", p.inputs[0], shape=tuple(e.params["shape"]),
+                      broadcast_dimensions=dims)]
+
+
+@rule("broadcast_in_dim", doc="broadcast of a literal to shape () -> the literal")
+def _bcast_scalar_lit(e, b):
+    x = e.inputs[0]
+    if isinstance(x, Lit) and e.params["shape"] == ():
+        return [x]
+
+
+_SCALAR_OK = {"add", "sub", "mul", "div", "pow", "max", "min", "where", "atan2", "rem",
+              "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor"}
+
+
+def _scalar_operand_rule(e, b):
+    """An elementwise operand that is a broadcast of a literal is replaced by the literal:
+    scalar literals are the one operand elementwise primitives broadcast (DESIGN.md 3)."""
+    new, changed = [], False
+    for a in e.inputs:
+        p = b.producer(a)
+        if p is not None and p.prim.name == "broadcast_in_dim" and isinstance(p.inputs[0], Lit):
+            new.append(p.inputs[0])
+            changed = True
+        else:
+            new.append(a)
+    if not changed:
+        return None
+    if all(a.aval.shape == () for a in new) and e.outputs[0].aval.shape != ():
+        return None  # at least one operand must keep the output's shape
+    if e.prim.name == "where" and new[0].aval.shape == () and \
+            all(a.aval.shape == () for a in new[1:]):
+        return None
+    return [b.add(e.prim.name, *new, **e.params)]
+
+
+for _p in _SCALAR_OK:
+    RULES.setdefault(_p, []).append(Rule(_scalar_operand_rule,
+                                         "elementwise op of broadcast(literal) -> op of literal"))
+
+
+@rule("reduce_sum", doc="sum of broadcast(scalar) over all axes -> scalar * count")
+def _sum_of_bcast(e, b):
+    p = b.producer(e.inputs[0])
+    if p is None or p.prim.name != "broadcast_in_dim" or p.inputs[0].aval.shape != ():
+        return None
+    if e.outputs[0].aval.shape != ():
+        return None
+    x = p.inputs[0]
+    n = e.inputs[0].aval.size
+    if not dtypes.is_float(x.aval.dtype) and not dtypes.is_int(x.aval.dtype):
+        return None
+    if isinstance(x, Lit):
+        return [b.lit(x.value * n, x.aval.dtype)]
+    return [b.add("mul", x, b.lit(n, x.aval.dtype))]
+
+
+@register("simplify", "algebraic identities and shape-chain folding (rule table, fixed point)")
+def simplify(graph: Graph) -> Graph:
+    return rewrite_fixpoint(graph, RULES)
+
+
+def rule_docs() -> list[tuple[str, str]]:
+    """(primitive, one-line doc) for every rule, for docs and the CLI."""
+    out = []
+    for prim, rules in sorted(RULES.items()):
+        for r in rules:
+            out.append((prim, r.doc))
+    return out

@@ -1,0 +1,11 @@
+"""Test-session settings: verify the IR after every pass; keep compiled kernels in one cache
+directory per test session."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+os.environ.setdefault("TRACEGRAD_VERIFY", "1")
+os.environ.setdefault("TRACEGRAD_CACHE_DIR", tempfile.mkdtemp(prefix="tracegrad-test-cache-"))
+sys.path.insert(0, os.path.dirname(__file__))  # tests import cases.py and programs.py
