@@ -58,7 +58,7 @@ class Signature:
             for k in sorted(set(old_s) | set(new_s), key=str):
                 a, b = old_s.get(k), new_s.get(k)
                 if a != b:
-                    what = f"static argument {k}" if isinstance(k, int) else f"static argument {k!r}"
+                    what = f"static argument {k if isinstance(k, int) else repr(k)}"
                     fa = "(not passed)" if a is None else repr(a[1])
                     fb = "(not passed)" if b is None else repr(b[1])
                     if a is not None and b is not None and a[1] == b[1]:

@@ -3,7 +3,7 @@ contracted pairwise, left to right, with ``dot_general`` (batch labels lead), th
 """
 from __future__ import annotations
 
-from . import lax
+from . import dtypes, lax
 from .errors import ShapeError, UnsupportedOperationError
 from .source_info import user_src_with_text
 
@@ -56,11 +56,20 @@ def einsum(subscripts: str, *operands):
     sizes: dict[str, int] = {}
     for t, sh in zip(terms, shapes):
         for c, d in zip(t, sh):
-            if sizes.setdefault(c, d) != d:
-                raise ShapeError(f"einsum: label {c!r} has sizes {sizes[c]} and {d}",
+            have = sizes.setdefault(c, d)
+            if have != d and 1 not in (have, d):
+                raise ShapeError(f"einsum: label {c!r} has sizes {have} and {d} in "
+                                 f"{subscripts!r} with operand shapes {shapes}",
                                  src=user_src_with_text(3))
+            sizes[c] = max(have, d)
     ops, _ = tnp._prepare_no_broadcast(list(operands))
-    ops = list(ops)
+    all_bool = all(dtypes.is_bool(lax.dtype_of(o)) for o in ops)
+    if all_bool:  # NumPy contracts bools with logical and/or: count in int64, then test != 0
+        ops = [lax.convert(o, dtypes.int64) for o in ops]
+    # size-1 dimensions broadcast against the label's size (NumPy's rule)
+    ops = [lax.broadcast_in_dim(o, tuple(sizes[c] for c in t), tuple(range(len(t))))
+           if tuple(sizes[c] for c in t) != tuple(lax.shape_of(o)) else o
+           for o, t in zip(ops, terms)]
     labels = [list(t) for t in terms]
     # 1. repeated labels inside one operand: take the diagonal
     for k in range(len(ops)):
@@ -104,4 +113,5 @@ def einsum(subscripts: str, *operands):
     if sorted(acc_lab) != sorted(out):
         raise ShapeError(f"einsum: output subscripts {out!r} name labels not in the inputs",
                          src=user_src_with_text(3))
-    return lax.transpose(acc, [acc_lab.index(c) for c in out])
+    acc = lax.transpose(acc, [acc_lab.index(c) for c in out])
+    return lax.ne(acc, 0) if all_bool else acc

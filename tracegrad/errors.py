@@ -14,6 +14,17 @@ class TracegradError(Exception):
             message = f"{message}\n  (traced at {src})"
         super().__init__(message)
 
+    def with_src(self, src: str | None) -> "TracegradError":
+        """Name ``src`` (the user's line) in this error unless it already names one; returns self.
+
+        Used where an error raised deep in tracegrad (a shape rule, a dtype check) passes back
+        through the public function the user called, which knows the user's line.
+        """
+        if self.src is None and src and self.args:
+            self.src = src
+            self.args = (f"{self.args[0]}\n  (traced at {src})",) + tuple(self.args[1:])
+        return self
+
 
 class ShapeError(TracegradError, ValueError):
     """Operands whose shapes cannot be combined (both shapes are in the message)."""
@@ -33,6 +44,10 @@ class TracerArrayConversionError(TracegradError, TypeError):
 
 class UnsupportedOperationError(TracegradError, NotImplementedError):
     """A NumPy function, method or argument tracegrad has no rule for."""
+
+
+class UnsupportedAttributeError(UnsupportedOperationError, AttributeError):
+    """An ndarray method or attribute traced arrays do not have (``hasattr`` still works)."""
 
 
 class GradientError(TracegradError, ValueError):

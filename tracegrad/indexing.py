@@ -4,6 +4,8 @@ so the gather primitive only sees in-range indices; static out-of-range indices 
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from . import dtypes, lax
@@ -17,11 +19,31 @@ class TracedIndexError(ShapeError, IndexError):
 
 
 def _is_array_index(i) -> bool:
-    if isinstance(i, Tracer):
-        return True
-    if isinstance(i, (list, np.ndarray)):
-        return True
-    return False
+    return isinstance(i, (Tracer, np.ndarray))
+
+
+def _is_bool_scalar(i) -> bool:
+    return isinstance(i, (bool, np.bool_))
+
+
+def _static_index_array(i) -> np.ndarray:
+    """A list (or nested list) index as NumPy reads it; lists holding tracers are stacked."""
+    flat = list(_flat(i))
+    if any(isinstance(t, Tracer) for t in flat):
+        from . import numpy as tnp
+        return tnp.asarray(i)
+    arr = np.asarray(i)
+    if arr.size == 0:
+        arr = arr.astype(np.int64)  # [] indexes nothing (NumPy reads it as an empty int array)
+    return arr
+
+
+def _flat(xs):
+    for t in xs:
+        if isinstance(t, (list, tuple)):
+            yield from _flat(t)
+        else:
+            yield t
 
 
 def _normalise_array_index(i, dim: int, axis: int):
@@ -29,29 +51,21 @@ def _normalise_array_index(i, dim: int, axis: int):
     if isinstance(i, Tracer):
         if dtypes.is_bool(i.dtype):
             raise UnsupportedOperationError(
-                "boolean mask indexing of a traced array has a data-dependent shape; use "
-                "np.where(mask, x, 0) or multiply by the mask instead", src=user_src_with_text(4))
+                "boolean mask indexing with a traced mask (x[mask]) has a data-dependent output "
+                "shape; use np.where(mask, x, 0) or multiply by the mask instead",
+                src=user_src_with_text(4))
         if not dtypes.is_int(i.dtype):
             raise TracedIndexError(f"arrays used as indices must be of integer type, got {i.dtype}",
                                    src=user_src_with_text(4))
         i = lax.convert(i, dtypes.int64)
-        return lax.select(lax.lt(i, lax.full(i.shape, 0, dtypes.int64)),
-                          lax.add(i, lax.full(i.shape, dim, dtypes.int64)), i)
+        # negative indices count from the end, as in NumPy
+        return lax.select(lax.lt(i, 0), lax.add(i, dim), i)
     arr = np.asarray(i)
-    if arr.dtype == bool:
-        if arr.shape != () and arr.ndim == 1:
-            if arr.shape[0] != dim:
-                raise TracedIndexError(f"boolean index of length {arr.shape[0]} does not match "
-                                       f"axis {axis} of length {dim}", src=user_src_with_text(4))
-            arr = np.nonzero(arr)[0]
-        else:
-            raise UnsupportedOperationError("multi-dimensional boolean index",
-                                            src=user_src_with_text(4))
     if arr.size == 0:
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
-        raise TracedIndexError(f"arrays used as indices must be of integer type, got {arr.dtype}",
-                               src=user_src_with_text(4))
+        raise TracedIndexError(f"arrays used as indices must be of integer (or boolean) type, got "
+                               f"{arr.dtype}", src=user_src_with_text(4))
     if arr.size and (arr.min() < -dim or arr.max() >= dim):
         bad = arr[(arr < -dim) | (arr >= dim)].flat[0]
         raise TracedIndexError(f"index {bad} is out of bounds for axis {axis} with size {dim}",
@@ -59,44 +73,88 @@ def _normalise_array_index(i, dim: int, axis: int):
     return np.where(arr < 0, arr + dim, arr).astype(np.int64)
 
 
-def _expand(idx, ndim):
-    """Tuple of index items with Ellipsis expanded to full slices."""
+def _canonical_items(idx, shape):
+    """Index items with lists read as arrays, static bool masks turned into integer arrays
+    (one per masked axis, via nonzero), bool scalars turned into new axes, Ellipsis expanded.
+
+    Every returned item is one of: int, slice, None, an integer ndarray or an integer Tracer;
+    each item except None consumes exactly one axis of ``shape``.
+    """
     if not isinstance(idx, tuple):
         idx = (idx,)
-    n_ell = sum(1 for i in idx if i is Ellipsis)
+    items = []
+    for i in idx:
+        if isinstance(i, list):
+            i = _static_index_array(i)
+        if isinstance(i, Tracer) and dtypes.is_bool(i.dtype):
+            raise UnsupportedOperationError(
+                "boolean mask indexing with a traced mask (x[mask]) has a data-dependent output "
+                "shape; use np.where(mask, x, 0) or multiply by the mask instead",
+                src=user_src_with_text(4))
+        items.append(i)
+    n_ell = sum(1 for i in items if i is Ellipsis)
     if n_ell > 1:
         raise TracedIndexError("an index can only have a single ellipsis ('...')",
                                src=user_src_with_text(4))
-    used = sum(1 for i in idx if i is not None and i is not Ellipsis)
-    if used > ndim:
-        raise TracedIndexError(f"too many indices for array: array is {ndim}-dimensional, but "
-                               f"{used} were indexed", src=user_src_with_text(4))
-    out = []
-    for i in idx:
+
+    def consumed(i):
+        if i is None or i is Ellipsis or _is_bool_scalar(i):
+            return 0
+        if isinstance(i, np.ndarray) and i.dtype == bool:
+            return max(i.ndim, 1)
+        return 1
+    used = sum(consumed(i) for i in items)
+    if used > len(shape):
+        raise TracedIndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
+                               f"but {used} were indexed", src=user_src_with_text(4))
+    out, axis = [], 0
+    has_array = any(_is_array_index(i) for i in items)
+    for i in items:
         if i is Ellipsis:
-            out.extend([slice(None)] * (ndim - used))
+            out.extend([slice(None)] * (len(shape) - used))
+            axis += len(shape) - used
+        elif _is_bool_scalar(i):
+            if not i or has_array:
+                raise UnsupportedOperationError(
+                    "indexing with the bool scalar False, or with a bool scalar next to array "
+                    "indices; index with None (np.newaxis) instead", src=user_src_with_text(4))
+            out.append(None)  # x[True] adds an axis of length 1, like x[None]
+        elif isinstance(i, np.ndarray) and i.dtype == bool:
+            k = max(i.ndim, 1)
+            if i.ndim == 0:
+                raise UnsupportedOperationError("indexing with a 0-d boolean array",
+                                                src=user_src_with_text(4))
+            if tuple(i.shape) != tuple(shape[axis:axis + k]):
+                raise TracedIndexError(
+                    f"boolean index of shape {i.shape} does not match the indexed dimensions "
+                    f"{tuple(shape[axis:axis + k])} (axes {axis}..{axis + k - 1})",
+                    src=user_src_with_text(4))
+            out.extend(np.nonzero(i))  # a static mask selects static positions
+            axis += k
         else:
+            if isinstance(i, (float, np.floating)) or (
+                    isinstance(i, Tracer) and not dtypes.is_int(i.dtype)) or not (
+                    i is None or isinstance(i, (slice, Tracer, np.ndarray, int, np.integer))):
+                raise TracedIndexError(
+                    "only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) and "
+                    f"integer or boolean arrays are valid indices (got {type(i).__name__})",
+                    src=user_src_with_text(4))
             out.append(i)
+            axis += i is not None
     if n_ell == 0:
-        out.extend([slice(None)] * (ndim - used))
+        out.extend([slice(None)] * (len(shape) - used))
     return out
 
 
 def getitem(x, idx):
-    shape = x.shape
-    items = _expand(idx, len(shape))
-    for i in items:
-        if isinstance(i, (float, np.floating)) or (isinstance(i, Tracer) and i.ndim == 0
-                                                     and not dtypes.is_int(i.dtype)):
-            raise TracedIndexError("only integers, slices (`:`), ellipsis (`...`), "
-                                   "numpy.newaxis (`None`) and integer or boolean arrays are "
-                                   "valid indices", src=user_src_with_text(3))
+    items = _canonical_items(idx, x.shape)
     if any(_is_array_index(i) for i in items):
         return _advanced(x, items)
     return _basic(x, items)
 
 
 def _basic(x, items):
+    """Static ints, slices and None: one slice, one rev (negative steps), one reshape."""
     shape = x.shape
     starts, limits, strides, flips = [], [], [], []
     out_shape = []
@@ -108,23 +166,22 @@ def _basic(x, items):
         d = shape[axis]
         if isinstance(i, slice):
             start, stop, step = i.indices(d)
+            n = len(range(start, stop, step))
             if step > 0:
-                n = len(range(start, stop, step))
-                starts.append(start)
-                limits.append(start + (n - 1) * step + 1 if n else start)
+                starts.append(start if n else 0)
+                limits.append(start + (n - 1) * step + 1 if n else 0)
                 strides.append(step)
                 flips.append(False)
             else:
-                n = len(range(start, stop, step))
                 # a negative step: slice the mirrored range, then reverse the axis
                 lo = start + (n - 1) * step if n else 0
                 starts.append(lo)
-                limits.append(lo + (n - 1) * (-step) + 1 if n else lo)
+                limits.append(lo + (n - 1) * (-step) + 1 if n else 0)
                 strides.append(-step)
-                flips.append(True)
+                flips.append(n > 1)
             out_shape.append(n)
         else:
-            k = int(i)
+            k = operator.index(i)
             if not -d <= k < d:
                 raise TracedIndexError(f"index {k} is out of bounds for axis {axis} with size {d}",
                                        src=user_src_with_text(4))
@@ -135,50 +192,46 @@ def _basic(x, items):
             flips.append(False)
         axis += 1
     y = lax.slice(x, starts, limits, strides)
-    flip_axes = tuple(a for a, f in enumerate(flips) if f)
-    y = lax.rev(y, flip_axes)
+    y = lax.rev(y, tuple(a for a, f in enumerate(flips) if f))
     return lax.reshape(y, out_shape)
 
 
 def _advanced(x, items):
-    if any(i is None for i in items):
-        raise UnsupportedOperationError(
-            "combining None (np.newaxis) with integer-array indices; index first, then use "
-            "np.expand_dims", src=user_src_with_text(4))
-    shape = x.shape
-    # Slices first (they keep their axes), so the advanced axes index the sliced array.
-    sl_items = [i if isinstance(i, slice) else slice(None) for i in items]
-    y = _basic(x, sl_items)
-    adv_axes = [a for a, i in enumerate(items) if not isinstance(i, slice)]
+    """Integer-array indexing (with ints, slices and None around it) as one ``gather``.
+
+    Slices and None are applied first, so each item owns one axis of the intermediate ``y``;
+    the advanced axes move to the front and are gathered. NumPy's placement rule: when the
+    advanced items are adjacent in the index, their broadcast dimensions replace them in place;
+    otherwise (separated by a slice, None or Ellipsis) they lead the result.
+    """
+    y = _basic(x, [i if i is None or isinstance(i, slice) else slice(None) for i in items])
+    adv_axes = [a for a, i in enumerate(items) if not (i is None or isinstance(i, slice))]
     idx_arrays = []
     for a in adv_axes:
         i = items[a]
         if not _is_array_index(i):
-            i = np.asarray(int(i))  # ints join the advanced group (NumPy's rule)
-        idx_arrays.append(_normalise_array_index(i, shape[a], a))
+            i = np.asarray(operator.index(i))  # ints join the advanced group (NumPy's rule)
+        idx_arrays.append(_normalise_array_index(i, y.shape[a], a))
     try:
         bshape = tuple(np.broadcast_shapes(*[lax.shape_of(i) for i in idx_arrays]))
     except ValueError:
         raise TracedIndexError("shape mismatch: indexing arrays could not be broadcast together "
                                f"with shapes {[lax.shape_of(i) for i in idx_arrays]}",
                                src=user_src_with_text(3)) from None
-    idx_arrays = [np.broadcast_to(i, bshape) if isinstance(i, np.ndarray)
-                  else lax.broadcast_to(i, bshape) for i in idx_arrays]
     if all(isinstance(i, np.ndarray) for i in idx_arrays):
-        stacked = np.stack(idx_arrays, axis=-1).astype(np.int64)
+        stacked = np.stack([np.broadcast_to(i, bshape) for i in idx_arrays], axis=-1)
+        stacked = stacked.astype(np.int64)
     else:
         from . import numpy as tnp
-        stacked = tnp.stack(idx_arrays, axis=-1)
-    rest = [a for a in range(len(shape)) if a not in adv_axes]
-    yt = lax.transpose(y, adv_axes + rest)
-    g = lax.gather(yt, stacked)  # shape: bshape + rest dims
+        stacked = tnp.stack([tnp.broadcast_to(i, bshape) for i in idx_arrays], axis=-1)
+    rest = [a for a in range(len(items)) if a not in adv_axes]
+    g = lax.gather(lax.transpose(y, adv_axes + rest), stacked)  # bshape + rest dims
     contiguous = adv_axes == list(range(adv_axes[0], adv_axes[-1] + 1))
     if not contiguous or adv_axes[0] == 0:
         return g
-    # NumPy puts the broadcast index dims where the (adjacent) advanced axes were.
+    # adjacent advanced items: the broadcast dimensions go where those items were
     nb, first = len(bshape), adv_axes[0]
-    n_rest = len(rest)
-    perm = list(range(nb, nb + first)) + list(range(nb)) + list(range(nb + first, nb + n_rest))
+    perm = list(range(nb, nb + first)) + list(range(nb)) + list(range(nb + first, nb + len(rest)))
     return lax.transpose(g, perm)
 
 

@@ -5,15 +5,19 @@ promotion. Plain ``np.*`` calls on traced arrays land here through ``__array_ufu
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import math
+import operator
 
 import numpy as _np
 
 from . import dtypes as _dt
 from . import lax
-from .errors import ShapeError, UnsupportedOperationError, TracegradError
+from .errors import (DTypeError, ShapeError, TracegradError, TracerBoolError,
+                     UnsupportedOperationError)
 from .source_info import user_src_with_text
-from .tracer import Tracer
+from .tracer import _ACTIVE, Tracer
 
 pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, None
 float32, float64, int32, int64, bool_ = _np.float32, _np.float64, _np.int32, _np.int64, _np.bool_
@@ -23,8 +27,52 @@ _PUBLIC: dict[str, object] = {}  # name -> implementation, for the dispatch tabl
 
 
 def _public(fn):
-    _PUBLIC[fn.__name__] = fn
-    return fn
+    """Register ``fn`` as a traced NumPy function; errors it raises name the user's line.
+
+    Functions named after a NumPy ufunc also take the ufunc keywords (``dtype=``, and
+    ``out=``/``where=`` only to refuse them clearly).
+    """
+    name = fn.__name__
+    is_ufunc = isinstance(getattr(_np, name, None), _np.ufunc)
+
+    @functools.wraps(fn)
+    def public(*args, **kwargs):
+        try:
+            if is_ufunc and kwargs:
+                return _call_with_ufunc_kwargs(name, fn, args, kwargs)
+            return fn(*args, **kwargs)
+        except TracegradError as exc:
+            if exc.src is None:
+                exc.with_src(user_src_with_text(2))
+            raise
+    _PUBLIC[name] = public
+    return public
+
+
+def _call_with_ufunc_kwargs(name, fn, inputs, kwargs):
+    out = kwargs.pop("out", None)
+    if out is not None and not (isinstance(out, tuple) and builtins.all(o is None for o in out)):
+        _unsupported(f"np.{name}(..., out=) on a traced array", "return the result instead")
+    where = kwargs.pop("where", True)
+    if where is not True:
+        _unsupported(f"np.{name}(..., where=)",
+                     f"compute np.where(mask, np.{name}(...), other) instead")
+    dtype = kwargs.pop("dtype", None)
+    for k in ("casting", "order", "subok"):
+        kwargs.pop(k, None)
+    if kwargs:
+        _unsupported(f"np.{name}(..., {', '.join(sorted(kwargs))}=)")
+    if dtype is None:
+        return fn(*inputs)
+    # dtype= is the dtype of the computation: cast the array operands, then compute
+    inputs = [x if _is_scalar(x) else astype(x, dtype) for x in inputs]
+    res = fn(*inputs)
+    return res if name in _PREDICATES or isinstance(res, tuple) else astype(res, dtype)
+
+
+_PREDICATES = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
+               "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf",
+               "isfinite"}
 
 
 def _unsupported(what: str, fix: str = ""):
@@ -135,14 +183,43 @@ def _arith(name, prim, bool_prim=None):
 
 
 add = _arith("add", "add", "or")
-subtract = _arith("subtract", "sub")
+
+
+@_public
+def subtract(x1, x2):
+    xs = [_as_operand(x1), _as_operand(x2)]
+    if _dt.is_bool(_result_dtype(xs)):
+        raise DTypeError("np.subtract (-) of two bool arrays is not supported (NumPy refuses it "
+                         "too); use a ^ b or np.logical_xor(a, b)", src=user_src_with_text(3))
+    return _elementwise("sub", *xs)
+
+
+@_public
+def divmod(x1, x2):
+    """``(x1 // x2, x1 % x2)``, as NumPy's ufunc with two outputs."""
+    return floor_divide(x1, x2), remainder(x1, x2)
 multiply = _arith("multiply", "mul", "and")
 maximum = _arith("maximum", "max")
 minimum = _arith("minimum", "min")
 remainder = _arith("remainder", "rem")
 mod = remainder
 floor_divide = _arith("floor_divide", "floor_divide")
-fmax, fmin = maximum, minimum  # NaN handling differs from NumPy's fmax; documented
+
+
+@_public
+def fmax(x1, x2):
+    """maximum that ignores NaN: the other operand wins unless both are NaN."""
+    (a, b), _ = _prepare([x1, x2])
+    m = maximum(a, b)
+    return where(isnan(a), b, where(isnan(b), a, m)) if _dt.is_float(_dtype(m)) else m
+
+
+@_public
+def fmin(x1, x2):
+    """minimum that ignores NaN: the other operand wins unless both are NaN."""
+    (a, b), _ = _prepare([x1, x2])
+    m = minimum(a, b)
+    return where(isnan(a), b, where(isnan(b), a, m)) if _dt.is_float(_dtype(m)) else m
 
 
 @_public
@@ -204,7 +281,15 @@ def _unary_same(name, prim):
     return _public(fn)
 
 
-negative = _unary_same("negative", "neg")
+
+
+@_public
+def negative(x):
+    x = _as_operand(x)
+    if _dt.is_bool(_dtype(x)):
+        raise DTypeError("np.negative (unary -) of a bool array is not supported (NumPy refuses it "
+                         "too); use ~x or np.logical_not(x)", src=user_src_with_text(3))
+    return _elementwise("neg", x)
 
 
 @_public
@@ -236,7 +321,15 @@ def _rounding(name, prim):
     return _public(fn)
 
 
-floor, ceil, rint = _rounding("floor", "floor"), _rounding("ceil", "ceil"), _rounding("rint", "round")
+floor, ceil = _rounding("floor", "floor"), _rounding("ceil", "ceil")
+
+
+@_public
+def rint(x):
+    x = _as_operand(x)
+    if not _dt.is_float(_dtype(x)):
+        return astype(x, _dt.float64)  # np.rint is a float ufunc: integers come back as float64
+    return _elementwise("round", x)
 
 
 @_public
@@ -251,14 +344,38 @@ fix = trunc
 
 
 @_public
-def round(a, decimals=0):
+def round(a, decimals=0, out=None):
+    """NumPy's algorithm: scale by 10**|decimals|, rint, scale back (results match bit for bit)."""
+    _no_extras("round", out)
     a = _as_operand(a)
+    dt = _dtype(a)
+    decimals = _static_int(decimals, "decimals of np.round")
+    if not _dt.is_float(dt):
+        if decimals >= 0:
+            return a  # integers are already whole; NumPy keeps their dtype
+        f = float(10 ** -decimals)
+        return astype(multiply(rint(true_divide(a, f)), f), dt)
     if decimals == 0:
         return rint(a)
-    if not _dt.is_float(_dtype(a)):
-        _unsupported("np.round of integers with decimals")
-    scale = 10.0 ** decimals
-    return true_divide(rint(multiply(a, scale)), scale)
+    if decimals > 0:
+        f = float(10 ** decimals)
+        return true_divide(rint(multiply(a, f)), f)
+    f = float(10 ** -decimals)
+    return multiply(rint(true_divide(a, f)), f)
+
+
+def _static_int(v, what):
+    """A static Python int argument (shapes, axes, counts); tracers raise a clear error."""
+    if isinstance(v, Tracer):
+        raise TracerBoolError(
+            f"{what} must be a static Python int, but it is a traced array {v.aval}; pass it "
+            "as a Python int, or mark the argument static with static_argnums=(...)",
+            src=user_src_with_text(4))
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TracegradError(f"{what} must be an int, got {type(v).__name__} {v!r}",
+                             src=user_src_with_text(4)) from None
 
 
 around = round
@@ -297,12 +414,26 @@ def log10(x):
 @_public
 def square(x):
     x = _as_operand(x)
+    _no_bool_arith("square", _dtype(x))
     return multiply(x, x)
 
 
 @_public
 def reciprocal(x):
+    x = _as_operand(x)
+    dt = _dtype(x)
+    _no_bool_arith("reciprocal", dt)
+    if _dt.is_int(dt):
+        # NumPy's integer reciprocal truncates: 1 // x is 0 unless |x| == 1 (0 is undefined there)
+        return where(equal(abs(x), 1), x, 0)
     return true_divide(1.0, x)
+
+
+def _no_bool_arith(name, dt):
+    if _dt.is_bool(dt):
+        raise DTypeError(f"np.{name} of a bool array gives int8 in NumPy, a dtype tracegrad does "
+                         "not support; convert first (x.astype(np.int32) or np.float32)",
+                         src=user_src_with_text(4))
 
 
 @_public
@@ -356,7 +487,9 @@ def hypot(x1, x2):
     big, small = maximum(aa, ab), minimum(aa, ab)
     safe_big = where(equal(big, 0.0), 1.0, big)
     ratio = true_divide(small, safe_big)
-    return where(equal(big, 0.0), 0.0, multiply(big, sqrt(add(1.0, multiply(ratio, ratio)))))  # noqa
+    out = where(equal(big, 0.0), 0.0, multiply(big, sqrt(add(1.0, multiply(ratio, ratio)))))  # noqa
+    # hypot(inf, nan) is inf (C99), as in NumPy
+    return where(logical_or(isinf(a), isinf(b)), math.inf, out)
 
 
 @_public
@@ -388,7 +521,8 @@ def where(condition, x=None, y=None):
     if x is None or y is None:
         _unsupported("np.where with one argument (data-dependent output shape)",
                      "use the three-argument form np.where(cond, a, b)")
-    cond = astype(_as_operand(condition), _dt.bool_)
+    cond = _as_operand(condition)
+    cond = astype(_np.asarray(cond) if _is_scalar(cond) else cond, _dt.bool_)
     vals, dt = _prepare([x, y])
     shape = _broadcast_shapes(_shape(cond), *[_shape(v) for v in vals if not _is_scalar(v)])
     a, b = [v if _is_scalar(v) else lax.broadcast_to(v, shape) for v in vals]
@@ -398,7 +532,12 @@ def where(condition, x=None, y=None):
 
 
 @_public
-def clip(a, a_min=None, a_max=None):
+def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):
+    _no_extras("clip", out)
+    if kwargs:
+        _unsupported(f"np.clip(..., {', '.join(sorted(kwargs))}=)")
+    a_min = min if a_min is None else a_min
+    a_max = max if a_max is None else a_max
     a = _as_operand(a)
     if a_min is not None:
         a = maximum(a, a_min)
@@ -420,9 +559,21 @@ def astype(x, dtype, copy=True):
 
 
 @_public
-def asarray(a, dtype=None):
+def asarray(a, dtype=None, order=None, *, copy=None):
+    """Inside a trace a NumPy array becomes a traced constant, so ``tnp.asarray(table)[i]``
+    indexes it with a traced ``i`` (NumPy's own indexing cannot take traced indices)."""
     a = _as_operand(a)
+    if isinstance(a, _np.ndarray) and _ACTIVE:
+        a = _constant(a)
     return a if dtype is None else astype(a, dtype)
+
+
+def _constant(arr):
+    """A traced constant of the innermost active trace holding ``arr``."""
+    ctx = _ACTIVE[-1]
+    if arr.ndim == 0:
+        return lax.full((), arr.item(), _dt.canonical(arr.dtype, what="array"))
+    return Tracer(ctx, ctx.atom(arr))
 
 
 array = asarray
@@ -432,13 +583,33 @@ def _creation_dtype(dtype, fallback):
     return _dt.canonical(_np.dtype(dtype)) if dtype is not None else fallback
 
 
+def _static_shape(shape, what="shape"):
+    """A shape as a tuple of non-negative Python ints; traced sizes raise TracerBoolError."""
+    items = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    if builtins.any(isinstance(d, Tracer) for d in items):
+        raise TracerBoolError(
+            f"{what} {tuple(items)} holds a traced value, but shapes are fixed when a function is "
+            "traced; compute it from x.shape, or pass it with static_argnums=(...)",
+            src=user_src_with_text(4))
+    try:
+        out = tuple(operator.index(d) for d in items)
+    except TypeError:
+        raise TracegradError(f"{what} must be ints, got {shape!r}", src=user_src_with_text(4)) \
+            from None
+    if builtins.any(d < 0 for d in out):
+        raise ShapeError(f"negative dimensions are not allowed ({what} {out})",
+                         src=user_src_with_text(4))
+    return out
+
+
 @_public
 def full(shape, fill_value, dtype=None):
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    if isinstance(fill_value, Tracer):
-        return lax.broadcast_to(astype(fill_value, dtype) if dtype else fill_value, shape)
+    shape = _static_shape(shape)
+    if isinstance(fill_value, Tracer) or not _is_scalar(fill_value) and _np.ndim(fill_value):
+        fill = _as_operand(fill_value)
+        return broadcast_to(astype(fill, dtype) if dtype is not None else fill, shape)
     dt = _creation_dtype(dtype, _dt.result_type(fill_value) if _is_scalar(fill_value)
-                         else _np.asarray(fill_value).dtype)
+                         else _dt.canonical(_np.asarray(fill_value).dtype, what="fill value"))
     return lax.full(shape, fill_value, dt)
 
 
@@ -614,7 +785,7 @@ def squeeze(a, axis=None):
 @_public
 def broadcast_to(array, shape):
     array = _as_operand(array)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = _static_shape(shape)
     try:
         target = _np.broadcast_shapes(_shape(array), shape)
     except ValueError:
@@ -677,7 +848,8 @@ def concatenate(arrays, axis=0, dtype=None):
                          f"got shapes {[_shape(a) for a in arrays]}", src=user_src_with_text(3))
     ax = _norm_axis(axis, nd)
     for a in arrays:
-        if builtins.any(x != y for i, (x, y) in enumerate(zip(_shape(a), _shape(arrays[0]))) if i != ax):
+        if builtins.any(x != y for i, (x, y) in enumerate(zip(_shape(a), _shape(arrays[0])))
+                        if i != ax):
             raise ShapeError(f"concatenate: shapes {[_shape(a) for a in arrays]} differ off axis "
                              f"{ax}", src=user_src_with_text(3))
     arrays = [lax.convert(a, dt) for a in arrays]
@@ -733,7 +905,7 @@ def flipud(m):
 @_public
 def tile(A, reps):
     A = _as_operand(A)
-    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    reps = _static_shape(reps, "reps")
     s = _shape(A)
     nd = builtins.max(len(s), len(reps))
     s = (1,) * (nd - len(s)) + tuple(s)
@@ -749,15 +921,27 @@ def tile(A, reps):
 @_public
 def repeat(a, repeats, axis=None):
     a = _as_operand(a)
-    if not isinstance(repeats, int):
-        _unsupported("np.repeat with per-element repeat counts")
+    if isinstance(repeats, Tracer):
+        _unsupported("np.repeat with traced repeat counts (the output shape would depend on data)",
+                     "pass the counts as a Python int, list or NumPy array")
     if axis is None:
         a, axis = ravel(a), 0
     s = _shape(a)
     ax = _norm_axis(axis, len(s))
-    b = lax.broadcast_in_dim(a, s[:ax + 1] + (repeats,) + s[ax + 1:],
-                             tuple(range(ax + 1)) + tuple(range(ax + 2, len(s) + 1)))
-    return reshape(b, s[:ax] + (s[ax] * repeats,) + s[ax + 1:])
+    counts = _np.asarray(repeats)
+    if counts.dtype.kind not in "iu" or (counts.size and counts.min() < 0):
+        raise TracegradError(f"np.repeat: repeats must be non-negative integers, got {repeats!r}",
+                             src=user_src_with_text(3))
+    if counts.ndim == 0 or counts.size == 1:
+        r = int(counts.reshape(-1)[0]) if counts.size else 0
+        b = lax.broadcast_in_dim(a, s[:ax + 1] + (r,) + s[ax + 1:],
+                                 tuple(range(ax + 1)) + tuple(range(ax + 2, len(s) + 1)))
+        return reshape(b, s[:ax] + (s[ax] * r,) + s[ax + 1:])
+    if counts.shape != (s[ax],):
+        raise ShapeError(f"np.repeat: {counts.size} repeat counts for an axis of length {s[ax]}",
+                         src=user_src_with_text(3))
+    # per-element counts are static, so the result is a gather with static indices
+    return take(a, _np.repeat(_np.arange(s[ax]), counts), axis=ax)
 
 
 # --- reductions ------------------------------------------------------------------------------
@@ -787,22 +971,31 @@ def _sum_dtype(a, dtype):
 
 @_public
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _no_extras("sum", out, where, initial)
+    _no_extras("sum", out, where)
     a = _as_operand(a)
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
     x = lax.convert(a, _sum_dtype(a, dtype))
-    return _finish_reduction(lax.reduce_sum(x, axes), s, axes, keepdims)
+    r = _with_initial(lax.reduce_sum(x, axes), initial, add)
+    return _finish_reduction(r, s, axes, keepdims)
+
+
+def _with_initial(r, initial, combine):
+    """Fold a reduction's ``initial=`` value into its result (keeping the result's dtype)."""
+    if initial is None:
+        return r
+    return lax.convert(combine(r, initial), _dtype(r))
 
 
 @_public
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    _no_extras("prod", out, where, initial)
+    _no_extras("prod", out, where)
     a = _as_operand(a)
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
     x = lax.convert(a, _sum_dtype(a, dtype))
-    return _finish_reduction(lax.reduce_prod(x, axes), s, axes, keepdims)
+    r = _with_initial(lax.reduce_prod(x, axes), initial, multiply)
+    return _finish_reduction(r, s, axes, keepdims)
 
 
 @_public
@@ -844,14 +1037,19 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
 
 def _extremum(name, reducer):
     def fn(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-        _no_extras(name, out, where, initial)
+        _no_extras(name, out, where)
         a = _as_operand(a)
         s = _shape(a)
         axes = _norm_axes(axis, len(s))
+        combine = maximum if name == "max" else minimum
         if builtins.any(s[i] == 0 for i in axes):
-            raise ShapeError(f"zero-size array to reduction operation {name} which has no "
-                             f"identity (shape {s})", src=user_src_with_text(3))
-        return _finish_reduction(reducer(a, axes), s, axes, keepdims)
+            if initial is None:
+                raise ShapeError(f"zero-size array to reduction operation {name} which has no "
+                                 f"identity (shape {s}); pass initial=", src=user_src_with_text(3))
+            r = full([d for i, d in enumerate(s) if i not in axes], initial, _dtype(a))
+        else:
+            r = _with_initial(reducer(a, axes), initial, combine)
+        return _finish_reduction(r, s, axes, keepdims)
     fn.__name__ = name
     return _public(fn)
 
@@ -867,8 +1065,9 @@ def any(a, axis=None, out=None, keepdims=False, where=None):
     a = astype(_as_operand(a), _dt.bool_)
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
-    if any_zero(s, axes):
-        return full([d for i, d in enumerate(s) if i not in axes], False, _dt.bool_)
+    if any_zero(s, axes):  # an empty reduction gives the identity, False
+        return _finish_reduction(full([d for i, d in enumerate(s) if i not in axes], False,
+                                      _dt.bool_), s, axes, keepdims)
     return _finish_reduction(lax.reduce_max(a, axes), s, axes, keepdims)
 
 
@@ -878,8 +1077,9 @@ def all(a, axis=None, out=None, keepdims=False, where=None):
     a = astype(_as_operand(a), _dt.bool_)
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
-    if any_zero(s, axes):
-        return full([d for i, d in enumerate(s) if i not in axes], True, _dt.bool_)
+    if any_zero(s, axes):  # an empty reduction gives the identity, True
+        return _finish_reduction(full([d for i, d in enumerate(s) if i not in axes], True,
+                                      _dt.bool_), s, axes, keepdims)
     return _finish_reduction(lax.reduce_min(a, axes), s, axes, keepdims)
 
 
@@ -916,6 +1116,18 @@ def cumsum(a, axis=None, dtype=None, out=None):
 
 
 # --- linear algebra --------------------------------------------------------------------------
+def _bool_contraction(fn):
+    """NumPy contracts two bool arrays with logical and/or: compute in int64, then test != 0."""
+    @functools.wraps(fn)
+    def wrapper(a, b, *args, **kwargs):
+        a, b = _as_operand(a), _as_operand(b)
+        if not _is_scalar(a) and not _is_scalar(b) and _dt.is_bool(_dtype(a)) \
+                and _dt.is_bool(_dtype(b)):
+            return not_equal(fn(astype(a, _dt.int64), astype(b, _dt.int64), *args, **kwargs), 0)
+        return fn(a, b, *args, **kwargs)
+    return wrapper
+
+
 def _contract_prepare(a, b):
     (a, b), _ = _prepare_no_broadcast([a, b])
     if _dt.is_bool(_dtype(a)):
@@ -931,6 +1143,7 @@ def _prepare_no_broadcast(xs):
 
 
 @_public
+@_bool_contraction
 def matmul(x1, x2):
     a, b = _contract_prepare(x1, x2)
     sa, sb = _shape(a), _shape(b)
@@ -964,6 +1177,7 @@ def matmul(x1, x2):
 
 
 @_public
+@_bool_contraction
 def dot(a, b, out=None):
     _no_extras("dot", out)
     a, b = _contract_prepare(a, b)
@@ -978,11 +1192,13 @@ def dot(a, b, out=None):
 
 
 @_public
+@_bool_contraction
 def vdot(a, b):
     return dot(ravel(a), ravel(b))
 
 
 @_public
+@_bool_contraction
 def inner(a, b):
     a, b = _contract_prepare(a, b)
     sa, sb = _shape(a), _shape(b)
@@ -1002,6 +1218,7 @@ def outer(a, b, out=None):
 
 
 @_public
+@_bool_contraction
 def tensordot(a, b, axes=2):
     a, b = _contract_prepare(a, b)
     sa, sb = _shape(a), _shape(b)
@@ -1049,11 +1266,12 @@ def diag(v, k=0):
     if len(s) == 2:
         return diagonal(v, k)
     if len(s) != 1:
-        raise ShapeError(f"diag: input must be 1-d or 2-d, got shape {s}", src=user_src_with_text(3))
+        raise ShapeError(f"diag: input must be 1-d or 2-d, got shape {s}",
+                         src=user_src_with_text(3))
     n = s[0]
     if n == 0:
         return zeros((builtins.abs(k), builtins.abs(k)), _dtype(v))
-    # v0 0...0 v1 0...0 v2 ... laid out with n zeros between entries is the flattened diagonal matrix
+    # v0 0...0 v1 0...0 v2 ...: n zeros between entries is the flattened diagonal matrix
     flat = lax.pad(v, 0, (0,), (0,), (n,))
     m = lax.reshape(flat, (n, n))
     if k > 0:
@@ -1082,11 +1300,22 @@ def _getitem(x, idx):
 
 
 @_public
-def take(a, indices, axis=None, mode=None):
+def take(a, indices, axis=None, out=None, mode="raise"):
+    _no_extras("take", out)
     a = _as_operand(a)
     if axis is None:
-        return _getitem(ravel(a), (indices,))
+        a, axis = ravel(a), 0
     ax = _norm_axis(axis, len(_shape(a)))
+    if mode not in ("raise", "wrap", "clip", None):
+        raise TracegradError(f"np.take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}",
+                             src=user_src_with_text(3))
+    if mode in ("wrap", "clip"):
+        n = _shape(a)[ax]
+        if isinstance(indices, Tracer):
+            indices = remainder(indices, n) if mode == "wrap" else clip(indices, 0, n - 1)
+        else:
+            idx = _np.asarray(indices)
+            indices = idx % n if mode == "wrap" else _np.clip(idx, 0, n - 1)
     return _getitem(a, (slice(None),) * ax + (indices,))
 
 
@@ -1100,8 +1329,8 @@ def take_along_axis(arr, indices, axis):
 _UFUNC_NAMES = {
     "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "true_divide",
     "true_divide": "true_divide", "floor_divide": "floor_divide", "remainder": "remainder",
-    "power": "power", "maximum": "maximum", "minimum": "minimum", "fmax": "maximum",
-    "fmin": "minimum", "negative": "negative", "positive": "positive", "absolute": "abs",
+    "power": "power", "maximum": "maximum", "minimum": "minimum", "fmax": "fmax",
+    "fmin": "fmin", "negative": "negative", "positive": "positive", "absolute": "abs",
     "fabs": "abs", "sign": "sign", "floor": "floor", "ceil": "ceil", "rint": "rint",
     "trunc": "trunc", "exp": "exp", "exp2": "exp2", "log": "log", "log2": "log2",
     "log10": "log10", "log1p": "log1p", "expm1": "expm1", "sqrt": "sqrt", "square": "square",
@@ -1115,7 +1344,7 @@ _UFUNC_NAMES = {
     "logical_and": "logical_and", "logical_or": "logical_or", "logical_xor": "logical_xor",
     "logical_not": "logical_not", "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or",
     "bitwise_xor": "bitwise_xor", "invert": "invert", "isnan": "isnan", "isinf": "isinf",
-    "isfinite": "isfinite", "heaviside": "heaviside", "matmul": "matmul",
+    "isfinite": "isfinite", "heaviside": "heaviside", "matmul": "matmul", "divmod": "divmod",
 }
 _REDUCE_METHODS = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
                    "logical_and": "all", "logical_or": "any"}
@@ -1123,32 +1352,52 @@ _REDUCE_METHODS = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum"
 
 def _dispatch_ufunc(ufunc, method, inputs, kwargs):
     name = ufunc.__name__
-    if kwargs.get("out") is not None:
+    out = kwargs.pop("out", None)
+    if out is not None and builtins.any(o is not None for o in out):
         _unsupported(f"np.{name}(..., out=) on a traced array", "return the result instead")
     dtype = kwargs.pop("dtype", None)
     if method == "__call__":
         impl = _UFUNC_NAMES.get(name)
         if impl is None:
             _unsupported(f"the NumPy ufunc np.{name}")
-        extra = set(kwargs) - {"out", "casting", "order", "subok"}
-        if extra:
-            _unsupported(f"np.{name}(..., {', '.join(sorted(extra))}=)")
-        res = globals()[impl](*inputs)
-        return astype(res, dtype) if dtype is not None else res
+        if dtype is not None:
+            kwargs["dtype"] = dtype
+        if not kwargs:
+            return globals()[impl](*inputs)
+        return _call_with_ufunc_kwargs(name, globals()[impl], inputs, kwargs)
     if method == "reduce" and name in _REDUCE_METHODS:
-        kwargs.pop("out", None)
-        return globals()[_REDUCE_METHODS[name]](*inputs, **kwargs)
+        target = _REDUCE_METHODS[name]
+        kwargs.setdefault("axis", 0)  # ufunc.reduce reduces the first axis by default
+        if dtype is not None:
+            if target in ("sum", "prod"):
+                kwargs["dtype"] = dtype
+            else:
+                inputs = [astype(inputs[0], dtype)]
+        return globals()[target](*inputs, **kwargs)
     if method == "accumulate" and name == "add":
-        return cumsum(inputs[0], axis=kwargs.get("axis", 0))
-    if method == "outer" and name in _UFUNC_NAMES:
+        extra = set(kwargs) - {"axis"}
+        if extra:
+            _unsupported(f"np.add.accumulate(..., {', '.join(sorted(extra))}=)")
+        return cumsum(inputs[0], axis=kwargs.get("axis", 0), dtype=dtype)
+    if method == "outer" and name in _UFUNC_NAMES and not kwargs:
         a, b = (_as_operand(i) for i in inputs)
         sa = _shape(a)
         a = reshape(a, sa + (1,) * len(_shape(b)))
-        return globals()[_UFUNC_NAMES[name]](a, b)
+        res = globals()[_UFUNC_NAMES[name]](a, b)
+        return res if dtype is None else astype(res, dtype)
     _unsupported(f"np.{name}.{method}")
 
 
 _FUNCTIONS = None
+
+
+def _numpy_name(func) -> str:
+    """``np.linalg.inv`` for numpy.linalg.inv: the name as the user wrote it."""
+    module = getattr(func, "__module__", None) or "numpy"
+    parts = module.split(".")
+    if parts[0] == "numpy":
+        parts = ["np"] + [p for p in parts[1:] if not p.startswith("_")]
+    return ".".join(parts + [getattr(func, "__name__", repr(func))])
 
 
 def _function_table():
@@ -1172,7 +1421,14 @@ def _function_table():
 def _dispatch_function(func, args, kwargs):
     impl = _function_table().get(func)
     if impl is None:
-        _unsupported(f"the NumPy function np.{func.__name__}",
+        _unsupported(f"the NumPy function {_numpy_name(func)}",
                      "tracegrad.numpy lists the functions it can trace; rewrite with those")
-    return impl(*args, **kwargs)
+    try:
+        return impl(*args, **kwargs)
+    except TypeError as exc:
+        try:
+            inspect.signature(impl).bind(*args, **kwargs)
+        except TypeError:  # an argument tracegrad's version does not take
+            _unsupported(f"{_numpy_name(func)} called with these arguments ({exc})")
+        raise
 

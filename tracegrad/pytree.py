@@ -60,12 +60,16 @@ def _flatten(tree, leaves, is_leaf) -> TreeDef:
         return NONE
     if isinstance(tree, tuple):
         if hasattr(tree, "_fields"):  # a namedtuple keeps its type
-            return TreeDef("namedtuple", type(tree), tuple(_flatten(c, leaves, is_leaf) for c in tree))
+            return TreeDef("namedtuple", type(tree),
+                           tuple(_flatten(c, leaves, is_leaf) for c in tree))
         return TreeDef("tuple", None, tuple(_flatten(c, leaves, is_leaf) for c in tree))
     if isinstance(tree, list):
         return TreeDef("list", None, tuple(_flatten(c, leaves, is_leaf) for c in tree))
     if isinstance(tree, dict):
-        keys = tuple(sorted(tree))
+        try:
+            keys = tuple(sorted(tree))
+        except TypeError:  # keys of mixed types: a deterministic order all the same
+            keys = tuple(sorted(tree, key=lambda k: (type(k).__name__, repr(k))))
         return TreeDef("dict", keys, tuple(_flatten(tree[k], leaves, is_leaf) for k in keys))
     leaves.append(tree)
     return LEAF
@@ -96,3 +100,34 @@ def tree_map(fn: Callable, tree: Any, *rest: Any) -> Any:
     leaves, td = tree_flatten(tree)
     others = [tree_flatten(r)[0] for r in rest]
     return tree_unflatten(td, [fn(x, *xs) for x, *xs in zip(leaves, *others)])
+
+
+class FieldKey(str):
+    """A namedtuple field name in a key path (printed as ``.name``, not ``['name']``)."""
+
+
+def tree_paths(treedef: TreeDef) -> list[tuple]:
+    """One key path per leaf, in flattening order: ints index tuples and lists, dict keys index
+    dicts, ``FieldKey`` names namedtuple fields."""
+    out: list[tuple] = []
+
+    def walk(td: TreeDef, path: tuple) -> None:
+        if td.kind == "leaf":
+            out.append(path)
+            return
+        if td.kind == "dict":
+            keys = td.meta
+        elif td.kind == "namedtuple":
+            keys = [FieldKey(f) for f in td.meta._fields]
+        else:
+            keys = range(len(td.children))
+        for k, c in zip(keys, td.children):
+            walk(c, path + (k,))
+
+    walk(treedef, ())
+    return out
+
+
+def keystr(path: tuple) -> str:
+    """``[0]['w'].bias`` for a key path."""
+    return "".join(f".{k}" if isinstance(k, FieldKey) else f"[{k!r}]" for k in path)

@@ -15,6 +15,7 @@ from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .tracer import TraceContext, Tracer
 
 _PY_SCALAR_DTYPES = {bool: dtypes.bool_, int: dtypes.int64, float: dtypes.float64}
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
 def leaf_aval(x, where: str) -> tuple[AVal, bool]:
@@ -29,7 +30,13 @@ def leaf_aval(x, where: str) -> tuple[AVal, bool]:
         return x.aval, x._weak
     t = type(x)
     if t in _PY_SCALAR_DTYPES:
+        if t is int and not _INT64_MIN <= x <= _INT64_MAX:
+            raise TracegradError(f"{where} is the Python int {x}, which does not fit in int64 "
+                                 "(tracegrad's widest integer); pass it as a float")
         return AVal((), _PY_SCALAR_DTYPES[t]), True
+    if t is complex:
+        raise DTypeError(f"{where} is the complex number {x!r}; tracegrad traces float32, "
+                         "float64, int32, int64 and bool values (complex is not supported)")
     if isinstance(x, np.generic):
         return AVal((), dtypes.canonical(x.dtype, what=where)), False
     if hasattr(x, "__array__") and not isinstance(x, (str, bytes)):

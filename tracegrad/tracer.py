@@ -14,7 +14,7 @@ import numpy as np
 
 from . import dtypes
 from .errors import (DTypeError, TracegradError, TracerArrayConversionError, TracerBoolError,
-                     UnsupportedOperationError)
+                     UnsupportedAttributeError, UnsupportedOperationError)
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
 from .source_info import user_src, user_src_with_text
 
@@ -96,7 +96,7 @@ class TraceContext:
         raise TracegradError(f"cannot use {type(x).__name__} {x!r} as an operand; pass arrays")
 
     def to_graph(self, outputs: list, meta: dict | None = None) -> tuple[Graph, list]:
-        """Finish the trace: the graph (explicit inputs, then captured ones) and the captured tracers."""
+        """Finish the trace: the graph (explicit inputs, then captured ones), captured tracers."""
         outs = []
         for o in outputs:
             a = self.atom(o)
@@ -132,7 +132,10 @@ def bind(prim, *args, _src: str | None = None, _ctx: TraceContext | None = None,
             return [np.asarray(o, dtype=av.dtype) for o, av in zip(out, avals)]
         return out
     ins = tuple(ctx.atom(a) for a in args)
-    out_avals = prim.abstract_eval([a.aval for a in ins], **params)
+    try:
+        out_avals = prim.abstract_eval([a.aval for a in ins], **params)
+    except TracegradError as exc:  # a shape/dtype rule refused: name the user's line
+        raise exc.with_src(_src or user_src_with_text(2))
     outs = tuple(Var(av) for av in out_avals)
     if _src is None:
         _src = _SRC_OVERRIDE[-1] if _SRC_OVERRIDE else user_src(2)
@@ -231,7 +234,8 @@ class Tracer:
         self._concrete_error("complex()")
 
     def __index__(self):
-        self._concrete_error("using a traced value as an index or size")
+        self._concrete_error("using a traced value as a Python index or size (range(), a "
+                             "shape, or indexing a NumPy array or list)")
 
     def item(self):
         self._concrete_error(".item()")
@@ -241,8 +245,11 @@ class Tracer:
 
     def __array__(self, dtype=None, copy=None):
         raise TracerArrayConversionError(
-            f"np.asarray/np.array was called on a traced array {self.aval}; inside a traced "
-            "function, keep values as arrays and use numpy functions on them (they are traced), "
+            f"np.asarray/np.array was called on a traced array {self.aval} (directly, or by a "
+            "NumPy function given a list of traced arrays, or by indexing a NumPy array with a "
+            "traced index). Inside a traced function keep values as arrays: use np.stack(...) "
+            "to build an array from traced values, tracegrad.numpy.asarray(table)[i] or "
+            "tracegrad.numpy.take(table, i, axis=0) to index a NumPy array with a traced index, "
             "or compute the value outside the function", src=user_src_with_text(2))
 
     def __hash__(self):
@@ -273,7 +280,19 @@ class Tracer:
     def mT(self):
         return _tnp().swapaxes(self, -1, -2)
 
-    def astype(self, dtype, copy=True):
+    @property
+    def real(self):
+        return self
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         return _tnp().astype(self, dtype)
 
     def reshape(self, *shape, order="C"):
@@ -282,62 +301,104 @@ class Tracer:
         return _tnp().reshape(self, shape, order=order)
 
     def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = () if axes[0] is None else tuple(axes[0])
         return _tnp().transpose(self, axes or None)
 
-    def flatten(self):
-        return _tnp().reshape(self, (-1,))
+    def flatten(self, order="C"):
+        return _tnp().reshape(self, (-1,), order=order)
 
-    ravel = flatten
+    def ravel(self, order="C"):
+        return _tnp().reshape(self, (-1,), order=order)
 
     def squeeze(self, axis=None):
         return _tnp().squeeze(self, axis)
 
-    def swapaxes(self, a, b):
-        return _tnp().swapaxes(self, a, b)
+    def swapaxes(self, axis1, axis2):
+        return _tnp().swapaxes(self, axis1, axis2)
 
-    def sum(self, axis=None, dtype=None, keepdims=False):
-        return _tnp().sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+        return _tnp().sum(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims,
+                          initial=initial, where=where)
 
-    def mean(self, axis=None, dtype=None, keepdims=False):
-        return _tnp().mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+        return _tnp().prod(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims,
+                           initial=initial, where=where)
 
-    def prod(self, axis=None, dtype=None, keepdims=False):
-        return _tnp().prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, where=None):
+        return _tnp().mean(self, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
 
-    def max(self, axis=None, keepdims=False):
-        return _tnp().max(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, out=None, keepdims=False, initial=None, where=None):
+        return _tnp().max(self, axis=axis, out=out, keepdims=keepdims, initial=initial,
+                          where=where)
 
-    def min(self, axis=None, keepdims=False):
-        return _tnp().min(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, out=None, keepdims=False, initial=None, where=None):
+        return _tnp().min(self, axis=axis, out=out, keepdims=keepdims, initial=initial,
+                          where=where)
 
-    def var(self, axis=None, ddof=0, keepdims=False):
-        return _tnp().var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
+        return _tnp().var(self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
+                          where=where)
 
-    def std(self, axis=None, ddof=0, keepdims=False):
-        return _tnp().std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
+        return _tnp().std(self, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
+                          where=where)
 
-    def argmax(self, axis=None, keepdims=False):
-        return _tnp().argmax(self, axis=axis, keepdims=keepdims)
+    def argmax(self, axis=None, out=None, keepdims=False):
+        return _tnp().argmax(self, axis=axis, out=out, keepdims=keepdims)
 
-    def argmin(self, axis=None, keepdims=False):
-        return _tnp().argmin(self, axis=axis, keepdims=keepdims)
+    def argmin(self, axis=None, out=None, keepdims=False):
+        return _tnp().argmin(self, axis=axis, out=out, keepdims=keepdims)
 
-    def cumsum(self, axis=None):
-        return _tnp().cumsum(self, axis=axis)
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return _tnp().cumsum(self, axis=axis, dtype=dtype, out=out)
 
-    def clip(self, min=None, max=None):
-        return _tnp().clip(self, min, max)
+    def clip(self, min=None, max=None, out=None, **kwargs):
+        return _tnp().clip(self, min, max, out=out, **kwargs)
 
-    def dot(self, other):
-        return _tnp().dot(self, other)
+    def dot(self, b, out=None):
+        return _tnp().dot(self, b, out=out)
 
-    def any(self, axis=None, keepdims=False):
-        return _tnp().any(self, axis=axis, keepdims=keepdims)
+    def any(self, axis=None, out=None, keepdims=False, where=None):
+        return _tnp().any(self, axis=axis, out=out, keepdims=keepdims, where=where)
 
-    def all(self, axis=None, keepdims=False):
-        return _tnp().all(self, axis=axis, keepdims=keepdims)
+    def all(self, axis=None, out=None, keepdims=False, where=None):
+        return _tnp().all(self, axis=axis, out=out, keepdims=keepdims, where=where)
+
+    def round(self, decimals=0, out=None):
+        if out is not None:
+            return _tnp().round(self, decimals, out=out)
+        return _tnp().round(self, decimals)
+
+    def __round__(self, ndigits=None):
+        return _tnp().round(self, 0 if ndigits is None else ndigits)
+
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        return _tnp().take(self, indices, axis=axis, out=out, mode=mode)
+
+    def repeat(self, repeats, axis=None):
+        return _tnp().repeat(self, repeats, axis=axis)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return _tnp().diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+        return _tnp().trace(self, offset, axis1, axis2, dtype=dtype, out=out)
+
+    def conj(self):
+        return self
+
+    conjugate = conj
+
+    def __getattr__(self, name):
+        # only reached for names Tracer lacks: name the ndarray method instead of a bare
+        # AttributeError (still an AttributeError, so hasattr() keeps working)
+        if not name.startswith("_") and hasattr(np.ndarray, name):
+            raise UnsupportedAttributeError(
+                f"ndarray.{name} is not supported on traced arrays (in-place methods such as "
+                ".sort()/.fill() cannot be traced, and data-dependent ones such as .nonzero() "
+                "have no static shape)", src=user_src_with_text(2))
+        raise AttributeError(f"'Tracer' object has no attribute {name!r}")
 
     def copy(self):
         return self
@@ -399,6 +460,12 @@ class Tracer:
 
     def __rpow__(self, o):
         return _tnp().power(o, self)
+
+    def __divmod__(self, o):
+        return _tnp().divmod(self, o)
+
+    def __rdivmod__(self, o):
+        return _tnp().divmod(o, self)
 
     def __matmul__(self, o):
         return _tnp().matmul(self, o)
