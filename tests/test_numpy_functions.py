@@ -176,6 +176,39 @@ def test_binary_ufunc_special_values(case, mode):
     run(case, mode)
 
 
+def _f32_cases():
+    out = []
+    for name in UNARY:
+        g = _unary_gen(name)
+        fn = (lambda n: lambda m, x: getattr(m, n)(x))(name)
+        out.append(Case(f"{name}-f32", fn, (g(3, 4).astype(np.float32),)))
+    for name in BINARY:
+        ga, gb = _binary_gens(name)
+        fn = (lambda n: lambda m, x, y: getattr(m, n)(x, y))(name)
+        a, b = ga(3, 4).astype(np.float32), gb(3, 4).astype(np.float32)
+        out += [Case(f"{name}-f32-f32", fn, (a, b)),
+                Case(f"{name}-f32-pyfloat", fn, (a, float(gb(1)[0]))),
+                Case(f"{name}-f32-f64", fn, (a, gb(3, 4)))]
+    return out
+
+
+@pytest.mark.parametrize("case,mode", params(_f32_cases()))
+def test_float32_ufuncs(case, mode):
+    """float32 stays float32 (NEP 50: Python scalars are weak); values to float32 precision."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.asarray(case.fn(np, *case.args))
+        m = np if mode == "np-jit" else tnp
+        got = np.asarray(tg.jit(lambda *a: case.fn(m, *a), backend="numpy")(*case.args))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if want.dtype == np.float32:
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, equal_nan=True)
+    elif want.dtype.kind == "f":
+        np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
 # --- integer and bool operands --------------------------------------------------------------
 I32 = ints(-5, 6, 3, 4, dtype=np.int32)
 I64 = ints(-5, 6, 3, 4)
@@ -854,6 +887,65 @@ def test_indexing(case, mode):
     run(case, mode)
 
 
+def _random_index(r, shape):
+    """A random NumPy index for ``shape``: ints, slices (any step), None, Ellipsis, integer
+    arrays and lists, 2-d integer arrays, boolean masks."""
+    items, axis, have_ellipsis = [], 0, False
+    for _ in range(r.randint(1, 4)):
+        if axis >= len(shape):
+            break
+        d, k = shape[axis], r.random()
+        if k < 0.2:
+            it = r.randrange(-d, d)
+        elif k < 0.45:
+            def bound():
+                return r.choice([None, r.randrange(-d - 1, d + 2)])
+            it = slice(bound(), bound(), r.choice([None, 1, 2, -1, -2, 3]))
+        elif k < 0.55:
+            it = None
+        elif k < 0.62 and not have_ellipsis:
+            it, have_ellipsis = Ellipsis, True
+        elif k < 0.8:
+            it = np.array([r.randrange(-d, d) for _ in range(r.randint(0, 3))], dtype=np.int64)
+        elif k < 0.87:
+            it = [r.randrange(-d, d) for _ in range(r.randint(1, 3))]
+        elif k < 0.93:
+            it = np.array([[r.randrange(-d, d)] * 2] * 2)
+        else:
+            it = np.array([r.random() < 0.5 for _ in range(d)])
+        items.append(it)
+        axis = len(shape) if it is Ellipsis else axis + (it is not None)
+    return tuple(items)
+
+
+@pytest.mark.parametrize("chunk", range(6))
+def test_random_indices_match_numpy(chunk):
+    """Seeded random indices, static and with the integer parts traced, against NumPy."""
+    import random
+    checked = 0
+    for seed in range(chunk * 50, chunk * 50 + 50):
+        r = random.Random(seed)
+        idx = _random_index(r, XI.shape)
+        try:
+            want = XI[idx]
+        except IndexError:
+            continue
+        got = tg.jit(lambda x: x[idx], backend="numpy")(XI)
+        assert_same(got, want)
+        traced = [k for k, it in enumerate(idx)
+                  if type(it) is int or (isinstance(it, np.ndarray) and it.dtype != bool)]
+        if traced:
+            def f(x, *vals):
+                items = list(idx)
+                for k, v in zip(traced, vals):
+                    items[k] = v
+                return x[tuple(items)]
+            vals = [np.asarray(idx[k]) for k in traced]
+            assert_same(tg.jit(f, backend="numpy")(XI, *vals), want)
+        checked += 1
+    assert checked > 25
+
+
 # --- promotion (NEP 50) and dtypes ----------------------------------------------------------
 PROMOTION = [
     Case("f32-times-pyfloat", lambda m, a: a * 2.0, (F32,)),
@@ -884,6 +976,12 @@ PROMOTION = [
     Case("pyfloat-arg-alone", lambda m, s: m.exp(s), (0.5,)),
     Case("pyint-arg-alone", lambda m, s: m.exp(s), (2,)),
     Case("pyint-arg-returned", lambda m, s: s * 3, (2,)),
+    Case("weak-arith-stays-weak", lambda m, a, s: a * (s * 2), (F32, 0.5)),
+    Case("weak-int-arith", lambda m, a, s: a + (s + 1) * 2 - s // 2, (I32, 3)),
+    Case("weak-neg-abs-pow", lambda m, a, s: a * (-s) + abs(s) + s ** 2, (F32, -0.5)),
+    Case("weak-two-args", lambda m, a, s, t: a * (s / t) + (s % t), (F32, 3, 2)),
+    Case("weak-compare", lambda m, a, s: a * (s > 0), (I32, 0.5)),
+    Case("weak-through-np-is-strong", lambda m, a, s: a * m.exp(s), (F32, 0.5)),
     Case("0d-f32-array-times-f64", lambda m, s, b: s * b, (np.asarray(2.0, np.float32), X)),
     Case("np-f32-scalar-arg", lambda m, s, b: s * b, (np.float32(2.0), X)),
     Case("i64-scalar-arg-times-f32", lambda m, s, b: s * b, (np.int64(3), F32)),

@@ -407,59 +407,21 @@ class Tracer:
         from .lax import stop_gradient
         return stop_gradient(self)
 
+    # Operators. On values that stand for Python scalars (weak tracers, Python numbers) Python
+    # itself would compute a Python number, which is weak again: ``x_f32 * (s * 2)`` with a
+    # Python float argument ``s`` stays float32, as it does in NumPy. NumPy functions
+    # (np.exp(s), ...) return NumPy scalars, which are strong; they are not operators.
     def __neg__(self):
-        return _tnp().negative(self)
+        return _weak_if(_tnp().negative(self), self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _tnp().abs(self)
+        return _weak_if(_tnp().abs(self), self)
 
     def __invert__(self):
         return _tnp().invert(self)
-
-    def __add__(self, o):
-        return _tnp().add(self, o)
-
-    def __radd__(self, o):
-        return _tnp().add(o, self)
-
-    def __sub__(self, o):
-        return _tnp().subtract(self, o)
-
-    def __rsub__(self, o):
-        return _tnp().subtract(o, self)
-
-    def __mul__(self, o):
-        return _tnp().multiply(self, o)
-
-    def __rmul__(self, o):
-        return _tnp().multiply(o, self)
-
-    def __truediv__(self, o):
-        return _tnp().true_divide(self, o)
-
-    def __rtruediv__(self, o):
-        return _tnp().true_divide(o, self)
-
-    def __floordiv__(self, o):
-        return _tnp().floor_divide(self, o)
-
-    def __rfloordiv__(self, o):
-        return _tnp().floor_divide(o, self)
-
-    def __mod__(self, o):
-        return _tnp().remainder(self, o)
-
-    def __rmod__(self, o):
-        return _tnp().remainder(o, self)
-
-    def __pow__(self, o):
-        return _tnp().power(self, o)
-
-    def __rpow__(self, o):
-        return _tnp().power(o, self)
 
     def __divmod__(self, o):
         return _tnp().divmod(self, o)
@@ -472,24 +434,6 @@ class Tracer:
 
     def __rmatmul__(self, o):
         return _tnp().matmul(o, self)
-
-    def __lt__(self, o):
-        return _tnp().less(self, o)
-
-    def __le__(self, o):
-        return _tnp().less_equal(self, o)
-
-    def __gt__(self, o):
-        return _tnp().greater(self, o)
-
-    def __ge__(self, o):
-        return _tnp().greater_equal(self, o)
-
-    def __eq__(self, o):
-        return _tnp().equal(self, o)
-
-    def __ne__(self, o):
-        return _tnp().not_equal(self, o)
 
     def __and__(self, o):
         return _tnp().bitwise_and(self, o)
@@ -508,6 +452,41 @@ class Tracer:
 
     def __rxor__(self, o):
         return _tnp().bitwise_xor(o, self)
+
+
+def _is_weak(x) -> bool:
+    return (isinstance(x, Tracer) and x._weak) or (
+        isinstance(x, (bool, int, float)) and not isinstance(x, np.generic))
+
+
+def _weak_if(out, *operands):
+    """Mark ``out`` weak when every operand stands for a Python scalar."""
+    if isinstance(out, Tracer) and all(_is_weak(o) for o in operands):
+        out._weak = True
+    return out
+
+
+def _binary_operator(tnp_name: str):
+    def op(self, o):
+        return _weak_if(getattr(_tnp(), tnp_name)(self, o), self, o)
+
+    def rop(self, o):
+        return _weak_if(getattr(_tnp(), tnp_name)(o, self), self, o)
+    return op, rop
+
+
+for _dunder, _tnp_name in [("add", "add"), ("sub", "subtract"), ("mul", "multiply"),
+                           ("truediv", "true_divide"), ("floordiv", "floor_divide"),
+                           ("mod", "remainder"), ("pow", "power")]:
+    _op, _rop = _binary_operator(_tnp_name)
+    _op.__name__, _rop.__name__ = f"__{_dunder}__", f"__r{_dunder}__"
+    setattr(Tracer, _op.__name__, _op)
+    setattr(Tracer, _rop.__name__, _rop)
+for _dunder, _tnp_name in [("lt", "less"), ("le", "less_equal"), ("gt", "greater"),
+                           ("ge", "greater_equal"), ("eq", "equal"), ("ne", "not_equal")]:
+    _op, _ = _binary_operator(_tnp_name)
+    _op.__name__ = f"__{_dunder}__"
+    setattr(Tracer, _op.__name__, _op)
 
 
 def is_traced(x) -> bool:
