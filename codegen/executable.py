@@ -1,4 +1,5 @@
-"""Executables: compiled code plus the contract that outputs are fresh arrays of the declared avals."""
+"""Executables: compiled code plus the contract that outputs are fresh arrays of the declared
+avals."""
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +10,7 @@ import numpy as np
 from tracegrad.ir import Graph
 from tracegrad.prims import np_helpers
 
-from .numpy_emit import emit_numpy
+from .numpy_emit import emit_numpy, py_ident
 
 
 class NumpyExecutable:
@@ -19,6 +20,7 @@ class NumpyExecutable:
 
     def __init__(self, graph: Graph, fn_name: str = "kernel"):
         self.graph = graph
+        fn_name = py_ident(fn_name)  # a traced function may be called `not` or `np`
         self.source, consts = emit_numpy(graph, fn_name)
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:12]
         self.filename = f"<tracegrad-numpy:{fn_name}:{digest}>"

@@ -1,12 +1,42 @@
 """Emit readable NumPy source for a graph: one line per equation, named as in the IR dump, each
 with a comment giving the equation and the user's ``file:line``.
+
+Generated names are always valid Python: an IR name that is a keyword (``if``, ``in``, ``or``
+appear once a graph has a few hundred variables) or that would shadow the ``np``/``rt`` modules
+gets a trailing underscore, which no IR name has.
 """
 from __future__ import annotations
 
+import keyword
 import math
 
-from tracegrad.ir import Graph, Lit
+from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
+
+_MODULE_NAMES = frozenset({"np", "rt"})  # bound in the generated module's namespace
+
+
+def py_ident(name: str) -> str:
+    """``name`` as a Python identifier that is no keyword and shadows no module we use."""
+    if not name.isidentifier():
+        name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+        if not name or name[0].isdigit():
+            name = f"fn_{name}"
+    if keyword.iskeyword(name) or name in _MODULE_NAMES:
+        name += "_"
+    return name
+
+
+class Operand(str):
+    """An operand's source text that also carries its aval, so a lowering may choose a faster
+    form when the shapes allow (``dot_general`` as ``np.matmul``). Behaves as a plain ``str``."""
+
+    aval = None
+
+    def __new__(cls, text: str, aval):
+        s = super().__new__(cls, text)
+        s.aval = aval
+        return s
 
 
 def py_literal(lit: Lit, typed: bool) -> str:
@@ -20,9 +50,22 @@ def py_literal(lit: Lit, typed: bool) -> str:
     return f"np.{lit.aval.dtype}({text})" if typed else text
 
 
+def _needs_type(lit: Lit, inputs) -> bool:
+    """A literal must carry its dtype unless a Var operand of the same dtype fixes the result's
+    precision: ``np.where(c, 1.0, 2.0)`` with a bool ``c`` would be float64 for an f32 result."""
+    return not any(isinstance(b, Var) and b.aval.dtype == lit.aval.dtype for b in inputs)
+
+
 def emit_numpy(graph: Graph, fn_name: str = "kernel") -> tuple[str, dict]:
-    """Return ``(source, constants)``: a module defining ``fn_name`` and the values of its constants."""
-    name = Namer()
+    """Return ``(source, constants)``: a module defining ``fn_name`` and its constants' values.
+
+    ``fn_name`` must already be a valid identifier (see ``py_ident``); the executable takes care.
+    """
+    namer = Namer()
+
+    def name(v: Var) -> str:
+        return py_ident(namer(v))
+
     args = [name(v) for v in graph.inputs]
     consts: dict[str, object] = {}
     lines = [
@@ -31,19 +74,22 @@ def emit_numpy(graph: Graph, fn_name: str = "kernel") -> tuple[str, dict]:
     ]
     for e in graph.eqns:
         outs = [name(o) for o in e.outputs]
-        all_lits = all(isinstance(a, Lit) for a in e.inputs)
-        ins = [py_literal(a, all_lits) if isinstance(a, Lit) else name(a) for a in e.inputs]
+        ins = [Operand(py_literal(a, _needs_type(a, e.inputs)), a.aval) if isinstance(a, Lit)
+               else Operand(name(a), a.aval) for a in e.inputs]
         if e.prim.name == "constant":
             cname = f"_const_{outs[0]}"
             consts[cname] = e.params["value"]
             expr = cname
         else:
             expr = e.prim.numpy_src(ins, [o.aval for o in e.outputs], **e.params)
-        comment = format_eqn(e, name)
+        comment = " ".join(format_eqn(e, namer).split())  # one line, even with graph params
         if len(comment) > 160:
             comment = comment[:157] + "..."
         src = f"  ({e.src})" if e.src else ""
-        lines.append(f"    {', '.join(outs)} = {expr}  # {comment}{src}")
+        lhs = ", ".join(outs)
+        if e.prim.multiple_results:
+            lhs = lhs + "," if len(outs) == 1 else lhs or "_"  # unpack the returned sequence
+        lines.append(f"    {lhs} = {expr}  # {comment}{src}")
     outs = [py_literal(a, True) if isinstance(a, Lit) else name(a) for a in graph.outputs]
     lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
     return "\n".join(lines) + "\n", consts

@@ -12,6 +12,8 @@ from tracegrad.errors import GradientError
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.prims import derivatives  # noqa: F401  (attaches the rules)
 from tracegrad.prims.derivatives import instantiate
+
+from .inline import unfuse
 from tracegrad.tracer import TraceContext, bind, src_scope
 
 
@@ -82,6 +84,7 @@ def _lit_array(lit: Lit):
 # --- forward mode ------------------------------------------------------------------------------
 def jvp_inline(graph: Graph, primals: list, tangents: list) -> tuple[list, list]:
     """Evaluate ``graph`` and its tangent in the current trace; tangents may be None (zero)."""
+    graph = unfuse(graph)
     env: dict = {}
     tan: dict = {}
     for v, p, t in zip(graph.inputs, primals, tangents):
@@ -138,6 +141,7 @@ def vjp_inline(graph: Graph, primals: list, out_cts: list, wrt: list[int]
 
     Cotangents of inputs that receive none are materialised zeros.
     """
+    graph = unfuse(graph)
     env, residuals = forward_sweep(graph, primals)
     grads = backward_sweep(graph, env, residuals, out_cts, wrt)
     return [_read(env, a) for a in graph.outputs], grads
@@ -150,6 +154,7 @@ def forward_sweep(graph: Graph, primals: list) -> tuple[dict, dict]:
     for v, p in zip(graph.inputs, primals):
         env[id(v)] = p
     residuals: dict = {}
+    assert not any(e.prim.name == "fused" for e in graph.eqns), "unfuse before forward_sweep"
     for eqn in graph.eqns:
         vals = [_read(env, a) for a in eqn.inputs]
         with src_scope(eqn.src):

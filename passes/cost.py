@@ -10,6 +10,8 @@ _NO_FLOPS = {"broadcast_in_dim", "reshape", "transpose", "slice", "pad", "concat
 
 def eqn_flops(e) -> int:
     name = e.prim.name
+    if name == "fused":
+        return flops(e.params["body"])
     if name in _NO_FLOPS:
         return 0
     if name == "dot_general":
@@ -26,6 +28,13 @@ def eqn_flops(e) -> int:
 
 def flops(graph: Graph) -> int:
     return sum(eqn_flops(e) for e in graph.eqns)
+
+
+def kernel_count(graph: Graph) -> int:
+    """Loops a call runs: every top-level equation except constants and pure views."""
+    views = {"reshape", "transpose", "slice", "broadcast_in_dim", "rev", "stop_gradient",
+             "constant"}
+    return sum(1 for e in graph.eqns if e.prim.name not in views)
 
 
 def naive_peak_bytes(graph: Graph) -> int:

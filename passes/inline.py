@@ -9,8 +9,13 @@ from tracegrad.ir import Eqn, Graph, Lit, Var
 CALLS = ("custom_vjp_call", "custom_jvp_call")
 
 
-def inline_calls(graph: Graph) -> Graph:
-    if not any(e.prim.name in CALLS for e in graph.eqns):
+def unfuse(graph: Graph) -> Graph:
+    """Expand fused kernels back into their equations (to differentiate an optimised graph)."""
+    return inline_calls(graph, ("fused",))
+
+
+def inline_calls(graph: Graph, calls=CALLS) -> Graph:
+    if not any(e.prim.name in calls for e in graph.eqns):
         return graph
     subst: dict[int, object] = {}
 
@@ -19,11 +24,12 @@ def inline_calls(graph: Graph) -> Graph:
 
     eqns: list[Eqn] = []
     for e in graph.eqns:
-        if e.prim.name not in CALLS:
+        if e.prim.name not in calls:
             eqns.append(e.replace(inputs=tuple(read(a) for a in e.inputs)) if subst else e)
             continue
-        body = e.params["fwd"] if e.prim.name == "custom_vjp_call" else e.params["fun"]
-        body = inline_calls(body)  # nested custom calls
+        body = e.params[{"custom_vjp_call": "fwd", "custom_jvp_call": "fun",
+                         "fused": "body"}[e.prim.name]]
+        body = inline_calls(body, calls)  # nested calls
         local: dict[int, object] = {id(v): read(a) for v, a in zip(body.inputs, e.inputs)}
 
         def lread(a):

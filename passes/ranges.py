@@ -29,10 +29,11 @@ class Fact:
     """Bounds of a value (``None``: unknown), whether it may be inf/NaN, and ``max_of``: the id
     of the variable this value is the (broadcast) maximum of, so ``x - max(x) <= 0`` is known."""
 
-    __slots__ = ("lo", "hi", "nonfinite", "max_of")
+    __slots__ = ("lo", "hi", "nonfinite", "max_of", "neg_of")
 
     def __init__(self, lo=None, hi=None, nonfinite=False, max_of=None):
         self.lo, self.hi, self.nonfinite, self.max_of = lo, hi, nonfinite, max_of
+        self.neg_of = None  # id of the variable this value is the negation of
 
     def __repr__(self):
         return f"Fact(lo={self.lo}, hi={self.hi}, nonfinite={self.nonfinite})"
@@ -94,7 +95,9 @@ def _transfer(e, ins) -> Fact:
         return fact
     if name == "neg":
         (a,) = ins
-        return Fact(None if a.hi is None else -a.hi, None if a.lo is None else -a.lo, nonfinite)
+        f = Fact(None if a.hi is None else -a.hi, None if a.lo is None else -a.lo, nonfinite)
+        f.neg_of = id(e.inputs[0])
+        return f
     if name == "abs":
         return Fact(0.0, None, nonfinite)
     if name == "add":
@@ -109,6 +112,9 @@ def _transfer(e, ins) -> Fact:
     if name == "mul":
         if e.inputs[0] is e.inputs[1]:
             return Fact(0.0, None, nonfinite)  # a square
+        neg_of = [getattr(f, "neg_of", None) for f in ins]
+        if neg_of[0] == id(e.inputs[1]) or neg_of[1] == id(e.inputs[0]):
+            return Fact(None, 0.0, nonfinite)  # -x * x <= 0
         a, b = ins
         if None not in (a.lo, b.lo) and a.lo >= 0 and b.lo >= 0:
             hi = None if None in (a.hi, b.hi) else a.hi * b.hi

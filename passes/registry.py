@@ -42,7 +42,7 @@ def register(name: str, doc: str):
 PIPELINES: dict[str, list[str]] = {
     "O0": ["lower", "dce"],
     "O1": ["lower", "simplify", "constfold", "cse", "dce"],
-    "O2": ["stabilize", "lower", "simplify", "constfold", "cse", "dce"],
+    "O2": ["stabilize", "lower", "simplify", "constfold", "cse", "dce", "fuse", "memplan"],
 }
 # Run on a traced function before it is differentiated, so gradients come from stable forms.
 PRE_AD = ["stabilize", "cse", "dce"]
@@ -52,7 +52,7 @@ def _load_passes():
     """Import the pass modules (each registers itself) the first time a pipeline runs."""
     if "stabilize" in PASSES:
         return
-    from . import constfold, cse, dce, lowering, simplify, stabilize  # noqa: F401
+    from . import constfold, cse, dce, fuse, lowering, memplan, simplify, stabilize  # noqa
 
 
 def pipeline_names(pipeline) -> list[str]:

@@ -276,3 +276,47 @@ def rule_docs() -> list[tuple[str, str]]:
         for r in rules:
             out.append((prim, r.doc))
     return out
+
+
+def _literal_value(b, a):
+    """The literal behind ``a`` (itself, or a broadcast of it), else None."""
+    if isinstance(a, Lit):
+        return a
+    p = b.producer(a)
+    if p is not None and p.prim.name == "broadcast_in_dim" and isinstance(p.inputs[0], Lit):
+        return p.inputs[0]
+    return None
+
+
+def _fold_literal_elementwise(e, b):
+    """Elementwise op whose operands are all literals (or broadcasts of them): compute the
+    scalar once and broadcast it (exact: the same primitive evaluates it)."""
+    import numpy as np
+    lits = [_literal_value(b, a) for a in e.inputs]
+    if any(v is None for v in lits) or e.prim.multiple_results:
+        return None
+    with np.errstate(all="ignore"):
+        val = e.prim.impl(*[np.asarray(v.value, v.aval.dtype) for v in lits], **e.params)
+    out = e.outputs[0]
+    lit = b.lit(np.asarray(val, out.aval.dtype).item(), out.aval.dtype)
+    if out.aval.shape == ():
+        return [lit]
+    return [b.add("broadcast_in_dim", lit, shape=out.aval.shape, broadcast_dimensions=())]
+
+
+for _p in ("add", "sub", "mul", "div", "max", "min", "lt", "le", "gt", "ge", "eq", "ne",
+           "and", "or", "not", "neg", "convert", "exp", "log", "sqrt", "abs"):
+    RULES.setdefault(_p, []).insert(0, Rule(_fold_literal_elementwise,
+                                            "elementwise op of literals -> broadcast literal"))
+
+
+@rule("where", doc="where(True, a, b) -> a; where(False, a, b) -> b")
+def _select_const(e, b):
+    c = _literal_value(b, e.inputs[0])
+    if c is None:
+        return None
+    pick = e.inputs[1] if c.value else e.inputs[2]
+    if isinstance(pick, Lit):
+        return [b.add("broadcast_in_dim", pick, shape=e.outputs[0].aval.shape,
+                      broadcast_dimensions=())] if e.outputs[0].aval.shape else [pick]
+    return [pick] if pick.aval == e.outputs[0].aval else None

@@ -173,7 +173,8 @@ class JitFunction:
                 aval, weak = leaf_aval(leaf, "")
             except TracegradError:
                 name = self._leaf_names(tree, statics)[i]
-                leaf_aval(leaf, f"{name} (a leaf of the arguments of {self.__name__})")
+                fn_name = getattr(self.fn, "__name__", type(self.fn).__name__)
+                leaf_aval(leaf, f"{name} (a leaf of the arguments of {fn_name})")
                 raise
             avals.append((aval.shape, aval.dtype, weak))
         return Signature(tree, tuple(avals), statics), leaves
@@ -294,7 +295,7 @@ def _check_static(key, v) -> None:
 def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn") -> Lowered:
     """Optimise a traced graph, generate code for it and wrap it as a ``Lowered``."""
     from tracegrad.passes import run_pipeline
-    from tracegrad.passes.cost import flops, naive_peak_bytes
+    from tracegrad.passes.cost import flops, kernel_count, naive_peak_bytes
 
     if traced.captured:
         raise TracegradError("internal: a top-level jit trace captured outer tracers")
@@ -304,11 +305,14 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn")
                                  disable=disable,
                                  stop_after=options.get("TRACEGRAD_STOP_AFTER") or None)
     executable = make_executable(graph, backend, name)
+    plan = graph.meta.get("memplan")
     stats = {
         "eqns": {"traced": len(traced.graph.eqns), **{n: len(g.eqns) for n, g in record.stages},
                  "final": len(graph.eqns)},
-        "kernels": sum(1 for e in graph.eqns if e.prim.name != "constant"),
-        "peak_bytes": naive_peak_bytes(graph),
+        "kernels": kernel_count(graph),
+        "peak_bytes": plan.peak_bytes if plan is not None else naive_peak_bytes(graph),
+        "unplanned_peak_bytes": naive_peak_bytes(graph),
+        "memplan": plan.table() if plan is not None else [],
         "flops": flops(graph),
         "pass_seconds": record.seconds,
         "backend": executable.backend,

@@ -21,7 +21,12 @@ def eval_graph(graph: Graph, args, *, check: bool = False) -> list:
     if len(args) != len(graph.inputs):
         raise IRError(f"graph takes {len(graph.inputs)} inputs, got {len(args)}")
     env: dict[int, object] = {}
-    for v, a in zip(graph.inputs, args):
+    for i, (v, a) in enumerate(zip(graph.inputs, args)):
+        if check and not isinstance(a, Tracer):
+            arr = np.asarray(a)
+            if arr.shape != v.aval.shape or arr.dtype != v.aval.dtype:
+                raise IRError(f"input {i} is {arr.dtype}{list(arr.shape)} but the graph takes "
+                              f"{v.aval}")
         env[id(v)] = a
 
     def read(a):
@@ -34,6 +39,9 @@ def eval_graph(graph: Graph, args, *, check: bool = False) -> list:
         outs = bind(eqn.prim, *vals, _src=eqn.src, **eqn.params)
         if not eqn.prim.multiple_results:
             outs = [outs]
+        elif len(outs) != len(eqn.outputs):
+            raise IRError(f"{eqn.prim.name} produced {len(outs)} outputs but the equation has "
+                          f"{len(eqn.outputs)}")
         for v, o in zip(eqn.outputs, outs):
             if not isinstance(o, Tracer):
                 o = np.asarray(o)

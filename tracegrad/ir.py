@@ -91,7 +91,7 @@ class Eqn:
 
 @dataclass(frozen=True, eq=False)
 class Graph:
-    """``{ lambda inputs . let eqns in (outputs) }``; outputs may be inputs, literals or eqn outputs."""
+    """``{ lambda inputs . let eqns in (outputs) }``; outputs: inputs, literals or eqn outputs."""
 
     inputs: tuple
     eqns: tuple
@@ -125,46 +125,97 @@ def make_lit(value, dtype) -> Lit:
     return Lit(value, AVal((), dtype))
 
 
-def verify(graph: Graph) -> Graph:
-    """Check the IR invariants; raise ``IRError`` naming the offending equation. Returns ``graph``."""
-    from .printing import Namer
+def _lit_ok(lit: Lit) -> bool:
+    """A literal's value is a Python scalar of its dtype's kind (so it prints and parses back)."""
+    v, dt = lit.value, lit.aval.dtype
+    if dt not in dtypes.SHORT_NAMES:
+        return False
+    if dtypes.is_bool(dt):
+        return type(v) is bool
+    if dtypes.is_int(dt):
+        return type(v) is int
+    return type(v) is float
 
-    namer = Namer()
+
+def verify(graph: Graph) -> Graph:
+    """Check the IR invariants; raise ``IRError`` naming the offending equation. Returns ``graph``.
+
+    Checked: single assignment; definition before use; literals are Python scalars of their
+    dtype; each equation's outputs are what its primitive's rule gives; elementwise operands
+    have equal shapes except scalar *literals* (a scalar variable must be broadcast
+    explicitly, so that derivative rules never have to sum a broadcast back).
+    """
+    from .printing import Namer, format_eqn, format_graph
+
+    names = None
+
+    def namer():
+        # names as in the printed graph, computed only when a message needs them
+        nonlocal names
+        if names is None:
+            names = Namer()
+            try:
+                format_graph(graph, namer=names)
+            except Exception:  # a graph too broken to print: fall back to first-seen order
+                pass
+        return names
+
     defined: set[int] = set()
 
     def define(v, where):
         if not isinstance(v, Var):
             raise IRError(f"{where}: outputs must be Vars, got {v!r}")
         if id(v) in defined:
-            raise IRError(f"{where}: variable {namer(v)} defined twice (single assignment)")
+            raise IRError(f"{where}: variable {namer()(v)} defined twice (single assignment)")
         defined.add(id(v))
 
     def use(a, where):
         if isinstance(a, Lit):
             if a.aval.shape != ():
                 raise IRError(f"{where}: literal {a.value!r} is not a scalar")
+            if not _lit_ok(a):
+                raise IRError(f"{where}: literal {a.value!r} ({type(a.value).__name__}) does not "
+                              f"match its type {a.aval}; build literals with ir.make_lit")
             return
         if not isinstance(a, Var):
             raise IRError(f"{where}: operand {a!r} is neither a Var nor a Lit")
         if id(a) not in defined:
-            raise IRError(f"{where}: variable {namer(a)} used before it is defined")
+            raise IRError(f"{where}: variable {namer()(a)} used before it is defined")
 
     for v in graph.inputs:
         define(v, "graph inputs")
     for i, e in enumerate(graph.eqns):
-        where = f"equation {i} ({e.prim.name}, {e.src or 'no source'})"
+        def where(i=i, e=e):
+            try:
+                text = format_eqn(e, namer())
+            except Exception:
+                text = e.prim.name
+            return f"equation {i} `{text}` ({e.src or 'no source'})"
+
         for a in e.inputs:
-            use(a, where)
+            try:
+                use(a, "")
+            except IRError as exc:
+                raise IRError(f"{where()}{exc}") from None
         try:
             expected = e.prim.abstract_eval([a.aval for a in e.inputs], **e.params)
         except Exception as exc:  # a rule failing here is itself an invariant violation
-            raise IRError(f"{where}: shape/dtype rule failed: {exc}") from exc
+            raise IRError(f"{where()}: shape/dtype rule failed: {exc}") from exc
         got = [o.aval for o in e.outputs]
         if list(expected) != got:
-            raise IRError(f"{where}: outputs {[str(a) for a in got]} but the rule gives "
+            raise IRError(f"{where()}: outputs {[str(a) for a in got]} but the rule gives "
                           f"{[str(a) for a in expected]}")
+        if e.prim.kind == "elementwise":
+            for a in e.inputs:
+                if isinstance(a, Var) and a.aval.shape == () and got and got[0].shape != ():
+                    raise IRError(f"{where()}: scalar variable {namer()(a)} is broadcast "
+                                  "implicitly; elementwise primitives need equal shapes (only "
+                                  "scalar literals broadcast): insert broadcast_in_dim")
         for o in e.outputs:
-            define(o, where)
+            try:
+                define(o, "")
+            except IRError as exc:
+                raise IRError(f"{where()}{exc}") from None
     for a in graph.outputs:
         use(a, "graph outputs")
     return graph

@@ -2,8 +2,8 @@
 
 ``format_graph`` is deterministic: variables are named ``a b ... z ba bb ...`` in order of
 definition, so dumps can be golden files. ``parse_graph`` reads the same text back (used by the
-pass fixtures); constants larger than ``INLINE_CONST_LIMIT`` elements print as a digest and
-cannot be parsed back.
+pass fixtures): ``parse_graph(format_graph(g))`` prints as ``g`` does. Constants larger than
+``INLINE_CONST_LIMIT`` elements print as a digest and cannot be parsed back (``IRError``).
 """
 from __future__ import annotations
 
@@ -48,8 +48,20 @@ def fmt_aval(aval: AVal) -> str:
     return str(aval)
 
 
+def _py(value):
+    """NumPy scalars (also inside tuples and lists) as Python ones: ``repr(np.int64(3))`` is
+    ``np.int64(3)`` in NumPy 2, which would not parse back."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(_py(v) for v in value)
+    if isinstance(value, list):
+        return [_py(v) for v in value]
+    return value
+
+
 def fmt_lit(lit: Lit) -> str:
-    v = lit.value
+    v = _py(lit.value)
     if isinstance(v, float):
         text = repr(v) if np.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
     else:
@@ -70,7 +82,7 @@ def fmt_param(key: str, value) -> str:
         return f"{key}={str(value)!r}"
     if callable(value):
         return f"{key}=<{getattr(value, '__name__', type(value).__name__)}>"
-    return f"{key}={value!r}"
+    return f"{key}={_py(value)!r}"
 
 
 def format_eqn(e: Eqn, name, show_src: bool = False) -> str:
@@ -129,20 +141,79 @@ def _split_top(text: str) -> list[str]:
     return parts
 
 
+_NAMED_FLOATS = {"inf": float("inf"), "nan": float("nan")}
+
+
+def _literal(text: str):
+    """``ast.literal_eval`` that also reads ``inf`` and ``nan`` (as ``repr`` prints them inside
+    constants and tuples); nothing else is evaluated."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise IRError(f"cannot parse the value {text!r}") from exc
+
+    def conv(node):
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in _NAMED_FLOATS:
+            return _NAMED_FLOATS[node.id]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = conv(node.operand)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.Tuple):
+            return tuple(conv(e) for e in node.elts)
+        if isinstance(node, ast.List):
+            return [conv(e) for e in node.elts]
+        raise IRError(f"cannot parse the value {text!r}: only numbers, strings, bools, None, "
+                      "inf, nan, tuples and lists may appear")
+    return conv(tree)
+
+
 def _parse_lit(tok: str) -> Lit:
-    value, short = tok.rsplit(":", 1)
-    dt = dtypes.FROM_SHORT[short]
-    if value in ("inf", "-inf", "nan"):
-        v = float(value)
-    else:
-        v = ast.literal_eval(value)
     from .ir import make_lit
-    return make_lit(v, dt)
+
+    value, short = tok.rsplit(":", 1)
+    if short not in dtypes.FROM_SHORT:
+        raise IRError(f"bad literal {tok!r}: expected value:type with a type among "
+                      f"{sorted(dtypes.FROM_SHORT)}")
+    v = _literal(value)
+    if not isinstance(v, (bool, int, float)):
+        raise IRError(f"bad literal {tok!r}: not a number")
+    return make_lit(v, dtypes.FROM_SHORT[short])
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Equation lines, joining the continuation lines of a parameter that is a nested graph
+    (its braces are still open at the end of a physical line)."""
+    out, cur, depth = [], [], 0
+    for raw in text.splitlines():
+        # drop `# file:line` comments (nested graphs print without them, so any line may have
+        # one: it follows the last line of an equation with a graph parameter)
+        line = raw.split("    #")[0]
+        cur.append(line)
+        for ch in line:
+            if ch in "([{":
+                depth += 1
+            elif ch in ")]}":
+                depth -= 1
+        if depth <= 0:
+            out.append("\n".join(cur).strip())
+            cur, depth = [], 0
+    if cur:
+        out.append("\n".join(cur).strip())
+    return out
 
 
 def parse_graph(text: str) -> Graph:
-    """Parse the text form printed by ``format_graph`` back into a Graph."""
-    from .primitive import get_primitive
+    """Parse the text form printed by ``format_graph`` back into a Graph.
+
+    Raises ``IRError`` for malformed text, unknown primitives, names defined twice or used before
+    their definition, and constants printed as digests. The result is not verified: pass it to
+    ``verify`` to check the types.
+    """
+    from . import prims  # noqa: F401  (registers every primitive)
+    from .primitive import PRIMITIVES
 
     body = text.strip()
     m = re.match(r"^\{\s*lambda(.*?)\.\s*\n(.*)\n\s*in \((.*)\)\s*\}$", body, re.S)
@@ -151,6 +222,8 @@ def parse_graph(text: str) -> Graph:
     env: dict[str, Var] = {}
 
     def binder(tok):
+        if ":" not in tok:
+            raise IRError(f"expected name:type, got {tok!r}")
         name, ty = tok.split(":", 1)
         if name in env:
             raise IRError(f"variable {name} defined twice")
@@ -167,23 +240,26 @@ def parse_graph(text: str) -> Graph:
 
     inputs = tuple(binder(t) for t in _split_top(m.group(1).strip()))
     eqns = []
-    for raw in m.group(2).splitlines():
-        line = raw.split("    #")[0].strip()
-        if line.startswith("let"):
-            line = line[3:].strip()
-        if not line:
+    for line in _logical_lines(m.group(2)):
+        # the first equation follows `let`; a variable may itself be called `let` (`let:f32[]`)
+        if line == "let":
             continue
+        if line.startswith("let "):
+            line = line[4:].strip()
+        if " = " not in line:
+            raise IRError(f"bad equation {line!r}: expected 'outputs = primitive inputs'")
         lhs, rhs = line.split(" = ", 1)
-        outs = [t for t in _split_top(lhs)]
+        outs = _split_top(lhs)
         toks = _split_top(rhs)
-        head = toks[0]
-        pm = re.match(r"^([a-z_0-9]+)(\[.*\])?$", head, re.S)
+        pm = re.match(r"^([a-z_0-9]+)(\[.*\])?$", toks[0] if toks else "", re.S)
         if not pm:
             raise IRError(f"bad equation {line!r}")
-        prim = get_primitive(pm.group(1))
+        if pm.group(1) not in PRIMITIVES:
+            raise IRError(f"unknown primitive {pm.group(1)!r} in {line!r}")
+        prim = PRIMITIVES[pm.group(1)]
+        ins = tuple(atom(t) for t in toks[1:])  # before binding: no equation reads its outputs
         out_vars = tuple(binder(t) for t in outs)
         params = _parse_params(pm.group(2)[1:-1] if pm.group(2) else "", out_vars)
-        ins = tuple(atom(t) for t in toks[1:])
         eqns.append(Eqn(prim, ins, params, out_vars, None))
     outputs = tuple(atom(t) for t in _split_top(m.group(3).strip()))
     return Graph(inputs, tuple(eqns), outputs)
@@ -192,14 +268,23 @@ def parse_graph(text: str) -> Graph:
 def _parse_params(text: str, out_vars) -> dict:
     params = {}
     for item in _split_top(text):
+        if "=" not in item:
+            raise IRError(f"bad parameter {item!r}: expected key=value")
         key, value = item.split("=", 1)
         if value.startswith("<"):
             raise IRError(f"parameter {key} was printed as a digest ({value}); it cannot be "
                           "parsed back (only constants of at most "
                           f"{INLINE_CONST_LIMIT} elements print in full)")
-        v = ast.literal_eval(value)
+        if value.startswith("{"):
+            params[key] = parse_graph(value)  # a nested graph (custom-rule calls)
+            continue
+        v = _literal(value)
         if key == "value":
-            v = np.array(v, dtype=out_vars[0].aval.dtype).reshape(out_vars[0].aval.shape)
+            aval = out_vars[0].aval
+            try:
+                v = np.array(v, dtype=aval.dtype).reshape(aval.shape)
+            except ValueError as exc:
+                raise IRError(f"constant {value} does not fit its type {aval}") from exc
             v.flags.writeable = False
         params[key] = v
     return params

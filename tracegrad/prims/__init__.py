@@ -1,7 +1,7 @@
 """Every primitive's declaration; importing this package registers them all."""
 from __future__ import annotations
 
-from . import contraction, custom, elementwise, reductions, sources, structural  # noqa: F401
+from . import contraction, custom, elementwise, fused, reductions, sources, structural  # noqa: F401
 from .contraction import dot_general_p  # noqa: F401
 from .elementwise import ELEMENTWISE, convert_p, select_p, stop_gradient_p  # noqa: F401
 from .reductions import (argmax_p, argmin_p, cumsum_p, reduce_max_p, reduce_min_p,  # noqa: F401

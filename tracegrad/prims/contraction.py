@@ -13,6 +13,11 @@ def _dot_rule(a, b, *, dimension_numbers):
     check_class("dot_general", dt, "numeric")
     if len(lc) != len(rc) or len(lb) != len(rb):
         raise ShapeError("dot_general: contracting/batch dimension lists differ in length")
+    # axes are non-negative: a negative one would pass the size check but not the free-axis
+    # bookkeeping below
+    if any(not 0 <= i < a.ndim for i in (*lc, *lb)) or any(not 0 <= j < b.ndim for j in (*rc, *rb)):
+        raise ShapeError(f"dot_general: axes {dimension_numbers} out of range for {a.shape} and "
+                         f"{b.shape}")
     for i, j in list(zip(lc, rc)) + list(zip(lb, rb)):
         if a.shape[i] != b.shape[j]:
             raise ShapeError(f"dot_general: {a.shape} and {b.shape} do not match on axes {i} "
@@ -27,10 +32,19 @@ def _dot_rule(a, b, *, dimension_numbers):
     return [aval(batch + a_free + b_free, dt)]
 
 
+def _is_matmul(a, b, lc, rc, lb) -> bool:
+    """np.matmul(a, b) computes exactly this contraction: no batch axes, a's last axis against
+    b's first, and b at most 2-D (np.matmul treats more leading axes of either as batch axes,
+    so a 3-D ``a`` contracting its middle axis is *not* a matmul)."""
+    return (not lb and a is not None and b is not None and 1 <= a.ndim and 1 <= b.ndim <= 2
+            and tuple(lc) == (a.ndim - 1,) and tuple(rc) == (0,))
+
+
 def _dot_src(ins, oa, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
-    if not lb and tuple(lc) == (1,) and tuple(rc) == (0,):
-        return f"np.matmul({ins[0]}, {ins[1]})"  # plain matrix product (2-D @ 1-D/2-D)
+    # the emitter's operands carry their avals; without them, take the general route
+    if _is_matmul(getattr(ins[0], "aval", None), getattr(ins[1], "aval", None), lc, rc, lb):
+        return f"np.matmul({ins[0]}, {ins[1]})"
     dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
     return f"rt.dot_general({ins[0]}, {ins[1]}, {dn!r})"
 

@@ -1,4 +1,4 @@
-"""Elementwise primitives, declared from one table: name, NumPy lowering, dtype class, scalar meaning.
+"""Elementwise primitives from one table: name, NumPy lowering, dtype class, scalar meaning.
 
 Operands of an elementwise primitive have equal shapes and dtypes (scalar literals excepted).
 ``scalar`` is the primitive's meaning on scalars in sympy syntax; the differentiation pass takes

@@ -45,22 +45,25 @@ def _arg_rule_for(name):
             raise ShapeError(f"{name}: axis {axis} out of range for {x.shape}")
         if x.shape[axis] == 0:
             raise ShapeError(f"{name}: empty axis {axis} of {x.shape}")
-        return [aval([d for i, d in enumerate(x.shape) if i != axis],
-                     dtypes.canonical(index_dtype))]
+        idt = dtypes.canonical(index_dtype)
+        check_class(name, idt, "int")
+        return [aval([d for i, d in enumerate(x.shape) if i != axis], idt)]
     return rule
 
 
 argmax_p = Primitive(
     "argmax", kind="reduction", abstract_eval=_arg_rule_for("argmax"),
-    impl=lambda x, *, axis, index_dtype: np.argmax(x, axis=axis).astype(index_dtype),
+    impl=lambda x, *, axis, index_dtype:
+        np.argmax(x, axis=axis).astype(dtypes.canonical(index_dtype)),
     numpy_src=lambda ins, oa, axis, index_dtype:
-        f"np.argmax({ins[0]}, axis={axis}).astype(np.{index_dtype})",
+        f"np.argmax({ins[0]}, axis={axis}).astype(np.{oa[0].dtype})",
     nondiff=True, doc="index of the first maximum (NaN counts as maximal, as in NumPy)")
 argmin_p = Primitive(
     "argmin", kind="reduction", abstract_eval=_arg_rule_for("argmin"),
-    impl=lambda x, *, axis, index_dtype: np.argmin(x, axis=axis).astype(index_dtype),
+    impl=lambda x, *, axis, index_dtype:
+        np.argmin(x, axis=axis).astype(dtypes.canonical(index_dtype)),
     numpy_src=lambda ins, oa, axis, index_dtype:
-        f"np.argmin({ins[0]}, axis={axis}).astype(np.{index_dtype})",
+        f"np.argmin({ins[0]}, axis={axis}).astype(np.{oa[0].dtype})",
     nondiff=True, doc="index of the first minimum")
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from ..errors import ShapeError
 from ..primitive import Primitive
 from . import np_helpers as rt
-from .common import aval
+from .common import aval, check_class
 
 
 def _constant_rule(*, value):
@@ -21,13 +22,18 @@ constant_p = Primitive(
 
 
 def _iota_rule(*, shape, dimension, dtype):
-    return [aval(shape, dtypes.canonical(dtype))]
+    if any(d < 0 for d in shape) or not 0 <= dimension < len(shape):
+        raise ShapeError(f"iota: dimension {dimension} of shape {tuple(shape)} is out of range")
+    dt = dtypes.canonical(dtype)
+    check_class("iota", dt, "numeric")  # a bool count is meaningless past 1
+    return [aval(shape, dt)]
 
 
 iota_p = Primitive(
-    "iota", kind="source", abstract_eval=_iota_rule, impl=rt.iota,
+    "iota", kind="source", abstract_eval=_iota_rule,
+    impl=lambda *, shape, dimension, dtype: rt.iota(shape, dimension, dtypes.canonical(dtype)),
     numpy_src=lambda ins, out_avals, shape, dimension, dtype:
-        f"rt.iota({tuple(shape)!r}, {dimension!r}, np.{dtype})",
+        f"rt.iota({tuple(shape)!r}, {dimension!r}, np.{out_avals[0].dtype})",
     nondiff=True, doc="iota[shape, dimension]: value = index along dimension")
 
 

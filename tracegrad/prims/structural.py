@@ -10,12 +10,15 @@ from .. import dtypes
 from ..errors import DTypeError, ShapeError
 from ..primitive import Primitive
 from . import np_helpers as rt
-from .common import aval, same_dtypes
+from .common import aval, check_class, same_dtypes
 
 
 def _bcast_rule(x, *, shape, broadcast_dimensions):
     bd = tuple(broadcast_dimensions)
-    if len(bd) != x.ndim or list(bd) != sorted(set(bd)) or any(d >= len(shape) for d in bd):
+    if any(d < 0 for d in shape):
+        raise ShapeError(f"broadcast_in_dim: negative size in {tuple(shape)}")
+    if len(bd) != x.ndim or list(bd) != sorted(set(bd)) or \
+            any(not 0 <= d < len(shape) for d in bd):
         raise ShapeError(f"broadcast_in_dim: dimensions {bd} do not place {x.shape} into {shape}")
     for i, d in enumerate(bd):
         if x.shape[i] not in (1, shape[d]):
@@ -31,7 +34,8 @@ broadcast_in_dim_p = Primitive(
 
 
 def _reshape_rule(x, *, new_sizes):
-    if int(np.prod(new_sizes, dtype=np.int64)) != x.size:
+    # negative sizes are rejected outright: (-1, -6) has the right product for 6 elements
+    if any(d < 0 for d in new_sizes) or int(np.prod(new_sizes, dtype=np.int64)) != x.size:
         raise ShapeError(f"reshape: cannot reshape {x.shape} ({x.size} elements) to "
                          f"{tuple(new_sizes)}")
     return [aval(new_sizes, x.dtype)]
@@ -104,6 +108,8 @@ def _concat_rule(*xs, dimension):
     if not xs:
         raise ShapeError("concatenate needs at least one operand")
     nd = xs[0].ndim
+    if not 0 <= dimension < nd:
+        raise ShapeError(f"concatenate: dimension {dimension} out of range for {nd} dimensions")
     same_dtypes("concatenate", xs)
     for x in xs:
         if x.ndim != nd or any(a != b for i, (a, b) in enumerate(zip(x.shape, xs[0].shape))
@@ -124,7 +130,7 @@ concatenate_p = Primitive(
 
 
 def _rev_rule(x, *, dimensions):
-    if any(not 0 <= d < x.ndim for d in dimensions):
+    if any(not 0 <= d < x.ndim for d in dimensions) or len(set(dimensions)) != len(dimensions):
         raise ShapeError(f"rev: dimensions {tuple(dimensions)} out of range for {x.shape}")
     return [x]
 
@@ -139,9 +145,10 @@ rev_p = Primitive(
 def _check_indices(name, x, indices):
     if not dtypes.is_int(indices.dtype):
         raise DTypeError(f"{name}: indices must be integers, got {indices.dtype}")
-    if indices.ndim < 1 or indices.shape[-1] > x.ndim:
-        raise ShapeError(f"{name}: indices {indices.shape} must end in an axis of at most "
-                         f"{x.ndim} index components")
+    # k = 0 index components would be a broadcast, which broadcast_in_dim already is
+    if indices.ndim < 1 or not 1 <= indices.shape[-1] <= x.ndim:
+        raise ShapeError(f"{name}: indices {indices.shape} must end in an axis of 1 to "
+                         f"{x.ndim} index components (one per indexed axis of {x.shape})")
     return tuple(indices.shape[:-1]) + tuple(x.shape[indices.shape[-1]:])
 
 
@@ -159,7 +166,7 @@ def _scatter_add_rule(x, indices, updates):
     expect = _check_indices("scatter_add", x, indices)
     if tuple(updates.shape) != expect:
         raise ShapeError(f"scatter_add: updates {updates.shape} should be {expect}")
-    same_dtypes("scatter_add", (x, updates))
+    check_class("scatter_add", same_dtypes("scatter_add", (x, updates)), "numeric")
     return [x]
 
 

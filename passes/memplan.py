@@ -1,0 +1,274 @@
+"""Memory planning: liveness of every intermediate array, buffer reuse and in-place writes.
+
+The plan covers the values a backend writes through an ``out=`` buffer (elementwise results,
+reductions, plain matrix products), inside fused kernels as well as between them; views
+(reshape, transpose, slice, broadcast, rev) own no storage and extend the life of the value
+they view. Graph outputs get fresh arrays on every call (callers keep them). Two values may
+share a slot only if their lives do not overlap (the interference graph, built and coloured
+with networkx), except that an elementwise result may overwrite an operand whose last use is
+that very operation (in place: same shape, same dtype). Donated inputs (``donate_argnums``)
+offer their storage to values of the same shape and dtype after their last use.
+
+The plan is attached as ``graph.meta["memplan"]``; the checker ``check_plan`` verifies it
+independently of how it was made.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tracegrad.ir import Graph, Lit, Var
+
+from .registry import register
+
+VIEWS = {"reshape", "transpose", "slice", "broadcast_in_dim", "rev", "stop_gradient"}
+REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
+# elementwise primitives a backend evaluates straight into a planned buffer
+OUT_CAPABLE = {"neg", "add", "sub", "mul", "div", "pow", "max", "min", "rem", "floor_divide",
+               "abs", "sign", "floor", "ceil", "round", "exp", "exp2", "log", "log2", "log1p",
+               "expm1", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arcsin",
+               "arccos", "arctan", "arcsinh", "arctanh", "arccosh", "atan2", "sigmoid", "erf",
+               "softplus", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor", "not",
+               "where", "convert"}
+
+
+@dataclass
+class Buffer:
+    var: Var
+    name: str
+    first: int
+    last: int
+    slot: int = -1
+    inplace_of: str | None = None  # name of the operand whose storage it overwrites
+
+    @property
+    def nbytes(self) -> int:
+        return self.var.aval.nbytes
+
+
+@dataclass
+class MemPlan:
+    buffers: list[Buffer] = field(default_factory=list)
+    slot_bytes: list[int] = field(default_factory=list)
+    slot_of: dict = field(default_factory=dict)       # id(var) -> slot
+    donated_slots: dict = field(default_factory=dict)  # slot -> index of the donated input
+    total_intermediate_bytes: int = 0                 # every intermediate, no reuse
+    steps: int = 0
+
+    @property
+    def peak_bytes(self) -> int:
+        """Planned arena size: the bytes the plan's own slots need (donated slots are free)."""
+        return sum(b for s, b in enumerate(self.slot_bytes) if s not in self.donated_slots)
+
+    def table(self) -> list[dict]:
+        return [{"name": b.name, "shape": b.var.aval.shape, "dtype": str(b.var.aval.dtype),
+                 "bytes": b.nbytes, "first": b.first, "last": b.last, "slot": b.slot,
+                 "inplace_of": b.inplace_of} for b in self.buffers]
+
+
+def plannable(e) -> bool:
+    """Whether a backend can write this equation's (single) output into a planned buffer."""
+    if e.prim.multiple_results or e.outputs[0].aval.size == 0:
+        return False
+    if e.prim.name in OUT_CAPABLE or e.prim.name in REDUCTIONS:
+        return True
+    if e.prim.name == "dot_general":
+        (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+        return not lb and tuple(lc) == (1,) and tuple(rc) == (0,) and \
+            len(e.inputs[0].aval.shape) == 2 and len(e.inputs[1].aval.shape) in (1, 2)
+    return False
+
+
+def flatten(graph: Graph) -> list:
+    """Equations in execution order with fused kernels expanded (their bodies run inline).
+
+    Returns ``(eqn, alias)`` pairs where ``alias`` maps a body's input vars to outer atoms and
+    the kernel's outputs to body vars, so liveness can follow values across the boundary.
+    """
+    steps = []
+    for e in graph.eqns:
+        if e.prim.name == "fused":
+            body = e.params["body"]
+            steps.append(("enter", e, body))
+            for be in body.eqns:
+                steps.append(("eqn", be, None))
+            steps.append(("exit", e, body))
+        else:
+            steps.append(("eqn", e, None))
+    return steps
+
+
+def dump_names(graph: Graph) -> dict[int, str]:
+    """The names the IR dump gives: top-level values as printed, values inside a kernel as
+    ``kernelN/x`` with x the name in that kernel's printed body."""
+    from tracegrad.printing import Namer
+    namer = Namer()
+    names: dict[int, str] = {}
+    for v in graph.inputs:
+        names[id(v)] = namer(v)
+    for e in graph.eqns:
+        for o in e.outputs:
+            names[id(o)] = namer(o)
+        if e.prim.name == "fused":
+            body, inner = e.params["body"], Namer()
+            for v in body.inputs:
+                inner(v)
+            for be in body.eqns:
+                for o in be.outputs:
+                    names[id(o)] = f"{e.params['name']}/{inner(o)}"
+    return names
+
+
+def _canonical(alias: dict, v):
+    while not isinstance(v, Lit) and id(v) in alias:
+        v = alias[id(v)]
+    return v
+
+
+def analyse(graph: Graph, donate: tuple[int, ...] = ()) -> MemPlan:
+    steps = flatten(graph)
+    alias: dict[int, object] = {}     # body input -> outer atom; kernel output -> body var
+    defined_at: dict[int, int] = {}
+    last_use: dict[int, int] = {}
+    view_base: dict[int, object] = {}  # view var -> the var that owns its storage
+    candidates: list[tuple[Var, int, object]] = []  # (var, position, eqn)
+    outputs = set()
+    pos = 0
+    for kind, e, body in steps:
+        if kind == "enter":
+            for bv, a in zip(body.inputs, e.inputs):
+                alias[id(bv)] = a
+            continue
+        if kind == "exit":
+            for o, bo in zip(e.outputs, body.outputs):
+                alias[id(o)] = bo
+            continue
+        for a in e.inputs:
+            a = _canonical(alias, a)
+            if isinstance(a, Var):
+                base = view_base.get(id(a), a)
+                last_use[id(base)] = pos
+                last_use[id(a)] = pos
+        for o in e.outputs:
+            defined_at[id(o)] = pos
+        if e.prim.name in VIEWS:
+            src = _canonical(alias, e.inputs[0])
+            if isinstance(src, Var):
+                view_base[id(e.outputs[0])] = view_base.get(id(src), src)
+        elif plannable(e):
+            candidates.append((e.outputs[0], pos, e))
+        pos += 1
+    for a in graph.outputs:
+        a = _canonical(alias, a)
+        if isinstance(a, Var):
+            outputs.add(id(a))
+            outputs.add(id(view_base.get(id(a), a)))
+    plan = MemPlan(steps=pos)
+    names = dump_names(graph)
+    bufs = []
+    for v, p, e in candidates:
+        plan.total_intermediate_bytes += v.aval.nbytes
+        if id(v) in outputs:
+            continue
+        bufs.append(Buffer(v, names.get(id(v), "?"), p, last_use.get(id(v), p)))
+    by_id = {id(b.var): b for b in bufs}
+
+    # in-place: an elementwise result may take over an operand dying at this operation
+    eqn_at = {}
+    for v, p, e in candidates:
+        eqn_at[p] = e
+    inplace_pairs = {}
+    for b in bufs:
+        e = eqn_at[b.first]
+        if e.prim.kind != "elementwise" or e.prim.name == "where":
+            continue  # where is written in two steps, so it cannot overwrite an operand
+        for a in e.inputs:
+            a = _canonical(alias, a)
+            ob = by_id.get(id(a)) if isinstance(a, Var) else None
+            if ob is not None and ob.last == b.first and ob.var.aval == b.var.aval and \
+                    id(a) not in view_base.values():
+                inplace_pairs[id(b.var)] = ob
+                break
+    _color(plan, bufs, inplace_pairs)
+    _donate(plan, graph, donate, bufs, last_use)
+    plan.buffers = bufs
+    return plan
+
+
+def _color(plan: MemPlan, bufs: list[Buffer], inplace_pairs: dict):
+    """Slots by colouring the interference graph of each size class (networkx)."""
+    import networkx as nx
+    by_size: dict[tuple, list[Buffer]] = {}
+    for b in bufs:
+        by_size.setdefault((b.nbytes,), []).append(b)
+    for (nbytes,), group in sorted(by_size.items(), key=lambda kv: -kv[0][0]):
+        g = nx.Graph()
+        for i, b in enumerate(group):
+            g.add_node(i)
+        order = sorted(range(len(group)), key=lambda i: group[i].first)
+        for ai, i in enumerate(order):
+            bi = group[i]
+            for j in order[ai + 1:]:
+                bj = group[j]
+                if bj.first > bi.last:
+                    break
+                touching_inplace = bj.first == bi.last and inplace_pairs.get(id(bj.var)) is bi
+                if not touching_inplace:
+                    g.add_edge(i, j)
+        colors = nx.greedy_color(g, strategy="largest_first") if len(group) else {}
+        base = len(plan.slot_bytes)
+        n_colors = max(colors.values(), default=-1) + 1
+        plan.slot_bytes.extend([nbytes] * n_colors)
+        for i, c in colors.items():
+            b = group[i]
+            b.slot = base + c
+            plan.slot_of[id(b.var)] = b.slot
+        for i, c in colors.items():
+            b = group[i]
+            ob = inplace_pairs.get(id(b.var))
+            if ob is not None and ob.slot == b.slot:
+                b.inplace_of = ob.name
+
+
+def _donate(plan, graph, donate, bufs, last_use):
+    """Back a slot with a donated input when every value in that slot starts after the
+    input's last use and has its shape and dtype."""
+    for idx in donate:
+        v = graph.inputs[idx]
+        end = last_use.get(id(v), -1)
+        for slot in range(len(plan.slot_bytes)):
+            if slot in plan.donated_slots:
+                continue
+            members = [b for b in bufs if b.slot == slot]
+            if members and all(b.first > end and b.var.aval == v.aval for b in members):
+                plan.donated_slots[slot] = idx
+                break
+
+
+def check_plan(graph: Graph, plan: MemPlan) -> None:
+    """Independent check: no two values in one slot are live at once (in-place writes, where
+    the new value starts exactly where the old one ends, excepted); every slot is big enough."""
+    by_slot: dict[int, list[Buffer]] = {}
+    for b in plan.buffers:
+        if b.slot < 0:
+            raise AssertionError(f"{b.name} has no slot")
+        if b.nbytes > plan.slot_bytes[b.slot]:
+            raise AssertionError(f"{b.name} ({b.nbytes} B) does not fit slot {b.slot}")
+        by_slot.setdefault(b.slot, []).append(b)
+    for slot, group in by_slot.items():
+        group = sorted(group, key=lambda b: b.first)
+        for x, y in zip(group, group[1:]):
+            if y.first < x.last or (y.first == x.last and y.inplace_of != x.name):
+                raise AssertionError(f"slot {slot}: {x.name} [{x.first}, {x.last}] and "
+                                     f"{y.name} [{y.first}, {y.last}] are live together")
+
+
+@register("memplan", "liveness, buffer reuse and in-place writes; the plan goes to "
+                     "graph.meta['memplan']")
+def memplan(graph: Graph, donate: tuple[int, ...] = (), force: bool = False) -> Graph:
+    from .fuse import SMALL_PROGRAM_BYTES, intermediate_bytes
+    if not force and not donate and intermediate_bytes(graph) < SMALL_PROGRAM_BYTES:
+        return graph  # small programs: NumPy's allocator is cheaper than the plan
+    plan = analyse(graph, donate)
+    meta = dict(graph.meta)
+    meta["memplan"] = plan
+    return Graph(graph.inputs, graph.eqns, graph.outputs, meta)

@@ -1,0 +1,26 @@
+"""``fused``: one kernel made by the fusion pass from an elementwise chain (with its input
+broadcasts and an optional reduction at the end). ``body`` is an ordinary graph over the
+kernel's inputs; its outputs are the values used outside the kernel."""
+from __future__ import annotations
+
+from ..errors import TracegradError
+from ..primitive import Primitive
+
+
+def _fused_rule(*avals, body, name):
+    return body.out_avals
+
+
+def _fused_impl(*args, body, name):
+    from ..interpreter import eval_graph
+    return eval_graph(body, list(args))
+
+
+def _inline_only(*a, **k):
+    raise TracegradError("internal: fused kernels are emitted by the backends, not as one call")
+
+
+fused_p = Primitive(
+    "fused", kind="fused", abstract_eval=_fused_rule, impl=_fused_impl,
+    numpy_src=_inline_only, multiple_results=True,
+    doc="a kernel: body graph of elementwise ops (+ input broadcasts, + a final reduction)")
