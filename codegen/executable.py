@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import linecache
+import threading
 
 import numpy as np
 
@@ -21,12 +22,19 @@ class NumpyExecutable:
     def __init__(self, graph: Graph, fn_name: str = "kernel"):
         self.graph = graph
         fn_name = py_ident(fn_name)  # a traced function may be called `not` or `np`
-        self.source, consts = emit_numpy(graph, fn_name)
+        plan = graph.meta.get("memplan")
+        views = None
+        if plan is not None or any(e.prim.name == "fused" for e in graph.eqns):
+            from .numpy_plan import emit_numpy_planned
+            self.source, consts, buffers = emit_numpy_planned(graph, plan, fn_name)
+            views = _ArenaViews(plan.slot_bytes, buffers) if plan is not None else None
+        else:
+            self.source, consts = emit_numpy(graph, fn_name)
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:12]
         self.filename = f"<tracegrad-numpy:{fn_name}:{digest}>"
         lines = self.source.splitlines(keepends=True)
         linecache.cache[self.filename] = (len(self.source), None, lines, self.filename)
-        namespace = {"np": np, "rt": np_helpers, **consts}
+        namespace = {"np": np, "rt": np_helpers, "_views": views, **consts}
         exec(compile(self.source, self.filename, "exec"), namespace)
         self._fn = namespace[fn_name]
         self._out_dtypes = [a.dtype for a in graph.out_avals]
@@ -34,6 +42,25 @@ class NumpyExecutable:
     def __call__(self, *args) -> list[np.ndarray]:
         outs = self._fn(*args)
         return finish_outputs(outs, self._out_dtypes, args)
+
+
+class _ArenaViews:
+    """Per-thread planned buffers: one byte arena per slot, and a typed view per buffer into
+    its slot, made on a thread's first call and reused by every later call on that thread."""
+
+    def __init__(self, slot_bytes, buffers):
+        self.slot_bytes = list(slot_bytes)
+        self.buffers = list(buffers)
+        self.local = threading.local()
+
+    def __call__(self):
+        views = getattr(self.local, "views", None)
+        if views is None:
+            slots = [np.empty(max(n, 1), dtype=np.uint8) for n in self.slot_bytes]
+            views = [slots[s][:int(np.prod(shape, dtype=np.int64)) * np.dtype(dt).itemsize]
+                     .view(dt).reshape(shape) for s, shape, dt in self.buffers]
+            self.local.views = views
+        return views
 
 
 def finish_outputs(outs, out_dtypes, args) -> list[np.ndarray]:
