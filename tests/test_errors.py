@@ -201,6 +201,18 @@ def f_bitwise_int(x):
     return x.astype(np.int64) & 3  # bitwise-int
 
 
+def f_norm2(x):
+    return np.linalg.norm(x, ord=2)  # matrix-2-norm
+
+
+def f_arange_traced(x):
+    return np.arange(x.shape[0]) * tnp.arange(x.sum())  # arange-traced
+
+
+def f_pad_mode(x):
+    return np.pad(x, 1, mode="reflect")  # pad-reflect
+
+
 def f_escape(x):
     _leaked.append(x)
     return x
@@ -259,6 +271,9 @@ ERRORS = [
     Err("negative-bool", f_neg_bool, (X,), DTypeError, ["bool", "~x"]),
     Err("bitwise-int", f_bitwise_int, (X,), tg.UnsupportedOperationError,
         ["np.bitwise_and", "bool"]),
+    Err("matrix-2-norm", f_norm2, (X,), tg.UnsupportedOperationError, ["np.linalg.norm", "SVD"]),
+    Err("arange-traced", f_arange_traced, (X,), tg.TracerBoolError, ["np.arange", "static"]),
+    Err("pad-reflect", f_pad_mode, (X,), tg.UnsupportedOperationError, ["np.pad", "'reflect'"]),
 ]
 
 

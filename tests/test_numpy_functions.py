@@ -1017,6 +1017,86 @@ def test_promotion(case, mode):
     assert_same(got, want, rtol=rtol)
 
 
+NANS = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [-2.0, 5.0, np.nan]])
+EXTRAS = [
+    Case("arange", lambda m, x: x * m.arange(4), (X,)),
+    Case("arange-float", lambda m, x: x + m.arange(0.5, 2.5, 0.5), (X,)),
+    Case("linspace", lambda m, x: x * m.linspace(0, 1, 4), (X,)),
+    Case("linspace-traced", lambda m, a, b: m.linspace(a, b, 5), (np.asarray(1.0), 3.0)),
+    Case("linspace-traced-vec", lambda m, a: m.linspace(a, a * 2, 4, axis=1), (normal(3),)),
+    Case("linspace-traced-noend", lambda m, a: m.linspace(0.0, a, 4, endpoint=False),
+         (np.asarray(2.0),)),
+    Case("eye", lambda m, x: x @ m.eye(4), (X,)),
+    Case("tri", lambda m, x: x * m.tri(3, 4, 1), (X,)),
+    Case("isclose", lambda m, a, b: m.isclose(a, b), (X, X + 1e-9 * rng.choice([0, 1e3], (3, 4)))),
+    Case("isclose-special", lambda m, a, b: m.isclose(a, b), (_A, _B)),
+    Case("isclose-equal-nan", lambda m, a, b: m.isclose(a, b, equal_nan=True), (_A, _B)),
+    Case("isclose-int", lambda m, a: m.isclose(a, 2), (I32,)),
+    Case("allclose", lambda m, a, b: m.where(m.allclose(a, b), 1.0, 0.0), (X, X + 1e-12)),
+    Case("allclose-not", lambda m, a, b: m.where(m.allclose(a, b), 1.0, 0.0), (X, X + 1e-3)),
+    Case("float_power", lambda m, a: m.float_power(a, 2), (I32,)),
+    Case("float_power-f32", lambda m, a, b: m.float_power(a, b),
+         (uniform(0.5, 2, 3).astype(np.float32), normal(3))),
+    Case("nan_to_num", lambda m, a: m.nan_to_num(a), (SPECIAL_PAIRS,)),
+    Case("nan_to_num-args", lambda m, a: m.nan_to_num(a, nan=-1.0, posinf=9.0, neginf=-9.0),
+         (SPECIAL_PAIRS,)),
+    Case("nan_to_num-int", lambda m, a: m.nan_to_num(a), (I32,)),
+    Case("sinc", lambda m, a: m.sinc(a), (np.array([0.0, 0.5, -1.5, 2.0, 1e-30]),)),
+    Case("ptp", lambda m, a: m.ptp(a, axis=1), (X,)),
+    Case("count_nonzero", lambda m, a: m.count_nonzero(a), (I32,)),
+    Case("count_nonzero-axis", lambda m, a: m.count_nonzero(a > 0, axis=0), (X,)),
+    Case("average", lambda m, a: m.average(a, axis=0), (X,)),
+    Case("average-weights", lambda m, a, w: m.average(a, axis=1, weights=w), (X, P(4))),
+    Case("average-weights-full", lambda m, a, w: m.average(a, weights=w), (X, P(3, 4))),
+    Case("average-returned", lambda m, a, w: m.average(a, 0, w, returned=True), (X, P(3))),
+    Case("nansum", lambda m, a: m.nansum(a, axis=0), (NANS,)),
+    Case("nanprod", lambda m, a: m.nanprod(a), (NANS,)),
+    Case("nanmax", lambda m, a: m.nanmax(a, axis=1), (NANS,)),
+    Case("nanmin", lambda m, a: m.nanmin(a, axis=0, keepdims=True), (NANS,)),
+    Case("nanmean", lambda m, a: m.nanmean(a[[0, 2]], axis=1), (NANS,)),
+    Case("nanmean-int", lambda m, a: m.nanmean(a), (I32,)),
+    Case("diff", lambda m, a: m.diff(a), (X,)),
+    Case("diff-n2-axis0", lambda m, a: m.diff(a, n=2, axis=0), (X,)),
+    Case("diff-bool", lambda m, a: m.diff(a), (B,)),
+    Case("diff-prepend", lambda m, a: m.diff(a, prepend=0.0, append=a[:, :1]), (X,)),
+    Case("pad-int", lambda m, a: m.pad(a, 1), (X,)),
+    Case("pad-pairs", lambda m, a: m.pad(a, ((1, 0), (2, 3)), constant_values=-1.5), (X,)),
+    Case("pad-pair", lambda m, a: m.pad(a, (0, 2)), (I32,)),
+    Case("pad-edge", lambda m, a: m.pad(a, ((1, 2), (0, 1)), mode="edge"), (X,)),
+    Case("pad-wrap", lambda m, a: m.pad(a, 2, mode="wrap"), (X,)),
+    Case("triu", lambda m, a: m.triu(a), (X,)),
+    Case("triu-k", lambda m, a: m.triu(a, -1), (X3,)),
+    Case("tril", lambda m, a: m.tril(a, 1), (X,)),
+    Case("tril-int", lambda m, a: m.tril(a), (I32,)),
+    Case("roll", lambda m, a: m.roll(a, 2), (X,)),
+    Case("roll-axis", lambda m, a: m.roll(a, -1, axis=1), (X,)),
+    Case("roll-multi", lambda m, a: m.roll(a, (1, 2), axis=(0, 1)), (X,)),
+    Case("split", lambda m, a: m.split(a, 2, axis=1), (X,)),
+    Case("split-indices", lambda m, a: m.split(a, [1, 3], axis=1), (X,)),
+    Case("array_split", lambda m, a: m.array_split(a, 3, axis=1), (X,)),
+    Case("column_stack", lambda m, a, b: m.column_stack([a, b]), (normal(3), X)),
+    Case("dstack", lambda m, a, b: m.dstack([a, b]), (X, Y)),
+    Case("meshgrid", lambda m, a, b: m.meshgrid(a, b), (normal(3), normal(4))),
+    Case("meshgrid-ij-sparse", lambda m, a, b: m.meshgrid(a, b, indexing="ij", sparse=True),
+         (normal(3), normal(4))),
+    Case("norm", lambda m, a: m.linalg.norm(a), (X,)),
+    Case("norm-axis", lambda m, a: m.linalg.norm(a, axis=1), (X,)),
+    Case("norm-ord1", lambda m, a: m.linalg.norm(a, ord=1, axis=0), (X,)),
+    Case("norm-inf", lambda m, a: m.linalg.norm(a, ord=np.inf, axis=-1, keepdims=True), (X,)),
+    Case("norm-ord3", lambda m, a: m.linalg.norm(a, ord=3, axis=1), (X,)),
+    Case("norm-fro", lambda m, a: m.linalg.norm(a, "fro"), (X,)),
+    Case("norm-matrix-1", lambda m, a: m.linalg.norm(a, 1), (X,)),
+    Case("norm-matrix-inf", lambda m, a: m.linalg.norm(a, np.inf, axis=(1, 2)), (X3,)),
+    Case("norm-int", lambda m, a: m.linalg.norm(a), (I32,)),
+    Case("result_type", lambda m, a: a.astype(m.result_type(a, np.float32)), (I32,)),
+]
+
+
+@pytest.mark.parametrize("case,mode", params(EXTRAS))
+def test_more_numpy_functions(case, mode):
+    run(case, mode)
+
+
 def test_closed_over_array_becomes_constant():
     const = normal(3, 4)
     f = tg.jit(lambda a: a * const, backend="numpy")

@@ -668,8 +668,15 @@ def size(a, axis=None):
 
 @_public
 def result_type(*args):
-    return _dt.result_type(*[a if _is_scalar(a) else (a if isinstance(a, _np.dtype) else _dtype(a))
-                             for a in args])
+    def part(a):
+        if _is_scalar(a):
+            return a
+        if isinstance(a, (_np.dtype, type, str)):
+            return _np.dtype(a)  # a dtype-like (np.float32, "f4", float)
+        if isinstance(a, Tracer) and a._weak:
+            return _WEAK_STANDIN[a.dtype.kind]
+        return _dtype(_as_operand(a))
+    return _dt.result_type(*[part(a) for a in args])
 
 
 # --- shape manipulation ----------------------------------------------------------------------
@@ -1293,6 +1300,427 @@ def einsum(subscripts, *operands, optimize=False, out=None):
     return _einsum(subscripts, *[_as_operand(o) for o in operands])
 
 
+# --- more of NumPy: static constructors, comparisons, padding, splitting, NaN-aware ---------
+def _static_scalar(v, what):
+    if isinstance(v, Tracer):
+        raise TracerBoolError(
+            f"{what} must be a static number, but it is a traced array {v.aval}; the result's "
+            "shape would depend on it. Compute it outside the function or pass it with "
+            "static_argnums=(...)", src=user_src_with_text(4))
+    return v
+
+
+def _static_array(arr):
+    """A NumPy constant converted to a supported dtype (float16 and friends widen)."""
+    return _as_operand(_np.asarray(arr))
+
+
+@_public
+def arange(start, stop=None, step=None, dtype=None):
+    args = [_static_scalar(v, "np.arange's start/stop/step") for v in (start, stop, step)]
+    return _static_array(_np.arange(*[a for a in args if a is not None] if step is None
+                                    else args, dtype=dtype))
+
+
+@_public
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    if isinstance(start, Tracer) or isinstance(stop, Tracer):
+        # start + (stop - start) * i / div, as NumPy computes it, with traced end points
+        num = _static_int(num, "num of np.linspace")
+        div = (num - 1) if endpoint else num
+        a, b = _as_operand(start), _as_operand(stop)
+        step = true_divide(subtract(b, a), div) if div > 0 else multiply(subtract(b, a), math.nan)
+        i = _np.arange(num, dtype=_np.float64).reshape((-1,) + (1,) * len(_shape(a)))
+        y = add(multiply(i, step) if div > 0 else multiply(i, subtract(b, a)), a)
+        if endpoint and num > 1:
+            y = concatenate([y[:-1], expand_dims(astype(b, _dtype(y)), 0)], axis=0)
+        y = moveaxis(y, 0, axis) if axis != 0 else y
+        y = astype(y, dtype) if dtype is not None else y
+        return (y, step) if retstep else y
+    out = _np.linspace(start, stop, num, endpoint, retstep, dtype, axis)
+    return (_static_array(out[0]), out[1]) if retstep else _static_array(out)
+
+
+@_public
+def tri(N, M=None, k=0, dtype=float):
+    return _static_array(_np.tri(N, M, k, dtype=dtype))
+
+
+@_public
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """NumPy's formula: |a - b| <= atol + rtol * |b| where b is finite, or a == b exactly."""
+    x, y = _as_operand(a), _as_operand(b)
+    if not _is_scalar(y) and not _dt.is_float(_dtype(y)):
+        y = astype(y, _dt.float64)
+    elif isinstance(y, int):
+        y = float(y)
+    close = logical_and(less_equal(abs(subtract(x, y)), add(atol, multiply(rtol, abs(y)))),
+                        isfinite(y))
+    result = logical_or(close, equal(x, y))
+    if equal_nan:
+        result = logical_or(result, logical_and(isnan(x), isnan(y)))
+    return result
+
+
+@_public
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """A 0-d bool array (traced, so it cannot drive Python control flow)."""
+    return all(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+@_public
+def float_power(x1, x2):
+    (a, b), _ = _prepare([x1, x2])
+    dt = _dt.float64 if _result_dtype([a, b]).itemsize <= 8 else _result_dtype([a, b])
+    return power(astype(_np.asarray(a) if _is_scalar(a) else a, dt),
+                 astype(_np.asarray(b) if _is_scalar(b) else b, dt))
+
+
+@_public
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    x = _as_operand(x)
+    dt = _dtype(x)
+    if not _dt.is_float(dt):
+        return x
+    info = _np.finfo(dt)
+    big = float(info.max) if posinf is None else posinf
+    small = float(info.min) if neginf is None else neginf
+    x = where(isnan(x), nan, x)
+    x = where(equal(x, math.inf), big, x)
+    return where(equal(x, -math.inf), small, x)
+
+
+@_public
+def sinc(x):
+    """sin(pi x) / (pi x), with NumPy's own trick for x == 0 (so values match bit for bit)."""
+    x = _float_operand(x)
+    y = multiply(math.pi, where(equal(x, 0), 1.0e-20, x))
+    return true_divide(sin(y), y)  # noqa: F821  (defined by the transcendental loop)
+
+
+@_public
+def ptp(a, axis=None, out=None, keepdims=False):
+    _no_extras("ptp", out)
+    return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
+
+
+@_public
+def count_nonzero(a, axis=None, *, keepdims=False):
+    a = _as_operand(a)
+    nz = a if _dt.is_bool(_dtype(a)) else not_equal(a, 0)
+    return sum(nz, axis=axis, keepdims=keepdims, dtype=_dt.int64)
+
+
+@_public
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    a = _as_operand(a)
+    if weights is None:
+        avg = mean(a, axis=axis, keepdims=keepdims)
+        if not returned:
+            return avg
+        n = size(a) if axis is None else int(_np.prod([_shape(a)[i]
+                                                       for i in _norm_axes(axis, ndim(a))]))
+        return avg, full_like(avg, n)
+    w = _as_operand(weights)
+    sa, sw = _shape(a), _shape(w)
+    if sa != sw:
+        if axis is None:
+            raise ShapeError("np.average: axis must be given when the shapes of a and weights "
+                             f"differ ({sa} vs {sw})", src=user_src_with_text(3))
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        axes = tuple(_norm_axis(x, len(sa)) for x in axes)
+        if tuple(sa[x] for x in axes) != tuple(sw):
+            raise ShapeError(f"np.average: weights {sw} do not match a {sa} along axis {axis}",
+                             src=user_src_with_text(3))
+        w = lax.broadcast_in_dim(w, sa, axes) if isinstance(w, Tracer) else \
+            _np.broadcast_to(_np.expand_dims(w, [i for i in range(len(sa)) if i not in axes]), sa)
+    dt = result_type(a, w, 1.0)
+    scl = sum(w, axis=axis, dtype=dt, keepdims=keepdims)
+    avg = true_divide(sum(multiply(astype(a, dt), astype(w, dt)), axis=axis, keepdims=keepdims),
+                      scl)
+    return (avg, broadcast_to(scl, _shape(avg))) if returned else avg
+
+
+def _nan_reduction(name, base, fill):
+    def fn(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        a = _as_operand(a)
+        if not _dt.is_float(_dtype(a)):
+            kw = {"dtype": dtype} if dtype is not None else {}
+            return base(a, axis=axis, out=out, keepdims=keepdims, **kw, **kwargs)
+        kw = {"dtype": dtype} if dtype is not None else {}
+        return base(where(isnan(a), fill, a), axis=axis, out=out, keepdims=keepdims, **kw,
+                    **kwargs)
+    fn.__name__ = name
+    return _public(fn)
+
+
+nansum = _nan_reduction("nansum", sum, 0.0)
+nanprod = _nan_reduction("nanprod", prod, 1.0)
+
+
+def _nan_extremum(name, base, fill):
+    def fn(a, axis=None, out=None, keepdims=False, **kwargs):
+        a = _as_operand(a)
+        if not _dt.is_float(_dtype(a)):
+            return base(a, axis=axis, out=out, keepdims=keepdims, **kwargs)
+        nan_ = isnan(a)
+        r = base(where(nan_, fill, a), axis=axis, out=out, keepdims=keepdims, **kwargs)
+        # an all-NaN slice gives NaN (NumPy also warns)
+        return where(all(nan_, axis=axis, keepdims=keepdims), math.nan, r)
+    fn.__name__ = name
+    return _public(fn)
+
+
+nanmax = _nan_extremum("nanmax", max, -math.inf)
+nanmin = _nan_extremum("nanmin", min, math.inf)
+
+
+@_public
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    a = _as_operand(a)
+    if not _dt.is_float(_dtype(a)):
+        return mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
+    ok = logical_not(isnan(a))
+    dt = _dtype(a) if dtype is None else _dt.canonical(_np.dtype(dtype))
+    total = sum(where(ok, a, 0.0), axis=axis, dtype=dt, out=out, keepdims=keepdims, **kwargs)
+    count = sum(ok, axis=axis, dtype=_dt.int64, keepdims=keepdims)
+    return true_divide(total, astype(count, dt))
+
+
+@_public
+def diff(a, n=1, axis=-1, prepend=None, append=None):
+    a = _as_operand(a)
+    n = _static_int(n, "n of np.diff")
+    nd = len(_shape(a))
+    if nd == 0:
+        raise ShapeError("diff requires input that is at least one dimensional",
+                         src=user_src_with_text(3))
+    ax = _norm_axis(axis, nd)
+    parts = []
+    for extra in (prepend, a, append):
+        if extra is None:
+            continue
+        if extra is a:
+            parts.append(a)
+            continue
+        e = _as_operand(extra)
+        if len(_shape(e)) == 0:
+            shape = list(_shape(a))
+            shape[ax] = 1
+            e = broadcast_to(e, tuple(shape))
+        parts.append(e)
+    if len(parts) > 1:
+        a = concatenate(parts, axis=ax)
+    lo = (slice(None),) * ax + (slice(1, None),)
+    hi = (slice(None),) * ax + (slice(None, -1),)
+    for _ in range(n):
+        a = not_equal(a[lo], a[hi]) if _dt.is_bool(_dtype(a)) else subtract(a[lo], a[hi])
+    return a
+
+
+@_public
+def pad(array, pad_width, mode="constant", **kwargs):
+    a = _as_operand(array)
+    nd = len(_shape(a))
+    widths = _np.broadcast_to(_np.asarray(pad_width, dtype=_np.int64).reshape(
+        (-1, 2) if _np.ndim(pad_width) == 2 else (-1,)), (nd, 2)) if nd else _np.zeros((0, 2))
+    if (widths < 0).any():
+        raise ShapeError(f"np.pad: negative pad widths {pad_width!r}", src=user_src_with_text(3))
+    low, high = [int(w) for w in widths[:, 0]], [int(w) for w in widths[:, 1]]
+    if mode == "constant":
+        extra = set(kwargs) - {"constant_values"}
+        if extra:
+            _unsupported(f"np.pad(..., {', '.join(sorted(extra))}=)")
+        cv = kwargs.get("constant_values", 0)
+        if _np.ndim(cv) != 0:
+            _unsupported("np.pad with per-axis constant_values", "pad once per axis")
+        if isinstance(cv, Tracer):
+            return lax.pad(a, astype(cv, _dtype(a)), low, high)
+        return lax.pad(a, _np.asarray(cv).astype(_dtype(a)).item(), low, high)
+    if mode in ("edge", "wrap"):
+        if kwargs:
+            _unsupported(f"np.pad(..., mode={mode!r}, {', '.join(sorted(kwargs))}=)")
+        for ax in range(nd):
+            lo, hi = low[ax], high[ax]
+            if not lo and not hi:
+                continue
+            n = _shape(a)[ax]
+            if mode == "edge":
+                idx = _np.concatenate([_np.zeros(lo, _np.int64), _np.arange(n),
+                                       _np.full(hi, n - 1, _np.int64)])
+            else:
+                idx = _np.arange(-lo, n + hi) % n
+            a = take(a, idx, axis=ax)
+        return a
+    _unsupported(f"np.pad with mode={mode!r}", "modes 'constant', 'edge' and 'wrap' are traced")
+
+
+def _tri_mask(shape, k, upper):
+    m = _np.tri(shape[-2], shape[-1], k=k - 1 if upper else k, dtype=bool)
+    return ~m if upper else m
+
+
+@_public
+def triu(m, k=0):
+    m = _as_operand(m)
+    s = _shape(m)
+    if len(s) < 2:
+        _unsupported("np.triu of a 1-d array")
+    return where(_tri_mask(s, k, True), m, zeros((), _dtype(m)))
+
+
+@_public
+def tril(m, k=0):
+    m = _as_operand(m)
+    s = _shape(m)
+    if len(s) < 2:
+        _unsupported("np.tril of a 1-d array")
+    return where(_tri_mask(s, k, False), m, zeros((), _dtype(m)))
+
+
+@_public
+def roll(a, shift, axis=None):
+    a = _as_operand(a)
+    if axis is None:
+        return reshape(roll(ravel(a), shift, 0), _shape(a))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    shifts = (shift,) * len(axes) if _np.ndim(shift) == 0 else tuple(shift)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    if len(axes) == 1 and len(shifts) > 1:
+        axes = axes * len(shifts)
+    if len(shifts) != len(axes):
+        raise ShapeError("np.roll: 'shift' and 'axis' should be scalars or 1D sequences of the "
+                         "same length", src=user_src_with_text(3))
+    total = {}
+    for sh, ax in zip(shifts, axes):
+        ax = _norm_axis(ax, len(_shape(a)))
+        total[ax] = total.get(ax, 0) + _static_int(sh, "shift of np.roll")
+    for ax, sh in total.items():
+        n = _shape(a)[ax]
+        if n:
+            a = take(a, (_np.arange(n) - sh) % n, axis=ax)
+    return a
+
+
+@_public
+def array_split(ary, indices_or_sections, axis=0):
+    a = _as_operand(ary)
+    n = _shape(a)[_norm_axis(axis, len(_shape(a)))]
+    if _np.ndim(indices_or_sections) == 0:
+        sections = _static_int(indices_or_sections, "sections of np.array_split")
+        if sections <= 0:
+            raise ShapeError("number sections must be larger than 0.", src=user_src_with_text(3))
+        each, extra = builtins.divmod(n, sections)
+        sizes = [each + 1] * extra + [each] * (sections - extra)
+        bounds = _np.concatenate([[0], _np.cumsum(sizes)])
+    else:
+        bounds = _np.concatenate([[0], _np.asarray(indices_or_sections, dtype=_np.int64), [n]])
+    ax = _norm_axis(axis, len(_shape(a)))
+    return [a[(slice(None),) * ax + (slice(int(lo), int(hi)),)]
+            for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+@_public
+def split(ary, indices_or_sections, axis=0):
+    a = _as_operand(ary)
+    if _np.ndim(indices_or_sections) == 0:
+        n = _shape(a)[_norm_axis(axis, len(_shape(a)))]
+        sections = _static_int(indices_or_sections, "sections of np.split")
+        if sections <= 0 or n % sections:
+            raise ShapeError("array split does not result in an equal division",
+                             src=user_src_with_text(3))
+    return array_split(a, indices_or_sections, axis)
+
+
+@_public
+def column_stack(tup):
+    arrs = []
+    for v in tup:
+        v = _as_operand(v)
+        arrs.append(reshape(v, (-1, 1)) if len(_shape(v)) < 2 else v)
+    return concatenate(arrs, axis=1)
+
+
+@_public
+def dstack(tup):
+    return concatenate([atleast_3d(_as_operand(v)) for v in tup], axis=2)
+
+
+@_public
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    xs = [ravel(_as_operand(x)) for x in xi]
+    n = len(xs)
+    out = []
+    for i, x in enumerate(xs):
+        shape = [1] * n
+        shape[i] = -1
+        out.append(reshape(x, shape))
+    if indexing == "xy" and n > 1:
+        out = [swapaxes(o, 0, 1) for o in out]
+    if not sparse:
+        out = broadcast_arrays(*out)
+    return out
+
+
+class _Linalg:
+    """``tracegrad.numpy.linalg``: the parts of ``np.linalg`` expressible on the primitives."""
+
+    @staticmethod
+    def norm(x, ord=None, axis=None, keepdims=False):
+        return _norm(x, ord, axis, keepdims)
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):
+    """np.linalg.norm: vector norms, and the Frobenius/1/inf matrix norms (no SVD ones)."""
+    x = _as_operand(x)
+    if not _dt.is_float(_dtype(x)):
+        x = astype(x, _dt.float64)
+    nd = len(_shape(x))
+    if axis is None and ord is None:
+        flat = ravel(x)  # NumPy: sqrt(x.dot(x)) over the flattened array
+        r = sqrt(dot(flat, flat))  # noqa: F821
+        return reshape(r, (1,) * nd) if keepdims else r
+    if axis is None:
+        axis = tuple(range(nd))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = tuple(_norm_axis(a, nd) for a in axes)
+    if len(axes) == 1:
+        ax = axes[0]
+        if ord is None or ord == 2:
+            return sqrt(sum(multiply(x, x), axis=ax, keepdims=keepdims))  # noqa: F821
+        if ord == math.inf:
+            return max(abs(x), axis=ax, keepdims=keepdims)
+        if ord == -math.inf:
+            return min(abs(x), axis=ax, keepdims=keepdims)
+        if ord == 0:
+            return sum(astype(not_equal(x, 0), _dtype(x)), axis=ax, keepdims=keepdims)
+        if ord == 1:
+            return sum(abs(x), axis=ax, keepdims=keepdims)
+        if isinstance(ord, str):
+            raise TracegradError(f"Invalid norm order {ord!r} for vectors",
+                                 src=user_src_with_text(3))
+        p = float(ord)
+        return power(sum(power(abs(x), p), axis=ax, keepdims=keepdims), 1.0 / p)
+    if len(axes) == 2:
+        r, c = axes
+        if ord in (None, "fro", "f"):
+            return sqrt(sum(multiply(x, x), axis=axes, keepdims=keepdims))  # noqa: F821
+        if ord in (1, -1, math.inf, -math.inf):
+            inner_ax, outer_ax = (r, c) if ord in (1, -1) else (c, r)
+            s = sum(abs(x), axis=inner_ax, keepdims=True)
+            red = max if ord in (1, math.inf) else min
+            out = red(s, axis=outer_ax, keepdims=True)
+            if not keepdims:
+                out = reshape(out, [d for i, d in enumerate(_shape(out)) if i not in axes])
+            return out
+        _unsupported(f"np.linalg.norm with ord={ord!r} on matrices (it needs an SVD)")
+    raise ShapeError("Improper number of dimensions to norm.", src=user_src_with_text(3))
+
+
+linalg = _Linalg()
+
+
 # --- indexing --------------------------------------------------------------------------------
 def _getitem(x, idx):
     from .indexing import getitem
@@ -1345,6 +1773,7 @@ _UFUNC_NAMES = {
     "logical_not": "logical_not", "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or",
     "bitwise_xor": "bitwise_xor", "invert": "invert", "isnan": "isnan", "isinf": "isinf",
     "isfinite": "isfinite", "heaviside": "heaviside", "matmul": "matmul", "divmod": "divmod",
+    "float_power": "float_power",
 }
 _REDUCE_METHODS = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
                    "logical_and": "all", "logical_or": "any"}
@@ -1414,6 +1843,7 @@ def _function_table():
             target = getattr(_np, alias, None)
             if target is not None:
                 table[target] = globals()[alias]
+        table[_np.linalg.norm] = _norm
         _FUNCTIONS = table
     return _FUNCTIONS
 

@@ -1,4 +1,5 @@
-"""Find the user's ``file:line`` behind a traced operation: the first frame outside tracegrad and NumPy."""
+"""Find the user's ``file:line`` behind a traced operation: the first frame outside tracegrad
+and NumPy."""
 from __future__ import annotations
 
 import linecache
@@ -30,7 +31,10 @@ def _is_library(filename: str) -> bool:
 
 def user_frame(depth: int = 1):
     """The innermost frame that belongs to user code (or None)."""
-    frame = sys._getframe(depth)
+    try:
+        frame = sys._getframe(depth)
+    except ValueError:  # a shallower stack than the caller assumed: start from the top
+        frame = sys._getframe(1)
     while frame is not None and _is_library(frame.f_code.co_filename):
         frame = frame.f_back
     return frame
