@@ -265,6 +265,43 @@ def test_numpy_scalar_params_print_as_python_values():
     assert_round_trips(graph, [np.arange(24.0).reshape(4, 6)])
 
 
+# --- graphs as parameters ----------------------------------------------------------------
+class _Double(tracegrad.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x
+
+
+def test_nested_graph_params_round_trip():
+    """A custom-rule call carries its forward and backward graphs as parameters; they print
+    indented inside the equation (with the source comment after them) and parse back."""
+    x = np.arange(3.0)
+    graph = traced(lambda x: lax.reduce_sum(_Double.apply(x), (0,)), x)
+    assert any(isinstance(v, Graph) for e in graph.eqns for v in e.params.values())
+    parsed = assert_round_trips(graph, [x])
+    nested = [v for e in parsed.eqns for v in e.params.values() if isinstance(v, Graph)]
+    assert nested and all(verify(g) for g in nested)
+
+
+def test_verify_checks_nested_graphs():
+    x = np.arange(3.0)
+    graph = traced(lambda x: _Double.apply(x), x)
+    (call,) = [e for e in graph.eqns if any(isinstance(v, Graph) for v in e.params.values())]
+    key = next(k for k, v in call.params.items() if isinstance(v, Graph))
+    body = call.params[key]
+    broken = Graph(body.inputs, body.eqns, (Var(body.outputs[0].aval),) + body.outputs[1:])
+    bad = Graph(graph.inputs, tuple(e.replace(params={**e.params, key: broken}) if e is call
+                                    else e for e in graph.eqns), graph.outputs)
+    with pytest.raises(IRError, match=f"in parameter {key}: graph outputs"):
+        verify(bad)
+
+
 # --- multiple outputs --------------------------------------------------------------------
 @contextmanager
 def temporary_primitive():

@@ -141,7 +141,8 @@ def verify(graph: Graph) -> Graph:
     """Check the IR invariants; raise ``IRError`` naming the offending equation. Returns ``graph``.
 
     Checked: single assignment; definition before use; literals are Python scalars of their
-    dtype; each equation's outputs are what its primitive's rule gives; elementwise operands
+    dtype; each equation's outputs are what its primitive's rule gives; graphs in parameters
+    (custom calls, fused kernels) verify in their own right; elementwise operands
     have equal shapes except scalar *literals* (a scalar variable must be broadcast
     explicitly, so that derivative rules never have to sum a broadcast back).
     """
@@ -205,6 +206,12 @@ def verify(graph: Graph) -> Graph:
         if list(expected) != got:
             raise IRError(f"{where()}: outputs {[str(a) for a in got]} but the rule gives "
                           f"{[str(a) for a in expected]}")
+        for key, value in e.params.items():
+            if isinstance(value, Graph):  # bodies of custom calls and fused kernels
+                try:
+                    verify(value)
+                except IRError as exc:
+                    raise IRError(f"{where()}: in parameter {key}: {exc}") from None
         if e.prim.kind == "elementwise":
             for a in e.inputs:
                 if isinstance(a, Var) and a.aval.shape == () and got and got[0].shape != ():
