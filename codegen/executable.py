@@ -66,13 +66,16 @@ class _ArenaViews:
 def finish_outputs(outs, out_dtypes, args) -> list[np.ndarray]:
     """Outputs as writable arrays that share memory with no input (users may mutate them)."""
     result = []
+    seen = {id(a) for a in args}  # inputs, then outputs already returned
     for o, dt in zip(outs, out_dtypes):
         o = np.asarray(o)
         if o.dtype != dt:
             o = o.astype(dt)
-        if not o.flags.writeable or any(
-                isinstance(a, np.ndarray) and np.may_share_memory(o, a) for a in args) or \
-                any(o is r for r in result):
+        # an array that owns its memory (base None) and is no input cannot alias an input;
+        # checking only views keeps this linear for programs with many inputs and outputs
+        if not o.flags.writeable or id(o) in seen or (o.base is not None and any(
+                isinstance(a, np.ndarray) and np.may_share_memory(o, a) for a in args)):
             o = np.array(o, copy=True)
+        seen.add(id(o))
         result.append(o)
     return result
