@@ -92,12 +92,25 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
+        if _has_tensor(args):  # tg.Tensor arguments: one lazy operation of the tensor front
+            return _tensor_call(lambda *xs: _apply_function(cls, xs), args, (Function, cls))
         return _apply_function(cls, args)
 
 
 def _unwrap_tensor(x):
     """tg.Tensor support: the tensor front passes its values through this hook."""
     return getattr(x, "_tg_value", x)
+
+
+def _has_tensor(args) -> bool:
+    return any(getattr(a, "_tg_tensor", False) for a in tree_flatten(args)[0])
+
+
+def _tensor_call(fn, args, key):
+    """Record ``fn(*args)`` as one operation of the tensor front (``tracegrad.tensor``), cached
+    under ``key``; the custom rule becomes a node of the lazy graph like any operation."""
+    from .tensor import _apply
+    return _apply(fn, tuple(args), key=key, name=getattr(key[1], "__name__", "custom"))
 
 
 def _apply_function(cls, args):
@@ -192,6 +205,8 @@ class custom_vjp:
         if self.fwd is None:
             raise TracegradError(f"custom_vjp function {self.__name__} has no rule: call "
                                  f"{self.__name__}.defvjp(fwd, bwd)")
+        if _has_tensor(args):
+            return _tensor_call(self, args, (custom_vjp, self))
         if getattr(self, "_in_rule", False):
             return self.fun(*args)  # fwd calling f itself (JAX idiom): the plain primal
         self._in_rule = True
@@ -264,6 +279,8 @@ class custom_jvp:
         if self.jvp is None:
             raise TracegradError(f"custom_jvp function {self.__name__} has no rule: decorate "
                                  f"one with @{self.__name__}.defjvp")
+        if _has_tensor(args):
+            return _tensor_call(self, args, (custom_jvp, self))
         name = self.__name__
         leaves, in_tree = tree_flatten(args)
         avals = [leaf_aval(x, f"{name} argument leaf {i}")[0] for i, x in enumerate(leaves)]
