@@ -77,9 +77,10 @@ def test_pytree_arguments_and_results(fn, args):
 
 
 def test_python_number_results_become_0d_arrays():
-    got = jit(lambda x: (x, 2, 3.5, True))(X)
-    assert [g.dtype for g in got[1:]] == [np.int64, np.float64, np.bool_]
-    assert [g.item() for g in got[1:]] == [2, 3.5, True]
+    got = jit(lambda x: (x, 2, 3.5, True, np.float32(1.5), np.int32(7), np.sum([1.0, 2.0])))(X)
+    assert [g.dtype for g in got[1:]] == [np.int64, np.float64, np.bool_, np.float32, np.int32,
+                                          np.float64]
+    assert [g.item() for g in got[1:]] == [2, 3.5, True, 1.5, 7, 3.0]
 
 
 def test_dict_insertion_order_does_not_retrace():

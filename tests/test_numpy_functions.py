@@ -2,7 +2,8 @@
 NumPy eager: same dtype, same shape, values within rtol 1e-12 in float64.
 
 Every case is ``fn(m, *args)`` where ``m`` is ``numpy`` or ``tracegrad.numpy``; it runs as NumPy
-eager (the reference), as plain ``np.*`` inside ``jit``, and as ``tnp.*`` inside ``jit``.
+eager (the reference), as plain ``np.*`` inside ``jit``, as ``tnp.*`` inside ``jit``, and as
+``tnp.*`` eagerly on concrete arrays.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import tracegrad as tg
 import tracegrad.numpy as tnp
 
 Case = collections.namedtuple("Case", "id fn args")
-MODES = ("np-jit", "tnp-jit")
+MODES = ("np-jit", "tnp-jit", "tnp-eager")
 
 rng = np.random.default_rng(1234)
 
@@ -55,13 +56,19 @@ def assert_same(got, want, rtol=1e-12):
         np.testing.assert_array_equal(got, want)
 
 
+def call(case: Case, mode: str):
+    """The case's result in ``mode`` (see MODES)."""
+    if mode == "tnp-eager":
+        return case.fn(tnp, *case.args)
+    m = np if mode == "np-jit" else tnp
+    return tg.jit(lambda *a: case.fn(m, *a), backend="numpy")(*case.args)
+
+
 def run(case: Case, mode: str):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own warnings (log(0), ...)
         want = case.fn(np, *case.args)
-        m = np if mode == "np-jit" else tnp
-        jitted = tg.jit(lambda *a: case.fn(m, *a), backend="numpy")
-        got = jitted(*case.args)
+        got = call(case, mode)
     assert_same(got, want)
 
 
@@ -87,7 +94,7 @@ UNARY = ["negative", "abs", "absolute", "sign", "floor", "ceil", "rint", "round"
 BINARY = ["add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "remainder",
           "mod", "power", "maximum", "minimum", "arctan2", "hypot", "logaddexp", "logaddexp2",
           "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "logical_and",
-          "logical_or", "logical_xor", "fmax", "fmin"]
+          "logical_or", "logical_xor", "fmax", "fmin", "heaviside"]
 
 
 def _unary_gen(name):
@@ -198,8 +205,7 @@ def test_float32_ufuncs(case, mode):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         want = np.asarray(case.fn(np, *case.args))
-        m = np if mode == "np-jit" else tnp
-        got = np.asarray(tg.jit(lambda *a: case.fn(m, *a), backend="numpy")(*case.args))
+        got = np.asarray(call(case, mode))
     assert got.dtype == want.dtype and got.shape == want.shape
     if want.dtype == np.float32:
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, equal_nan=True)
@@ -353,8 +359,7 @@ REDUCTION_EXTRAS = [
 def test_reduction_extras(case, mode):
     if case.id == "std-f32":
         want = case.fn(np, *case.args)
-        got = tg.jit(lambda *a: case.fn(np if mode == "np-jit" else tnp, *a),
-                     backend="numpy")(*case.args)
+        got = call(case, mode)
         np.testing.assert_allclose(got, want, rtol=1e-6)
         return
     run(case, mode)
@@ -436,8 +441,7 @@ def _reduction_cases():
 def test_reductions(case, mode):
     if case.id in ("sum-f32", "mean-f32"):
         want = case.fn(np, *case.args)
-        m = np if mode == "np-jit" else tnp
-        got = tg.jit(lambda *a: case.fn(m, *a), backend="numpy")(*case.args)
+        got = call(case, mode)
         assert got.dtype == want.dtype == np.float32
         np.testing.assert_allclose(got, want, rtol=1e-6)
         return
@@ -1005,8 +1009,7 @@ def test_promotion(case, mode):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         want = case.fn(np, *case.args)
-        m = np if mode == "np-jit" else tnp
-        got = tg.jit(lambda *a: case.fn(m, *a), backend="numpy")(*case.args)
+        got = call(case, mode)
     if isinstance(want, tuple):
         for g, w in zip(got, want):
             assert_same(g, w)
@@ -1094,6 +1097,34 @@ EXTRAS = [
 
 @pytest.mark.parametrize("case,mode", params(EXTRAS))
 def test_more_numpy_functions(case, mode):
+    run(case, mode)
+
+
+SCALAR_ONLY = [Case(n, f, ()) for n, f in [
+    ("sum", lambda m: m.sum(3.0)), ("prod", lambda m: m.prod(2)), ("mean", lambda m: m.mean(2)),
+    ("var", lambda m: m.var(2.0)), ("max", lambda m: m.max(2.0)), ("any", lambda m: m.any(3)),
+    ("all", lambda m: m.all(0.0)), ("argmax", lambda m: m.argmax(3.0)),
+    ("cumsum", lambda m: m.cumsum(2)), ("transpose", lambda m: m.transpose(2.0)),
+    ("squeeze", lambda m: m.squeeze(2.0)), ("flip", lambda m: m.flip(1.0)),
+    ("tile", lambda m: m.tile(2.0, 3)), ("repeat", lambda m: m.repeat(2, 3)),
+    ("atleast_2d", lambda m: m.atleast_2d(2)), ("broadcast_to", lambda m: m.broadcast_to(2.0, 2)),
+    ("where", lambda m: m.where(True, 1, 2.0)), ("logical_and", lambda m: m.logical_and(2, 0.0)),
+    ("logical_not", lambda m: m.logical_not(2)), ("isnan", lambda m: m.isnan(2.0)),
+    ("rint-int", lambda m: m.rint(2)), ("round", lambda m: m.round(2.567, 2)),
+    ("reciprocal", lambda m: m.reciprocal(2.0)), ("hypot", lambda m: m.hypot(3, 4)),
+    ("fmax", lambda m: m.fmax(1.0, np.nan)), ("zeros_like", lambda m: m.zeros_like(2.0)),
+    ("stack", lambda m: m.stack([1.0, 2.0])), ("dot", lambda m: m.dot(2.0, 3.0)),
+    ("einsum", lambda m: m.einsum(",->", 2.0, 3.0)), ("power", lambda m: m.power(2, 3)),
+    ("true_divide", lambda m: m.true_divide(1, 2)), ("remainder", lambda m: m.remainder(-7, 2)),
+    ("positive", lambda m: m.positive(2.0)), ("divmod", lambda m: m.divmod(7, 2)),
+    ("heaviside", lambda m: m.heaviside(0.0, 0.5)), ("trace", lambda m: m.trace([[1, 2], [3, 4]])),
+    ("norm", lambda m: m.linalg.norm([3.0, 4.0])), ("matmul", lambda m: m.matmul([1, 2], [3, 4])),
+]]
+
+
+@pytest.mark.parametrize("case,mode", params(SCALAR_ONLY))
+def test_python_scalar_and_list_inputs(case, mode):
+    """tracegrad.numpy functions take Python numbers and lists as NumPy's do."""
     run(case, mode)
 
 

@@ -109,6 +109,12 @@ def _as_operand(x):
                          "Python numbers", src=user_src_with_text(3))
 
 
+def _as_array(x):
+    """Like ``_as_operand``, but a Python scalar becomes a 0-d array of NumPy's default dtype
+    (for functions that are not elementwise, where a weak scalar has nothing to adapt to)."""
+    return _np.asarray(x) if _is_scalar(x) else _as_operand(x)
+
+
 def _flat(xs):
     for t in xs:
         if isinstance(t, (list, tuple)):
@@ -144,8 +150,10 @@ def _broadcast_shapes(*shapes):
                          src=user_src_with_text(4)) from None
 
 
-def _prepare(xs, dtype=None):
-    """Promote to one dtype and broadcast to one shape; Python scalars stay literals."""
+def _prepare(xs, dtype=None, scalars_as_arrays=False):
+    """Promote to one dtype and broadcast to one shape; Python scalars stay literals unless
+    ``scalars_as_arrays`` (composites of several primitives want every operand at the common
+    dtype: an intermediate of a weak scalar alone would be a strong float64)."""
     xs = [_as_operand(x) for x in xs]
     dt = _result_dtype(xs) if dtype is None else _dt.canonical(dtype)
     arrays = [x for x in xs if not _is_scalar(x)]
@@ -153,7 +161,8 @@ def _prepare(xs, dtype=None):
     out = []
     for x in xs:
         if _is_scalar(x):
-            out.append(x if arrays else _np.asarray(x, dt))
+            out.append(_np.asarray(x, dt) if not arrays else
+                       lax.full(shape, x, dt) if scalars_as_arrays else x)
         else:
             out.append(lax.broadcast_to(lax.convert(x, dt), shape))
     return out, dt
@@ -294,7 +303,7 @@ def negative(x):
 
 @_public
 def positive(x):
-    return _as_operand(x)
+    return _as_array(x)
 
 
 @_public
@@ -463,7 +472,7 @@ radians, degrees = deg2rad, rad2deg
 @_public
 def logaddexp(x1, x2):
     """max + log1p(exp(-|x1 - x2|)); equal infinities give that infinity, as in NumPy."""
-    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)])
+    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)], scalars_as_arrays=True)
     m = maximum(a, b)
     d = subtract(a, b)
     d = where(isnan(d), 0.0, d)  # inf - inf (equal infinities): the answer is m itself
@@ -472,7 +481,7 @@ def logaddexp(x1, x2):
 
 @_public
 def logaddexp2(x1, x2):
-    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)])
+    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)], scalars_as_arrays=True)
     m = maximum(a, b)
     d = subtract(a, b)
     d = where(isnan(d), 0.0, d)
@@ -482,7 +491,7 @@ def logaddexp2(x1, x2):
 @_public
 def hypot(x1, x2):
     """Overflow-safe sqrt(x1**2 + x2**2): scale by the larger magnitude (as NumPy does)."""
-    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)])
+    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)], scalars_as_arrays=True)
     aa, ab = abs(a), abs(b)
     big, small = maximum(aa, ab), minimum(aa, ab)
     safe_big = where(equal(big, 0.0), 1.0, big)
@@ -548,13 +557,14 @@ def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):
 
 @_public
 def heaviside(x1, x2):
-    return where(less(x1, 0), 0.0, where(greater(x1, 0), 1.0, x2))
+    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)], scalars_as_arrays=True)
+    return where(less(a, 0), 0.0, where(greater(a, 0), 1.0, b))
 
 
 # --- dtype and creation ---------------------------------------------------------------------
 @_public
 def astype(x, dtype, copy=True):
-    x = _as_operand(x)
+    x = _as_array(x)
     return lax.convert(x, _dt.canonical(_np.dtype(dtype), what="astype target"))
 
 
@@ -562,7 +572,7 @@ def astype(x, dtype, copy=True):
 def asarray(a, dtype=None, order=None, *, copy=None):
     """Inside a trace a NumPy array becomes a traced constant, so ``tnp.asarray(table)[i]``
     indexes it with a traced ``i`` (NumPy's own indexing cannot take traced indices)."""
-    a = _as_operand(a)
+    a = _as_array(a)
     if isinstance(a, _np.ndarray) and _ACTIVE:
         a = _constant(a)
     return a if dtype is None else astype(a, dtype)
@@ -697,7 +707,7 @@ def _norm_axes(axis, ndim):
 
 @_public
 def reshape(a, shape=None, order="C", newshape=None):
-    a = _as_operand(a)
+    a = _as_array(a)
     if order != "C":
         _unsupported(f"reshape with order={order!r}", "only C order is traced")
     shape = newshape if shape is None else shape
@@ -724,7 +734,7 @@ def ravel(a, order="C"):
 
 @_public
 def transpose(a, axes=None):
-    a = _as_operand(a)
+    a = _as_array(a)
     nd = len(_shape(a))
     perm = tuple(reversed(range(nd))) if axes is None else tuple(_norm_axis(x, nd) for x in axes)
     if sorted(perm) != list(range(nd)):
@@ -740,7 +750,7 @@ def permute_dims(a, axes=None):
 
 @_public
 def swapaxes(a, axis1, axis2):
-    a = _as_operand(a)
+    a = _as_array(a)
     nd = len(_shape(a))
     perm = list(range(nd))
     i, j = _norm_axis(axis1, nd), _norm_axis(axis2, nd)
@@ -750,7 +760,7 @@ def swapaxes(a, axis1, axis2):
 
 @_public
 def moveaxis(a, source, destination):
-    a = _as_operand(a)
+    a = _as_array(a)
     nd = len(_shape(a))
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
@@ -764,7 +774,7 @@ def moveaxis(a, source, destination):
 
 @_public
 def expand_dims(a, axis):
-    a = _as_operand(a)
+    a = _as_array(a)
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     nd = len(_shape(a)) + len(axes)
     axes = sorted(_norm_axis(x, nd) for x in axes)
@@ -776,7 +786,7 @@ def expand_dims(a, axis):
 
 @_public
 def squeeze(a, axis=None):
-    a = _as_operand(a)
+    a = _as_array(a)
     s = _shape(a)
     if axis is None:
         axes = [i for i, d in enumerate(s) if d == 1]
@@ -791,7 +801,7 @@ def squeeze(a, axis=None):
 
 @_public
 def broadcast_to(array, shape):
-    array = _as_operand(array)
+    array = _as_array(array)
     shape = _static_shape(shape)
     try:
         target = _np.broadcast_shapes(_shape(array), shape)
@@ -895,7 +905,7 @@ def vstack(tup):
 
 @_public
 def flip(m, axis=None):
-    m = _as_operand(m)
+    m = _as_array(m)
     return lax.rev(m, _norm_axes(axis, len(_shape(m))))
 
 
@@ -911,7 +921,7 @@ def flipud(m):
 
 @_public
 def tile(A, reps):
-    A = _as_operand(A)
+    A = _as_array(A)
     reps = _static_shape(reps, "reps")
     s = _shape(A)
     nd = builtins.max(len(s), len(reps))
@@ -927,7 +937,7 @@ def tile(A, reps):
 
 @_public
 def repeat(a, repeats, axis=None):
-    a = _as_operand(a)
+    a = _as_array(a)
     if isinstance(repeats, Tracer):
         _unsupported("np.repeat with traced repeat counts (the output shape would depend on data)",
                      "pass the counts as a Python int, list or NumPy array")
@@ -979,7 +989,7 @@ def _sum_dtype(a, dtype):
 @_public
 def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     _no_extras("sum", out, where)
-    a = _as_operand(a)
+    a = _as_array(a)
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
     x = lax.convert(a, _sum_dtype(a, dtype))
@@ -997,7 +1007,7 @@ def _with_initial(r, initial, combine):
 @_public
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     _no_extras("prod", out, where)
-    a = _as_operand(a)
+    a = _as_array(a)
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
     x = lax.convert(a, _sum_dtype(a, dtype))
@@ -1008,7 +1018,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where
 @_public
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     _no_extras("mean", out, where)
-    a = _as_operand(a)
+    a = _as_array(a)
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
     dt = _dt.canonical(_np.dtype(dtype)) if dtype is not None else _dt.float_result(_dtype(a))
@@ -1021,7 +1031,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None,
         correction=None):
     _no_extras("var", out, where)
-    a = _as_operand(a)
+    a = _as_array(a)
     if correction is not None:
         ddof = correction
     s = _shape(a)
@@ -1045,7 +1055,7 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
 def _extremum(name, reducer):
     def fn(a, axis=None, out=None, keepdims=False, initial=None, where=None):
         _no_extras(name, out, where)
-        a = _as_operand(a)
+        a = _as_array(a)
         s = _shape(a)
         axes = _norm_axes(axis, len(s))
         combine = maximum if name == "max" else minimum
@@ -1069,7 +1079,7 @@ amax, amin = max, min
 @_public
 def any(a, axis=None, out=None, keepdims=False, where=None):
     _no_extras("any", out, where)
-    a = astype(_as_operand(a), _dt.bool_)
+    a = astype(_as_array(a), _dt.bool_)
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
     if any_zero(s, axes):  # an empty reduction gives the identity, False
@@ -1081,7 +1091,7 @@ def any(a, axis=None, out=None, keepdims=False, where=None):
 @_public
 def all(a, axis=None, out=None, keepdims=False, where=None):
     _no_extras("all", out, where)
-    a = astype(_as_operand(a), _dt.bool_)
+    a = astype(_as_array(a), _dt.bool_)
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
     if any_zero(s, axes):  # an empty reduction gives the identity, True
@@ -1097,7 +1107,7 @@ def any_zero(shape, axes):
 def _arg_extremum(name, fn_lax):
     def fn(a, axis=None, out=None, keepdims=False):
         _no_extras(name, out)
-        a = _as_operand(a)
+        a = _as_array(a)
         s = _shape(a)
         if axis is None:
             r = fn_lax(ravel(a), 0)
@@ -1115,7 +1125,7 @@ argmin = _arg_extremum("argmin", lax.argmin)
 @_public
 def cumsum(a, axis=None, dtype=None, out=None):
     _no_extras("cumsum", out)
-    a = _as_operand(a)
+    a = _as_array(a)
     if axis is None:
         a, axis = ravel(a), 0
     ax = _norm_axis(axis, len(_shape(a)))
@@ -1247,7 +1257,7 @@ def tensordot(a, b, axes=2):
 
 @_public
 def diagonal(a, offset=0, axis1=0, axis2=1):
-    a = _as_operand(a)
+    a = _as_array(a)
     s = _shape(a)
     i1, i2 = _norm_axis(axis1, len(s)), _norm_axis(axis2, len(s))
     rest = [k for k in range(len(s)) if k not in (i1, i2)]
@@ -1268,7 +1278,7 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
 
 @_public
 def diag(v, k=0):
-    v = _as_operand(v)
+    v = _as_array(v)
     s = _shape(v)
     if len(s) == 2:
         return diagonal(v, k)
@@ -1406,14 +1416,14 @@ def ptp(a, axis=None, out=None, keepdims=False):
 
 @_public
 def count_nonzero(a, axis=None, *, keepdims=False):
-    a = _as_operand(a)
+    a = _as_array(a)
     nz = a if _dt.is_bool(_dtype(a)) else not_equal(a, 0)
     return sum(nz, axis=axis, keepdims=keepdims, dtype=_dt.int64)
 
 
 @_public
 def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
-    a = _as_operand(a)
+    a = _as_array(a)
     if weights is None:
         avg = mean(a, axis=axis, keepdims=keepdims)
         if not returned:
@@ -1477,7 +1487,7 @@ nanmin = _nan_extremum("nanmin", min, math.inf)
 
 @_public
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-    a = _as_operand(a)
+    a = _as_array(a)
     if not _dt.is_float(_dtype(a)):
         return mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
     ok = logical_not(isnan(a))
@@ -1489,7 +1499,7 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
 
 @_public
 def diff(a, n=1, axis=-1, prepend=None, append=None):
-    a = _as_operand(a)
+    a = _as_array(a)
     n = _static_int(n, "n of np.diff")
     nd = len(_shape(a))
     if nd == 0:
@@ -1580,7 +1590,7 @@ def tril(m, k=0):
 
 @_public
 def roll(a, shift, axis=None):
-    a = _as_operand(a)
+    a = _as_array(a)
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), _shape(a))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
@@ -1730,7 +1740,7 @@ def _getitem(x, idx):
 @_public
 def take(a, indices, axis=None, out=None, mode="raise"):
     _no_extras("take", out)
-    a = _as_operand(a)
+    a = _as_array(a)
     if axis is None:
         a, axis = ravel(a), 0
     ax = _norm_axis(axis, len(_shape(a)))

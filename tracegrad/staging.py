@@ -112,7 +112,7 @@ def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
 def _const_leaf(o):
     """A constant output: a literal for scalars (exact dtype), else a constant array."""
     from .ir import make_lit
-    if isinstance(o, (bool, int, float)):
+    if type(o) in _PY_SCALAR_DTYPES:  # (np.float64 is a float subclass: it is handled below)
         return make_lit(o, _PY_SCALAR_DTYPES[type(o)])
     a = np.asarray(o)
     if a.ndim == 0:
