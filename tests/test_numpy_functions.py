@@ -496,6 +496,10 @@ LINALG = [
     Case("trace-neg-offset", lambda m, a: m.trace(a, -2), (P(4, 3),)),
     Case("trace-3d", lambda m, a: m.trace(a, 0, 1, 2), (P(2, 3, 3),)),
     Case("trace-int", lambda m, a: m.trace(a), (ints(0, 5, 3, 3, dtype=np.int32),)),
+    Case("vecdot", lambda m, a, b: m.vecdot(a, b), (P(2, 3, 4), P(3, 4))),
+    Case("vecdot-bcast", lambda m, a, b: m.vecdot(a, b), (P(2, 1, 4), P(3, 4))),
+    Case("matvec", lambda m, a, b: m.matvec(a, b), (P(2, 3, 4), P(4))),
+    Case("vecmat", lambda m, a, b: m.vecmat(a, b), (P(3), P(2, 3, 4))),
     Case("diag-1d", lambda m, v: m.diag(v), (P(3),)),
     Case("diag-1d-k", lambda m, v: m.diag(v, 1), (P(3),)),
     Case("diag-1d-negk", lambda m, v: m.diag(v, -2), (P(3),)),
@@ -546,12 +550,35 @@ EINSUM = [
     Case("mixed", lambda m, a, b: m.einsum("ij,j->i", a, b), (I32, P(4))),
     Case("scalar-operand", lambda m, a, s: m.einsum("ij,->ij", a, s), (P(3, 4), np.asarray(2.0))),
     Case("size1-bcast", lambda m, a, b: m.einsum("ij,ij->i", a, b), (P(3, 4), P(1, 4))),
+    Case("uppercase-with-ellipsis", lambda m, a, b: m.einsum("...A,AB->...B", a, b),
+         (P(5, 2), P(2, 3))),
+    Case("implicit-mixed-case", lambda m, a, b: m.einsum("bA,cb", a, b), (P(3, 2), P(4, 3))),
+    Case("sublists", lambda m, a, b: m.einsum(a, [0, 1], b, [1, 2], [0, 2]), (P(2, 3), P(3, 4))),
+    Case("sublists-implicit", lambda m, a, b: m.einsum(a, [30, 1], b, [1, 2]),
+         (P(2, 3), P(3, 4))),
+    Case("sublists-ellipsis", lambda m, a, b: m.einsum(a, [Ellipsis, 1], b, [1, 2]),
+         (P(5, 2, 3), P(3, 4))),
+    Case("bool", lambda m, a, b: m.einsum("ij,jk->ik", a, b), (B, bools(4, 2))),
 ]
 
 
 @pytest.mark.parametrize("case,mode", params(EINSUM))
 def test_einsum(case, mode):
     run(case, mode)
+
+
+@pytest.mark.parametrize("fn", [lambda m, a, b: m.einsum("ij,jk", a, b),
+                                lambda m, a, b: m.matmul(a, b),
+                                lambda m, a, b: m.tensordot(a, b, 1),
+                                lambda m, a, b: m.dot(a, b)],
+                         ids=["einsum", "matmul", "tensordot", "dot"])
+def test_float32_contractions_stay_float32(fn):
+    a, b = P(3, 4).astype(np.float32), P(4, 2).astype(np.float32)
+    want = fn(np, a, b)
+    for m in (np, tnp):
+        got = tg.jit(lambda x, y: fn(m, x, y), backend="numpy")(a, b)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 # --- shape manipulation ---------------------------------------------------------------------

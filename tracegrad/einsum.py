@@ -7,7 +7,30 @@ from . import dtypes, lax
 from .errors import ShapeError, UnsupportedOperationError
 from .source_info import user_src_with_text
 
-_SPARE = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_SPARE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def from_sublists(args) -> tuple[str, list]:
+    """NumPy's second form: ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` -> ``"AB,BC->AC", [a, b]``."""
+    args = list(args)
+    out_list = args.pop() if len(args) % 2 else None
+    ops, terms = args[0::2], args[1::2]
+
+    def term(sub):
+        parts = []
+        for k in sub:
+            if k is Ellipsis:
+                parts.append("...")
+            elif isinstance(k, int) and 0 <= k < len(_SPARE):
+                parts.append(_SPARE[k])  # A-Z then a-z: label order is int order
+            else:
+                raise ShapeError(f"einsum: subscript {k!r} in a sublist must be an int in "
+                                 "[0, 52) or Ellipsis", src=user_src_with_text(5))
+        return "".join(parts)
+    text = ",".join(term(t) for t in terms)
+    if out_list is not None:
+        text += "->" + term(out_list)
+    return text, ops
 
 
 def _parse(subscripts: str, shapes):
@@ -21,10 +44,10 @@ def _parse(subscripts: str, shapes):
     if len(terms) != len(shapes):
         raise ShapeError(f"einsum: {len(terms)} operand subscripts for {len(shapes)} operands",
                          src=user_src_with_text(4))
-    # '...' becomes spare capital letters, one per broadcast dimension
+    # '...' becomes spare letters (ones the subscripts do not use), one per broadcast dimension
     n_ell = max((len(sh) - len(t.replace("...", "")) for t, sh in zip(terms, shapes)
                  if "..." in t), default=0)
-    ell = _SPARE[:n_ell]
+    ell = "".join(c for c in _SPARE if c not in s)[:n_ell]
     fixed = []
     for t, sh in zip(terms, shapes):
         if "..." in t:
@@ -46,11 +69,17 @@ def _parse(subscripts: str, shapes):
         if not (c.isalpha()):
             raise UnsupportedOperationError(f"einsum: bad subscript character {c!r}",
                                             src=user_src_with_text(4))
+    if len(set(out)) != len(out):
+        raise ShapeError(f"einsum: output subscripts {out!r} repeat a label",
+                         src=user_src_with_text(4))
     return fixed, out
 
 
-def einsum(subscripts: str, *operands):
+def einsum(subscripts, *operands):
     from . import numpy as tnp
+    if not isinstance(subscripts, str):
+        subscripts, operands = from_sublists((subscripts,) + operands)
+        operands = [tnp._as_operand(o) for o in operands]
     shapes = [lax.shape_of(o) for o in operands]
     terms, out = _parse(subscripts, shapes)
     sizes: dict[str, int] = {}

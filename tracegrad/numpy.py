@@ -1299,6 +1299,25 @@ def diag(v, k=0):
 
 
 @_public
+def vecdot(x1, x2, axis=-1):
+    """Sum of products over ``axis`` after broadcasting (NumPy 2's gufunc; real dtypes)."""
+    a, b = _as_array(x1), _as_array(x2)
+    if axis != -1:
+        a, b = moveaxis(a, axis, -1), moveaxis(b, axis, -1)
+    return einsum("...i,...i->...", a, b)
+
+
+@_public
+def matvec(x1, x2):
+    return einsum("...ij,...j->...i", _as_array(x1), _as_array(x2))
+
+
+@_public
+def vecmat(x1, x2):
+    return einsum("...i,...ij->...j", _as_array(x1), _as_array(x2))
+
+
+@_public
 def eye(N, M=None, k=0, dtype=float):
     return _np.eye(N, M, k, dtype=dtype)
 
@@ -1307,6 +1326,8 @@ def eye(N, M=None, k=0, dtype=float):
 def einsum(subscripts, *operands, optimize=False, out=None):
     _no_extras("einsum", out)
     from .einsum import einsum as _einsum
+    if not isinstance(subscripts, str):  # the sublist form: einsum(a, [0, 1], b, [1, 2])
+        return _einsum(subscripts, *operands)
     return _einsum(subscripts, *[_as_operand(o) for o in operands])
 
 
@@ -1783,7 +1804,7 @@ _UFUNC_NAMES = {
     "logical_not": "logical_not", "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or",
     "bitwise_xor": "bitwise_xor", "invert": "invert", "isnan": "isnan", "isinf": "isinf",
     "isfinite": "isfinite", "heaviside": "heaviside", "matmul": "matmul", "divmod": "divmod",
-    "float_power": "float_power",
+    "float_power": "float_power", "vecdot": "vecdot", "matvec": "matvec", "vecmat": "vecmat",
 }
 _REDUCE_METHODS = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
                    "logical_and": "all", "logical_or": "any"}
