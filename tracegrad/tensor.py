@@ -660,6 +660,8 @@ class Tensor:
 
     @property
     def grad(self):
+        if _CAPTURE:
+            _CAPTURE[-1].read_grad(self)  # a compiled step depends on whether it was set
         return self._grad
 
     @grad.setter

@@ -68,8 +68,9 @@ def _vjp(roots, gradients, targets, retain_graph, create_graph, co_materialise, 
 
     ``targets`` are tensors to differentiate with respect to (None: every leaf with
     requires_grad reached); ``also`` are non-leaf tensors whose gradients are wanted when the
-    roots depend on them (retain_grad). Returns ``(targets, grads)``; grads are arrays, or lazy tensors
-    when ``create_graph`` or inside ``tg.compile``; None for a target the roots do not use.
+    roots depend on them (retain_grad). Returns ``(targets, grads)``; grads are arrays, or lazy
+    tensors when ``create_graph`` or inside ``tg.compile``; None for a target the roots do not
+    use.
     """
     cap = T._capture()
     lazy = create_graph or cap is not None
@@ -156,7 +157,7 @@ def _backward_op(walk, roots, root_codes, extra_codes, wrt, probes, seeded):
 
 def _accumulate(t, g, create_graph):
     """``t.grad += g`` (in place for a concrete gradient, as PyTorch does)."""
-    cur = t._grad
+    cur = t.grad
     if isinstance(g, T.Tensor):
         t.grad = g if cur is None else cur + g
     elif cur is None:
