@@ -328,10 +328,15 @@ def test_bad_argument_is_a_tracegrad_error(arg, fragment):
     assert "static_argnums" in msg or ".astype" in msg or "supported" in msg or "float" in msg
 
 
-def test_bad_argument_names_the_parameter():
+def test_bad_argument_names_the_parameter_and_the_call():
     f = tg.jit(lambda x, params: x, backend="numpy")
-    with pytest.raises(tg.TracegradError, match=r"params\['w'\]\[1\]"):
-        f(X, {"w": [X, "oops"]})
+    with pytest.raises(tg.TracegradError, match=r"params\['w'\]\[1\]") as info:
+        f(X, {"w": [X, "oops"]})  # bad-call
+    assert f"{HERE}:{line_of('bad-call')}" in str(info.value)
+    g = tg.jit(lambda x, s: x, backend="numpy", static_argnums=1)
+    with pytest.raises(tg.TracegradError, match="unhashable") as info:
+        g(X, [1])  # bad-static-call
+    assert f"{HERE}:{line_of('bad-static-call')}" in str(info.value)
 
 
 def test_bad_return_value():

@@ -1119,6 +1119,9 @@ EXTRAS = [
     Case("norm-matrix-inf", lambda m, a: m.linalg.norm(a, np.inf, axis=(1, 2)), (X3,)),
     Case("norm-int", lambda m, a: m.linalg.norm(a), (I32,)),
     Case("result_type", lambda m, a: a.astype(m.result_type(a, np.float32)), (I32,)),
+    Case("conj", lambda m, a: m.conj(a) * m.conjugate(a), (X,)),
+    Case("real-imag", lambda m, a: m.real(a) + m.imag(a), (F32,)),
+    Case("iscomplexobj", lambda m, a: a * m.iscomplexobj(a) + m.isrealobj(a), (X,)),
 ]
 
 

@@ -18,6 +18,7 @@ from .errors import TracegradError, UnsupportedOperationError
 from .ir import AVal, Graph
 from .dtypes import SHORT_NAMES
 from .pytree import TreeDef, keystr, tree_flatten, tree_paths, tree_unflatten
+from .source_info import user_src_with_text
 from .staging import Traced, as_array, leaf_aval, trace
 from .tracer import _ACTIVE, Tracer
 
@@ -210,8 +211,11 @@ class JitFunction:
         if _ACTIVE:
             # Under another transform: trace straight through (the enclosing one compiles).
             return self.fn(*args, **kwargs)
-        dyn, kwargs, statics = self._split(args, kwargs)
-        sig, leaves = self._signature(dyn, kwargs, statics)
+        try:
+            dyn, kwargs, statics = self._split(args, kwargs)
+            sig, leaves = self._signature(dyn, kwargs, statics)
+        except TracegradError as exc:  # a bad argument: name the line of the call
+            raise exc.with_src(user_src_with_text(2))
         entry = self._cache.get(sig)
         if entry is None:
             entry = self._compile(sig, dyn, kwargs, statics)
@@ -242,8 +246,11 @@ class JitFunction:
     def lower(self, *args, **kwargs) -> Lowered:
         """The ``Lowered`` entry for these arguments (compiled now unless cached):
         ``.ir``, ``.source``, ``.stats``."""
-        dyn, kwargs, statics = self._split(args, kwargs)
-        sig, _ = self._signature(dyn, kwargs, statics)
+        try:
+            dyn, kwargs, statics = self._split(args, kwargs)
+            sig, _ = self._signature(dyn, kwargs, statics)
+        except TracegradError as exc:
+            raise exc.with_src(user_src_with_text(2))
         entry = self._cache.get(sig)
         return entry if entry is not None else self._compile(sig, dyn, kwargs, statics)
 

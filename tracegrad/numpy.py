@@ -561,6 +561,35 @@ def heaviside(x1, x2):
     return where(less(a, 0), 0.0, where(greater(a, 0), 1.0, b))
 
 
+# --- complex-number helpers (tracegrad's dtypes are all real) ----------------------------
+@_public
+def conjugate(x):
+    return _as_array(x)
+
+
+conj = conjugate
+
+
+@_public
+def real(val):
+    return _as_array(val)
+
+
+@_public
+def imag(val):
+    return zeros_like(_as_array(val))
+
+
+@_public
+def iscomplexobj(x):
+    return False
+
+
+@_public
+def isrealobj(x):
+    return True
+
+
 # --- dtype and creation ---------------------------------------------------------------------
 @_public
 def astype(x, dtype, copy=True):
@@ -1804,7 +1833,8 @@ _UFUNC_NAMES = {
     "logical_not": "logical_not", "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or",
     "bitwise_xor": "bitwise_xor", "invert": "invert", "isnan": "isnan", "isinf": "isinf",
     "isfinite": "isfinite", "heaviside": "heaviside", "matmul": "matmul", "divmod": "divmod",
-    "float_power": "float_power", "vecdot": "vecdot", "matvec": "matvec", "vecmat": "vecmat",
+    "float_power": "float_power", "conjugate": "conjugate", "vecdot": "vecdot",
+    "matvec": "matvec", "vecmat": "vecmat",
 }
 _REDUCE_METHODS = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
                    "logical_and": "all", "logical_or": "any"}
