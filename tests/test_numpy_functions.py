@@ -1182,6 +1182,18 @@ def test_numpy_table_indexed_by_traced_index():
     assert_same(g(i), table[i])
 
 
+@pytest.mark.parametrize("bad", [-5, -4, 3, 7], ids=lambda b: f"index{b}")
+def test_traced_out_of_range_index_raises_when_run(bad):
+    """NumPy raises for x[-5] on 3 elements; a traced index must not wrap twice into range."""
+    f = tg.jit(lambda x, i: x[i] * 2, backend="numpy")
+    x = np.arange(3.0)
+    assert_same(f(x, np.array([-3, -1, 2])), x[[-3, -1, 2]] * 2)
+    with pytest.raises(IndexError):
+        f(x, np.array([0, bad]))
+    with pytest.raises(IndexError):
+        tg.jit(lambda x, i: tnp.take_along_axis(x, i, axis=0), backend="numpy")(x, np.array([bad]))
+
+
 def test_builtin_round_of_tracer():
     got = tg.jit(lambda a: round(a), backend="numpy")(X * 10)
     assert_same(got, np.round(X * 10))

@@ -58,8 +58,11 @@ def _normalise_array_index(i, dim: int, axis: int):
             raise TracedIndexError(f"arrays used as indices must be of integer type, got {i.dtype}",
                                    src=user_src_with_text(4))
         i = lax.convert(i, dtypes.int64)
-        # negative indices count from the end, as in NumPy
-        return lax.select(lax.lt(i, 0), lax.add(i, dim), i)
+        # indices in [-dim, 0) count from the end, as in NumPy; anything else out of range is
+        # left out of range, so the gather raises IndexError when it runs instead of quietly
+        # wrapping a second time (x[-5] on 3 elements must not read x[1])
+        wrap = lax.logical_and(lax.lt(i, 0), lax.ge(i, -dim))
+        return lax.select(wrap, lax.add(i, dim), i)
     arr = np.asarray(i)
     if arr.size == 0:
         arr = arr.astype(np.int64)
