@@ -203,6 +203,20 @@ def test_retraced_entries_give_right_answers():
     assert f.cache_info().hits == 1
 
 
+def test_fast_path_keys_on_shape_and_dtype():
+    f = jit(lambda x, y: x * 2 + y)
+    a, b = rng.standard_normal(3), rng.standard_normal(4)
+    for x in (a, b, a, b.astype(np.float32), b, a[None]):
+        got = f(x, x)
+        np.testing.assert_allclose(got, x * 2 + x, rtol=1e-6)
+        assert got.dtype == x.dtype and got.shape == x.shape
+    info = f.cache_info()
+    assert (info.hits, info.misses) == (2, 4)
+    f(a, 1.0)                       # a Python scalar takes the general path, same cache
+    f(a, 2.0)
+    assert (f.cache_info().hits, f.cache_info().misses) == (3, 5)
+
+
 def test_cache_clear():
     f = jit(lambda x: x + 1)
     f(X)

@@ -129,6 +129,7 @@ class JitFunction:
         self.opt_level = opt_level
         self._params = _positional_params(fn)
         self._cache: dict[Signature, Lowered] = {}
+        self._fast: dict[tuple, Lowered] = {}  # (shape, dtype) per ndarray argument -> entry
         self._info = CacheInfo()
         self._last_sig: Signature | None = None
         functools.update_wrapper(self, fn)
@@ -211,6 +212,15 @@ class JitFunction:
         if _ACTIVE:
             # Under another transform: trace straight through (the enclosing one compiles).
             return self.fn(*args, **kwargs)
+        if not kwargs:
+            # fast path: positional ndarrays only, keyed on (shape, dtype) without pytree work
+            key = self._fast_key(args)
+            entry = self._fast.get(key) if key is not None else None
+            if entry is not None:
+                self._info.hits += 1
+                outs = entry.executable(*args)
+                return outs[0] if entry.out_tree.kind == "leaf" else \
+                    tree_unflatten(entry.out_tree, outs)
         try:
             dyn, kwargs, statics = self._split(args, kwargs)
             sig, leaves = self._signature(dyn, kwargs, statics)
@@ -221,10 +231,26 @@ class JitFunction:
             entry = self._compile(sig, dyn, kwargs, statics)
         else:
             self._info.hits += 1
+        if not kwargs:
+            key = self._fast_key(args)
+            if key is not None:
+                self._fast[key] = entry
         flat = [x if type(x) is np.ndarray else as_array(x, AVal(s, d))
                 for x, (s, d, _) in zip(leaves, sig.avals)]
         outs = entry.executable(*flat)
         return tree_unflatten(entry.out_tree, outs)
+
+    def _fast_key(self, args):
+        """``((shape, dtype), ...)`` when every argument is a plain ndarray of a traced dtype
+        and none is static; else None (the general path handles it)."""
+        if self.static_argnums:
+            return None
+        key = []
+        for a in args:
+            if type(a) is not np.ndarray or a.dtype not in SHORT_NAMES:
+                return None
+            key.append((a.shape, a.dtype))
+        return tuple(key)
 
     def _compile(self, sig, dyn, kwargs, statics) -> Lowered:
         sig = dataclasses.replace(sig, names=tuple(self._leaf_names(sig.tree, statics)))
@@ -259,6 +285,7 @@ class JitFunction:
 
     def cache_clear(self) -> None:
         self._cache.clear()
+        self._fast.clear()
         self._info = CacheInfo()
         self._last_sig = None
 
@@ -328,15 +355,37 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn")
                    traced.out_tree)
 
 
+_C_UNAVAILABLE: list = []  # the CompileError that made "auto" fall back (warned once)
+
+
 def make_executable(graph: Graph, backend: str, name: str):
+    """The executable of ``graph`` on ``backend``: ``c``, ``numpy``, or ``auto`` (C when a C
+    compiler works, else NumPy with one warning)."""
     from tracegrad.codegen.executable import NumpyExecutable
 
-    backend = options.get("TRACEGRAD_BACKEND") if backend == "auto" else backend
+    if backend == "auto":
+        backend = options.get("TRACEGRAD_BACKEND")
+    if backend == "numpy":
+        return NumpyExecutable(graph, _ident(name))
+    if backend not in ("auto", "c"):
+        raise TracegradError(f"TRACEGRAD_BACKEND must be auto, numpy or c, got {backend!r}")
+    from tracegrad.codegen.c_executable import CExecutable
+    from .errors import CompileError, TracegradWarning
     if backend == "c":
-        raise UnsupportedOperationError(
-            "the C backend is not available in this version of tracegrad; use backend='numpy' "
-            "or backend='auto'")
-    return NumpyExecutable(graph, _ident(name))
+        return CExecutable(graph, _ident(name))
+    if _C_UNAVAILABLE:
+        return NumpyExecutable(graph, _ident(name))
+    try:
+        return CExecutable(graph, _ident(name))
+    except CompileError as exc:
+        if exc.source_path is not None:
+            raise  # the compiler works but rejected this program: a bug to report, not hide
+        _C_UNAVAILABLE.append(exc)
+        import warnings
+        warnings.warn(f"tracegrad: no working C compiler ({str(exc).splitlines()[0]}); using the "
+                      "NumPy backend (set CC to a C compiler, or backend='numpy' to silence "
+                      "this)", TracegradWarning, stacklevel=4)
+        return NumpyExecutable(graph, _ident(name))
 
 
 def _ident(name: str) -> str:
