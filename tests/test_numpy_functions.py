@@ -1120,6 +1120,13 @@ EXTRAS = [
     Case("norm-int", lambda m, a: m.linalg.norm(a), (I32,)),
     Case("result_type", lambda m, a: a.astype(m.result_type(a, np.float32)), (I32,)),
     Case("conj", lambda m, a: m.conj(a) * m.conjugate(a), (X,)),
+    Case("compress", lambda m, a: m.compress([True, False, True], a, axis=0), (X,)),
+    Case("compress-flat", lambda m, a: m.compress(np.arange(12) % 5 == 0, a), (X,)),
+    Case("compress-short", lambda m, a: m.compress([False, True], a, axis=1), (X,)),
+    Case("extract", lambda m, a: m.extract(X > 0, a), (Y,)),
+    Case("select", lambda m, a: m.select([a < -0.5, a > 0.5], [a * 2, a - 1], default=0.0), (X,)),
+    Case("select-int-default", lambda m, a: m.select([a > 0], [a], 7), (I32,)),
+    Case("select-scalar-choices", lambda m, a: m.select([a < 0, a > 1], [-1, 1]), (X,)),
     Case("real-imag", lambda m, a: m.real(a) + m.imag(a), (F32,)),
     Case("iscomplexobj", lambda m, a: a * m.iscomplexobj(a) + m.isrealobj(a), (X,)),
 ]

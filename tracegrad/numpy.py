@@ -1723,6 +1723,54 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     return out
 
 
+def _static_mask(condition, what):
+    if isinstance(condition, Tracer):
+        _unsupported(f"{what} with a traced condition (the output shape would depend on data)",
+                     "use np.where(cond, x, 0) to keep the shape")
+    return _np.asarray(condition, dtype=bool)
+
+
+@_public
+def compress(condition, a, axis=None, out=None):
+    _no_extras("compress", out)
+    mask = _static_mask(condition, "np.compress")
+    a = _as_array(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    ax = _norm_axis(axis, len(_shape(a)))
+    if mask.ndim != 1 or mask.size > _shape(a)[ax]:
+        raise ShapeError(f"np.compress: condition of shape {mask.shape} for an axis of length "
+                         f"{_shape(a)[ax]}", src=user_src_with_text(3))
+    return take(a, _np.nonzero(mask)[0], axis=ax)
+
+
+@_public
+def extract(condition, arr):
+    mask = _static_mask(condition, "np.extract")
+    return take(ravel(_as_array(arr)), _np.nonzero(mask.ravel())[0])
+
+
+@_public
+def select(condlist, choicelist, default=0):
+    if len(condlist) != len(choicelist):
+        raise ShapeError("list of cases must be same length as list of conditions",
+                         src=user_src_with_text(3))
+    if not condlist:
+        raise TracegradError("select with an empty condition list is not possible",
+                             src=user_src_with_text(3))
+    choices = [_as_operand(c) for c in choicelist] + [_as_operand(default)]
+    dt = _result_dtype(choices)
+    conds = [_as_array(c) for c in condlist]
+    shape = _broadcast_shapes(*[_shape(c) for c in conds + choices if not _is_scalar(c)])
+    out = broadcast_to(astype(_as_array(choices[-1]), dt), shape)
+    for cond, choice in zip(reversed(conds), reversed(choices[:-1])):
+        if not _dt.is_bool(_dtype(cond)):
+            raise DTypeError(f"invalid entry in condlist: should be boolean ndarray, got "
+                             f"{_dtype(cond)}", src=user_src_with_text(3))
+        out = where(cond, choice, out)  # the first true condition wins
+    return astype(out, dt)
+
+
 class _Linalg:
     """``tracegrad.numpy.linalg``: the parts of ``np.linalg`` expressible on the primitives."""
 
