@@ -217,6 +217,10 @@ def f_compress(x):
     return np.compress(x[:, 0] > 0, x, axis=0)  # compress-traced
 
 
+def f_format(x):
+    return x, f"{x.sum():.3f}"  # format
+
+
 def f_escape(x):
     _leaked.append(x)
     return x
@@ -277,6 +281,7 @@ ERRORS = [
         ["np.bitwise_and", "bool"]),
     Err("matrix-2-norm", f_norm2, (X,), tg.UnsupportedOperationError, ["np.linalg.norm", "SVD"]),
     Err("arange-traced", f_arange_traced, (X,), tg.TracerBoolError, ["np.arange", "static"]),
+    Err("format", f_format, (X,), tg.TracerBoolError, ["formatting", "'.3f'"]),
     Err("compress-traced", f_compress, (X,), tg.UnsupportedOperationError,
         ["np.compress", "depend on data", "np.where"]),
     Err("pad-reflect", f_pad_mode, (X,), tg.UnsupportedOperationError, ["np.pad", "'reflect'"]),

@@ -213,6 +213,11 @@ class Tracer:
     def __repr__(self) -> str:
         return f"Tracer<{self.aval}>"
 
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return repr(self)
+        self._concrete_error(f"formatting with {spec!r}")
+
     # --- conversions that need a concrete value -----------------------------------------
     def _concrete_error(self, what: str):
         raise TracerBoolError(
