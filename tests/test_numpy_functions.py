@@ -349,6 +349,8 @@ REDUCTION_EXTRAS = [
          (EMPTY,)),
     Case("any-empty-keepdims", lambda m, x: m.any(x, axis=0, keepdims=True), (EMPTY,)),
     Case("all-empty-all", lambda m, x: m.all(x), (EMPTY,)),
+    Case("mean-int-dtype", lambda m, x: m.mean(x, axis=0, dtype=np.int32), (I32 * 3,)),
+    Case("mean-f32-dtype", lambda m, x: m.mean(x, dtype=np.float64), (F32,)),
     Case("mean-keepdims-tuple", lambda m, x: m.mean(x, axis=(0, 2), keepdims=True), (X3,)),
     Case("var-keepdims", lambda m, x: m.var(x, axis=1, keepdims=True, ddof=1), (X3,)),
     Case("std-f32", lambda m, x: m.std(x.astype(np.float32), axis=0).astype(np.float64), (X,)),

@@ -1052,8 +1052,9 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     axes = _norm_axes(axis, len(s))
     dt = _dt.canonical(_np.dtype(dtype)) if dtype is not None else _dt.float_result(_dtype(a))
     count = int(_np.prod([s[i] for i in axes], dtype=_np.int64))
-    total = sum(lax.convert(a, dt), axis=axes, keepdims=keepdims)
-    return true_divide(total, float(count)) if count else multiply(total, math.nan)
+    total = sum(a, axis=axes, keepdims=keepdims, dtype=dt)
+    r = true_divide(total, float(count)) if count else multiply(total, math.nan)
+    return r if _dtype(r) == dt else astype(r, dt)  # an integer dtype= truncates, as in NumPy
 
 
 @_public
