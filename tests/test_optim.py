@@ -201,3 +201,25 @@ def test_gradient_accumulation_equals_big_batch():
     crit(m2(DATA), LABELS).backward()  # one 4-times-larger batch
     for p, q in zip(m1.parameters(), m2.parameters()):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_flat_state_views_and_partial_steps():
+    a = tg.tensor([1.0, 2.0], requires_grad=True)
+    b = tg.tensor([[3.0]], requires_grad=True)
+    opt = tg.optim.Adam([a, b], lr=0.1)
+    (a * a).sum().backward()  # b has no gradient: the per-parameter path, on state views
+    opt.step()
+    assert b.item() == 3.0 and np.all(opt.state[b]["exp_avg"].numpy() == 0)
+    np.testing.assert_allclose(opt.state[a]["exp_avg"].numpy(), 0.1 * 2 * np.array([1, 2]),
+                               rtol=1e-6)  # float32
+    opt.zero_grad()
+    (a * a).sum().backward()
+    (b * b).sum().backward()  # now both: one pass over the flat buffers
+    opt.step()
+    assert opt.state[b]["exp_avg"].numpy().shape == (1, 1)
+    np.testing.assert_allclose(opt.state[b]["exp_avg"].numpy(), [[0.1 * 6.0]], rtol=1e-6)
+    sd = opt.state_dict()
+    opt2 = tg.optim.Adam([tg.tensor([0.0, 0.0], requires_grad=True),
+                          tg.tensor([[0.0]], requires_grad=True)], lr=0.1)
+    opt2.load_state_dict(sd)
+    np.testing.assert_allclose(opt2.state_dict()["state"][1]["exp_avg"], [[0.6]], rtol=1e-6)

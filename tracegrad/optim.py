@@ -20,15 +20,23 @@ T = importlib.import_module("tracegrad.tensor")  # the module (tg.tensor is the 
 
 class Optimizer:
     """Base class: ``param_groups`` (dicts with "params" and hyper-parameters), ``state`` (per
-    parameter: leaf tensors), ``zero_grad()``, ``step()``."""
+    parameter: leaf tensors), ``zero_grad()``, ``step()``.
 
-    _hyper_names: tuple = ()   # dynamic hyper-parameters, in the order _update reads them
+    When a group's parameters share a dtype, each state buffer is one flat array (the
+    per-parameter state tensors are views into it) and a step whose parameters all have
+    gradients updates the concatenation in one pass: a handful of large array operations
+    instead of a dozen small ones per parameter (PyTorch's "foreach" idea).
+    """
+
+    _hyper_names: tuple = ()   # dynamic hyper-parameters, in the order the rule reads them
     _state_names: tuple = ()   # per-parameter state tensors (zeros shaped like the parameter)
+    _counts_steps = False      # keeps a step counter (per group) for bias corrections
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
         self.param_groups: list = []
         self.state: dict = {}
+        self._gstate: list = []  # per group: flat state buffers and the step counter
         if isinstance(params, Tensor):
             raise TracegradError("optimizer params must be an iterable of tensors (e.g. "
                                  "model.parameters()), not one tensor")
@@ -49,16 +57,35 @@ class Optimizer:
                 raise TracegradError(f"optimizers update leaf tensors (parameters); got {what}")
             if not np.issubdtype(p.dtype, np.floating):
                 raise TracegradError(f"optimizers update float tensors, got {p.dtype}")
+            if p in self.state:
+                raise TracegradError("a parameter appears in more than one parameter group")
         group["params"] = ps
         for k, v in self.defaults.items():
             group.setdefault(k, v)
         self._validate(group)
+        dts = {p.dtype for p in ps}
+        dt = next(iter(dts)) if len(dts) == 1 else np.dtype(np.float32)
+        gstate = {"flat": None, "step": None}
+        if self._counts_steps:
+            gstate["step"] = Tensor._leaf(np.zeros((), dt))
+        if len(dts) == 1:
+            n = sum(p.numel() for p in ps)
+            gstate["flat"] = {name: Tensor._leaf(np.zeros(n, dt)) for name in self._state_names}
+        offset = 0
         for p in ps:
-            if id(p) not in {id(q) for q in self.state}:
-                self.state[p] = {n: Tensor._leaf(np.zeros(p.shape if n != "step" else (),
-                                                          p.dtype))
-                                 for n in self._state_names}
+            st = {}
+            for name in self._state_names:
+                if gstate["flat"] is not None:  # a view: flat updates show per parameter
+                    buf = gstate["flat"][name]._value
+                    st[name] = Tensor._leaf(buf[offset:offset + p.numel()].reshape(p.shape))
+                else:
+                    st[name] = Tensor._leaf(np.zeros(p.shape, p.dtype))
+            if gstate["step"] is not None:
+                st["step"] = gstate["step"]
+            self.state[p] = st
+            offset += p.numel()
         self.param_groups.append(group)
+        self._gstate.append(gstate)
         T.bump_state_version()
 
     def _validate(self, group) -> None:
@@ -83,42 +110,49 @@ class Optimizer:
         if closure is not None:
             with T.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            self._step_group(group)
+        for group, gstate in zip(self.param_groups, self._gstate):
+            self._step_group(group, gstate)
         return loss
 
-    def _step_group(self, group) -> None:
+    def _step_group(self, group, gstate) -> None:
         params = [p for p in group["params"] if p.grad is not None]
         if not params:
             return
         cap = T._capture()
         if cap is None:
             T._before_mutation()  # held lazy tensors keep the values of the old parameters
-        states = [tuple(self.state[p][n] for n in self._state_names) for p in params]
+        flat = gstate["flat"] is not None and len(params) == len(group["params"])
+        if flat:
+            states = tuple(gstate["flat"][n] for n in self._state_names)
+        else:
+            states = tuple(tuple(self.state[p][n] for n in self._state_names) for p in params)
         hyper = dynamic_leaf(lambda g=group: np.array([float(g[n]) for n in self._hyper_names],
                                                       np.float64))
         with no_grad():
-            new_params, new_states = _apply(
-                type(self)._update, (tuple(params), tuple(p.grad for p in params),
-                                     tuple(states), hyper, self._static(group)),
+            new_params, new_states, new_step = _apply(
+                _flat_update if flat else _param_update,
+                (type(self)._rule, tuple(params), tuple(p.grad for p in params), states,
+                 gstate["step"], hyper, self._static(group)),
                 name=f"{type(self).__name__}_step")
+        targets = list(zip(params, new_params))
+        if flat:
+            targets += list(zip(states, new_states))
+        else:
+            targets += [(s, v) for st, vs in zip(states, new_states) for s, v in zip(st, vs)]
+        if new_step is not None:
+            targets.append((gstate["step"], new_step))
         if cap is not None:  # inside tg.compile: the writes become outputs of the program
-            for p, v in zip(params, new_params):
-                cap.replace(p, v)
-            for st, vs in zip(states, new_states):
-                for s, v in zip(st, vs):
-                    cap.replace(s, v)
+            for leaf, v in targets:
+                cap.replace(leaf, v)
             return
-        outs = list(new_params) + [v for vs in new_states for v in vs]
-        T._materialize(outs)
-        for p, v in zip(params, new_params):
-            np.copyto(p._value, T._value_of(v))
-        for st, vs in zip(states, new_states):
-            for s, v in zip(st, vs):
-                s._value = T._value_of(v)
+        T._materialize([v for _, v in targets])
+        for leaf, v in targets:  # in place: parameters and state views keep their identity
+            np.copyto(leaf._value, T._value_of(v))
 
     @staticmethod
-    def _update(params, grads, states, hyper, static):
+    def _rule(p, g, states, h, t, static):
+        """``(new p, new states)`` from parameter ``p``, gradient ``g``, ``states``, the
+        hyper-parameters ``h`` (0-d, p's dtype) and the new step count ``t``."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -138,6 +172,7 @@ class Optimizer:
         params = [p for g in self.param_groups for p in g["params"]]
         for g, sg in zip(self.param_groups, sd["param_groups"]):
             g.update({k: v for k, v in sg.items() if k != "params"})
+        T._before_mutation()
         for i, s in sd["state"].items():
             for k, v in s.items():
                 np.copyto(self.state[params[int(i)]][k]._value, v)
@@ -147,9 +182,43 @@ class Optimizer:
         return f"{type(self).__name__}({hyper})"
 
 
-def _h(hyper, p, i):
-    """Hyper-parameter i in the parameter's dtype (so float32 updates stay float32)."""
-    return tnp.astype(hyper[i], p.dtype)
+def _hyper(hyper, n, dt):
+    """The hyper-parameters as 0-d values of the parameters' dtype (float32 stays float32)."""
+    return [tnp.astype(hyper[i], dt) for i in range(n)]
+
+
+def _flat_update(rule, params, grads, states, step, hyper, static):
+    """One pass over the concatenated parameters of a group (states are flat buffers)."""
+    dt = params[0].dtype
+
+    def flat(xs):
+        xs = [tnp.reshape(tnp.astype(x, dt), (-1,)) for x in xs]
+        return xs[0] if len(xs) == 1 else tnp.concatenate(xs)
+    t = step + 1.0 if step is not None else None
+    new_p, new_s = rule(flat(params), flat(grads), states, _hyper(hyper, hyper.shape[0], dt), t,
+                        static)
+    outs, off = [], 0
+    for p in params:
+        n = int(np.prod(p.shape, dtype=np.int64))
+        outs.append(tnp.reshape(new_p[off:off + n], p.shape))
+        off += n
+    return tuple(outs), tuple(new_s), t
+
+
+def _param_update(rule, params, grads, states, step, hyper, static):
+    """Parameter by parameter (a subset has gradients, or the dtypes differ)."""
+    hs: dict = {}
+    t = step + 1.0 if step is not None else None
+    new_p, new_s = [], []
+    for p, g, st in zip(params, grads, states):
+        h = hs.get(p.dtype)
+        if h is None:
+            h = hs[p.dtype] = _hyper(hyper, hyper.shape[0], p.dtype)
+        tp = tnp.astype(t, p.dtype) if t is not None else None
+        a, b = rule(p, tnp.astype(g, p.dtype), st, h, tp, static)
+        new_p.append(a)
+        new_s.append(tuple(b))
+    return tuple(new_p), tuple(new_s), t
 
 
 class SGD(Optimizer):
@@ -165,41 +234,38 @@ class SGD(Optimizer):
             raise TracegradError("momentum and weight_decay must be >= 0")
         self._state_names = ("momentum_buffer",) if momentum > 0 else ()
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay,
-                                      "nesterov": nesterov})
+                                  "nesterov": nesterov})
 
     def _static(self, group):
         return (group["momentum"] > 0, bool(group["nesterov"]), group["weight_decay"] > 0)
 
     @staticmethod
-    def _update(params, grads, states, hyper, static):
+    def _rule(p, g, states, h, t, static):
         use_m, nesterov, use_wd = static
-        new_p, new_s = [], []
-        for p, g, st in zip(params, grads, states):
-            lr, m, wd = (_h(hyper, p, i) for i in range(3))
-            if use_wd:
-                g = g + wd * p
-            if use_m:
-                buf = m * st[0] + g
-                g = g + m * buf if nesterov else buf
-                new_s.append((buf,))
-            else:
-                new_s.append(())
-            new_p.append(p - lr * g)
-        return tuple(new_p), tuple(new_s)
+        lr, m, wd = h
+        if use_wd:
+            g = g + wd * p
+        if not use_m:
+            return p - lr * g, ()
+        buf = m * states[0] + g
+        step = g + m * buf if nesterov else buf
+        return p - lr * step, (buf,)
 
 
 class Adam(Optimizer):
-    """Adam with bias correction, as ``torch.optim.Adam`` (L2 ``weight_decay`` added to g)."""
+    """Adam with bias correction, as ``torch.optim.Adam`` (L2 ``weight_decay`` added to g).
+    The step count is kept per parameter group."""
 
     _hyper_names = ("lr", "beta1", "beta2", "eps", "weight_decay")
-    _state_names = ("exp_avg", "exp_avg_sq", "step")
+    _state_names = ("exp_avg", "exp_avg_sq")
+    _counts_steps = True
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise TracegradError(f"invalid betas {betas}: each must be in [0, 1)")
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
-                                      "weight_decay": weight_decay})
+                                  "weight_decay": weight_decay})
 
     def add_param_group(self, group: dict) -> None:
         super().add_param_group(group)
@@ -215,24 +281,21 @@ class Adam(Optimizer):
         return (group["weight_decay"] > 0, self._decoupled)
 
     @staticmethod
-    def _update(params, grads, states, hyper, static):
+    def _rule(p, g, states, h, t, static):
         use_wd, decoupled = static
-        new_p, new_s = [], []
-        for p, g, (m, v, step) in zip(params, grads, states):
-            lr, b1, b2, eps, wd = (_h(hyper, p, i) for i in range(5))
-            if use_wd and decoupled:
-                p = p * (1.0 - lr * wd)
-            elif use_wd:
-                g = g + wd * p
-            step = step + 1.0
-            m = b1 * m + (1.0 - b1) * g
-            v = b2 * v + (1.0 - b2) * (g * g)
-            bc1 = 1.0 - b1 ** step
-            bc2 = 1.0 - b2 ** step
-            denom = tnp.sqrt(v) / tnp.sqrt(bc2) + eps
-            new_p.append(p - (lr / bc1) * (m / denom))
-            new_s.append((m, v, step))
-        return tuple(new_p), tuple(new_s)
+        lr, b1, b2, eps, wd = h
+        m, v = states
+        if use_wd and decoupled:
+            p = p * (1.0 - lr * wd)
+        elif use_wd:
+            g = g + wd * p
+        m = b1 * m + (1.0 - b1) * g
+        v = b2 * v + (1.0 - b2) * (g * g)
+        # bias corrections are scalars: fold them into two scalars before touching arrays
+        step_size = lr / (1.0 - b1 ** t)
+        inv_sqrt_bc2 = 1.0 / tnp.sqrt(1.0 - b2 ** t)
+        denom = tnp.sqrt(v) * inv_sqrt_bc2 + eps
+        return p - step_size * (m / denom), (m, v)
 
 
 class AdamW(Adam):
@@ -266,29 +329,24 @@ class RMSprop(Optimizer):
         return (group["weight_decay"] > 0, group["momentum"] > 0, bool(group["centered"]))
 
     @staticmethod
-    def _update(params, grads, states, hyper, static):
+    def _rule(p, g, states, h, t, static):
         use_wd, use_m, centered = static
-        new_p, new_s = [], []
-        for p, g, st in zip(params, grads, states):
-            lr, alpha, eps, wd, mom = (_h(hyper, p, i) for i in range(5))
-            st = list(st)
-            if use_wd:
-                g = g + wd * p
-            sq = alpha * st[0] + (1.0 - alpha) * (g * g)
-            out = [sq]
-            if centered:
-                ga = alpha * st[-1] + (1.0 - alpha) * g
-                avg = tnp.sqrt(sq - ga * ga) + eps
-            else:
-                avg = tnp.sqrt(sq) + eps
-            if use_m:
-                buf = mom * st[1] + g / avg
-                out.append(buf)
-                p = p - lr * buf
-            else:
-                p = p - lr * (g / avg)
-            if centered:
-                out.append(ga)
-            new_p.append(p)
-            new_s.append(tuple(out))
-        return tuple(new_p), tuple(new_s)
+        lr, alpha, eps, wd, mom = h
+        if use_wd:
+            g = g + wd * p
+        sq = alpha * states[0] + (1.0 - alpha) * (g * g)
+        out = [sq]
+        if centered:
+            ga = alpha * states[-1] + (1.0 - alpha) * g
+            avg = tnp.sqrt(sq - ga * ga) + eps
+        else:
+            avg = tnp.sqrt(sq) + eps
+        if use_m:
+            buf = mom * states[1] + g / avg
+            out.append(buf)
+            p = p - lr * buf
+        else:
+            p = p - lr * (g / avg)
+        if centered:
+            out.append(ga)
+        return p, tuple(out)
