@@ -160,6 +160,10 @@ def main(argv=None):
         print(f"{label:34} {t * 1e6:9.1f} {ref / t:8.2f}x {f:>11}")
     if ts is None:
         print("(PyTorch is not installed: no PyTorch row)")
+    import sys
+    programs = sys.modules["tracegrad.tensor"]._PROGRAMS.values()
+    kinds = sorted({type(op._exe).__name__ for op in programs if op._exe is not None})
+    print(f"tracegrad programs ran as: {', '.join(kinds)} (TRACEGRAD_BACKEND picks the backend)")
     return rows
 
 

@@ -77,7 +77,7 @@ class _Entry:
         for (kind, obj), (shape, dtype) in zip(self.getters, self.in_avals):
             if kind == "arg":
                 v = arg_leaves[obj]
-                v = T._value_of(v) if isinstance(v, Tensor) else np.asarray(v)
+                v = T._value_of(v) if isinstance(v, Tensor) else T._to_array(v, copy=False)
             elif kind == "leaf":
                 v = obj._value
             elif kind == "provider":

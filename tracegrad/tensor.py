@@ -158,7 +158,10 @@ def _apply(fn, args, kwargs=None, key=None, name=None):
     Tensor and array leaves of the arguments become inputs; every other leaf is a static part
     of the operation, traced once per distinct signature and cached.
     """
-    leaves, tree = tree_flatten((args, kwargs) if kwargs else args)
+    if kwargs or not all(type(a) in _FLAT_TYPES or isinstance(a, Tensor) for a in args):
+        leaves, tree = tree_flatten((args, kwargs) if kwargs else args)
+    else:  # operators: a flat tuple of tensors and numbers (no pytree walk needed)
+        leaves, tree = list(args), _flat_tree(len(args))
     cap = _CAPTURE[-1] if _CAPTURE else None
     refs, spec = [], []
     requires = False
@@ -195,7 +198,7 @@ def _apply(fn, args, kwargs=None, key=None, name=None):
     if op is None:
         op = _trace_op(fn, leaves, tree, spec, bool(kwargs), name)
         if ckey is not None:
-            _OP_CACHE[ckey] = op
+            _remember(_OP_CACHE, ckey, op)
     outs = _node_outputs(op, tuple(refs), requires and _GRAD_ENABLED[0], depth + 1)
     if depth + 1 > _MAX_LAZY_DEPTH and cap is None:
         _materialize(outs)  # keep programs bounded for long chains computed step by step
@@ -223,6 +226,17 @@ def _node_outputs(op, refs, requires, depth=1) -> list:
         _PENDING.add(t)
     node.requires_grad = any_rg
     return outs
+
+
+_FLAT_TYPES = frozenset({int, float, bool, np.ndarray})
+_FLAT_TREES: dict = {}
+
+
+def _flat_tree(n: int):
+    tree = _FLAT_TREES.get(n)
+    if tree is None:
+        tree = _FLAT_TREES[n] = tree_flatten((0,) * n)[1]
+    return tree
 
 
 def _trace_op(fn, leaves, tree, spec, has_kwargs, name):
@@ -397,12 +411,23 @@ def _freed_error():
         "same graph again (or recompute the forward pass)")
 
 
+_CACHE_LIMIT = 2048  # programs and ops kept per cache (oldest dropped first)
+
+
+def _remember(cache: dict, key, value) -> None:
+    """Insert into a bounded cache: loops whose structure keeps changing (growing sequences)
+    must not keep every program alive."""
+    if len(cache) >= _CACHE_LIMIT:
+        del cache[next(iter(cache))]
+    cache[key] = value
+
+
 def _program(key, build, name):
     op = _PROGRAMS.get(key)
     if op is None:
         op = build()
         op.name = name
-        _PROGRAMS[key] = op
+        _remember(_PROGRAMS, key, op)
     return op
 
 
