@@ -223,3 +223,27 @@ def test_flat_state_views_and_partial_steps():
                           tg.tensor([[0.0]], requires_grad=True)], lr=0.1)
     opt2.load_state_dict(sd)
     np.testing.assert_allclose(opt2.state_dict()["state"][1]["exp_avg"], [[0.6]], rtol=1e-6)
+
+
+def test_compiled_step_sees_lr_changes_and_outside_writes():
+    w1 = tg.tensor([1.0, -2.0], requires_grad=True)
+    w2 = tg.tensor([1.0, -2.0], requires_grad=True)
+    o1, o2 = tg.optim.SGD([w1], lr=0.1, momentum=0.5), tg.optim.SGD([w2], lr=0.1, momentum=0.5)
+
+    def body(w, opt):
+        opt.zero_grad()
+        loss = (w * w * w).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = tg.compile(lambda: body(w2, o2))
+    for i in range(6):
+        if i == 3:
+            for o in (o1, o2):
+                o.param_groups[0]["lr"] = 0.01  # a schedule: read at every replay
+            for w in (w1, w2):
+                w.data[0] = 0.5  # written outside the step: replays read current values
+        assert body(w1, o1).item() == compiled().item()
+        assert np.array_equal(w1.numpy(), w2.numpy())
+    assert compiled.cache_info()["captures"] == 1
