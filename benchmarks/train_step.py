@@ -6,6 +6,9 @@ Reports the median of ``--repeat`` timed steps after warm-up (first-call compile
 reported separately), and the ratio to hand-written NumPy, as BENCHMARKS.md asks.
 
     python benchmarks/train_step.py [--repeat 200] [--batch 64] [--hidden 128]
+
+These matrices are small: on a busy 2-core machine BLAS threads spin and every mode gets several
+times slower; ``OPENBLAS_NUM_THREADS=1`` gives stable numbers.
 """
 from __future__ import annotations
 

@@ -8,13 +8,17 @@ shows a progress bar, and saves the loss curve as PNG when matplotlib is install
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
-import numpy as np
+# 64x128 matrices are too small for BLAS threads to pay off; on a busy machine they cost 10x
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import tracegrad as tg
-from tracegrad import nn
+import numpy as np  # noqa: E402
+
+import tracegrad as tg  # noqa: E402
+from tracegrad import nn  # noqa: E402
 
 
 def load(seed: int = 0):
