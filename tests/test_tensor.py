@@ -82,6 +82,9 @@ def test_second_order_create_graph():
     x.grad = None
     g.backward()
     assert x.grad.item() == 18.0
+    (x**3).backward(create_graph=True)
+    tg.optim.SGD([x], lr=0.1).zero_grad(set_to_none=False)  # a differentiable grad: zeros
+    assert x.grad.item() == 0.0 and x.grad.is_leaf
     (d1,) = tg.autograd.grad(x**3, x, create_graph=True)
     (d2,) = tg.autograd.grad(d1, x, create_graph=True)
     (d3,) = tg.autograd.grad(d2, x)
@@ -134,7 +137,11 @@ def test_detach_requires_grad_no_grad():
     @tg.no_grad()
     def f(t):
         return t * 2
-    assert not f(a).requires_grad
+
+    @tg.no_grad
+    def f2(t):
+        return t * 2
+    assert not f(a).requires_grad and not f2(a).requires_grad
     with pytest.raises(tg.GradientError, match="leaf"):
         b.requires_grad_(False)
 

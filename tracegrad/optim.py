@@ -97,8 +97,8 @@ class Optimizer:
             for p in group["params"]:
                 if set_to_none:
                     p.grad = None
-                elif p.grad is not None:
-                    p.grad.zero_()
+                else:
+                    T.zero_grad_of(p)
 
     def _static(self, group) -> tuple:
         """Hashable choices that change the update's structure (not its numbers)."""

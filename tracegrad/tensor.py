@@ -510,9 +510,15 @@ class _GradMode:
 
 
 class no_grad(_GradMode):
-    """``with tg.no_grad():`` operations record no gradient (results do not require grad)."""
+    """``with tg.no_grad():`` operations record no gradient (results do not require grad).
+    Also a decorator, with or without parentheses."""
 
-    def __init__(self):
+    def __new__(cls, fn=None):
+        if fn is not None:  # @tg.no_grad without parentheses
+            return _GradMode(False)(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn=None):
         super().__init__(False)
 
 
@@ -1334,6 +1340,17 @@ def _as_dtype(x, dtype):
 
 def _assign_like(target, value):
     return tnp.astype(tnp.broadcast_to(value, target.shape), target.dtype)
+
+
+def zero_grad_of(t) -> None:
+    """``t.grad`` zeroed in place (a differentiable gradient is replaced by zeros)."""
+    g = t.grad
+    if g is None:
+        return
+    if g._node is None:
+        g.zero_()
+    else:
+        t.grad = Tensor._leaf(np.zeros(g.shape, g.dtype))
 
 
 def _full_like(x, value):

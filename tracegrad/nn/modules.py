@@ -175,8 +175,8 @@ class Module:
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
+            else:
+                T.zero_grad_of(p)
 
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Parameters and buffers by dotted name, as NumPy arrays (copies: a snapshot that
