@@ -22,7 +22,10 @@ import tracegrad as tg
 from tracegrad import nn
 
 
-def data(batch, seed=0):
+def data(batch, seed=0, features=64):
+    if features != 64:  # W2's shapes: random data of that size
+        rng = np.random.default_rng(seed)
+        return rng.random((batch, features), dtype=np.float32), rng.integers(0, 10, batch)
     try:
         from sklearn.datasets import load_digits
         d = load_digits()
@@ -45,14 +48,16 @@ def timeit(fn, repeat, warmup=5):
     return statistics.median(times)
 
 
-def tracegrad_steps(x, y, hidden):
+def tracegrad_steps(x, y, hidden, sgd=False):
+    features = x.shape[1]
     out = {}
     for mode in ("compile", "eager"):
         tg.manual_seed(0)
-        model = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+        model = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
                               nn.ReLU(), nn.Linear(hidden, 10))
         crit = nn.CrossEntropyLoss()
-        opt = tg.optim.Adam(model.parameters(), lr=1e-3)
+        opt = (tg.optim.SGD(model.parameters(), lr=0.01) if sgd else
+               tg.optim.Adam(model.parameters(), lr=1e-3))
         xt, yt = tg.tensor(x), tg.tensor(y)
 
         def step():
@@ -70,10 +75,10 @@ def tracegrad_steps(x, y, hidden):
     return out
 
 
-def numpy_step(x, y, hidden):
-    """Forward, backward and Adam written by hand (the reference of BENCHMARKS.md)."""
+def numpy_step(x, y, hidden, sgd=False):
+    """Forward, backward and Adam (or SGD) written by hand (the reference of BENCHMARKS.md)."""
     rng = np.random.default_rng(0)
-    sizes = [(64, hidden), (hidden, hidden), (hidden, 10)]
+    sizes = [(x.shape[1], hidden), (hidden, hidden), (hidden, 10)]
     params = []
     for fi, fo in sizes:
         b = 1 / np.sqrt(fi)
@@ -106,6 +111,10 @@ def numpy_step(x, y, hidden):
         gw1, gb1 = dh1.T @ x, dh1.sum(0)
         state["t"] += 1
         t = state["t"]
+        if sgd:
+            for p, g in zip(params, (gw1, gb1, gw2, gb2, gw3, gb3)):
+                p -= 0.01 * g
+            return loss
         for p, g, mi, vi in zip(params, (gw1, gb1, gw2, gb2, gw3, gb3), m, v):
             mi *= 0.9
             mi += 0.1 * g
@@ -117,16 +126,17 @@ def numpy_step(x, y, hidden):
     return step
 
 
-def torch_step(x, y, hidden):
+def torch_step(x, y, hidden, sgd=False):
     try:
         import torch
     except ImportError:
         return None
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(),
+    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(),
                                 torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
                                 torch.nn.Linear(hidden, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = (torch.optim.SGD(model.parameters(), lr=0.01) if sgd else
+           torch.optim.Adam(model.parameters(), lr=1e-3))
     crit = torch.nn.CrossEntropyLoss()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -144,19 +154,24 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=200)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--w2", action="store_true", help="BENCHMARKS.md's W2 instead: 784-256-256-10, "
+                    "batch 256, SGD lr 0.01, random data")
     args = ap.parse_args(argv)
-    x, y = data(args.batch)
+    if args.w2:
+        args.batch, args.hidden = 256, 256
+    x, y = data(args.batch, features=784 if args.w2 else 64)
+    sgd = args.w2
     rows = []
-    ref = timeit(numpy_step(x, y, args.hidden), args.repeat)
-    for mode, (fn, first) in tracegrad_steps(x, y, args.hidden).items():
+    ref = timeit(numpy_step(x, y, args.hidden, sgd), args.repeat)
+    for mode, (fn, first) in tracegrad_steps(x, y, args.hidden, sgd).items():
         label = "tg.compile step" if mode == "compile" else "eager loss.backward() + step()"
         rows.append((label, timeit(fn, args.repeat), first))
     rows.append(("hand-written NumPy", ref, None))
-    ts = torch_step(x, y, args.hidden)
+    ts = torch_step(x, y, args.hidden, sgd)
     if ts is not None:
         rows.append(("PyTorch eager", timeit(ts, args.repeat), None))
-    print(f"digits MLP 64-{args.hidden}-{args.hidden}-10, batch {args.batch}, Adam, float32; "
-          f"median of {args.repeat} steps")
+    print(f"{'W2' if args.w2 else 'digits'} MLP {x.shape[1]}-{args.hidden}-{args.hidden}-10, "
+          f"batch {args.batch}, {'SGD' if sgd else 'Adam'}, float32; median of {args.repeat} steps")
     print(f"{'mode':34} {'us/step':>9} {'vs NumPy':>9} {'first call':>11}")
     for label, t, first in rows:
         f = f"{first:.3f} s" if first is not None else ""
