@@ -64,5 +64,10 @@ class CompileError(TracegradError, RuntimeError):
         super().__init__(message, src=src)
 
 
+class TracegradWarning(UserWarning):
+    """Category of tracegrad's own warnings (a fallback taken, a cache not used), so users can
+    filter them with ``warnings.filterwarnings("ignore", category=TracegradWarning)``."""
+
+
 class IRError(TracegradError, ValueError):
     """A graph that breaks an IR invariant (raised by ``verify`` and the text parser)."""

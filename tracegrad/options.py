@@ -39,6 +39,22 @@ def flag(name: str) -> bool:
     return OPTIONS[name].value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def cache_dir() -> str:
+    """The on-disk cache directory shared by the C runtime and ``tracegrad cache``.
+
+    ``$TRACEGRAD_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/tracegrad`` (the XDG base-directory
+    rule: a relative ``XDG_CACHE_HOME`` is ignored), else ``~/.cache/tracegrad``. Read on every
+    call, not at import, so tests and long-running programs can point it elsewhere. Creating it
+    (mode 0700) and checking that it is safe to load code from is the caller's job.
+    """
+    configured = os.environ.get("TRACEGRAD_CACHE_DIR", "")
+    if configured:
+        return os.path.abspath(os.path.expanduser(configured))
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tracegrad")
+
+
 def describe() -> str:
     return "\n".join(f"{o.name:28} default {o.default or '(none)':8}  {o.help}"
                      for o in OPTIONS.values())
