@@ -14,7 +14,72 @@ from tracegrad.prims import derivatives  # noqa: F401  (attaches the rules)
 from tracegrad.prims.derivatives import instantiate
 
 from .inline import unfuse
-from tracegrad.tracer import TraceContext, bind, src_scope
+from tracegrad.tracer import _ACTIVE, TraceContext, bind, src_scope
+
+
+# --- provenance: which equations compute derivatives (read by `tracegrad dump`) ---------------
+# Dumps draw derivative equations distinctly. While a ``record_derivatives()`` scope is open,
+# each equation the passes below emit is noted as "derivative" or "primal" (the function's own
+# values, re-emitted), by the identity of its ``params`` dict: passes that move, rewrite the
+# operands of, or fuse an equation carry that dict over, so the note survives the pipeline
+# without a field on ``Eqn``. With no scope open this costs one list check.
+DERIVATIVE_EQNS = "derivative_eqns"  # graph.meta key: {id(params): (params, kind)}
+_RECORDERS: list[dict] = []
+
+
+class record_derivatives:
+    """``with record_derivatives() as rec: trace(...)``; then ``rec.mark(graph)`` returns the
+    graph with ``meta[DERIVATIVE_EQNS]`` set (see ``provenance``)."""
+
+    def __enter__(self) -> record_derivatives:
+        self.notes: dict[int, tuple] = {}  # the params dicts are kept, so ids stay unique
+        _RECORDERS.append(self.notes)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _RECORDERS.remove(self.notes)
+
+    def mark(self, graph: Graph) -> Graph:
+        return Graph(graph.inputs, graph.eqns, graph.outputs,
+                     {**graph.meta, DERIVATIVE_EQNS: dict(self.notes)})
+
+
+def provenance(eqn, notes: dict | None = None) -> str | None:
+    """"derivative", "primal" or None (not emitted by these passes: a later pass made it).
+    ``notes``: a graph's ``meta[DERIVATIVE_EQNS]``; by default the open recorders."""
+    for rec in ([notes] if notes is not None else _RECORDERS):
+        hit = rec.get(id(eqn.params))
+        if hit is not None:
+            return hit[1]
+    return None
+
+
+class derivative_region:
+    """Every equation emitted inside the scope, into any active trace, is noted as ``kind``
+    ("derivative" wins over "primal" when scopes nest)."""
+
+    def __init__(self, kind: str = "derivative"):
+        self.kind = kind
+
+    def __enter__(self) -> derivative_region:
+        self.starts = [(ctx, len(ctx.eqns)) for ctx in _ACTIVE] if _RECORDERS else []
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for ctx, n in self.starts:
+            for e in ctx.eqns[n:]:
+                for rec in _RECORDERS:
+                    if self.kind == "derivative" or id(e.params) not in rec:
+                        rec[id(e.params)] = (e.params, self.kind)
+
+
+def _rebind(eqn, vals):
+    """Re-emit ``eqn`` on ``vals``, noting it as primal, or as derivative if it was one (the
+    first derivative inside ``grad(grad(f))`` or ``hessian``)."""
+    if _RECORDERS:
+        with derivative_region(provenance(eqn) or "primal"):
+            return bind(eqn.prim, *vals, **eqn.params)
+    return bind(eqn.prim, *vals, **eqn.params)
 
 
 def _is_float_atom(a) -> bool:
@@ -61,13 +126,14 @@ def _transpose_linear(fn, t_avals, cts):
     Used for forward mode through custom_vjp (transpose of the user's backward) and reverse mode
     through custom_jvp (transpose of the user's tangent map); exact because fn is linear.
     """
-    with TraceContext("transpose") as ctx:
+    with derivative_region(), TraceContext("transpose") as ctx:
         ts = [ctx.new_input(av) for av in t_avals]
         outs = fn(ts)
         graph, captured = ctx.to_graph(outs)
     n = len(t_avals)
-    zeros = [lax.full(av.shape, 0, av.dtype) for av in t_avals]
-    _, in_cts = vjp_inline(graph, zeros + captured, list(cts), wrt=list(range(n)))
+    with derivative_region():
+        zeros = [lax.full(av.shape, 0, av.dtype) for av in t_avals]
+        _, in_cts = vjp_inline(graph, zeros + captured, list(cts), wrt=list(range(n)))
     return in_cts
 
 
@@ -96,8 +162,9 @@ def jvp_inline(graph: Graph, primals: list, tangents: list) -> tuple[list, list]
         ts = [None if isinstance(a, Lit) else tan.get(id(a)) for a in eqn.inputs]
         with src_scope(eqn.src):
             if eqn.prim.name == "custom_jvp_call":
-                outs, out_ts = _custom_jvp_rule(eqn, vals, ts) if any(
-                    t is not None for t in ts) else (_inline(eqn.params["fun"], vals), None)
+                with derivative_region():
+                    outs, out_ts = _custom_jvp_rule(eqn, vals, ts) if any(
+                        t is not None for t in ts) else (_inline(eqn.params["fun"], vals), None)
             elif eqn.prim.name == "custom_vjp_call":
                 outs, residuals = _custom_vjp_forward(eqn, vals)
                 out_ts = None
@@ -117,12 +184,13 @@ def jvp_inline(graph: Graph, primals: list, tangents: list) -> tuple[list, list]
                                 for i in float_ins]
                     out_ts = _transpose_linear(bwd_of, out_avals, in_ts)
             else:
-                outs = bind(eqn.prim, *vals, **eqn.params)
+                outs = _rebind(eqn, vals)
                 if not eqn.prim.multiple_results:
                     outs = [outs]
                 out_ts = None
                 if any(t is not None for t in ts) and not eqn.prim.nondiff:
-                    out_ts = eqn.prim.jvp(vals, ts, outs, **eqn.params)
+                    with derivative_region():
+                        out_ts = eqn.prim.jvp(vals, ts, outs, **eqn.params)
         for v, o in zip(eqn.outputs, outs):
             env[id(v)] = o
         if out_ts is not None:
@@ -162,7 +230,7 @@ def forward_sweep(graph: Graph, primals: list) -> tuple[dict, dict]:
                 outs, res = _custom_vjp_forward(eqn, vals)
                 residuals[id(eqn)] = res
             else:
-                outs = bind(eqn.prim, *vals, **eqn.params)
+                outs = _rebind(eqn, vals)
                 if not eqn.prim.multiple_results:
                     outs = [outs]
         for v, o in zip(eqn.outputs, outs):
@@ -173,6 +241,11 @@ def forward_sweep(graph: Graph, primals: list) -> tuple[dict, dict]:
 def backward_sweep(graph: Graph, env: dict, residuals: dict, out_cts: list, wrt: list[int]
                    ) -> list:
     """Pull ``out_cts`` back through ``graph`` (forward values in ``env``); cts of ``wrt``."""
+    with derivative_region():
+        return _backward_sweep(graph, env, residuals, out_cts, wrt)
+
+
+def _backward_sweep(graph, env, residuals, out_cts, wrt):
     from . import ranges
     facts = ranges.analyze(graph)
     ct_env: dict = {}
@@ -196,8 +269,8 @@ def backward_sweep(graph: Graph, env: dict, residuals: dict, out_cts: list, wrt:
                     in_cts = eqn.prim.vjp(cts, vals, outs, **eqn.params)
             else:
                 in_cts = eqn.prim.vjp(cts, vals, outs, **eqn.params)
-        for a, c in zip(eqn.inputs, in_cts):
-            _accumulate(ct_env, a, c)
+            for a, c in zip(eqn.inputs, in_cts):  # a fan-out's `add` gets the user's line too
+                _accumulate(ct_env, a, c)
     grads = []
     for i in wrt:
         v = graph.inputs[i]

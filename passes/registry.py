@@ -122,7 +122,9 @@ class DumpInstrument(Instrument):
 
 
 def diff_graphs(before: Graph, after: Graph, name: str) -> str:
-    a, b = str(before).splitlines(keepends=True), str(after).splitlines(keepends=True)
+    # a final newline on both, so a changed last line does not run into the next diff line
+    a = (str(before) + "\n").splitlines(keepends=True)
+    b = (str(after) + "\n").splitlines(keepends=True)
     return "".join(difflib.unified_diff(a, b, f"before {name}", f"after {name}"))
 
 

@@ -288,7 +288,8 @@ def jacobian(fn, argnums=0, mode="auto"):
                 for e in range(av.size):
                     ts = [_basis(a, e) if j == k else lax.full(a.shape, 0, a.dtype)
                           for j, a in enumerate(in_avals)]
-                    cols.append(eval_graph(tgraph, ts + captured)[0])
+                    with ad.derivative_region():  # the replayed tangent map (for dumps)
+                        cols.append(eval_graph(tgraph, ts + captured)[0])
                 blocks.append(tnp.reshape(tnp.stack(cols, axis=-1), out_aval.shape + av.shape)
                               if cols else lax.full(out_aval.shape + av.shape, 0, out_aval.dtype))
         else:
