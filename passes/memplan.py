@@ -124,8 +124,14 @@ def _canonical(alias: dict, v):
     return v
 
 
-def analyse(graph: Graph, donate: tuple[int, ...] = ()) -> MemPlan:
-    steps = flatten(graph)
+def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool = True,
+            views=VIEWS, plannable_fn=None) -> MemPlan:
+    """Plan ``graph``. The NumPy backend plans every value, kernel bodies included
+    (``flatten_kernels``); a compiled backend keeps kernel-internal values in registers and
+    plans only top-level values, with its own set of storage-free ``views`` and a
+    ``plannable_fn`` saying which equations write planned buffers (every output of them)."""
+    steps = flatten(graph) if flatten_kernels else [("eqn", e, None) for e in graph.eqns]
+    plannable_fn = plannable_fn or plannable
     alias: dict[int, object] = {}     # body input -> outer atom; kernel output -> body var
     defined_at: dict[int, int] = {}
     last_use: dict[int, int] = {}
@@ -150,12 +156,13 @@ def analyse(graph: Graph, donate: tuple[int, ...] = ()) -> MemPlan:
                 last_use[id(a)] = pos
         for o in e.outputs:
             defined_at[id(o)] = pos
-        if e.prim.name in VIEWS:
+        if e.prim.name in views:
             src = _canonical(alias, e.inputs[0])
             if isinstance(src, Var):
                 view_base[id(e.outputs[0])] = view_base.get(id(src), src)
-        elif plannable(e):
-            candidates.append((e.outputs[0], pos, e))
+        elif plannable_fn(e):
+            for o in (e.outputs if not flatten_kernels else e.outputs[:1]):
+                candidates.append((o, pos, e))
         pos += 1
     for a in graph.outputs:
         a = _canonical(alias, a)
@@ -177,16 +184,20 @@ def analyse(graph: Graph, donate: tuple[int, ...] = ()) -> MemPlan:
     for v, p, e in candidates:
         eqn_at[p] = e
     inplace_pairs = {}
+    taken = set()
     for b in bufs:
         e = eqn_at[b.first]
-        if e.prim.kind != "elementwise" or e.prim.name == "where":
-            continue  # where is written in two steps, so it cannot overwrite an operand
+        if flatten_kernels and (e.prim.kind != "elementwise" or e.prim.name == "where"):
+            continue  # NumPy writes where in two steps, so it cannot overwrite an operand
+        if not flatten_kernels and e.prim.kind not in ("elementwise", "fused"):
+            continue  # only loops that read element i before writing element i
         for a in e.inputs:
             a = _canonical(alias, a)
             ob = by_id.get(id(a)) if isinstance(a, Var) else None
             if ob is not None and ob.last == b.first and ob.var.aval == b.var.aval and \
-                    id(a) not in view_base.values():
+                    id(a) not in {id(v) for v in view_base.values()} and id(ob) not in taken:
                 inplace_pairs[id(b.var)] = ob
+                taken.add(id(ob))  # one result per dying operand (multi-output kernels)
                 break
     _color(plan, bufs, inplace_pairs)
     _donate(plan, graph, donate, bufs, last_use)

@@ -248,6 +248,17 @@ for _p in _SCALAR_OK:
                                          "elementwise op of broadcast(literal) -> op of literal"))
 
 
+@rule("dot_general", doc="dot_general with a rank-0 operand -> mul (a scaling)")
+def _dot_scalar(e, b):
+    x, y = e.inputs
+    for s, other in ((x, y), (y, x)):
+        if s.aval.shape == () and isinstance(other, Var) and other.aval == e.outputs[0].aval:
+            if isinstance(s, Lit):
+                return [b.add("mul", other, s)]
+            return [b.add("mul", other, b.add("broadcast_in_dim", s, shape=other.aval.shape,
+                                              broadcast_dimensions=()))]
+
+
 @rule("reduce_sum", doc="sum of broadcast(scalar) over all axes -> scalar * count")
 def _sum_of_bcast(e, b):
     p = b.producer(e.inputs[0])

@@ -7,5 +7,8 @@ import sys
 import tempfile
 
 os.environ.setdefault("TRACEGRAD_VERIFY", "1")
+# The suite runs on the NumPy backend unless a test asks for C (C tests compile their own
+# programs; compiling every jit call in the suite would take minutes).
+os.environ.setdefault("TRACEGRAD_BACKEND", "numpy")
 os.environ.setdefault("TRACEGRAD_CACHE_DIR", tempfile.mkdtemp(prefix="tracegrad-test-cache-"))
 sys.path.insert(0, os.path.dirname(__file__))  # tests import cases.py and programs.py

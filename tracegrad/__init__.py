@@ -9,7 +9,7 @@ from . import numpy  # noqa: F401  (tracegrad.numpy: the traced NumPy namespace)
 from .api import jit, make_ir  # noqa: F401
 from .errors import (CompileError, DTypeError, GradientError, IRError, ShapeError,  # noqa: F401
                      TracegradError, TracerArrayConversionError, TracerBoolError,
-                     UnsupportedOperationError)
+                     TracegradWarning, UnsupportedOperationError)
 from .ir import AVal, Eqn, Graph, Lit, Var, verify  # noqa: F401
 from .lax import stop_gradient  # noqa: F401
 from .printing import parse_graph  # noqa: F401

@@ -9,23 +9,29 @@ import numpy as np
 _erf = None
 
 
-def erf(x):
+def erf(x, out=None):
     """Error function via SciPy's ufunc (imported on first use, so ``import tracegrad`` stays light)."""
     global _erf
     if _erf is None:
         from scipy.special import erf as scipy_erf
         _erf = scipy_erf
-    return _erf(x)
+    return _erf(x, out=out)
 
 
-def sigmoid(x):
-    """1 / (1 + exp(-x)) without overflow: exp(-log(1 + exp(-x))), exact at both tails."""
-    return np.exp(-np.logaddexp(0, -x))
+def sigmoid(x, out=None):
+    """1 / (1 + exp(-x)) without overflow: exp(-log(1 + exp(-x))), exact at both tails.
+    With ``out`` every step writes into it (``out`` may be ``x`` itself)."""
+    if out is None:
+        return np.exp(-np.logaddexp(0, -x))
+    np.negative(x, out=out)
+    np.logaddexp(0, out, out=out)
+    np.negative(out, out=out)
+    return np.exp(out, out=out)
 
 
-def softplus(x):
+def softplus(x, out=None):
     """log(1 + exp(x)) without overflow: NumPy's logaddexp(0, x) is exact at both tails."""
-    return np.logaddexp(0, x)
+    return np.logaddexp(0, x, out=out)
 
 
 def broadcast_in_dim(x, shape, broadcast_dimensions):

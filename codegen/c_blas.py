@@ -1,0 +1,106 @@
+"""``dot_general`` in C: float contractions call OpenBLAS's sgemm/dgemm (with the transposes
+that match the operands' memory layout, one call per batch element); an operand whose
+contracted and free axes are interleaved is first copied into scratch space in the canonical
+order. Integer contractions (no BLAS type) run a plain loop."""
+from __future__ import annotations
+
+from .c_scalar import ctype
+
+
+def _strides(shape):
+    st, acc = [], 1
+    for d in reversed(shape):
+        st.append(acc)
+        acc *= d
+    return list(reversed(st))
+
+
+def _size(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _layout(shape, batch, contract, free):
+    """'N' if the non-batch axes are free-then-contract, 'T' if contract-then-free (in the
+    paired order), else None (needs a copy)."""
+    rest = [d for d in range(len(shape)) if d not in batch]
+    if rest == list(free) + list(contract):
+        return "N"
+    if rest == list(contract) + list(free):
+        return "T"
+    return None
+
+
+def emit_dot(em, e):
+    a, b = e.inputs
+    o = e.outputs[0]
+    (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+    lc, rc, lb, rb = list(lc), list(rc), list(lb), list(rb)
+    # contract in ascending order of lhs axes (the pairing is kept)
+    pairs = sorted(zip(lc, rc))
+    lc, rc = [p[0] for p in pairs], [p[1] for p in pairs]
+    sa, sb = a.aval.shape, b.aval.shape
+    fa = [d for d in range(len(sa)) if d not in lc and d not in lb]
+    fb = [d for d in range(len(sb)) if d not in rc and d not in rb]
+    nb = _size([sa[d] for d in lb])
+    M, K, N = _size([sa[d] for d in fa]), _size([sa[d] for d in lc]), _size([sb[d] for d in fb])
+    t = ctype(o.aval.dtype)
+    out = em.storage(o)
+    pa, pb = em.read(a), em.read(b)
+    la = _layout(sa, lb, lc, fa)
+    lrb = _layout(sb, rb, rc, fb)   # rhs: "N" = free-then-contract = N x K, so B^T
+    off = 0
+    em.stmt(f"    /* contraction: batch {nb}, M {M}, K {K}, N {N} */", e)
+    if la is None:
+        pa, off = _copy_canonical(em, e, a, lb + fa + lc, off)
+        la = "N"
+    if lrb is None:
+        pb, off = _copy_canonical(em, e, b, rb + rc + fb, off)
+        lrb = "T"  # contract-then-free: K x N, i.e. no transpose for B
+    trans_b = "TgTrans" if lrb == "N" else "TgNoTrans"
+    ldb = K if lrb == "N" else N
+    trans_a = "TgNoTrans" if la == "N" else "TgTrans"
+    lda = K if la == "N" else M
+    if M * N == 0:
+        return
+    if K == 0:
+        em.stmt(f"    memset({out}, 0, {o.aval.nbytes});")
+        return
+    if t in ("float", "double"):
+        em.uses_blas = True
+        gemm = "scipy_cblas_sgemm" if t == "float" else "scipy_cblas_dgemm"
+        one, zero = ("1.0f", "0.0f") if t == "float" else ("1.0", "0.0")
+        em.stmt(f"    for (int64_t bi = 0; bi < {nb}; bi++)\n"
+                f"        {gemm}(TgRowMajor, {trans_a}, {trans_b}, {M}, {N}, {K}, {one},\n"
+                f"            ({t}*){pa} + bi*{M * K}, {lda}, ({t}*){pb} + bi*{K * N}, {ldb},"
+                f" {zero}, {out} + bi*{M * N}, {N});")
+        return
+    acc = "int64_t"
+    ia = f"m*{K} + k" if la == "N" else f"k*{M} + m"
+    ib = f"n*{K} + k" if lrb == "N" else f"k*{N} + n"
+    em.stmt(f"    for (int64_t bi = 0; bi < {nb}; bi++)\n"
+            f"      for (int64_t m = 0; m < {M}; m++)\n"
+            f"        for (int64_t n = 0; n < {N}; n++) {{\n"
+            f"          {acc} s = 0;\n"
+            f"          for (int64_t k = 0; k < {K}; k++) s += ({acc})(({t}*){pa})[bi*{M * K} + "
+            f"{ia}] * (({t}*){pb})[bi*{K * N} + {ib}];\n"
+            f"          {out}[bi*{M * N} + m*{N} + n] = ({t})s;\n"
+            f"        }}")
+
+
+def _copy_canonical(em, e, x, order, off):
+    """Copy ``x`` transposed to axis ``order`` into scratch; return (pointer, next offset)."""
+    shape = x.aval.shape
+    t = ctype(x.aval.dtype)
+    ptr, nxt = em.scratch(x.aval.nbytes, off)
+    ist = _strides(shape)
+    nshape = [shape[d] for d in order]
+    ost = _strides(nshape)
+    src = " + ".join(f"j{k}*{ist[d]}" for k, d in enumerate(order)) or "0"
+    dst = " + ".join(f"j{k}*{ost[k]}" for k in range(len(order))) or "0"
+    loops = "".join(f"for (int64_t j{k} = 0; j{k} < {n}; j{k}++) " for k, n in enumerate(nshape))
+    em.stmt(f"    {{ const {t}* restrict s = {em.read(x)}; {t}* restrict d = ({t}*){ptr};\n"
+            f"      {loops}d[{dst}] = s[{src}]; }}")
+    return f"(({t}*){ptr})", nxt

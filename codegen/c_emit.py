@@ -1,0 +1,835 @@
+"""Emit one C99 CPython extension module per program.
+
+The module's ``run(*inputs, *constants, *outputs)`` crosses from Python into C once per call.
+Inside, each top-level equation becomes a loop (a fused kernel, a reduction, an index/copy
+operation) or a BLAS call; intermediate values live in a per-thread arena laid out by the
+memory plan and reused across calls. Every emitted statement carries its IR equation and the
+user's ``file:line`` as a comment, with the names of the IR dump.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracegrad.ir import Graph, Lit, Var
+from tracegrad.printing import Namer, format_eqn
+
+from .c_scalar import SIMD_FUNCS, c_literal, ctype, helpers_source, math_fn, scalar_expr
+
+PARALLEL_MIN_ELEMENTS = 1 << 15   # below this a loop runs on one thread (measured: fork/join
+                                  # of the OpenMP team costs more than it saves)
+RELEASE_GIL_MIN_FLOPS = 1 << 14   # tiny programs keep the GIL (releasing costs ~0.1 us)
+REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
+C_VIEWS = {"reshape"}             # contiguous buffers: a reshape is the same pointer
+
+
+def _size(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _strides(shape) -> list[int]:
+    st, acc = [], 1
+    for d in reversed(shape):
+        st.append(acc)
+        acc *= d
+    return list(reversed(st))
+
+
+def _comment(text: str) -> str:
+    text = " ".join(text.split()).replace("*/", "* /")
+    return text if len(text) < 150 else text[:147] + "..."
+
+
+@dataclass
+class CProgram:
+    source: str
+    n_inputs: int
+    constants: list            # arrays passed after the inputs
+    out_avals: list
+    uses_blas: bool
+    arena_bytes: int
+    in_nbytes: list = field(default_factory=list)
+
+
+class _Emitter:
+    def __init__(self, graph: Graph, plan, name: str):
+        self.graph = graph
+        self.plan = plan
+        self.name = name
+        self.namer = Namer()
+        for v in graph.inputs:
+            self.namer(v)
+        self.lines: list[str] = []      # body of tg_program
+        self.kernels: list[str] = []    # static kernel functions
+        self.dtypes: set[str] = set()
+        self.simd_decls: set[tuple[str, str]] = set()
+        self.uses_blas = False
+        self.constants: list[np.ndarray] = []
+        self.ptr: dict[int, str] = {}   # id(var) -> C pointer expression
+        self.scratch_bytes = 0
+        self.n_kernels = 0
+
+    # --- storage ---------------------------------------------------------------------------
+    def layout(self):
+        offsets, off = [], 0
+        for nbytes in self.plan.slot_bytes:
+            offsets.append(off)
+            off += (nbytes + 63) // 64 * 64
+        self.slot_offset = offsets
+        self.arena_planned = off
+        for i, v in enumerate(self.graph.inputs):
+            self.ptr[id(v)] = f"in{i}"
+        self.out_index = {}
+        inputs = {id(v) for v in self.graph.inputs}
+        for j, a in enumerate(self.graph.outputs):
+            if isinstance(a, Var) and id(a) not in self.out_index and id(a) not in inputs:
+                self.out_index[id(a)] = j
+        # a value returned only through reshapes is written straight into that output
+        producer = {id(o): e for e in self.graph.eqns for o in e.outputs}
+        for j, a in enumerate(self.graph.outputs):
+            base = a
+            while isinstance(base, Var) and id(base) in producer and \
+                    producer[id(base)].prim.name in C_VIEWS:
+                base = producer[id(base)].inputs[0]
+            if base is not a and isinstance(base, Var) and id(base) not in inputs and \
+                    id(base) not in self.out_index and id(base) not in self.plan.slot_of:
+                self.out_index[id(base)] = j
+
+    def storage(self, v: Var) -> str:
+        """Pointer expression of the buffer ``v`` is written to."""
+        t = ctype(v.aval.dtype)
+        if id(v) in self.out_index:
+            p = f"out{self.out_index[id(v)]}"
+        elif id(v) in self.plan.slot_of:
+            p = f"(({t}*)(arena + {self.slot_offset[self.plan.slot_of[id(v)]]}))"
+        else:
+            raise AssertionError(f"no storage planned for {self.namer(v)}")
+        self.ptr[id(v)] = p
+        return p
+
+    def read(self, a) -> str:
+        if isinstance(a, Lit):  # a scalar literal where an array is read: a C99 compound literal
+            return f"(&(const {ctype(a.aval.dtype)}){{{c_literal(a)}}})"
+        return self.ptr[id(a)]
+
+    def scratch(self, nbytes: int, offset: int = 0) -> tuple[str, int]:
+        """Scratch space after the planned arena (for transposed copies feeding BLAS)."""
+        start = self.arena_planned + offset
+        self.scratch_bytes = max(self.scratch_bytes, offset + (nbytes + 63) // 64 * 64)
+        return f"(arena + {start})", offset + (nbytes + 63) // 64 * 64
+
+    # --- program ---------------------------------------------------------------------------
+    def emit(self) -> CProgram:
+        self.layout()
+        for e in self.graph.eqns:
+            for o in e.outputs:
+                self.namer(o)
+            self.emit_eqn(e)
+        for j, a in enumerate(self.graph.outputs):
+            self.emit_output_copy(j, a)
+        return self.finish()
+
+    def stmt(self, code: str, e=None):
+        if e is not None:
+            src = f" ({e.src})" if e.src else ""
+            self.lines.append(f"    /* {_comment(format_eqn(e, self.namer))}{src} */")
+        self.lines.append(code)
+
+    def emit_output_copy(self, j, a):
+        """Outputs not written in place by their equation: inputs, views, repeats, literals."""
+        if isinstance(a, Lit):
+            t = ctype(a.aval.dtype)
+            self.stmt(f"    (({t}*)out{j})[0] = {c_literal(a)};")
+            return
+        if self.out_index.get(id(a)) == j and self.ptr.get(id(a)) == f"out{j}":
+            return
+        n = a.aval.nbytes
+        self.stmt(f"    memcpy(out{j}, {self.read(a)}, {n}); /* output {j} */")
+
+    def emit_eqn(self, e):
+        name = e.prim.name
+        for a in list(e.inputs) + list(e.outputs):
+            self.dtypes.add(str(a.aval.dtype))
+        if name == "constant":
+            k = len(self.constants)
+            self.constants.append(np.ascontiguousarray(e.params["value"]))
+            cptr = f"cst{k}"
+            o = e.outputs[0]
+            if id(o) in self.out_index:
+                self.stmt(f"    memcpy(out{self.out_index[id(o)]}, {cptr}, {o.aval.nbytes});", e)
+                self.ptr[id(o)] = f"out{self.out_index[id(o)]}"
+            else:
+                self.ptr[id(o)] = cptr
+            return
+        if name in C_VIEWS:
+            src = e.inputs[0]
+            o = e.outputs[0]
+            if isinstance(src, Lit):
+                self.emit_kernel_for(e)
+                return
+            if id(o) in self.out_index and self.read(src) != f"out{self.out_index[id(o)]}":
+                self.stmt(f"    memcpy({self.storage(o)}, {self.read(src)}, {o.aval.nbytes});", e)
+            else:
+                self.ptr[id(o)] = self.read(src)
+            return
+        if e.prim.kind in ("elementwise", "fused") or name in REDUCTIONS or \
+                name == "broadcast_in_dim":
+            self.emit_kernel_for(e)
+            return
+        getattr(self, f"emit_{name}")(e)
+
+    # --- kernels: elementwise chains, broadcasts, one reduction -----------------------------
+    def emit_kernel_for(self, e):
+        from tracegrad.ir import Eqn
+        if e.prim.name == "fused":
+            body = e.params["body"]
+            kname = e.params["name"]
+        else:
+            ins = tuple(Var(a.aval) if isinstance(a, Var) else a for a in e.inputs)
+            outs = tuple(Var(o.aval) for o in e.outputs)
+            be = Eqn(e.prim, ins, e.params, outs, e.src)
+            body = Graph(tuple(a for a in ins if isinstance(a, Var)), (be,), outs)
+            self.n_kernels += 1
+            kname = f"op{self.n_kernels}"
+        outer_ins = [a for a in e.inputs if isinstance(a, Var)] if e.prim.name != "fused" \
+            else list(e.inputs)
+        in_ptrs = [self.read(a) if isinstance(a, Var) else None for a in outer_ins]
+        out_ptrs = [self.storage(o) for o in e.outputs]
+        k = _Kernel(self, kname, body, e)
+        self.kernels.append(k.function())
+        args = [p for p in in_ptrs if p is not None] + out_ptrs
+        self.stmt(f"    {kname}({', '.join(args)});", e)
+
+    # --- index/copy operations ----------------------------------------------------------------
+    def _nest(self, shape, body: list[str], indent="    ", parallel=True, names=None
+              ) -> list[str]:
+        """Loops over ``shape`` with index variables ``names`` (default i0..i{n-1}); ``body``
+        at the innermost; the outer loop runs on the thread team when the nest is large."""
+        n = len(shape)
+        names = names or [f"i{d}" for d in range(n)]
+        out = []
+        total = _size(shape)
+        if n == 0:
+            return [indent + "{"] + [indent + "    " + b for b in body] + [indent + "}"]
+        for d, size in enumerate(shape):
+            pad = indent + "    " * d
+            if d == 0 and parallel and total >= PARALLEL_MIN_ELEMENTS and n >= 1:
+                out.append(f"{pad}TG_PARALLEL_FOR")
+            elif d == n - 1:
+                out.append(f"{pad}TG_SIMD")
+            out.append(f"{pad}for (int64_t {names[d]} = 0; {names[d]} < {size}; "
+                       f"{names[d]}++) {{")
+        pad = indent + "    " * n
+        out += [pad + b for b in body]
+        for d in reversed(range(n)):
+            out.append(indent + "    " * d + "}")
+        return out
+
+    @staticmethod
+    def _index(coeffs: list[tuple[str, int]], base: int = 0) -> str:
+        terms = [f"{v}*{c}" if c != 1 else v for v, c in coeffs if c != 0]
+        if base:
+            terms.append(str(base))
+        return " + ".join(terms) if terms else "0"
+
+    def emit_transpose(self, e):
+        x, o = e.inputs[0], e.outputs[0]
+        perm = e.params["permutation"]
+        ist = _strides(x.aval.shape)
+        ost = _strides(o.aval.shape)
+        src = self._index([(f"i{d}", ist[perm[d]]) for d in range(len(perm))])
+        dst = self._index([(f"i{d}", ost[d]) for d in range(len(perm))])
+        self._copy_kernel(e, o.aval.shape, [f"o[{dst}] = x[{src}];"])
+
+    def _copy_kernel(self, e, shape, body, extra_inputs=()):
+        x, o = e.inputs[0], e.outputs[0]
+        t_in, t_out = ctype(x.aval.dtype), ctype(o.aval.dtype)
+        self.n_kernels += 1
+        kname = f"op{self.n_kernels}"
+        params = [f"const {t_in}* restrict x"] + [f"const {ctype(a.aval.dtype)}* restrict {n}"
+                                                  for n, a in extra_inputs]
+        params.append(f"{t_out}* restrict o")
+        fn = [f"static void {kname}({', '.join(params)}) {{"]
+        fn += self._nest(shape, body)
+        fn.append("}")
+        self.kernels.append("\n".join(fn))
+        args = [self.read(x)] + [self.read(a) for _, a in extra_inputs] + [self.storage(o)]
+        self.stmt(f"    {kname}({', '.join(args)});", e)
+
+    def emit_slice(self, e):
+        x, o = e.inputs[0], e.outputs[0]
+        ist, ost = _strides(x.aval.shape), _strides(o.aval.shape)
+        starts, steps = e.params["start_indices"], e.params["strides"]
+        base = sum(s * st for s, st in zip(starts, ist))
+        src = self._index([(f"i{d}", ist[d] * steps[d]) for d in range(len(ist))], base)
+        dst = self._index([(f"i{d}", ost[d]) for d in range(len(ost))])
+        self._copy_kernel(e, o.aval.shape, [f"o[{dst}] = x[{src}];"])
+
+    def emit_rev(self, e):
+        x, o = e.inputs[0], e.outputs[0]
+        shape = x.aval.shape
+        st = _strides(shape)
+        dims = set(e.params["dimensions"])
+        base = sum((shape[d] - 1) * st[d] for d in dims)
+        src = self._index([(f"i{d}", -st[d] if d in dims else st[d]) for d in range(len(st))],
+                          base)
+        dst = self._index([(f"i{d}", st[d]) for d in range(len(st))])
+        self._copy_kernel(e, shape, [f"o[{dst}] = x[{src}];"])
+
+    def emit_pad(self, e):
+        x, pv, o = e.inputs[0], e.inputs[1], e.outputs[0]
+        t = ctype(o.aval.dtype)
+        out = self.storage(o)
+        val = c_literal(pv) if isinstance(pv, Lit) else f"{self.read(pv)}[0]"
+        self.stmt(f"    {{ {t} pv = {val}; for (int64_t i = 0; i < {o.aval.size}; i++) "
+                  f"{out}[i] = pv; }}", e)
+        if x.aval.size == 0:
+            return
+        ost = _strides(o.aval.shape)
+        ist = _strides(x.aval.shape)
+        lo, it = e.params["low"], e.params["interior"]
+        dst = self._index([(f"i{d}", ost[d] * (it[d] + 1)) for d in range(len(ost))],
+                          sum(l * s for l, s in zip(lo, ost)))
+        src = self._index([(f"i{d}", ist[d]) for d in range(len(ist))])
+        self.n_kernels += 1
+        kname = f"op{self.n_kernels}"
+        fn = [f"static void {kname}(const {t}* restrict x, {t}* restrict o) {{"]
+        fn += self._nest(x.aval.shape, [f"o[{dst}] = x[{src}];"])
+        fn.append("}")
+        self.kernels.append("\n".join(fn))
+        self.stmt(f"    {kname}({self.read(x)}, {out});")
+
+    def emit_concatenate(self, e):
+        o = e.outputs[0]
+        ax = e.params["dimension"]
+        t = ctype(o.aval.dtype)
+        out = self.storage(o)
+        ost = _strides(o.aval.shape)
+        offset = 0
+        first = True
+        for x in e.inputs:
+            if x.aval.size:
+                ist = _strides(x.aval.shape)
+                dst = self._index([(f"i{d}", ost[d]) for d in range(len(ost))], offset * ost[ax])
+                src = self._index([(f"i{d}", ist[d]) for d in range(len(ist))])
+                self.n_kernels += 1
+                kname = f"op{self.n_kernels}"
+                fn = [f"static void {kname}(const {t}* restrict x, {t}* restrict o) {{"]
+                fn += self._nest(x.aval.shape, [f"o[{dst}] = x[{src}];"])
+                fn.append("}")
+                self.kernels.append("\n".join(fn))
+                self.stmt(f"    {kname}({self.read(x)}, {out});", e if first else None)
+                first = False
+            offset += x.aval.shape[ax]
+
+    def _gather_base(self, x, idx):
+        """C statements computing ``base`` for index row ``b`` (indices clamped to range)."""
+        k = idx.aval.shape[-1]
+        xst = _strides(x.aval.shape)
+        parts = []
+        for j in range(k):
+            dim = x.aval.shape[j]
+            parts.append(f"{{ int64_t v = (int64_t)ix[b*{k} + {j}]; if (v < 0) v += {dim}; "
+                         f"v = v < 0 ? 0 : (v >= {dim} ? {dim} - 1 : v); base += v*{xst[j]}; }}")
+        return parts
+
+    def emit_gather(self, e):
+        x, idx = e.inputs
+        o = e.outputs[0]
+        k = idx.aval.shape[-1]
+        nb = _size(idx.aval.shape[:-1])
+        r = _size(x.aval.shape[k:])
+        t, ti = ctype(x.aval.dtype), ctype(idx.aval.dtype)
+        self.n_kernels += 1
+        kname = f"op{self.n_kernels}"
+        par = "TG_PARALLEL_FOR\n    " if nb * r >= PARALLEL_MIN_ELEMENTS else ""
+        fn = [f"static void {kname}(const {t}* restrict x, const {ti}* restrict ix, "
+              f"{t}* restrict o) {{",
+              f"    {par}for (int64_t b = 0; b < {nb}; b++) {{",
+              "        int64_t base = 0;"]
+        fn += ["        " + p for p in self._gather_base(x, idx)]
+        fn += ["        TG_SIMD", f"        for (int64_t r = 0; r < {r}; r++) "
+               f"o[b*{r} + r] = x[base + r];", "    }", "}"]
+        self.kernels.append("\n".join(fn))
+        self.stmt(f"    {kname}({self.read(x)}, {self.read(idx)}, {self.storage(o)});", e)
+
+    def emit_scatter_add(self, e):
+        x, idx, upd = e.inputs
+        o = e.outputs[0]
+        k = idx.aval.shape[-1]
+        nb = _size(idx.aval.shape[:-1])
+        r = _size(x.aval.shape[k:])
+        t, ti = ctype(x.aval.dtype), ctype(idx.aval.dtype)
+        self.n_kernels += 1
+        kname = f"op{self.n_kernels}"
+        # sequential over index rows: duplicates accumulate in a fixed order (deterministic)
+        fn = [f"static void {kname}(const {t}* restrict x, const {ti}* restrict ix, "
+              f"const {t}* restrict u, {t}* o) {{",
+              f"    if (o != x) memcpy(o, x, {x.aval.nbytes});",
+              f"    for (int64_t b = 0; b < {nb}; b++) {{",
+              "        int64_t base = 0;"]
+        fn += ["        " + p for p in self._gather_base(x, idx)]
+        fn += ["        TG_SIMD", f"        for (int64_t r = 0; r < {r}; r++) "
+               f"o[base + r] += u[b*{r} + r];", "    }", "}"]
+        self.kernels.append("\n".join(fn))
+        self.stmt(f"    {kname}({self.read(x)}, {self.read(idx)}, {self.read(upd)}, "
+                  f"{self.storage(o)});", e)
+
+    def emit_iota(self, e):
+        o = e.outputs[0]
+        shape = o.aval.shape
+        st = _strides(shape)
+        dim = e.params["dimension"]
+        t = ctype(o.aval.dtype)
+        self.n_kernels += 1
+        kname = f"op{self.n_kernels}"
+        dst = self._index([(f"i{d}", st[d]) for d in range(len(st))])
+        fn = [f"static void {kname}({t}* restrict o) {{"]
+        fn += self._nest(shape, [f"o[{dst}] = ({t})i{dim};"])
+        fn.append("}")
+        self.kernels.append("\n".join(fn))
+        self.stmt(f"    {kname}({self.storage(o)});", e)
+
+    def emit_cumsum(self, e):
+        x, o = e.inputs[0], e.outputs[0]
+        shape = x.aval.shape
+        ax, rev = e.params["axis"], e.params["reverse"]
+        st = _strides(shape)
+        outer = [d for d in range(len(shape)) if d != ax]
+        t = ctype(x.aval.dtype)
+        acc_t = "double" if t in ("float", "double") else "int64_t"
+        n = shape[ax]
+        base = self._index([(f"i{d}", st[d]) for d in outer])
+        pos = f"(({n} - 1 - j) * {st[ax]})" if rev else f"(j * {st[ax]})"
+        self.n_kernels += 1
+        kname = f"op{self.n_kernels}"
+        body = [f"{acc_t} acc = 0;", f"for (int64_t j = 0; j < {n}; j++) {{",
+                f"    int64_t p = {base} + {pos}; acc += x[p]; o[p] = ({t})acc;", "}"]
+        fn = [f"static void {kname}(const {t}* restrict x, {t}* restrict o) {{"]
+        fn += self._nest([shape[d] for d in outer], body, names=[f"i{d}" for d in outer])
+        fn.append("}")
+        self.kernels.append("\n".join(fn))
+        self.stmt(f"    {kname}({self.read(x)}, {self.storage(o)});", e)
+
+    def _argext(self, e, better: str):
+        x, o = e.inputs[0], e.outputs[0]
+        shape = x.aval.shape
+        ax = e.params["axis"]
+        st = _strides(shape)
+        outer = [d for d in range(len(shape)) if d != ax]
+        ost = _strides([shape[d] for d in outer])
+        t, to = ctype(x.aval.dtype), ctype(o.aval.dtype)
+        n = shape[ax]
+        self.n_kernels += 1
+        kname = f"op{self.n_kernels}"
+        base = " + ".join([f"o{k}*{st[d]}" for k, d in enumerate(outer)]) or "0"
+        dst = " + ".join([f"o{k}*{ost[k]}" for k in range(len(outer))]) or "0"
+        loops = []
+        for k, d in enumerate(outer):
+            loops.append("    " * (k + 1) + f"for (int64_t o{k} = 0; o{k} < {shape[d]}; o{k}++) {{")
+        pad = "    " * (len(outer) + 1)
+        isfloat = t in ("float", "double")
+        nan_first = f" || (v != v && best == best)" if isfloat else ""
+        body = [f"{pad}int64_t b0 = {base}; {t} best = x[b0]; int64_t bi = 0;",
+                f"{pad}for (int64_t j = 1; j < {n}; j++) {{ {t} v = x[b0 + j*{st[ax]}]; "
+                f"if ((v {better} best){nan_first}) {{ best = v; bi = j; }} }}",
+                f"{pad}o[{dst}] = ({to})bi;"]
+        if isfloat:  # NumPy: the first NaN wins
+            body.insert(1, f"{pad}if (best != best) {{ o[{dst}] = 0; }} else {{")
+            body.append(f"{pad}}}")
+        fn = [f"static void {kname}(const {t}* restrict x, {to}* restrict o) {{"] + loops + body
+        fn += ["    " * (k + 1) + "}" for k in reversed(range(len(outer)))] + ["}"]
+        self.kernels.append("\n".join(fn))
+        self.stmt(f"    {kname}({self.read(x)}, {self.storage(o)});", e)
+
+    def emit_argmax(self, e):
+        self._argext(e, ">")
+
+    def emit_argmin(self, e):
+        self._argext(e, "<")
+
+    # --- contractions -------------------------------------------------------------------------
+    def emit_dot_general(self, e):
+        from .c_blas import emit_dot
+        emit_dot(self, e)
+
+    # --- module -------------------------------------------------------------------------------
+    def finish(self) -> CProgram:
+        g = self.graph
+        n_in, n_const, n_out = len(g.inputs), len(self.constants), len(g.outputs)
+        arena = self.arena_planned + self.scratch_bytes
+        params = [f"const {ctype(v.aval.dtype)}* restrict in{i}" for i, v in enumerate(g.inputs)]
+        params += [f"const {ctype(c.dtype)}* restrict cst{k}" for k, c in enumerate(self.constants)]
+        params += [f"{ctype(a.aval.dtype)}* restrict out{j}" for j, a in enumerate(g.outputs)]
+        params.append("char* restrict arena")
+        from tracegrad.passes.cost import flops
+        release = flops(g) >= RELEASE_GIL_MIN_FLOPS
+        simd = "\n".join(
+            f"{t} {fn}({', '.join([t] * ar)}) __attribute__((simd(\"notinbranch\")));"
+            for fn, t, ar in sorted(self.simd_decls))
+        src = _MODULE_TEMPLATE.format(
+            name=self.name, simd=simd, helpers=helpers_source(self.dtypes),
+            blas=_BLAS_DECLS if self.uses_blas else "", kernels="\n\n".join(self.kernels),
+            params=",\n    ".join(params), body="\n".join(self.lines),
+            n_args=n_in + n_const + n_out, n_in=n_in + n_const,
+            sizes=", ".join(str(s) for s in
+                            [v.aval.nbytes for v in g.inputs] +
+                            [c.nbytes for c in self.constants] +
+                            [a.aval.nbytes for a in g.outputs]) or "0",
+            call_args=", ".join(
+                [f"({ctype(v.aval.dtype)}*)bufs[{i}].buf" for i, v in enumerate(g.inputs)] +
+                [f"({ctype(c.dtype)}*)bufs[{n_in + k}].buf" for k, c in enumerate(self.constants)] +
+                [f"({ctype(a.aval.dtype)}*)bufs[{n_in + n_const + j}].buf"
+                 for j, a in enumerate(g.outputs)] + ["arena"]),
+            arena=max(arena, 64),
+            release_begin="Py_BEGIN_ALLOW_THREADS" if release else "",
+            release_end="Py_END_ALLOW_THREADS" if release else "")
+        return CProgram(src, n_in, self.constants, [a.aval for a in g.outputs], self.uses_blas,
+                        arena)
+
+
+class _Kernel:
+    """One loop nest: the elementwise body of a fused kernel (or of a single equation) over
+    the iteration space of its outputs, with broadcasts as index maps and at most one final
+    reduction."""
+
+    def __init__(self, em: _Emitter, name: str, body: Graph, eqn):
+        self.em = em
+        self.name = name
+        self.body = body
+        self.eqn = eqn
+        # the fusion pass allows one reduction per kernel, anywhere among its members
+        self.epilogue = next((e for e in body.eqns if e.prim.name in REDUCTIONS), None)
+        if self.epilogue is not None:
+            self.shape = tuple(self.epilogue.inputs[0].aval.shape)
+        else:
+            self.shape = max((o.aval.shape for e in body.eqns for o in e.outputs),
+                             key=len, default=())
+        self.namer = Namer()
+        for v in body.inputs:
+            self.namer(v)
+
+    def function(self) -> str:
+        em = self.em
+        S = self.shape
+        n = len(S)
+        st = _strides(S)
+        body_in = list(self.body.inputs)
+        params = [f"const {ctype(v.aval.dtype)}* restrict p_{self.namer(v)}" for v in body_in]
+        outs = list(self.body.outputs)
+        out_names = [f"q{j}" for j in range(len(outs))]
+        params += [f"{ctype(o.aval.dtype)}* q{j}" for j, o in enumerate(outs)]
+        flat = em._index([(f"i{d}", st[d]) for d in range(n)])
+        scalars, stmts = [], []
+        val: dict[int, str] = {}
+        for v in body_in:
+            nm = self.namer(v)
+            if v.aval.shape == ():
+                scalars.append(f"const {ctype(v.aval.dtype)} s_{nm} = p_{nm}[0];")
+                val[id(v)] = f"s_{nm}"
+            elif tuple(v.aval.shape) == tuple(S):
+                val[id(v)] = f"p_{nm}[{flat}]"
+        epi = self.epilogue
+        for e in self.body.eqns:
+            for o in e.outputs:
+                self.namer(o)
+            if e is epi:
+                continue
+            o = e.outputs[0]
+            t = ctype(o.aval.dtype)
+            onm = self.namer(o)
+            if e.prim.name == "broadcast_in_dim":
+                src = e.inputs[0]
+                if isinstance(src, Lit):
+                    expr = c_literal(src)
+                elif src.aval.shape == ():
+                    expr = val[id(src)]
+                else:
+                    ist = _strides(src.aval.shape)
+                    coeffs = [(f"i{d}", ist[k]) for k, d in
+                              enumerate(e.params["broadcast_dimensions"])
+                              if src.aval.shape[k] != 1]
+                    expr = f"p_{self.namer(src)}[{em._index(coeffs)}]"
+            else:
+                args = [c_literal(a) if isinstance(a, Lit) else val[id(a)] for a in e.inputs]
+                in_dt = e.inputs[-1].aval.dtype if e.prim.name == "where" else \
+                    e.inputs[0].aval.dtype
+                expr = scalar_expr(e.prim.name, args, in_dt, o.aval.dtype, e.params)
+                self.note_simd(e.prim.name, in_dt)
+            cmt = _comment(format_eqn(e, self.namer)) + (f" ({e.src})" if e.src else "")
+            target = f"v_{onm}"
+            if o.aval.shape == () and n:
+                scalars.append(f"const {t} {target} = {expr}; /* {cmt} */")
+            else:
+                stmts.append(f"const {t} {target} = {expr}; /* {cmt} */")
+            val[id(o)] = target
+        writes = []
+        for j, o in enumerate(outs):
+            if epi is not None and o is epi.outputs[0]:
+                continue
+            writes.append(f"{out_names[j]}[{flat}] = {val[id(o)]};")
+        fn = [f"static void {self.name}({', '.join(params)}) {{"]
+        fn += ["    " + s for s in scalars]
+        if epi is None:
+            fn += em._nest(S, stmts + writes)
+        else:
+            fn += self.reduction_loops(S, stmts, writes, val, outs, out_names)
+        fn.append("}")
+        return "\n".join(fn)
+
+    def note_simd(self, prim, dtype):
+        from .c_scalar import _UNARY_MATH
+        fn = _UNARY_MATH.get(prim) or {"pow": "pow", "atan2": "atan2", "sigmoid": "exp",
+                                      "softplus": "log1p"}.get(prim)
+        if fn is None or fn not in SIMD_FUNCS or str(np.dtype(dtype)) not in ("float32",
+                                                                               "float64"):
+            return
+        t = ctype(dtype)
+        ar = 2 if fn in ("pow", "atan2") else 1
+        self.em.simd_decls.add((math_fn(fn, dtype), t, ar))
+        if prim == "softplus":
+            self.em.simd_decls.add((math_fn("exp", dtype), t, 1))
+
+    def reduction_loops(self, S, stmts, writes, val, outs, out_names):
+        em = self.em
+        epi = self.epilogue
+        axes = tuple(epi.params["axes"])
+        src = epi.inputs[0]
+        op = epi.prim.name
+        o = epi.outputs[0]
+        j_out = next(j for j, x in enumerate(outs) if x is o)
+        q = out_names[j_out]
+        t_out = ctype(o.aval.dtype)
+        acc_t = {"float": "double", "double": "double", "int32_t": "int64_t",
+                 "int64_t": "int64_t", "uint8_t": "int64_t"}[ctype(src.aval.dtype)] \
+            if op in ("reduce_sum", "reduce_prod") else ctype(src.aval.dtype)
+        x = val[id(src)] if not isinstance(src, Lit) else c_literal(src)
+        isfloat = ctype(src.aval.dtype) in ("float", "double")
+        init = {"reduce_sum": "0", "reduce_prod": "1",
+                "reduce_max": ("-INFINITY" if isfloat else _int_min(src.aval.dtype)),
+                "reduce_min": ("INFINITY" if isfloat else _int_max(src.aval.dtype))}[op]
+        combine = {"reduce_sum": "acc += {x};", "reduce_prod": "acc *= {x};",
+                   "reduce_max": "acc = {x} > acc ? {x} : acc;" + (" nan |= ({x} != {x});"
+                                                                    if isfloat else ""),
+                   "reduce_min": "acc = {x} < acc ? {x} : acc;" + (" nan |= ({x} != {x});"
+                                                                    if isfloat else "")}[op]
+        simd_red = {"reduce_sum": "reduction(+:acc)", "reduce_prod": "reduction(*:acc)",
+                    "reduce_max": "reduction(max:acc)", "reduce_min": "reduction(min:acc)"}[op]
+        if isfloat and op in ("reduce_max", "reduce_min"):
+            simd_red += " reduction(|:nan)"
+        n = len(S)
+        kept = [d for d in range(n) if d not in axes]
+        finish = "(nan ? NAN : acc)" if isfloat and op in ("reduce_max", "reduce_min") else "acc"
+        body = stmts + writes + [combine.format(x=f"(({acc_t}){x})")]
+        nan_decl = "int nan = 0; " if isfloat and op in ("reduce_max", "reduce_min") else ""
+        if kept == list(range(len(kept))):
+            # reduced axes are a suffix: one accumulator per output element
+            kshape = [S[d] for d in kept]
+            rshape = [S[d] for d in axes]
+            ost = _strides(kshape)
+            dst = em._index([(f"i{d}", ost[k]) for k, d in enumerate(kept)])
+            inner = []
+            for k, d in enumerate(axes):
+                pad = "    " * k
+                if k == len(axes) - 1:
+                    inner.append(f"{pad}TG_SIMD_RED({simd_red})")
+                inner.append(f"{pad}for (int64_t i{d} = 0; i{d} < {S[d]}; i{d}++) {{")
+            inner += ["    " * len(axes) + b for b in body]
+            inner += ["    " * k + "}" for k in reversed(range(len(axes)))]
+            inner_total = _size(rshape)
+            block = [f"{acc_t} acc = {init}; {nan_decl}"] + inner + \
+                [f"{q}[{dst}] = ({t_out}){finish};"]
+            if not kept:
+                return self.full_reduction(S, body, acc_t, init, simd_red, q, t_out, finish,
+                                           nan_decl, inner_total)
+            return em._nest(kshape, block)
+        # general axes: accumulate into a zeroed double/int64 array of the output's size
+        ost = _strides(o.aval.shape)
+        oidx = em._index([(f"i{d}", ost[k]) for k, d in enumerate(kept)])
+        nout = o.aval.size
+        lines = [f"{acc_t}* accs = ({acc_t}*)malloc(sizeof({acc_t}) * {max(nout, 1)});",
+                 "int* nans = " + ("(int*)calloc(" + str(max(nout, 1)) + ", sizeof(int));"
+                                   if nan_decl else "0;"),
+                 f"for (int64_t k = 0; k < {nout}; k++) accs[k] = {init};"]
+        gbody = stmts + writes + [f"{acc_t} acc = accs[{oidx}]; {nan_decl}",
+                                  combine.format(x=f"(({acc_t}){x})"),
+                                  f"accs[{oidx}] = acc;"]
+        if nan_decl:
+            gbody.append(f"if (nan) nans[{oidx}] = 1;")
+        lines += em._nest(S, gbody, parallel=False)
+        fin = "(nans[k] ? NAN : accs[k])" if nan_decl else "accs[k]"
+        lines += [f"for (int64_t k = 0; k < {nout}; k++) {q}[k] = ({t_out}){fin};",
+                  "free(accs);" + (" free(nans);" if nan_decl else "")]
+        return ["    " + ln for ln in lines]
+
+    def full_reduction(self, S, body, acc_t, init, simd_red, q, t_out, finish, nan_decl, total):
+        """All axes reduced: per-thread partials combined in thread order (deterministic for
+        a given thread count)."""
+        n = len(S)
+        par = total >= PARALLEL_MIN_ELEMENTS and n >= 1
+        lines = [f"{acc_t} parts[TG_MAX_THREADS]; int nparts = 1;",
+                 "int nanparts[TG_MAX_THREADS];" if nan_decl else ""]
+        inner = []
+        for d in range(n):
+            pad = "    " * d
+            if d == n - 1:
+                inner.append(f"{pad}TG_SIMD_RED({simd_red})")
+            lo, hi = ("lo", "hi") if d == 0 else ("0", str(S[d]))
+            inner.append(f"{pad}for (int64_t i{d} = {lo}; i{d} < {hi}; i{d}++) {{")
+        inner += ["    " * n + b for b in body]
+        inner += ["    " * d + "}" for d in reversed(range(n))]
+        # each thread takes a fixed contiguous share of the outer loop (static partition)
+        region = ["int t = TG_THREAD_ID, nt = TG_NUM_THREADS;",
+                  f"int64_t lo = (int64_t){S[0] if n else 1} * t / nt, "
+                  f"hi = (int64_t){S[0] if n else 1} * (t + 1) / nt;",
+                  f"{acc_t} acc = {init}; {nan_decl}"] + inner + \
+            ["parts[t] = acc;" + (" nanparts[t] = nan;" if nan_decl else ""),
+             "if (t == 0) nparts = nt;"]
+        if par:
+            lines += ["TG_PARALLEL_REGION", "{"] + ["    " + r for r in region] + ["}"]
+        else:
+            lines += ["{"] + ["    " + r for r in region] + ["}"]
+        comb = {"reduce_sum": "a += parts[t];", "reduce_prod": "a *= parts[t];",
+                "reduce_max": "a = parts[t] > a ? parts[t] : a;",
+                "reduce_min": "a = parts[t] < a ? parts[t] : a;"}[self.epilogue.prim.name]
+        nanc = " anynan |= nanparts[t];" if nan_decl else ""
+        lines += [f"{{ {acc_t} a = parts[0]; int anynan = 0;" + (" anynan = nanparts[0];"
+                                                                 if nan_decl else ""),
+                  f"  for (int t = 1; t < nparts; t++) {{ {comb}{nanc} }}",
+                  f"  {q}[0] = ({t_out})" + ("(anynan ? NAN : a); }" if nan_decl else "a; }")]
+        return ["    " + ln for ln in lines if ln]
+
+
+def _int_min(dt) -> str:
+    return {"int32": "INT32_MIN", "int64": "INT64_MIN", "bool": "0"}[str(np.dtype(dt))]
+
+
+def _int_max(dt) -> str:
+    return {"int32": "INT32_MAX", "int64": "INT64_MAX", "bool": "1"}[str(np.dtype(dt))]
+
+
+_BLAS_DECLS = """
+/* OpenBLAS from the scipy-openblas32 wheel (32-bit indices, scipy_ prefix) */
+enum TG_CBLAS_ORDER { TgRowMajor = 101 };
+enum TG_CBLAS_TRANSPOSE { TgNoTrans = 111, TgTrans = 112 };
+void scipy_cblas_sgemm(int, int, int, int, int, int, float, const float*, int,
+                       const float*, int, float, float*, int);
+void scipy_cblas_dgemm(int, int, int, int, int, int, double, const double*, int,
+                       const double*, int, double, double*, int);
+"""
+
+_MODULE_TEMPLATE = r"""/* generated by tracegrad (C backend): program {name} */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#define TG_PRAGMA(x) _Pragma(#x)
+#define TG_PARALLEL_FOR TG_PRAGMA(omp parallel for schedule(static) num_threads(tg_nthreads))
+#define TG_PARALLEL_REGION TG_PRAGMA(omp parallel num_threads(tg_nthreads))
+#define TG_THREAD_ID omp_get_thread_num()
+#define TG_NUM_THREADS omp_get_num_threads()
+#define TG_SIMD TG_PRAGMA(omp simd)
+#define TG_SIMD_RED(r) TG_PRAGMA(omp simd r)
+#else
+#define TG_PRAGMA(x)
+#define TG_PARALLEL_FOR
+#define TG_PARALLEL_REGION
+#define TG_THREAD_ID 0
+#define TG_NUM_THREADS 1
+#define TG_SIMD
+#define TG_SIMD_RED(r)
+#endif
+#define TG_MAX_THREADS 256
+
+static int tg_nthreads = 1;
+
+/* vector variants from glibc's libmvec: no -ffast-math needed */
+{simd}
+{blas}
+{helpers}
+
+{kernels}
+
+static void tg_program(
+    {params})
+{{
+{body}
+}}
+
+static __thread char* tg_arena = NULL;
+
+static PyObject* tg_run(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {{
+    static const Py_ssize_t sizes[] = {{ {sizes} }};
+    Py_buffer bufs[{n_args} + 1];
+    Py_ssize_t i, got = 0;
+    if (nargs != {n_args}) {{
+        PyErr_Format(PyExc_TypeError, "{name}: expected {n_args} arrays, got %zd", nargs);
+        return NULL;
+    }}
+    if (tg_arena == NULL) {{
+        tg_arena = (char*)aligned_alloc(64, {arena});
+        if (tg_arena == NULL) return PyErr_NoMemory();
+    }}
+    for (i = 0; i < nargs; i++) {{
+        int flags = i < {n_in} ? PyBUF_C_CONTIGUOUS : (PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE);
+        if (PyObject_GetBuffer(args[i], &bufs[i], flags) < 0) goto fail;
+        got++;
+        if (bufs[i].len != sizes[i]) {{
+            PyErr_Format(PyExc_ValueError, "{name}: argument %zd has %zd bytes, expected %zd",
+                         i, bufs[i].len, sizes[i]);
+            goto fail;
+        }}
+    }}
+    {{
+        char* arena = tg_arena;
+        {release_begin}
+        tg_program({call_args});
+        {release_end}
+    }}
+    for (i = 0; i < got; i++) PyBuffer_Release(&bufs[i]);
+    Py_RETURN_NONE;
+fail:
+    for (i = 0; i < got; i++) PyBuffer_Release(&bufs[i]);
+    return NULL;
+}}
+
+static PyObject* tg_set_threads(PyObject* self, PyObject* arg) {{
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    tg_nthreads = n < 1 ? 1 : (n > TG_MAX_THREADS ? TG_MAX_THREADS : (int)n);
+    Py_RETURN_NONE;
+}}
+
+static PyMethodDef tg_methods[] = {{
+    {{"run", (PyCFunction)(void(*)(void))tg_run, METH_FASTCALL, "run the program"}},
+    {{"set_threads", tg_set_threads, METH_O, "threads for the parallel loops"}},
+    {{NULL, NULL, 0, NULL}}
+}};
+
+static struct PyModuleDef tg_module = {{
+    PyModuleDef_HEAD_INIT, "TG_MODULE_NAME", NULL, -1, tg_methods
+}};
+
+PyMODINIT_FUNC PyInit_TG_MODULE_NAME(void) {{ return PyModule_Create(&tg_module); }}
+"""
+
+
+def emit_c(graph: Graph, name: str = "program") -> CProgram:
+    """C source of ``graph`` (already through the pass pipeline). Plans its own top-level
+    buffers: values inside a kernel live in registers, not memory."""
+    from tracegrad.passes.memplan import analyse
+
+    def c_plannable(e):
+        return e.prim.name not in ("constant",) and not e.prim.name.startswith("custom")
+    plan = analyse(graph, flatten_kernels=False, views=C_VIEWS, plannable_fn=c_plannable)
+    em = _Emitter(graph, plan, name)
+    return em.emit()
+

@@ -1,0 +1,48 @@
+"""The C backend's executable: a program's extension module plus the per-call marshalling
+(inputs made C-contiguous, outputs allocated fresh, one call into C)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from tracegrad.ir import Graph
+
+from .c_emit import emit_c
+
+
+def num_threads() -> int:
+    from tracegrad import options
+    value = options.get("TRACEGRAD_NUM_THREADS")
+    if value:
+        return max(1, int(value))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+class CExecutable:
+    """Runs a graph compiled to C. Inputs are never written; outputs are fresh arrays."""
+
+    backend = "c"
+
+    def __init__(self, graph: Graph, fn_name: str = "program"):
+        from tracegrad.passes.fuse import fuse
+
+        from .c_runtime import load_extension
+        if not any(e.prim.name == "fused" for e in graph.eqns):
+            graph = fuse(graph, force=True)  # C kernels gain from fusion at any size
+        self.graph = graph
+        prog = emit_c(graph, fn_name)
+        self.program = prog
+        self.source = prog.source
+        self.module = load_extension(prog.source, uses_blas=prog.uses_blas)
+        self.module.set_threads(num_threads())
+        self._run = self.module.run
+        self._consts = prog.constants
+        self._out_specs = [(a.shape, a.dtype) for a in prog.out_avals]
+
+    def __call__(self, *args) -> list[np.ndarray]:
+        ins = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in args]
+        outs = [np.empty(s, d) for s, d in self._out_specs]
+        self._run(*ins, *self._consts, *outs)
+        return outs

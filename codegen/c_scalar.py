@@ -1,0 +1,167 @@
+"""Scalar C expressions of the elementwise primitives (one element of a loop body), per dtype.
+
+Semantics follow NumPy: ``maximum``/``minimum`` propagate NaN, ``remainder`` and
+``floor_divide`` are floored (NumPy's divmod), ``round`` is rint (half to even), comparisons
+give 0/1 bytes. Transcendentals call libm's functions, which GCC vectorises through libmvec
+when they are declared ``simd`` (see ``SIMD_FUNCS``); no -ffast-math is involved.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tracegrad.ir import Lit
+
+CTYPE = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
+         "bool": "uint8_t"}
+
+# libm names of the float64 functions; float32 adds the "f" suffix
+_UNARY_MATH = {"exp": "exp", "exp2": "exp2", "log": "log", "log2": "log2", "log1p": "log1p",
+               "expm1": "expm1", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tan": "tan",
+               "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "arcsin": "asin",
+               "arccos": "acos", "arctan": "atan", "arcsinh": "asinh", "arctanh": "atanh",
+               "arccosh": "acosh", "erf": "erf", "floor": "floor", "ceil": "ceil",
+               "round": "rint"}
+# functions glibc's libmvec provides vector variants of (glibc 2.35+)
+SIMD_FUNCS = {"exp", "exp2", "log", "log2", "log1p", "expm1", "sin", "cos", "tan", "tanh",
+              "sinh", "cosh", "asin", "acos", "atan", "asinh", "atanh", "acosh", "erf", "pow",
+              "atan2"}
+
+
+def ctype(dtype) -> str:
+    return CTYPE[str(np.dtype(dtype))]
+
+
+def c_literal(lit: Lit) -> str:
+    dt = str(lit.aval.dtype)
+    v = lit.value
+    if dt in ("float32", "float64"):
+        if math.isnan(v):
+            return "NAN" if dt == "float32" else "((double)NAN)"
+        if math.isinf(v):
+            return ("INFINITY" if v > 0 else "-INFINITY") if dt == "float32" else \
+                ("((double)INFINITY)" if v > 0 else "(-(double)INFINITY)")
+        text = repr(float(v))
+        return f"{text}f" if dt == "float32" else text
+    if dt == "bool":
+        return "1" if v else "0"
+    if dt == "int64":
+        return f"INT64_C({int(v)})"
+    return f"((int32_t){int(v)})"
+
+
+def math_fn(name: str, dtype) -> str:
+    """libm function name for ``name`` at ``dtype`` (float variants end in f)."""
+    return name + ("f" if str(np.dtype(dtype)) == "float32" else "")
+
+
+def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict) -> str:
+    """C expression computing one element of ``prim`` from operand expressions ``args``."""
+    dt = str(np.dtype(in_dtype))
+    is_float = dt in ("float32", "float64")
+    f = (lambda n: math_fn(n, dt))
+    a = args
+    if prim in _UNARY_MATH:
+        return f"{f(_UNARY_MATH[prim])}({a[0]})"
+    simple = {"neg": f"(-{a[0]})" if len(a) == 1 else None,
+              "add": f"({a[0]} + {a[1]})" if len(a) == 2 else None,
+              "sub": f"({a[0]} - {a[1]})" if len(a) == 2 else None,
+              "mul": f"({a[0]} * {a[1]})" if len(a) == 2 else None,
+              "div": f"({a[0]} / {a[1]})" if len(a) == 2 else None}
+    if prim in simple:
+        if dt == "bool" and prim in ("add", "mul"):
+            return f"({a[0]} {'|' if prim == 'add' else '&'} {a[1]})"
+        return simple[prim]
+    if prim == "pow":
+        return f"{f('pow')}({a[0]}, {a[1]})" if is_float else f"tg_ipow_{dt}({a[0]}, {a[1]})"
+    if prim == "max":
+        return (f"tg_max_{dt}({a[0]}, {a[1]})")
+    if prim == "min":
+        return (f"tg_min_{dt}({a[0]}, {a[1]})")
+    if prim == "rem":
+        return f"tg_rem_{dt}({a[0]}, {a[1]})"
+    if prim == "floor_divide":
+        return f"tg_floordiv_{dt}({a[0]}, {a[1]})"
+    if prim == "abs":
+        if is_float:
+            return f"{f('fabs')}({a[0]})"
+        return f"({a[0]} < 0 ? -{a[0]} : {a[0]})"
+    if prim == "sign":
+        if is_float:
+            return f"({a[0]} > 0 ? 1 : ({a[0]} < 0 ? -1 : {a[0]}))"
+        return f"(({a[0]} > 0) - ({a[0]} < 0))"
+    if prim == "atan2":
+        return f"{f('atan2')}({a[0]}, {a[1]})"
+    if prim == "sigmoid":
+        return f"tg_sigmoid_{dt}({a[0]})"
+    if prim == "softplus":
+        return f"tg_softplus_{dt}({a[0]})"
+    cmp = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+    if prim in cmp:
+        return f"(uint8_t)({a[0]} {cmp[prim]} {a[1]})"
+    if prim == "and":
+        return f"({a[0]} & {a[1]})"
+    if prim == "or":
+        return f"({a[0]} | {a[1]})"
+    if prim == "xor":
+        return f"({a[0]} ^ {a[1]})"
+    if prim == "not":
+        return f"(uint8_t)(!{a[0]})"
+    if prim == "where":
+        return f"({a[0]} ? {a[1]} : {a[2]})"
+    if prim == "convert":
+        to = str(np.dtype(params["new_dtype"]))
+        if to == "bool":
+            return f"(uint8_t)({a[0]} != 0)"
+        return f"({CTYPE[to]})({a[0]})"
+    if prim == "stop_gradient":
+        return a[0]
+    raise NotImplementedError(f"no C lowering for elementwise primitive {prim}")
+
+
+def helpers_source(dtypes_used: set[str]) -> str:
+    """Static inline helpers for the primitives that are more than one C operator."""
+    out = []
+    for dt in sorted(dtypes_used):
+        t = CTYPE[dt]
+        if dt in ("float32", "float64"):
+            sfx = "f" if dt == "float32" else ""
+            out.append(f"""
+static inline {t} tg_max_{dt}({t} x, {t} y) {{ return (x > y || x != x) ? x : y; }}
+static inline {t} tg_min_{dt}({t} x, {t} y) {{ return (x < y || x != x) ? x : y; }}
+static inline {t} tg_sigmoid_{dt}({t} x) {{
+    /* exp of a non-positive number never overflows; both branches are exact */
+    {t} e = exp{sfx}(-fabs{sfx}(x)); {t} r = 1 / (1 + e); return x >= 0 ? r : e * r; }}
+static inline {t} tg_softplus_{dt}({t} x) {{
+    return (x > 0 ? x : 0) + log1p{sfx}(exp{sfx}(-fabs{sfx}(x))); }}
+static inline {t} tg_rem_{dt}({t} a, {t} b) {{
+    /* NumPy's floored remainder (npy_divmod) */
+    {t} mod = fmod{sfx}(a, b);
+    if (!b) return mod;
+    if (mod) {{ if ((b < 0) != (mod < 0)) mod += b; }} else mod = copysign{sfx}(0, b);
+    return mod; }}
+static inline {t} tg_floordiv_{dt}({t} a, {t} b) {{
+    {t} mod = fmod{sfx}(a, b), div, fl;
+    if (!b) return a / b;
+    div = (a - mod) / b;
+    if (mod) {{ if ((b < 0) != (mod < 0)) div -= 1; }}
+    if (div) {{ fl = floor{sfx}(div); if (div - fl > 0.5{sfx}) fl += 1; }}
+    else fl = copysign{sfx}(0, a / b);
+    return fl; }}""")
+        elif dt in ("int32", "int64"):
+            out.append(f"""
+static inline {t} tg_max_{dt}({t} x, {t} y) {{ return x > y ? x : y; }}
+static inline {t} tg_min_{dt}({t} x, {t} y) {{ return x < y ? x : y; }}
+static inline {t} tg_rem_{dt}({t} a, {t} b) {{
+    if (!b) return 0; {t} r = a % b; if (r && ((r < 0) != (b < 0))) r += b; return r; }}
+static inline {t} tg_floordiv_{dt}({t} a, {t} b) {{
+    if (!b) return 0; {t} q = a / b; if ((a % b) && ((a < 0) != (b < 0))) q -= 1; return q; }}
+static inline {t} tg_ipow_{dt}({t} b, {t} e) {{
+    {t} r = 1; if (e < 0) return b == 1 ? 1 : (b == -1 ? (e & 1 ? -1 : 1) : 0);
+    while (e) {{ if (e & 1) r *= b; b *= b; e >>= 1; }} return r; }}""")
+        else:
+            out.append("""
+static inline uint8_t tg_max_bool(uint8_t x, uint8_t y) { return x | y; }
+static inline uint8_t tg_min_bool(uint8_t x, uint8_t y) { return x & y; }""")
+    return "\n".join(out)

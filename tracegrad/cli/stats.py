@@ -1,0 +1,89 @@
+"""``--stats``: equation counts per stage, kernels, flops, the memory plan and phase times,
+as one plain dict (the text and JSON renderers both print it)."""
+from __future__ import annotations
+
+from .engine import DumpResult
+
+
+def collect(result: DumpResult, *, timings: bool = True) -> dict:
+    from tracegrad.passes.cost import flops, kernel_count, naive_peak_bytes
+
+    final = result.final
+    eqns = {"traced": len(result.traced.eqns)}
+    if result.grad is not None:
+        eqns[result.transform] = len(result.grad.eqns)
+    for step in result.steps:
+        if step.status == "ran":
+            eqns[step.name] = len(step.after.eqns)
+    eqns["final"] = len(final.eqns)
+    plan = final.meta.get("memplan")
+    fused = [e for e in final.eqns if e.prim.name == "fused"]
+    stats = {
+        "eqns": eqns,
+        "kernels": kernel_count(final),
+        "fused_kernels": len(fused),
+        "fused_eqns": sum(len(e.params["body"].eqns) for e in fused),
+        "flops": flops(final),
+        "unplanned_peak_bytes": naive_peak_bytes(final),
+        "peak_bytes": plan.peak_bytes if plan is not None else None,
+        "memplan": None,
+    }
+    if plan is not None:
+        stats["memplan"] = {
+            "slots": len(plan.slot_bytes),
+            "slot_bytes": list(plan.slot_bytes),
+            "buffers": [dict(row, shape=list(row["shape"])) for row in plan.table()],
+        }
+    if timings:
+        stats["seconds"] = dict(result.seconds)
+    return stats
+
+
+def human_bytes(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    for unit in ("KiB", "MiB", "GiB"):
+        n /= 1024
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}"
+    return f"{n} B"  # unreachable
+
+
+def format_text(stats: dict) -> list[str]:
+    lines = ["// ===== stats ====="]
+    lines.append("equations: " + ", ".join(f"{k} {v}" for k, v in stats["eqns"].items()))
+    lines.append(f"kernels: {stats['kernels']} per call ({stats['fused_kernels']} fused, "
+                 f"holding {stats['fused_eqns']} equations)")
+    lines.append(f"flops: {stats['flops']:,} per call")
+    plan = stats["memplan"]
+    unplanned = stats["unplanned_peak_bytes"]
+    if plan is None:
+        lines.append(f"memory plan: none (memplan did not plan this program: it runs only "
+                     f"at O2, on programs of 64 KiB of intermediates or more); peak of "
+                     f"intermediates {human_bytes(unplanned)} ({unplanned} B)")
+    else:
+        peak = stats["peak_bytes"]
+        lines.append(f"memory plan: {len(plan['buffers'])} buffers in {plan['slots']} slots, "
+                     f"planned peak {human_bytes(peak)} ({peak} B); without the plan "
+                     f"{human_bytes(unplanned)} ({unplanned} B)")
+        rows = [("buffer", "shape", "dtype", "bytes", "live", "slot", "in place of")]
+        for b in plan["buffers"]:
+            rows.append((b["name"], "[" + ",".join(map(str, b["shape"])) + "]", b["dtype"],
+                         str(b["bytes"]), f"{b['first']}-{b['last']}", str(b["slot"]),
+                         b["inplace_of"] or ""))
+        lines.extend("  " + line for line in table(rows, right=(3, 5)))
+    if "seconds" in stats:
+        lines.append("time (ms): " + ", ".join(f"{k} {v * 1e3:.2f}"
+                                               for k, v in stats["seconds"].items()))
+    return lines
+
+
+def table(rows, right=()) -> list[str]:
+    """Rows of strings as aligned columns (``right``: indices of right-aligned columns)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
+                 enumerate(zip(r, widths))]
+        out.append("  ".join(cells).rstrip())
+    return out
