@@ -4,6 +4,8 @@
     tracegrad dump examples/dump_demo.py:mlp_loss --example --value-and-grad params
     tracegrad dump examples/dump_demo.py:loss --example --grad --format dot --svg loss.svg
 """
+from __future__ import annotations
+
 import numpy as np
 
 

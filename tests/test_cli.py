@@ -287,6 +287,20 @@ def test_tuple_argument_and_scalar(tmp_path):
     assert "value_and_grad w.r.t. arguments 0,1" in out
 
 
+def test_jit_static_arguments_stay_python_values(tmp_path):
+    path = tmp_path / "static.py"
+    path.write_text("import numpy as np\nimport tracegrad as tg\n\n"
+                    "@tg.jit(static_argnums=(1,))\n"
+                    "def power_sum(x, n):\n"
+                    "    y = x\n"
+                    "    for _ in range(n - 1):\n"
+                    "        y = y * x\n"
+                    "    return np.sum(y)\n")
+    out = cli("dump", f"{path}:power_sum", "f32[3]", "3", "--grad", "--stage", "traced").stdout
+    assert "power_sum(x: f32[3], n=3 (static))" in out
+    assert out.count(" = mul ") == 2  # x * x * x, unrolled at trace time
+
+
 def test_jvp_and_hessian_mark_derivatives():
     for flag in ("--jvp", "--hessian"):
         doc = json.loads(cli("dump", f"{DEMO}:poly", "f64[3]", flag, "--stage", "grad",

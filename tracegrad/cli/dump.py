@@ -123,17 +123,11 @@ def _transform(ns) -> tuple[str | None, str | None]:
     return None, None
 
 
-def run(argv) -> int:
+def _arguments(ns):
+    """``(target, bound arguments)`` from the command line's descriptions."""
     from . import loading
-    from .engine import resolve_argnums, run_dump
-    from .render import STAGES, View
     from .specs import parse_spec
 
-    ns = parse_args(argv)
-    fmt = ns.format or "text"
-    if fmt == "dot" and (ns.emit or ns.stats):
-        raise CLIError("--format dot writes only the graph; use --format text or json for "
-                       "--emit and --stats")
     if ns.example is not None and (ns.types or ns.arg):
         raise CLIError("describe the arguments either with --example or with types and --arg, "
                        "not both")
@@ -145,18 +139,45 @@ def run(argv) -> int:
         if not sep or not name.strip():
             raise CLIError(f"--arg {item!r}: expected NAME=TYPE, e.g. --arg x=f32[3]")
         named[name.strip()] = parse_spec(spec)
-
     target = loading.load_target(ns.target)
-    if ns.example is not None:
-        name = ns.example
-        if not name:
-            own = f"{target.func_name.rsplit('.', 1)[-1]}_example"
-            name = own if callable(getattr(target.module, own, None)) else "example"
-        bound = loading.example_args(target.module, target.path, name, target.fn,
-                                     target.func_name)
-    else:
-        bound = loading.bind(target.fn, target.func_name, positional, named)
+    if ns.example is None:
+        return target, loading.bind(target.fn, target.func_name, positional, named)
+    name = ns.example
+    if not name:
+        own = f"{target.func_name.rsplit('.', 1)[-1]}_example"
+        name = own if callable(getattr(target.module, own, None)) else "example"
+    return target, loading.example_args(target.module, target.path, name, target.fn,
+                                        target.func_name)
 
+
+def _pictures(ns, result, view) -> bool:
+    """Render --svg/--png; True when that is all the user asked for."""
+    pictures = [(path, kind) for path, kind in ((ns.svg, "svg"), (ns.png, "png")) if path]
+    if not pictures:
+        return False
+    from .pictures import render_file
+    dot_text = _dot(result, view)
+    for path, kind in pictures:
+        render_file(dot_text, kind, path)
+    if ns.format is None and not ns.emit and not ns.stats and not ns.output:
+        for path, _ in pictures:
+            print(f"wrote {path}")
+        return True
+    return False
+
+
+def run(argv) -> int:
+    from tracegrad import options
+
+    from .engine import codegen, resolve_argnums, run_dump
+    from .render import STAGES, View, render_json, render_text
+
+    ns = parse_args(argv)
+    fmt = ns.format or "text"
+    if fmt == "dot" and (ns.emit or ns.stats):
+        raise CLIError("--format dot writes only the graph; use --format text or json for "
+                       "--emit and --stats")
+    target, bound = _arguments(ns)
     transform, argnums_spec = _transform(ns)
     stages = ns.stage or ["fused"]
     if "grad" in stages and transform is None:
@@ -164,44 +185,26 @@ def run(argv) -> int:
     if "all" in stages:
         stages = list(STAGES)
     argnums = resolve_argnums(argnums_spec, bound) if transform not in (None, "jvp") else ()
-    from tracegrad import options
     pipeline = f"O{ns.opt}" if ns.opt is not None else options.get("TRACEGRAD_OPT_LEVEL")
     result = run_dump(target, bound, transform=transform, argnums=argnums, pipeline=pipeline,
                       disable=ns.disable, stop_after=ns.stop_after, emit=ns.emit,
                       verify=ns.verify or options.flag("TRACEGRAD_VERIFY"))
-
     stats = None
     if ns.stats:
         from .stats import collect
         if ns.emit is None:  # codegen and compile are phases too: time them even unprinted
-            from .engine import codegen
             codegen(result.final, "numpy", target.func_name, result.seconds)
         stats = collect(result, timings=not ns.no_timings)
     view = View(stages=tuple(s for s in STAGES if s in stages),
-                pass_diffs=ns.diff or "all" in (ns.stage or []),
-                pass_unchanged="all" in (ns.stage or []),
+                pass_diffs=ns.diff or "all" in ns.stage, pass_unchanged="all" in ns.stage,
                 after_all=ns.print_after_all, show_src=ns.src, stats=stats)
-
-    pictures = [(ns.svg, "svg"), (ns.png, "png")]
-    if any(path for path, _ in pictures):
-        from .pictures import render_file
-        dot_text = _dot(result, view)
-        for path, kind in pictures:
-            if path:
-                render_file(dot_text, kind, path)
-        if ns.format is None and not ns.emit and not ns.stats and not ns.output:
-            for path, _ in pictures:
-                if path:
-                    print(f"wrote {path}")
-            return 0
-
+    if _pictures(ns, result, view):
+        return 0
     if fmt == "json":
-        from .render import render_json
         text = render_json(result, view)
     elif fmt == "dot":
         text = _dot(result, view)
     else:
-        from .render import render_text
         text = render_text(result, view)
     _write(text, ns.output, ns.color, fmt)
     return 0

@@ -46,6 +46,7 @@ class DumpResult:
     backend: str | None = None
     seconds: dict = field(default_factory=dict)     # phase -> seconds, in running order
     input_names: list = field(default_factory=list)  # per input of the transformed graph
+    statics: dict = field(default_factory=dict)     # static arguments bound into the function
 
     @property
     def program(self):
@@ -155,18 +156,20 @@ def run_dump(target: Target, bound: BoundArgs, *, transform: str | None = None,
         raise CLIError(f"--stop-after {stop_after}: not a pass of {pipeline} "
                        f"({', '.join(names)})")
 
+    from .loading import close_statics
+    base, bound, argnums, statics = close_statics(target, bound, argnums)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    traced = _trace(target.fn, bound.args, bound.kwargs, target.func_name, target,
+    traced = _trace(base, bound.args, bound.kwargs, target.func_name, target,
                     target.func_name).graph
     seconds["trace"] = time.perf_counter() - t0
     result = DumpResult(target, bound, transform, argnums, pipeline, traced, seconds=seconds,
-                        input_names=bound.leaf_names())
+                        input_names=bound.leaf_names(), statics=statics)
     code_name = target.func_name
     if transform is not None:
         from tracegrad.passes.autodiff import record_derivatives
         fn, args, kwargs, result.input_names, code_name = _transformed(
-            target.fn, transform, argnums, bound, target.func_name)
+            base, transform, argnums, bound, target.func_name)
         t0 = time.perf_counter()
         with record_derivatives() as rec:
             tr = _trace(fn, args, kwargs, code_name, target,

@@ -20,6 +20,7 @@ class Target:
     func_name: str
     module: object
     fn: object          # the function to trace (a tg.jit wrapper is unwrapped)
+    static_argnums: tuple = ()  # a tg.jit wrapper's: those arguments are Python values
 
     @property
     def label(self) -> str:
@@ -103,8 +104,38 @@ def load_target(text: str) -> Target:
     module = import_file(path)
     obj = find_callable(module, path, func)
     from tracegrad.api import JitFunction
-    fn = obj.fn if isinstance(obj, JitFunction) else obj  # trace the Python function itself
-    return Target(path, func, module, fn)
+    if isinstance(obj, JitFunction):  # trace the Python function itself, statics as jit would
+        return Target(path, func, module, obj.fn, tuple(obj.static_argnums))
+    return Target(path, func, module, obj)
+
+
+def close_statics(target: Target, bound: BoundArgs, argnums: tuple):
+    """Bind a ``tg.jit(static_argnums=...)`` function's static arguments (Python values, given
+    as numbers in the description) into the function, as jit does, so they are not traced.
+
+    Returns ``(fn, dynamic BoundArgs, argnums among the dynamic arguments, {name: value})``.
+    """
+    import numpy as np
+    n = len(bound.args)
+    static = sorted({i % n for i in target.static_argnums if -n <= i < n and
+                     not isinstance(bound.args[i % n], np.ndarray)})
+    if not static:
+        return target.fn, bound, argnums, {}
+    for a in argnums:
+        if a in static:
+            raise CLIError(f"argument {bound.names[a]!r} of {target.func_name} is static "
+                           "(static_argnums of its tg.jit); it has no gradient")
+    values = {i: bound.args[i] for i in static}
+    fn = target.fn
+
+    def with_statics(*dyn, **kwargs):
+        it = iter(dyn)
+        return fn(*[values[i] if i in values else next(it) for i in range(n)], **kwargs)
+    with_statics.__name__ = getattr(fn, "__name__", "fn")
+    dyn = BoundArgs(tuple(a for i, a in enumerate(bound.args) if i not in values),
+                    bound.kwargs, [x for i, x in enumerate(bound.names) if i not in values])
+    new_nums = tuple(a - sum(1 for i in static if i < a) for a in argnums)
+    return with_statics, dyn, new_nums, {bound.names[i]: values[i] for i in static}
 
 
 def _params(fn) -> list[inspect.Parameter]:

@@ -43,6 +43,11 @@ def _stage_note(result: DumpResult, stage: str, graph) -> str:
     elif stage == "fused":
         k = sum(1 for e in graph.eqns if e.prim.name == "fused")
         text += f", {k} fused kernel{'s' if k != 1 else ''}"
+        if k == 0 and any(s.name == "fuse" and s.status == "ran" for s in result.steps):
+            from tracegrad.passes.fuse import SMALL_PROGRAM_BYTES, intermediate_bytes
+            if intermediate_bytes(graph) < SMALL_PROGRAM_BYTES:
+                text += (f" (fuse leaves programs with under {SMALL_PROGRAM_BYTES // 1024} KiB "
+                         "of intermediates alone, as jit does)")
         if "memplan" in graph.meta:
             text += ", memory-planned"
     return text
@@ -56,6 +61,7 @@ def signature(result: DumpResult) -> str:
     """``loss(w: f32[784,128], x: f32[64,784])`` from the traced graph's inputs."""
     names = result.bound.leaf_names()
     parts = [f"{n}: {v.aval}" for n, v in zip(names, result.traced.inputs)]
+    parts += [f"{n}={v!r} (static)" for n, v in result.statics.items()]
     return f"{result.target.func_name}({', '.join(parts)})"
 
 

@@ -36,6 +36,7 @@ def collect(result: DumpResult, *, timings: bool = True) -> dict:
         }
     if timings:
         stats["seconds"] = dict(result.seconds)
+        stats["codegen_backend"] = result.backend or "numpy"
     return stats
 
 
@@ -60,12 +61,12 @@ def format_text(stats: dict) -> list[str]:
     if plan is None:
         lines.append(f"memory plan: none (memplan did not plan this program: it runs only "
                      f"at O2, on programs of 64 KiB of intermediates or more); peak of "
-                     f"intermediates {human_bytes(unplanned)} ({unplanned} B)")
+                     f"intermediates {bytes_text(unplanned)}")
     else:
         peak = stats["peak_bytes"]
         lines.append(f"memory plan: {len(plan['buffers'])} buffers in {plan['slots']} slots, "
-                     f"planned peak {human_bytes(peak)} ({peak} B); without the plan "
-                     f"{human_bytes(unplanned)} ({unplanned} B)")
+                     f"planned peak {bytes_text(peak)}; without the plan "
+                     f"{bytes_text(unplanned)}")
         rows = [("buffer", "shape", "dtype", "bytes", "live", "slot", "in place of")]
         for b in plan["buffers"]:
             rows.append((b["name"], "[" + ",".join(map(str, b["shape"])) + "]", b["dtype"],
@@ -73,9 +74,14 @@ def format_text(stats: dict) -> list[str]:
                          b["inplace_of"] or ""))
         lines.extend("  " + line for line in table(rows, right=(3, 5)))
     if "seconds" in stats:
-        lines.append("time (ms): " + ", ".join(f"{k} {v * 1e3:.2f}"
-                                               for k, v in stats["seconds"].items()))
+        lines.append(f"time (ms; codegen for the {stats['codegen_backend']} backend): "
+                     + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in stats["seconds"].items()))
     return lines
+
+
+def bytes_text(n: int) -> str:
+    """``64.0 KiB (65536 B)``, or just ``36 B``."""
+    return human_bytes(n) + (f" ({n} B)" if n >= 1024 else "")
 
 
 def table(rows, right=()) -> list[str]:
