@@ -11,6 +11,7 @@ from tracegrad.ir import Graph
 from .c_emit import emit_c
 
 
+
 def num_threads() -> int:
     from tracegrad import options
     value = options.get("TRACEGRAD_NUM_THREADS")

@@ -27,6 +27,8 @@ OPTIONS = {o.name: o for o in [
     Option("TRACEGRAD_STOP_AFTER", "", "stop the pipeline after this pass"),
     Option("TRACEGRAD_CACHE_DIR", "", "directory of the on-disk kernel cache (default: the user "
            "cache directory)"),
+    Option("TRACEGRAD_NUM_THREADS", "", "threads for the C backend's parallel loops (default: "
+           "the CPUs this process may use); results are deterministic for a given count"),
     Option("CC", "cc", "the C compiler used by the C backend"),
 ]}
 
