@@ -357,7 +357,12 @@ def _cflags(march: bool, openmp: bool, fast_math: bool) -> list[str]:
     if openmp:
         flags.append("-fopenmp")
     if fast_math:
-        flags.append("-ffast-math")
+        # -ffast-math's parts, spelled out: the flag itself (and -funsafe-math-optimizations)
+        # also links crtfastmath.o, whose constructor sets flush-to-zero/denormals-are-zero
+        # for the WHOLE process when the module loads (NumPy then computes 5e-324 * 1 == 0)
+        flags += ["-fno-math-errno", "-ffinite-math-only", "-fno-signed-zeros",
+                  "-fno-trapping-math", "-fassociative-math", "-freciprocal-math",
+                  "-fno-rounding-math", "-fcx-limited-range"]
     return [*flags, "-I" + _python_include()]
 
 

@@ -497,3 +497,22 @@ def test_blas_kernel_links_scipy_openblas(cache, real_cc):
     assert m.mm() == (19.0, 22.0, 43.0, 50.0)
     meta = json.loads(read_bytes(m.__file__[:-3] + ".json"))
     assert any(a.startswith("-lscipy_openblas") for a in meta["command"])
+
+
+def test_fast_math_module_does_not_flush_denormals_process_wide(tmp_path, monkeypatch):
+    """Loading a fast_math kernel must not switch the process to flush-to-zero (regression:
+    -ffast-math linked crtfastmath.o, and NumPy then computed 5e-324 * 1.0 == 0)."""
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np\n"
+        "from tracegrad.codegen.c_runtime import load_extension\n"
+        "src = '''#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n"
+        "static struct PyModuleDef m = {PyModuleDef_HEAD_INIT, \"TG_MODULE_NAME\", NULL, -1, NULL};\n"
+        "PyMODINIT_FUNC PyInit_TG_MODULE_NAME(void) { return PyModule_Create(&m); }\n'''\n"
+        "load_extension(src, fast_math=True)\n"
+        "print(float((np.array([5e-324]) * 1.0)[0]))\n")
+    env = dict(os.environ, TRACEGRAD_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) == 5e-324
