@@ -15,7 +15,7 @@ import numpy as np
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
 
-from .c_scalar import SIMD_FUNCS, c_literal, ctype, helpers_source, math_fn, scalar_expr
+from .c_scalar import c_literal, ctype, helpers_source, math_decls, scalar_expr
 
 PARALLEL_MIN_ELEMENTS = 1 << 15   # below this a loop runs on one thread (measured: fork/join
                                   # of the OpenMP team costs more than it saves)
@@ -56,7 +56,7 @@ class CProgram:
 
 
 class _Emitter:
-    def __init__(self, graph: Graph, plan, name: str):
+    def __init__(self, graph: Graph, plan, name: str, libmvec: bool = True):
         self.graph = graph
         self.plan = plan
         self.name = name
@@ -66,7 +66,7 @@ class _Emitter:
         self.lines: list[str] = []      # body of tg_program
         self.kernels: list[str] = []    # static kernel functions
         self.dtypes: set[str] = set()
-        self.simd_decls: set[tuple[str, str]] = set()
+        self.libmvec = libmvec
         self.uses_blas = False
         self.constants: list[np.ndarray] = []
         self.ptr: dict[int, str] = {}   # id(var) -> C pointer expression
@@ -468,9 +468,7 @@ class _Emitter:
         params.append("char* restrict arena")
         from tracegrad.passes.cost import flops
         release = flops(g) >= RELEASE_GIL_MIN_FLOPS
-        simd = "\n".join(
-            f"{t} {fn}({', '.join([t] * ar)}) __attribute__((simd(\"notinbranch\")));"
-            for fn, t, ar in sorted(self.simd_decls))
+        simd = math_decls(self.dtypes, self.libmvec)
         src = _MODULE_TEMPLATE.format(
             name=self.name, simd=simd, helpers=helpers_source(self.dtypes),
             blas=_BLAS_DECLS if self.uses_blas else "", kernels="\n\n".join(self.kernels),
@@ -559,7 +557,6 @@ class _Kernel:
                 in_dt = e.inputs[-1].aval.dtype if e.prim.name == "where" else \
                     e.inputs[0].aval.dtype
                 expr = scalar_expr(e.prim.name, args, in_dt, o.aval.dtype, e.params)
-                self.note_simd(e.prim.name, in_dt)
             cmt = _comment(format_eqn(e, self.namer)) + (f" ({e.src})" if e.src else "")
             target = f"v_{onm}"
             if o.aval.shape == () and n:
@@ -580,19 +577,6 @@ class _Kernel:
             fn += self.reduction_loops(S, stmts, writes, val, outs, out_names)
         fn.append("}")
         return "\n".join(fn)
-
-    def note_simd(self, prim, dtype):
-        from .c_scalar import _UNARY_MATH
-        fn = _UNARY_MATH.get(prim) or {"pow": "pow", "atan2": "atan2", "sigmoid": "exp",
-                                      "softplus": "log1p"}.get(prim)
-        if fn is None or fn not in SIMD_FUNCS or str(np.dtype(dtype)) not in ("float32",
-                                                                               "float64"):
-            return
-        t = ctype(dtype)
-        ar = 2 if fn in ("pow", "atan2") else 1
-        self.em.simd_decls.add((math_fn(fn, dtype), t, ar))
-        if prim == "softplus":
-            self.em.simd_decls.add((math_fn("exp", dtype), t, 1))
 
     def reduction_loops(self, S, stmts, writes, val, outs, out_names):
         em = self.em
@@ -822,7 +806,7 @@ PyMODINIT_FUNC PyInit_TG_MODULE_NAME(void) {{ return PyModule_Create(&tg_module)
 """
 
 
-def emit_c(graph: Graph, name: str = "program") -> CProgram:
+def emit_c(graph: Graph, name: str = "program", libmvec: bool = True) -> CProgram:
     """C source of ``graph`` (already through the pass pipeline). Plans its own top-level
     buffers: values inside a kernel live in registers, not memory."""
     from tracegrad.passes.memplan import analyse
@@ -830,6 +814,6 @@ def emit_c(graph: Graph, name: str = "program") -> CProgram:
     def c_plannable(e):
         return e.prim.name not in ("constant",) and not e.prim.name.startswith("custom")
     plan = analyse(graph, flatten_kernels=False, views=C_VIEWS, plannable_fn=c_plannable)
-    em = _Emitter(graph, plan, name)
+    em = _Emitter(graph, plan, name, libmvec)
     return em.emit()
 

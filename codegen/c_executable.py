@@ -29,11 +29,11 @@ class CExecutable:
     def __init__(self, graph: Graph, fn_name: str = "program"):
         from tracegrad.passes.fuse import fuse
 
-        from .c_runtime import load_extension
+        from .c_runtime import compiler_info, load_extension
         if not any(e.prim.name == "fused" for e in graph.eqns):
             graph = fuse(graph, force=True)  # C kernels gain from fusion at any size
         self.graph = graph
-        prog = emit_c(graph, fn_name)
+        prog = emit_c(graph, fn_name, libmvec=bool(compiler_info().get("libmvec")))
         self.program = prog
         self.source = prog.source
         self.module = load_extension(prog.source, uses_blas=prog.uses_blas)

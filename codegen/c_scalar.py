@@ -52,8 +52,29 @@ def c_literal(lit: Lit) -> str:
 
 
 def math_fn(name: str, dtype) -> str:
-    """libm function name for ``name`` at ``dtype`` (float variants end in f)."""
-    return name + ("f" if str(np.dtype(dtype)) == "float32" else "")
+    """C name to call for libm's ``name`` at ``dtype`` (float variants end in f).
+
+    Vectorisable functions are called through ``tg_`` aliases declared with an asm label
+    (``math_decls``): GCC then does not see e.g. sinf and cosf of one argument as builtins and
+    cannot merge them into a scalar sincosf call, which would stop the loop from using the
+    libmvec vector variants (measured: W1's gradient kernel 150 ms -> 10 ms)."""
+    libm = name + ("f" if str(np.dtype(dtype)) == "float32" else "")
+    return f"tg_{libm}" if name in SIMD_FUNCS else libm
+
+
+def math_decls(dtypes_used: set[str], simd: bool) -> str:
+    """Declarations of the ``tg_`` aliases for every vectorisable libm function at the float
+    dtypes in use; ``simd`` adds the libmvec vector-variant attribute (only when libmvec is
+    there to link against)."""
+    out = []
+    attr = '__attribute__((const, simd("notinbranch")))' if simd else "__attribute__((const))"
+    for dt in sorted(d for d in dtypes_used if d in ("float32", "float64")):
+        t = CTYPE[dt]
+        sfx = "f" if dt == "float32" else ""
+        for fn in sorted(SIMD_FUNCS):
+            args = ", ".join([t] * (2 if fn in ("pow", "atan2") else 1))
+            out.append(f"{t} tg_{fn}{sfx}({args}) __asm__(\"{fn}{sfx}\") {attr};")
+    return "\n".join(out)
 
 
 def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict) -> str:
@@ -132,9 +153,9 @@ static inline {t} tg_max_{dt}({t} x, {t} y) {{ return (x > y || x != x) ? x : y;
 static inline {t} tg_min_{dt}({t} x, {t} y) {{ return (x < y || x != x) ? x : y; }}
 static inline {t} tg_sigmoid_{dt}({t} x) {{
     /* exp of a non-positive number never overflows; both branches are exact */
-    {t} e = exp{sfx}(-fabs{sfx}(x)); {t} r = 1 / (1 + e); return x >= 0 ? r : e * r; }}
+    {t} e = tg_exp{sfx}(-fabs{sfx}(x)); {t} r = 1 / (1 + e); return x >= 0 ? r : e * r; }}
 static inline {t} tg_softplus_{dt}({t} x) {{
-    return (x > 0 ? x : 0) + log1p{sfx}(exp{sfx}(-fabs{sfx}(x))); }}
+    return (x > 0 ? x : 0) + tg_log1p{sfx}(tg_exp{sfx}(-fabs{sfx}(x))); }}
 static inline {t} tg_rem_{dt}({t} a, {t} b) {{
     /* NumPy's floored remainder (npy_divmod) */
     {t} mod = fmod{sfx}(a, b);

@@ -132,7 +132,9 @@ class JitFunction:
         self._fast: dict[tuple, Lowered] = {}  # (shape, dtype) per ndarray argument -> entry
         self._info = CacheInfo()
         self._last_sig: Signature | None = None
-        functools.update_wrapper(self, fn)
+        # updated=(): copying fn.__dict__ would overwrite this object's own state when fn is
+        # itself a JitFunction (jit(value_and_grad(f)) shared the inner cache and backend)
+        functools.update_wrapper(self, fn, updated=())
 
     # --- signature ----------------------------------------------------------------------------
     def _static_positions(self, n_args: int) -> tuple[int, ...]:

@@ -192,7 +192,7 @@ class custom_vjp:
     ``bwd(residuals, cotangent) -> tuple of input cotangents``."""
 
     def __init__(self, fun):
-        functools.update_wrapper(self, fun)
+        functools.update_wrapper(self, fun, updated=())
         self.fun = fun
         self.fwd = None
         self.bwd = None
@@ -267,7 +267,7 @@ class custom_jvp:
     """
 
     def __init__(self, fun):
-        functools.update_wrapper(self, fun)
+        functools.update_wrapper(self, fun, updated=())
         self.fun = fun
         self.jvp = None
 
