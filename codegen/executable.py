@@ -64,18 +64,28 @@ class _ArenaViews:
 
 
 def finish_outputs(outs, out_dtypes, args) -> list[np.ndarray]:
-    """Outputs as writable arrays that share memory with no input (users may mutate them)."""
+    """Outputs as writable arrays that share memory with no input and no other output (users
+    may mutate each of them)."""
     result = []
     seen = {id(a) for a in args}  # inputs, then outputs already returned
+    views = []  # outputs returned so far that are views (base not None)
     for o, dt in zip(outs, out_dtypes):
         o = np.asarray(o)
         if o.dtype != dt:
             o = o.astype(dt)
-        # an array that owns its memory (base None) and is no input cannot alias an input;
-        # checking only views keeps this linear for programs with many inputs and outputs
-        if not o.flags.writeable or id(o) in seen or (o.base is not None and any(
-                isinstance(a, np.ndarray) and np.may_share_memory(o, a) for a in args)):
+        # Two arrays can share memory only if one of them is a view, so an array that owns
+        # its memory is checked against the views returned so far, and a view against the
+        # inputs and every output so far (`y` and `y[None]` both returned is one buffer).
+        # Checking only views keeps this linear for programs with many inputs and outputs.
+        if o.base is None:
+            shared = any(np.may_share_memory(o, v) for v in views)
+        else:
+            shared = any(isinstance(a, np.ndarray) and np.may_share_memory(o, a)
+                         for a in (*args, *result))
+        if not o.flags.writeable or id(o) in seen or shared:
             o = np.array(o, copy=True)
         seen.add(id(o))
+        if o.base is not None:
+            views.append(o)
         result.append(o)
     return result
