@@ -14,7 +14,7 @@ from tracegrad.prims import derivatives  # noqa: F401  (attaches the rules)
 from tracegrad.prims.derivatives import instantiate
 
 from .inline import unfuse
-from tracegrad.tracer import _ACTIVE, TraceContext, bind, src_scope
+from tracegrad.tracer import _ACTIVE, ThreadLocalList, TraceContext, bind, src_scope
 
 
 # --- provenance: which equations compute derivatives (read by `tracegrad dump`) ---------------
@@ -24,7 +24,7 @@ from tracegrad.tracer import _ACTIVE, TraceContext, bind, src_scope
 # operands of, or fuse an equation carry that dict over, so the note survives the pipeline
 # without a field on ``Eqn``. With no scope open this costs one list check.
 DERIVATIVE_EQNS = "derivative_eqns"  # graph.meta key: {id(params): (params, kind)}
-_RECORDERS: list[dict] = []
+_RECORDERS = ThreadLocalList()  # open record_derivatives scopes of this thread
 
 
 class record_derivatives:

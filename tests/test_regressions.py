@@ -30,3 +30,41 @@ def test_numpy_backend_outputs_that_are_views_of_each_other_are_copied(level):
     _assert_fresh(outs)
     outs[1][0] = 100.0
     assert outs[0][0, 0] == np.e
+
+
+def test_a_thread_calling_compiled_code_while_another_traces_gets_arrays():
+    """The tracing state (active traces, source overrides, autodiff notes) was global to the
+    process: while one thread traced, another thread's call of a compiled function saw an
+    active trace, "traced through" it and returned that thread's tracers (or put its own
+    constants into the other thread's graph). It is per thread now."""
+    import threading
+
+    import tracegrad.numpy as tnp
+    table = np.arange(10.0)
+    errors = []
+
+    def make(k):
+        def f(x):
+            z = tnp.zeros(x.shape) + k            # lax.full binds into the innermost trace
+            t = tnp.asarray(table)[:x.shape[0]]    # a traced constant of the innermost trace
+            return np.sum((x + z) * t)
+        return f
+
+    def work(k):
+        try:
+            for i in range(25):
+                f = make(k * 1000 + i)
+                x = np.ones(5)
+                v, g = tg.value_and_grad(f)(x)  # a new function every time: always traces
+                assert isinstance(v, np.ndarray) and isinstance(g, np.ndarray)
+                np.testing.assert_allclose(v, f(x))
+                np.testing.assert_allclose(g, table[:5])
+        except Exception as e:  # noqa: BLE001 - reported below, with the thread's error
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]

@@ -8,6 +8,7 @@ captured as extra inputs of the inner graph, so nested transforms (``grad(grad(f
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,45 @@ from .errors import (DTypeError, TracegradError, TracerArrayConversionError, Tra
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
 from .source_info import user_src, user_src_with_text
 
+
+
+class ThreadLocalList(threading.local):
+    """A list with one copy per thread, for tracing state (the active traces, source overrides,
+    autodiff notes). Threads trace and run compiled functions independently: one thread's open
+    trace must never capture another thread's values, nor make another thread's call of a
+    compiled function "trace through" and hand back tracers."""
+
+    def __init__(self, initial=()):  # runs once in each thread that touches the list
+        self.items = list(initial)
+
+    def append(self, x) -> None:
+        self.items.append(x)
+
+    def remove(self, x) -> None:
+        self.items.remove(x)
+
+    def pop(self):
+        return self.items.pop()
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+    def __setitem__(self, i, x) -> None:
+        self.items[i] = x
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(list(self.items))
+
+
 _level_counter = itertools.count(1)
-_ACTIVE: list["TraceContext"] = []
-_SRC_OVERRIDE: list[str | None] = []  # source line given to equations built by passes
+_ACTIVE: ThreadLocalList = ThreadLocalList()  # TraceContexts of this thread, innermost last
+_SRC_OVERRIDE = ThreadLocalList()  # source line given to equations built by passes
 
 
 class src_scope:

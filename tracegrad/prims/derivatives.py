@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import dtypes, lax
 from ..primitive import PRIMITIVES
 from . import partials as _partials
+from ..tracer import ThreadLocalList
 from .derivatives_table import PARTIALS
 from .elementwise import ELEMENTWISE
 
@@ -36,7 +37,8 @@ def instantiate(t, like):
     return _zeros(like) if t is None else t
 
 
-_MASK_FLAGS: list = []  # per-partial masking decided by the caller (passes/ranges.py)
+# per-partial masking decided by the caller (passes/ranges.py); per thread, as all tracing state
+_MASK_FLAGS = ThreadLocalList()
 
 
 class mask_scope:

@@ -10,6 +10,8 @@ import ast
 import math
 from functools import lru_cache
 
+from ..tracer import ThreadLocalList
+
 
 def _funcs():
     from .. import lax
@@ -28,7 +30,8 @@ def _where(c, a, b):
     return lax.select(c, a, b)
 
 
-_float_dtype = [None]  # dtype of the operands being differentiated (set per evaluation)
+# dtype of the operands being differentiated (set per evaluation, per thread)
+_float_dtype = ThreadLocalList([None])
 
 
 @lru_cache(maxsize=None)
