@@ -68,3 +68,26 @@ def test_a_thread_calling_compiled_code_while_another_traces_gets_arrays():
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+def test_threads_calling_a_new_jit_function_compile_each_signature_once():
+    """Eight threads making the first call of one jit function each traced and compiled it
+    (8 misses for one signature), racing on the cache; the compile now holds a per-function
+    lock and the others use its entry."""
+    import threading
+    f = tg.jit(lambda x: np.sum(np.tanh(x) * 2.0), backend="numpy")
+    x = np.linspace(-1, 1, 17)
+    barrier = threading.Barrier(8)
+    results = []
+
+    def work():
+        barrier.wait()
+        results.append(float(f(x)))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [results[0]] * 8
+    assert f.cache_info().misses == 1

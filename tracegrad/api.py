@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,6 +133,7 @@ class JitFunction:
         self._fast: dict[tuple, Lowered] = {}  # (shape, dtype) per ndarray argument -> entry
         self._info = CacheInfo()
         self._last_sig: Signature | None = None
+        self._lock = threading.RLock()  # held while compiling a signature
         # updated=(): copying fn.__dict__ would overwrite this object's own state when fn is
         # itself a JitFunction (jit(value_and_grad(f)) shared the inner cache and backend)
         functools.update_wrapper(self, fn, updated=())
@@ -211,7 +213,7 @@ class JitFunction:
 
     # --- calling ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if _ACTIVE:
+        if _ACTIVE.items:  # (the list itself: this is the per-call fast path)
             # Under another transform: trace straight through (the enclosing one compiles).
             return self.fn(*args, **kwargs)
         if not kwargs:
@@ -255,15 +257,23 @@ class JitFunction:
         return tuple(key)
 
     def _compile(self, sig, dyn, kwargs, statics) -> Lowered:
-        sig = dataclasses.replace(sig, names=tuple(self._leaf_names(sig.tree, statics)))
-        reason = "first call" if self._last_sig is None else self._last_sig.describe_change(sig)
-        entry = self._lower(dyn, kwargs, statics)  # a failed trace is not cached or counted
-        self._info.misses += 1
-        self._info.miss_reasons.append(reason)
-        self._cache[sig] = entry
-        self._last_sig = sig
-        self._info.currsize = len(self._cache)
-        return entry
+        # One thread compiles a signature while the others calling with it wait and then use
+        # its entry (the lock is re-entrant: tracing may call back into this function).
+        with self._lock:
+            entry = self._cache.get(sig)
+            if entry is not None:
+                self._info.hits += 1
+                return entry
+            sig = dataclasses.replace(sig, names=tuple(self._leaf_names(sig.tree, statics)))
+            reason = "first call" if self._last_sig is None else \
+                self._last_sig.describe_change(sig)
+            entry = self._lower(dyn, kwargs, statics)  # a failed trace is not cached or counted
+            self._info.misses += 1
+            self._info.miss_reasons.append(reason)
+            self._cache[sig] = entry
+            self._last_sig = sig
+            self._info.currsize = len(self._cache)
+            return entry
 
     def _lower(self, dyn, kwargs, statics) -> Lowered:
         traced = trace(self.fn, dyn, kwargs, name=getattr(self.fn, "__name__", "fn"),
