@@ -91,3 +91,28 @@ def test_threads_calling_a_new_jit_function_compile_each_signature_once():
         t.join()
     assert results == [results[0]] * 8
     assert f.cache_info().misses == 1
+
+
+@pytest.mark.parametrize("fn", [
+    lambda a, s: np.einsum("ijk,->j", a, s),  # the fuzzer's program, reduced
+    lambda a, s: np.dot(a, s),
+    lambda a, s: np.tensordot(a, s, 0),
+    lambda a, s: np.inner(a, s),
+    lambda a, s: a + np.sum(s),
+    lambda a, s: a + np.squeeze(s),
+    lambda a, s: a * np.transpose(s),
+    lambda a, s: np.hypot(a.astype(np.float32), s),
+    lambda a, s: a * (s * 2 - s),  # Python arithmetic on Python scalars stays weak
+], ids=["einsum", "dot", "tensordot", "inner", "sum", "squeeze", "transpose", "hypot-f32",
+        "operators"])
+@pytest.mark.parametrize("s", [2, 2.5], ids=["int", "float"])
+def test_python_scalar_argument_promotes_as_numpy_does(fn, s):
+    """A Python scalar passed as an argument is traced as a weak value, and stayed weak through
+    NumPy functions: np.einsum('ijk,->j', a_int32, 2) was int32 (NumPy: int64, as einsum, dot
+    and friends convert scalars with np.asarray), np.sum(s) of a Python int promoted like a
+    Python int (NumPy: np.int64), and np.hypot(a_f32, 2) was float64 (NumPy: float32)."""
+    a = np.arange(6, dtype=np.int32).reshape(3, 2, 1)
+    ref = np.asarray(fn(a, s))
+    got = tg.jit(fn, backend="numpy")(a, s)
+    assert got.dtype == ref.dtype and got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-6)

@@ -39,8 +39,13 @@ def _public(fn):
     def public(*args, **kwargs):
         try:
             if is_ufunc and kwargs:
-                return _call_with_ufunc_kwargs(name, fn, args, kwargs)
-            return fn(*args, **kwargs)
+                out = _call_with_ufunc_kwargs(name, fn, args, kwargs)
+            else:
+                out = fn(*args, **kwargs)
+            # What a NumPy function returns is a NumPy value, never a Python scalar: np.sum(s)
+            # of a Python int s is a strong np.int64. (Operators on weak values mark their
+            # results weak again, as Python computes them; see Tracer._weak.)
+            return _strong(out) if type(out) is Tracer and out._weak else out
         except TracegradError as exc:
             if exc.src is None:
                 exc.with_src(user_src_with_text(2))
@@ -107,6 +112,14 @@ def _as_operand(x):
         raise TracegradError("None is not an array operand", src=user_src_with_text(3))
     raise TracegradError(f"{type(x).__name__} {x!r} is not an array operand; pass NumPy arrays or "
                          "Python numbers", src=user_src_with_text(3))
+
+
+def _strong(x):
+    """``x`` as a NumPy value: a weak tracer (standing for a Python scalar argument) becomes a
+    strong one of the same dtype, as ``np.asarray`` makes a Python int a 0-d int64 array."""
+    if isinstance(x, Tracer) and x._weak:
+        return Tracer(x._ctx, x._var, False)
+    return x
 
 
 def _as_array(x):
@@ -453,7 +466,12 @@ def cbrt(x):
 
 def _float_operand(x):
     x = _as_operand(x)
-    return x if _is_scalar(x) or _dt.is_float(_dtype(x)) else astype(x, _dt.float64)
+    if _is_scalar(x) or _dt.is_float(_dtype(x)):
+        return x
+    out = astype(x, _dt.float64)
+    if isinstance(x, Tracer) and x._weak:
+        out._weak = True  # float(s) of a Python int is a Python float: still weak (hypot(f32, s))
+    return out
 
 
 @_public
@@ -1183,8 +1201,10 @@ def _contract_prepare(a, b):
 
 
 def _prepare_no_broadcast(xs):
+    # contractions (dot, einsum, ...) convert operands with np.asarray: Python scalars, and the
+    # weak tracers that stand for them, promote as strong int64/float64/bool arrays
     xs = [_as_operand(x) for x in xs]
-    xs = [_np.asarray(x) if _is_scalar(x) else x for x in xs]
+    xs = [_np.asarray(x) if _is_scalar(x) else _strong(x) for x in xs]
     dt = _result_dtype(xs)
     return [lax.convert(x, dt) for x in xs], dt
 
