@@ -1,10 +1,16 @@
 """``dot_general`` in C: float contractions call OpenBLAS's sgemm/dgemm (with the transposes
 that match the operands' memory layout, one call per batch element); an operand whose
 contracted and free axes are interleaved is first copied into scratch space in the canonical
-order. Integer contractions (no BLAS type) run a plain loop."""
+order. Integer contractions (no BLAS type), and float ones with a dimension the LP64 BLAS
+cannot take (above INT_MAX, other than a tall lhs, which goes in row blocks), run a plain loop
+with 64-bit indices."""
 from __future__ import annotations
 
 from .c_scalar import ctype
+
+# Largest M, N, K (and leading dimension) passed to the LP64 BLAS, whose sizes are C ints; a
+# module constant so tests can lower it and run the row-block and loop paths on small arrays.
+BLAS_INT_MAX = 2 ** 31 - 1
 
 
 def _strides(shape):
@@ -68,16 +74,31 @@ def emit_dot(em, e):
     if K == 0:
         em.stmt(f"    memset({out}, 0, {o.aval.nbytes});")
         return
-    if t in ("float", "double"):
+    # The BLAS is LP64: M, N, K and the leading dimensions are C ints. Beyond INT_MAX they
+    # would be truncated, so a too-tall lhs (only M too big, rows contiguous) is multiplied in
+    # row blocks, and anything else too large runs the 64-bit loop below.
+    fits = max(M, N, K) <= BLAS_INT_MAX
+    row_blocks = not fits and la == "N" and max(N, K) <= BLAS_INT_MAX
+    if t in ("float", "double") and (fits or row_blocks):
         em.uses_blas = True
         gemm = "scipy_cblas_sgemm" if t == "float" else "scipy_cblas_dgemm"
         one, zero = ("1.0f", "0.0f") if t == "float" else ("1.0", "0.0")
+        if fits:
+            em.stmt(f"    for (int64_t bi = 0; bi < {nb}; bi++)\n"
+                    f"        {gemm}(TgRowMajor, {trans_a}, {trans_b}, {M}, {N}, {K}, {one},\n"
+                    f"            ({t}*){pa} + bi*{M * K}, {lda}, ({t}*){pb} + bi*{K * N}, {ldb},"
+                    f" {zero}, {out} + bi*{M * N}, {N});")
+            return
+        block = BLAS_INT_MAX
         em.stmt(f"    for (int64_t bi = 0; bi < {nb}; bi++)\n"
-                f"        {gemm}(TgRowMajor, {trans_a}, {trans_b}, {M}, {N}, {K}, {one},\n"
-                f"            ({t}*){pa} + bi*{M * K}, {lda}, ({t}*){pb} + bi*{K * N}, {ldb},"
-                f" {zero}, {out} + bi*{M * N}, {N});")
+                f"      for (int64_t m0 = 0; m0 < {M}; m0 += {block}) {{\n"
+                f"        int64_t mm = {M} - m0 < {block} ? {M} - m0 : {block};\n"
+                f"        {gemm}(TgRowMajor, TgNoTrans, {trans_b}, (int)mm, {N}, {K}, {one},\n"
+                f"            ({t}*){pa} + bi*{M * K} + m0*{K}, {K}, ({t}*){pb} + bi*{K * N},"
+                f" {ldb}, {zero}, {out} + bi*{M * N} + m0*{N}, {N});\n"
+                f"      }}")
         return
-    acc = "int64_t"
+    acc = "double" if t in ("float", "double") else "int64_t"
     ia = f"m*{K} + k" if la == "N" else f"k*{M} + m"
     ib = f"n*{K} + k" if lrb == "N" else f"k*{N} + n"
     em.stmt(f"    for (int64_t bi = 0; bi < {nb}; bi++)\n"
