@@ -116,3 +116,15 @@ def test_python_scalar_argument_promotes_as_numpy_does(fn, s):
     got = tg.jit(fn, backend="numpy")(a, s)
     assert got.dtype == ref.dtype and got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_heaviside_of_nan_is_nan(backend):
+    """np.heaviside(x, h) returned h where x is NaN (NaN is neither < 0 nor > 0, so it fell
+    through to the x == 0 branch); NumPy propagates the NaN."""
+    x = np.array([np.nan, -1.0, 0.0, 2.0, -0.0])
+    try:
+        got = tg.jit(lambda v: np.heaviside(v, 0.5), backend=backend)(x)
+    except tg.CompileError:
+        pytest.skip("no working C compiler here")
+    np.testing.assert_array_equal(got, np.heaviside(x, 0.5))

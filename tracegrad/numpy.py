@@ -576,7 +576,8 @@ def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):
 @_public
 def heaviside(x1, x2):
     (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)], scalars_as_arrays=True)
-    return where(less(a, 0), 0.0, where(greater(a, 0), 1.0, b))
+    # NaN is neither < 0, > 0 nor == 0: NumPy propagates it rather than returning x2
+    return where(less(a, 0), 0.0, where(greater(a, 0), 1.0, where(equal(a, 0), b, a)))
 
 
 # --- complex-number helpers (tracegrad's dtypes are all real) ----------------------------
