@@ -43,7 +43,11 @@ class CExecutable:
         self._out_specs = [(a.shape, a.dtype) for a in prog.out_avals]
 
     def __call__(self, *args) -> list[np.ndarray]:
-        ins = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in args]
+        # C reads each input as a contiguous, element-aligned array; anything else (a strided
+        # view, Fortran order, a frombuffer view at an odd offset) is copied first: reading a
+        # misaligned double* is undefined behaviour (and np.ascontiguousarray keeps it as is)
+        ins = [a if a.flags.c_contiguous and a.flags.aligned else np.array(a, order="C")
+               for a in args]
         outs = [np.empty(s, d) for s, d in self._out_specs]
         self._run(*ins, *self._consts, *outs)
         return outs

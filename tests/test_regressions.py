@@ -128,3 +128,29 @@ def test_heaviside_of_nan_is_nan(backend):
     except tg.CompileError:
         pytest.skip("no working C compiler here")
     np.testing.assert_array_equal(got, np.heaviside(x, 0.5))
+
+
+def test_c_backend_copies_a_misaligned_input_before_reading_it():
+    """A C-contiguous array at an address that is not a multiple of its item size (a
+    np.frombuffer view at offset 1) went to the kernel as it was, and the kernel read it as
+    double*: undefined behaviour (UBSan: 'load of misaligned address'; GCC may assume the
+    alignment when it vectorises). The executable now copies inputs that are not aligned."""
+    x = np.arange(10.0)
+    buf = np.zeros(x.nbytes + 1, np.uint8)
+    odd = np.frombuffer(buf.data, dtype=np.float64, count=10, offset=1)
+    odd[...] = x
+    assert odd.flags.c_contiguous and not odd.flags.aligned
+    try:
+        exe = tg.jit(lambda a: a * 2.0 + 1.0, backend="c").lower(x).executable
+    except tg.CompileError:
+        pytest.skip("no working C compiler here")
+    seen = []
+    run = exe._run
+
+    def spy(*arrays):
+        seen.extend(arrays)
+        return run(*arrays)
+    exe._run = spy
+    out = exe(odd)
+    assert seen[0].flags.aligned
+    np.testing.assert_array_equal(out[0], x * 2.0 + 1.0)
