@@ -81,7 +81,7 @@ def emit_dot(em, e):
     row_blocks = not fits and la == "N" and max(N, K) <= BLAS_INT_MAX
     if t in ("float", "double") and (fits or row_blocks):
         em.uses_blas = True
-        gemm = "scipy_cblas_sgemm" if t == "float" else "scipy_cblas_dgemm"
+        gemm = "tg_sgemm" if t == "float" else "tg_dgemm"  # through set_blas's addresses
         one, zero = ("1.0f", "0.0f") if t == "float" else ("1.0", "0.0")
         if fits:
             em.stmt(f"    for (int64_t bi = 0; bi < {nb}; bi++)\n"

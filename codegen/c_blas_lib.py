@@ -1,0 +1,44 @@
+"""Which BLAS the C backend's contractions call: NumPy's own OpenBLAS when it can be found
+(ILP64, ``scipy_cblas_sgemm64_``), else the ``scipy-openblas32`` wheel (LP64).
+
+Why NumPy's: a process that also runs NumPy then has ONE BLAS thread pool. With a second
+OpenBLAS loaded beside NumPy's, the two pools' spinning workers fought over the 2 cores of our
+machines: W2's 256x784 @ 784x256 product took 24-70 ms instead of 0.75 ms after NumPy had just
+run a product. Generated modules receive the functions as addresses (``set_blas``), so they
+link no BLAS at all and the choice is made once per process.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+from functools import lru_cache
+
+from tracegrad.errors import CompileError
+
+
+@lru_cache(maxsize=1)
+def blas_functions() -> tuple[int, int, int, str]:
+    """``(sgemm address, dgemm address, ilp64 flag, library path)``."""
+    import numpy
+    pattern = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs",
+                           "libscipy_openblas64_*.so*")
+    for path in sorted(glob.glob(pattern)):
+        try:
+            lib = ctypes.CDLL(path)  # already loaded by NumPy: the same handle, the same pool
+            s, d = lib.scipy_cblas_sgemm64_, lib.scipy_cblas_dgemm64_
+        except (OSError, AttributeError):
+            continue
+        return _addr(s), _addr(d), 1, path
+    try:
+        import scipy_openblas32 as sob
+        path = os.path.join(sob.get_lib_dir(), f"lib{sob.get_library()}.so")
+        lib = ctypes.CDLL(path)
+        return _addr(lib.scipy_cblas_sgemm), _addr(lib.scipy_cblas_dgemm), 0, path
+    except (ImportError, OSError, AttributeError) as exc:
+        raise CompileError(f"no BLAS found for the C backend's matrix products ({exc}); "
+                           "install scipy-openblas32 (pip install scipy-openblas32)") from exc
+
+
+def _addr(fn) -> int:
+    return ctypes.cast(fn, ctypes.c_void_p).value
