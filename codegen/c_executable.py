@@ -36,8 +36,12 @@ class CExecutable:
         prog = emit_c(graph, fn_name, libmvec=bool(compiler_info().get("libmvec")))
         self.program = prog
         self.source = prog.source
-        self.module = load_extension(prog.source, uses_blas=prog.uses_blas)
+        # contractions call the BLAS through addresses (c_blas_lib), so nothing is linked
+        self.module = load_extension(prog.source, uses_blas=False)
         self.module.set_threads(num_threads())
+        if prog.uses_blas:
+            from .c_blas_lib import blas_functions
+            self.module.set_blas(*blas_functions()[:3])
         self._run = self.module.run
         self._consts = prog.constants
         self._out_specs = [(a.shape, a.dtype) for a in prog.out_avals]
