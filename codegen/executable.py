@@ -38,8 +38,17 @@ class NumpyExecutable:
         exec(compile(self.source, self.filename, "exec"), namespace)
         self._fn = namespace[fn_name]
         self._out_dtypes = [a.dtype for a in graph.out_avals]
+        # inputs whose storage the plan reuses (donate_argnums): they must be writable
+        self._donated = sorted(set(plan.donated_slots.values())) if plan is not None else []
 
     def __call__(self, *args) -> list[np.ndarray]:
+        if self._donated:
+            args = list(args)
+            for i in self._donated:
+                a = args[i]
+                if not (isinstance(a, np.ndarray) and a.flags.writeable and
+                        a.flags.c_contiguous and a.flags.aligned):
+                    args[i] = np.array(a, order="C")  # cannot write there: work on a copy
         outs = self._fn(*args)
         return finish_outputs(outs, self._out_dtypes, args)
 

@@ -277,6 +277,7 @@ def check_plan(graph: Graph, plan: MemPlan) -> None:
                      "graph.meta['memplan']")
 def memplan(graph: Graph, donate: tuple[int, ...] = (), force: bool = False) -> Graph:
     from .fuse import SMALL_PROGRAM_BYTES, intermediate_bytes
+    donate = tuple(donate) or tuple(graph.meta.get("donate", ()))  # set by jit(donate_argnums)
     if not force and not donate and intermediate_bytes(graph) < SMALL_PROGRAM_BYTES:
         return graph  # small programs: NumPy's allocator is cheaper than the plan
     plan = analyse(graph, donate)

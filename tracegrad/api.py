@@ -279,7 +279,27 @@ class JitFunction:
         traced = trace(self.fn, dyn, kwargs, name=getattr(self.fn, "__name__", "fn"),
                        rebuild=self._rebuild(statics))
         return compile_traced(traced, backend=self.backend, opt_level=self.opt_level,
-                              name=getattr(self.fn, "__name__", "fn"))
+                              name=getattr(self.fn, "__name__", "fn"),
+                              donate=self._donated_leaves(dyn, statics))
+
+    def _donated_leaves(self, dyn, statics) -> tuple[int, ...]:
+        """Flat input positions of the leaves of the donated positional arguments."""
+        if not self.donate_argnums:
+            return ()
+        static_pos = {k for k, _, _ in statics if isinstance(k, int)}
+        n = len(dyn) + len(static_pos)
+        donated = set(_normalize_argnums(self.donate_argnums, n, "donate_argnums"))
+        if donated & static_pos:
+            raise TracegradError("an argument cannot be both static and donated "
+                                 f"(static_argnums={self.static_argnums}, "
+                                 f"donate_argnums={self.donate_argnums})")
+        leaves, start, pos = [], 0, [i for i in range(n) if i not in static_pos]
+        for i, a in zip(pos, dyn):
+            k = len(tree_flatten(a)[0])
+            if i in donated:
+                leaves.extend(range(start, start + k))
+            start += k
+        return tuple(leaves)
 
     def lower(self, *args, **kwargs) -> Lowered:
         """The ``Lowered`` entry for these arguments (compiled now unless cached):
@@ -338,8 +358,12 @@ def _check_static(key, v) -> None:
             from None
 
 
-def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn") -> Lowered:
-    """Optimise a traced graph, generate code for it and wrap it as a ``Lowered``."""
+def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
+                   donate: tuple[int, ...] = ()) -> Lowered:
+    """Optimise a traced graph, generate code for it and wrap it as a ``Lowered``.
+
+    ``donate`` lists graph inputs whose storage the memory plan may reuse (the NumPy backend
+    writes intermediates into them; the C backend keeps its own arena and ignores it)."""
     from tracegrad.passes import run_pipeline
     from tracegrad.passes.cost import flops, kernel_count, naive_peak_bytes
 
@@ -347,7 +371,10 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn")
         raise TracegradError("internal: a top-level jit trace captured outer tracers")
     level = opt_level or options.get("TRACEGRAD_OPT_LEVEL")
     disable = tuple(p for p in options.get("TRACEGRAD_DISABLE_PASSES").split(",") if p)
-    graph, record = run_pipeline(traced.graph, level, check=options.flag("TRACEGRAD_VERIFY"),
+    start = traced.graph
+    if donate:
+        start = Graph(start.inputs, start.eqns, start.outputs, {**start.meta, "donate": donate})
+    graph, record = run_pipeline(start, level, check=options.flag("TRACEGRAD_VERIFY"),
                                  disable=disable,
                                  stop_after=options.get("TRACEGRAD_STOP_AFTER") or None)
     executable = make_executable(graph, backend, name)
