@@ -29,11 +29,13 @@ class Fact:
     """Bounds of a value (``None``: unknown), whether it may be inf/NaN, and ``max_of``: the id
     of the variable this value is the (broadcast) maximum of, so ``x - max(x) <= 0`` is known."""
 
-    __slots__ = ("lo", "hi", "nonfinite", "max_of", "neg_of")
+    __slots__ = ("lo", "hi", "nonfinite", "max_of", "neg_of", "max_axes", "peak_axes")
 
     def __init__(self, lo=None, hi=None, nonfinite=False, max_of=None):
         self.lo, self.hi, self.nonfinite, self.max_of = lo, hi, nonfinite, max_of
         self.neg_of = None  # id of the variable this value is the negation of
+        self.max_axes = None   # with max_of: the axes the maximum was taken over
+        self.peak_axes = None  # every slice along these axes reaches its upper bound hi
 
     def __repr__(self):
         return f"Fact(lo={self.lo}, hi={self.hi}, nonfinite={self.nonfinite})"
@@ -90,8 +92,10 @@ def _transfer(e, ins) -> Fact:
         fact = Fact(lo, hi, any(f.nonfinite for f in pool))
         if name == "reduce_max":
             fact.max_of = id(e.inputs[0])
-        elif name in ("broadcast_in_dim", "reshape"):
-            fact.max_of = ins[0].max_of
+            fact.max_axes = tuple(e.params["axes"])
+        elif name in ("broadcast_in_dim", "reshape", "stop_gradient", "where"):
+            src = ins[1] if name == "where" else ins[0]  # where(finite, m, 0): the guarded max
+            fact.max_of, fact.max_axes = src.max_of, src.max_axes
         return fact
     if name == "neg":
         (a,) = ins
@@ -106,7 +110,9 @@ def _transfer(e, ins) -> Fact:
     if name == "sub":
         a, b = ins
         if b.max_of is not None and b.max_of == id(e.inputs[0]):
-            return Fact(None, 0.0, nonfinite)  # x - max(x) <= 0 (softmax, logsumexp shifts)
+            f = Fact(None, 0.0, nonfinite)  # x - max(x) <= 0 (softmax, logsumexp shifts)
+            f.peak_axes = b.max_axes  # ... and = 0 at each slice's maximum
+            return f
         return Fact(_add(a.lo, None if b.hi is None else -b.hi),
                     _add(a.hi, None if b.lo is None else -b.lo), nonfinite)
     if name == "mul":
@@ -155,7 +161,9 @@ def _transfer(e, ins) -> Fact:
         ok = a.hi is not None and a.hi < 80 and (name not in ("sinh", "cosh") or
                                                   (a.lo is not None and a.lo > -80))
         if name == "exp":
-            return Fact(0.0, math.exp(a.hi) if ok else None, nonfinite or not ok)
+            f = Fact(0.0, math.exp(a.hi) if ok else None, nonfinite or not ok)
+            f.peak_axes = a.peak_axes if a.hi == 0.0 else None  # exp(x - max x) peaks at 1
+            return f
         return Fact(None, None, nonfinite or not ok)
     if name == "pow":
         a, b = ins
@@ -177,6 +185,10 @@ def _transfer(e, ins) -> Fact:
     if name == "reduce_sum":
         (a,) = ins
         n = max(1, e.inputs[0].aval.size // max(1, e.outputs[0].aval.size))
+        if a.peak_axes is not None and a.lo is not None and a.lo >= 0 and \
+                set(a.peak_axes) <= set(e.params["axes"]):
+            # a sum of non-negative terms one of which is its slice's peak value hi
+            return Fact(max(a.hi, 0.0), None if a.hi is None else a.hi * n, nonfinite)
         return Fact(None if a.lo is None else min(a.lo * n, a.lo),
                     None if a.hi is None else max(a.hi * n, a.hi), nonfinite)
     return Fact(None, None, nonfinite)

@@ -108,8 +108,9 @@ def _max_source(b, atom):
             return None
         if p.prim.name == "reduce_max":
             return p
-        if p.prim.name in ("broadcast_in_dim", "stop_gradient", "reshape"):
-            atom = p.inputs[0]
+        if p.prim.name in ("broadcast_in_dim", "stop_gradient", "reshape") or (
+                p.prim.name == "slice" and p.outputs[0].aval.size == p.inputs[0].aval.size):
+            atom = p.inputs[0]  # the same values, another shape (m[:, 0] of a keepdims max)
         elif p.prim.name == "where":
             atom = p.inputs[1]
         else:
@@ -184,6 +185,66 @@ def _softmax_parts(b, atom):
     if num is None or den is None or num.inputs[0] is not den.inputs[0]:
         return None
     return num.inputs[0], tuple(s.params["axes"])
+
+
+def _user_lse(b, atom):
+    """If ``atom`` is log(sum(exp(x - m))) with m = max(x) over the same axes (a logsumexp the
+    user already shifted by hand), return (x, axes, the reduce_max equation)."""
+    lg = _is(b, atom, "log")
+    s = _is(b, lg.inputs[0], "reduce_sum") if lg is not None else None
+    ex = _is(b, s.inputs[0], "exp") if s is not None else None
+    sh = _is(b, ex.inputs[0], "sub") if ex is not None else None
+    if sh is None:
+        return None
+    m = _max_source(b, sh.inputs[1])
+    axes = tuple(s.params["axes"])
+    if m is None or m.inputs[0] is not sh.inputs[0] or tuple(m.params["axes"]) != axes:
+        return None
+    return sh.inputs[0], axes, m
+
+
+@rule("add", "log(sum(exp(x - m))) + m, m = max(x) -> logsumexp(x) (the shift gets no gradient)")
+def _hand_shifted_lse(e, b):
+    """The value is unchanged; the derivative through m, which cancels exactly in real
+    arithmetic, is no longer computed (it cost the max's tie-weight passes)."""
+    for u, v in (e.inputs, e.inputs[::-1]):
+        found = _user_lse(b, u)
+        if found is None or isinstance(v, Lit):
+            continue
+        x, axes, m = found
+        if _max_source(b, v) is m and v.aval == e.outputs[0].aval and \
+                _is(b, _max_source_input(b, v), "stop_gradient") is None:
+            return [_logsumexp_canonical(b, x, axes)]
+    return None
+
+
+@rule("sub", "(x - m) - log(sum(exp(x - m))), m = max(x) -> x - logsumexp(x) (log-softmax)")
+def _hand_shifted_log_softmax(e, b):
+    z, r = e.inputs
+    bc = _is(b, r, "broadcast_in_dim")
+    found = _user_lse(b, bc.inputs[0] if bc is not None else r)
+    if found is None:
+        return None
+    x, axes, m = found
+    zp = _is(b, z, "sub")
+    if zp is None or zp.inputs[0] is not x or _max_source(b, zp.inputs[1]) is not m:
+        return None
+    lse = _logsumexp_canonical(b, x, axes)
+    return [b.add("sub", x, _bcast_back(b, lse, x, axes))]
+
+
+def _max_source_input(b, atom):
+    """The atom right below the shape-only ops in front of a max (to spot stop_gradient)."""
+    p = b.producer(atom)
+    return p.inputs[0] if p is not None and p.inputs else atom
+
+
+def _logsumexp_canonical(b, x, axes):
+    """max-shifted logsumexp whose shift carries no gradient (whatever x looks like)."""
+    m = _shifted_max(b, x, axes)
+    shifted = b.add("sub", x, _bcast_back(b, m, x, axes))
+    s = b.add("reduce_sum", b.add("exp", shifted), axes=axes)
+    return b.add("add", b.add("log", s), m)
 
 
 @rule("log", "log(softmax(x)) -> x - logsumexp(x) (log-softmax)")

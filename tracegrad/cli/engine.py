@@ -130,10 +130,18 @@ def _call_detached(fn):
     return box["value"]
 
 
-def _trace(fn, args, kwargs, name, target: Target, what: str):
+def _trace(fn, args, kwargs, name, target: Target, what: str, recorder=None):
+    """Trace on a bare thread; ``recorder`` (a record_derivatives scope) is opened on that
+    thread, since tracing state (and so the derivative notes) is per thread."""
+    import contextlib
+
     from tracegrad.staging import trace
+
+    def run():
+        with recorder if recorder is not None else contextlib.nullcontext():
+            return trace(fn, args, kwargs, name=name)
     try:
-        return _call_detached(lambda: trace(fn, args, kwargs, name=name))
+        return _call_detached(run)
     except CLIError:
         raise
     except Exception as exc:
@@ -171,9 +179,9 @@ def run_dump(target: Target, bound: BoundArgs, *, transform: str | None = None,
         fn, args, kwargs, result.input_names, code_name = _transformed(
             base, transform, argnums, bound, target.func_name)
         t0 = time.perf_counter()
-        with record_derivatives() as rec:
-            tr = _trace(fn, args, kwargs, code_name, target,
-                        f"{transform}({target.func_name})")
+        rec = record_derivatives()
+        tr = _trace(fn, args, kwargs, code_name, target, f"{transform}({target.func_name})",
+                    recorder=rec)
         result.grad = rec.mark(tr.graph)
         seconds[transform] = time.perf_counter() - t0
 
