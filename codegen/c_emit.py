@@ -534,6 +534,8 @@ class _Kernel:
             elif tuple(v.aval.shape) == tuple(S):
                 val[id(v)] = f"p_{nm}[{flat}]"
         epi = self.epilogue
+        # in-body broadcasts: output -> (operand, broadcast_dimensions), for chains of them
+        bcasts: dict[int, tuple] = {}
         for e in self.body.eqns:
             for o in e.outputs:
                 self.namer(o)
@@ -543,15 +545,21 @@ class _Kernel:
             t = ctype(o.aval.dtype)
             onm = self.namer(o)
             if e.prim.name == "broadcast_in_dim":
-                src = e.inputs[0]
+                src, dims = e.inputs[0], tuple(e.params["broadcast_dimensions"])
+                # fusion copies chains of broadcasts into the body (b = bcast(s, (1,)),
+                # c = bcast(b, (0,))): compose the index maps down to the first operand,
+                # which is a literal, a scalar or a kernel input
+                while not isinstance(src, Lit) and id(src) in bcasts:
+                    inner, inner_dims = bcasts[id(src)]
+                    src, dims = inner, tuple(dims[k] for k in inner_dims)
+                bcasts[id(o)] = (src, dims)
                 if isinstance(src, Lit):
                     expr = c_literal(src)
                 elif src.aval.shape == ():
                     expr = val[id(src)]
                 else:
                     ist = _strides(src.aval.shape)
-                    coeffs = [(f"i{d}", ist[k]) for k, d in
-                              enumerate(e.params["broadcast_dimensions"])
+                    coeffs = [(f"i{d}", ist[k]) for k, d in enumerate(dims)
                               if src.aval.shape[k] != 1]
                     expr = f"p_{self.namer(src)}[{em._index(coeffs)}]"
             else:

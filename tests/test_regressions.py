@@ -154,3 +154,36 @@ def test_c_backend_copies_a_misaligned_input_before_reading_it():
     out = exe(odd)
     assert seen[0].flags.aligned
     np.testing.assert_array_equal(out[0], x * 2.0 + 1.0)
+
+
+@pytest.mark.parametrize("level", ["O0", "O2"])
+def test_c_kernel_with_a_chain_of_broadcasts_compiles(level):
+    """Fusion copies the broadcasts feeding a kernel into its body, chains of them included,
+    but the C emitter read a broadcast's operand from a kernel-input pointer: for
+    c = broadcast(broadcast(x)) it wrote p_b[...] with no p_b declared, and the compiler
+    failed ('p_b undeclared'). Found by the fuzzer as a size-1 to size-0 broadcast at O0:"""
+    def prog(a0, a1):  # the fuzzer's program, reduced
+        v0 = a0[None]
+        v1 = v0 + v0
+        v4 = (np.repeat(v0, 2, axis=-1) != 0)[2:-1:-2]
+        return np.tanh(np.where(v4, v1, a1))
+
+    from tracegrad import lax
+
+    def chain(x, s):  # the same with real sizes: x -> (2, 3) -> (4, 2, 3), s -> (3,) -> ...
+        w = lax.broadcast_in_dim(lax.broadcast_in_dim(x, (2, 3), (1,)), (4, 2, 3), (1, 2))
+        d = lax.broadcast_in_dim(lax.broadcast_in_dim(s, (3,), ()), (4, 2, 3), (2,))
+        return np.tanh(w * d + 1.0)
+
+    a0 = np.array(0.5, np.float32)
+    x, s = np.arange(3.0), np.array(0.5)
+    try:
+        got = tg.jit(prog, backend="c", opt_level=level)(a0, 1.5)
+    except tg.CompileError as e:
+        if e.source_path is None:
+            pytest.skip("no working C compiler here")
+        raise
+    assert got.shape == (0,) and got.dtype == np.float32
+    want = np.broadcast_to(np.tanh(x * 0.5 + 1.0), (4, 2, 3))
+    np.testing.assert_allclose(tg.jit(chain, backend="c", opt_level=level)(x, s), want,
+                               rtol=1e-12)
