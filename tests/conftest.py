@@ -12,3 +12,13 @@ os.environ.setdefault("TRACEGRAD_VERIFY", "1")
 os.environ.setdefault("TRACEGRAD_BACKEND", "numpy")
 os.environ.setdefault("TRACEGRAD_CACHE_DIR", tempfile.mkdtemp(prefix="tracegrad-test-cache-"))
 sys.path.insert(0, os.path.dirname(__file__))  # tests import cases.py and programs.py
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Throughput of the random-program fuzzer (tests/test_fuzz.py), when it ran."""
+    fuzz = sys.modules.get("test_fuzz")
+    for profile, (n, seconds) in (getattr(fuzz, "STATS", None) or {}).items():
+        if n:
+            terminalreporter.write_line(
+                f"fuzz ({profile} profile): {n} programs checked in {seconds:.1f} s, "
+                f"{60 * n / seconds:.0f} programs per minute")
