@@ -102,7 +102,8 @@ def load_extension(source: str, *, placeholder: str = PLACEHOLDER, uses_blas: bo
     rejects the source, or the built library does not load.
     """
     cc = _cc_setting()
-    request = (source, placeholder, uses_blas, openmp, fast_math, cc)
+    request = (source, placeholder, uses_blas, openmp, fast_math, cc,
+               options.get("TRACEGRAD_CFLAGS"))
     module = _BY_REQUEST.get(request)
     if module is not None:
         CACHE_STATS["memory_hits"] += 1
@@ -377,6 +378,17 @@ def _ldflags(as_needed: bool, libmvec: bool, blas: tuple | None) -> list[str]:
     return flags
 
 
+def _extra_flags() -> list[str]:
+    """``$TRACEGRAD_CFLAGS``: extra flags for the compile-and-link command of every kernel
+    (the sanitizer test sets ``-fsanitize=address,undefined``). They are part of the flags,
+    hence of the cache key: such builds never mix with ordinary entries."""
+    text = options.get("TRACEGRAD_CFLAGS")
+    try:
+        return shlex.split(text)
+    except ValueError as e:
+        raise CompileError(f"cannot parse $TRACEGRAD_CFLAGS={text!r}: {e}") from None
+
+
 def _build_config(comp: _Compiler, *, uses_blas: bool, openmp: bool, fast_math: bool) -> _Build:
     cflags = _cflags(comp.march_native, openmp and comp.openmp, fast_math)
     blas = None
@@ -384,6 +396,7 @@ def _build_config(comp: _Compiler, *, uses_blas: bool, openmp: bool, fast_math: 
         blas = _openblas()
         # the wheel's pkg-config Cflags; its cblas.h already spells the scipy_ prefix
         cflags += ["-I" + blas[0], "-DBLAS_SYMBOL_PREFIX=scipy_"]
+    cflags += _extra_flags()
     return _Build(tuple(cflags), tuple(_ldflags(comp.as_needed, comp.libmvec, blas)), blas)
 
 

@@ -29,6 +29,8 @@ OPTIONS = {o.name: o for o in [
            "cache directory)"),
     Option("TRACEGRAD_NUM_THREADS", "", "threads for the C backend's parallel loops (default: "
            "the CPUs this process may use); results are deterministic for a given count"),
+    Option("TRACEGRAD_CFLAGS", "", "extra flags for every C kernel's compile-and-link command, "
+           "e.g. -fsanitize=address,undefined (part of the kernel cache key)"),
     Option("CC", "cc", "the C compiler used by the C backend"),
 ]}
 
