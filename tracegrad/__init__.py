@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from . import numpy  # noqa: F401  (tracegrad.numpy: the traced NumPy namespace)
 from .api import jit, make_ir  # noqa: F401
-from .errors import (CompileError, DTypeError, GradientError, IRError, ShapeError,  # noqa: F401
+from .errors import (ArgumentError, CompileError, DTypeError, GradientError,  # noqa: F401
+                     IRError, ShapeError,
                      TracegradError, TracerArrayConversionError, TracerBoolError,
                      TracegradWarning, UnsupportedOperationError)
 from .ir import AVal, Eqn, Graph, Lit, Var, verify  # noqa: F401

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import options
-from .errors import TracegradError, UnsupportedOperationError
+from .errors import ArgumentError, TracegradError, UnsupportedOperationError
 from .ir import AVal, Graph
 from .dtypes import SHORT_NAMES
 from .pytree import TreeDef, keystr, tree_flatten, tree_paths, tree_unflatten
-from .source_info import user_src_with_text
-from .staging import Traced, as_array, leaf_aval, trace
+from .source_info import check_callable, names_caller, user_src_with_text
+from .staging import Traced, as_array, call_user, leaf_aval, trace
 from .tracer import _ACTIVE, Tracer
 
 BACKENDS = ("auto", "numpy", "c")
@@ -120,9 +120,9 @@ class JitFunction:
     def __init__(self, fn, *, backend="auto", static_argnums=(), donate_argnums=(),
                  opt_level=None, transform=None):
         if backend not in BACKENDS:
-            raise TracegradError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if not callable(fn):
-            raise TracegradError(f"jit expects a function, got {type(fn).__name__}")
+            raise ArgumentError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        check_callable(fn, "the function given to tg.jit")
+        _check_opt_level(opt_level)
         self.fn = fn
         self.backend = backend
         self.static_argnums = _as_int_tuple(static_argnums, "static_argnums")
@@ -208,7 +208,7 @@ class JitFunction:
             args, it = [], iter(dyn_args)
             for i in range(len(dyn_args) + len(positions)):
                 args.append(positions[i] if i in positions else next(it))
-            return self.fn(*args, **kwargs, **keywords)
+            return call_user(self.fn, args, {**kwargs, **keywords})
         return rebuild
 
     # --- calling ------------------------------------------------------------------------------
@@ -228,13 +228,15 @@ class JitFunction:
         try:
             dyn, kwargs, statics = self._split(args, kwargs)
             sig, leaves = self._signature(dyn, kwargs, statics)
-        except TracegradError as exc:  # a bad argument: name the line of the call
+            entry = self._cache.get(sig)
+            if entry is None:
+                entry = self._compile(sig, dyn, kwargs, statics)
+            else:
+                self._info.hits += 1
+        except TracegradError as exc:
+            # a bad argument, or an error of a transform (argnums, a non-scalar output...)
+            # that names no traced line: name the line of the call
             raise exc.with_src(user_src_with_text(2))
-        entry = self._cache.get(sig)
-        if entry is None:
-            entry = self._compile(sig, dyn, kwargs, statics)
-        else:
-            self._info.hits += 1
         if not kwargs:
             key = self._fast_key(args)
             if key is not None:
@@ -307,10 +309,10 @@ class JitFunction:
         try:
             dyn, kwargs, statics = self._split(args, kwargs)
             sig, _ = self._signature(dyn, kwargs, statics)
+            entry = self._cache.get(sig)
+            return entry if entry is not None else self._compile(sig, dyn, kwargs, statics)
         except TracegradError as exc:
             raise exc.with_src(user_src_with_text(2))
-        entry = self._cache.get(sig)
-        return entry if entry is not None else self._compile(sig, dyn, kwargs, statics)
 
     def cache_info(self) -> CacheInfo:
         return self._info
@@ -328,11 +330,27 @@ class JitFunction:
 def _as_int_tuple(nums, what: str) -> tuple:
     if nums is None:
         return ()
-    nums = (nums,) if isinstance(nums, int) else tuple(nums)
+    if isinstance(nums, int):
+        nums = (nums,)
+    elif isinstance(nums, (tuple, list)):
+        nums = tuple(nums)
+    else:
+        raise ArgumentError(f"{what} must be an int or a tuple of ints, got {nums!r}")
     for a in nums:
         if not isinstance(a, int) or isinstance(a, bool):
-            raise TracegradError(f"{what} must be ints, got {a!r}")
+            raise ArgumentError(f"{what} must be ints, got {a!r}")
     return nums
+
+
+def _check_opt_level(level) -> None:
+    """``opt_level``: None (TRACEGRAD_OPT_LEVEL), a pipeline name, or a list of pass names."""
+    from tracegrad.passes.registry import PIPELINES
+    if level is None or level in PIPELINES:
+        return
+    if isinstance(level, (list, tuple)) and all(isinstance(n, str) for n in level):
+        return  # pass names: checked against the registry when the pipeline runs
+    raise ArgumentError(f"opt_level must be one of {sorted(PIPELINES)} (or a list of pass "
+                        f"names), got {level!r}")
 
 
 def _positional_params(fn) -> list[str]:
@@ -432,17 +450,18 @@ def _ident(name: str) -> str:
     return s if s and not s[0].isdigit() else f"fn_{s}"
 
 
+@names_caller
 def jit(fn=None, *, backend="auto", static_argnums=(), donate_argnums=(), opt_level=None):
     """Compile ``fn`` per call signature. Usable as ``@jit`` and ``@jit(backend="numpy")``."""
     if fn is None:
         return lambda f: JitFunction(f, backend=backend, static_argnums=static_argnums,
                                      donate_argnums=donate_argnums, opt_level=opt_level)
-    if not callable(fn):
-        raise TracegradError(f"jit expects a function, got {type(fn).__name__}")
+    check_callable(fn, "the function given to tg.jit")
     return JitFunction(fn, backend=backend, static_argnums=static_argnums,
                        donate_argnums=donate_argnums, opt_level=opt_level)
 
 
+@names_caller
 def make_ir(fn, *, grad=False, stage="optimized", static_argnums=(), argnums=0):
     """``make_ir(f, stage=...)(*args)`` returns the Graph of ``f`` at a pipeline stage.
 
@@ -452,8 +471,10 @@ def make_ir(fn, *, grad=False, stage="optimized", static_argnums=(), argnums=0):
     """
     stages = ("traced", "grad", "optimized")
     if stage not in stages:
-        raise TracegradError(f"stage must be one of {stages}, got {stage!r}")
+        raise ArgumentError(f"stage must be one of {stages}, got {stage!r}")
+    check_callable(fn, "the function given to tg.make_ir")
 
+    @names_caller
     def build(*args, **kwargs):
         target = fn
         if grad or stage == "grad":

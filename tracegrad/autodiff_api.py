@@ -11,9 +11,10 @@ import weakref
 
 from . import dtypes, lax
 from .api import JitFunction, _normalize_argnums
-from .errors import GradientError, TracegradError
+from .errors import ArgumentError, GradientError, TracegradError
 from .ir import AVal
 from .pytree import tree_flatten, tree_unflatten
+from .source_info import check_callable, names_caller
 from .staging import leaf_aval, trace
 
 
@@ -115,11 +116,11 @@ def _compiled(body, name):
     return JitFunction(body)
 
 
+@names_caller
 def value_and_grad(fn, argnums=0, has_aux=False):
     """``(value, gradient)`` of a scalar-valued ``fn`` with respect to ``args[argnums]``."""
     fname = f"value_and_grad({_name(fn)})"
-    if not callable(fn):
-        raise GradientError(f"{fname}: expected a function, got {type(fn).__name__}")
+    check_callable(fn, "the function given to tg.value_and_grad")
 
     def body(*args, **kwargs):
         nums = _check_argnums(argnums, args, fname)
@@ -147,8 +148,10 @@ def value_and_grad(fn, argnums=0, has_aux=False):
     return _compiled(body, f"value_and_grad_{_name(fn)}")
 
 
+@names_caller
 def grad(fn, argnums=0, has_aux=False):
     """Gradient of a scalar-valued ``fn`` (PyTorch's ``backward()`` as a function)."""
+    check_callable(fn, "the function given to tg.grad")
     vg = value_and_grad(fn, argnums, has_aux)
     vg_body = vg.fn
 
@@ -161,11 +164,13 @@ def grad(fn, argnums=0, has_aux=False):
 _PRIMAL_JIT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+@names_caller
 def vjp(fn, *primals, has_aux=False):
     """``(out, vjp_fn)``: ``vjp_fn(cotangent)`` returns one cotangent per primal argument.
 
     Cotangents for integer or bool leaves are ``None``.
     """
+    check_callable(fn, "the function given to tg.vjp")
     fname = f"vjp({_name(fn)})"
     traced = trace(fn, primals, {}, name=_name(fn))
     graph = traced.graph
@@ -221,8 +226,10 @@ def _primal_jit(fn):
     return hit
 
 
+@names_caller
 def jvp(fn, primals, tangents):
     """Forward mode: ``(fn(*primals), J @ tangents)``."""
+    check_callable(fn, "the function given to tg.jvp")
     fname = f"jvp({_name(fn)})"
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise GradientError(f"{fname}: primals and tangents must be tuples (one entry per "
@@ -254,14 +261,16 @@ def jvp(fn, primals, tangents):
     return _compiled(body, f"jvp_{_name(fn)}")(tuple(primals), tuple(tangents))
 
 
+@names_caller
 def jacobian(fn, argnums=0, mode="auto"):
     """Jacobian of ``fn`` w.r.t. ``args[argnums]``: shape ``out.shape + arg.shape``.
 
     ``mode="fwd"`` pushes one basis tangent per input element through the linearised function,
     ``"rev"`` pulls one basis cotangent per output element; ``"auto"`` picks the fewer passes.
     """
+    check_callable(fn, "the function given to tg.jacobian")
     if mode not in ("auto", "fwd", "rev"):
-        raise TracegradError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+        raise ArgumentError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
     fname = f"jacobian({_name(fn)})"
 
     def body(*args, **kwargs):
@@ -315,14 +324,20 @@ def _basis(aval: AVal, e: int):
     return lax.reshape(flat, aval.shape)
 
 
+@names_caller
 def hessian(fn, argnums=0):
     """Matrix of second derivatives: forward-over-reverse Jacobian of the gradient."""
     return jacobian(grad(fn, argnums).fn if isinstance(argnums, int) else grad(fn, argnums).fn,
                     argnums, mode="fwd")
 
 
+@names_caller
 def hvp(fn, primals, tangents):
     """Hessian-vector product ``(grad f(x), H v)``... returns ``H @ tangents`` (forward-over-reverse)."""
+    check_callable(fn, "the function given to tg.hvp")
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise ArgumentError(f"hvp({_name(fn)}): primals and tangents must be tuples (one entry "
+                            "per argument), e.g. tg.hvp(f, (x,), (v,))")
     g = grad(fn, argnums=tuple(range(len(primals))) if len(primals) > 1 else 0).fn
     _, out_t = jvp(g, primals, tangents)
     return out_t

@@ -30,6 +30,13 @@ class ShapeError(TracegradError, ValueError):
     """Operands whose shapes cannot be combined (both shapes are in the message)."""
 
 
+class ArgumentError(TracegradError, TypeError, ValueError):
+    """An argument of the wrong kind or value given to a tracegrad function or to a traced NumPy
+    function: not a function where one is expected, the wrong number of arguments, an axis,
+    shape or option that is not an integer (or a known name). Both a ``TypeError`` and a
+    ``ValueError``, as NumPy raises one or the other for such arguments."""
+
+
 class DTypeError(TracegradError, TypeError):
     """An operand of a dtype tracegrad does not support, or a dtype an operation refuses."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes
+from .errors import TracegradError
 from .ir import AVal, Lit, make_lit
 from .prims import (ELEMENTWISE, argmax_p, argmin_p, broadcast_in_dim_p, concatenate_p,
                     convert_p, cumsum_p, dot_general_p, gather_p, iota_p, pad_p, reduce_max_p,
@@ -92,6 +93,19 @@ def convert(x, dtype):
 
 
 def stop_gradient(x):
+    """Identity forward, zero gradient (``tg.stop_gradient``); on a pytree, leaf by leaf."""
+    if isinstance(x, Tracer):
+        return bind(stop_gradient_p, x)
+    from .pytree import tree_flatten, tree_unflatten
+    from .source_info import user_src_with_text
+    from .staging import leaf_aval
+    leaves, tree = tree_flatten(x)
+    if tree.kind != "leaf":
+        return tree_unflatten(tree, [stop_gradient(v) for v in leaves])
+    try:
+        leaf_aval(x, "the argument of tg.stop_gradient")
+    except TracegradError as exc:
+        raise exc.with_src(user_src_with_text(2)) from None
     return bind(stop_gradient_p, x)
 
 

@@ -2,6 +2,7 @@
 and NumPy."""
 from __future__ import annotations
 
+import functools
 import linecache
 import os
 import sys
@@ -56,3 +57,30 @@ def user_src_with_text(depth: int = 2) -> str | None:
     fn, ln = frame.f_code.co_filename, frame.f_lineno
     text = linecache.getline(fn, ln).strip()
     return f"{fn}:{ln}" + (f": {text}" if text else "")
+
+
+def names_caller(fn):
+    """Decorate a public entry point: a ``TracegradError`` raised inside it that names no line
+    yet names the caller's (the first frame outside tracegrad), where the bad argument is."""
+    @functools.wraps(fn)
+    def entry(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if getattr(exc, "src", False) is None and hasattr(exc, "with_src"):
+                exc.with_src(user_src_with_text(2))
+            raise
+    return entry
+
+
+def check_callable(f, what: str) -> None:
+    """``ArgumentError`` unless ``f`` is callable (``what``: "tg.grad's fn", ...)."""
+    if not callable(f):
+        from .errors import ArgumentError
+        raise ArgumentError(f"{what} must be a function, got {type(f).__name__} "
+                            f"({_short(f)}); pass the function itself, not the result of calling it")
+
+
+def _short(x) -> str:
+    r = repr(x)
+    return r if len(r) < 40 else r[:37] + "..."

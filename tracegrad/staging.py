@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import dtypes
-from .errors import DTypeError, TracegradError
+from .errors import ArgumentError, DTypeError, TracegradError
 from .ir import AVal, Graph
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .tracer import TraceContext, Tracer
@@ -75,6 +75,32 @@ def arg_names(fn, n: int) -> list[str]:
     return names
 
 
+def call_user(fn, args, kwargs):
+    """``fn(*args, **kwargs)``, where a call that does not fit ``fn``'s signature (too few or
+    too many arguments, an unknown keyword) raises ``ArgumentError`` naming the signature
+    rather than a TypeError from inside tracegrad. A TypeError raised by ``fn``'s own body,
+    when the arguments do fit, passes through unchanged."""
+    try:
+        return fn(*args, **kwargs)
+    except TracegradError:
+        raise
+    except TypeError:
+        try:
+            sig = inspect.signature(fn)
+            sig.bind(*args, **kwargs)
+        except TypeError as bind_error:
+            name = getattr(fn, "__qualname__", "") or getattr(fn, "__name__", "")
+            if not name or "<locals>" in name:
+                name = getattr(fn, "__name__", type(fn).__name__)
+            raise ArgumentError(f"{name}{sig} was called with {len(args)} positional "
+                                f"argument{'s' if len(args) != 1 else ''}"
+                                f"{' and keywords ' + ', '.join(kwargs) if kwargs else ''}: "
+                                f"{bind_error}") from None
+        except ValueError:  # no signature to check against (a builtin): not ours to explain
+            pass
+        raise
+
+
 @dataclass
 class Traced:
     graph: Graph
@@ -97,7 +123,7 @@ def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
             aval, weak = leaf_aval(leaf, f"argument leaf {i}")
             tracers.append(ctx.new_input(aval, weak=weak))
         args, kwargs = tree_unflatten(in_tree, tracers)
-        out = (rebuild or (lambda a, k: fn(*a, **k)))(args, kwargs)
+        out = (rebuild or (lambda a, k: call_user(fn, a, k)))(args, kwargs)
         out_leaves, out_tree = tree_flatten(out)
         for i, o in enumerate(out_leaves):
             if not (isinstance(o, (Tracer, np.ndarray, np.generic, bool, int, float))):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import TracegradError
+from .errors import ArgumentError, TracegradError
 from .pytree import tree_flatten, tree_unflatten
+from .source_info import check_callable, names_caller
 
 
 class GradientCheckError(AssertionError):
@@ -65,6 +66,7 @@ def _numeric_partial(scalar_fn, leaves, tree, leaf, index, h):
     return (4 * d2 - d1) / 3  # Richardson: cancels the h**2 error term
 
 
+@names_caller
 def check_grads(fn, args, order: int = 1, modes=("rev", "fwd"), rtol: float | None = None,
                 atol: float | None = None, eps: float = 1e-3, max_elements: int = 64,
                 seed: int = 0) -> dict:
@@ -77,11 +79,19 @@ def check_grads(fn, args, order: int = 1, modes=("rev", "fwd"), rtol: float | No
     """
     from .api import jit
     from .autodiff_api import grad, jvp
+    check_callable(fn, "check_grads' fn")
+    _check_args(args, "check_grads")
     if order not in (1, 2):
-        raise TracegradError("check_grads: order must be 1 or 2")
+        raise ArgumentError("check_grads: order must be 1 or 2")
+    if isinstance(modes, str) or not isinstance(modes, (tuple, list)):
+        raise ArgumentError(f"check_grads: modes must be a tuple such as ('rev', 'fwd'), got "
+                            f"{modes!r}")
     for m in modes:
         if m not in ("rev", "fwd"):
-            raise TracegradError(f"check_grads: unknown mode {m!r} (use 'rev' and/or 'fwd')")
+            raise ArgumentError(f"check_grads: unknown mode {m!r} (use 'rev' and/or 'fwd')")
+    for name, v in (("rtol", rtol), ("atol", atol), ("eps", eps)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ArgumentError(f"check_grads: {name} must be a number, got {v!r}")
     rtol = 1e-6 if rtol is None else rtol
     atol = 1e-8 if atol is None else atol
     rng = np.random.default_rng(seed)
@@ -162,6 +172,13 @@ def _leaves_for(g, float_args, args):
     return out
 
 
+def _check_args(args, who: str) -> None:
+    if not isinstance(args, (tuple, list)):
+        raise ArgumentError(f"{who}: args must be a tuple of the function's arguments, e.g. "
+                            f"(x,) for one argument; got {type(args).__name__}")
+
+
+@names_caller
 def assert_backends_agree(fn, args, rtol: float = 1e-12, atol: float = 0.0,
                           backends=("numpy", "c")) -> dict:
     """Run ``fn`` on each available backend and as NumPy eager; assert all results agree.
@@ -171,6 +188,8 @@ def assert_backends_agree(fn, args, rtol: float = 1e-12, atol: float = 0.0,
     """
     from .api import jit
     from .errors import CompileError, UnsupportedOperationError
+    check_callable(fn, "assert_backends_agree's fn")
+    _check_args(args, "assert_backends_agree")
     eager = fn(*args)
     results = {"eager": eager, "skipped": {}}
     for b in backends:
