@@ -14,10 +14,11 @@ import functools
 import numpy as np
 
 from . import dtypes, lax
-from .errors import GradientError, TracegradError
+from .errors import GradientError, ShapeError, TracegradError, UnsupportedOperationError
 from .prims.custom import custom_jvp_call_p, custom_vjp_call_p
 from .pytree import tree_flatten, tree_unflatten
-from .staging import leaf_aval
+from .source_info import check_callable, names_caller
+from .staging import call_user, leaf_aval
 from .tracer import TraceContext, Tracer, bind
 
 
@@ -84,13 +85,16 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args):
-        raise NotImplementedError("Function subclasses must define forward(ctx, *args)")
+        raise UnsupportedOperationError("tg.Function subclasses must define "
+                                        "@staticmethod forward(ctx, *args)")
 
     @staticmethod
     def backward(ctx, *grad_outputs):
-        raise NotImplementedError("Function subclasses must define backward(ctx, *grad_outputs)")
+        raise UnsupportedOperationError("tg.Function subclasses must define "
+                                        "@staticmethod backward(ctx, *grad_outputs)")
 
     @classmethod
+    @names_caller
     def apply(cls, *args):
         if _has_tensor(args):  # tg.Tensor arguments: one lazy operation of the tensor front
             return _tensor_call(lambda *xs: _apply_function(cls, xs), args, (Function, cls))
@@ -115,6 +119,13 @@ def _tensor_call(fn, args, key):
 
 def _apply_function(cls, args):
     name = cls.__name__
+    for method in ("forward", "backward"):
+        if getattr(cls, method) is getattr(Function, method):
+            sig = "forward(ctx, *args)" if method == "forward" else "backward(ctx, *grad_outputs)"
+            raise UnsupportedOperationError(
+                f"{name} defines no {method}: a tg.Function subclass needs @staticmethod "
+                f"def {sig}" + (" returning one gradient (or None) per forward input"
+                                if method == "backward" else ""))
     array_pos = [i for i, a in enumerate(args) if _is_array_like(_unwrap_tensor(a))]
     arrays = [_unwrap_tensor(args[i]) for i in array_pos]
     avals = [leaf_aval(a, f"{name}.apply argument {i}")[0] for i, a in zip(array_pos, arrays)]
@@ -126,7 +137,7 @@ def _apply_function(cls, args):
         full = list(args)
         for i, x in zip(array_pos, xs):
             full[i] = x
-        out = cls.forward(ctx, *full)
+        out = call_user(cls.forward, (ctx, *full), {})
         saved = list(ctx._saved)
         # arrays stashed as ctx attributes are residuals too (PyTorch allows ctx.x = x)
         extra = {k: v for k, v in vars(ctx).items()
@@ -191,16 +202,22 @@ class custom_vjp:
     """``@custom_vjp`` function with ``f.defvjp(fwd, bwd)``: ``fwd(*args) -> (out, residuals)``,
     ``bwd(residuals, cotangent) -> tuple of input cotangents``."""
 
+    @names_caller
     def __init__(self, fun):
+        check_callable(fun, "the function given to tg.custom_vjp")
         functools.update_wrapper(self, fun, updated=())
         self.fun = fun
         self.fwd = None
         self.bwd = None
 
+    @names_caller
     def defvjp(self, fwd, bwd):
+        check_callable(fwd, f"{self.__name__}.defvjp's fwd rule")
+        check_callable(bwd, f"{self.__name__}.defvjp's bwd rule")
         self.fwd, self.bwd = fwd, bwd
         return self
 
+    @names_caller
     def __call__(self, *args):
         if self.fwd is None:
             raise TracegradError(f"custom_vjp function {self.__name__} has no rule: call "
@@ -245,6 +262,11 @@ class custom_vjp:
             if len(g_leaves) != len(avals):
                 raise GradientError(f"{name}: the bwd rule returned {len(g_leaves)} cotangents "
                                     f"for {len(avals)} argument arrays")
+            for k, (g, av) in enumerate(zip(g_leaves, avals)):
+                if g is not None and tuple(lax.shape_of(g)) != av.shape:
+                    raise GradientError(f"{name}: the bwd rule returned a cotangent of shape "
+                                        f"{tuple(lax.shape_of(g))} for argument leaf {k} of "
+                                        f"shape {av.shape}; it must have the argument's shape")
             out = [lax.full(av.shape, 0, av.dtype) if g is None else lax.convert(g, av.dtype)
                    for g, av in zip(g_leaves, avals)]
             return out + [lax.full(t.aval.shape, 0, t.aval.dtype) for t in captured]
@@ -266,15 +288,20 @@ class custom_jvp:
     of that moment, so a rule may call the function itself.
     """
 
+    @names_caller
     def __init__(self, fun):
+        check_callable(fun, "the function given to tg.custom_jvp")
         functools.update_wrapper(self, fun, updated=())
         self.fun = fun
         self.jvp = None
 
+    @names_caller
     def defjvp(self, jvp):
+        check_callable(jvp, f"{self.__name__}.defjvp's rule")
         self.jvp = jvp
         return jvp
 
+    @names_caller
     def __call__(self, *args):
         if self.jvp is None:
             raise TracegradError(f"custom_jvp function {self.__name__} has no rule: decorate "
@@ -304,6 +331,11 @@ class custom_jvp:
             if o_tree != out_tree or t_tree != out_tree:
                 raise TracegradError(f"{name}: the jvp rule's outputs must match the function's "
                                      f"output structure {out_tree}")
+            for k, (t, a) in enumerate(zip(t_leaves, fun_graph.outputs)):
+                if not lax.is_python_scalar(t) and tuple(lax.shape_of(t)) != a.aval.shape:
+                    raise GradientError(f"{name}: the jvp rule returned a tangent of shape "
+                                        f"{tuple(lax.shape_of(t))} for output leaf {k} of shape "
+                                        f"{a.aval.shape}; it must have the output's shape")
             t_leaves = [lax.convert(t, a.aval.dtype) if not lax.is_python_scalar(t) else
                         lax.full(a.aval.shape, t, a.aval.dtype)
                         for t, a in zip(t_leaves, fun_graph.outputs)]
@@ -314,10 +346,14 @@ class custom_jvp:
         return tree_unflatten(out_tree, list(outs))
 
 
+@names_caller
 def straight_through(fn, surrogate=None):
     """``fn``'s value with ``surrogate``'s gradient (identity by default): the straight-through
     estimator for non-differentiable operations such as ``np.round``, ``np.sign`` or a step."""
-    surrogate = surrogate or (lambda x: x)
+    check_callable(fn, "straight_through's fn")
+    if surrogate is None:
+        surrogate = lambda x: x  # noqa: E731
+    check_callable(surrogate, "straight_through's surrogate")
     name = getattr(fn, "__name__", "fn")
 
     @custom_jvp
