@@ -9,7 +9,7 @@ import operator
 import numpy as np
 
 from . import dtypes, lax
-from .errors import ShapeError, UnsupportedOperationError
+from .errors import ArgumentError, ShapeError, TracerBoolError, UnsupportedOperationError
 from .source_info import user_src_with_text
 from .tracer import Tracer
 
@@ -142,11 +142,36 @@ def _canonical_items(idx, shape):
                     "only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) and "
                     f"integer or boolean arrays are valid indices (got {type(i).__name__})",
                     src=user_src_with_text(4))
+            if isinstance(i, slice):
+                i = _static_slice(i)
             out.append(i)
             axis += i is not None
     if n_ell == 0:
         out.extend([slice(None)] * (len(shape) - used))
     return out
+
+
+def _static_slice(sl: slice) -> slice:
+    """``sl`` with int bounds (NumPy ints made Python ints); a traced or non-integer bound, or a
+    zero step, raises the error NumPy would, naming the line."""
+    parts = []
+    for name, v in (("start", sl.start), ("stop", sl.stop), ("step", sl.step)):
+        if v is None:
+            parts.append(None)
+            continue
+        if isinstance(v, Tracer):
+            raise TracerBoolError(
+                f"the slice {name} is a traced value, but slices are static (the result's shape "
+                "depends on them); compute it from x.shape, pass it with static_argnums=(...), "
+                "or use np.take / np.where with traced indices", src=user_src_with_text(5))
+        try:
+            parts.append(operator.index(v))
+        except TypeError:
+            raise ArgumentError(f"slice indices must be integers or None, got {name}={v!r}",
+                                src=user_src_with_text(5)) from None
+    if parts[2] == 0:
+        raise ArgumentError("slice step cannot be zero", src=user_src_with_text(5))
+    return slice(*parts)
 
 
 def getitem(x, idx):

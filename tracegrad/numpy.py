@@ -14,7 +14,7 @@ import numpy as _np
 
 from . import dtypes as _dt
 from . import lax
-from .errors import (DTypeError, ShapeError, TracegradError, TracerBoolError,
+from .errors import (ArgumentError, DTypeError, ShapeError, TracegradError, TracerBoolError,
                      UnsupportedOperationError)
 from .source_info import user_src_with_text
 from .tracer import _ACTIVE, Tracer
@@ -105,7 +105,11 @@ def _as_operand(x):
     if isinstance(x, (list, tuple)):
         if builtins.any(isinstance(t, Tracer) for t in _flat(x)):
             return stack([_as_operand(t) for t in x])
-        arr = _np.asarray(x)
+        try:
+            arr = _np.asarray(x)
+        except ValueError as e:  # a ragged nested list
+            raise ShapeError(f"{_short_list(x)} cannot be an array operand ({e}); nested lists "
+                             "must be rectangular", src=user_src_with_text(3)) from None
         return arr.astype(_dt.canonical(arr.dtype, what="array")) if arr.dtype.kind != "U" else \
             _unsupported(f"an array of strings ({x!r})")
     if x is None:
@@ -120,6 +124,11 @@ def _strong(x):
     if isinstance(x, Tracer) and x._weak:
         return Tracer(x._ctx, x._var, False)
     return x
+
+
+def _short_list(x) -> str:
+    r = repr(x)
+    return r if len(r) < 40 else r[:37] + "..."
 
 
 def _as_array(x):
@@ -254,7 +263,15 @@ divide = true_divide
 
 @_public
 def power(x1, x2):
-    return _elementwise("pow", x1, x2)
+    xs = [_as_operand(x1), _as_operand(x2)]
+    if _dt.is_int(_result_dtype(xs)):
+        e = xs[1]
+        if isinstance(e, _np.ndarray) or _is_scalar(e):  # a static exponent: check it now
+            if (_np.asarray(e) < 0).any():
+                raise ArgumentError("Integers to negative integer powers are not allowed (as in "
+                                    "NumPy); make the base a float: x.astype(np.float64) ** e",
+                                    src=user_src_with_text(3))
+    return _elementwise("pow", *xs)
 
 
 def _cmp(name, prim):
@@ -613,7 +630,7 @@ def isrealobj(x):
 @_public
 def astype(x, dtype, copy=True):
     x = _as_array(x)
-    return lax.convert(x, _dt.canonical(_np.dtype(dtype), what="astype target"))
+    return lax.convert(x, _dt.canonical(dtype, what="astype target"))
 
 
 @_public
@@ -638,7 +655,7 @@ array = asarray
 
 
 def _creation_dtype(dtype, fallback):
-    return _dt.canonical(_np.dtype(dtype)) if dtype is not None else fallback
+    return _dt.canonical(dtype, what="dtype=") if dtype is not None else fallback
 
 
 def _static_shape(shape, what="shape"):
@@ -739,6 +756,15 @@ def result_type(*args):
 
 # --- shape manipulation ----------------------------------------------------------------------
 def _norm_axis(axis, ndim, name="axis"):
+    if isinstance(axis, Tracer):
+        raise TracerBoolError(f"{name} must be a static int, but it is a traced array "
+                              f"{axis.aval}; pass it with static_argnums=(...)",
+                              src=user_src_with_text(4))
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise ArgumentError(f"{name} must be an integer, got {axis!r}",
+                            src=user_src_with_text(4)) from None
     if not -ndim <= axis < ndim:
         raise ShapeError(f"{name} {axis} is out of bounds for an array of dimension {ndim}",
                          src=user_src_with_text(4))
@@ -759,7 +785,12 @@ def reshape(a, shape=None, order="C", newshape=None):
     if order != "C":
         _unsupported(f"reshape with order={order!r}", "only C order is traced")
     shape = newshape if shape is None else shape
-    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    try:
+        shape = (operator.index(shape),) if not isinstance(shape, (tuple, list)) else \
+            tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise ArgumentError(f"reshape: the new shape must be ints (or a tuple of ints), got "
+                            f"{shape!r}", src=user_src_with_text(3)) from None
     total = builtins.abs(int(_np.prod(_shape(a), dtype=_np.int64)))
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: at most one -1 in {shape}", src=user_src_with_text(3))
@@ -1027,7 +1058,7 @@ def _no_extras(name, out=None, where=None, initial=None, **_):
 
 def _sum_dtype(a, dtype):
     if dtype is not None:
-        return _dt.canonical(_np.dtype(dtype))
+        return _dt.canonical(dtype, what="dtype=")
     d = _dtype(a)
     if _dt.is_bool(d) or (_dt.is_int(d) and d.itemsize < 8):
         return _dt.int64  # NumPy sums small integers and bools in the platform integer
@@ -1069,7 +1100,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     a = _as_array(a)
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
-    dt = _dt.canonical(_np.dtype(dtype)) if dtype is not None else _dt.float_result(_dtype(a))
+    dt = _dt.canonical(dtype, what="dtype=") if dtype is not None else _dt.float_result(_dtype(a))
     count = int(_np.prod([s[i] for i in axes], dtype=_np.int64))
     total = sum(a, axis=axes, keepdims=keepdims, dtype=dt)
     r = true_divide(total, float(count)) if count else multiply(total, math.nan)
@@ -1083,9 +1114,11 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
     a = _as_array(a)
     if correction is not None:
         ddof = correction
+    if isinstance(ddof, bool) or not isinstance(ddof, (int, float, _np.integer, _np.floating)):
+        raise ArgumentError(f"ddof must be a number, got {ddof!r}", src=user_src_with_text(3))
     s = _shape(a)
     axes = _norm_axes(axis, len(s))
-    dt = _dt.canonical(_np.dtype(dtype)) if dtype is not None else _dt.float_result(_dtype(a))
+    dt = _dt.canonical(dtype, what="dtype=") if dtype is not None else _dt.float_result(_dtype(a))
     a = lax.convert(a, dt)
     m = globals()["mean"](a, axis=axes, keepdims=True)
     d = subtract(a, m)
@@ -1563,7 +1596,7 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     if not _dt.is_float(_dtype(a)):
         return mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
     ok = logical_not(isnan(a))
-    dt = _dtype(a) if dtype is None else _dt.canonical(_np.dtype(dtype))
+    dt = _dtype(a) if dtype is None else _dt.canonical(dtype, what="dtype=")
     total = sum(where(ok, a, 0.0), axis=axis, dtype=dt, out=out, keepdims=keepdims, **kwargs)
     count = sum(ok, axis=axis, dtype=_dt.int64, keepdims=keepdims)
     return true_divide(total, astype(count, dt))
@@ -1604,8 +1637,14 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
 def pad(array, pad_width, mode="constant", **kwargs):
     a = _as_operand(array)
     nd = len(_shape(a))
-    widths = _np.broadcast_to(_np.asarray(pad_width, dtype=_np.int64).reshape(
-        (-1, 2) if _np.ndim(pad_width) == 2 else (-1,)), (nd, 2)) if nd else _np.zeros((0, 2))
+    try:
+        widths = _np.broadcast_to(_np.asarray(pad_width, dtype=_np.int64).reshape(
+            (-1, 2) if _np.ndim(pad_width) == 2 else (-1,)), (nd, 2)) if nd else \
+            _np.zeros((0, 2))
+    except (TypeError, ValueError):
+        raise ArgumentError(f"np.pad: pad_width must be an int, a (before, after) pair or one "
+                            f"pair per axis of the {nd}-d array, got {pad_width!r}",
+                            src=user_src_with_text(3)) from None
     if (widths < 0).any():
         raise ShapeError(f"np.pad: negative pad widths {pad_width!r}", src=user_src_with_text(3))
     low, high = [int(w) for w in widths[:, 0]], [int(w) for w in widths[:, 1]]

@@ -18,7 +18,8 @@ import numpy as np
 
 from . import dtypes
 from . import numpy as tnp
-from .errors import GradientError, ShapeError, TracegradError
+from .errors import ArgumentError, DTypeError, GradientError, ShapeError, TracegradError
+from .source_info import names_caller
 from .ir import AVal
 from .pytree import tree_flatten, tree_unflatten
 from .tracer import TraceContext, Tracer
@@ -553,7 +554,12 @@ def is_grad_enabled() -> bool:
 def _canon_dtype(dtype):
     if dtype is None:
         return None
-    return dtypes.canonical(np.dtype(dtype), what="dtype")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"dtype={dtype!r} is not a dtype; use tg.float32, tg.float64, "
+                         "tg.int32, tg.int64 or tg.bool_ (or their NumPy names)") from None
+    return dtypes.canonical(dt, what="dtype")
 
 
 def _to_array(data, dtype=None, copy=True) -> np.ndarray:
@@ -565,7 +571,11 @@ def _to_array(data, dtype=None, copy=True) -> np.ndarray:
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(data, dtype=dt, copy=copy) if (copy or dt is not None) else data
     else:
-        arr = np.array(_tensor_free(data), dtype=dt)
+        try:
+            arr = np.array(_tensor_free(data), dtype=dt)
+        except ValueError as e:  # a ragged nested list, or a string that is not a number
+            raise ShapeError(f"tensor data cannot be made an array ({e}); nested lists must "
+                             "be rectangular, with numbers as elements") from None
         if dt is None and arr.dtype == np.float64:
             arr = arr.astype(np.float32)
     if arr.dtype not in dtypes.SHORT_NAMES:
@@ -631,6 +641,8 @@ class Tensor:
     _tg_tensor = True
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
+        if not isinstance(requires_grad, (bool, np.bool_)):
+            raise ArgumentError(f"requires_grad must be True or False, got {requires_grad!r}")
         arr = _to_array(data, dtype)
         if requires_grad and not dtypes.is_float(arr.dtype):
             raise GradientError(f"only tensors of floating point dtype can require gradients; "
@@ -709,6 +721,7 @@ class Tensor:
             value._grad_of = self
         self._grad = value
 
+    @names_caller
     def backward(self, gradient=None, retain_graph=None, create_graph: bool = False,
                  inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf with requires_grad."""
@@ -768,6 +781,7 @@ class Tensor:
             return self._value
         return _value_of(self)
 
+    @names_caller
     def item(self):
         v = _value_of(self)
         if v.size != 1:
@@ -1428,11 +1442,13 @@ def default_generator() -> np.random.Generator:
     return _RNG[0]
 
 
+@names_caller
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (Python floats become float32)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
+@names_caller
 def as_tensor(data, dtype=None) -> Tensor:
     """Like ``tensor`` but shares ``data``'s memory when it is already a suitable array."""
     if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
@@ -1440,6 +1456,7 @@ def as_tensor(data, dtype=None) -> Tensor:
     return Tensor._leaf(_to_array(data, dtype, copy=False))
 
 
+@names_caller
 def from_numpy(arr: np.ndarray) -> Tensor:
     """A leaf sharing ``arr``'s memory (writes to either are seen by both)."""
     if not isinstance(arr, np.ndarray):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes
-from .errors import (DTypeError, TracegradError, TracerArrayConversionError, TracerBoolError,
+from .errors import (ArgumentError, DTypeError, TracegradError, TracerArrayConversionError, TracerBoolError,
                      UnsupportedAttributeError, UnsupportedOperationError)
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
 from .source_info import user_src, user_src_with_text
@@ -239,12 +239,15 @@ class Tracer:
 
     def __len__(self) -> int:
         if not self.shape:
-            raise TypeError("len() of a 0-d traced array")
+            raise ArgumentError(f"len() of a 0-d traced array {self.aval} (NumPy raises too); "
+                                "use x.size or x.shape", src=user_src_with_text(2))
         return self.shape[0]
 
     def __iter__(self):
         if not self.shape:
-            raise TypeError("iteration over a 0-d traced array")
+            raise ArgumentError(f"iteration over a 0-d traced array {self.aval} (NumPy raises "
+                                "too); use x[None] for a 1-element array",
+                                src=user_src_with_text(2))
         return (self[i] for i in range(self.shape[0]))
 
     def __repr__(self) -> str:
@@ -295,7 +298,9 @@ class Tracer:
             "or compute the value outside the function", src=user_src_with_text(2))
 
     def __hash__(self):
-        raise TypeError("traced arrays are unhashable")
+        raise ArgumentError("traced arrays are unhashable (as NumPy arrays are), so they cannot "
+                            "be dict keys or set members; key on a static value instead (mark "
+                            "it with static_argnums=(...))", src=user_src_with_text(2))
 
     # --- NumPy dispatch protocols ------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -440,7 +445,10 @@ class Tracer:
                 f"ndarray.{name} is not supported on traced arrays (in-place methods such as "
                 ".sort()/.fill() cannot be traced, and data-dependent ones such as .nonzero() "
                 "have no static shape)", src=user_src_with_text(2))
-        raise AttributeError(f"'Tracer' object has no attribute {name!r}")
+        if name.startswith("_"):  # protocol probes (hasattr(x, "__array_namespace__")...)
+            raise AttributeError(f"'Tracer' object has no attribute {name!r}")
+        raise UnsupportedAttributeError(f"traced arrays, like NumPy arrays, have no attribute "
+                                        f"{name!r}", src=user_src_with_text(2))
 
     def copy(self):
         return self
@@ -494,6 +502,23 @@ class Tracer:
 
     def __rxor__(self, o):
         return _tnp().bitwise_xor(o, self)
+
+    # bit shifts have no primitive: say so (the operators are not left undefined, which would
+    # surface as "unsupported operand type(s)" naming the internal Tracer class)
+    def __lshift__(self, o):
+        _no_shift("<<", "np.left_shift", "multiply by 2**k")
+
+    __rlshift__ = __lshift__
+
+    def __rshift__(self, o):
+        _no_shift(">>", "np.right_shift", "floor-divide by 2**k")
+
+    __rrshift__ = __rshift__
+
+
+def _no_shift(op: str, fn: str, fix: str):
+    raise UnsupportedOperationError(f"the bit shift {op} ({fn}) is not supported on traced "
+                                    f"arrays; {fix} instead", src=user_src_with_text(3))
 
 
 def _is_weak(x) -> bool:
