@@ -295,13 +295,18 @@ class _Emitter:
         dst = self._index([(f"i{d}", ost[d] * (it[d] + 1)) for d in range(len(ost))],
                           sum(l * s for l, s in zip(lo, ost)))
         src = self._index([(f"i{d}", ist[d]) for d in range(len(ist))])
+        self._strided_copy(x, out, t, dst, src)
+
+    def _strided_copy(self, x, out: str, t: str, dst: str, src: str, e=None):
+        """A kernel copying every element of ``x`` to ``o[dst]`` (index expressions over the
+        loop indices i0.. of x's shape); pad and concatenate place their operands this way."""
         self.n_kernels += 1
         kname = f"op{self.n_kernels}"
         fn = [f"static void {kname}(const {t}* restrict x, {t}* restrict o) {{"]
         fn += self._nest(x.aval.shape, [f"o[{dst}] = x[{src}];"])
         fn.append("}")
         self.kernels.append("\n".join(fn))
-        self.stmt(f"    {kname}({self.read(x)}, {out});")
+        self.stmt(f"    {kname}({self.read(x)}, {out});", e)
 
     def emit_concatenate(self, e):
         o = e.outputs[0]
@@ -316,13 +321,7 @@ class _Emitter:
                 ist = _strides(x.aval.shape)
                 dst = self._index([(f"i{d}", ost[d]) for d in range(len(ost))], offset * ost[ax])
                 src = self._index([(f"i{d}", ist[d]) for d in range(len(ist))])
-                self.n_kernels += 1
-                kname = f"op{self.n_kernels}"
-                fn = [f"static void {kname}(const {t}* restrict x, {t}* restrict o) {{"]
-                fn += self._nest(x.aval.shape, [f"o[{dst}] = x[{src}];"])
-                fn.append("}")
-                self.kernels.append("\n".join(fn))
-                self.stmt(f"    {kname}({self.read(x)}, {out});", e if first else None)
+                self._strided_copy(x, out, t, dst, src, e if first else None)
                 first = False
             offset += x.aval.shape[ax]
 

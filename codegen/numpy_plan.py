@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from tracegrad.ir import Graph, Lit, Var
-from tracegrad.printing import Namer, format_eqn
+from tracegrad.printing import Namer, format_eqn, split_top_level
 
 from .numpy_emit import Operand, _needs_type, py_ident, py_literal
 
@@ -40,20 +40,7 @@ def _with_out(e, expr: str, out: str) -> str | None:
 
 def _args(expr: str) -> list[str]:
     """Top-level comma-separated arguments of a call expression."""
-    inner = expr[expr.index("(") + 1:expr.rindex(")")]
-    parts, depth, cur = [], 0, []
-    for ch in inner:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur).strip())
-    return parts
+    return split_top_level(expr[expr.index("(") + 1:expr.rindex(")")], ",", "([{")
 
 
 def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel"):

@@ -122,23 +122,31 @@ def parse_aval(text: str) -> AVal:
     return AVal(shape, dtypes.FROM_SHORT[m.group(1)])
 
 
-def _split_top(text: str) -> list[str]:
-    """Split on spaces that are not inside brackets, parentheses or braces."""
+def split_top_level(text: str, sep: str = " ", brackets: str = "([{<") -> list[str]:
+    """Split ``text`` on ``sep`` where it is not inside brackets (pairs of ``brackets`` with
+    their closers); empty parts between repeated separators are dropped."""
+    closers = {"(": ")", "[": "]", "{": "}", "<": ">"}
+    opening, closing = set(brackets), {closers[b] for b in brackets}
     parts, depth, cur = [], 0, []
     for ch in text:
-        if ch in "([{<":
+        if ch in opening:
             depth += 1
-        elif ch in ")]}>":
+        elif ch in closing:
             depth -= 1
-        if ch == " " and depth == 0:
+        if ch == sep and depth == 0:
             if cur:
-                parts.append("".join(cur))
+                parts.append("".join(cur).strip())
                 cur = []
         else:
             cur.append(ch)
     if cur:
-        parts.append("".join(cur))
+        parts.append("".join(cur).strip())
     return parts
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on spaces that are not inside brackets, parentheses or braces."""
+    return split_top_level(text, " ")
 
 
 _NAMED_FLOATS = {"inf": float("inf"), "nan": float("nan")}
