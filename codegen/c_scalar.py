@@ -93,6 +93,8 @@ def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict) -
     if prim in simple:
         if dt == "bool" and prim in ("add", "mul"):
             return f"({a[0]} {'|' if prim == 'add' else '&'} {a[1]})"
+        if dt in _UNSIGNED and prim != "div":
+            return _wrapping(prim, a, dt)
         return simple[prim]
     if prim == "pow":
         return f"{f('pow')}({a[0]}, {a[1]})" if is_float else f"tg_ipow_{dt}({a[0]}, {a[1]})"
@@ -107,7 +109,7 @@ def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict) -
     if prim == "abs":
         if is_float:
             return f"{f('fabs')}({a[0]})"
-        return f"({a[0]} < 0 ? -{a[0]} : {a[0]})"
+        return f"({a[0]} < 0 ? {_wrapping('neg', a, dt)} : {a[0]})"
     if prim == "sign":
         if is_float:
             return f"({a[0]} > 0 ? 1 : ({a[0]} < 0 ? -1 : {a[0]}))"
@@ -141,11 +143,26 @@ def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict) -
     raise NotImplementedError(f"no C lowering for elementwise primitive {prim}")
 
 
+# Integer arithmetic wraps in NumPy, but signed overflow is undefined behaviour in C (an
+# optimiser may assume it never happens), so int + - * and negation are computed in the
+# unsigned type of the same width, which wraps by definition, and converted back (GCC defines
+# that conversion as modulo 2**n: NumPy's result).
+_UNSIGNED = {"int32": "uint32_t", "int64": "uint64_t"}
+
+
+def _wrapping(prim: str, a: list[str], dt: str) -> str:
+    u, t = _UNSIGNED[dt], CTYPE[dt]
+    if prim == "neg":
+        return f"(({t})(({u})0 - ({u}){a[0]}))"
+    op = {"add": "+", "sub": "-", "mul": "*"}[prim]
+    return f"(({t})(({u}){a[0]} {op} ({u}){a[1]}))"
+
+
 def helpers_source(dtypes_used: set[str]) -> str:
     """Static inline helpers for the primitives that are more than one C operator."""
     out = []
     for dt in sorted(dtypes_used):
-        t = CTYPE[dt]
+        t, u = CTYPE[dt], _UNSIGNED.get(dt)
         if dt in ("float32", "float64"):
             sfx = "f" if dt == "float32" else ""
             out.append(f"""
@@ -175,12 +192,17 @@ static inline {t} tg_floordiv_{dt}({t} a, {t} b) {{
 static inline {t} tg_max_{dt}({t} x, {t} y) {{ return x > y ? x : y; }}
 static inline {t} tg_min_{dt}({t} x, {t} y) {{ return x < y ? x : y; }}
 static inline {t} tg_rem_{dt}({t} a, {t} b) {{
-    if (!b) return 0; {t} r = a % b; if (r && ((r < 0) != (b < 0))) r += b; return r; }}
+    /* b == -1: the remainder is 0, and MIN % -1 would trap (SIGFPE) on x86 */
+    if (!b || b == -1) return 0; {t} r = a % b; if (r && ((r < 0) != (b < 0))) r += b;
+    return r; }}
 static inline {t} tg_floordiv_{dt}({t} a, {t} b) {{
-    if (!b) return 0; {t} q = a / b; if ((a % b) && ((a < 0) != (b < 0))) q -= 1; return q; }}
+    /* b == -1: -a, wrapping at MIN as NumPy does (MIN / -1 would trap on x86) */
+    if (!b) return 0; if (b == -1) return ({t})(({u})0 - ({u})a);
+    {t} q = a / b; if ((a % b) && ((a < 0) != (b < 0))) q -= 1; return q; }}
 static inline {t} tg_ipow_{dt}({t} b, {t} e) {{
-    {t} r = 1; if (e < 0) return b == 1 ? 1 : (b == -1 ? (e & 1 ? -1 : 1) : 0);
-    while (e) {{ if (e & 1) r *= b; b *= b; e >>= 1; }} return r; }}""")
+    {u} r = 1, p = ({u})b;  /* unsigned: the products wrap as NumPy's do */
+    if (e < 0) return b == 1 ? 1 : (b == -1 ? (e & 1 ? -1 : 1) : 0);
+    while (e) {{ if (e & 1) r *= p; p *= p; e >>= 1; }} return ({t})r; }}""")
         else:
             out.append("""
 static inline uint8_t tg_max_bool(uint8_t x, uint8_t y) { return x | y; }

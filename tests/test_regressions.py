@@ -187,3 +187,36 @@ def test_c_kernel_with_a_chain_of_broadcasts_compiles(level):
     want = np.broadcast_to(np.tanh(x * 0.5 + 1.0), (4, 2, 3))
     np.testing.assert_allclose(tg.jit(chain, backend="c", opt_level=level)(x, s), want,
                                rtol=1e-12)
+
+
+def test_c_integer_division_of_the_minimum_by_minus_one_does_not_kill_the_process():
+    """x // -1 and x % -1 with x the smallest int32/int64 compiled to C's / and %, which trap
+    (SIGFPE: the whole Python process died); NumPy gives MIN and 0. Integer + - * and negation
+    overflowed as signed C arithmetic, which is undefined behaviour (it happened to wrap); they
+    are computed in unsigned arithmetic now, which wraps as NumPy does. Run in a subprocess so
+    that a trap fails this test rather than the test session."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import warnings
+        import numpy as np
+        import tracegrad as tg
+        warnings.simplefilter("ignore")
+        for dt in (np.int32, np.int64):
+            lo, hi = np.iinfo(dt).min, np.iinfo(dt).max
+            x = np.array([lo, 7, -7, hi, lo], dt)
+            y = np.array([-1, -1, 2, 2, 3], dt)
+            f = lambda a, b: (a // b, a % b, -a, np.abs(a), a + a, a * a, a - (-a), a ** 3)
+            with np.errstate(all="ignore"):
+                want = f(x, y)
+            got = tg.jit(f, backend="c")(x, y)
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype and np.array_equal(g, w), (dt, g, w)
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300, check=False)
+    if "CompileError" in r.stderr and "no working C compiler" in r.stderr:
+        pytest.skip("no working C compiler here")
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])

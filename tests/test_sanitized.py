@@ -1,7 +1,8 @@
 """The C backend's kernels built with ``-fsanitize=address,undefined`` (through
 ``$TRACEGRAD_CFLAGS``) and run with zero sanitizer reports: the program corpus forward and
 gradient, a batch of random fuzz programs, and inputs in odd layouts (strided, Fortran order,
-misaligned, zero-size) and at sizes that take the OpenMP loops.
+misaligned, zero-size) and at sizes that take the OpenMP loops, and integer arithmetic at the
+limits of int32/int64 (wrapping, MIN // -1).
 
 A kernel built with ASan needs the ASan runtime loaded before anything else, so everything
 runs in one subprocess with ``LD_PRELOAD`` of the compiler's ``libasan.so``; UBSan stops at
@@ -86,6 +87,17 @@ CHILD = textwrap.dedent("""
             a = rng.standard_normal(shape)
             b = rng.standard_normal((shape[1], 2))
             same(g(odd(a, how), odd(b, how)), f(a, b), f"layout {how} {shape}", rtol=1e-9)
+    # 4. integers at their limits: wrapping arithmetic and MIN // -1, with UBSan watching
+    for dt in (np.int32, np.int64):
+        lo, hi = np.iinfo(dt).min, np.iinfo(dt).max
+        x = np.array([lo, 7, -7, hi, lo] * 7, dt)
+        y = np.array([-1, -1, 2, 2, 3] * 7, dt)
+        h = lambda a, b: (a // b, a % b, -a, np.abs(a), a + a, a * a, a - b, a ** 3)  # noqa
+        with np.errstate(all="ignore"):
+            want = h(x, y)
+        for got, w in zip(tg.jit(h, backend="c")(x, y), want):
+            assert np.array_equal(got, w), (dt, got, w)
+            checked += 1
     print("SANITIZED OK", checked)
 """)
 
