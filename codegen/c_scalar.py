@@ -200,7 +200,7 @@ static inline {t} tg_floordiv_{dt}({t} a, {t} b) {{
     if (!b) return 0; if (b == -1) return ({t})(({u})0 - ({u})a);
     {t} q = a / b; if ((a % b) && ((a < 0) != (b < 0))) q -= 1; return q; }}
 static inline {t} tg_ipow_{dt}({t} b, {t} e) {{
-    {u} r = 1, p = ({u})b;  /* unsigned: the products wrap as NumPy's do */
+    {u} r = 1, p = ({u})b;  /* modular products wrap as NumPy's do */
     if (e < 0) return b == 1 ? 1 : (b == -1 ? (e & 1 ? -1 : 1) : 0);
     while (e) {{ if (e & 1) r *= p; p *= p; e >>= 1; }} return ({t})r; }}""")
         else:

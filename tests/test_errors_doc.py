@@ -70,12 +70,18 @@ def fresh_state(monkeypatch):
     from tracegrad.codegen import c_runtime
 
     from tracegrad import api
-    monkeypatch.delenv("CC", raising=False)       # monkeypatch restores both afterwards
+    import os
+    saved = dict(os.environ)  # the examples assign os.environ["CC"] directly: restore it all
+    monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")
     monkeypatch.setattr(api, "_C_UNAVAILABLE", [])
     c_runtime._reset_compiler_check()
-    yield
-    c_runtime._reset_compiler_check()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        c_runtime._reset_compiler_check()
 
 
 def _run(block: Block):
