@@ -1081,11 +1081,15 @@ def programs(draw, max_steps: int = 8, grad_safe: bool | None = None,
     first = g.shape()
     while int(np.prod(first, dtype=np.int64)) > MAX_SIZE:
         first = first[1:]
-    if not grad_safe and draw(st.integers(0, 4)) == 0:
-        g.new_arg(first, draw(st.sampled_from(INTS)), -6, 6)
-        g.float_arg(g.broadcast_partner_shape(first))
-    else:
-        g.float_arg(first)
+    try:
+        if not grad_safe and draw(st.integers(0, 4)) == 0:
+            g.new_arg(first, draw(st.sampled_from(INTS)), -6, 6)
+            g.float_arg(g.broadcast_partner_shape(first))
+        else:
+            g.float_arg(first)
+    except Reject:
+        from hypothesis import reject
+        reject()  # no valid first arguments for this draw (e.g. a too-large partner shape)
     n = draw(st.integers(1, max_steps))
     tries = 0
     while len(g.lines) < n and tries < 4 * n:
