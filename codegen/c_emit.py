@@ -336,45 +336,45 @@ class _Emitter:
                          f"v = v < 0 ? 0 : (v >= {dim} ? {dim} - 1 : v); base += v*{xst[j]}; }}")
         return parts
 
-    def emit_gather(self, e):
-        x, idx = e.inputs
-        o = e.outputs[0]
+    def _index_row_kernel(self, x, idx, params: str, prologue: list[str], row: str,
+                          parallel: bool) -> str:
+        """A kernel looping over the index rows of ``idx`` (``b``), computing each row's
+        clamped ``base`` offset into ``x``, then ``row`` for r in the trailing block."""
         k = idx.aval.shape[-1]
         nb = _size(idx.aval.shape[:-1])
         r = _size(x.aval.shape[k:])
-        t, ti = ctype(x.aval.dtype), ctype(idx.aval.dtype)
         self.n_kernels += 1
         kname = f"op{self.n_kernels}"
-        par = "TG_PARALLEL_FOR\n    " if nb * r >= PARALLEL_MIN_ELEMENTS else ""
-        fn = [f"static void {kname}(const {t}* restrict x, const {ti}* restrict ix, "
-              f"{t}* restrict o) {{",
+        par = "TG_PARALLEL_FOR\n    " if parallel and nb * r >= PARALLEL_MIN_ELEMENTS else ""
+        fn = [f"static void {kname}({params}) {{", *prologue,
               f"    {par}for (int64_t b = 0; b < {nb}; b++) {{",
               "        int64_t base = 0;"]
         fn += ["        " + p for p in self._gather_base(x, idx)]
-        fn += ["        TG_SIMD", f"        for (int64_t r = 0; r < {r}; r++) "
-               f"o[b*{r} + r] = x[base + r];", "    }", "}"]
+        fn += ["        TG_SIMD", f"        for (int64_t r = 0; r < {r}; r++) {row}", "    }",
+               "}"]
         self.kernels.append("\n".join(fn))
+        return kname
+
+    def emit_gather(self, e):
+        x, idx = e.inputs
+        o = e.outputs[0]
+        r = _size(x.aval.shape[idx.aval.shape[-1]:])
+        t, ti = ctype(x.aval.dtype), ctype(idx.aval.dtype)
+        kname = self._index_row_kernel(
+            x, idx, f"const {t}* restrict x, const {ti}* restrict ix, {t}* restrict o", [],
+            f"o[b*{r} + r] = x[base + r];", parallel=True)
         self.stmt(f"    {kname}({self.read(x)}, {self.read(idx)}, {self.storage(o)});", e)
 
     def emit_scatter_add(self, e):
         x, idx, upd = e.inputs
         o = e.outputs[0]
-        k = idx.aval.shape[-1]
-        nb = _size(idx.aval.shape[:-1])
-        r = _size(x.aval.shape[k:])
+        r = _size(x.aval.shape[idx.aval.shape[-1]:])
         t, ti = ctype(x.aval.dtype), ctype(idx.aval.dtype)
-        self.n_kernels += 1
-        kname = f"op{self.n_kernels}"
         # sequential over index rows: duplicates accumulate in a fixed order (deterministic)
-        fn = [f"static void {kname}(const {t}* restrict x, const {ti}* restrict ix, "
-              f"const {t}* restrict u, {t}* o) {{",
-              f"    if (o != x) memcpy(o, x, {x.aval.nbytes});",
-              f"    for (int64_t b = 0; b < {nb}; b++) {{",
-              "        int64_t base = 0;"]
-        fn += ["        " + p for p in self._gather_base(x, idx)]
-        fn += ["        TG_SIMD", f"        for (int64_t r = 0; r < {r}; r++) "
-               f"o[base + r] += u[b*{r} + r];", "    }", "}"]
-        self.kernels.append("\n".join(fn))
+        kname = self._index_row_kernel(
+            x, idx, f"const {t}* restrict x, const {ti}* restrict ix, const {t}* restrict u, "
+            f"{t}* o", [f"    if (o != x) memcpy(o, x, {x.aval.nbytes});"],
+            f"o[base + r] += u[b*{r} + r];", parallel=False)
         self.stmt(f"    {kname}({self.read(x)}, {self.read(idx)}, {self.read(upd)}, "
                   f"{self.storage(o)});", e)
 
