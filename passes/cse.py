@@ -1,12 +1,14 @@
 """Common-subexpression elimination: equations with the same primitive, operands and
 parameters compute the same value once. Source-free primitives (constants) are keyed by
-their value's bytes."""
+their value's bytes. Literals and scalar parameters are keyed by ``tracegrad.identity``
+(type and bit pattern), never by ``==``: ``x * 0.0`` and ``x * -0.0`` are different values."""
 from __future__ import annotations
 
 import hashlib
 
 import numpy as np
 
+from tracegrad.identity import value_key
 from tracegrad.ir import Graph, Graph as _G, Lit, Var
 
 from .registry import register
@@ -17,15 +19,15 @@ def _param_key(v):
         return ("array", v.shape, str(v.dtype), hashlib.sha1(np.ascontiguousarray(v).tobytes())
                 .hexdigest())
     if isinstance(v, (tuple, list)):
-        return tuple(_param_key(x) for x in v)
+        return (type(v).__name__, tuple(_param_key(x) for x in v))
     if isinstance(v, _G) or callable(v):
         return ("id", id(v))
-    return v
+    return value_key(v)
 
 
 def _atom_key(a):
     if isinstance(a, Lit):
-        return ("lit", a.value, str(a.aval.dtype), type(a.value).__name__)
+        return ("lit", a.key)
     return ("var", id(a))
 
 

@@ -7,6 +7,7 @@ says otherwise. Deliberately absent (they change results for NaN/inf inputs): ``
 from __future__ import annotations
 
 from tracegrad import dtypes
+from tracegrad.identity import same_value
 from tracegrad.ir import Graph, Lit, Var
 
 from .registry import register
@@ -24,7 +25,12 @@ def rule(*prims: str, doc: str):
 
 
 def is_lit(a, value=None) -> bool:
-    return isinstance(a, Lit) and (value is None or a.value == value)
+    """``a`` is a literal (equal to ``value`` by identity: ``-0.0`` is not ``0``, see
+    tracegrad/identity.py; ``x - -0.0`` is not ``x`` for ``x = -0.0``)."""
+    if not isinstance(a, Lit) or value is None:
+        return isinstance(a, Lit)
+    v = type(a.value)(value)  # the literal's own type: is_lit(int 0, 0.5) must be False
+    return v == value and same_value(a.value, v)
 
 
 def _same_type(a, out) -> bool:

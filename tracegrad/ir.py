@@ -13,6 +13,7 @@ import numpy as np
 
 from . import dtypes
 from .errors import IRError
+from .identity import value_key
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,13 @@ class Lit:
 
     value: Any
     aval: AVal
+
+    @property
+    def key(self) -> tuple:
+        """Identity of this literal: its dtype and its value's type and bit pattern. Two
+        literals with equal keys are interchangeable (``-0.0`` is not ``0.0``; a NaN is itself);
+        every pass or cache that merges literals compares this, never ``value ==``."""
+        return (self.aval.dtype.str, value_key(self.value))
 
     def __repr__(self) -> str:
         return f"Lit({self.value!r}:{self.aval})"

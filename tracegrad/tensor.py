@@ -19,6 +19,7 @@ import numpy as np
 from . import dtypes
 from . import numpy as tnp
 from .errors import ArgumentError, DTypeError, GradientError, ShapeError, TracegradError
+from .identity import value_key
 from .source_info import names_caller
 from .ir import AVal
 from .pytree import tree_flatten, tree_unflatten
@@ -138,8 +139,9 @@ def _skey(x):
         return (slice, _skey(x.start), _skey(x.stop), _skey(x.step))
     if x is None or x is Ellipsis or t is str:
         return x
-    hash(x)  # raises TypeError for an unhashable static argument: the op is not cached
-    return (t, x)
+    # tuples (of floats: -0.0, nan), NumPy scalars...: keyed by type and bits, see identity.py;
+    # raises TypeError for an unhashable static argument: the op is not cached
+    return value_key(x)
 
 
 def _leaf_for_array(x) -> Tensor:

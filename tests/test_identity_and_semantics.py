@@ -1,0 +1,157 @@
+"""Issue 11, items 2-5 and 8: constants keep their identity (the sign of zero, NaN), static
+arguments are keyed by a total equality, Python ints that do not fit overflow as in NumPy,
+ndarray subclasses with other operator meanings are refused, and random draws are not frozen."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tracegrad as tg
+from tracegrad.identity import same_value, value_key
+from tracegrad.interpreter import eval_graph
+from tracegrad.ir import AVal, Eqn, Graph, Var, make_lit
+from tracegrad.passes.registry import PIPELINES, run_pipeline
+
+NAN_NEG = -float("nan")  # a NaN with the sign bit set: a different bit pattern from nan
+SPECIALS = [0.0, -0.0, math.inf, -math.inf, math.nan, NAN_NEG, 1.0, -1.0, 0.5, 2.0]
+
+
+def bit_equal(a, b) -> bool:
+    """Same values, the same sign of zero and infinity, NaN where the other has NaN."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind != "f":
+        return bool(np.array_equal(a, b))
+    nan = np.isnan(a)
+    return bool(np.array_equal(nan, np.isnan(b)) and np.array_equal(a[~nan], b[~nan]) and
+                np.array_equal(np.signbit(a[~nan]), np.signbit(b[~nan])))
+
+
+# --- item 2: literal identity -----------------------------------------------------------------
+def test_value_key_is_sign_aware_nan_reflexive_and_type_exact():
+    assert not same_value(0.0, -0.0)
+    assert same_value(math.nan, float("nan"))  # two NaN objects of the same bits
+    assert not same_value(math.nan, NAN_NEG)
+    assert not same_value(1, 1.0) and not same_value(1, True) and not same_value(1.0, True)
+    assert not same_value(np.float64(0.0), np.float64(-0.0))
+    assert same_value(np.float64("nan"), np.float64("nan"))
+    assert not same_value(np.float64(1.0), 1.0) and not same_value(np.float32(1), np.float64(1))
+    assert not same_value((0.0, (1, -0.0)), (0.0, (1, 0.0)))
+    assert same_value((math.nan, (1, float("nan"))), (float("nan"), (1, math.nan)))
+    assert not same_value(complex(0.0, 0.0), complex(0.0, -0.0))
+    assert not same_value(frozenset([0.0]), frozenset([-0.0]))
+    assert not same_value(slice(0.0, None), slice(-0.0, None))
+    hash(value_key((math.nan, -0.0, "a", None, np.float32(2))))
+    with pytest.raises(TypeError):
+        value_key([1, 2])
+
+
+def test_lit_key_includes_sign_and_dtype():
+    f64, f32 = np.dtype("float64"), np.dtype("float32")
+    assert make_lit(0.0, f64).key != make_lit(-0.0, f64).key
+    assert make_lit(0.0, f64).key != make_lit(0.0, f32).key
+    assert make_lit(math.nan, f64).key == make_lit(float("nan"), f64).key
+
+
+def test_cse_keeps_zero_signs_mul():
+    x = np.array([1.0, -1.0])
+    for backend in ("numpy", "c"):
+        f = tg.jit(lambda a: (1 / (a * 0.0), 1 / (a * -0.0)), backend=backend)
+        with np.errstate(divide="ignore"):
+            got, want = f(x), (1 / (x * 0.0), 1 / (x * -0.0))
+        for g, w in zip(got, want):
+            assert bit_equal(g, w), (backend, got, want)
+
+
+def test_cse_keeps_zero_signs_pad_and_where():
+    z = np.array([0.0, -0.0, 1.0])
+    progs = [lambda a: (np.pad(a, 1, constant_values=0.0), np.pad(a, 1, constant_values=-0.0)),
+             lambda a: (np.where(a > 5, a, 0.0), np.where(a > 5, a, -0.0)),
+             lambda a: (np.where(a > 5, 0.0, a), np.where(a > 5, -0.0, a))]
+    for backend in ("numpy", "c"):
+        for p in progs:
+            got, want = tg.jit(p, backend=backend)(z), p(z)
+            for g, w in zip(got, want):
+                assert bit_equal(g, w), (backend, got, want)
+
+
+def test_cse_merges_equal_nan_literals():
+    """NaN literals of one bit pattern are one constant (reflexive), so CSE still merges."""
+    a = Var(AVal((3,), np.dtype("float64")))
+    from tracegrad.prims import ELEMENTWISE
+    mul = ELEMENTWISE["mul"]
+    o1, o2 = Var(a.aval), Var(a.aval)
+    g = Graph((a,), (Eqn(mul, (a, make_lit(math.nan, a.aval.dtype)), {}, (o1,)),
+                     Eqn(mul, (a, make_lit(float("nan"), a.aval.dtype)), {}, (o2,))), (o1, o2))
+    out, _ = run_pipeline(g, ["cse"], check=True)
+    assert len(out.eqns) == 1
+    g2 = Graph((a,), (Eqn(mul, (a, make_lit(0.0, a.aval.dtype)), {}, (o1,)),
+                      Eqn(mul, (a, make_lit(-0.0, a.aval.dtype)), {}, (o2,))), (o1, o2))
+    assert len(run_pipeline(g2, ["cse"], check=True)[0].eqns) == 2
+
+
+def test_simplify_matches_literals_by_identity():
+    """``x - 0 -> x`` is exact for +0.0 only: ``-0.0 - -0.0`` is +0.0 in IEEE arithmetic."""
+    x = np.array([-0.0, 0.0, 1.0])
+    for fn in (lambda a: a - (-0.0), lambda a: a - 0.0, lambda a: -0.0 - a, lambda a: a * 1.0,
+               lambda a: a * -1.0, lambda a: a / 1.0, lambda a: a ** 1.0):
+        assert bit_equal(tg.jit(fn, backend="numpy")(x), fn(x))
+
+
+def test_tensor_front_keys_static_scalars_by_identity():
+    t = tg.tensor(np.array([1.0, -1.0]))
+    with np.errstate(divide="ignore"):
+        a, b = (1 / (t * 0.0)).numpy(), (1 / (t * -0.0)).numpy()
+    assert bit_equal(a, [np.inf, -np.inf]) and bit_equal(b, [-np.inf, np.inf])
+    p0 = np.pad(t, 1, constant_values=0.0).numpy()
+    p1 = np.pad(t, 1, constant_values=-0.0).numpy()
+    assert not np.signbit(p0[0]) and np.signbit(p1[0])
+
+
+# Every operand position a scalar literal can take, for the pair property below.
+LITERAL_USES = {
+    "a*c": lambda a, c: a * c, "c*a": lambda a, c: c * a, "a+c": lambda a, c: a + c,
+    "a-c": lambda a, c: a - c, "c-a": lambda a, c: c - a, "a/c": lambda a, c: a / c,
+    "c/a": lambda a, c: c / a, "a**c": lambda a, c: a ** c,
+    "maximum": lambda a, c: np.maximum(a, c), "minimum": lambda a, c: np.minimum(a, c),
+    "where_t": lambda a, c: np.where(a > 0, c, a), "where_f": lambda a, c: np.where(a > 0, a, c),
+    "pad": lambda a, c: np.pad(a, 1, constant_values=c),
+    "full": lambda a, c: np.full_like(a, c) + a * 0.0,
+    "1/(a*c)": lambda a, c: 1.0 / (a * c),
+}
+X = np.array([1.0, -1.0, 0.0, -0.0, np.inf, -np.inf, np.nan, 2.5])
+
+
+def _prefixes():
+    out = []
+    for name in ("O1", "O2"):
+        names = PIPELINES[name]
+        out += [names[:k] for k in range(1, len(names) + 1)]
+    return out
+
+
+@pytest.mark.parametrize("use", sorted(LITERAL_USES))
+def test_every_pass_keeps_each_literals_bits(use):
+    """Closes the class: a program computing one expression with each special literal (both
+    zeros, both infinities, NaNs of two bit patterns, ...) as separate outputs gives, after every
+    prefix of every pipeline, what the same pipeline gives for each literal alone. A pass or
+    cache that merges literals by ``==`` (or that makes a NaN differ from itself) fails."""
+    fn = LITERAL_USES[use]
+    for dt in (np.float64, np.float32):
+        x = X.astype(dt)
+        pair = tg.make_ir(lambda a: tuple(fn(a, c) for c in SPECIALS), stage="traced")(x)
+        singles = [tg.make_ir(lambda a, c=c: fn(a, c), stage="traced")(x) for c in SPECIALS]
+        for names in _prefixes():
+            with np.errstate(all="ignore"):
+                got = eval_graph(run_pipeline(pair, names, check=True)[0], [x])
+                for c, g1, o in zip(SPECIALS, singles, got):
+                    (want,) = eval_graph(run_pipeline(g1, names, check=True)[0], [x])
+                    assert bit_equal(o, want), (use, dt, names, c, o, want)
+        with np.errstate(all="ignore"):  # and the generated NumPy code, whole pipeline
+            got = tg.jit(lambda a: tuple(fn(a, c) for c in SPECIALS), backend="numpy")(x)
+            for c, o in zip(SPECIALS, got):
+                want = tg.jit(lambda a, c=c: fn(a, c), backend="numpy")(x)
+                assert bit_equal(o, want), (use, dt, c, o, want)
