@@ -16,6 +16,7 @@ from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
 
 from .c_scalar import c_literal, ctype, helpers_source, math_decls, scalar_expr
+from .safe_text import c_comment, safe_ident
 
 PARALLEL_MIN_ELEMENTS = 1 << 15   # below this a loop runs on one thread (measured: fork/join
                                   # of the OpenMP team costs more than it saves)
@@ -39,9 +40,10 @@ def _strides(shape) -> list[int]:
     return list(reversed(st))
 
 
-def _comment(text: str) -> str:
-    text = " ".join(text.split()).replace("*/", "* /")
-    return text if len(text) < 150 else text[:147] + "..."
+def _comment(text: str, src: str | None = None) -> str:
+    """The only way user text (an equation's params, the user's ``file:line``) enters the C
+    source: ``c_comment`` keeps it inside ``/* */`` (no newline, NUL, ``*/`` or trigraph)."""
+    return c_comment(text, 150) + (f" ({c_comment(src)})" if src else "")
 
 
 @dataclass
@@ -135,8 +137,7 @@ class _Emitter:
 
     def stmt(self, code: str, e=None):
         if e is not None:
-            src = f" ({e.src})" if e.src else ""
-            self.lines.append(f"    /* {_comment(format_eqn(e, self.namer))}{src} */")
+            self.lines.append(f"    /* {_comment(format_eqn(e, self.namer), e.src)} */")
         self.lines.append(code)
 
     def emit_output_copy(self, j, a):
@@ -469,7 +470,8 @@ class _Emitter:
         release = flops(g) >= RELEASE_GIL_MIN_FLOPS
         simd = math_decls(self.dtypes, self.libmvec)
         src = _MODULE_TEMPLATE.format(
-            name=self.name, simd=simd, helpers=helpers_source(self.dtypes),
+            # the name sits in a comment and in PyErr_Format strings: an identifier, no % or "
+            name=safe_ident(self.name), simd=simd, helpers=helpers_source(self.dtypes),
             blas=_BLAS_DECLS if self.uses_blas else "", kernels="\n\n".join(self.kernels),
             blas_method=('{"set_blas", (PyCFunction)(void(*)(void))tg_set_blas, METH_FASTCALL, '
                          '"gemm addresses"},') if self.uses_blas else "",
@@ -566,7 +568,7 @@ class _Kernel:
                 in_dt = e.inputs[-1].aval.dtype if e.prim.name == "where" else \
                     e.inputs[0].aval.dtype
                 expr = scalar_expr(e.prim.name, args, in_dt, o.aval.dtype, e.params)
-            cmt = _comment(format_eqn(e, self.namer)) + (f" ({e.src})" if e.src else "")
+            cmt = _comment(format_eqn(e, self.namer), e.src)
             target = f"v_{onm}"
             if o.aval.shape == () and n:
                 scalars.append(f"const {t} {target} = {expr}; /* {cmt} */")

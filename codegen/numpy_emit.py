@@ -1,9 +1,10 @@
 """Emit readable NumPy source for a graph: one line per equation, named as in the IR dump, each
 with a comment giving the equation and the user's ``file:line``.
 
-Generated names are always valid Python: an IR name that is a keyword (``if``, ``in``, ``or``
-appear once a graph has a few hundred variables) or that would shadow the ``np``/``rt`` modules
-gets a trailing underscore, which no IR name has.
+User-controlled text reaches the source only through ``safe_text`` (comments, identifiers,
+literal values). Generated names are always valid Python: an IR name that is a keyword (``if``,
+``in``, ``or`` appear once a graph has a few hundred variables) or that would shadow the
+``np``/``rt`` modules gets a trailing underscore, which no IR name has.
 """
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ import math
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
 
+from .safe_text import plain, plain_params, safe_comment, safe_ident
+
 _MODULE_NAMES = frozenset({"np", "rt"})  # bound in the generated module's namespace
 
 
 def py_ident(name: str) -> str:
-    """``name`` as a Python identifier that is no keyword and shadows no module we use."""
-    if not name.isidentifier():
-        name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-        if not name or name[0].isdigit():
-            name = f"fn_{name}"
+    """``name`` as an ASCII Python identifier that is no keyword and shadows no module we use
+    (ASCII: ``isidentifier`` admits names that NFKC-normalise to another one, ``ﬁ`` -> ``fi``)."""
+    name = safe_ident(name)
     if keyword.iskeyword(name) or name in _MODULE_NAMES:
         name += "_"
     return name
@@ -42,12 +43,18 @@ class Operand(str):
 def py_literal(lit: Lit, typed: bool) -> str:
     """Python source for a literal; ``typed`` wraps it in its NumPy dtype (needed when no array
     operand fixes the result dtype, since bare Python scalars are weak)."""
-    v = lit.value
+    v = plain(lit.value)  # the builtin's repr, never a subclass's
     if isinstance(v, float) and not math.isfinite(v):
         text = "np.nan" if math.isnan(v) else ("np.inf" if v > 0 else "-np.inf")
     else:
         text = repr(v)
     return f"np.{lit.aval.dtype}({text})" if typed else text
+
+
+def eqn_comment(e, namer) -> str:
+    """The equation and the user's ``(file:line)`` as one comment line: the only way either
+    reaches generated source (a file name may hold a newline and code)."""
+    return safe_comment(format_eqn(e, namer)) + (f"  ({safe_comment(e.src)})" if e.src else "")
 
 
 def _needs_type(lit: Lit, inputs) -> bool:
@@ -59,8 +66,9 @@ def _needs_type(lit: Lit, inputs) -> bool:
 def emit_numpy(graph: Graph, fn_name: str = "kernel") -> tuple[str, dict]:
     """Return ``(source, constants)``: a module defining ``fn_name`` and its constants' values.
 
-    ``fn_name`` must already be a valid identifier (see ``py_ident``); the executable takes care.
+    ``fn_name`` passes through ``py_ident`` (the executable looks it up under that name).
     """
+    fn_name = py_ident(fn_name)
     namer = Namer()
 
     def name(v: Var) -> str:
@@ -81,15 +89,12 @@ def emit_numpy(graph: Graph, fn_name: str = "kernel") -> tuple[str, dict]:
             consts[cname] = e.params["value"]
             expr = cname
         else:
-            expr = e.prim.numpy_src(ins, [o.aval for o in e.outputs], **e.params)
-        comment = " ".join(format_eqn(e, namer).split())  # one line, even with graph params
-        if len(comment) > 160:
-            comment = comment[:157] + "..."
-        src = f"  ({e.src})" if e.src else ""
+            expr = e.prim.numpy_src(ins, [o.aval for o in e.outputs], **plain_params(e.params))
+        comment = eqn_comment(e, namer)
         lhs = ", ".join(outs)
         if e.prim.multiple_results:
             lhs = lhs + "," if len(outs) == 1 else lhs or "_"  # unpack the returned sequence
-        lines.append(f"    {lhs} = {expr}  # {comment}{src}")
+        lines.append(f"    {lhs} = {expr}  # {comment}")
     outs = [py_literal(a, True) if isinstance(a, Lit) else name(a) for a in graph.outputs]
     lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
     return "\n".join(lines) + "\n", consts

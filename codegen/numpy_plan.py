@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 
 from tracegrad.ir import Graph, Lit, Var
-from tracegrad.printing import Namer, format_eqn, split_top_level
+from tracegrad.printing import Namer, split_top_level
 
-from .numpy_emit import Operand, _needs_type, py_ident, py_literal
+from .numpy_emit import Operand, _needs_type, eqn_comment, py_ident, py_literal
+from .safe_text import plain_params, safe_comment
 
 _CALL = re.compile(r"^((?:np|rt)\.[A-Za-z_0-9]+)\((.*)\)$", re.S)
 _REDUCE_FNS = {"reduce_sum": "np.sum", "reduce_max": "np.max", "reduce_min": "np.min",
@@ -46,6 +47,7 @@ def _args(expr: str) -> list[str]:
 def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel"):
     """Return ``(source, constants, buffers)``; ``buffers[i]`` is ``(slot, shape, dtype)`` of
     the array the generated code reads as ``_V[i]``."""
+    fn_name = py_ident(fn_name)
     namer = Namer()
     names: dict[int, str] = {}
 
@@ -80,16 +82,13 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel"):
             outs.append(n)
         ins = [Operand(py_literal(a, _needs_type(a, e.inputs)), a.aval) if isinstance(a, Lit)
                else Operand(names[id(a)], a.aval) for a in e.inputs]
-        comment = " ".join(format_eqn(e, local_namer).split())
-        if len(comment) > 160:
-            comment = comment[:157] + "..."
-        src = f"  ({e.src})" if e.src else ""
+        comment, src = eqn_comment(e, local_namer), ""  # user text only via safe_text
         if e.prim.name == "constant":
             cname = f"_const_{outs[0]}"
             consts[cname] = e.params["value"]
             lines.append(f"{indent}{outs[0]} = {cname}  # {comment}{src}")
             return
-        expr = e.prim.numpy_src(ins, [o.aval for o in e.outputs], **e.params)
+        expr = e.prim.numpy_src(ins, [o.aval for o in e.outputs], **plain_params(e.params))
         slot = buffer_index.get(id(e.outputs[0])) if len(e.outputs) == 1 else None
         target = f"_V[{slot}]" if slot is not None else \
             donated_target.get(id(e.outputs[0])) if len(e.outputs) == 1 else None
@@ -112,7 +111,7 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel"):
         for bv, a in zip(body.inputs, e.inputs):
             inner(bv)
             names[id(bv)] = names[id(a)] if isinstance(a, Var) else py_literal(a, True)
-        lines.append(f"    # {kname}: {len(body.eqns)} fused operations")
+        lines.append(f"    # {safe_comment(kname)}: {len(body.eqns)} fused operations")
         for be in body.eqns:
             emit_eqn(be, inner, f"{kname}_")
         for o, bo in zip(e.outputs, body.outputs):
