@@ -16,6 +16,7 @@ import numpy as np
 
 from . import options
 from .errors import ArgumentError, TracegradError, UnsupportedOperationError
+from .identity import same_value, value_key
 from .ir import AVal, Graph
 from .dtypes import SHORT_NAMES
 from .pytree import TreeDef, keystr, tree_flatten, tree_paths, tree_unflatten
@@ -47,23 +48,31 @@ class Signature:
 
     tree: TreeDef
     avals: tuple          # (shape, dtype, weak) per dynamic leaf
-    statics: tuple        # (position or keyword, type, value) per static argument
+    # (position or keyword, type, value) per static argument; compared through static_key,
+    # never by ==, which merges 0.0 with -0.0 and makes a NaN differ from itself
+    statics: tuple = field(compare=False)
     names: tuple = field(default=(), compare=False)  # readable name per leaf, for messages
+    static_key: tuple = field(default=(), repr=False)  # set from statics: see __post_init__
+
+    def __post_init__(self):
+        object.__setattr__(self, "static_key", _static_key(self.statics))
 
     def leaf_name(self, i: int) -> str:
         return self.names[i] if i < len(self.names) else f"argument leaf {i}"
 
     def describe_change(self, new: "Signature") -> str:
-        if self.statics != new.statics:
+        if self.static_key != new.static_key:
             old_s = {k: (t, v) for k, t, v in self.statics}
             new_s = {k: (t, v) for k, t, v in new.statics}
             for k in sorted(set(old_s) | set(new_s), key=str):
                 a, b = old_s.get(k), new_s.get(k)
-                if a != b:
+                if (a is None) != (b is None) or (a is not None and
+                                                  not same_value(a[1], b[1])):
                     what = f"static argument {k if isinstance(k, int) else repr(k)}"
                     fa = "(not passed)" if a is None else repr(a[1])
                     fb = "(not passed)" if b is None else repr(b[1])
-                    if a is not None and b is not None and a[1] == b[1]:
+                    if a is not None and b is not None and (fa == fb or (
+                            a[0] is not b[0] and _py_equal(a[1], b[1]))):
                         fa, fb = f"{a[0].__name__} {fa}", f"{b[0].__name__} {fb}"
                     return f"{what} changed: {fa} -> {fb}"
             return "static arguments changed"
@@ -79,6 +88,21 @@ class Signature:
                 kind = {True: "a Python scalar", False: "an array"}
                 return f"{name} changed from {kind[a[2]]} to {kind[b[2]]}"
         return "signature changed"
+
+
+def _static_key(statics) -> tuple:
+    """The cache key of the static arguments: each value by ``identity.value_key`` (type and
+    bit pattern, element by element in tuples), so ``-0.0`` and ``0.0`` compile apart and a
+    NaN static hits its own entry."""
+    return tuple((k, value_key(v)) for k, _, v in statics)
+
+
+def _py_equal(a, b) -> bool:
+    """``a == b`` in Python's sense (2 == 2.0), for naming the types when values look alike."""
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
 
 
 @dataclass
