@@ -155,3 +155,68 @@ def test_every_pass_keeps_each_literals_bits(use):
             for c, o in zip(SPECIALS, got):
                 want = tg.jit(lambda a, c=c: fn(a, c), backend="numpy")(x)
                 assert bit_equal(o, want), (use, dt, c, o, want)
+
+
+# --- item 3: static arguments are keyed by a total, sign-aware equality -----------------------
+def _scale(x, s):
+    return 1.0 / (x * np.asarray(s, dtype=np.float64).reshape(-1)[0])
+
+
+STATIC_PAIRS = [  # pairs that == merges (or never matches) but that are different programs
+    (0.0, -0.0), ((0.0,), (-0.0,)), (((1, 0.0),), ((1, -0.0),)),
+    (np.float64(0.0), np.float64(-0.0)), (np.float32(0.0), np.float32(-0.0)),
+    (complex(0.0, 0.0), complex(-0.0, 0.0)),
+]
+
+
+def test_static_negative_zero_does_not_reuse_the_program_for_zero():
+    x = np.array([1.0, -1.0])
+    f = tg.jit(lambda a, s: 1.0 / (a * s), static_argnums=1, backend="numpy")
+    with np.errstate(divide="ignore"):
+        assert bit_equal(f(x, 0.0), [np.inf, -np.inf])
+        assert bit_equal(f(x, -0.0), [-np.inf, np.inf])
+    assert f.cache_info().misses == 2
+    assert f.cache_info().miss_reasons[1] == "static argument 1 changed: 0.0 -> -0.0"
+
+
+def test_static_nan_compiles_once():
+    x = np.array([1.0, 2.0])
+    f = tg.jit(lambda a, s: a + s, static_argnums=1, backend="numpy")
+    for _ in range(100):
+        assert np.isnan(f(x, float("nan"))).all()  # a new NaN object on every call
+    assert f.cache_info().misses == 1 and f.cache_info().hits == 99
+
+
+@pytest.mark.parametrize("how", ["positional", "keyword"])
+def test_every_static_keying_place_is_total_and_sign_aware(how):
+    """Closes the class: each way a static reaches the cache key (positional, by keyword),
+    and each kind of static value (a float, a tuple of them, nested tuples, NumPy scalars,
+    complex), compiles apart for values == merges and once for NaNs of one bit pattern."""
+    def body(a, s=1.0):
+        flat = np.ravel(np.asarray(s, dtype=complex).real) if not isinstance(s, tuple) else \
+            np.asarray([v for t in s for v in (t if isinstance(t, tuple) else (t,))], float)
+        return 1.0 / (a * float(flat[-1]))
+
+    x = np.array([1.0])
+    for left, right in STATIC_PAIRS:
+        f = tg.jit(body, static_argnums=1, backend="numpy")
+
+        def call(v):
+            return f(x, s=v) if how == "keyword" else f(x, v)
+        with np.errstate(divide="ignore"):
+            a, b = call(left), call(right)
+            assert bit_equal(a, body(x, left)) and bit_equal(b, body(x, right)), (left, right)
+            call(left), call(right)
+        assert f.cache_info().misses == 2, (left, right, f.cache_info())
+        for nan in (float("nan"), (1, float("nan")), np.float64("nan")):
+            call(nan if not isinstance(nan, float) else float("nan"))
+            call(np.float64("nan") if isinstance(nan, np.float64) else
+                 (1, float("nan")) if isinstance(nan, tuple) else float("nan"))
+        assert f.cache_info().misses == 5, f.cache_info()
+
+
+def test_static_types_are_part_of_the_key_inside_tuples():
+    f = tg.jit(lambda a, s: a * s[0], static_argnums=1, backend="numpy")
+    x = np.array([3], np.int32)
+    assert f(x, (2,)).dtype == np.int32
+    assert f(x, (2.0,)).dtype == np.float64  # (2,) == (2.0,) but the programs differ
