@@ -118,6 +118,10 @@ def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict) -
         return f"{f('atan2')}({a[0]}, {a[1]})"
     if prim == "sigmoid":
         return f"tg_sigmoid_{dt}({a[0]})"
+    if prim == "hypot":
+        return f"{f('hypot')}({a[0]}, {a[1]})"  # NumPy's npy_hypot is libm's hypot
+    if prim in ("logaddexp", "logaddexp2"):
+        return f"tg_{prim}_{dt}({a[0]}, {a[1]})"
     if prim == "softplus":
         return f"tg_softplus_{dt}({a[0]})"
     cmp = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
@@ -173,6 +177,21 @@ static inline {t} tg_sigmoid_{dt}({t} x) {{
     {t} e = tg_exp{sfx}(-fabs{sfx}(x)); {t} r = 1 / (1 + e); return x >= 0 ? r : e * r; }}
 static inline {t} tg_softplus_{dt}({t} x) {{
     return (x > 0 ? x : 0) + tg_log1p{sfx}(tg_exp{sfx}(-fabs{sfx}(x))); }}
+static inline {t} tg_logaddexp_{dt}({t} x, {t} y) {{
+    /* NumPy's npy_logaddexp: x == y (equal infinities too) gives x + log 2; NaN passes */
+    {t} d = x - y;
+    if (x == y) return x + ({t})0.693147180559945309417232121458176568;
+    if (d > 0) return x + tg_log1p{sfx}(tg_exp{sfx}(-d));
+    if (d <= 0) return y + tg_log1p{sfx}(tg_exp{sfx}(d));
+    return d; }}
+static inline {t} tg_logaddexp2_{dt}({t} x, {t} y) {{
+    /* NumPy's npy_logaddexp2 (log2(1 + z) as log1p(z) * log2(e)) */
+    const {t} log2e = ({t})1.442695040888963407359924681001892137;
+    {t} d = x - y;
+    if (x == y) return x + 1;
+    if (d > 0) return x + log2e * tg_log1p{sfx}(tg_exp2{sfx}(-d));
+    if (d <= 0) return y + log2e * tg_log1p{sfx}(tg_exp2{sfx}(d));
+    return d; }}
 static inline {t} tg_rem_{dt}({t} a, {t} b) {{
     /* NumPy's floored remainder (npy_divmod) */
     {t} mod = fmod{sfx}(a, b);

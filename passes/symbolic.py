@@ -32,6 +32,14 @@ OVERRIDES: dict[str, tuple[str, ...]] = {
     "pow": ("y*x**(y - 1)", "out*log(where(x == 0, 1, x))"),
     "rem": ("1", "-floor(x/y)"),
     "arccosh": ("1/sqrt(x**2 - 1)",),
+    # d/dx log(e^x + e^y) = sigmoid(x - y): bounded, smooth through the tie x == y; x - y is
+    # NaN only for equal infinities, where the result is that infinity and each input gets 1/2
+    "logaddexp": ("sigmoid(nan_to_zero(x - y))", "sigmoid(nan_to_zero(y - x))"),
+    "logaddexp2": ("sigmoid(nan_to_zero(x - y)*log(2))", "sigmoid(nan_to_zero(y - x)*log(2))"),
+    # d/dx hypot = x / hypot: 0 at the origin (as the max/where lowering gave), sign(x) for an
+    # infinite x (inf / inf would be NaN)
+    "hypot": ("where(isinf(x), sign(x), x/where(out == 0, 1, out))",
+              "where(isinf(y), sign(y), y/where(out == 0, 1, out))"),
 }
 # Overrides that sympy cannot check pointwise (piecewise conventions); checked by tests instead.
 PIECEWISE = {"max", "min", "abs", "rem", "pow"}
@@ -78,8 +86,13 @@ def check_override(name: str, scalar: str, partials: tuple[str, ...], trials: in
     worst = 0.0
     for i, p in enumerate(partials):
         exact = sp.diff(expr, (x, y)[i])
+        # guards (where, isinf, nan_to_zero) take their generic branch at the finite,
+        # nonzero check points, as the structural ``out == 0`` does in sympy
         mine = sp.sympify(p, locals={"x": x, "y": y, "out": out,
-                                     "sigmoid": lambda z: 1 / (1 + sp.exp(-z))})
+                                     "sigmoid": lambda z: 1 / (1 + sp.exp(-z)),
+                                     "where": lambda c, a, b: sp.Piecewise((a, c), (b, True)),
+                                     "isinf": lambda z: sp.false,
+                                     "nan_to_zero": lambda z: z})
         for _ in range(trials):
             vals = {x: rng.uniform(1.1, 1.9), y: rng.uniform(0.2, 0.9)}
             vals[out] = expr.subs(vals)

@@ -221,6 +221,9 @@ _BINARY = [
     ("floor_divide", lax.floor_divide, np.floor_divide, NUM, ("real", "nonzero"), False, (),
      None),
     ("atan2", lax.atan2, np.arctan2, FLOAT, ("real", "positive"), True, (), None),
+    ("logaddexp", lax.logaddexp, np.logaddexp, FLOAT, ("real", "real"), True, (), None),
+    ("logaddexp2", lax.logaddexp2, np.logaddexp2, FLOAT, ("real", "real"), True, (), None),
+    ("hypot", lax.hypot, np.hypot, FLOAT, ("real", "real"), True, (), None),
     ("lt", lax.lt, np.less, ALL, ("real", "real"), False, (), _ties_post),
     ("le", lax.le, np.less_equal, ALL, ("real", "real"), False, (), _ties_post),
     ("gt", lax.gt, np.greater, ALL, ("real", "real"), False, (), _ties_post),
@@ -249,6 +252,13 @@ def _elementwise_rows() -> list[Case]:
         Case("stop_gradient", lax.stop_gradient, lambda x: np.array(x, copy=True), _same(1),
              ALL, ("real",), False),
     ]
+    # smooth binary primitives at their ties x == y, where a max/abs lowering had its kink:
+    # every derivative order must hold there too (test_second_order runs these rows)
+    rows += [Case(name, fn, ref, _same(2), FLOAT, ("real", "real"), post=_ties_post,
+                  name="ties")
+             for name, fn, ref in (("logaddexp", lax.logaddexp, np.logaddexp),
+                                   ("logaddexp2", lax.logaddexp2, np.logaddexp2),
+                                   ("hypot", lax.hypot, np.hypot))]
     # Python scalars in lax calls become literals of the other operand's dtype: one row each
     # for a literal on either side, which is also what the printer and emitter must handle.
     rows += [

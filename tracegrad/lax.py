@@ -68,6 +68,7 @@ def _unary(name):
 add, sub, mul, div, pow, max, min = (_binary(n) for n in ("add", "sub", "mul", "div", "pow",
                                                           "max", "min"))
 rem, floor_divide, atan2 = _binary("rem"), _binary("floor_divide"), _binary("atan2")
+logaddexp, logaddexp2, hypot = _binary("logaddexp"), _binary("logaddexp2"), _binary("hypot")
 lt, le, gt, ge, eq, ne = (_binary(n) for n in ("lt", "le", "gt", "ge", "eq", "ne"))
 logical_and, logical_or, logical_xor = _binary("and"), _binary("or"), _binary("xor")
 (neg, abs, sign, floor, ceil, round, exp, exp2, log, log2, log1p, expm1, sqrt, sin, cos, tan,

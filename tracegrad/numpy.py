@@ -504,36 +504,22 @@ def rad2deg(x):
 radians, degrees = deg2rad, rad2deg
 
 
+# logaddexp, logaddexp2 and hypot are primitives (NumPy's own functions, NumPy's values): a
+# lowering on maximum/abs/where has kinks at the ties x1 == x2 (|x1| == |x2|) where these
+# functions are smooth, and second derivatives there came out 0 (docs/gradients.md).
 @_public
 def logaddexp(x1, x2):
-    """max + log1p(exp(-|x1 - x2|)); equal infinities give that infinity, as in NumPy."""
-    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)], scalars_as_arrays=True)
-    m = maximum(a, b)
-    d = subtract(a, b)
-    d = where(isnan(d), 0.0, d)  # inf - inf (equal infinities): the answer is m itself
-    return add(m, log1p(exp(negative(abs(d)))))  # noqa: F821
+    return _float_elementwise("logaddexp", x1, x2)
 
 
 @_public
 def logaddexp2(x1, x2):
-    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)], scalars_as_arrays=True)
-    m = maximum(a, b)
-    d = subtract(a, b)
-    d = where(isnan(d), 0.0, d)
-    return add(m, multiply(log1p(exp2(negative(abs(d)))), 1.0 / math.log(2.0)))  # noqa: F821
+    return _float_elementwise("logaddexp2", x1, x2)
 
 
 @_public
 def hypot(x1, x2):
-    """Overflow-safe sqrt(x1**2 + x2**2): scale by the larger magnitude (as NumPy does)."""
-    (a, b), _ = _prepare([_float_operand(x1), _float_operand(x2)], scalars_as_arrays=True)
-    aa, ab = abs(a), abs(b)
-    big, small = maximum(aa, ab), minimum(aa, ab)
-    safe_big = where(equal(big, 0.0), 1.0, big)
-    ratio = true_divide(small, safe_big)
-    out = where(equal(big, 0.0), 0.0, multiply(big, sqrt(add(1.0, multiply(ratio, ratio)))))  # noqa
-    # hypot(inf, nan) is inf (C99), as in NumPy
-    return where(logical_or(isinf(a), isinf(b)), math.inf, out)
+    return _float_elementwise("hypot", x1, x2)
 
 
 @_public
@@ -1507,10 +1493,21 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
 
 @_public
 def sinc(x):
-    """sin(pi x) / (pi x), with NumPy's own trick for x == 0 (so values match bit for bit)."""
+    """sin(pi x) / (pi x), with NumPy's own trick for x == 0 (so values match bit for bit).
+
+    At x == 0 the value comes from the Taylor polynomial 1 - t/6 + t**2/120 - ... in
+    t = (pi x)**2, which is exactly 1 there (NumPy's value) and carries every derivative up to
+    the 9th: through NumPy's trick alone the constant 1e-20 made them all 0 (sinc''(0) is
+    -pi**2/3, not 0)."""
     x = _float_operand(x)
-    y = multiply(math.pi, where(equal(x, 0), 1.0e-20, x))
-    return true_divide(sin(y), y)  # noqa: F821  (defined by the transcendental loop)
+    zero = equal(x, 0)
+    y = multiply(math.pi, where(zero, 1.0e-20, x))
+    t = multiply(math.pi * math.pi, multiply(x, x))
+    taylor = None  # Horner: 1 - t/(2*3) (1 - t/(4*5) (1 - t/(6*7) (1 - t/(8*9))))
+    for k in (9, 7, 5, 3):
+        c = 1.0 / (k * (k - 1))  # Python floats stay weak: float32 stays float32
+        taylor = subtract(1.0, multiply(t, c if taylor is None else multiply(taylor, c)))
+    return where(zero, taylor, true_divide(sin(y), y))  # noqa: F821  (the transcendental loop)
 
 
 @_public

@@ -53,10 +53,11 @@ def tanh(x):
 
 @tensor_op
 def softplus(x, beta=1.0, threshold=20.0):
-    """log(1 + exp(beta x)) / beta as max(z, 0) + log1p(exp(-|z|)): no overflow anywhere.
+    """log(1 + exp(beta x)) / beta as logaddexp(0, z): no overflow anywhere, and smooth at 0
+    (max(z, 0) + log1p(exp(-|z|)) had second derivative 0 there, not 1/4).
     (``threshold`` is accepted for PyTorch compatibility; the stable form needs none.)"""
     z = x * beta if beta != 1.0 else x
-    out = tnp.maximum(z, 0) + tnp.log1p(tnp.exp(-tnp.abs(z)))
+    out = tnp.logaddexp(0.0, z)
     return out / beta if beta != 1.0 else out
 
 
@@ -157,8 +158,8 @@ def l1_loss(input, target, reduction="mean"):
 
 @tensor_op
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):
-    """max(x, 0) - x*y + log1p(exp(-|x|)): stable for any logit."""
-    loss = tnp.maximum(input, 0) - input * target + tnp.log1p(tnp.exp(-tnp.abs(input)))
+    """logaddexp(0, x) - x*y: stable for any logit, and smooth at x == 0."""
+    loss = tnp.logaddexp(0.0, input) - input * target
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 

@@ -54,6 +54,12 @@ _TABLE = {
     "sigmoid": (1, rt.sigmoid, "rt.sigmoid({0})", "float", "1/(1 + exp(-x))"),
     "erf": (1, rt.erf, "rt.erf({0})", "float", "erf(x)"),
     "softplus": (1, rt.softplus, "rt.softplus({0})", "float", "log(1 + exp(x))"),
+    # Smooth binary functions with their own primitive: written on max/abs/where (as NumPy
+    # computes them) their second derivatives were 0 at the ties x == y / |x| == |y|.
+    "logaddexp": (2, np.logaddexp, "np.logaddexp({0}, {1})", "float", "log(exp(x) + exp(y))"),
+    "logaddexp2": (2, np.logaddexp2, "np.logaddexp2({0}, {1})", "float",
+                   "log(2**x + 2**y)/log(2)"),
+    "hypot": (2, np.hypot, "np.hypot({0}, {1})", "float", "sqrt(x**2 + y**2)"),
     "lt": (2, np.less, "np.less({0}, {1})", "any", None),
     "le": (2, np.less_equal, "np.less_equal({0}, {1})", "any", None),
     "gt": (2, np.greater, "np.greater({0}, {1})", "any", None),

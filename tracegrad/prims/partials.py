@@ -19,7 +19,20 @@ def _funcs():
         "exp": lax.exp, "log": lax.log, "sqrt": lax.sqrt, "sin": lax.sin, "cos": lax.cos,
         "tanh": lax.tanh, "sinh": lax.sinh, "cosh": lax.cosh, "sign": lax.sign,
         "floor": lax.floor, "where": _where, "sigmoid": lax.sigmoid,
+        "isinf": _isinf, "nan_to_zero": _nan_to_zero,
     }
+
+
+def _isinf(z):
+    from .. import lax
+    return lax.eq(lax.abs(z), float("inf"))
+
+
+def _nan_to_zero(z):
+    """z, with 0 where z is NaN (z != z); a guard that keeps z's derivative wherever z is a
+    number, so a partial stays smooth (unlike where(z == c, 0, z) at z == c)."""
+    from .. import lax
+    return lax.select(lax.ne(z, z), 0, z)
 
 
 def _where(c, a, b):
