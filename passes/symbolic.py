@@ -28,8 +28,10 @@ OVERRIDES: dict[str, tuple[str, ...]] = {
     "max": ("where(x > y, 1, where(x == y, 0.5, 0))", "where(y > x, 1, where(x == y, 0.5, 0))"),
     "min": ("where(x < y, 1, where(x == y, 0.5, 0))", "where(y < x, 1, where(x == y, 0.5, 0))"),
     "div": ("1/y", "-out/y"),
-    # d/dy x**y = log(x) x**y; log(1) at x == 0 keeps 0**y's gradient finite (it is 0 for y > 0)
-    "pow": ("y*x**(y - 1)", "out*log(where(x == 0, 1, x))"),
+    # d/dy x**y = log(x) x**y; log(1) at x == 0 keeps 0**y's gradient finite (it is 0 for y > 0).
+    # d/dx at x == y == 0 is 0 (x**0 is the constant 1), where y * x**(y - 1) is 0 * inf
+    "pow": ("y*where(x == 0, where(y == 0, 1, x**(y - 1)), x**(y - 1))",
+            "out*log(where(x == 0, 1, x))"),
     "rem": ("1", "-floor(x/y)"),
     "arccosh": ("1/sqrt(x**2 - 1)",),
     # d/dx log(e^x + e^y) = sigmoid(x - y): bounded, smooth through the tie x == y; x - y is

@@ -13,6 +13,7 @@ import operator
 import numpy as _np
 
 from . import dtypes as _dt
+from . import int_range as _int_range
 from . import lax
 from .errors import (ArgumentError, DTypeError, ShapeError, TracegradError, TracerBoolError,
                      UnsupportedOperationError)
@@ -276,7 +277,9 @@ def power(x1, x2):
 
 def _cmp(name, prim):
     def fn(x1, x2):
-        return _elementwise(prim, x1, x2)
+        # NumPy 2 compares integers with out-of-range Python ints exactly (int32 < 2**40)
+        exact = _int_range.exact_comparison(prim, x1, x2, _elementwise, lax.full, _shape, _dtype)
+        return _elementwise(prim, x1, x2) if exact is None else exact
     fn.__name__ = name
     return _public(fn)
 
@@ -1106,9 +1109,14 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
     axes = _norm_axes(axis, len(s))
     dt = _dt.canonical(dtype, what="dtype=") if dtype is not None else _dt.float_result(_dtype(a))
     a = lax.convert(a, dt)
-    m = globals()["mean"](a, axis=axes, keepdims=True)
-    d = subtract(a, m)
-    count = int(_np.prod([s[i] for i in axes], dtype=_np.int64)) - ddof
+    n = int(_np.prod([s[i] for i in axes], dtype=_np.int64))
+    d = subtract(a, globals()["mean"](a, axis=axes, keepdims=True))
+    if n == 1:
+        # one element per reduction: a - mean(a) is 0 (NaN for inf/NaN) whatever a is, so the
+        # result does not depend on a; differentiated through, std's sqrt'(0) = inf met
+        # d(a - mean a) = 0 and gave NaN (autograd and JAX give 0)
+        d = lax.stop_gradient(d)
+    count = n - ddof
     ss = sum(multiply(d, d), axis=axes, keepdims=keepdims)
     return true_divide(ss, float(count)) if count > 0 else multiply(ss, math.inf)
 

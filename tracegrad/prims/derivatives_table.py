@@ -31,7 +31,7 @@ PARTIALS = {
     'min': ('where(x < y, 1, where(x == y, 0.5, 0))', 'where(y < x, 1, where(x == y, 0.5, 0))'),
     'mul': ('y', 'x'),
     'neg': ('-1',),
-    'pow': ('y*x**(y - 1)', 'out*log(where(x == 0, 1, x))'),
+    'pow': ('y*where(x == 0, where(y == 0, 1, x**(y - 1)), x**(y - 1))', 'out*log(where(x == 0, 1, x))'),
     'rem': ('1', '-floor(x/y)'),
     'sigmoid': ('out*(1 - out)',),
     'sin': ('cos(x)',),

@@ -10,6 +10,8 @@ import ast
 import math
 from functools import lru_cache
 
+import numpy as np
+
 from ..tracer import ThreadLocalList
 
 
@@ -37,6 +39,13 @@ def _nan_to_zero(z):
 
 def _where(c, a, b):
     from .. import lax
+    from ..tracer import Tracer
+    if not isinstance(c, Tracer) and np.ndim(c) == 0:
+        # a condition on literals only (y == 0 with a literal exponent) is known now: take
+        # the branch (a scalar condition cannot select between full-shape branches anyway)
+        return a if bool(c) else b
+    if a is b:
+        return a  # both branches one value (the guard did not apply to a literal exponent)
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         ref = c
         a = lax.full(lax.shape_of(ref), a, _float_dtype[0])
