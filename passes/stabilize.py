@@ -11,6 +11,8 @@ import math
 
 from tracegrad.ir import Graph, Lit
 
+from .match import (lit_equals, producer_named, reduction_axes, reexpands, same_aval,
+                    same_computation, same_value, view_of)
 from .registry import register
 from .rewrite import Rule, rewrite_fixpoint
 
@@ -24,13 +26,8 @@ def rule(prim: str, doc: str):
     return deco
 
 
-def _is(b, atom, name):
-    p = b.producer(atom)
-    return p if p is not None and p.prim.name == name else None
-
-
-def _lit(a, value) -> bool:
-    return isinstance(a, Lit) and a.value == value
+_is = producer_named   # the equation producing an atom, if it is that primitive
+_lit = lit_equals      # a literal of that value (sign of zero included)
 
 
 @rule("log", "log(1 + x) -> log1p(x)")
@@ -48,14 +45,14 @@ def _log1p(e, b):
 def _expm1(e, b):
     x, y = e.inputs
     p = _is(b, x, "exp")
-    if p is not None and _lit(y, 1):
+    if p is not None and _lit(y, 1) and same_aval(p.inputs[0], e.outputs[0]):
         return [b.add("expm1", p.inputs[0])]
 
 
 @rule("log1p", "log1p(exp(x)) -> softplus(x)")
 def _softplus(e, b):
     p = _is(b, e.inputs[0], "exp")
-    if p is not None:
+    if p is not None and same_aval(p.inputs[0], e.outputs[0]):
         return [b.add("softplus", p.inputs[0])]
 
 
@@ -77,7 +74,7 @@ def _sigmoid(e, b):
 @rule("log", "log(sigmoid(x)) -> -softplus(-x)")
 def _log_sigmoid(e, b):
     p = _is(b, e.inputs[0], "sigmoid")
-    if p is not None:
+    if p is not None and same_aval(p.inputs[0], e.outputs[0]):
         return [b.add("neg", b.add("softplus", b.add("neg", p.inputs[0])))]
 
 
@@ -87,7 +84,7 @@ def _log_one_minus_sigmoid(e, b):
     if p is None or not _lit(p.inputs[0], 1):
         return None
     s = _is(b, p.inputs[1], "sigmoid")
-    if s is not None:
+    if s is not None and same_aval(s.inputs[0], e.outputs[0]):
         return [b.add("neg", b.add("softplus", s.inputs[0]))]
 
 
@@ -95,36 +92,31 @@ def _log_one_minus_sigmoid(e, b):
 def _log1p_neg_sigmoid(e, b):
     p = _is(b, e.inputs[0], "neg")
     s = _is(b, p.inputs[0], "sigmoid") if p is not None else None
-    if s is not None:
+    if s is not None and same_aval(s.inputs[0], e.outputs[0]):
         return [b.add("neg", b.add("softplus", s.inputs[0]))]
 
 
-def _max_source(b, atom):
-    """The reduce_max equation behind ``atom``, looking through broadcasts, stop_gradient and
-    the finite-guard ``where`` that ``_shifted_max`` adds."""
-    for _ in range(6):
-        p = b.producer(atom)
-        if p is None:
-            return None
-        if p.prim.name == "reduce_max":
-            return p
-        if p.prim.name in ("broadcast_in_dim", "stop_gradient", "reshape") or (
-                p.prim.name == "slice" and p.outputs[0].aval.size == p.inputs[0].aval.size):
-            atom = p.inputs[0]  # the same values, another shape (m[:, 0] of a keepdims max)
-        elif p.prim.name == "where":
-            atom = p.inputs[1]
-        else:
-            return None
-    return None
+_SHIFT_PATH = ("stop_gradient", "guard")  # what may sit between a max and the shift it makes
+
+
+def _shift_of(b, atom, x, axes):
+    """If ``atom`` is max(x) over ``axes`` put back into x's shape (through broadcasts,
+    keepdims reshapes, stop_gradient and the finite guard ``_shifted_max`` adds), return
+    (the reduce_max equation, whether the path cuts gradients); else None. A max broadcast
+    along another axis (``x - x.max(1)`` on a square x) is not a shift and gives None."""
+    v = view_of(b, atom, through=_SHIFT_PATH)
+    m = _is(b, v.base, "reduce_max")
+    if m is None or m.inputs[0] is not x or reduction_axes(m) != tuple(sorted(axes)):
+        return None
+    if not reexpands(v, m.outputs[0], axes, x.aval.shape, atom.aval.shape):
+        return None
+    return m, v.stop_gradient
 
 
 def _already_shifted(b, x, axes) -> bool:
     """x is ``y - max(y)`` over the same axes: the user (or this pass) already shifted it."""
     p = _is(b, x, "sub")
-    if p is None:
-        return False
-    m = _max_source(b, p.inputs[1])
-    return m is not None and m.inputs[0] is p.inputs[0] and tuple(m.params["axes"]) == axes
+    return p is not None and _shift_of(b, p.inputs[1], p.inputs[0], axes) is not None
 
 
 def _shifted_max(b, x, axes):
@@ -155,9 +147,9 @@ def _logsumexp(b, x, axes):
 def _lse(e, b):
     s = _is(b, e.inputs[0], "reduce_sum")
     ex = _is(b, s.inputs[0], "exp") if s is not None else None
-    if ex is None or not _float(e):
+    if ex is None or not _float(e) or not same_aval(ex.inputs[0], ex.outputs[0]):
         return None
-    x, axes = ex.inputs[0], tuple(s.params["axes"])
+    x, axes = ex.inputs[0], reduction_axes(s)
     if _already_shifted(b, x, axes):
         return None
     return [_logsumexp(b, x, axes)]
@@ -167,53 +159,55 @@ def _float(e) -> bool:
     return e.outputs[0].aval.dtype.kind == "f"
 
 
-def _sum_through_bcast(b, atom):
-    """The reduce_sum behind ``atom`` = sum(...) or broadcast(sum(...)) (scalar operands may
-    have lost their broadcast to simplify)."""
-    bc = _is(b, atom, "broadcast_in_dim")
-    return _is(b, bc.inputs[0] if bc is not None else atom, "reduce_sum")
-
-
-def _softmax_parts(b, atom):
-    """If atom is exp(x) / broadcast(sum(exp(x))), return (x, axes)."""
-    d = _is(b, atom, "div")
-    if d is None:
+def _softmax_of(b, num_atom, den_atom):
+    """If ``num_atom / den_atom`` is exp(x) / sum(exp(x)) with the sum put back into x's shape
+    along the very axes it removed, return (x, axes)."""
+    num = _is(b, num_atom, "exp")
+    if num is None or num.outputs[0].aval.dtype.kind != "f" or \
+            not same_aval(num.inputs[0], num.outputs[0]):
         return None
-    num = _is(b, d.inputs[0], "exp")
-    s = _sum_through_bcast(b, d.inputs[1])
+    x = num.inputs[0]
+    v = view_of(b, den_atom)  # no stop_gradient here: it would change the derivative
+    s = _is(b, v.base, "reduce_sum")
     den = _is(b, s.inputs[0], "exp") if s is not None else None
-    if num is None or den is None or num.inputs[0] is not den.inputs[0]:
+    if den is None or den.inputs[0] is not x:
         return None
-    return num.inputs[0], tuple(s.params["axes"])
+    axes = reduction_axes(s)
+    if not reexpands(v, s.outputs[0], axes, x.aval.shape, den_atom.aval.shape):
+        return None
+    return x, axes
 
 
 def _user_lse(b, atom):
-    """If ``atom`` is log(sum(exp(x - m))) with m = max(x) over the same axes (a logsumexp the
-    user already shifted by hand), return (x, axes, the reduce_max equation)."""
+    """If ``atom`` is log(sum(exp(x - m))) with m = max(x) over the same axes, put back
+    along them (a logsumexp the user already shifted by hand), return (x, axes, the reduce_max
+    equation, whether the shift's path cuts gradients)."""
     lg = _is(b, atom, "log")
     s = _is(b, lg.inputs[0], "reduce_sum") if lg is not None else None
     ex = _is(b, s.inputs[0], "exp") if s is not None else None
     sh = _is(b, ex.inputs[0], "sub") if ex is not None else None
-    if sh is None:
+    if sh is None or not _float(lg):
         return None
-    m = _max_source(b, sh.inputs[1])
-    axes = tuple(s.params["axes"])
-    if m is None or m.inputs[0] is not sh.inputs[0] or tuple(m.params["axes"]) != axes:
-        return None
-    return sh.inputs[0], axes, m
+    x, axes = sh.inputs[0], reduction_axes(s)
+    found = _shift_of(b, sh.inputs[1], x, axes)
+    return None if found is None else (x, axes) + found
 
 
 @rule("add", "log(sum(exp(x - m))) + m, m = max(x) -> logsumexp(x) (the shift gets no gradient)")
 def _hand_shifted_lse(e, b):
     """The value is unchanged; the derivative through m, which cancels exactly in real
-    arithmetic, is no longer computed (it cost the max's tie-weight passes)."""
+    arithmetic, is no longer computed (it cost the max's tie-weight passes). It cancels only
+    if both m's are the same value at the same coordinates and both carry the gradient."""
     for u, v in (e.inputs, e.inputs[::-1]):
         found = _user_lse(b, u)
         if found is None or isinstance(v, Lit):
             continue
-        x, axes, m = found
-        if _max_source(b, v) is m and v.aval == e.outputs[0].aval and \
-                _is(b, _max_source_input(b, v), "stop_gradient") is None:
+        x, axes, m, cut = found
+        vv = view_of(b, v, through=_SHIFT_PATH)
+        if cut or vv.stop_gradient:
+            continue  # both cut: already the canonical form (which this rule returns); one
+            # cut: the derivative through m no longer cancels, so it is not a logsumexp
+        if same_value(vv, m.outputs[0], v.aval.shape, b) and same_aval(u, v, e.outputs[0]):
             return [_logsumexp_canonical(b, x, axes)]
     return None
 
@@ -221,22 +215,24 @@ def _hand_shifted_lse(e, b):
 @rule("sub", "(x - m) - log(sum(exp(x - m))), m = max(x) -> x - logsumexp(x) (log-softmax)")
 def _hand_shifted_log_softmax(e, b):
     z, r = e.inputs
-    bc = _is(b, r, "broadcast_in_dim")
-    found = _user_lse(b, bc.inputs[0] if bc is not None else r)
+    if isinstance(r, Lit) or isinstance(z, Lit):
+        return None
+    rv = view_of(b, r)
+    found = _user_lse(b, rv.base)
     if found is None:
         return None
-    x, axes, m = found
+    x, axes, m, cut = found
+    if not reexpands(rv, rv.base, axes, x.aval.shape, r.aval.shape):
+        return None  # the logsumexp subtracted along other axes than it was taken over
     zp = _is(b, z, "sub")
-    if zp is None or zp.inputs[0] is not x or _max_source(b, zp.inputs[1]) is not m:
+    if zp is None or zp.inputs[0] is not x or not same_aval(z, x, e.outputs[0]):
+        return None
+    shift = _shift_of(b, zp.inputs[1], x, axes)
+    if shift is None or shift[1] != cut or \
+            not same_computation(b, shift[0].outputs[0], m.outputs[0]):
         return None
     lse = _logsumexp_canonical(b, x, axes)
     return [b.add("sub", x, _bcast_back(b, lse, x, axes))]
-
-
-def _max_source_input(b, atom):
-    """The atom right below the shape-only ops in front of a max (to spot stop_gradient)."""
-    p = b.producer(atom)
-    return p.inputs[0] if p is not None and p.inputs else atom
 
 
 def _logsumexp_canonical(b, x, axes):
@@ -249,7 +245,8 @@ def _logsumexp_canonical(b, x, axes):
 
 @rule("log", "log(softmax(x)) -> x - logsumexp(x) (log-softmax)")
 def _log_softmax(e, b):
-    parts = _softmax_parts(b, e.inputs[0])
+    d = _is(b, e.inputs[0], "div")
+    parts = _softmax_of(b, *d.inputs) if d is not None else None
     if parts is None:
         return None
     x, axes = parts
@@ -259,12 +256,10 @@ def _log_softmax(e, b):
 
 @rule("div", "exp(x) / sum(exp(x)) -> exp(x - max) / sum(exp(x - max)) (stable softmax)")
 def _softmax(e, b):
-    num = _is(b, e.inputs[0], "exp")
-    s = _sum_through_bcast(b, e.inputs[1])
-    den = _is(b, s.inputs[0], "exp") if s is not None else None
-    if num is None or den is None or num.inputs[0] is not den.inputs[0]:
+    parts = _softmax_of(b, *e.inputs)
+    if parts is None:
         return None
-    x, axes = num.inputs[0], tuple(s.params["axes"])
+    x, axes = parts
     if _already_shifted(b, x, axes):
         return None
     m = _shifted_max(b, x, axes)
