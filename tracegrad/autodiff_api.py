@@ -4,10 +4,17 @@ Each transform returns a compiled callable (a ``JitFunction``) whose body traces
 function into a graph and expands the derivative passes of ``tracegrad.passes.autodiff`` into
 the enclosing trace. Under another transform the body is inlined, so transforms nest to any
 order (``grad(grad(f))`` runs the reverse pass over the first gradient graph).
+
+Arguments: Python numbers are accepted wherever arrays are, at every nesting level. Python
+ints and bools that are not differentiated are static (``grad(f)(x, 3)`` calls ``f`` with the
+int 3, so ``np.arange(n)`` works), one compiled program per value; pass ``np.int64(3)`` or an
+array to trace an integer instead.
 """
 from __future__ import annotations
 
 import weakref
+
+import numpy as np
 
 from . import dtypes, lax
 from .api import JitFunction, _normalize_argnums
@@ -15,7 +22,7 @@ from .errors import ArgumentError, GradientError, TracegradError
 from .ir import AVal
 from .pytree import tree_flatten, tree_unflatten
 from .source_info import check_callable, names_caller
-from .staging import leaf_aval, trace
+from .staging import call_user, leaf_aval, trace
 
 
 def _autodiff():
@@ -23,12 +30,76 @@ def _autodiff():
     return autodiff
 
 
-def _traced(fn, args, kwargs):
+def _is_static(v) -> bool:
+    """Python ints and bools that are not differentiated are static: the function sees the
+    value itself (``np.arange(n)``, ``if flag:``), and each value compiles once (the cache is
+    keyed on it, as JAX's ``static_argnums``). Floats stay traced (one program for every
+    value); NumPy scalars and arrays are always traced."""
+    return type(v) in (int, bool)
+
+
+def _static_positions(args, kwargs, diff) -> tuple[dict, dict]:
+    """``({position: value}, {keyword: value})`` of the static arguments of a call."""
+    pos = {i: a for i, a in enumerate(args) if i not in diff and _is_static(a)}
+    kw = {k: v for k, v in kwargs.items() if _is_static(v)}
+    return pos, kw
+
+
+def _trace_static(fn, args, kwargs, diff=()):
+    """Trace ``fn`` with its static arguments (see ``_is_static``) passed as Python values.
+
+    Their leaves still have (unused) graph inputs, so every leaf keeps its flat position."""
+    pos, kw = _static_positions(args, kwargs, set(diff))
+
+    def rebuild(a, k):
+        return call_user(fn, [pos.get(i, x) for i, x in enumerate(a)],
+                         {**k, **kw})
+    return trace(fn, args, kwargs, name=_name(fn), rebuild=rebuild)
+
+
+def _traced(fn, args, kwargs, diff=()):
     """Trace ``fn`` and run the pre-differentiation passes (stabilize, cse, dce) on it."""
     from tracegrad.passes.registry import PRE_AD, run_pipeline
-    tr = trace(fn, args, kwargs, name=_name(fn))
+    tr = _trace_static(fn, args, kwargs, diff)
     tr.graph, _ = run_pipeline(tr.graph, PRE_AD)
     return tr
+
+
+class TransformFunction(JitFunction):
+    """The compiled callable a transform returns: a ``JitFunction`` whose Python int and bool
+    arguments outside ``diff`` (the differentiated positions; a function of the argument
+    count) are static, keyed by type and value."""
+
+    def __init__(self, fn, diff=lambda n: ()):
+        super().__init__(fn)
+        self._diff = diff
+
+    def _split(self, args, kwargs):
+        pos, kw = _static_positions(args, kwargs, set(self._diff(len(args))))
+        statics = tuple((i, type(v), v) for i, v in pos.items()) + \
+            tuple((k, type(v), v) for k, v in kw.items())
+        if not statics:
+            return tuple(args), kwargs, ()
+        dyn = tuple(a for i, a in enumerate(args) if i not in pos)
+        return dyn, {k: v for k, v in kwargs.items() if k not in kw}, statics
+
+
+def _argnum_positions(argnums):
+    """``diff`` for ``TransformFunction``: the in-range positions of ``argnums`` (out-of-range
+    ones are reported by the transform's own check)."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums) \
+        if isinstance(argnums, tuple) else ()
+    return lambda n: {a % n for a in nums
+                      if isinstance(a, int) and not isinstance(a, bool) and -n <= a < n}
+
+
+def _operands(leaves) -> list:
+    """Argument leaves as operands of the traced graph: a Python scalar (under an enclosing
+    trace the transform's body gets the caller's values as they are) becomes the 0-d array of
+    the dtype it was traced with, so ``grad(lambda y: x * y)(2.0)`` inside another transform
+    works as it does at the top level."""
+    return [np.asarray(x, leaf_aval(x, "")[0].dtype) if type(x) in (bool, int, float) else x
+            for x in leaves]
 
 
 def _leaf_ranges(args) -> list[tuple[int, int, object]]:
@@ -110,10 +181,10 @@ def _name(fn):
     return getattr(fn, "__name__", type(fn).__name__)
 
 
-def _compiled(body, name):
+def _compiled(body, name, diff=lambda n: ()):
     body.__name__ = name
     body.__qualname__ = name
-    return JitFunction(body)
+    return TransformFunction(body, diff)
 
 
 @names_caller
@@ -125,7 +196,7 @@ def value_and_grad(fn, argnums=0, has_aux=False):
     def body(*args, **kwargs):
         nums = _check_argnums(argnums, args, fname)
         wrt, ranges = _wrt_leaves(args, nums, fname)
-        traced = _traced(fn, args, kwargs)
+        traced = _traced(fn, args, kwargs, nums)
         graph = traced.graph
         if has_aux:
             td = traced.out_tree
@@ -139,18 +210,20 @@ def value_and_grad(fn, argnums=0, has_aux=False):
                                 "(value, aux))")
         value_aval = graph.outputs[0].aval
         _scalar_check(value_aval, fname)
-        flat_in = tree_flatten((args, kwargs))[0]
+        flat_in = _operands(tree_flatten((args, kwargs))[0])
         seed = lax.full(value_aval.shape, 1.0, value_aval.dtype)
         cts = [seed] + [None] * (len(graph.outputs) - 1)
         outs, grads = _autodiff().vjp_inline(graph, flat_in + traced.captured, cts, wrt)
         value = tree_unflatten(traced.out_tree, outs)
         return value, _regroup(grads, nums, ranges, argnums)
-    return _compiled(body, f"value_and_grad_{_name(fn)}")
+    return _compiled(body, f"value_and_grad_{_name(fn)}", _argnum_positions(argnums))
 
 
 @names_caller
 def grad(fn, argnums=0, has_aux=False):
-    """Gradient of a scalar-valued ``fn`` (PyTorch's ``backward()`` as a function)."""
+    """Gradient of a scalar-valued ``fn`` (PyTorch's ``backward()`` as a function).
+
+    Python int/bool arguments outside ``argnums`` are static (see the module docstring)."""
     check_callable(fn, "the function given to tg.grad")
     vg = value_and_grad(fn, argnums, has_aux)
     vg_body = vg.fn
@@ -158,7 +231,7 @@ def grad(fn, argnums=0, has_aux=False):
     def body(*args, **kwargs):
         value, g = vg_body(*args, **kwargs)
         return (g, value[1]) if has_aux else g
-    return _compiled(body, f"grad_{_name(fn)}")
+    return _compiled(body, f"grad_{_name(fn)}", _argnum_positions(argnums))
 
 
 _PRIMAL_JIT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -172,7 +245,7 @@ def vjp(fn, *primals, has_aux=False):
     """
     check_callable(fn, "the function given to tg.vjp")
     fname = f"vjp({_name(fn)})"
-    traced = trace(fn, primals, {}, name=_name(fn))
+    traced = _trace_static(fn, primals, {})
     graph = traced.graph
     leaves = tree_flatten(primals)[0]
     wrt = [i for i, v in enumerate(graph.inputs[:len(leaves)]) if dtypes.is_float(v.aval.dtype)]
@@ -198,7 +271,7 @@ def vjp(fn, *primals, has_aux=False):
         cts = [lax.convert(c, o.aval.dtype) if dtypes.is_float(o.aval.dtype) else None
                for c, o in zip(ct_leaves, tr.graph.outputs[:n_main])]
         cts += [None] * (len(tr.graph.outputs) - n_main)
-        flat_in = tree_flatten(prim_args)[0]
+        flat_in = _operands(tree_flatten(prim_args)[0])
         _, grads = _autodiff().vjp_inline(tr.graph, flat_in + tr.captured, cts, wrt)
         full = [None] * len(flat_in)
         for i, g in zip(wrt, grads):
@@ -218,7 +291,7 @@ def _primal_jit(fn):
     except TypeError:
         hit = None
     if hit is None:
-        hit = JitFunction(fn)
+        hit = TransformFunction(fn)
         try:
             _PRIMAL_JIT[fn] = hit
         except TypeError:
@@ -247,10 +320,13 @@ def jvp(fn, primals, tangents):
             raise GradientError(f"{fname}: tangent {i} has shape {ta.shape}, its primal "
                                 f"{pa.shape}")
 
-    def body(primals, tangents):
+    n = len(primals)
+
+    def body(*flat):  # primals, then tangents: top-level arguments, so ints can be static
+        primals, tangents = flat[:n], flat[n:]
         tr = _traced(fn, tuple(primals), {})
-        flat_p = tree_flatten(tuple(primals))[0]
-        flat_t = tree_flatten(tuple(tangents))[0]
+        flat_p = _operands(tree_flatten(tuple(primals))[0])
+        flat_t = _operands(tree_flatten(tuple(tangents))[0])
         ts = [lax.convert(t, v.aval.dtype) if dtypes.is_float(v.aval.dtype) else None
               for t, v in zip(flat_t, tr.graph.inputs)]
         outs, out_ts = _autodiff().jvp_inline(tr.graph, flat_p + tr.captured,
@@ -258,7 +334,7 @@ def jvp(fn, primals, tangents):
         out_ts = [t if t is not None else lax.full(a.aval.shape, 0, a.aval.dtype)
                   for t, a in zip(out_ts, tr.graph.outputs)]
         return tree_unflatten(tr.out_tree, outs), tree_unflatten(tr.out_tree, out_ts)
-    return _compiled(body, f"jvp_{_name(fn)}")(tuple(primals), tuple(tangents))
+    return _compiled(body, f"jvp_{_name(fn)}", lambda _: range(n, 2 * n))(*primals, *tangents)
 
 
 @names_caller
@@ -276,11 +352,11 @@ def jacobian(fn, argnums=0, mode="auto"):
     def body(*args, **kwargs):
         nums = _check_argnums(argnums, args, fname)
         wrt, ranges = _wrt_leaves(args, nums, fname)
-        tr = _traced(fn, args, kwargs)
+        tr = _traced(fn, args, kwargs, nums)
         graph = tr.graph
         if tr.out_tree.kind != "leaf":
             raise TracegradError(f"{fname}: the function must return a single array")
-        flat_in = tree_flatten((args, kwargs))[0] + tr.captured
+        flat_in = _operands(tree_flatten((args, kwargs))[0]) + tr.captured
         out_aval = graph.outputs[0].aval
         in_avals = [graph.inputs[i].aval for i in wrt]
         n_in = sum(a.size for a in in_avals)
@@ -315,7 +391,7 @@ def jacobian(fn, argnums=0, mode="auto"):
                 else:
                     blocks.append(lax.full(out_aval.shape + av.shape, 0, out_aval.dtype))
         return _regroup(blocks, nums, ranges, argnums)
-    return _compiled(body, f"jacobian_{_name(fn)}")
+    return _compiled(body, f"jacobian_{_name(fn)}", _argnum_positions(argnums))
 
 
 def _basis(aval: AVal, e: int):
