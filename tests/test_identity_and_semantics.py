@@ -220,3 +220,123 @@ def test_static_types_are_part_of_the_key_inside_tuples():
     x = np.array([3], np.int32)
     assert f(x, (2,)).dtype == np.int32
     assert f(x, (2.0,)).dtype == np.float64  # (2,) == (2.0,) but the programs differ
+
+
+# --- item 4: Python ints that do not fit the integer dtype they meet --------------------------
+from tracegrad.errors import DTypeError, IntegerOverflowError  # noqa: E402
+
+INT_OPS = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "//": lambda a, b: a // b, "%": lambda a, b: a % b, "**": lambda a, b: a ** b,
+    "/": lambda a, b: a / b, "maximum": np.maximum, "minimum": np.minimum,
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+    "where": lambda a, b: np.where(a > 3, a, b) if isinstance(b, int) or
+    getattr(b, "_weak", False) else np.where(b > 3, b, a),
+}
+INT_VALUES = [7, 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 2 ** 40, -(2 ** 40), 2 ** 63 - 1, 2 ** 63,
+              -(2 ** 63) - 1, 2 ** 64]
+
+
+def test_int32_plus_huge_python_int_raises_on_both_backends():
+    x = np.array([1, 2], np.int32)
+    for backend in ("numpy", "c"):
+        with pytest.raises(IntegerOverflowError) as info:
+            tg.jit(lambda a: a + 2 ** 40, backend=backend)(x)  # the line named
+        assert isinstance(info.value, OverflowError)
+        assert "a + 2 ** 40" in str(info.value) and "out of bounds for int32" in str(info.value)
+        f = tg.jit(lambda a, n: a + n, backend=backend)
+        assert f(x, 5).tolist() == [6, 7]
+        with pytest.raises(OverflowError, match="out of bounds for int32"):
+            f(x, 2 ** 40)  # a Python-int argument: what NumPy raises too
+        assert f(x, 5).tolist() == [6, 7] and f(x.astype(np.int64), 2 ** 40).tolist() == \
+            [2 ** 40 + 1, 2 ** 40 + 2]
+
+
+def test_comparisons_with_out_of_range_ints_are_exact_as_in_numpy():
+    x = np.array([1, -3, 2 ** 31 - 1], np.int32)
+    for backend in ("numpy", "c"):
+        f = tg.jit(lambda a, n: (a < 2 ** 40, 2 ** 40 > a, a == -(2 ** 70), a >= n), backend=backend)
+        got = f(x, 2 ** 40)
+        want = (x < 2 ** 40, 2 ** 40 > x, x == -(2 ** 70), x >= 2 ** 40)
+        for g, w in zip(got, want):
+            assert g.tolist() == w.tolist()
+
+
+def _numpy_outcome(fn, x, v, left):
+    try:
+        with np.errstate(all="ignore"):
+            return "ok", (fn(v, x) if left else fn(x, v))
+    except OverflowError:
+        return "overflow", None
+    except (ValueError, ZeroDivisionError) as exc:  # ints to negative powers
+        return type(exc).__name__, None
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("op", sorted(INT_OPS))
+def test_every_int_dtype_and_operator_overflows_as_numpy(dtype, op):
+    """Closes the class: each operator x each supported integer dtype x ints at and beyond the
+    dtype's bounds, as a literal on either side and as a Python-int argument: tracegrad raises
+    IntegerOverflowError exactly where NumPy 2 raises OverflowError, and otherwise gives
+    NumPy's result. (np.where is the one deliberate difference: NumPy wraps the value
+    silently; tracegrad raises.)"""
+    fn = INT_OPS[op]
+    x = np.array([1, -3, 7], dtype)
+    for v in INT_VALUES:
+        for left in (False, True):
+            kind, want = _numpy_outcome(fn, x, v, left)
+            if op == "where" and not (-(2 ** 63) <= v < 2 ** 63 and
+                                      np.iinfo(dtype).min <= v <= np.iinfo(dtype).max):
+                kind = "overflow"  # NumPy wraps (e.g. 2**40 -> 0 in int32): refuse instead
+            calls = [tg.jit(lambda a, v=v: fn(v, a) if left else fn(a, v), backend="numpy")]
+            if -(2 ** 63) <= v < 2 ** 63:  # as a Python-int argument
+                g = tg.jit(lambda a, n: fn(n, a) if left else fn(a, n), backend="numpy")
+                calls.append(lambda a, g=g, v=v: g(a, v))
+            for call in calls:
+                if kind == "overflow" and op == "**" and v < 0 and not left:
+                    # NumPy converts the exponent first; tracegrad checks its sign first
+                    with pytest.raises((IntegerOverflowError, tg.ArgumentError)):
+                        call(x)
+                elif kind == "overflow":
+                    with pytest.raises(IntegerOverflowError):
+                        with np.errstate(all="ignore"):
+                            call(x)
+                elif kind == "ok":
+                    with np.errstate(all="ignore"):
+                        got = call(x)
+                    assert got.dtype == want.dtype and np.array_equal(got, want), \
+                        (op, dtype, v, left, got, want)
+                else:
+                    with pytest.raises(Exception):
+                        call(x)
+
+
+def test_integer_bitwise_operators_are_refused():
+    """(&, |, ^ on integers have no primitive: a typed error, so nothing can wrap there.)"""
+    for op in (lambda a: a & 2 ** 40, lambda a: a | 3, lambda a: a ^ 3):
+        with pytest.raises(tg.UnsupportedOperationError):
+            tg.jit(op, backend="numpy")(np.array([1, 2], np.int32))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint16, np.uint32, np.uint64])
+def test_narrow_and_unsigned_ints_are_refused_not_wrapped(dtype):
+    """tracegrad traces int32/int64 only: arrays of other integer dtypes are refused with a
+    DTypeError (as arguments and closed over), so no negative or large int can wrap in them."""
+    x = np.array([1, 2, 3], dtype)
+    for v in (-1, 300, 2 ** 40):
+        with pytest.raises(DTypeError):
+            tg.jit(lambda a, v=v: a + v, backend="numpy")(x)
+        with pytest.raises(DTypeError):
+            tg.jit(lambda a, v=v: (a + x) + v, backend="numpy")(np.ones(3, np.int32))
+
+
+def test_verify_refuses_out_of_range_int_literals():
+    a = Var(AVal((2,), np.dtype("int32")))
+    from tracegrad.ir import Lit, verify
+    from tracegrad.prims import ELEMENTWISE
+    o = Var(a.aval)
+    g = Graph((a,), (Eqn(ELEMENTWISE["add"], (a, Lit(2 ** 40, AVal((), np.dtype("int32")))),
+                         {}, (o,)),), (o,))
+    with pytest.raises(tg.IRError, match="literal"):
+        verify(g)

@@ -17,6 +17,7 @@ import numpy as np
 from . import options
 from .errors import ArgumentError, TracegradError, UnsupportedOperationError
 from .identity import same_value, value_key
+from .int_range import WIDE, weak_kind
 from .ir import AVal, Graph
 from .dtypes import SHORT_NAMES
 from .pytree import TreeDef, keystr, tree_flatten, tree_paths, tree_unflatten
@@ -85,7 +86,8 @@ class Signature:
             if a[1] != b[1]:
                 return f"dtype of {name} changed: {a[1]} -> {b[1]}"
             if a[2] != b[2]:
-                kind = {True: "a Python scalar", False: "an array"}
+                kind = {True: "a Python scalar", False: "an array",
+                        WIDE: "a Python int outside int32's range"}
                 return f"{name} changed from {kind[a[2]]} to {kind[b[2]]}"
         return "signature changed"
 
@@ -206,7 +208,8 @@ class JitFunction:
                 fn_name = getattr(self.fn, "__name__", type(self.fn).__name__)
                 leaf_aval(leaf, f"{name} (a leaf of the arguments of {fn_name})")
                 raise
-            avals.append((aval.shape, aval.dtype, weak))
+            # a Python int outside int32 gets its own trace (it must not narrow to int32)
+            avals.append((aval.shape, aval.dtype, weak_kind(leaf, weak)))
         return Signature(tree, tuple(avals), statics), leaves
 
     def _leaf_names(self, tree: TreeDef, statics) -> list[str]:

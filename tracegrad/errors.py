@@ -78,3 +78,19 @@ class TracegradWarning(UserWarning):
 
 class IRError(TracegradError, ValueError):
     """A graph that breaks an IR invariant (raised by ``verify`` and the text parser)."""
+
+
+class IntegerOverflowError(TracegradError, OverflowError):
+    """A Python int that does not fit the integer dtype it meets (``int32_array + 2**40``), as a
+    literal or as a Python-int argument; NumPy 2 raises ``OverflowError`` there too."""
+
+
+class ArraySubclassError(TracegradError, TypeError):
+    """An ndarray subclass whose operators or ufuncs mean something else (``np.matrix``, whose
+    ``*`` is a matrix product; ``np.ma.MaskedArray``, which skips masked elements): tracing it
+    as a plain array would change the answer."""
+
+
+class TracedRandomError(UnsupportedOperationError):
+    """A draw from ``np.random`` while tracing: its numbers would be frozen into the program and
+    repeat on every call. Pass the noise as an argument instead."""

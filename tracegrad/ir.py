@@ -134,14 +134,16 @@ def make_lit(value, dtype) -> Lit:
 
 
 def _lit_ok(lit: Lit) -> bool:
-    """A literal's value is a Python scalar of its dtype's kind (so it prints and parses back)."""
+    """A literal's value is a Python scalar of its dtype's kind (so it prints and parses back),
+    in its dtype's range."""
     v, dt = lit.value, lit.aval.dtype
     if dt not in dtypes.SHORT_NAMES:
         return False
     if dtypes.is_bool(dt):
         return type(v) is bool
-    if dtypes.is_int(dt):
-        return type(v) is int
+    if dtypes.is_int(dt):  # and it fits: an out-of-range literal would wrap in C
+        info = np.iinfo(dt)
+        return type(v) is int and info.min <= v <= info.max
     return type(v) is float
 
 

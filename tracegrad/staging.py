@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import dtypes
-from .errors import ArgumentError, DTypeError, TracegradError
+from .errors import ArgumentError, DTypeError, IntegerOverflowError, TracegradError
+from .int_range import WIDE, weak_kind
 from .ir import AVal, Graph
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .tracer import TraceContext, Tracer
@@ -31,8 +32,8 @@ def leaf_aval(x, where: str) -> tuple[AVal, bool]:
     t = type(x)
     if t in _PY_SCALAR_DTYPES:
         if t is int and not _INT64_MIN <= x <= _INT64_MAX:
-            raise TracegradError(f"{where} is the Python int {x}, which does not fit in int64 "
-                                 "(tracegrad's widest integer); pass it as a float")
+            raise IntegerOverflowError(f"{where} is the Python int {x}, which does not fit in "
+                                       "int64 (tracegrad's widest integer); pass it as a float")
         return AVal((), _PY_SCALAR_DTYPES[t]), True
     if t is complex:
         raise DTypeError(f"{where} is the complex number {x!r}; tracegrad traces float32, "
@@ -121,7 +122,10 @@ def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
         tracers = []
         for i, leaf in enumerate(leaves):
             aval, weak = leaf_aval(leaf, f"argument leaf {i}")
-            tracers.append(ctx.new_input(aval, weak=weak))
+            t = ctx.new_input(aval, weak=weak)
+            if weak_kind(leaf, weak) == WIDE:  # narrowing it to int32 must raise (int_range.py)
+                ctx.wide_ints[id(t._var)] = leaf
+            tracers.append(t)
         args, kwargs = tree_unflatten(in_tree, tracers)
         out = (rebuild or (lambda a, k: call_user(fn, a, k)))(args, kwargs)
         out_leaves, out_tree = tree_flatten(out)

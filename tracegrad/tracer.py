@@ -16,6 +16,7 @@ import numpy as np
 from . import dtypes
 from .errors import (ArgumentError, DTypeError, TracegradError, TracerArrayConversionError, TracerBoolError,
                      UnsupportedAttributeError, UnsupportedOperationError)
+from .int_range import check_operands as check_int_operands
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
 from .source_info import user_src, user_src_with_text
 
@@ -84,6 +85,8 @@ class TraceContext:
         self.eqns: list[Eqn] = []
         self.captured: dict[int, tuple[Any, Var]] = {}  # id(outer tracer) -> (tracer, inner var)
         self.const_vars: dict[int, tuple[np.ndarray, Var]] = {}
+        # id(input var) -> value, for Python-int arguments outside int32 (see int_range.py)
+        self.wide_ints: dict[int, int] = {}
         self.active = False
 
     def __enter__(self) -> "TraceContext":
@@ -169,6 +172,9 @@ def bind(prim, *args, _src: str | None = None, _ctx: TraceContext | None = None,
             return [np.asarray(o, dtype=av.dtype) for o, av in zip(out, avals)]
         return out
     ins = tuple(ctx.atom(a) for a in args)
+    # a Python int that does not fit its integer dtype raises as in NumPy 2, never wraps
+    check_int_operands(prim, ins, params, args,
+                       lambda: _src or user_src_with_text(3))
     try:
         out_avals = prim.abstract_eval([a.aval for a in ins], **params)
     except TracegradError as exc:  # a shape/dtype rule refused: name the user's line
