@@ -18,12 +18,16 @@ Why it is built the way it is:
   with ``os.replace``: ``<key>.c``, then ``<key>.so``, then ``<key>.json`` (size and sha256 of the
   .so) last. A load checks the .so against its metadata, so a process killed at any point, a
   truncated or bit-flipped file, or an entry without metadata is rebuilt, never loaded.
+* **Nothing is left behind for ever.** A compile killed with SIGKILL leaves its scratch
+  directory in ``$TMPDIR``; the next process's first compile removes such directories once
+  they are older than ``STALE_SCRATCH_SECONDS`` (see ``cache_files.sweep_scratch``).
 * **Races are harmless.** Two processes compiling the same kernel both compile and both publish.
   The build is deterministic (same file names, compiled from the same relative path), so the
   files they publish are byte-identical and any interleaving of the renames is a valid entry.
 * **Only our own files are loaded.** Loading a shared library runs its code, so the cache
   directory and the entry's files must belong to the current user and be writable by nobody
-  else. Otherwise, or when the cache cannot be written (read-only, full), this process uses a
+  else, and ``c/`` must be a real directory carrying tracegrad's marker (``cache_files``: a
+  user's own ``c/`` folder of sources is never written into, nor cleared). Otherwise, or when the cache cannot be written (read-only, full), this process uses a
   private ``mkdtemp`` directory instead and says so with one ``TracegradWarning``.
 * **Cheap when warm.** Loaded modules are kept per key (and per request) in this process, so a
   second request is a dict lookup. What the compiler probe learns (version, CPU target, OpenMP
@@ -61,6 +65,8 @@ from types import ModuleType
 from tracegrad import options
 from tracegrad.errors import CompileError, TracegradWarning
 
+from . import cache_files
+
 PLACEHOLDER = "TG_MODULE_NAME"
 # Part of every key and probe record: bump when the key recipe, the entry layout or the flags
 # change meaning, so old entries are simply never hit again.
@@ -72,6 +78,9 @@ MARCH_NATIVE = "-march=native"
 PROBE_TIMEOUT = 60      # seconds for one compiler probe (--version, target listing, test build)
 COMPILE_TIMEOUT = 900   # seconds for one kernel: generous, a hung compiler must not hang forever
 STALE_TEMP_SECONDS = 3600  # leftovers of killed publishers older than this are swept
+# scratch directories of killed compiles in $TMPDIR older than this are swept by the next
+# compile: longer than a live compile may leave its directory untouched (COMPILE_TIMEOUT)
+STALE_SCRATCH_SECONDS = 2 * COMPILE_TIMEOUT
 SUBDIR = "c"            # C artefacts live in <cache_dir>/c; other caches may share cache_dir
 
 CACHE_STATS: collections.Counter = collections.Counter(
@@ -84,6 +93,7 @@ _COMPILERS: dict[str, _Compiler | CompileError] = {}
 _DIRS: dict[str, str] = {}         # configured entry directory -> directory actually used
 _PRIVATE: dict[str, str | None] = {"dir": None}
 _WARNED = [False]
+_SWEPT_SCRATCH = [False]           # $TMPDIR swept once per process, on its first compile
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,8 +504,9 @@ def _entry_dir() -> str:
         except FileExistsError:
             pass
         problem = (_untrusted(os.stat(base), "the cache directory", base, is_dir=True)
-                   or _untrusted(os.stat(configured), "the cache directory", configured,
-                                 is_dir=True))
+                   or _untrusted(os.stat(configured, follow_symlinks=False),
+                                 "the cache directory", configured, is_dir=True)
+                   or _claim(base))
     except OSError as e:
         problem = f"it cannot be created ({e})"
     used = configured if problem is None else _fall_back(configured, problem)
@@ -503,11 +514,26 @@ def _entry_dir() -> str:
     return used
 
 
+def _claim(base: str) -> str | None:
+    """Why ``base/c`` is not tracegrad's (no marker and files tracegrad did not write, or a
+    symlink), or None after marking it as tracegrad's: only a marked directory is ever
+    written to or cleared."""
+    try:
+        fd = cache_files.open_dir(base, SUBDIR)
+    except cache_files.NotOurs as e:
+        return str(e)
+    try:
+        return cache_files.claim(fd)
+    finally:
+        os.close(fd)
+
+
 def _fall_back(configured: str, reason: str) -> str:
     """Switch this process to a private temporary directory, warning once per process."""
     private = _PRIVATE["dir"]
     if private is None:
-        private = tempfile.mkdtemp(prefix="tracegrad-kernels-")  # mode 0700, ours
+        # mode 0700, ours; the pid lets a later process sweep it once this one is gone
+        private = tempfile.mkdtemp(prefix=f"tracegrad-kernels-{os.getpid()}-")
         _PRIVATE["dir"] = private
         atexit.register(shutil.rmtree, private, True)
     _DIRS[configured] = private
@@ -530,14 +556,21 @@ def _stacklevel_outside() -> int:
     return level
 
 
+def _nofollow(path, flags):
+    """``open`` opener for files in the cache: a name swapped for a symlink after its lstat
+    fails to open (ELOOP) instead of reading whatever the link points at."""
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
+
+
 def _memo_read(name: str, fingerprint: str) -> dict | None:
     """A probe record from the cache directory, if present, trusted and for ``fingerprint``."""
     try:
         d = _entry_dir()
         path = os.path.join(d, name)
-        if _untrusted(os.stat(path), "the probe record", path, is_dir=False):
+        if _untrusted(os.stat(path, follow_symlinks=False), "the probe record", path,
+                      is_dir=False):
             return None
-        with open(path) as f:
+        with open(path, opener=_nofollow) as f:
             data = json.load(f)
         return data["record"] if data.get("fingerprint") == fingerprint else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -572,19 +605,21 @@ def _write_atomic(d: str, name: str, data: bytes, mode: int) -> str:
 
 
 def _sweep_stale(d: str) -> None:
-    """Remove temporaries of publishers killed mid-write (never loaded: names start with .tmp-)."""
-    now = time.time()
+    """Remove temporaries of publishers killed mid-write (never loaded: names start with .tmp-)
+    from a marked entry directory; a private directory is removed whole at exit instead."""
     try:
-        with os.scandir(d) as it:
-            for e in it:
-                if e.name.startswith(".tmp-"):
-                    try:
-                        if now - e.stat(follow_symlinks=False).st_mtime > STALE_TEMP_SECONDS:
-                            os.unlink(e.path)
-                    except OSError:
-                        pass
-    except OSError:
+        cache_files.clear(os.path.dirname(d), os.path.basename(d),
+                          older_than=STALE_TEMP_SECONDS, names=cache_files.TEMP_NAME)
+    except (OSError, cache_files.NotOurs):
         pass
+
+
+def _sweep_scratch() -> None:
+    """Once per process: scratch directories of compiles killed with SIGKILL (no ``finally``
+    ran) and private directories of dead processes, from ``$TMPDIR``."""
+    if not _SWEPT_SCRATCH[0]:
+        _SWEPT_SCRATCH[0] = True
+        cache_files.sweep_scratch(STALE_SCRATCH_SECONDS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,14 +656,14 @@ def _verified_entry(d: str, key: str, name: str) -> str | None:
     """
     so_path = os.path.join(d, key + ".so")
     meta_path = os.path.join(d, key + ".json")
-    try:
-        so_st = os.stat(so_path)
+    try:  # lstat: tracegrad writes regular files, so a symlink in an entry is not ours
+        so_st = os.stat(so_path, follow_symlinks=False)
     except FileNotFoundError:
         return None
     except OSError:
         so_st = None
     try:
-        meta_st = os.stat(meta_path)
+        meta_st = os.stat(meta_path, follow_symlinks=False)
     except OSError:
         meta_st = None
     for st, what, path in ((so_st, "the kernel", so_path), (meta_st, "the metadata", meta_path)):
@@ -637,9 +672,9 @@ def _verified_entry(d: str, key: str, name: str) -> str | None:
             _fall_back(_configured_dir(), problem)
             return None
     try:
-        with open(meta_path) as f:
+        with open(meta_path, opener=_nofollow) as f:
             meta = json.load(f)
-        with open(so_path, "rb") as f:
+        with open(so_path, "rb", opener=_nofollow) as f:
             data = f.read()
         ok = (meta.get("key") == key and meta.get("module") == name
               and meta.get("size") == len(data)
@@ -659,6 +694,7 @@ def _build(key: str, name: str, source: str, comp: _Compiler, build: _Build) -> 
     a later run would look at; compiling ``<key>.c`` from the scratch directory as cwd makes
     the output independent of where the scratch directory is (byte-identical across processes).
     """
+    _sweep_scratch()
     scratch = tempfile.mkdtemp(prefix="tracegrad-cc-")
     try:
         with open(os.path.join(scratch, key + ".c"), "w") as f:
@@ -758,6 +794,7 @@ def _reset_for_tests(*, compilers: bool = False) -> None:
         _DIRS.clear()
         _PRIVATE["dir"] = None
         _WARNED[0] = False
+        _SWEPT_SCRATCH[0] = False
         for k in list(CACHE_STATS):
             CACHE_STATS[k] = 0
         if compilers:

@@ -408,8 +408,9 @@ def test_rules_lists_every_primitive_and_the_conventions():
 def test_cache_info_and_clear(tmp_path):
     kernels = tmp_path / "c"
     kernels.mkdir()
-    (kernels / "tg_abc.so").write_bytes(b"\0" * 100)
-    (kernels / "tg_abc.c").write_text("int x;")
+    # names as the C runtime writes them (<sha256 key>.so/.c); clear removes nothing else
+    (kernels / f"{'ab' * 32}.so").write_bytes(b"\0" * 100)
+    (kernels / f"{'ab' * 32}.c").write_text("int x;")
     (tmp_path / "not_ours.txt").write_text("keep me")
     env = {"TRACEGRAD_CACHE_DIR": str(tmp_path)}
     out = cli("cache", "info", env=env).stdout
@@ -417,7 +418,8 @@ def test_cache_info_and_clear(tmp_path):
     assert "C kernels: 1 compiled, 2 files" in out and "not_ours.txt" in out
     out = cli("cache", "clear", env=env).stdout
     assert "removed 2 files" in out
-    assert list(kernels.iterdir()) == [] and (tmp_path / "not_ours.txt").exists()
+    assert [p.name for p in kernels.iterdir()] == [".tracegrad-kernel-cache"]  # its marker
+    assert (tmp_path / "not_ours.txt").exists()
 
 
 def test_cache_dir_is_the_c_runtimes():

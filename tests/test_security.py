@@ -10,8 +10,10 @@ the right numbers.
 from __future__ import annotations
 
 import ast
+import os
 import importlib.util
 import re
+import tempfile
 
 import numpy as np
 import pytest
@@ -191,12 +193,15 @@ def test_parameter_and_literal_reprs_are_the_builtins():
 
 def _check_python_source(src: str) -> None:
     """Comments are one line each and the module is exactly the statements we emitted: the
-    function body's statements are assignments and one return, nothing else."""
+    function body's statements are assignments, ``del`` of plain names (an intermediate's
+    last use) and one return, nothing else."""
     tree = ast.parse(src)
     fns = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert len(fns) == 1 and len(tree.body) == 1
     for stmt in fns[0].body:
-        assert isinstance(stmt, (ast.Assign, ast.Return, ast.Expr)), ast.dump(stmt)
+        assert isinstance(stmt, (ast.Assign, ast.Return, ast.Expr)) or (
+            isinstance(stmt, ast.Delete) and all(isinstance(t, ast.Name) for t in stmt.targets)
+        ), ast.dump(stmt)
     assert "open(" not in _code_part(src)
     for ch in ("\0", "\r", "\u2028", "\u2029", "\x85", "\x0b", "\x0c"):
         assert ch not in src
@@ -237,3 +242,220 @@ def test_safe_comment_and_ident_hold_for_any_text(text):
     assert "*/" not in c and "??" not in c and "\0" not in c and len(c.splitlines()) <= 1
     assert IDENT.match(safe_ident(text))
     assert safe_ident(safe_ident(text)) == safe_ident(text)
+
+
+# --- item 9: `tracegrad cache clear` deletes only what tracegrad wrote ----------------------
+
+KEY = "ab" * 32  # a name of the kind the C runtime writes (<sha256>.so)
+
+
+def _cli(*args, env):
+    import subprocess
+    import sys
+    full = {k: v for k, v in os.environ.items() if not k.startswith("TRACEGRAD_")}
+    full.update(env)
+    return subprocess.run([sys.executable, "-m", "tracegrad", *args], capture_output=True,
+                          text=True, env=full, timeout=300, check=False)
+
+
+def _victim(tmp_path):
+    v = tmp_path / "victim"
+    v.mkdir()
+    (v / "thesis.tex").write_text("years of work")
+    (v / f"{KEY}.so").write_bytes(b"not tracegrad's, only named like it")
+    (v / "sub").mkdir()
+    (v / "sub" / "data.csv").write_text("1,2")
+    return v
+
+
+def _snapshot(d):
+    return sorted((str(p.relative_to(d)), p.read_bytes() if p.is_file() else None)
+                  for p in d.rglob("*"))
+
+
+def test_cache_clear_never_follows_a_symlinked_c_directory(tmp_path):
+    victim = _victim(tmp_path)
+    before = _snapshot(victim)
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / "c").symlink_to(victim)
+    r = _cli("cache", "clear", env={"TRACEGRAD_CACHE_DIR": str(cache)})
+    assert r.returncode == 2 and "symlink" in r.stderr and "nothing was deleted" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "internal error" not in r.stderr
+    assert _snapshot(victim) == before
+    info = _cli("cache", "info", env={"TRACEGRAD_CACHE_DIR": str(cache)})
+    assert info.returncode == 0 and "symlink" in info.stdout
+
+
+def test_cache_clear_refuses_a_users_own_c_folder(tmp_path):
+    project = tmp_path / "project"
+    (project / "c").mkdir(parents=True)
+    (project / "c" / "main.c").write_text("int main(void) { return 0; }\n")
+    (project / "c" / f"{KEY}.c").write_text("/* named like a kernel */\n")
+    before = _snapshot(project)
+    r = _cli("cache", "clear", env={"TRACEGRAD_CACHE_DIR": str(project)})
+    assert r.returncode == 2 and "main.c" in r.stderr and "marker" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert _snapshot(project) == before
+
+
+def test_c_backend_never_writes_into_a_folder_it_does_not_own(tmp_path, monkeypatch, has_cc):
+    """The runtime refuses the same directories clear refuses (falls back, one warning)."""
+    project = tmp_path / "project"
+    (project / "c").mkdir(parents=True, mode=0o700)
+    (project / "c" / "main.c").write_text("int main(void) { return 0; }\n")
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(project))
+    c_runtime._reset_for_tests()
+    try:
+        with pytest.warns(tg.TracegradWarning, match="tracegrad did not write"):
+            m = c_runtime.load_extension(_ANSWER)
+        assert m.answer() == 42 and not m.__file__.startswith(str(project))
+        assert sorted(os.listdir(project / "c")) == ["main.c"]
+    finally:
+        c_runtime._reset_for_tests()
+
+
+def test_cache_clear_removes_only_tracegrad_files(tmp_path, monkeypatch, has_cc):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(cache))
+    c_runtime._reset_for_tests()
+    try:
+        m = c_runtime.load_extension(_ANSWER)  # a real entry: creates and marks c/
+    finally:
+        c_runtime._reset_for_tests()
+    c = cache / "c"
+    ours = sorted(n for n in os.listdir(c) if n != ".tracegrad-kernel-cache")
+    assert any(n.endswith(".so") for n in ours) and os.path.dirname(m.__file__) == str(c)
+    victim = _victim(tmp_path)
+    before = _snapshot(victim)
+    (c / "notes.txt").write_text("mine")                         # not a name tracegrad writes
+    (c / f"{'cd' * 32}.so").symlink_to(victim / "thesis.tex")     # our name, but a symlink
+    (c / f"{'ef' * 32}.c").mkdir()                               # our name, but a directory
+    (c / f"{'ef' * 32}.c" / "inner").write_text("x")
+    r = _cli("cache", "clear", env={"TRACEGRAD_CACHE_DIR": str(cache)})
+    assert r.returncode == 0, r.stderr
+    assert f"removed {len(ours)} files" in r.stdout and "notes.txt" in r.stdout
+    left = sorted(os.listdir(c))
+    assert left == sorted([".tracegrad-kernel-cache", "notes.txt", f"{'cd' * 32}.so",
+                           f"{'ef' * 32}.c"])
+    assert _snapshot(victim) == before
+
+
+def test_cache_clear_adopts_an_unmarked_cache_of_only_its_own_files(tmp_path):
+    c = tmp_path / "c"
+    c.mkdir(mode=0o700)
+    for ext in (".so", ".c", ".json"):
+        (c / f"{KEY}{ext}").write_bytes(b"x" * 10)
+    r = _cli("cache", "clear", env={"TRACEGRAD_CACHE_DIR": str(tmp_path)})
+    assert r.returncode == 0 and "removed 3 files" in r.stdout
+    assert os.listdir(c) == [".tracegrad-kernel-cache"]
+
+
+_ANSWER = r"""
+#include <Python.h>
+static PyObject *answer(PyObject *self, PyObject *args) { return PyLong_FromLong(42); }
+static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, ""}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "TG_MODULE_NAME", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_TG_MODULE_NAME(void) { return PyModule_Create(&def); }
+/* security test */
+"""
+
+
+# --- item 14: a compile killed with SIGKILL leaves nothing in $TMPDIR for ever -------------
+
+
+def test_scratch_of_killed_compiles_is_swept_by_the_next_compile(tmp_path, monkeypatch, has_cc):
+    import signal
+    import subprocess
+    import sys
+    import time
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+    cache = tmp_path / "cache"
+    # a real compile, killed with SIGKILL while the compiler runs: its finally never runs
+    slow = tmp_path / "slow-cc"
+    slow.write_text('#!/bin/sh\ncase "$*" in *-shared*) case "$*" in *probe.c*) ;; '
+                    '*) touch "$TG_MARK"; sleep 30 ;; esac ;; esac\n'
+                    f'exec {" ".join(c_runtime._compiler(c_runtime._cc_setting()).argv)} "$@"\n')
+    slow.chmod(0o755)
+    mark = tmp_path / "compiling"
+    code = ("import sys; from tracegrad.codegen import c_runtime; "
+            "c_runtime.load_extension(open(sys.argv[1]).read())")
+    src = tmp_path / "k.c"
+    src.write_text(_ANSWER + "/* killed */\n")
+    env = {**os.environ, "CC": str(slow), "TG_MARK": str(mark), "TMPDIR": str(tmpdir),
+           "TRACEGRAD_CACHE_DIR": str(cache)}
+    p = subprocess.Popen([sys.executable, "-c", code, str(src)], env=env,
+                         start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists():
+            assert p.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    left = [n for n in os.listdir(tmpdir) if n.startswith("tracegrad-cc-")]
+    assert len(left) == 1, os.listdir(tmpdir)
+    # what must survive: a fresh scratch dir (a live compile), a symlink and a look-alike name
+    # pointing at someone's data, a private dir of a live process
+    fresh = tempfile.mkdtemp(prefix="tracegrad-cc-")
+    victim = _victim(tmp_path)
+    before = _snapshot(victim)
+    (tmpdir / "tracegrad-cc-zzzz9999").symlink_to(victim)
+    (tmpdir / "tracegrad-cc-precious-data").mkdir()
+    live = tempfile.mkdtemp(prefix=f"tracegrad-kernels-{os.getpid()}-")
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout.strip()
+    dead = tempfile.mkdtemp(prefix=f"tracegrad-kernels-{dead_pid}-")
+    old = time.time() - c_runtime.STALE_SCRATCH_SECONDS - 60
+    for n in (left[0], "tracegrad-cc-precious-data", os.path.basename(live),
+              os.path.basename(dead)):
+        os.utime(tmpdir / n, (old, old))
+    os.utime(tmpdir / "tracegrad-cc-zzzz9999", (old, old), follow_symlinks=False)
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(cache))
+    c_runtime._reset_for_tests()
+    try:
+        assert c_runtime.load_extension(_ANSWER + "/* next */\n").answer() == 42
+    finally:
+        c_runtime._reset_for_tests()
+    now = sorted(os.listdir(tmpdir))
+    assert left[0] not in now and os.path.basename(dead) not in now
+    assert os.path.basename(fresh) in now and os.path.basename(live) in now
+    assert "tracegrad-cc-zzzz9999" in now and "tracegrad-cc-precious-data" in now
+    assert _snapshot(victim) == before
+
+
+_NAMES = st.sampled_from([f"{KEY}.so", f"{KEY}.c", f"{KEY}.json", f"{KEY}.failed.c",
+                          f"cc-{'0' * 24}.json", f".tmp-abcd1234-{KEY}.so", "main.c",
+                          "notes.txt", f"{KEY}.so.bak", f"x{KEY}.so", "cc-1.json", ".tmp-x"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_NAMES, st.sampled_from(["file", "dir", "link"])), max_size=8,
+                unique_by=lambda t: t[0]))
+def test_clear_removes_exactly_our_regular_files(tmp_path_factory, entries):
+    """Whatever a marked kernel directory holds, clear removes exactly the regular files with
+    names tracegrad writes, and nothing a symlink points to."""
+    from tracegrad.codegen import cache_files
+    root = tmp_path_factory.mktemp("clear")
+    victim = _victim(root)
+    before = _snapshot(victim)
+    c = root / "c"
+    c.mkdir(mode=0o700)
+    (c / cache_files.MARKER).write_bytes(cache_files.MARKER_TEXT)
+    for name, kind in entries:
+        if kind == "file":
+            (c / name).write_text("x")
+        elif kind == "dir":
+            (c / name).mkdir()
+            (c / name / "inner").write_text("x")
+        else:
+            (c / name).symlink_to(victim / "thesis.tex")
+    done = cache_files.clear(str(root), "c")
+    gone = {n for n, k in entries if k == "file" and cache_files.OWN_NAME.match(n)}
+    assert done.files == len(gone)
+    assert sorted(os.listdir(c)) == sorted({n for n, _ in entries} - gone | {cache_files.MARKER})
+    assert _snapshot(victim) == before

@@ -1,21 +1,23 @@
 """``tracegrad cache info|clear``: show or empty the on-disk kernel cache.
 
 The directory is ``options.cache_dir()``, the same resolution the C runtime uses. Only the
-C backend's own subdirectory (``c_runtime.SUBDIR``) is counted as kernels and cleared: the
-cache directory may be one a user pointed ``TRACEGRAD_CACHE_DIR`` at, holding other files.
+C backend's own subdirectory (``c_runtime.SUBDIR``) is counted and cleared, and in it only the
+files tracegrad wrote (``codegen/cache_files``: names it generates, owned by this user, never
+through a symlink). A ``c`` that is a symlink, shared, or a user's own folder without
+tracegrad's marker is refused with exit status 2: the cache directory may be one a user
+pointed ``TRACEGRAD_CACHE_DIR`` at, holding their own files.
 """
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
+from .errors import CLIError
 from .stats import human_bytes
 
 
-def _cache_dir() -> Path:
+def _cache_dir() -> str:
     from tracegrad import options
-    return Path(options.cache_dir())
+    return options.cache_dir()
 
 
 def _c_subdir() -> str:
@@ -23,36 +25,29 @@ def _c_subdir() -> str:
     return SUBDIR
 
 
-def _tally(path: Path) -> tuple[int, int, int]:
-    """(files, bytes, compiled kernels) under ``path``."""
-    files = size = kernels = 0
-    for root, _, names in os.walk(path):
-        for n in names:
-            files += 1
-            kernels += n.endswith((".so", ".pyd", ".dylib"))
-            try:
-                size += os.lstat(os.path.join(root, n)).st_size
-            except OSError:  # removed meanwhile by another process
-                pass
-    return files, size, kernels
-
-
 def info() -> int:
     from tracegrad import options
+    from tracegrad.codegen import cache_files
     path = _cache_dir()
     origin = ("TRACEGRAD_CACHE_DIR" if options.get("TRACEGRAD_CACHE_DIR") else
               "the user cache directory; set TRACEGRAD_CACHE_DIR to move it")
     print(f"kernel cache: {path}")
     print(f"  from: {origin}")
-    sub = path / _c_subdir()
-    if not sub.is_dir():
+    sub = os.path.join(path, _c_subdir())
+    try:
+        files, size, kernels, marked = cache_files.tally(path, _c_subdir())
+    except (FileNotFoundError, NotADirectoryError):
         print("  C kernels: none yet (the C backend fills it on its first compile)")
+    except cache_files.NotOurs as e:
+        print(f"  C kernels: none; {e}, so tracegrad neither uses nor clears it")
+    except OSError as e:
+        raise CLIError(f"cannot read the kernel cache {sub}: {e.strerror or e}") from None
     else:
-        files, size, kernels = _tally(sub)
+        note = "" if marked else f" (no {cache_files.MARKER} marker yet)"
         print(f"  C kernels: {kernels} compiled, {files} files, {human_bytes(size)} "
-              f"in {sub}")
-    if path.is_dir():
-        others = sorted(p.name for p in path.iterdir() if p.name != _c_subdir())
+              f"in {sub}{note}")
+    if os.path.isdir(path):
+        others = sorted(n for n in os.listdir(path) if n != _c_subdir())
         if others:
             print(f"  other entries (not tracegrad's kernels, left alone by clear): "
                   f"{', '.join(others)}")
@@ -60,21 +55,32 @@ def info() -> int:
 
 
 def clear() -> int:
-    sub = _cache_dir() / _c_subdir()
-    if not sub.is_dir():
+    from tracegrad.codegen import cache_files
+    path = _cache_dir()
+    sub = os.path.join(path, _c_subdir())
+    try:
+        fd = cache_files.open_dir(path, _c_subdir())
+        try:  # a cache made before markers existed holds only our names: adopt it
+            refused = cache_files.claim(fd)
+        finally:
+            os.close(fd)
+        if refused:
+            raise cache_files.NotOurs(f"{sub}: {refused}")
+        done = cache_files.clear(path, _c_subdir())
+    except (FileNotFoundError, NotADirectoryError):
         print(f"kernel cache {sub}: already empty")
         return 0
-    files, size, _ = _tally(sub)
-    for entry in sorted(sub.iterdir()):
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            try:
-                entry.unlink()
-            except FileNotFoundError:  # another process removed it first
-                pass
-    print(f"kernel cache {sub}: removed {files} file{'s' if files != 1 else ''} "
-          f"({human_bytes(size)})")
+    except cache_files.NotOurs as e:
+        raise CLIError(f"refusing to clear the kernel cache: {e}; nothing was deleted "
+                       f"(point TRACEGRAD_CACHE_DIR at a directory of its own)") from None
+    except OSError as e:
+        raise CLIError(f"cannot clear the kernel cache {sub}: {e.strerror or e}") from None
+    print(f"kernel cache {sub}: removed {done.files} file{'s' if done.files != 1 else ''} "
+          f"({human_bytes(done.bytes)})")
+    if done.kept:
+        names = ", ".join(f"{n} ({why})" for n, why in done.kept[:5])
+        more = f" and {len(done.kept) - 5} more" if len(done.kept) > 5 else ""
+        print(f"  left alone, not written by tracegrad: {names}{more}")
     return 0
 
 
