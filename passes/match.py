@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tracegrad.identity import same_value as same_constant
 from tracegrad.ir import Lit
 
 # equations that may sit between a value and its re-expansion without changing any element
@@ -36,15 +37,15 @@ def producer_named(b, atom, name: str):
 
 
 def lit_equals(a, value) -> bool:
-    """``a`` is a literal equal to ``value``, sign of zero included (``-0.0`` is not ``0``
-    when ``value`` is ``+0``; ``-0.0`` only matches a negative zero ``value``)."""
-    if not isinstance(a, Lit) or isinstance(a.value, complex):
+    """``a`` is a literal of ``value`` by identity (tracegrad/identity.py): ``-0.0`` is not
+    ``0``, NaN is NaN, and ``value`` is taken in the literal's own type (int 0 is not 0.5)."""
+    if not isinstance(a, Lit):
         return False
-    if a.value != value:
+    try:
+        v = type(a.value)(value)
+    except (TypeError, ValueError, OverflowError):
         return False
-    if value == 0 and isinstance(a.value, float):
-        return math.copysign(1.0, a.value) == math.copysign(1.0, float(value))
-    return True
+    return (v == value or v != v) and same_constant(a.value, v)
 
 
 def same_aval(*atoms) -> bool:

@@ -80,7 +80,8 @@ def rewrite_once(graph: Graph, rules: dict[str, list[Rule]], hits: dict | None =
             continue
         changed = True
         for o, r in zip(e.outputs, replaced):
-            if (r.aval != o.aval) if not isinstance(r, Lit) else (o.aval.shape != ()):
+            # shape and dtype, literals included: a rule may not change either
+            if r.aval != o.aval:
                 raise AssertionError(f"rule changed the type of {e.prim.name}'s output: "
                                      f"{o.aval} -> {r.aval}")
             subst[id(o)] = r

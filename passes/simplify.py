@@ -276,9 +276,15 @@ def _sum_of_bcast(e, b):
     n = e.inputs[0].aval.size
     if not dtypes.is_float(x.aval.dtype) and not dtypes.is_int(x.aval.dtype):
         return None
-    if isinstance(x, Lit):
-        return [b.lit(x.value * n, x.aval.dtype)]
-    return [b.add("mul", x, b.lit(n, x.aval.dtype))]
+    # the count and the product in x's dtype: integers wrap as the sum of n copies does
+    # (a Python product could leave the dtype's range: not a valid literal, not the sum)
+    import numpy as np
+    dt = x.aval.dtype
+    with np.errstate(all="ignore"):
+        count = np.asarray(n).astype(dt)
+        if isinstance(x, Lit):
+            return [b.lit((np.asarray(x.value, dt) * count).item(), dt)]
+    return [b.add("mul", x, b.lit(count.item(), dt))]
 
 
 @register("simplify", "algebraic identities and shape-chain folding (rule table, fixed point)")
