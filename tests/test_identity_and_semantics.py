@@ -340,3 +340,106 @@ def test_verify_refuses_out_of_range_int_literals():
                          {}, (o,)),), (o,))
     with pytest.raises(tg.IRError, match="literal"):
         verify(g)
+
+
+# --- item 5: ndarray subclasses whose operators mean something else --------------------------
+from tracegrad.errors import ArraySubclassError  # noqa: E402
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_matrix_product_semantics_are_not_lost():
+    a, b = np.matrix([[1.0, 2.0], [3.0, 4.0]]), np.matrix([[0.0, 1.0], [1.0, 0.0]])
+    for backend in ("numpy", "c"):
+        with pytest.raises(ArraySubclassError, match=r"\ba\b.*numpy\.matrix.*a @ b") as info:
+            tg.jit(lambda a, b: a * b, backend=backend)(a, b)
+        assert isinstance(info.value, TypeError)
+    with pytest.raises(ArraySubclassError, match="closed-over") as info:
+        tg.jit(lambda x: a * x, backend="numpy")(np.ones((2, 2)))  # matrix.__mul__ defers
+    assert "a * x" in str(info.value)  # the user's line
+    assert np.array_equal(tg.jit(lambda a, b: a @ b, backend="numpy")(np.asarray(a),
+                                                                         np.asarray(b)), a * b)
+
+
+def test_masked_array_is_refused():
+    m = np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0])
+    with pytest.raises(ArraySubclassError, match="filled"):
+        tg.jit(lambda x: x.sum(), backend="numpy")(m)
+    with pytest.raises(ArraySubclassError):
+        tg.grad(lambda w: np.sum(w * m))(np.ones(3))
+
+
+class _Tagged(np.ndarray):
+    """A metadata-only subclass (the NumPy docs' InfoArray): ndarray's meaning, kept."""
+
+    def __array_finalize__(self, obj):
+        self.info = getattr(obj, "info", None)
+
+
+class _Doubling(np.ndarray):
+    def __mul__(self, other):
+        return np.multiply(np.asarray(self), other) * 2
+
+
+class _Ufunc(np.ndarray):
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return NotImplemented
+
+
+def _all_numpy_subclasses():
+    import numpy.ma  # noqa: F401  (register the subclasses NumPy ships)
+    import numpy.rec  # noqa: F401
+    seen, todo = [], list(np.ndarray.__subclasses__())
+    while todo:
+        t = todo.pop()
+        if t not in seen and t.__module__.startswith("numpy"):
+            seen.append(t)
+            todo += t.__subclasses__()
+    return seen
+
+
+SUBCLASS_OPS = {
+    "a*b": lambda a, b: a * b, "a+b": lambda a, b: a + b, "a**2": lambda a, b: a ** 2,
+    "a@b": lambda a, b: a @ b, "sum": lambda a, b: a.sum(), "mean0": lambda a, b: a.mean(0),
+    "a[0]": lambda a, b: a[0], "T": lambda a, b: a.T, "ravel": lambda a, b: a.ravel(),
+    "np.sum": lambda a, b: np.sum(a * b), "exp": lambda a, b: np.exp(a),
+}
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+@pytest.mark.parametrize("cls", _all_numpy_subclasses() + [_Tagged, _Doubling, _Ufunc],
+                         ids=lambda c: c.__name__)
+def test_every_ndarray_subclass_is_refused_or_keeps_its_answer(cls):
+    """Closes the class: every ndarray subclass NumPy ships (found by introspection) and three
+    user-defined ones, as an argument and closed over, under each operation: tracegrad
+    either refuses it with ArraySubclassError, or returns exactly what NumPy computes on it.
+    (The rule, tracegrad/subclasses.py: refused when it redefines a value-deciding member
+    of ndarray.)"""
+    try:
+        a = np.arange(1.0, 5.0).reshape(2, 2).view(cls)
+        b = (np.arange(4.0).reshape(2, 2) + 0.5).view(cls)
+    except Exception:
+        pytest.skip(f"{cls.__name__} cannot be made from a float array")
+    if np.asarray(a).dtype != np.float64:
+        pytest.skip(f"{cls.__name__} is not a float array")
+    for name, op in SUBCLASS_OPS.items():
+        try:
+            want = np.asarray(op(a, b))
+        except Exception:
+            continue  # NumPy itself refuses the operation on this subclass
+        # (closed over, the subclass's own operator runs first: np.ma's converts the traced
+        # operand with np.asarray, which raises TracerArrayConversionError; still no answer)
+        for call, refusals in (
+                (lambda: tg.jit(op, backend="numpy")(a, b), ArraySubclassError),
+                (lambda: tg.jit(lambda x: op(a + x, b), backend="numpy")(np.zeros((2, 2))),
+                 (ArraySubclassError, tg.TracerArrayConversionError))):
+            try:
+                got = call()
+            except refusals:
+                continue
+            assert np.array_equal(np.asarray(got), want) and np.shape(got) == want.shape, \
+                (cls.__name__, name, got, want)
+    if cls in (_Tagged, np.memmap):
+        assert np.array_equal(tg.jit(lambda x: x * 2, backend="numpy")(a), np.asarray(a) * 2)
+    if cls in (np.matrix, np.ma.MaskedArray, _Doubling, _Ufunc):
+        with pytest.raises(ArraySubclassError):
+            tg.jit(lambda x: x * 2, backend="numpy")(a)

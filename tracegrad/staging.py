@@ -13,6 +13,7 @@ from .errors import ArgumentError, DTypeError, IntegerOverflowError, TracegradEr
 from .int_range import WIDE, weak_kind
 from .ir import AVal, Graph
 from .pytree import TreeDef, tree_flatten, tree_unflatten
+from .subclasses import plain_array
 from .tracer import TraceContext, Tracer
 
 _PY_SCALAR_DTYPES = {bool: dtypes.bool_, int: dtypes.int64, float: dtypes.float64}
@@ -22,6 +23,8 @@ _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 def leaf_aval(x, where: str) -> tuple[AVal, bool]:
     """``(aval, weak)`` of an argument leaf; raises a TracegradError naming ``where`` otherwise."""
     if isinstance(x, np.ndarray):
+        if type(x) is not np.ndarray:  # np.matrix, masked arrays: refused (subclasses.py)
+            plain_array(x, where or "an argument")
         dt = x.dtype
         if dt not in dtypes.SHORT_NAMES:
             raise DTypeError(f"{where} has dtype {dt}; tracegrad traces float32, float64, int32, "
@@ -55,9 +58,12 @@ def _short_repr(x) -> str:
 
 
 def as_array(x, aval: AVal):
-    """The concrete array passed to an executable for a leaf (Python scalars become 0-d arrays)."""
-    if isinstance(x, np.ndarray):
+    """The concrete array passed to an executable for a leaf (Python scalars become 0-d arrays;
+    an accepted ndarray subclass, a plain ndarray view)."""
+    if type(x) is np.ndarray:
         return x
+    if isinstance(x, np.ndarray):
+        return x.view(np.ndarray)
     return np.asarray(x, dtype=aval.dtype)
 
 

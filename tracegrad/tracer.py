@@ -19,6 +19,7 @@ from .errors import (ArgumentError, DTypeError, TracegradError, TracerArrayConve
 from .int_range import check_operands as check_int_operands
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
 from .source_info import user_src, user_src_with_text
+from .subclasses import plain_array
 
 
 
@@ -120,6 +121,9 @@ class TraceContext:
             return hit[1]
         if isinstance(x, Lit):
             return x
+        if isinstance(x, np.ndarray) and type(x) is not np.ndarray:
+            # np.matrix, masked arrays...: refused unless they keep ndarray's meaning
+            x = plain_array(x, f"a closed-over {x.ndim}-d array", src=user_src_with_text(3))
         if isinstance(x, np.ndarray) and x.ndim > 0:
             hit = self.const_vars.get(id(x))
             if hit is None:
