@@ -18,7 +18,7 @@ import numpy as np
 
 from . import dtypes, lax
 from .api import JitFunction, _normalize_argnums
-from .errors import ArgumentError, GradientError, TracegradError
+from .errors import ArgumentError, GradientDTypeError, GradientError, TracegradError
 from .ir import AVal
 from .pytree import tree_flatten, tree_unflatten
 from .source_info import check_callable, names_caller
@@ -137,7 +137,7 @@ def _wrt_leaves(args, nums, fname):
         for j, leaf in enumerate(leaves):
             aval, _ = leaf_aval(leaf, f"argument {i}")
             if not dtypes.is_float(aval.dtype):
-                raise GradientError(
+                raise GradientDTypeError(
                     f"{fname}: argument {i} has dtype {aval.dtype}; gradients are defined for "
                     "float inputs only. Convert it (x.astype(np.float64)) or differentiate "
                     "with respect to another argument (argnums=...)")
@@ -153,8 +153,11 @@ def _scalar_check(aval: AVal, fname: str):
             "or use tg.vjp(f, *args) and pass a cotangent of that shape to the returned "
             "function")
     if not dtypes.is_float(aval.dtype):
-        raise GradientError(f"{fname} needs a float output, but the function returned "
-                            f"{aval.dtype}")
+        raise GradientDTypeError(
+            f"{fname} needs a float output, but the function returned {aval.dtype}"
+            + (" (a comparison): differentiate the quantity compared instead, or cast with "
+               ".astype(np.float64) if a 0/1 value is meant" if dtypes.is_bool(aval.dtype)
+               else ""))
 
 
 def _regroup(grads, nums, ranges, argnums):

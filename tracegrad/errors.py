@@ -61,6 +61,22 @@ class GradientError(TracegradError, ValueError):
     """A gradient that cannot be taken as asked (non-scalar output, integer input, bad argnums...)."""
 
 
+class GradientDTypeError(GradientError, DTypeError):
+    """A gradient of a non-float output or with respect to a non-float input (bool, int): also a
+    ``TypeError``, as autograd and JAX raise for it."""
+
+
+class ImmutableArrayError(UnsupportedOperationError, TypeError):
+    """``x[i] = v`` on a traced array (they are immutable; use ``x = x.at[i].set(v)``): also a
+    ``TypeError``, as NumPy raises for read-only assignment targets that are not arrays."""
+
+
+class TracerAssignmentError(TracerArrayConversionError, ValueError):
+    """A traced value assigned into a NumPy array (``y = np.zeros(3); y[0] = x``); a
+    ``ValueError`` as well, which is what NumPy raises there ("setting an array element with a
+    sequence", raised from this error; tracing passes this one on)."""
+
+
 class CompileError(TracegradError, RuntimeError):
     """The C compiler failed; carries its output and the path of the kept source."""
 

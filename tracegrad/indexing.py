@@ -10,7 +10,7 @@ import numpy as np
 
 from . import dtypes, lax
 from .errors import ArgumentError, ShapeError, TracerBoolError, UnsupportedOperationError
-from .source_info import user_src_with_text
+from .source_info import user_frame, user_src_with_text
 from .tracer import Tracer
 
 
@@ -292,3 +292,84 @@ def take_along_axis(arr, indices, axis):
             comps.append(lax.iota_p.impl(shape=out_shape, dimension=d, dtype="int64"))
     stacked = tnp.stack(comps, axis=-1) if traced else np.stack(comps, axis=-1)
     return lax.gather(arr, stacked)
+
+
+# --- functional updates: x.at[idx].set(v) / .add(v) -------------------------------------------
+class AtIndexer:
+    """``x.at``: ``x.at[idx].set(v)`` and ``x.at[idx].add(v)`` return updated copies of a traced
+    array (traced arrays are immutable, so ``x[idx] = v`` cannot work), as in JAX."""
+
+    __slots__ = ("_x",)
+
+    def __init__(self, x):
+        self._x = x
+
+    def __getitem__(self, idx):
+        return _AtRef(self._x, idx)
+
+
+class _AtRef:
+    __slots__ = ("_x", "_idx")
+
+    def __init__(self, x, idx):
+        self._x, self._idx = x, idx
+
+    def _positions(self):
+        """Flat positions of x the index selects, shaped as ``x[idx]`` (static when the index
+        is: the indexing of an ``arange`` follows every NumPy rule ``x[idx]`` follows)."""
+        x = self._x
+        return getitem(np.arange(x.size, dtype=np.int64).reshape(x.shape), self._idx)
+
+    def _values(self, v, shape):
+        from . import numpy as tnp
+        v = tnp.astype(tnp.asarray(v), self._x.dtype)
+        return tnp.reshape(tnp.broadcast_to(v, shape), (-1,))
+
+    def add(self, v):
+        """``x`` with ``v`` added at ``idx``; repeated indices accumulate (``np.add.at``)."""
+        from . import numpy as tnp
+        x = self._x
+        pos = self._positions()
+        upd = self._values(v, lax.shape_of(pos))
+        flat = lax.scatter_add(tnp.reshape(x, (-1,)), tnp.reshape(pos, (-1, 1)), upd)
+        return tnp.reshape(flat, x.shape)
+
+    def set(self, v):
+        """``x`` with ``v`` written at ``idx``; with repeated indices the last write wins, as
+        in NumPy. The index must be static (a traced one: use ``.add`` or ``np.where``)."""
+        from . import numpy as tnp
+        x = self._x
+        pos = self._positions()
+        if isinstance(pos, Tracer):
+            raise UnsupportedOperationError(
+                "x.at[idx].set(v) with a traced index is not supported (which write wins at a "
+                "repeated index would depend on data); use x.at[idx].add(v - x[idx]) when the "
+                "indices are distinct, or np.where(mask, v, x)", src=user_src_with_text(2))
+        sel = pos.reshape(-1)
+        mask = np.zeros(x.size, bool)
+        mask[sel] = True
+        src = np.zeros(x.size, np.int64)
+        src[sel] = np.arange(sel.size)  # assignment order: the last write to a position wins
+        full = tnp.take(self._values(v, pos.shape), src)
+        return tnp.where(mask.reshape(x.shape), tnp.reshape(full, x.shape), x)
+
+
+def assignment_into_array_error(tracer):
+    """The error for ``y[i] = tracer`` with ``y`` a NumPy array (NumPy's ``__setitem__`` asked the
+    tracer for a float or an array), or None when the user's line is not a subscript store."""
+    import dis
+    frame = user_frame(2)  # past tracegrad's frames (Tracer.__float__ ...); NumPy's are C
+    if frame is None or frame.f_lasti < 0:
+        return None
+    # the instruction the user's frame is executing: a subscript store means NumPy's
+    # __setitem__ is converting the tracer (float(x), np.asarray(x) would be a call)
+    op = frame.f_code.co_code[frame.f_lasti]
+    if dis.opname[op] not in ("STORE_SUBSCR", "STORE_SLICE"):
+        return None
+    from .errors import TracerAssignmentError
+    return TracerAssignmentError(
+        f"a traced value {tracer.aval} was assigned into a NumPy array (y[...] = traced): a "
+        "NumPy array holds numbers, and this value is only known when the compiled function "
+        "runs. Build the array from traced values instead: y = tracegrad.numpy.zeros(shape), "
+        "then y = y.at[i].set(value); or np.stack([...]), np.concatenate, np.where",
+        src=user_src_with_text(3))

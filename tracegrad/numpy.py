@@ -115,6 +115,10 @@ def _as_operand(x):
             _unsupported(f"an array of strings ({x!r})")
     if x is None:
         raise TracegradError("None is not an array operand", src=user_src_with_text(3))
+    if isinstance(x, complex):  # a TypeError, as NumPy and autograd users catch
+        raise DTypeError(f"the complex number {x!r} is not supported: tracegrad traces float32, "
+                         "float64, int32, int64 and bool values; keep the real and imaginary "
+                         "parts as two real arrays", src=user_src_with_text(3))
     raise TracegradError(f"{type(x).__name__} {x!r} is not an array operand; pass NumPy arrays or "
                          "Python numbers", src=user_src_with_text(3))
 

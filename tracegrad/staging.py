@@ -91,6 +91,13 @@ def call_user(fn, args, kwargs):
         return fn(*args, **kwargs)
     except TracegradError:
         raise
+    except ValueError as exc:
+        # NumPy reports ``y[i] = tracer`` (y an ndarray) as "setting an array element with a
+        # sequence", raised from the typed error the tracer raised: pass that one on
+        from .errors import TracerAssignmentError
+        if isinstance(exc.__cause__, TracerAssignmentError):
+            raise exc.__cause__ from None
+        raise
     except TypeError:
         try:
             sig = inspect.signature(fn)

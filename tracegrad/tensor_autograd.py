@@ -13,7 +13,7 @@ import importlib
 import numpy as np
 
 from . import dtypes, lax
-from .errors import GradientError
+from .errors import GradientDTypeError, GradientError
 from .ir import AVal
 from .tracer import TraceContext
 
@@ -42,12 +42,15 @@ def _check_roots(roots, gradients):
                 "detached), so there is nothing to differentiate")
         if g is None:
             if r.numel() != 1:
+                # PyTorch's wording ("grad can be implicitly created only for scalar
+                # outputs"): what its users search for
                 raise GradientError(
-                    f"backward() without a gradient argument needs a one-element output, but "
-                    f"this tensor has shape {r.shape}. Reduce it first (loss.sum() or "
-                    "loss.mean()), or pass a gradient of that shape: y.backward(gradient)")
+                    f"grad can be implicitly created only for scalar outputs: backward() "
+                    f"without a gradient argument needs a scalar (one-element) output, but this "
+                    f"tensor has shape {r.shape}. Reduce it first (loss.sum() or loss.mean()), "
+                    "or pass a gradient of that shape: y.backward(gradient)")
             if not dtypes.is_float(r.dtype):
-                raise GradientError(f"backward() needs a float output, got {r.dtype}")
+                raise GradientDTypeError(f"backward() needs a float output, got {r.dtype}")
         elif tuple(np.shape(g)) != r.shape:
             raise GradientError(f"the gradient passed to backward() has shape "
                                 f"{tuple(np.shape(g))}, but the output has shape {r.shape}")

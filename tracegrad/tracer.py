@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from . import dtypes
-from .errors import (ArgumentError, DTypeError, TracegradError, TracerArrayConversionError, TracerBoolError,
-                     UnsupportedAttributeError, UnsupportedOperationError)
+from .errors import (ArgumentError, DTypeError, ImmutableArrayError, TracegradError,
+                     TracerArrayConversionError, TracerBoolError, UnsupportedAttributeError,
+                     UnsupportedOperationError)
 from .int_range import check_operands as check_int_operands
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
 from .source_info import user_src, user_src_with_text
@@ -270,6 +271,10 @@ class Tracer:
 
     # --- conversions that need a concrete value -----------------------------------------
     def _concrete_error(self, what: str):
+        from .indexing import assignment_into_array_error
+        err = assignment_into_array_error(self)  # y[i] = x with y a NumPy array
+        if err is not None:
+            raise err
         raise TracerBoolError(
             f"{what} needs a concrete value, but this is a traced array {self.aval} whose value is "
             "only known when the compiled function runs. Use np.where(cond, a, b) for a "
@@ -299,6 +304,10 @@ class Tracer:
         self._concrete_error(".tolist()")
 
     def __array__(self, dtype=None, copy=None):
+        from .indexing import assignment_into_array_error
+        err = assignment_into_array_error(self)  # y[a:b] = x with y a NumPy array
+        if err is not None:
+            raise err
         raise TracerArrayConversionError(
             f"np.asarray/np.array was called on a traced array {self.aval} (directly, or by a "
             "NumPy function given a list of traced arrays, or by indexing a NumPy array with a "
@@ -324,10 +333,17 @@ class Tracer:
         return _tnp()._getitem(self, idx)
 
     def __setitem__(self, idx, value):
-        raise UnsupportedOperationError(
+        raise ImmutableArrayError(
             "in-place assignment x[...] = v on a traced array is not supported: arrays in traced "
-            "functions are immutable. Build the result with np.where(mask, v, x) or "
-            "np.concatenate instead", src=user_src_with_text(2))
+            "functions are immutable. Use the functional update x = x.at[...].set(v) (or "
+            ".add(v)), or build the result with np.where(mask, v, x) or np.concatenate",
+            src=user_src_with_text(2))
+
+    @property
+    def at(self):
+        """``x.at[idx].set(v)`` / ``.add(v)``: functional updates (see indexing.AtIndexer)."""
+        from .indexing import AtIndexer
+        return AtIndexer(self)
 
     @property
     def T(self):
@@ -543,11 +559,25 @@ def _weak_if(out, *operands):
     return out
 
 
+def _defers(o) -> bool:
+    """Whether a binary operator should return NotImplemented so ``o``'s reflected method
+    runs: ``o`` is a foreign array type that takes part in NumPy's protocols itself
+    (``__array_ufunc__`` = None, or its own ``__array_ufunc__``, as xarray and pandas define),
+    which is the rule ndarray's own operators follow."""
+    if isinstance(o, (Tracer, np.ndarray, np.generic, int, float, bool, list, tuple)):
+        return False
+    return hasattr(type(o), "__array_ufunc__")
+
+
 def _binary_operator(tnp_name: str):
     def op(self, o):
+        if _defers(o):
+            return NotImplemented
         return _weak_if(getattr(_tnp(), tnp_name)(self, o), self, o)
 
     def rop(self, o):
+        if _defers(o):
+            return NotImplemented
         return _weak_if(getattr(_tnp(), tnp_name)(o, self), self, o)
     return op, rop
 
