@@ -198,7 +198,8 @@ class JitFunction:
         leaves, tree = tree_flatten((dyn, kwargs))
         avals = []
         for i, leaf in enumerate(leaves):
-            if type(leaf) is np.ndarray and leaf.dtype in SHORT_NAMES:  # the common, fast case
+            # the common, fast case (leaf_aval refuses more than staging.MAX_RANK dimensions)
+            if type(leaf) is np.ndarray and leaf.dtype in SHORT_NAMES and leaf.ndim <= 32:
                 avals.append((leaf.shape, leaf.dtype, False))
                 continue
             try:

@@ -18,6 +18,8 @@ from .tracer import TraceContext, Tracer
 
 _PY_SCALAR_DTYPES = {bool: dtypes.bool_, int: dtypes.int64, float: dtypes.float64}
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+# NumPy arrays may have 64 dimensions, but np.broadcast (which shape inference uses) takes 32
+MAX_RANK = 32
 
 
 def leaf_aval(x, where: str) -> tuple[AVal, bool]:
@@ -29,6 +31,8 @@ def leaf_aval(x, where: str) -> tuple[AVal, bool]:
         if dt not in dtypes.SHORT_NAMES:
             raise DTypeError(f"{where} has dtype {dt}; tracegrad traces float32, float64, int32, "
                              "int64 and bool arrays (convert it with .astype first)")
+        if x.ndim > MAX_RANK:
+            _too_many_dims(x.ndim, where)
         return AVal(x.shape, dt), False
     if isinstance(x, Tracer):
         return x.aval, x._weak
@@ -50,6 +54,13 @@ def leaf_aval(x, where: str) -> tuple[AVal, bool]:
         f"{where} is a {type(x).__name__} ({_short_repr(x)}), not an array: traced functions take "
         "NumPy arrays, Python numbers, or tuples/lists/dicts of them. Pass configuration values "
         "such as strings with static_argnums=(...)")
+
+
+def _too_many_dims(ndim: int, where: str):
+    from .errors import ShapeError
+    raise ShapeError(f"{where or 'an argument'} has {ndim} dimensions; tracegrad traces arrays "
+                     f"of up to {MAX_RANK} (NumPy's broadcasting limit): reshape it to fewer "
+                     "dimensions before the call")
 
 
 def _short_repr(x) -> str:

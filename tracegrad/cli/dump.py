@@ -173,6 +173,9 @@ def run(argv) -> int:
     from .render import STAGES, View, render_json, render_text
 
     ns = parse_args(argv)
+    for flag, path in (("-o", ns.output), ("--svg", ns.svg), ("--png", ns.png)):
+        if path:
+            check_output(flag, path)  # before tracing: a typo costs no work
     fmt = ns.format or "text"
     if fmt == "dot" and (ns.emit or ns.stats):
         raise CLIError("--format dot writes only the graph; use --format text or json for "
@@ -224,13 +227,24 @@ def _dot(result, view) -> str:
     return write_dot(to_networkx(stages, name=title))
 
 
+def check_output(flag: str, path: str) -> None:
+    """``CLIError`` unless ``path`` can name an output file (checked before any work)."""
+    if os.path.isdir(path):
+        raise CLIError(f"{flag} {path}: is a directory; give a file name, e.g. "
+                       f"{os.path.join(path, 'graph.dot')}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"{flag} {path}: no such directory {directory}")
+
+
 def _write(text: str, path: str | None, color: str, fmt: str) -> None:
     if path:
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise CLIError(f"-o {path}: no such directory {directory}")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        check_output("-o", path)
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise CLIError(f"-o {path}: cannot write it: {e.strerror or e}") from None
         return
     from .style import paint_line, wants_color
     on = fmt == "text" and wants_color(sys.stdout, color)

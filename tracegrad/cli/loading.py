@@ -75,6 +75,10 @@ def import_file(path: str):
     except SyntaxError as exc:
         raise CLIError(f"cannot import {path}: SyntaxError: {exc.msg} "
                        f"({os.path.basename(path)}:{exc.lineno})") from exc
+    except SystemExit as exc:  # sys.exit() at import: a script without a __main__ guard
+        raise CLIError(f"cannot import {path}: it called sys.exit({exc.code!r}) while being "
+                       "imported; put the script part under `if __name__ == \"__main__\":`"
+                       ) from None
     except Exception as exc:
         from .errors import user_line
         where = user_line(exc, path)

@@ -28,8 +28,30 @@ _TOKEN = re.compile(r"""
     )""", re.VERBOSE)
 
 
-def abstract_array(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A read-only array of ``shape`` and ``dtype`` that owns one element (all strides 0)."""
+MAX_NESTING = 100  # brackets deep: a description is typed by hand, not generated
+
+
+def abstract_array(shape: tuple[int, ...], dtype, text: str = "") -> np.ndarray:
+    """A read-only array of ``shape`` and ``dtype`` that owns one element (all strides 0).
+
+    ``CLIError`` for a shape no array can have: more dimensions than tracegrad traces, or
+    more bytes than an address space holds (NumPy's own limit, checked here so that the
+    message names the type string instead of NumPy's iterator)."""
+    from tracegrad.staging import MAX_RANK
+
+    what = f"type string {text.strip()!r}" if text else f"shape {shape}"
+    if len(shape) > MAX_RANK:
+        raise CLIError(f"bad {what}: {len(shape)} dimensions; tracegrad traces arrays of up to "
+                       f"{MAX_RANK} dimensions (NumPy's broadcasting limit): reshape the "
+                       f"argument to fewer dimensions")
+    size = 1
+    for d in shape:  # NumPy refuses an overflowing product even when another dim is 0
+        size *= max(d, 1)
+    limit = np.iinfo(np.intp).max // np.dtype(dtype).itemsize
+    if size > limit:
+        raise CLIError(f"bad {what}: {size:.3g} elements of {np.dtype(dtype).itemsize} bytes "
+                       f"is more than any array can hold (at most {limit:.3g}); check the "
+                       f"dimensions")
     return np.broadcast_to(np.zeros((), dtype=dtype), shape)
 
 
@@ -46,7 +68,7 @@ def parse_type(text: str) -> np.ndarray:
     if not all(re.fullmatch(r"\d+", d) for d in dims):
         raise CLIError(f"bad type string {text.strip()!r}: the shape must be non-negative "
                        f"integers separated by commas; expected {TYPE_HELP}")
-    return abstract_array(tuple(int(d) for d in dims), DTYPES[name])
+    return abstract_array(tuple(int(d) for d in dims), DTYPES[name], text)
 
 
 def parse_spec(text: str):
@@ -124,7 +146,14 @@ class _Parser:
         raise CLIError(f"bad argument description {self.text!r}: expected a value, found "
                        f"{found}")
 
+    def open(self):
+        self.depth = getattr(self, "depth", 0) + 1
+        if self.depth > MAX_NESTING:
+            raise CLIError(f"bad argument description {self.text[:40]!r}...: nested more than "
+                           f"{MAX_NESTING} brackets deep")
+
     def sequence(self, close):
+        self.open()
         self.take()
         items, trailing = [], False
         while self.peek() != ("punct", close):
@@ -136,9 +165,11 @@ class _Parser:
             elif self.peek() != ("punct", close):
                 self.take(close)  # raises: neither a comma nor the closing bracket
         self.take(close)
+        self.depth -= 1
         return items, trailing
 
     def mapping(self):
+        self.open()
         self.take("{")
         out = {}
         while self.peek() != ("punct", "}"):
@@ -157,6 +188,7 @@ class _Parser:
             elif self.peek() != ("punct", "}"):
                 self.take("}")
         self.take("}")
+        self.depth -= 1
         return out
 
 
