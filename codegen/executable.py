@@ -15,7 +15,10 @@ from .numpy_emit import emit_numpy, py_ident
 
 
 class NumpyExecutable:
-    """Runs graph-generated NumPy source. Tracebacks show the generated lines (via linecache)."""
+    """Runs graph-generated NumPy source. Tracebacks show the generated lines (via linecache).
+
+    ``peak_bytes`` is the most memory a call holds for intermediates (inputs and outputs
+    excluded): the planned arena plus the peak of the values the code frees after last use."""
 
     backend = "numpy"
 
@@ -24,12 +27,15 @@ class NumpyExecutable:
         fn_name = py_ident(fn_name)  # a traced function may be called `not` or `np`
         plan = graph.meta.get("memplan")
         views = None
+        info: dict = {}
         if plan is not None or any(e.prim.name == "fused" for e in graph.eqns):
-            from .numpy_plan import emit_numpy_planned
-            self.source, consts, buffers = emit_numpy_planned(graph, plan, fn_name)
-            views = _ArenaViews(plan.slot_bytes, buffers) if plan is not None else None
+            from .numpy_plan import arena_slot_bytes, emit_numpy_planned
+            self.source, consts, buffers = emit_numpy_planned(graph, plan, fn_name, info)
+            if plan is not None:
+                views = _ArenaViews(arena_slot_bytes(plan, buffers), buffers)
         else:
-            self.source, consts = emit_numpy(graph, fn_name)
+            self.source, consts = emit_numpy(graph, fn_name, info)
+        self.peak_bytes = info["peak_bytes"]
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:12]
         self.filename = f"<tracegrad-numpy:{fn_name}:{digest}>"
         lines = self.source.splitlines(keepends=True)
@@ -54,18 +60,19 @@ class NumpyExecutable:
 
 
 class _ArenaViews:
-    """Per-thread planned buffers: one byte arena per slot, and a typed view per buffer into
-    its slot, made on a thread's first call and reused by every later call on that thread."""
+    """Per-thread planned buffers: one byte arena per slot the code reads (``slot_bytes``:
+    slot -> bytes), and a typed view per buffer into its slot, made on a thread's first call
+    and reused by every later call on that thread."""
 
-    def __init__(self, slot_bytes, buffers):
-        self.slot_bytes = list(slot_bytes)
+    def __init__(self, slot_bytes: dict, buffers):
+        self.slot_bytes = dict(slot_bytes)
         self.buffers = list(buffers)
         self.local = threading.local()
 
     def __call__(self):
         views = getattr(self.local, "views", None)
         if views is None:
-            slots = [np.empty(max(n, 1), dtype=np.uint8) for n in self.slot_bytes]
+            slots = {s: np.empty(max(n, 1), dtype=np.uint8) for s, n in self.slot_bytes.items()}
             views = [slots[s][:int(np.prod(shape, dtype=np.int64)) * np.dtype(dt).itemsize]
                      .view(dt).reshape(shape) for s, shape, dt in self.buffers]
             self.local.views = views

@@ -12,6 +12,7 @@ from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, split_top_level
 
 from .numpy_emit import Operand, _needs_type, eqn_comment, py_ident, py_literal
+from .numpy_free import Frees
 from .safe_text import plain_params, safe_comment
 
 _CALL = re.compile(r"^((?:np|rt)\.[A-Za-z_0-9]+)\((.*)\)$", re.S)
@@ -39,14 +40,21 @@ def _with_out(e, expr: str, out: str) -> str | None:
     return f"{m.group(1)}({m.group(2)}, out={out})"
 
 
+def arena_slot_bytes(plan, buffers) -> dict[int, int]:
+    """Bytes of each slot the arena allocates: those the emitted code reads (a slot backed by a
+    donated argument needs none)."""
+    return {s: plan.slot_bytes[s] for s, _, _ in buffers}
+
+
 def _args(expr: str) -> list[str]:
     """Top-level comma-separated arguments of a call expression."""
     return split_top_level(expr[expr.index("(") + 1:expr.rindex(")")], ",", "([{")
 
 
-def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel"):
+def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel", info: dict | None = None):
     """Return ``(source, constants, buffers)``; ``buffers[i]`` is ``(slot, shape, dtype)`` of
-    the array the generated code reads as ``_V[i]``."""
+    the array the generated code reads as ``_V[i]``. Values outside the plan are deleted after
+    their last use; ``info["peak_bytes"]`` gets the arena plus the peak of those values."""
     fn_name = py_ident(fn_name)
     namer = Namer()
     names: dict[int, str] = {}
@@ -73,6 +81,8 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel"):
              f"def {fn_name}({', '.join(args)}):"]
     if buffers:
         lines.append("    _V = _views()  # this thread's planned buffers")
+    frees = Frees(args)
+    frees.base_bytes = sum(arena_slot_bytes(plan, buffers).values())
 
     def emit_eqn(e, local_namer, prefix, indent="    "):
         outs = []
@@ -86,6 +96,7 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel"):
         if e.prim.name == "constant":
             cname = f"_const_{outs[0]}"
             consts[cname] = e.params["value"]
+            frees.eqn(len(lines), e, outs, ins, cname, planned=True)
             lines.append(f"{indent}{outs[0]} = {cname}  # {comment}{src}")
             return
         expr = e.prim.numpy_src(ins, [o.aval for o in e.outputs], **plain_params(e.params))
@@ -93,6 +104,7 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel"):
         target = f"_V[{slot}]" if slot is not None else \
             donated_target.get(id(e.outputs[0])) if len(e.outputs) == 1 else None
         planned = _with_out(e, expr, target) if target is not None else None
+        frees.eqn(len(lines), e, outs, ins, planned or expr, planned=planned is not None)
         if planned is not None:
             lines.append(f"{indent}{outs[0]} = {target}; {planned}  # {comment}{src}")
         else:
@@ -115,8 +127,12 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel"):
         for be in body.eqns:
             emit_eqn(be, inner, f"{kname}_")
         for o, bo in zip(e.outputs, body.outputs):
+            frees.alias(len(lines), name(o), names[id(bo)] if isinstance(bo, Var) else "")
             lines.append(f"    {name(o)} = {names[id(bo)] if isinstance(bo, Var) else py_literal(bo, True)}")
     outs = [py_literal(a, True) if isinstance(a, Lit) else names[id(a)] for a in graph.outputs]
+    lines, peak = frees.finish(lines, outs)
+    if info is not None:
+        info["peak_bytes"] = peak
     lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
     return "\n".join(lines) + "\n", consts, buffers
 

@@ -1,7 +1,7 @@
 """Memory planning: liveness of every intermediate array, buffer reuse and in-place writes.
 
 The plan covers the values a backend writes through an ``out=`` buffer (elementwise results,
-reductions, plain matrix products), inside fused kernels as well as between them; views
+reductions, contractions), inside fused kernels as well as between them; views
 (reshape, transpose, slice, broadcast, rev) own no storage and extend the life of the value
 they view. Graph outputs get fresh arrays on every call (callers keep them). Two values may
 share a slot only if their lives do not overlap (the interference graph, built and coloured
@@ -71,11 +71,9 @@ def plannable(e) -> bool:
         return False
     if e.prim.name in OUT_CAPABLE or e.prim.name in REDUCTIONS:
         return True
-    if e.prim.name == "dot_general":
-        (lc, rc), (lb, rb) = e.params["dimension_numbers"]
-        return not lb and tuple(lc) == (1,) and tuple(rc) == (0,) and \
-            len(e.inputs[0].aval.shape) == 2 and len(e.inputs[1].aval.shape) in (1, 2)
-    return False
+    # every contraction: np.matmul(..., out=) or rt.dot_general(..., out=), whose product
+    # is laid out as the planned buffer (batch, a's free axes, b's free axes)
+    return e.prim.name == "dot_general"
 
 
 def flatten(graph: Graph) -> list:

@@ -429,7 +429,7 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
         "eqns": {"traced": len(traced.graph.eqns), **{n: len(g.eqns) for n, g in record.stages},
                  "final": len(graph.eqns)},
         "kernels": kernel_count(graph),
-        "peak_bytes": plan.peak_bytes if plan is not None else naive_peak_bytes(graph),
+        "peak_bytes": planned_peak_bytes(executable),
         "unplanned_peak_bytes": naive_peak_bytes(graph),
         "memplan": plan.table() if plan is not None else [],
         "flops": flops(graph),
@@ -438,6 +438,15 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
     }
     return Lowered(graph, executable.source, stats, traced.graph, record.stages, executable,
                    traced.out_tree)
+
+
+def planned_peak_bytes(executable) -> int:
+    """Bytes a call holds for intermediates (inputs and outputs excluded), as the executable
+    plans them: the C backend's per-thread arena, or the NumPy code's arena plus the peak of
+    the values it frees after their last use."""
+    if executable.backend == "c":
+        return executable.program.arena_bytes
+    return executable.peak_bytes
 
 
 _C_UNAVAILABLE: list = []  # the CompileError that made "auto" fall back (warned once)

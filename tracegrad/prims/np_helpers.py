@@ -90,8 +90,9 @@ def cumsum(x, axis, reverse):
     return np.cumsum(x, axis=axis, dtype=x.dtype)
 
 
-def dot_general(a, b, dimension_numbers):
-    """Contract ``a`` and ``b``: output axes are batch, then a's free axes, then b's free axes."""
+def dot_general(a, b, dimension_numbers, out=None):
+    """Contract ``a`` and ``b``: output axes are batch, then a's free axes, then b's free axes.
+    With ``out`` (C-contiguous, the result's shape and dtype) the product is written there."""
     (lc, rc), (lb, rb) = dimension_numbers
     a_free = [i for i in range(np.ndim(a)) if i not in lc and i not in lb]
     b_free = [i for i in range(np.ndim(b)) if i not in rc and i not in rb]
@@ -102,5 +103,9 @@ def dot_general(a, b, dimension_numbers):
     m_shape, k_shape = at.shape[nb:nb + len(a_free)], at.shape[nb + len(a_free):]
     n_shape = bt.shape[nb + len(rc):]
     m, k, n = int(np.prod(m_shape)), int(np.prod(k_shape)), int(np.prod(n_shape))
-    out = np.matmul(at.reshape(batch + (m, k)), bt.reshape(batch + (k, n)))
-    return out.reshape(batch + m_shape + n_shape)
+    if out is not None:  # the (batch, m, n) product has out's layout: write through a view
+        np.matmul(at.reshape(batch + (m, k)), bt.reshape(batch + (k, n)),
+                  out=out.reshape(batch + (m, n)))
+        return out
+    result = np.matmul(at.reshape(batch + (m, k)), bt.reshape(batch + (k, n)))
+    return result.reshape(batch + m_shape + n_shape)
