@@ -15,6 +15,7 @@ import numpy as np
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
 
+from .c_alias import aliased_inputs, separate_unsafe
 from .c_scalar import c_literal, ctype, scalar_expr
 from .safe_text import c_comment
 
@@ -22,6 +23,22 @@ PARALLEL_MIN_ELEMENTS = 1 << 15   # below this a loop runs on one thread (measur
                                   # of the OpenMP team costs more than it saves)
 REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
 C_VIEWS = {"reshape"}             # contiguous buffers: a reshape is the same pointer
+
+
+def _is_kernel(e) -> bool:
+    """Equations emitted as a ``_Kernel`` loop nest (elementwise chains, broadcasts, reductions)."""
+    return e.prim.kind in ("elementwise", "fused") or e.prim.name in REDUCTIONS or \
+        e.prim.name == "broadcast_in_dim"
+
+
+def _dtypes_in(e) -> set[str]:
+    """Dtypes of ``e``'s operands and results and of every value in its nested bodies."""
+    out = {str(a.aval.dtype) for a in list(e.inputs) + list(e.outputs)}
+    for p in e.params.values():
+        if isinstance(p, Graph):
+            for inner in p.eqns:
+                out |= _dtypes_in(inner)
+    return out
 
 
 def _size(shape) -> int:
@@ -73,6 +90,9 @@ class _Emitter:
         self.ptr: dict[int, str] = {}   # id(var) -> C pointer expression
         self.scratch_bytes = 0
         self.n_kernels = 0
+        # top-level values equal at every element (broadcasts of a literal or a scalar):
+        # id -> the Lit, or True; kernels reading them know their operand is loop-invariant
+        self.uniform: dict[int, object] = {}
 
     # --- storage ---------------------------------------------------------------------------
     def layout(self):
@@ -152,8 +172,9 @@ class _Emitter:
 
     def emit_eqn(self, e):
         name = e.prim.name
-        for a in list(e.inputs) + list(e.outputs):
-            self.dtypes.add(str(a.aval.dtype))
+        # every dtype a value has anywhere, kernel bodies included: a float32 program may
+        # compute in float64 inside one kernel, and needs the float64 math declarations
+        self.dtypes.update(_dtypes_in(e))
         if name == "constant":
             k = len(self.constants)
             self.constants.append(np.ascontiguousarray(e.params["value"]))
@@ -176,8 +197,7 @@ class _Emitter:
             else:
                 self.ptr[id(o)] = self.read(src)
             return
-        if e.prim.kind in ("elementwise", "fused") or name in REDUCTIONS or \
-                name == "broadcast_in_dim":
+        if _is_kernel(e):
             self.emit_kernel_for(e)
             return
         getattr(self, f"emit_{name}")(e)
@@ -197,9 +217,18 @@ class _Emitter:
             kname = f"op{self.n_kernels}"
         outer_ins = [a for a in e.inputs if isinstance(a, Var)] if e.prim.name != "fused" \
             else list(e.inputs)
+        if e.prim.name == "broadcast_in_dim":
+            src = e.inputs[0]
+            if isinstance(src, Lit) or src.aval.size == 1 or id(src) in self.uniform:
+                self.uniform[id(e.outputs[0])] = src if isinstance(src, Lit) else \
+                    self.uniform.get(id(src), True)
         in_ptrs = [self.read(a) if isinstance(a, Var) else None for a in outer_ins]
         out_ptrs = [self.storage(o) for o in e.outputs]
-        k = _Kernel(self, kname, body, e)
+        # an operand written over in place (the plan's in-place pairs, see c_alias) is read
+        # and written through two pointers: neither may be declared restrict
+        k = _Kernel(self, kname, body, e, aliased_inputs(in_ptrs, out_ptrs),
+                    {id(bv): self.uniform[id(a)] for bv, a in zip(body.inputs, outer_ins)
+                     if isinstance(a, Var) and id(a) in self.uniform})
         self.kernels.append(k.function())
         args = [p for p in in_ptrs if p is not None] + out_ptrs
         self.stmt(f"    {kname}({', '.join(args)});", e)
@@ -466,8 +495,11 @@ class _Kernel:
     the iteration space of its outputs, with broadcasts as index maps and at most one final
     reduction."""
 
-    def __init__(self, em: _Emitter, name: str, body: Graph, eqn):
+    def __init__(self, em: _Emitter, name: str, body: Graph, eqn, aliased=frozenset(),
+                 uniform_in=None):
         self.em = em
+        self.aliased = aliased  # positions of body inputs that share an output's storage
+        self.uniform_in = uniform_in or {}  # body input id -> Lit / True: loop-invariant
         self.name = name
         self.body = body
         self.eqn = eqn
@@ -488,7 +520,8 @@ class _Kernel:
         n = len(S)
         st = _strides(S)
         body_in = list(self.body.inputs)
-        params = [f"const {ctype(v.aval.dtype)}* restrict p_{self.namer(v)}" for v in body_in]
+        params = [f"const {ctype(v.aval.dtype)}* {'' if k in self.aliased else 'restrict '}"
+                  f"p_{self.namer(v)}" for k, v in enumerate(body_in)]
         outs = list(self.body.outputs)
         out_names = [f"q{j}" for j in range(len(outs))]
         params += [f"{ctype(o.aval.dtype)}* q{j}" for j, o in enumerate(outs)]
@@ -505,6 +538,9 @@ class _Kernel:
         epi = self.epilogue
         # in-body broadcasts: output -> (operand, broadcast_dimensions), for chains of them
         bcasts: dict[int, tuple] = {}
+        # values the same at every element of the loop: id -> their Lit, or True (a scalar)
+        uniform: dict[int, object] = {id(v): True for v in body_in if v.aval.shape == ()}
+        uniform.update(self.uniform_in)
         for e in self.body.eqns:
             for o in e.outputs:
                 self.namer(o)
@@ -522,6 +558,8 @@ class _Kernel:
                     inner, inner_dims = bcasts[id(src)]
                     src, dims = inner, tuple(dims[k] for k in inner_dims)
                 bcasts[id(o)] = (src, dims)
+                if isinstance(src, Lit) or src.aval.size == 1:
+                    uniform[id(o)] = src if isinstance(src, Lit) else uniform.get(id(src), True)
                 if isinstance(src, Lit):
                     expr = c_literal(src)
                 elif src.aval.shape == ():
@@ -535,7 +573,11 @@ class _Kernel:
                 args = [c_literal(a) if isinstance(a, Lit) else val[id(a)] for a in e.inputs]
                 in_dt = e.inputs[-1].aval.dtype if e.prim.name == "where" else \
                     e.inputs[0].aval.dtype
-                expr = scalar_expr(e.prim.name, args, in_dt, o.aval.dtype, e.params)
+                expr = scalar_expr(e.prim.name, args, in_dt, o.aval.dtype, e.params,
+                                   [a if isinstance(a, Lit) else uniform.get(id(a))
+                                    for a in e.inputs])
+                if o.aval.shape == ():
+                    uniform[id(o)] = True
             cmt = _comment(format_eqn(e, self.namer), e.src)
             target = f"v_{onm}"
             if o.aval.shape == () and n:
@@ -719,11 +761,19 @@ static PyObject* tg_set_blas(PyObject* self, PyObject* const* args, Py_ssize_t n
 def emit_c(graph: Graph, name: str = "program", libmvec: bool = True) -> CProgram:
     """C source of ``graph`` (already through the pass pipeline). Plans its own top-level
     buffers: values inside a kernel live in registers, not memory."""
+    em = _Emitter(graph, plan_c(graph), name, libmvec)
+    return em.emit()
+
+
+def plan_c(graph: Graph, *, check_kernels: bool = True):
+    """The C backend's memory plan of ``graph``'s top-level values. ``check_kernels=False``
+    gives the plan before ``c_alias.separate_unsafe`` repairs its in-place pairs (for tests)."""
     from tracegrad.passes.memplan import analyse
 
     def c_plannable(e):
         return e.prim.name not in ("constant",) and not e.prim.name.startswith("custom")
     plan = analyse(graph, flatten_kernels=False, views=C_VIEWS, plannable_fn=c_plannable)
-    em = _Emitter(graph, plan, name, libmvec)
-    return em.emit()
+    if check_kernels:
+        separate_unsafe(graph, plan, C_VIEWS, _is_kernel)
+    return plan
 

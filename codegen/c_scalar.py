@@ -66,7 +66,9 @@ def math_decls(dtypes_used: set[str], simd: bool) -> str:
     """Declarations of the ``tg_`` aliases for every vectorisable libm function at the float
     dtypes in use; ``simd`` adds the libmvec vector-variant attribute (only when libmvec is
     there to link against)."""
-    out = []
+    # a call to a function nothing declared (a math function at a dtype whose declarations
+    # were left out) is an error at compile time, not an int-returning guess or a load failure
+    out = ['#pragma GCC diagnostic error "-Wimplicit-function-declaration"']
     attr = '__attribute__((const, simd("notinbranch")))' if simd else "__attribute__((const))"
     for dt in sorted(d for d in dtypes_used if d in ("float32", "float64")):
         t = CTYPE[dt]
@@ -77,8 +79,13 @@ def math_decls(dtypes_used: set[str], simd: bool) -> str:
     return "\n".join(out)
 
 
-def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict) -> str:
-    """C expression computing one element of ``prim`` from operand expressions ``args``."""
+def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict,
+                uniform: list | None = None) -> str:
+    """C expression computing one element of ``prim`` from operand expressions ``args``.
+
+    ``uniform`` says per operand whether it is the same for every element of the loop: the
+    ``Lit`` when it is a literal, ``True`` when it is a runtime scalar, ``None`` when it varies
+    (NumPy's ``power`` takes other paths for a uniform exponent; see ``_float_pow``)."""
     dt = str(np.dtype(in_dtype))
     is_float = dt in ("float32", "float64")
     f = (lambda n: math_fn(n, dt))
@@ -97,7 +104,9 @@ def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict) -
             return _wrapping(prim, a, dt)
         return simple[prim]
     if prim == "pow":
-        return f"{f('pow')}({a[0]}, {a[1]})" if is_float else f"tg_ipow_{dt}({a[0]}, {a[1]})"
+        if not is_float:
+            return f"tg_ipow_{dt}({a[0]}, {a[1]})"
+        return _float_pow(a, dt, (uniform or [None, None])[1])
     if prim == "max":
         return (f"tg_max_{dt}({a[0]}, {a[1]})")
     if prim == "min":
@@ -147,6 +156,25 @@ def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict) -
     raise NotImplementedError(f"no C lowering for elementwise primitive {prim}")
 
 
+# NumPy's float power loop checks an exponent that is the same for every element (a scalar,
+# or a stride-0 broadcast) for 0.5, 2 and -1 and computes sqrt(x), x * x and 1 / x instead:
+# sqrt(-0.0) is -0.0 and sqrt(-inf) NaN where pow gives +0.0 and +inf, and the three are exact
+# where pow may be an ulp off. A literal exponent is decided here, a runtime scalar in the loop
+# (tg_upow_*, whose test on the loop-invariant exponent GCC hoists out of the loop).
+_POW_FAST = {0.5: "{sqrt}({x})", 2.0: "({x} * {x})", -1.0: "(({t})1 / {x})"}
+
+
+def _float_pow(a: list[str], dt: str, exponent) -> str:
+    if isinstance(exponent, Lit):
+        form = _POW_FAST.get(float(exponent.value))
+        if form is not None:
+            return form.format(x=a[0], t=CTYPE[dt], sqrt=math_fn("sqrt", dt))
+        return f"{math_fn('pow', dt)}({a[0]}, {a[1]})"
+    if exponent is True:
+        return f"tg_upow_{dt}({a[0]}, {a[1]})"
+    return f"{math_fn('pow', dt)}({a[0]}, {a[1]})"
+
+
 # Integer arithmetic wraps in NumPy, but signed overflow is undefined behaviour in C (an
 # optimiser may assume it never happens), so int + - * and negation are computed in the
 # unsigned type of the same width, which wraps by definition, and converted back (GCC defines
@@ -192,6 +220,10 @@ static inline {t} tg_logaddexp2_{dt}({t} x, {t} y) {{
     if (d > 0) return x + log2e * tg_log1p{sfx}(tg_exp2{sfx}(-d));
     if (d <= 0) return y + log2e * tg_log1p{sfx}(tg_exp2{sfx}(d));
     return d; }}
+static inline {t} tg_upow_{dt}({t} x, {t} y) {{
+    /* pow with a loop-invariant exponent, as NumPy computes it (see _float_pow) */
+    return y == 0.5{sfx} ? sqrt{sfx}(x) : (y == 2 ? x * x : (y == -1 ? 1 / x
+                                                             : tg_pow{sfx}(x, y))); }}
 static inline {t} tg_rem_{dt}({t} a, {t} b) {{
     /* NumPy's floored remainder (npy_divmod) */
     {t} mod = fmod{sfx}(a, b);
