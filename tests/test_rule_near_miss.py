@@ -78,3 +78,17 @@ def test_every_rule_has_near_misses(module):
     assert docs <= fires, f"rules without a firing case: {sorted(docs - fires)}"
     assert docs <= misses, f"rules without a near-miss case: {sorted(docs - misses)}"
     assert {c.rule for c in CASES if c.module == module} <= docs, "cases for unknown rules"
+
+
+def test_engine_refuses_a_replacement_of_another_dtype():
+    """The engine checks every replacement's shape and dtype, literals included (a literal
+    used to be checked for shape only)."""
+    from tracegrad.ir import make_lit
+    from tracegrad.passes.rewrite import Rule, rewrite_once
+    from tracegrad.printing import parse_graph
+    g = parse_graph("{ lambda a:f64[] .\n  let b:f64[] = sin a\n  in ( b ) }")
+    bad = {"sin": [Rule(lambda e, b: [make_lit(0.0, np.float32)], "sin -> a float32 zero")]}
+    with pytest.raises(AssertionError, match="changed the type"):
+        rewrite_once(g, bad)
+    ok = {"sin": [Rule(lambda e, b: [make_lit(0.0, np.float64)], "sin -> a float64 zero")]}
+    assert str(rewrite_once(g, ok)[0]).endswith("in ( 0.0:f64 ) }")
