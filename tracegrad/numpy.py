@@ -1900,6 +1900,13 @@ linalg = _Linalg()
 
 
 # --- indexing --------------------------------------------------------------------------------
+def at(x):
+    """``at(x)[idx].set(v)`` / ``.add(v)``: a functional update of ``x`` (traced or a NumPy
+    array; traced arrays also have ``x.at``), since arrays in traced functions are immutable."""
+    from .indexing import AtIndexer
+    return AtIndexer(_as_array(x))
+
+
 def _getitem(x, idx):
     from .indexing import getitem
     return getitem(x, idx)
