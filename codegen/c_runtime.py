@@ -88,7 +88,11 @@ CACHE_STATS: collections.Counter = collections.Counter(
 
 _LOCK = threading.RLock()          # one compile/publish at a time per process
 _BY_KEY: dict[str, ModuleType] = {}
-_BY_REQUEST: dict[tuple, ModuleType] = {}  # (source, options, $CC) -> module: skips hashing
+# (source, options, $CC) -> module: skips hashing. Bounded (oldest dropped) because each key
+# holds a whole C source; a dropped request costs one sha256 and lands in _BY_KEY. _BY_KEY is
+# not bounded: CPython never unloads an extension module, so dropping it would free nothing.
+_BY_REQUEST: dict[tuple, ModuleType] = {}
+BY_REQUEST_LIMIT = 256
 _COMPILERS: dict[str, _Compiler | CompileError] = {}
 _DIRS: dict[str, str] = {}         # configured entry directory -> directory actually used
 _PRIVATE: dict[str, str | None] = {"dir": None}
@@ -132,6 +136,8 @@ def load_extension(source: str, *, placeholder: str = PLACEHOLDER, uses_blas: bo
             module = _load_or_build(key, source, placeholder, comp, build)
             _BY_KEY[key] = module
         _BY_REQUEST[request] = module
+        while len(_BY_REQUEST) > BY_REQUEST_LIMIT:
+            del _BY_REQUEST[next(iter(_BY_REQUEST))]
         return module
 
 

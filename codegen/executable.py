@@ -3,8 +3,10 @@ avals."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import linecache
 import threading
+import weakref
 
 import numpy as np
 
@@ -12,6 +14,9 @@ from tracegrad.ir import Graph
 from tracegrad.prims import np_helpers
 
 from .numpy_emit import emit_numpy, py_ident
+
+
+_SERIAL = itertools.count()
 
 
 class NumpyExecutable:
@@ -37,9 +42,12 @@ class NumpyExecutable:
             self.source, consts = emit_numpy(graph, fn_name, info)
         self.peak_bytes = info["peak_bytes"]
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:12]
-        self.filename = f"<tracegrad-numpy:{fn_name}:{digest}>"
+        # one name per executable (the serial): each owns its linecache entry, and dropping the
+        # executable (an evicted signature, a dropped jitted function) drops its source too
+        self.filename = f"<tracegrad-numpy:{fn_name}:{digest}:{next(_SERIAL)}>"
         lines = self.source.splitlines(keepends=True)
         linecache.cache[self.filename] = (len(self.source), None, lines, self.filename)
+        weakref.finalize(self, linecache.cache.pop, self.filename, None)
         namespace = {"np": np, "rt": np_helpers, "_views": views, **consts}
         exec(compile(self.source, self.filename, "exec"), namespace)
         self._fn = namespace[fn_name]

@@ -107,15 +107,21 @@ def _py_equal(a, b) -> bool:
         return False
 
 
+MISS_REASONS_KEPT = 256  # the most recent miss reasons CacheInfo keeps
+
+
 @dataclass
 class CacheInfo:
     hits: int = 0
     misses: int = 0
-    miss_reasons: list = field(default_factory=list)  # one string per miss
+    miss_reasons: list = field(default_factory=list)  # one string per recent miss
     currsize: int = 0
+    maxsize: int = 0       # TRACEGRAD_JIT_CACHE_SIZE when the last entry was added (0: none)
+    evictions: int = 0     # entries dropped as least recently used
 
     def __repr__(self) -> str:
         return (f"CacheInfo(hits={self.hits}, misses={self.misses}, currsize={self.currsize}, "
+                f"maxsize={self.maxsize}, evictions={self.evictions}, "
                 f"miss_reasons={self.miss_reasons})")
 
 
@@ -130,6 +136,7 @@ class Lowered:
     stages: list
     executable: object
     out_tree: TreeDef
+    last_use: int = field(default=0, repr=False, compare=False)  # JitFunction's LRU clock
 
     def __str__(self) -> str:
         return self.source
@@ -250,6 +257,7 @@ class JitFunction:
             entry = self._fast.get(key) if key is not None else None
             if entry is not None:
                 self._info.hits += 1
+                entry.last_use = self._info.hits
                 outs = entry.executable(*args)
                 return outs[0] if entry.out_tree.kind == "leaf" else \
                     tree_unflatten(entry.out_tree, outs)
@@ -261,13 +269,14 @@ class JitFunction:
                 entry = self._compile(sig, dyn, kwargs, statics)
             else:
                 self._info.hits += 1
+                entry.last_use = self._info.hits
         except TracegradError as exc:
             # a bad argument, or an error of a transform (argnums, a non-scalar output...)
             # that names no traced line: name the line of the call
             raise exc.with_src(user_src_with_text(2))
         if not kwargs:
             key = self._fast_key(args)
-            if key is not None:
+            if key is not None and self._cache.get(sig) is entry:  # (not evicted meanwhile)
                 self._fast[key] = entry
         flat = [x if type(x) is np.ndarray else as_array(x, AVal(s, d))
                 for x, (s, d, _) in zip(leaves, sig.avals)]
@@ -300,10 +309,24 @@ class JitFunction:
             entry = self._lower(dyn, kwargs, statics)  # a failed trace is not cached or counted
             self._info.misses += 1
             self._info.miss_reasons.append(reason)
+            del self._info.miss_reasons[:-MISS_REASONS_KEPT]
+            entry.last_use = self._info.hits
             self._cache[sig] = entry
+            self._evict(options.jit_cache_size())
             self._last_sig = sig
             self._info.currsize = len(self._cache)
             return entry
+
+    def _evict(self, maxsize: int) -> None:
+        """Drop least recently used entries beyond ``maxsize`` (0: no bound), from both maps,
+        so their executables (and generated sources, loaded kernels' wrappers) can be freed."""
+        self._info.maxsize = maxsize
+        while maxsize and len(self._cache) > maxsize:
+            old_sig = min(self._cache, key=lambda s: self._cache[s].last_use)
+            old = self._cache.pop(old_sig)
+            for k in [k for k, e in self._fast.items() if e is old]:
+                del self._fast[k]
+            self._info.evictions += 1
 
     def _lower(self, dyn, kwargs, statics) -> Lowered:
         traced = trace(self.fn, dyn, kwargs, name=getattr(self.fn, "__name__", "fn"),

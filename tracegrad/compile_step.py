@@ -17,6 +17,7 @@ import importlib
 
 import numpy as np
 
+from . import options
 from .errors import TracegradError
 from .pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor, _apply, _identity_copy, _skey
@@ -142,6 +143,7 @@ class CompiledStep:
                 try:
                     out = entry.run(leaves)
                     self.hits += 1
+                    self._cache[sig] = self._cache.pop(sig)  # most recently used last
                     return out
                 except _Replay:
                     pass
@@ -149,6 +151,9 @@ class CompiledStep:
         if sig is not None:
             self._cache.setdefault(sig, []).append(entry)
             del self._cache[sig][:-4]  # keep the few most recent variants
+            limit = options.jit_cache_size()  # and the most recently used signatures
+            while limit and len(self._cache) > limit:
+                del self._cache[next(iter(self._cache))]
         return out
 
     def cache_info(self) -> dict:

@@ -31,6 +31,8 @@ OPTIONS = {o.name: o for o in [
            "the CPUs this process may use); results are deterministic for a given count"),
     Option("TRACEGRAD_CFLAGS", "", "extra flags for every C kernel's compile-and-link command, "
            "e.g. -fsanitize=address,undefined (part of the kernel cache key)"),
+    Option("TRACEGRAD_JIT_CACHE_SIZE", "128", "compiled signatures each jitted function (and "
+           "tg.compile step) keeps; the least recently used is dropped beyond it; 0: no limit"),
     Option("CC", "cc", "the C compiler used by the C backend"),
 ]}
 
@@ -41,6 +43,18 @@ def get(name: str) -> str:
 
 def flag(name: str) -> bool:
     return OPTIONS[name].value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def jit_cache_size() -> int:
+    """``$TRACEGRAD_JIT_CACHE_SIZE`` as a count (0: unbounded); ``ArgumentError`` if it is not
+    a non-negative integer. Read at each compile, so it may change while a program runs."""
+    text = get("TRACEGRAD_JIT_CACHE_SIZE").strip()
+    if text.isdigit():
+        return int(text)
+    from .errors import ArgumentError
+    raise ArgumentError(f"TRACEGRAD_JIT_CACHE_SIZE={text!r}: expected a non-negative integer "
+                        f"(the default is {OPTIONS['TRACEGRAD_JIT_CACHE_SIZE'].default}; 0 means "
+                        "no limit)")
 
 
 def cache_dir() -> str:
