@@ -161,6 +161,9 @@ def test_jit_of_rank_33_to_64_arrays_raises_a_typed_error():
         with pytest.raises(ShapeError, match=f"{ndim} dimensions"):
             tg.grad(lambda x: np.sum(x))(x)
     assert tg.jit(lambda x: np.sum(x))(np.ones((1,) * 32)) == 1.0
+    # an intermediate of more dimensions, broadcast against another operand
+    with pytest.raises(ShapeError, match="40 dimensions.*up to 32"):
+        tg.jit(lambda x: np.sum(x.reshape((1,) * 40) * 2.0))(np.ones(1))
 
 
 _DIM = st.one_of(st.integers(0, 4), st.integers(-5, 10 ** 25).map(str),

@@ -175,6 +175,10 @@ def _broadcast_shapes(*shapes):
         raise ShapeError(f"operands could not be broadcast together with shapes "
                          f"{' '.join(str(tuple(s)) for s in shapes)}",
                          src=user_src_with_text(4)) from None
+    except RuntimeError:  # np.broadcast takes at most 32 dimensions (arrays may have 64)
+        raise ShapeError(f"operands with {builtins.max(map(len, shapes))} dimensions: tracegrad "
+                         "traces arrays of up to 32 (NumPy's broadcasting limit); reshape to "
+                         "fewer dimensions", src=user_src_with_text(4)) from None
 
 
 def _prepare(xs, dtype=None, scalars_as_arrays=False):
