@@ -149,8 +149,13 @@ def test_emitters_keep_hostile_sources_in_comments(in_tmp, h):
     g = _graph_with_hostile_src(h)
     x, y = np.linspace(0, 1, 6).reshape(2, 3), np.linspace(1, 2, 6).reshape(2, 3)
     want = np.sum(np.tanh(x) * y + 1.5, axis=0)
-    for src, consts in (emit_numpy(g, h), emit_numpy_planned(g, None, h)[:2]):
+    from tracegrad.passes.fuse import fuse
+    fused = fuse(g, force=True)  # kernel bodies: their equations' comments too
+    assert any(e.prim.name == "fused" for e in fused.eqns)
+    for src, consts in (emit_numpy(g, h), emit_numpy_planned(g, None, h)[:2],
+                        emit_numpy_planned(fused, None, h)[:2]):
         _check_python_source(src)
+        assert src.count(".py:") >= len(g.eqns)  # the sources are there, as comments
         ns = {"np": np, "rt": __import__("tracegrad.prims.np_helpers").prims.np_helpers,
               "_views": None, **consts}
         exec(compile(src, "<test>", "exec"), ns)
