@@ -443,3 +443,113 @@ def test_every_ndarray_subclass_is_refused_or_keeps_its_answer(cls):
     if cls in (np.matrix, np.ma.MaskedArray, _Doubling, _Ufunc):
         with pytest.raises(ArraySubclassError):
             tg.jit(lambda x: x * 2, backend="numpy")(a)
+
+
+# --- item 8: random draws while tracing ------------------------------------------------------
+import threading  # noqa: E402
+
+from tracegrad.errors import TracedRandomError  # noqa: E402
+
+# arguments for one valid draw of each sampler (module functions, RandomState, Generator)
+DRAW_ARGS = {
+    "beta": (1.0, 2.0), "binomial": (3, 0.5), "bytes": (2,), "chisquare": (2.0,),
+    "choice": (5,), "dirichlet": ([1.0, 1.0],), "exponential": (), "f": (2.0, 3.0),
+    "gamma": (2.0,), "geometric": (0.5,), "gumbel": (), "hypergeometric": (3, 3, 2),
+    "integers": (5,), "laplace": (), "logistic": (), "lognormal": (), "logseries": (0.5,),
+    "multinomial": (3, [0.5, 0.5]), "multivariate_hypergeometric": ([2, 2], 2),
+    "multivariate_normal": ([0.0, 0.0], np.eye(2)), "negative_binomial": (2, 0.5),
+    "noncentral_chisquare": (2.0, 1.0), "noncentral_f": (2.0, 3.0, 1.0), "normal": (),
+    "pareto": (2.0,), "permutation": (4,), "permuted": (np.arange(4),), "poisson": (),
+    "power": (2.0,), "rand": (3,), "randint": (5,), "randn": (3,), "random": (),
+    "random_integers": (3,), "random_sample": (), "ranf": (), "sample": (), "rayleigh": (),
+    "shuffle": (np.arange(4),), "standard_cauchy": (), "standard_exponential": (),
+    "standard_gamma": (2.0,), "standard_normal": (), "standard_t": (3.0,), "tomaxint": (),
+    "triangular": (0.0, 0.5, 1.0), "uniform": (), "vonmises": (0.0, 1.0), "wald": (1.0, 1.0),
+    "weibull": (2.0,), "zipf": (2.0,),
+}
+NOT_DRAWS = {"seed", "get_state", "set_state", "spawn", "default_rng", "get_bit_generator",
+             "set_bit_generator"}
+
+
+def _entry_points():
+    """Every public sampler of np.random, RandomState and Generator, found by introspection."""
+    rs, gen = np.random.RandomState(0), np.random.default_rng(0)
+    out = []
+    for owner, obj in (("np.random", np.random), ("RandomState", rs), ("Generator", gen)):
+        for name in sorted(dir(obj)):
+            attr = getattr(obj, name)
+            if name.startswith("_") or isinstance(attr, type) or not callable(attr) or \
+                    name in NOT_DRAWS:
+                continue
+            if owner == "np.random" and not (getattr(attr, "__self__", None) is
+                                             np.random.mtrand._rand or name in ("ranf", "sample")):
+                continue
+            out.append((owner, name, attr))
+    return out
+
+
+def test_frozen_randomstate_draw_raises():
+    rs = np.random.RandomState(0)
+    g = tg.grad(lambda w: np.sum(w * rs.randn(3)))
+    with pytest.raises(TracedRandomError) as info:
+        g(np.ones(3))
+    msg = str(info.value)
+    assert "lambda w: np.sum(w * rs.randn(3))" in msg and "argument" in msg
+    assert isinstance(info.value, tg.UnsupportedOperationError)
+    # the fix: the noise as an argument, fresh on every call
+    g2 = tg.grad(lambda w, noise: np.sum(w * noise))
+    a, b = g2(np.ones(3), rs.randn(3)), g2(np.ones(3), rs.randn(3))
+    assert not np.array_equal(a, b)
+    rs.randn(3)  # eager draws still work after the failed trace
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # random_integers
+@pytest.mark.parametrize("owner,name,fn", _entry_points(), ids=lambda x: x if isinstance(x, str)
+                         else "")
+def test_every_np_random_entry_point_raises_while_tracing(owner, name, fn):
+    """Closes the class: each sampler NumPy has (module functions, RandomState and Generator
+    methods, listed by introspection, so a new NumPy sampler shows up here) raises
+    TracedRandomError inside a traced function, and draws normally outside."""
+    assert name in DRAW_ARGS, f"{owner}.{name}: add its arguments to DRAW_ARGS"
+    args = DRAW_ARGS[name]
+    fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])  # eager: fine
+    with pytest.raises(TracedRandomError):
+        tg.jit(lambda w: w * 0 + np.sum(np.asarray(fn(*args), dtype=float)), backend="numpy")(
+            np.ones(2))
+
+
+def test_random_guard_is_per_thread_and_leaves_closed_over_draws_alone():
+    rs = np.random.RandomState(1)
+    noise = rs.randn(3)  # drawn outside: a deliberate constant
+    assert np.allclose(tg.jit(lambda w: w * noise, backend="numpy")(np.ones(3)), noise)
+    inside, done, errors = threading.Event(), threading.Event(), []
+
+    def tracer_thread():
+        def f(w):
+            inside.set()
+            done.wait(10)  # hold the trace open while the other thread draws
+            return w * 2
+        try:
+            tg.jit(f, backend="numpy")(np.ones(2))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=tracer_thread)
+    t.start()
+    assert inside.wait(10)
+    try:
+        draws = [rs.randn(2), np.random.randn(2), np.random.default_rng().normal()]  # eager
+    finally:
+        done.set()
+        t.join(10)
+    assert not errors and len(draws) == 3
+
+
+def test_global_random_state_sequence_is_unchanged_by_import():
+    import subprocess
+    import sys
+    code = ("import numpy as np; np.random.seed(3); np.random.randn(); {imp}"
+            "print(np.random.randn(4).tolist(), np.random.randint(100))")
+    outs = [subprocess.run([sys.executable, "-c", code.format(imp=imp)], capture_output=True,
+                           text=True, check=True).stdout for imp in ("", "import tracegrad; ")]
+    assert outs[0] == outs[1]

@@ -605,3 +605,10 @@ def check_operand_dtype(x, what="argument"):
     if isinstance(x, (np.ndarray, np.generic)) and x.dtype not in dtypes.SHORT_NAMES:
         raise DTypeError(f"{what} has dtype {x.dtype}; supported: float32, float64, int32, int64, "
                          "bool (convert it with .astype first)")
+
+
+# np.random draws while tracing raise instead of being frozen (random_guard.py); installed once,
+# here, because every trace starts in this module
+from . import random_guard as _random_guard  # noqa: E402
+
+_random_guard.install()

@@ -1,0 +1,66 @@
+"""Refuse ``np.random`` draws made while this thread traces a function: their numbers would be
+frozen into the compiled program and repeat on every call (issue 11, item 8).
+
+Mechanism: every NumPy random draw, through ``RandomState``, ``Generator`` or the ``np.random``
+module functions, holds its bit generator's ``lock`` for the draw (NumPy's Cython code runs
+``with self.lock``). A bit generator makes that lock by calling the name ``RLock`` of
+``numpy.random.bit_generator`` when it is created; ``install`` points that name at
+``GuardedRLock``, whose ``__enter__`` raises ``TracedRandomError`` when the current thread
+has an active trace, and otherwise is ``threading.RLock``. The check is per thread
+(other threads drawing eagerly are untouched), needs no patch to restore, and costs one
+thread-local lookup per draw. The global ``RandomState`` behind ``np.random.rand`` & co. was
+made before this module loaded: ``install`` gives it a guarded bit generator of the same kind
+and state, so its sequence continues unchanged. Limitation: a ``RandomState`` or
+``Generator`` created before ``import tracegrad`` keeps an unguarded lock.
+"""
+from __future__ import annotations
+
+import _thread
+
+import numpy as np
+from numpy.random import bit_generator as _bit_generator_module
+
+from .errors import TracedRandomError
+from .source_info import user_src_with_text
+from .tracer import _ACTIVE
+
+class GuardedRLock(_thread.RLock):
+    """``threading.RLock`` (its C type, subclassed so releasing stays C code) that refuses to
+    be taken by a thread that is tracing."""
+
+    __slots__ = ()
+
+    def __enter__(self, _acquire=_thread.RLock.acquire):
+        if _ACTIVE.items:
+            _refuse()
+        return _acquire(self)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1,
+                _acquire=_thread.RLock.acquire):
+        if _ACTIVE.items:
+            _refuse()
+        return _acquire(self, blocking, timeout)
+
+
+def _refuse():
+    raise TracedRandomError(
+        "a random draw from np.random (a RandomState, a Generator or an np.random function) "
+        "while tracing: its numbers would be computed once, frozen into the compiled program "
+        "and repeated on every call. Draw the noise outside and pass it as an argument: "
+        "def f(w, noise): ...; f(w, rng.standard_normal(3))",
+        src=user_src_with_text(3))
+
+
+def install() -> None:
+    """Make new bit generators use ``GuardedRLock``, and guard the global ``RandomState``."""
+    if _bit_generator_module.RLock is GuardedRLock:
+        return
+    _bit_generator_module.RLock = GuardedRLock
+    rs = np.random.mtrand._rand
+    old = rs._bit_generator
+    if isinstance(old.lock, GuardedRLock):
+        return
+    state = rs.get_state(legacy=False)  # includes the cached Gaussian of legacy draws
+    new = type(old)()
+    np.random.set_bit_generator(new)
+    rs.set_state(state)
