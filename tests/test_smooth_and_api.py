@@ -231,6 +231,24 @@ def test_reduction_independent_of_input_has_zero_gradient(name, f, shape):
 
 
 # --- 8d: Python numbers at every nesting level ----------------------------------------------
+@tg.custom_vjp
+def _cv(x, y):
+    return x * y
+
+
+_cv.defvjp(lambda x, y: (x * y, (x, y)), lambda res, g: (g * res[1], g * res[0]))
+
+
+@tg.custom_jvp
+def _cj(x, y):
+    return x * y
+
+
+@_cj.defjvp
+def _cj_rule(p, t):
+    return p[0] * p[1], t[0] * p[1] + p[0] * t[1]
+
+
 NESTED = [
     ("grad", lambda x: tg.grad(lambda y: x * y * y)(2.0), 4.0),
     ("value_and_grad", lambda x: tg.value_and_grad(lambda y: x * y * y)(2.0)[1], 4.0),
@@ -241,6 +259,10 @@ NESTED = [
     ("hvp", lambda x: tg.hvp(lambda y: x * y ** 3, (2.0,), (1.0,)), 12.0),
     ("grad-int-cotangent", lambda x: tg.vjp(lambda y: x * y, 2.0)[1](1)[0], 1.0),
     ("jit", lambda x: tg.jit(lambda y: x * y)(2.0), 2.0),
+    ("custom_vjp-call", lambda x: _cv(x, 2.0), 2.0),
+    ("custom_vjp-grad", lambda x: tg.grad(lambda y: _cv(x, y) * y)(2.0), 4.0),
+    ("custom_jvp-call", lambda x: _cj(x, 2.0), 2.0),
+    ("custom_jvp-grad", lambda x: tg.grad(lambda y: _cj(x, y) * y)(2.0), 4.0),
     ("three-levels", lambda x: tg.grad(lambda y: tg.grad(lambda z: x * y * z * z)(3.0))(2.0),
      6.0),
 ]

@@ -275,9 +275,16 @@ class custom_vjp:
         if bwd_captured:
             raise TracegradError(f"{name}: the bwd rule closes over a traced value; pass it "
                                  "through the residuals instead")
-        outs = bind(custom_vjp_call_p, *leaves, *captured, fwd=fwd_graph, bwd=bwd_graph,
-                    num_res=len(res_avals), name=name)
+        outs = bind(custom_vjp_call_p, *_operands(leaves, avals), *captured, fwd=fwd_graph,
+                    bwd=bwd_graph, num_res=len(res_avals), name=name)
         return tree_unflatten(out_tree, list(outs))
+
+
+def _operands(leaves, avals):
+    """Python-number arguments as 0-d arrays of the dtype they were traced with (an operand
+    of an equation is an array or a tracer, at every nesting level)."""
+    return [np.asarray(x, av.dtype) if lax.is_python_scalar(x) else x
+            for x, av in zip(leaves, avals)]
 
 
 class custom_jvp:
@@ -342,7 +349,8 @@ class custom_jvp:
             return list(o_leaves), t_leaves
 
         rule.__name__ = f"{name}_jvp"
-        outs = bind(custom_jvp_call_p, *leaves, fun=fun_graph, rule=rule, name=name)
+        outs = bind(custom_jvp_call_p, *_operands(leaves, avals), fun=fun_graph, rule=rule,
+                    name=name)
         return tree_unflatten(out_tree, list(outs))
 
 
