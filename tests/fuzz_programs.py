@@ -144,9 +144,10 @@ class Gen:
     """State of one program being drawn: values (by name), argument specs, body lines."""
 
     def __init__(self, draw, float_dt: str, allow_zero_size: bool, grad_safe: bool,
-                 large: bool = False):
+                 large: bool = False, large_dims: tuple = LARGE_DIMS):
         self.draw = draw
         self.large = large
+        self.large_dims = large_dims
         self.float_dt = float_dt
         self.allow_zero = allow_zero_size
         self.grad_safe = grad_safe  # float64 only: no float32 anywhere (finite differences)
@@ -233,7 +234,7 @@ class Gen:
     # --- drawing helpers ---------------------------------------------------------------------
     def dim(self) -> int:
         if self.large and self.draw(st.booleans()):
-            return self.draw(st.sampled_from(LARGE_DIMS))
+            return self.draw(st.sampled_from(self.large_dims))
         if self.allow_zero and self.draw(st.integers(0, 7)) == 0:
             return 0
         return self.draw(st.integers(1, 5))
@@ -1062,22 +1063,48 @@ OPS = {
     "cumsum": (op_cumsum, 1), "where": (op_where, 2), "compare": (op_compare, 2),
     "logical": (op_logical, 1), "astype": (op_astype, 2), "jump": (op_jump, 1),
     "divmod": (op_int_divmod, 1), "argreduce": (op_arg_reduce, 1), "anyall": (op_any_all, 1),
+    "stable_pattern": (lambda g: _op_stable_pattern(g), 1),
 }
 _OP_CHOICES = [name for name, (_, w) in OPS.items() for _ in range(w)]
 
 
+def _op_stable_pattern(g: Gen):
+    # softmax / logsumexp / log1p ... shapes, right and near-miss (tests/fuzz_patterns.py),
+    # imported here when first drawn: that module builds on this one
+    from fuzz_patterns import op_stable_pattern
+    return op_stable_pattern(g)
+
+
 @st.composite
 def programs(draw, max_steps: int = 8, grad_safe: bool | None = None,
-             allow_zero_size: bool | None = None):
+             allow_zero_size: bool | None = None, dims: tuple | None = None):
     """A random program. ``grad_safe``: float64 only (for finite differences); by default
-    drawn. Integer, bool and float32 values appear unless ``grad_safe``."""
+    drawn. Integer, bool and float32 values appear unless ``grad_safe``. ``dims``: the sizes
+    a "large" program draws its dimensions from (every program is large then; by default
+    ``LARGE_DIMS`` for one program in eight)."""
+    g = start_program(draw, grad_safe, allow_zero_size, dims)
+    n = draw(st.integers(1, max_steps))
+    tries = 0
+    while len(g.lines) < n and tries < 4 * n:
+        tries += 1
+        op = draw(st.sampled_from(_OP_CHOICES))
+        try:
+            OPS[op][0](g)
+        except Reject:
+            pass
+    return finish_program(draw, g)
+
+
+def start_program(draw, grad_safe: bool | None = None,
+                  allow_zero_size: bool | None = None, dims: tuple | None = None) -> Gen:
+    """A ``Gen`` with its dtype and size regime drawn and the first argument(s) made."""
     if grad_safe is None:
         grad_safe = draw(st.booleans())
     float_dt = "float64" if grad_safe else draw(st.sampled_from(FLOATS))
     if allow_zero_size is None:
         allow_zero_size = draw(st.integers(0, 9)) == 0
-    large = draw(st.integers(0, 7)) == 0
-    g = Gen(draw, float_dt, allow_zero_size, grad_safe, large)
+    large = dims is not None or draw(st.integers(0, 7)) == 0
+    g = Gen(draw, float_dt, allow_zero_size, grad_safe, large, dims or LARGE_DIMS)
     first = g.shape()
     while int(np.prod(first, dtype=np.int64)) > MAX_SIZE:
         first = first[1:]
@@ -1090,15 +1117,11 @@ def programs(draw, max_steps: int = 8, grad_safe: bool | None = None,
     except Reject:
         from hypothesis import reject
         reject()  # no valid first arguments for this draw (e.g. a too-large partner shape)
-    n = draw(st.integers(1, max_steps))
-    tries = 0
-    while len(g.lines) < n and tries < 4 * n:
-        tries += 1
-        op = draw(st.sampled_from(_OP_CHOICES))
-        try:
-            OPS[op][0](g)
-        except Reject:
-            pass
+    return g
+
+
+def finish_program(draw, g: Gen) -> Program:
+    """The drawn body as a ``Program``: outputs chosen, seed drawn."""
     if not g.lines:
         g.emit("a0 * 2", Val(g.vals["a0"].shape, g.vals["a0"].dtype,
                               2 * g.vals["a0"].lo, 2 * g.vals["a0"].hi, 0.0))

@@ -6,6 +6,9 @@ Two profiles:
 
 * CI (runs by default, about a minute on 2 cores): a fixed set of examples
   (``derandomize=True``), so a CI failure reproduces on every machine.
+* near-miss patterns (both profiles): short programs around the shapes stabilize rewrites
+  (softmax, logsumexp, ...), drawn with right and wrong axes and broadcasts
+  (tests/fuzz_patterns.py), so a rule that fires where the pieces do not line up is caught.
 * long (``pytest -m fuzz``): thousands of fresh programs per run, longer programs, failures
   kept in hypothesis' example database (.hypothesis/) and replayed first by the next run.
 
@@ -21,6 +24,7 @@ import time
 import numpy as np
 import pytest
 from fuzz_check import check_c_batch, check_forward, check_gradients, check_second_order
+from fuzz_patterns import near_miss_programs
 from fuzz_programs import programs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,6 +41,11 @@ CI = settings(max_examples=800, derandomize=True, database=None, **_COMMON)
 CI_C = settings(max_examples=20, derandomize=True, database=None, **_COMMON)
 LONG = settings(max_examples=5000, **_COMMON)
 LONG_C = settings(max_examples=120, **_COMMON)
+# near-miss patterns of stabilize's rules (tests/fuzz_patterns.py): short programs, cheap
+CI_PATTERNS = settings(max_examples=80, derandomize=True, database=None, **_COMMON)
+CI_PATTERNS_C = settings(max_examples=2, derandomize=True, database=None, **_COMMON)
+LONG_PATTERNS = settings(max_examples=2000, **_COMMON)
+LONG_PATTERNS_C = settings(max_examples=40, **_COMMON)
 
 
 def _c_works() -> bool:
@@ -96,4 +105,32 @@ def test_long_random_programs_interpreter_numpy_and_gradients(p):
 @LONG_C
 @given(st.lists(programs(max_steps=16), min_size=8, max_size=8))
 def test_long_random_programs_c_backend(batch):
+    _run_batch("long", batch)
+
+
+@CI_PATTERNS
+@given(near_miss_programs())
+def test_near_miss_patterns_interpreter_numpy_and_gradients(p):
+    _run_one("ci", p)
+
+
+@needs_c
+@CI_PATTERNS_C
+@given(st.lists(near_miss_programs(), min_size=8, max_size=8))
+def test_near_miss_patterns_c_backend(batch):
+    _run_batch("ci", batch)
+
+
+@pytest.mark.fuzz
+@LONG_PATTERNS
+@given(near_miss_programs(max_steps=4))
+def test_long_near_miss_patterns_interpreter_numpy_and_gradients(p):
+    _run_one("long", p)
+
+
+@pytest.mark.fuzz
+@needs_c
+@LONG_PATTERNS_C
+@given(st.lists(near_miss_programs(max_steps=4), min_size=8, max_size=8))
+def test_long_near_miss_patterns_c_backend(batch):
     _run_batch("long", batch)
