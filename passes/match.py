@@ -21,9 +21,10 @@ _GUARD = "guard"   # where(|m| < inf, m, 0), the finite guard stabilize puts on 
 
 @dataclass(frozen=True)
 class View:
-    """``atom`` read as ``base``: element i of atom is base at the index whose dimension j is
-    ``i[dims.index(j)]``; a dimension with ``dims[d] is None`` does not move in base (a
-    broadcast or size-1 dimension). ``stop_gradient`` tells whether the path cut gradients."""
+    """``atom`` read as ``base``: element i of atom is base[k] with k[dims[d]] = i[d] for every
+    dimension d of atom whose ``dims[d]`` is not None; along a dimension with ``dims[d] is None``
+    atom is constant (a broadcast or size-1 dimension), and base dimensions no d names have
+    size 1. ``stop_gradient`` tells whether the path cut gradients."""
 
     base: object
     dims: tuple
@@ -125,9 +126,14 @@ def same_computation(b, a, c) -> bool:
     if a is c:
         return True
     p, q = b.producer(a), b.producer(c)
-    return (p is not None and q is not None and p.prim is q.prim and len(p.outputs) == 1
+    if not (p is not None and q is not None and p.prim is q.prim and len(p.outputs) == 1
             and len(q.outputs) == 1 and len(p.inputs) == len(q.inputs)
-            and all(x is y for x, y in zip(p.inputs, q.inputs)) and p.params == q.params)
+            and all(x is y for x, y in zip(p.inputs, q.inputs))):
+        return False
+    try:
+        return bool(p.params == q.params)
+    except (TypeError, ValueError):  # array-valued params: not worth comparing here
+        return False
 
 
 def reexpands(view: View, reduced, axes, full_shape, shape, b=None) -> bool:

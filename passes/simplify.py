@@ -2,7 +2,11 @@
 
 Every rule keeps results bit-for-bit for all inputs, NaN and inf included, unless its docstring
 says otherwise. Deliberately absent (they change results for NaN/inf inputs): ``x * 0 -> 0``,
-``x - x -> 0``, ``x / x -> 1``, ``0 / x -> 0``.
+``x - x -> 0``, ``x / x -> 1``, ``0 / x -> 0``. Rules that look through a producer rely on the
+IR's strict typing (elementwise operands of one shape and dtype, as ir.verify checks) and on the
+engine's check that a replacement keeps the output's shape and dtype; a rule relating a
+reduction to a broadcast must prove the axes line up with passes/match.py. Each rule has a
+firing case and near-misses in tests/rule_cases.py.
 """
 from __future__ import annotations
 

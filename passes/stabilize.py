@@ -3,7 +3,10 @@
 Runs on forward graphs before differentiation (so gradients are derived from the stable form)
 and again in jit's O2 pipeline. Every rewrite is exact in real arithmetic; all of them keep
 values and gradients finite at +-80 (float32) and +-700 (float64) where the naive form gives
-inf or NaN.
+inf or NaN. A rule that matches a reduction and the broadcast putting it back proves with
+passes/match.py that the broadcast re-expands exactly the reduced axes (``exp(x) / exp(x).sum(1)``
+on a square x broadcasts along the other axis: not a softmax); tests/rule_cases.py holds a
+firing case and near-misses for every rule.
 """
 from __future__ import annotations
 
