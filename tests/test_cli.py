@@ -334,7 +334,7 @@ ERRORS = [
     (["dump", f"{DEMO}:poly", "--arg", "y=f32[3]"], "poly has no parameter 'y'"),
     (["dump", f"{DEMO}:branchy", "f32[3]"], "tracing branchy failed: TracerBoolError"),
     (["dump", f"{DEMO}:loss", "f32[3]", "f32[4]"], "tracing loss failed: ShapeError"),
-    (["dump", f"{DEMO}:poly", "i32[3]", "--grad"], "GradientError"),
+    (["dump", f"{DEMO}:poly", "i32[3]", "--grad"], "GradientDTypeError"),  # a GradientError
     (["dump", f"{DEMO}:poly", "f32[3]", "--stage", "bogus"], "--stage bogus"),
     (["dump", f"{DEMO}:poly", "f32[3]", "--disable", "bogus"], "--disable bogus: no such pass"),
     (["dump", f"{DEMO}:poly", "f32[3]", "--bogus"], "unrecognized arguments: --bogus"),
