@@ -157,6 +157,22 @@ def test_every_pass_keeps_each_literals_bits(use):
                 assert bit_equal(o, want), (use, dt, c, o, want)
 
 
+@pytest.mark.parametrize("use", ["a*c", "1/(a*c)", "pad", "where_t", "where_f", "maximum"])
+def test_c_backend_keeps_each_literals_bits(use):
+    """The same property through the C emitter (literal printing, fused kernels), against
+    NumPy itself, for uses where no simplify rule is documented as inexact."""
+    fn = LITERAL_USES[use]
+    x64, x32 = X, X.astype(np.float32)
+
+    def prog(a, b):
+        return tuple(fn(a, c) for c in SPECIALS) + tuple(fn(b, c) for c in SPECIALS)
+    with np.errstate(all="ignore"):
+        got = tg.jit(prog, backend="c")(x64, x32)
+        want = prog(x64, x32)
+    for c, g, w in zip(SPECIALS * 2, got, want):
+        assert bit_equal(g, w), (use, c, g, w)
+
+
 # --- item 3: static arguments are keyed by a total, sign-aware equality -----------------------
 def _scale(x, s):
     return 1.0 / (x * np.asarray(s, dtype=np.float64).reshape(-1)[0])
