@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 from .autodiff_api import (grad, hessian, hvp, jacobian, jvp, value_and_grad,  # noqa: F401,E402
                            vjp)
 from .custom import Function, custom_jvp, custom_vjp, straight_through  # noqa: F401,E402
-# PyTorch-style front (tensor.py, nn/, optim.py, data.py, compile_step.py)
-from . import tensor_autograd as autograd  # noqa: E402
+# PyTorch-style front (tensor/, nn/, optim.py, data.py, compile_step.py)
+from .tensor import autograd  # noqa: E402
 from .tensor import (Tensor, arange, as_tensor, enable_grad, from_numpy, is_grad_enabled,  # noqa: F401,E402
                      is_tensor, manual_seed, no_grad, ones, ones_like, rand, randn,
                      set_grad_enabled, tensor, zeros, zeros_like)

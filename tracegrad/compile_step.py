@@ -20,7 +20,7 @@ import numpy as np
 from . import options
 from .errors import TracegradError
 from .pytree import tree_flatten, tree_unflatten
-from .tensor import Tensor, _apply, _identity_copy, _skey
+from .tensor import Tensor, _identity_copy, _skey, apply_op
 
 T = importlib.import_module("tracegrad.tensor")  # the module (tg.tensor is the function)
 
@@ -182,7 +182,7 @@ class CompiledStep:
 
             def target(t):
                 if t._node is None:  # a leaf: through a copy, so every output is computed
-                    t = _apply(_identity_copy, (t,), name="copy")
+                    t = apply_op(_identity_copy, (t,), name="copy")
                 targets.append(t)
                 return len(targets) - 1
 

@@ -113,8 +113,8 @@ def _has_tensor(args) -> bool:
 def _tensor_call(fn, args, key):
     """Record ``fn(*args)`` as one operation of the tensor front (``tracegrad.tensor``), cached
     under ``key``; the custom rule becomes a node of the lazy graph like any operation."""
-    from .tensor import _apply
-    return _apply(fn, tuple(args), key=key, name=getattr(key[1], "__name__", "custom"))
+    from .tensor import apply_op
+    return apply_op(fn, tuple(args), key=key, name=getattr(key[1], "__name__", "custom"))
 
 
 def _apply_function(cls, args):

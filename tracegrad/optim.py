@@ -13,7 +13,7 @@ import numpy as np
 
 from . import numpy as tnp
 from .errors import TracegradError
-from .tensor import Tensor, _apply, dynamic_leaf, no_grad
+from .tensor import Tensor, apply_op, dynamic_leaf, no_grad
 
 T = importlib.import_module("tracegrad.tensor")  # the module (tg.tensor is the function)
 
@@ -129,7 +129,7 @@ class Optimizer:
         hyper = dynamic_leaf(lambda g=group: np.array([float(g[n]) for n in self._hyper_names],
                                                       np.float64))
         with no_grad():
-            new_params, new_states, new_step = _apply(
+            new_params, new_states, new_step = apply_op(
                 _flat_update if flat else _param_update,
                 (type(self)._rule, tuple(params), tuple(p.grad for p in params), states,
                  gstate["step"], hyper, self._static(group)),

@@ -14,7 +14,7 @@ import numpy as np
 from .. import numpy as tnp
 from ..errors import ShapeError, TracegradError
 from ..lax import stop_gradient
-from ..tensor import Tensor, _apply, default_generator, dynamic_leaf, tensor_op
+from ..tensor import Tensor, apply_op, default_generator, dynamic_leaf, tensor_op
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -202,7 +202,7 @@ def dropout(x, p=0.5, training=True, generator=None):
         keep = gen.random(shape) >= p
         return (keep / (1.0 - p)).astype(dt) if p < 1.0 else np.zeros(shape, dt)
     if isinstance(x, Tensor):
-        return _apply(_mul, (x, dynamic_leaf(draw)), name="dropout")
+        return apply_op(_mul, (x, dynamic_leaf(draw)), name="dropout")
     return x * draw()
 
 

@@ -8,18 +8,18 @@ lazy tensors, so gradients can be differentiated again.
 """
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 
-from . import dtypes, lax
-from .errors import GradientDTypeError, GradientError
-from .ir import AVal
-from .tracer import TraceContext
+from .. import dtypes, lax
+from ..errors import GradientDTypeError, GradientError
+from ..ir import AVal
+from ..tracer import TraceContext
+from . import lazy as L
+from .core import Tensor
+from .grad_mode import is_grad_enabled
+from .lazy import apply_op
 
-T = importlib.import_module("tracegrad.tensor")  # the module (tg.tensor is the function)
-
-_RETAINED = T.IdWeakSet()  # non-leaf tensors asked to retain_grad()
+_RETAINED = L.IdWeakSet()  # non-leaf tensors asked to retain_grad()
 
 
 def retain(t) -> None:
@@ -33,7 +33,7 @@ def _identity(x):
 def _check_roots(roots, gradients):
     out = []
     for r, g in zip(roots, gradients):
-        if not isinstance(r, T.Tensor):
+        if not isinstance(r, Tensor):
             raise GradientError(f"backward() needs tensors, got {type(r).__name__}")
         if not r._rg:
             raise GradientError(
@@ -55,15 +55,15 @@ def _check_roots(roots, gradients):
             raise GradientError(f"the gradient passed to backward() has shape "
                                 f"{tuple(np.shape(g))}, but the output has shape {r.shape}")
         if r._node is None:  # a leaf root: d(x)/d(x) through an identity operation
-            r = T._apply(_identity, (r,), name="identity")
+            r = apply_op(_identity, (r,), name="identity")
         out.append(r)
     return out
 
 
 def _gradient_tensor(g, like):
-    if isinstance(g, T.Tensor):
+    if isinstance(g, Tensor):
         return g.astype(like.dtype) if g.dtype != like.dtype else g
-    return T.Tensor._leaf(np.asarray(g, dtype=like.dtype))
+    return Tensor._leaf(np.asarray(g, dtype=like.dtype))
 
 
 def _vjp(roots, gradients, targets, retain_graph, create_graph, co_materialise, also=()):
@@ -75,10 +75,10 @@ def _vjp(roots, gradients, targets, retain_graph, create_graph, co_materialise, 
     tensors when ``create_graph`` or inside ``tg.compile``; None for a target the roots do not
     use.
     """
-    cap = T._capture()
+    cap = L._capture()
     lazy = create_graph or cap is not None
     roots = _check_roots(roots, gradients)
-    walk = T._Walk([r._node for r in roots], grad_mode=True)
+    walk = L._Walk([r._node for r in roots], grad_mode=True)
     ins = walk.inputs
     if targets is None:
         targets = [r for r in ins if type(r) is not tuple and r._rg]
@@ -100,32 +100,32 @@ def _vjp(roots, gradients, targets, retain_graph, create_graph, co_materialise, 
     extras = []
     if co_materialise and not lazy:
         # lazy tensors the user still holds whose values this program computes anyway
-        extras = [t for t in list(T._PENDING) if id(t) not in root_ids and t._node is not None
+        extras = [t for t in list(L._PENDING) if id(t) not in root_ids and t._node is not None
                   and t._node.values[t._index] is None and id(t._node) in walk.pos]
     root_codes = tuple(walk.ref_code((r._node, r._index)) for r in roots)
     extra_codes = tuple(walk.ref_code((t._node, t._index)) for t in extras)
     seeded = tuple(g is not None for g in gradients)
     key = ("bwd", walk.key(), root_codes, extra_codes, tuple(wrt), tuple(probes), seeded)
-    op = T._program(key, lambda: _backward_op(walk, roots, root_codes, extra_codes, wrt, probes,
+    op = L._program(key, lambda: _backward_op(walk, roots, root_codes, extra_codes, wrt, probes,
                                               seeded), "tensor_backward")
     probe_avals = [walk.nodes[p].op.out_avals[j] for p, j in probes]
     grads_given = [_gradient_tensor(g, r) for g, r in zip(gradients, roots) if g is not None]
     n_out = len(roots) + len(extras)
     if lazy:
-        probe_leaves = [T.Tensor._leaf(np.zeros(av.shape, av.dtype)) for av in probe_avals]
+        probe_leaves = [Tensor._leaf(np.zeros(av.shape, av.dtype)) for av in probe_avals]
         refs = list(ins) + probe_leaves
         for g in grads_given:
             refs.append(g if g._node is None else (g._node, g._index))
-        outs = T._node_outputs(op, tuple(refs), create_graph and T._GRAD_ENABLED[0])
+        outs = L._node_outputs(op, tuple(refs), create_graph and is_grad_enabled())
         grads = outs[n_out:]
     else:
         vals = walk.input_values() + [np.zeros(av.shape, av.dtype) for av in probe_avals] + \
-            [T._value_of(g) for g in grads_given]
+            [L._value_of(g) for g in grads_given]
         outs = op.run(vals)
         for t, v in zip(list(roots) + extras, outs[:n_out]):
             if t._node.values[t._index] is None:
                 t._node.values[t._index] = v
-                T._PENDING.discard(t)
+                L._PENDING.discard(t)
         grads = outs[n_out:]
     if not (retain_graph if retain_graph is not None else create_graph):
         for node in walk.nodes:
@@ -155,31 +155,31 @@ def _backward_op(walk, roots, root_codes, extra_codes, wrt, probes, seeded):
         cts += [None] * len(extra_codes)
         outs, grads = vjp_inline(fwd, xs, cts, wrt_all)
         graph, _ = ctx.to_graph(list(outs) + list(grads))
-    return T._Op(graph, None, "tensor_backward")
+    return L._Op(graph, None, "tensor_backward")
 
 
 def _accumulate(t, g, create_graph):
     """``t.grad += g`` (in place for a concrete gradient, as PyTorch does)."""
     cur = t.grad
-    if isinstance(g, T.Tensor):
+    if isinstance(g, Tensor):
         t.grad = g if cur is None else cur + g
     elif cur is None:
-        t.grad = T.Tensor._leaf(g)
-    elif cur._node is None and not T._CAPTURE:
+        t.grad = Tensor._leaf(g)
+    elif cur._node is None and not L._CAPTURE:
         cur._value += g
     else:
-        t.grad = cur + T.Tensor._leaf(g)
+        t.grad = cur + Tensor._leaf(g)
 
 
 def run_backward(roots, gradients, retain_graph=None, create_graph=False, inputs=None):
     """``backward()`` of several roots at once (``tg.autograd.backward``)."""
     targets = None
     if inputs is not None:
-        targets = [inputs] if isinstance(inputs, T.Tensor) else list(inputs)
+        targets = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     also = list(_RETAINED) if inputs is None and _RETAINED else ()
     tg, grads = _vjp(roots, gradients, targets, retain_graph, create_graph, True, also)
-    if not create_graph and not T._CAPTURE:
-        T._before_mutation()  # .grad arrays change in place below
+    if not create_graph and not L._CAPTURE:
+        L._before_mutation()  # .grad arrays change in place below
     for t, g in zip(tg, grads):
         if g is not None:
             _accumulate(t, g, create_graph)
@@ -189,8 +189,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
          allow_unused=False):
     """``tg.autograd.grad``: gradients of ``outputs`` w.r.t. ``inputs`` (a tuple), without
     touching ``.grad``. ``create_graph=True`` returns differentiable tensors."""
-    outs = [outputs] if isinstance(outputs, T.Tensor) else list(outputs)
-    ins = [inputs] if isinstance(inputs, T.Tensor) else list(inputs)
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
         gos = [None] * len(outs)
     else:
@@ -206,13 +206,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                     "compute the outputs; pass allow_unused=True to get None for it")
             result.append(None)
         else:
-            result.append(g if isinstance(g, T.Tensor) else T.Tensor._leaf(g))
+            result.append(g if isinstance(g, Tensor) else Tensor._leaf(g))
     return tuple(result)
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """``tg.autograd.backward``: backward of several outputs in one program."""
-    ts = [tensors] if isinstance(tensors, T.Tensor) else list(tensors)
+    ts = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     gs = [None] * len(ts) if grad_tensors is None else (
         [grad_tensors] if not isinstance(grad_tensors, (list, tuple)) else list(grad_tensors))
     run_backward(ts, gs, retain_graph, create_graph, inputs)

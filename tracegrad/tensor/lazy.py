@@ -1,0 +1,490 @@
+"""The lazy tensor graph: recorded operations (``_Op``), applied ``Node``s, the program caches and
+evaluation. Invariant: programs are cached by the DAG's structure, never by values, and leaves
+change only after ``_before_mutation`` has computed every lazy tensor the user still holds."""
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import weakref
+
+import numpy as np
+
+from .. import dtypes
+from .. import numpy as tnp
+from ..errors import GradientError, TracegradError
+from ..identity import value_key
+from ..ir import AVal
+from ..pytree import tree_flatten, tree_unflatten
+from ..tracer import TraceContext, Tracer
+from .grad_mode import _GRAD_ENABLED
+
+# --- global state ----------------------------------------------------------------------------
+_CAPTURE: list = []             # the active tg.compile capture (compile_step.Capture), if any
+
+
+class IdWeakSet:
+    """A set of objects held weakly and compared by identity (``weakref.WeakSet`` compares with
+    ``==``, which is elementwise on tensors)."""
+
+    __slots__ = ("_refs",)
+
+    def __init__(self):
+        self._refs: dict = {}
+
+    def add(self, obj) -> None:
+        k = id(obj)
+        if k not in self._refs:
+            refs = self._refs
+            self._refs[k] = weakref.ref(obj, lambda _r, k=k: refs.pop(k, None))
+
+    def discard(self, obj) -> None:
+        self._refs.pop(id(obj), None)
+
+    def clear(self) -> None:
+        self._refs.clear()
+
+    def __contains__(self, obj) -> bool:
+        return id(obj) in self._refs
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    def __iter__(self):
+        for r in list(self._refs.values()):
+            obj = r()
+            if obj is not None:
+                yield obj
+
+
+_PENDING = IdWeakSet()          # lazy tensors the user still holds (values not computed yet)
+_serial = itertools.count(1)    # creation order of leaves (a capture knows what it created)
+_MAX_LAZY_DEPTH = 256           # longer unevaluated chains are computed eagerly (bounded programs)
+_STATE_VERSION = [0]            # bumped by train()/eval(), requires_grad_ ...: tg.compile guards
+
+
+def bump_state_version() -> None:
+    """Something a compiled step may have baked in changed (module mode, requires_grad)."""
+    _STATE_VERSION[0] += 1
+
+
+def _capture():
+    return _CAPTURE[-1] if _CAPTURE else None
+
+
+# --- recorded operations -----------------------------------------------------------------------
+class _Op:
+    """One traced operation: a graph for one function and argument signature, plus its compiled
+    executable (built on first eager run). ``id`` is a small int used in structural keys."""
+
+    __slots__ = ("_exe", "graph", "id", "name", "out_avals", "out_tree")
+    _ids = itertools.count()
+
+    def __init__(self, graph, out_tree, name):
+        self.graph = graph
+        self.out_tree = out_tree
+        self.out_avals = [a.aval for a in graph.outputs]
+        self.id = next(_Op._ids)
+        self.name = name
+        self._exe = None
+
+    def run(self, args):
+        if self._exe is None:
+            self._exe = _compile_graph(self.graph, self.name)
+        return self._exe(*args)
+
+
+_OP_CACHE: dict = {}       # (function key, arg tree, leaf specs) -> _Op
+_PROGRAMS: dict = {}       # structural DAG key -> _Op (forward, backward or flush program)
+
+
+def _compile_graph(graph, name):
+    from ..api import compile_traced
+    from ..staging import Traced
+    _, in_tree = tree_flatten([0] * len(graph.inputs))
+    _, out_tree = tree_flatten([0] * len(graph.outputs))
+    lowered = compile_traced(Traced(graph, [], out_tree, in_tree), backend="auto", name=name)
+    return lowered.executable
+
+
+class Node:
+    """An applied ``_Op``: inputs are refs (a leaf ``Tensor`` or a ``(Node, output index)``)."""
+
+    __slots__ = ("__weakref__", "depth", "freed", "inputs", "op", "requires_grad", "values")
+
+    def __init__(self, op, inputs, requires_grad, depth):
+        self.op = op
+        self.inputs = inputs
+        self.values = [None] * len(op.out_avals)
+        self.requires_grad = requires_grad
+        self.freed = False
+        self.depth = depth
+
+
+def _skey(x):
+    """A hashable, type-exact key for a static (non-array) operation argument."""
+    t = type(x)
+    if t is float:
+        return (float, x) if x != 0.0 and not math.isnan(x) else (float, repr(x))  # nan, -0.0
+    if t is int or t is bool:
+        return (t, x)
+    if t is slice:
+        return (slice, _skey(x.start), _skey(x.stop), _skey(x.step))
+    if x is None or x is Ellipsis or t is str:
+        return x
+    # tuples (of floats: -0.0, nan), NumPy scalars...: keyed by type and bits, see identity.py;
+    # raises TypeError for an unhashable static argument: the op is not cached
+    return value_key(x)
+
+
+def _leaf_for_array(x) -> Tensor:
+    """A NumPy operand becomes a constant leaf. It is copied when writable, because the value
+    is read when the lazy program runs, and the caller may reuse its buffer before then."""
+    arr = np.asarray(x)
+    if arr.dtype not in dtypes.SHORT_NAMES:
+        arr = arr.astype(dtypes.canonical(arr.dtype, what="array operand"))
+    elif arr.flags.writeable:
+        arr = arr.copy()
+    return Tensor._leaf(arr, False)
+
+
+def apply_op(fn, args, kwargs=None, key=None, name=None):
+    """Record ``fn(*args, **kwargs)`` (written on tracegrad.numpy) as one lazy tensor operation
+    and return its result: a ``Tensor``, or the pytree of tensors ``fn`` returns.
+
+    Tensor and array leaves of the arguments become inputs; every other leaf is a static part
+    of the operation, traced once per distinct signature and cached under ``key`` (default
+    ``fn`` itself, so ``fn`` must be a stable module-level function, or pass a stable ``key``).
+    ``name`` names the operation in ``grad_fn`` and in generated code. This is how the tensor
+    front (methods, ``nn.functional``, optimizers, custom functions) adds operations.
+    """
+    if kwargs or not all(type(a) in _FLAT_TYPES or isinstance(a, Tensor) for a in args):
+        leaves, tree = tree_flatten((args, kwargs) if kwargs else args)
+    else:  # operators: a flat tuple of tensors and numbers (no pytree walk needed)
+        leaves, tree = list(args), _flat_tree(len(args))
+    cap = _CAPTURE[-1] if _CAPTURE else None
+    refs, spec = [], []
+    requires = False
+    depth = 0
+    for i, x in enumerate(leaves):
+        if isinstance(x, Tensor):
+            if cap is not None:
+                x = cap.current(x)
+            node = x._node
+            if node is None:
+                v = x._value
+                refs.append(x)
+                spec.append((v.shape, v.dtype))
+            else:
+                refs.append((node, x._index))
+                av = node.op.out_avals[x._index]
+                spec.append((av.shape, av.dtype))
+                if node.values[x._index] is None and node.depth > depth:
+                    depth = node.depth
+            requires = requires or x._rg
+        elif isinstance(x, (np.ndarray, np.generic)):
+            t = _leaf_for_array(x)
+            leaves[i] = t
+            refs.append(t)
+            spec.append((t._value.shape, t._value.dtype))
+        else:
+            spec.append(None)
+    try:
+        ckey = (key or fn, tree, tuple(s if s is not None else ("s", _skey(x))
+                                       for s, x in zip(spec, leaves)))
+        op = _OP_CACHE.get(ckey)
+    except TypeError:  # an unhashable static argument: trace this call without caching
+        ckey, op = None, None
+    if op is None:
+        op = _trace_op(fn, leaves, tree, spec, bool(kwargs), name)
+        if ckey is not None:
+            _remember(_OP_CACHE, ckey, op)
+    outs = _node_outputs(op, tuple(refs), requires and _GRAD_ENABLED[0], depth + 1)
+    if depth + 1 > _MAX_LAZY_DEPTH and cap is None:
+        _materialize(outs)  # keep programs bounded for long chains computed step by step
+    if op.out_tree is None:
+        return outs[0]
+    return tree_unflatten(op.out_tree, outs)
+
+
+def _node_outputs(op, refs, requires, depth=1) -> list:
+    """Apply ``op`` to ``refs``: a new node and one lazy tensor per output."""
+    node = Node(op, refs, requires, depth)
+    outs = []
+    any_rg = False
+    for j, av in enumerate(op.out_avals):
+        t = Tensor.__new__(Tensor)
+        t._value = None
+        t._node = node
+        t._index = j
+        t._rg = rg = requires and dtypes.is_float(av.dtype)
+        any_rg = any_rg or rg
+        t._grad = None
+        t._grad_of = None
+        t._serial = 0
+        outs.append(t)
+        _PENDING.add(t)
+    node.requires_grad = any_rg
+    return outs
+
+
+_FLAT_TYPES = frozenset({int, float, bool, np.ndarray})
+_FLAT_TREES: dict = {}
+
+
+def _flat_tree(n: int):
+    tree = _FLAT_TREES.get(n)
+    if tree is None:
+        tree = _FLAT_TREES[n] = tree_flatten((0,) * n)[1]
+    return tree
+
+
+def _trace_op(fn, leaves, tree, spec, has_kwargs, name):
+    name = name or getattr(fn, "__name__", "op")
+    with TraceContext(name) as ctx:
+        full = [ctx.new_input(AVal(*s)) if s is not None else x for s, x in zip(spec, leaves)]
+        built = tree_unflatten(tree, full)
+        out = fn(*built[0], **built[1]) if has_kwargs else fn(*built)
+        out_leaves, out_tree = tree_flatten(out)
+        atoms = []
+        for o in out_leaves:
+            if isinstance(o, Tracer):
+                atoms.append(o)
+            elif isinstance(o, (bool, int, float, np.ndarray, np.generic)):
+                a = np.asarray(o)
+                if a.dtype == np.float64 and isinstance(o, float):
+                    a = a.astype(np.float32)  # a Python float result: PyTorch's default dtype
+                from ..ir import make_lit
+                atoms.append(make_lit(a.item(), dtypes.canonical(a.dtype)) if a.ndim == 0
+                             else a)
+            else:
+                raise TracegradError(f"{name} returned a {type(o).__name__}; tensor operations "
+                                     "must return arrays (or tuples of arrays)")
+        graph, captured = ctx.to_graph(atoms)
+    if captured:
+        raise TracegradError(f"{name} closes over a value traced elsewhere; pass it as an "
+                             "argument")
+    return _Op(graph, None if out_tree.kind == "leaf" else out_tree, name)
+
+
+def tensor_op(fn=None, *, name=None):
+    """Decorator: ``fn`` written on ``tracegrad.numpy`` becomes one recorded operation when any
+    argument is a ``Tensor``; on arrays and tracers it runs unchanged."""
+    if fn is None:
+        return lambda f: tensor_op(f, name=name)
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        if _has_tensor(args) or (kwargs and _has_tensor(kwargs.values())):
+            return apply_op(fn, args, kwargs or None, name=name)
+        return fn(*args, **kwargs)
+    op.__wrapped_impl__ = fn
+    return op
+
+
+def _has_tensor(xs) -> bool:
+    for x in xs:
+        if isinstance(x, Tensor):
+            return True
+        if isinstance(x, (tuple, list)) and _has_tensor(x):
+            return True
+    return False
+
+
+# --- the DAG behind a set of outputs -----------------------------------------------------------
+class _Walk:
+    """The nodes behind some outputs in topological order, the inputs they read (leaves, and
+    computed values cut from the DAG) and the structural key of it all."""
+
+    __slots__ = ("codes", "in_pos", "inputs", "nodes", "pos", "probes")
+
+    def __init__(self, roots, grad_mode: bool, probes=()):
+        self.nodes: list = []
+        self.pos: dict = {}
+        self.inputs: list = []
+        self.in_pos: dict = {}
+        self.codes: list = []
+        self.probes = probes
+        for node in roots:
+            if id(node) not in self.pos:
+                self._visit(node, grad_mode)
+
+    def _input(self, ref, key):
+        k = self.in_pos.get(key)
+        if k is None:
+            k = self.in_pos[key] = len(self.inputs)
+            self.inputs.append(ref)
+        return k
+
+    def ref_code(self, ref) -> int:
+        """Leaves and cut values are inputs (codes >= 0); node outputs are negative."""
+        if type(ref) is tuple:
+            node, j = ref
+            p = self.pos.get(id(node))
+            if p is not None:
+                return -1 - (p * 1024 + j)
+            return self.in_pos[(id(node), j)]
+        return self.in_pos[id(ref)]
+
+    def _visit(self, root, grad_mode):
+        pos, stack = self.pos, [[root, 0]]
+        if grad_mode and root.requires_grad and root.freed:
+            _freed_error()
+        while stack:
+            top = stack[-1]
+            node, i = top
+            if i < len(node.inputs):
+                top[1] = i + 1
+                ref = node.inputs[i]
+                if type(ref) is tuple:
+                    child, j = ref
+                    if id(child) in pos:
+                        continue
+                    if child.values[j] is not None and not (grad_mode and child.requires_grad):
+                        self._input(ref, (id(child), j))  # already computed: read, not redo
+                        continue
+                    if grad_mode and child.requires_grad and child.freed:
+                        _freed_error()
+                    stack.append([child, 0])
+                else:
+                    self._input(ref, id(ref))
+            else:
+                stack.pop()
+                pos[id(node)] = len(self.nodes)
+                self.nodes.append(node)
+                self.codes.append((node.op.id, tuple(self.ref_code(r) for r in node.inputs)))
+
+    def input_values(self):
+        vals = []
+        for r in self.inputs:
+            if type(r) is tuple:
+                vals.append(r[0].values[r[1]])
+            else:
+                vals.append(r._value)
+        return vals
+
+    def input_avals(self):
+        out = []
+        for r in self.inputs:
+            if type(r) is tuple:
+                out.append(r[0].op.out_avals[r[1]])
+            else:
+                out.append(AVal(r._value.shape, r._value.dtype))
+        return out
+
+    def key(self):
+        specs = []
+        for r in self.inputs:
+            if type(r) is tuple:
+                av = r[0].op.out_avals[r[1]]
+                specs.append((av.shape, av.dtype))
+            else:
+                specs.append((r._value.shape, r._value.dtype))
+        return (tuple(self.codes), tuple(specs))
+
+    def build(self, ins, probe_vals=None):
+        """Re-emit the DAG into the active trace on input tracers ``ins``; returns a function
+        mapping a ref code to its traced value. ``probe_vals[(pos, j)]`` is added to a node
+        output (a zero input whose gradient is that output's gradient)."""
+        from ..interpreter import eval_graph
+        env = []
+
+        def resolve(code):
+            if code >= 0:
+                return ins[code]
+            p, j = divmod(-1 - code, 1024)
+            return env[p][j]
+
+        for p, (node, (_, codes)) in enumerate(zip(self.nodes, self.codes)):
+            outs = eval_graph(node.op.graph, [resolve(c) for c in codes])
+            if probe_vals:
+                outs = [tnp.add(o, probe_vals[(p, j)]) if (p, j) in probe_vals else o
+                        for j, o in enumerate(outs)]
+            env.append(outs)
+        return resolve
+
+
+def _freed_error():
+    raise GradientError(
+        "Trying to backward through the graph a second time: the first backward() freed it. "
+        "Call backward(retain_graph=True) the first time if you need to backward through the "
+        "same graph again (or recompute the forward pass)")
+
+
+_CACHE_LIMIT = 2048  # programs and ops kept per cache (oldest dropped first)
+
+
+def _remember(cache: dict, key, value) -> None:
+    """Insert into a bounded cache: loops whose structure keeps changing (growing sequences)
+    must not keep every program alive."""
+    if len(cache) >= _CACHE_LIMIT:
+        del cache[next(iter(cache))]
+    cache[key] = value
+
+
+def _program(key, build, name):
+    op = _PROGRAMS.get(key)
+    if op is None:
+        op = build()
+        op.name = name
+        _remember(_PROGRAMS, key, op)
+    return op
+
+
+def _forward_op(walk: _Walk, out_codes, name="tensor_forward"):
+    with TraceContext(name) as ctx:
+        ins = [ctx.new_input(av) for av in walk.input_avals()]
+        resolve = walk.build(ins)
+        graph, _ = ctx.to_graph([resolve(c) for c in out_codes])
+    return _Op(graph, None, name)
+
+
+# --- evaluation ------------------------------------------------------------------------------
+def _no_values_in_capture(what: str):
+    raise TracegradError(
+        f"{what} needs a concrete value, but inside tg.compile tensors are symbolic while the "
+        "step is captured (the captured program is replayed without running Python). Return "
+        "the tensor from the step function and read it outside (e.g. loss.item() on the "
+        "returned loss)")
+
+
+def _materialize(tensors) -> None:
+    """Compute the values of lazy ``tensors`` with one compiled program (cached by structure)."""
+    todo = [t for t in tensors if t._node is not None and t._node.values[t._index] is None]
+    if not todo:
+        return
+    if _CAPTURE:
+        _no_values_in_capture("reading a tensor's value")
+    walk = _Walk([t._node for t in todo], grad_mode=False)
+    out_codes = tuple(walk.ref_code((t._node, t._index)) for t in todo)
+    key = ("fwd", walk.key(), out_codes)
+    op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
+    vals = op.run(walk.input_values())
+    for t, v in zip(todo, vals):
+        t._node.values[t._index] = v
+        _PENDING.discard(t)
+
+
+def _before_mutation() -> None:
+    """Leaves are about to change in place: compute every lazy tensor the user still holds,
+    so it keeps the value it had when it was created (as PyTorch's eager values do)."""
+    if _PENDING and not _CAPTURE:
+        pending = [t for t in list(_PENDING) if t._node.values[t._index] is None]
+        _PENDING.clear()
+        _materialize(pending)
+
+
+def _value_of(t: Tensor) -> np.ndarray:
+    node = t._node
+    if node is None:
+        return t._value
+    v = node.values[t._index]
+    if v is None:
+        _materialize([t])
+        v = node.values[t._index]
+    return v
+
+
+# ``Tensor`` is defined on top of this module (core.py imports apply_op, Node, ...): imported
+# last, once every name above exists, so both modules see each other complete.
+from .core import Tensor  # noqa: E402
