@@ -272,7 +272,8 @@ def test_int32_plus_huge_python_int_raises_on_both_backends():
 def test_comparisons_with_out_of_range_ints_are_exact_as_in_numpy():
     x = np.array([1, -3, 2 ** 31 - 1], np.int32)
     for backend in ("numpy", "c"):
-        f = tg.jit(lambda a, n: (a < 2 ** 40, 2 ** 40 > a, a == -(2 ** 70), a >= n), backend=backend)
+        f = tg.jit(lambda a, n: (a < 2 ** 40, 2 ** 40 > a, a == -(2 ** 70), a >= n),
+                   backend=backend)
         got = f(x, 2 ** 40)
         want = (x < 2 ** 40, 2 ** 40 > x, x == -(2 ** 70), x >= 2 ** 40)
         for g, w in zip(got, want):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import IntegerOverflowError
+from .ir import Lit
 
 RANGES = {np.dtype("int32"): (-(2 ** 31), 2 ** 31 - 1),
           np.dtype("int64"): (-(2 ** 63), 2 ** 63 - 1)}
@@ -44,12 +45,11 @@ def check_operands(prim, ins, params, args, src_fn) -> None:
     """Refuse an out-of-range int literal among ``ins``, or narrowing a wide Python-int
     argument to int32 (``convert``); ``src_fn()`` names the user's line."""
     for a in ins:
-        aval = getattr(a, "aval", None)
-        if aval is not None and hasattr(a, "value") and aval.dtype in RANGES and \
-                type(a.value) is int and not fits(a.value, aval.dtype):
+        if type(a) is Lit and type(a.value) is int and a.aval.dtype in RANGES and \
+                not fits(a.value, a.aval.dtype):
             raise IntegerOverflowError(
-                f"Python integer {a.value} out of bounds for {aval.dtype} (in {prim.name}); "
-                f"{_fix(aval.dtype)}", src=src_fn())
+                f"Python integer {a.value} out of bounds for {a.aval.dtype} (in {prim.name}); "
+                f"{_fix(a.aval.dtype)}", src=src_fn())
     if prim.name == "convert" and params.get("new_dtype") == "int32":
         value = wide_value(args[0])
         if value is not None:
