@@ -19,8 +19,12 @@ from .c_alias import aliased_inputs, separate_unsafe
 from .c_scalar import c_literal, ctype, scalar_expr
 from .safe_text import c_comment
 
-PARALLEL_MIN_ELEMENTS = 1 << 15   # below this a loop runs on one thread (measured: fork/join
-                                  # of the OpenMP team costs more than it saves)
+PARALLEL_MIN_ELEMENTS = 1 << 15   # elements of work per thread of a loop's team: smaller loops
+                                  # run on fewer threads (benchmarks/threads.py: waking a sleeping
+                                  # thread costs more than it saves below this)
+POLL_MIN_ELEMENTS = 1 << 20       # loop nests this large poll for Ctrl-C in their outer loop
+STRIP_MIN_ELEMENTS = 1 << 22      # 1-D loops this large run in blocks, so that they can poll
+STRIP_BLOCK = 1 << 16
 REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
 C_VIEWS = {"reshape"}             # contiguous buffers: a reshape is the same pointer
 
@@ -39,6 +43,18 @@ def _dtypes_in(e) -> set[str]:
             for inner in p.eqns:
                 out |= _dtypes_in(inner)
     return out
+
+
+def team_size(work: int) -> int:
+    """Threads a loop of ``work`` elements is worth (the module caps it by the thread setting
+    and by the CPUs free at the call: TG_TEAM_NOW); 1 means no parallel region at all."""
+    return max(1, work // PARALLEL_MIN_ELEMENTS)
+
+
+def parallel_for(work: int) -> str:
+    """The pragma line for a loop of ``work`` elements, or "" when one thread is best."""
+    k = team_size(work)
+    return f"TG_PARALLEL_FOR_N({k})" if k >= 2 else ""
 
 
 def _size(shape) -> int:
@@ -155,7 +171,8 @@ class _Emitter:
         return self.finish()
 
     def stmt(self, code: str, e=None):
-        if e is not None:
+        if e is not None:  # a new equation: a long program checks for Ctrl-C here
+            self.lines.append("    TG_POLL_PROGRAM")
             self.lines.append(f"    /* {_comment(format_eqn(e, self.namer), e.src)} */")
         self.lines.append(code)
 
@@ -234,28 +251,53 @@ class _Emitter:
         self.stmt(f"    {kname}({', '.join(args)});", e)
 
     # --- index/copy operations ----------------------------------------------------------------
-    def _nest(self, shape, body: list[str], indent="    ", parallel=True, names=None
-              ) -> list[str]:
+    def _nest(self, shape, body: list[str], indent="    ", parallel=True, names=None,
+              work: int | None = None) -> list[str]:
         """Loops over ``shape`` with index variables ``names`` (default i0..i{n-1}); ``body``
-        at the innermost; the outer loop runs on the thread team when the nest is large."""
+        at the innermost. The outer loop runs on a team sized by ``work`` (elements the whole
+        nest touches; default the iteration count) and, in a big nest, skips its remaining
+        iterations once Ctrl-C is pressed; a big 1-D loop runs in blocks to be able to."""
         n = len(shape)
         names = names or [f"i{d}" for d in range(n)]
-        out = []
         total = _size(shape)
+        work = total if work is None else work
         if n == 0:
             return [indent + "{"] + [indent + "    " + b for b in body] + [indent + "}"]
-        for d, size in enumerate(shape):
-            pad = indent + "    " * d
-            if d == 0 and parallel and total >= PARALLEL_MIN_ELEMENTS and n >= 1:
-                out.append(f"{pad}TG_PARALLEL_FOR")
-            elif d == n - 1:
-                out.append(f"{pad}TG_SIMD")
-            out.append(f"{pad}for (int64_t {names[d]} = 0; {names[d]} < {size}; "
-                       f"{names[d]}++) {{")
-        pad = indent + "    " * n
-        out += [pad + b for b in body]
-        for d in reversed(range(n)):
-            out.append(indent + "    " * d + "}")
+        par = parallel_for(work) if parallel else ""
+        # poll where a check is cheap next to the work it guards: an outer loop over rows, or
+        # a 1-D loop whose every iteration does much work (a row reduction), never a SIMD loop
+        heavy = n == 1 and work >= 64 * total
+        poll = work >= POLL_MIN_ELEMENTS and (n >= 2 or total >= STRIP_MIN_ELEMENTS or heavy)
+        if n == 1 and total >= STRIP_MIN_ELEMENTS:
+            i, nb = names[0], -(-total // STRIP_BLOCK)
+            out = [f"{indent}TG_PARALLEL_FOR_N({team_size(work)})" if par else "",
+                   f"{indent}for (int64_t tg_b = 0; tg_b < {nb}; tg_b++) {{",
+                   f"{indent}    TG_POLL_SKIP",
+                   f"{indent}    const int64_t tg_hi = tg_b == {nb - 1} ? {total} : "
+                   f"(tg_b + 1) * {STRIP_BLOCK};",
+                   f"{indent}    TG_SIMD",
+                   f"{indent}    for (int64_t {i} = tg_b * {STRIP_BLOCK}; {i} < tg_hi; {i}++) {{",
+                   *[indent + "        " + b for b in body],
+                   f"{indent}    }}", f"{indent}}}"]
+        else:
+            out = []
+            for d, size in enumerate(shape):
+                pad = indent + "    " * d
+                if d == 0 and par:
+                    out.append(f"{pad}{par}")
+                elif d == n - 1 and not (heavy and poll):
+                    out.append(f"{pad}TG_SIMD")
+                out.append(f"{pad}for (int64_t {names[d]} = 0; {names[d]} < {size}; "
+                           f"{names[d]}++) {{")
+                if d == 0 and poll:
+                    out.append(f"{pad}    TG_POLL_SKIP")
+            pad = indent + "    " * n
+            out += [pad + b for b in body]
+            for d in reversed(range(n)):
+                out.append(indent + "    " * d + "}")
+        out = [ln for ln in out if ln]
+        if poll:  # the count of SIGINTs at the call's start, read on the calling thread
+            out = [indent + "{", indent + "TG_POLL_DECL"] + out + [indent + "}"]
         return out
 
     @staticmethod
@@ -374,7 +416,7 @@ class _Emitter:
         r = _size(x.aval.shape[k:])
         self.n_kernels += 1
         kname = f"op{self.n_kernels}"
-        par = "TG_PARALLEL_FOR\n    " if parallel and nb * r >= PARALLEL_MIN_ELEMENTS else ""
+        par = parallel_for(nb * r) + "\n    " if parallel and team_size(nb * r) >= 2 else ""
         fn = [f"static void {kname}({params}) {{", *prologue,
               f"    {par}for (int64_t b = 0; b < {nb}; b++) {{",
               "        int64_t base = 0;"]
@@ -651,7 +693,7 @@ class _Kernel:
             if not kept:
                 return self.full_reduction(S, body, acc_t, init, simd_red, q, t_out, finish,
                                            nan_decl, inner_total)
-            return em._nest(kshape, block)
+            return em._nest(kshape, block, work=_size(S))
         # general axes: accumulate into a zeroed double/int64 array of the output's size
         ost = _strides(o.aval.shape)
         oidx = em._index([(f"i{d}", ost[k]) for k, d in enumerate(kept)])
@@ -675,8 +717,9 @@ class _Kernel:
         """All axes reduced: per-thread partials combined in thread order (deterministic for
         a given thread count)."""
         n = len(S)
-        par = total >= PARALLEL_MIN_ELEMENTS and n >= 1
-        lines = [f"{acc_t} parts[TG_MAX_THREADS]; int nparts = 1;",
+        par = team_size(total) >= 2 and n >= 1
+        lines = ["TG_POLL_DECL" if n >= 2 and total >= POLL_MIN_ELEMENTS else "",
+                 f"{acc_t} parts[TG_MAX_THREADS]; int nparts = 1;",
                  "int nanparts[TG_MAX_THREADS];" if nan_decl else ""]
         inner = []
         for d in range(n):
@@ -685,6 +728,8 @@ class _Kernel:
                 inner.append(f"{pad}TG_SIMD_RED({simd_red})")
             lo, hi = ("lo", "hi") if d == 0 else ("0", str(S[d]))
             inner.append(f"{pad}for (int64_t i{d} = {lo}; i{d} < {hi}; i{d}++) {{")
+            if d == 0 and n >= 2 and total >= POLL_MIN_ELEMENTS:
+                inner.append("    TG_POLL_SKIP")  # Ctrl-C: skip the remaining rows
         inner += ["    " * n + b for b in body]
         inner += ["    " * d + "}" for d in reversed(range(n))]
         # each thread takes a fixed contiguous share of the outer loop (static partition)
@@ -695,7 +740,8 @@ class _Kernel:
             ["parts[t] = acc;" + (" nanparts[t] = nan;" if nan_decl else ""),
              "if (t == 0) nparts = nt;"]
         if par:
-            lines += ["TG_PARALLEL_REGION", "{"] + ["    " + r for r in region] + ["}"]
+            lines += [f"TG_PARALLEL_REGION_N({team_size(total)})", "{"] + \
+                ["    " + r for r in region] + ["}"]
         else:
             lines += ["{"] + ["    " + r for r in region] + ["}"]
         comb = {"reduce_sum": "a += parts[t];", "reduce_prod": "a *= parts[t];",

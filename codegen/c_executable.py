@@ -1,15 +1,22 @@
 """The C backend's executable: a program's extension module plus the per-call marshalling
-(inputs made C-contiguous, outputs allocated fresh, one call into C)."""
+(inputs made C-contiguous, outputs allocated fresh, one call into C).
+
+Each calling thread gets its own arena (the program's intermediates), owned by a
+``threading.local``: it is freed when the thread ends or the executable is dropped."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import numpy as np
 
 from tracegrad.ir import Graph
 
+from . import c_threads
 from .c_emit import emit_c
 
+ARENA_ALIGN = 64  # bytes: cache lines, and the widest vector loads
 
 
 def num_threads() -> int:
@@ -36,15 +43,37 @@ class CExecutable:
         prog = emit_c(graph, fn_name, libmvec=bool(compiler_info().get("libmvec")))
         self.program = prog
         self.source = prog.source
+        c_threads.prepare_openmp()  # before the first module pulls libgomp in
         # contractions call the BLAS through addresses (c_blas_lib), so nothing is linked
         self.module = load_extension(prog.source, uses_blas=False)
-        self.module.set_threads(num_threads())
+        blas_threads = (0, 0)
         if prog.uses_blas:
             from .c_blas_lib import blas_functions
             self.module.set_blas(*blas_functions()[:3])
+            blas_threads = c_threads.blas_thread_functions()
+        self._blas_threads = blas_threads
+        self.set_threads(num_threads())
+        # the load is sampled only where a call may use several threads (a big loop or BLAS)
+        from tracegrad import options
+        self._sample_load = options.flag("TRACEGRAD_ADAPT_THREADS") and self.threads > 1 and \
+            ("TG_PARALLEL" in prog.source or prog.uses_blas)
         self._run = self.module.run
         self._consts = prog.constants
         self._out_specs = [(a.shape, a.dtype) for a in prog.out_avals]
+        self._arena_bytes = max(prog.arena_bytes, ARENA_ALIGN)
+        self._local = threading.local()
+
+    def set_threads(self, n: int) -> None:
+        """At most ``n`` threads for this program's loops and BLAS calls (also fewer while
+        other processes hold the CPUs, unless TRACEGRAD_ADAPT_THREADS=0)."""
+        self.threads = max(1, int(n))
+        self.module.set_threads(self.threads, c_threads.shared_address(), *self._blas_threads)
+
+    def _new_arena(self) -> np.ndarray:
+        raw = np.empty(self._arena_bytes + ARENA_ALIGN, np.uint8)
+        skip = -raw.ctypes.data % ARENA_ALIGN
+        self._local.arena = arena = raw[skip:skip + self._arena_bytes]
+        return arena
 
     def __call__(self, *args) -> list[np.ndarray]:
         # C reads each input as a contiguous, element-aligned array; anything else (a strided
@@ -53,5 +82,11 @@ class CExecutable:
         ins = [a if a.flags.c_contiguous and a.flags.aligned else np.array(a, order="C")
                for a in args]
         outs = [np.empty(s, d) for s, d in self._out_specs]
-        self._run(*ins, *self._consts, *outs)
+        try:
+            arena = self._local.arena
+        except AttributeError:
+            arena = self._new_arena()
+        if self._sample_load:
+            c_threads.refresh(time.monotonic())
+        self._run(*ins, *self._consts, *outs, arena)
         return outs
