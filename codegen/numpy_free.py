@@ -77,7 +77,11 @@ class Frees:
 
     def __init__(self, inputs, consts: dict | None = None):
         self.locals = set(inputs)                  # names bound in the function so far
+        self.inputs = set(inputs)
         self.owners: dict[str, frozenset] = {}     # name -> the storage keys it refers to
+        # name -> the keys it surely refers to: a reshape that may copy refers to its
+        # operand's keys for liveness, but returning it makes only its own key an output
+        self.sure: dict[str, frozenset] = {}
         self.contig = {n: True for n in inputs}    # arguments are taken as C-contiguous
         self.key_bytes: dict[str, int] = {}
         self.key_line: dict[str, int] = {}         # key -> the line that allocates it
@@ -92,9 +96,11 @@ class Frees:
         self.reads.setdefault(at, []).extend(names)
         return names
 
-    def _bind(self, at: int, name: str, owners: frozenset, contig: bool) -> None:
+    def _bind(self, at: int, name: str, owners: frozenset, contig: bool,
+              sure: frozenset | None = None) -> None:
         self.locals.add(name)
         self.owners[name] = owners
+        self.sure[name] = owners if sure is None else sure
         self.contig[name] = contig
         self.binds.setdefault(at, []).append(name)
 
@@ -112,9 +118,16 @@ class Frees:
         self.scratch[at] = self.scratch.get(at, 0) + _scratch_bytes(e, expr)
         if e.prim.name in VIEW_PRIMS and len(outs) == 1 and read:
             owners = self.owners.get(read[0], frozenset())
+            sure = self.sure.get(read[0], frozenset())
             if e.prim.name == "reshape" and not self.contig.get(read[0], True):
-                owners = owners | self._new_key(at, outs[0], e.outputs[0].aval.nbytes)
-            self._bind(at, outs[0], owners, _contiguous_result(e, contig))
+                sure = self._new_key(at, outs[0], e.outputs[0].aval.nbytes)
+                owners = owners | sure
+            elif not e.inputs[0].aval.shape:
+                # a 0-d value may be a Python number or a NumPy scalar (what ufuncs return
+                # for 0-d results): viewing it makes a new one-element array
+                sure = self._new_key(at, outs[0], e.outputs[0].aval.dtype.itemsize)
+                owners = owners | sure
+            self._bind(at, outs[0], owners, _contiguous_result(e, contig), sure)
             return
         for i, n in enumerate(outs):
             self._bind(at, n, self._new_key(at, n, _fresh_bytes(e, i)),
@@ -123,8 +136,11 @@ class Frees:
     def alias(self, at: int, name: str, src: str) -> None:
         """Line ``at`` is ``name = src`` (a fused kernel's output)."""
         read = self._read(at, [src])
-        self._bind(at, name, self.owners.get(read[0], frozenset()) if read else frozenset(),
-                   self.contig.get(src, True))
+        if read:
+            self._bind(at, name, self.owners.get(src, frozenset()), self.contig.get(src, True),
+                       self.sure.get(src, frozenset()))
+        else:
+            self._bind(at, name, frozenset(), True)
 
     def _new_key(self, at: int, name: str, nbytes: int) -> frozenset:
         self.key_bytes[name] = nbytes
@@ -134,7 +150,7 @@ class Frees:
     def finish(self, lines: list[str], returned, indent: str = "    ") -> tuple[list, int]:
         """``lines`` with a ``del`` after each freeable name's last use, and the peak bytes."""
         returned = [r for r in returned if r in self.locals]
-        out_keys = set().union(*(self.owners.get(r, frozenset()) for r in returned))
+        out_keys = set().union(*(self.sure.get(r, frozenset()) for r in returned))
         last: dict[str, int] = {}
         for at in sorted(set(self.binds) | set(self.reads)):
             for n in self.binds.get(at, ()):

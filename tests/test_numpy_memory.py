@@ -221,3 +221,40 @@ def test_memory_benchmark_runs():
     assert out.returncode == 0, out.stderr
     rows = [line for line in out.stdout.splitlines() if "tracegrad numpy" in line]
     assert len(rows) == 4 and "error" not in out.stdout, out.stdout
+
+
+# --- random programs (tests/fuzz_programs.py): the same invariants on programs nobody wrote ---
+def _fuzz_one(p):
+    from fuzz_check import compare_outputs, eager
+    fn, args = p.function(), p.make_args()
+    ref = eager(fn, args)
+    for threshold in (0, 1 << 62):  # planned (fused, arena) and the small-program path
+        old = fuse_mod.SMALL_PROGRAM_BYTES
+        fuse_mod.SMALL_PROGRAM_BYTES = threshold
+        try:
+            for level in ("O0", "O2"):
+                f = tg.jit(fn, backend="numpy", opt_level=level)
+                lowered = f.lower(*args)
+                assert names_read_after_del(lowered.source) == [], lowered.source
+                dead, held = held_while_dead(f, args)
+                assert dead == [], (dead, lowered.source)
+                with np.errstate(all="ignore"):
+                    got = f(*args)
+                assert held <= lowered.stats["peak_bytes"] + out_bytes(got), lowered.source
+                compare_outputs(got, ref, p.out_vals, str(p), f"NumPy backend at {level}")
+        finally:
+            fuse_mod.SMALL_PROGRAM_BYTES = old
+
+
+def test_random_programs_hold_no_dead_intermediate():
+    from fuzz_programs import programs
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=120, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(programs(max_steps=10))
+    def check(p):
+        _fuzz_one(p)
+
+    with np.errstate(all="ignore"):
+        check()
