@@ -11,7 +11,7 @@ import numpy as np
 from . import dtypes
 from .errors import ArgumentError, DTypeError, IntegerOverflowError, TracegradError
 from .int_range import WIDE, weak_kind
-from .ir import AVal, Graph
+from .ir import AVal, Graph, Lit
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .subclasses import plain_array
 from .tracer import TraceContext, Tracer
@@ -154,11 +154,12 @@ def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
         out = (rebuild or (lambda a, k: call_user(fn, a, k)))(args, kwargs)
         out_leaves, out_tree = tree_flatten(out)
         for i, o in enumerate(out_leaves):
-            if not (isinstance(o, (Tracer, np.ndarray, np.generic, bool, int, float))):
+            # a Lit: a constant output of an inner graph (e.g. jvp of a function of static ints)
+            if not (isinstance(o, (Tracer, Lit, np.ndarray, np.generic, bool, int, float))):
                 raise TracegradError(
                     f"the traced function returned a {type(o).__name__} as output leaf {i}; "
                     "return arrays (or tuples/lists/dicts of arrays)")
-        out_atoms = [o if isinstance(o, Tracer) else _const_leaf(o) for o in out_leaves]
+        out_atoms = [o if isinstance(o, (Tracer, Lit)) else _const_leaf(o) for o in out_leaves]
         graph, captured = ctx.to_graph(out_atoms)
     return Traced(graph, captured, out_tree, in_tree)
 
