@@ -269,6 +269,24 @@ def test_int32_plus_huge_python_int_raises_on_both_backends():
             [2 ** 40 + 1, 2 ** 40 + 2]
 
 
+def test_python_ints_computed_from_arguments_are_checked_on_each_call():
+    """``x + n * 4``: the Python int n * 4 depends on the call, so the compiled program checks
+    it on every call (one compile), where a wrapped value would have been used."""
+    x = np.array([1, 2], np.int32)
+    for backend in ("numpy", "c"):
+        f = tg.jit(lambda a, n: a + n * 4, backend=backend)
+        assert f(x, 3).tolist() == [13, 14]
+        with pytest.raises(IntegerOverflowError, match="2147483648.*int32") as info:
+            f(x, 2 ** 29)
+        assert "a + n * 4" in str(info.value)
+        assert f(x, -5).tolist() == [-19, -18] and f.cache_info().misses == 1
+        g = tg.jit(lambda a, n, m: a * (n * m), backend=backend)  # beyond int64 too
+        with pytest.raises(IntegerOverflowError, match="int64"):
+            g(x.astype(np.int64), 2 ** 40, 2 ** 40)
+        h = tg.jit(lambda a, n: a + (n - 2 ** 40 + 1), backend=backend)  # wide in, fits out
+        assert h(x, 2 ** 40).tolist() == [2, 3]
+
+
 def test_comparisons_with_out_of_range_ints_are_exact_as_in_numpy():
     x = np.array([1, -3, 2 ** 31 - 1], np.int32)
     for backend in ("numpy", "c"):
@@ -307,9 +325,13 @@ def test_every_int_dtype_and_operator_overflows_as_numpy(dtype, op):
                                       np.iinfo(dtype).min <= v <= np.iinfo(dtype).max):
                 kind = "overflow"  # NumPy wraps (e.g. 2**40 -> 0 in int32): refuse instead
             calls = [tg.jit(lambda a, v=v: fn(v, a) if left else fn(a, v), backend="numpy")]
-            if -(2 ** 63) <= v < 2 ** 63:  # as a Python-int argument
+            if -(2 ** 63) <= v < 2 ** 63:  # as a Python-int argument, and computed from one
+                # (n * k, compiled by a first call with other values, then called with v)
                 g = tg.jit(lambda a, n: fn(n, a) if left else fn(a, n), backend="numpy")
                 calls.append(lambda a, g=g, v=v: g(a, v))
+                h = tg.jit(lambda a, n, k: fn(n * k, a) if left else fn(a, n * k),
+                           backend="numpy")
+                calls.append(lambda a, h=h, v=v: (h(np.ones_like(a), 1, 3), h(a, v, 1))[1])
             for call in calls:
                 if kind == "overflow" and op == "**" and v < 0 and not left:
                     # NumPy converts the exponent first; tracegrad checks its sign first

@@ -18,6 +18,7 @@ from . import options
 from .errors import ArgumentError, TracegradError, UnsupportedOperationError
 from .identity import same_value, value_key
 from .int_range import WIDE, weak_kind
+from .int_range import run_checks as run_int_checks
 from .ir import AVal, Graph
 from .dtypes import SHORT_NAMES
 from .pytree import TreeDef, keystr, tree_flatten, tree_paths, tree_unflatten
@@ -137,6 +138,7 @@ class Lowered:
     executable: object
     out_tree: TreeDef
     last_use: int = field(default=0, repr=False, compare=False)  # JitFunction's LRU clock
+    int_checks: tuple = field(default=(), repr=False)  # see int_range.run_checks
 
     def __str__(self) -> str:
         return self.source
@@ -278,6 +280,11 @@ class JitFunction:
             key = self._fast_key(args)
             if key is not None and self._cache.get(sig) is entry:  # (not evicted meanwhile)
                 self._fast[key] = entry
+        if entry.int_checks:  # Python ints computed from Python-int arguments must fit
+            try:
+                run_int_checks(entry.int_checks, leaves)
+            except TracegradError as exc:
+                raise exc.with_src(user_src_with_text(2))
         flat = [x if type(x) is np.ndarray else as_array(x, AVal(s, d))
                 for x, (s, d, _) in zip(leaves, sig.avals)]
         outs = entry.executable(*flat)
@@ -460,7 +467,7 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
         "backend": executable.backend,
     }
     return Lowered(graph, executable.source, stats, traced.graph, record.stages, executable,
-                   traced.out_tree)
+                   traced.out_tree, int_checks=traced.int_checks)
 
 
 def planned_peak_bytes(executable) -> int:

@@ -6,7 +6,11 @@ tracing, so both backends refuse the same programs, at the user's line:
 - literals reaching ``bind`` (``check_operands``);
 - Python-int *arguments* (weak tracers): jit keys them by whether they fit int32 (``WIDE``),
   and converting a wide one to int32 raises;
-- comparisons, where NumPy 2 does not raise but compares exactly: ``exact_comparison``.
+- comparisons, where NumPy 2 does not raise but compares exactly: ``exact_comparison``;
+- Python ints *computed* from such arguments (``x + n * 4``): Python would compute them exactly,
+  so the trace keeps each one's expression over the arguments (``note_weak_int``), and a
+  narrowing of one to an integer dtype becomes a check that jit runs on each call's values
+  (``run_checks``): the value depends on the call, so it cannot be decided while tracing.
 """
 from __future__ import annotations
 
@@ -50,12 +54,13 @@ def check_operands(prim, ins, params, args, src_fn) -> None:
             raise IntegerOverflowError(
                 f"Python integer {a.value} out of bounds for {a.aval.dtype} (in {prim.name}); "
                 f"{_fix(a.aval.dtype)}", src=src_fn())
-    if prim.name == "convert" and params.get("new_dtype") == "int32":
+    if prim.name == "convert":
         value = wide_value(args[0])
-        if value is not None:
+        if value is not None and params["new_dtype"] == "int32":
             raise IntegerOverflowError(
                 f"the Python int argument {value} is out of bounds for int32 (it meets an int32 "
                 f"array); {_fix(INT32)}", src=src_fn())
+        note_consumed(args[:1], src_fn, np.dtype(params["new_dtype"]))
 
 
 def wide_value(x):
@@ -76,8 +81,11 @@ def exact_comparison(prim: str, x1, x2, elementwise, full, shape_of, dtype_of):
     True, no error). Returns that result when a Python int literal, or a wide Python-int
     argument, is outside the array's integer dtype; else None (the ordinary comparison is
     exact). ``elementwise(prim, x1, x2, dtype=)`` compares at a given dtype."""
-    for a, b in ((x1, x2), (x2, x1)):  # a wide argument against an int32 array: in int64
-        if wide_value(a) is not None and type(b) is not int and dtype_of(b) == INT32:
+    for a, b in ((x1, x2), (x2, x1)):  # a Python-int argument (or an int computed from
+        # them) that may not fit, against an int32 array: compare in int64
+        expr = _expr(a)
+        if (wide_value(a) is not None or (expr is not None and expr[0] not in ("in", "lit"))) \
+                and type(b) is not int and dtype_of(b) == INT32:
             return elementwise(prim, x1, x2, dtype=INT64)
     py = [type(x) is int for x in (x1, x2)]
     if py[0] == py[1]:
@@ -92,3 +100,63 @@ def exact_comparison(prim: str, x1, x2, elementwise, full, shape_of, dtype_of):
     # beyond int64 every element compares the same way
     result = (op == "ne") if op in ("eq", "ne") else (_BELOW_ALL[op] == (value > 0))
     return full(shape_of(other), result, np.dtype("bool"))
+
+
+# --- Python ints computed from Python-int arguments -----------------------------------------
+_PY_OPS = {"add": lambda a, b: a + b, "subtract": lambda a, b: a - b,
+           "multiply": lambda a, b: a * b, "floor_divide": lambda a, b: a // b,
+           "remainder": lambda a, b: a % b, "power": lambda a, b: a ** b,
+           "negative": lambda a: -a, "abs": abs}
+
+
+def _expr(x):
+    """The expression of a weak int over the call's argument leaves, or None."""
+    if type(x) is int:
+        return ("lit", x)
+    ctx = getattr(x, "_ctx", None)
+    if ctx is None or not getattr(x, "_weak", False):
+        return None
+    return ctx.weak_exprs.get(id(x._var))
+
+
+def note_weak_int(op: str, out, operands) -> None:
+    """Record ``out = op(*operands)`` when it is a Python int computed from Python ints and
+    Python-int arguments (a weak int tracer), so a narrowing of it can be checked per call."""
+    if op not in _PY_OPS or not getattr(out, "_weak", False) or out.dtype.kind != "i":
+        return
+    exprs = [_expr(o) for o in operands]
+    if all(e is not None for e in exprs):
+        out._ctx.weak_exprs[id(out._var)] = (op, *exprs)
+
+
+def note_consumed(operands, src_fn, dtype=INT64) -> None:
+    """Python ints computed from Python-int arguments among ``operands`` meet an array here
+    (as ``dtype``): each call must check that the exact value fits ``dtype`` (an integer
+    dtype), or int64 (for a float or bool ``dtype``: the trace computed the value in int64)."""
+    for x in operands:
+        expr = _expr(x)
+        if expr is not None and expr[0] not in ("in", "lit"):
+            x._ctx.int_checks.append((expr, dtype if dtype in RANGES else INT64, src_fn()))
+
+
+def _evaluate(expr, leaves):
+    kind = expr[0]
+    if kind == "lit":
+        return expr[1]
+    if kind == "in":
+        return leaves[expr[1]]
+    return _PY_OPS[kind](*[_evaluate(e, leaves) for e in expr[1:]])
+
+
+def run_checks(checks, leaves) -> None:
+    """Raise ``IntegerOverflowError`` when a Python int computed from this call's arguments
+    does not fit the integer dtype the trace narrowed it to (NumPy 2 raises there too)."""
+    for expr, dtype, src in checks:
+        try:
+            value = _evaluate(expr, leaves)
+        except (ArithmeticError, TypeError, ValueError):
+            continue  # (n // 0 ...: not an overflow; the program's own result stands)
+        if type(value) is int and not fits(value, dtype):
+            raise IntegerOverflowError(
+                f"the Python int {value}, computed from this call's Python-int arguments, is "
+                f"out of bounds for {dtype}; {_fix(dtype)}", src=src)

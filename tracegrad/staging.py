@@ -132,6 +132,9 @@ class Traced:
     captured: list          # tracers of an enclosing trace the function closed over
     out_tree: TreeDef
     in_tree: TreeDef
+    # Python ints computed from Python-int arguments and narrowed to an integer dtype:
+    # (expression over the argument leaves, dtype, src), checked on each call (int_range.py)
+    int_checks: tuple = ()
 
 
 def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
@@ -149,6 +152,8 @@ def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
             t = ctx.new_input(aval, weak=weak)
             if weak_kind(leaf, weak) == WIDE:  # narrowing it to int32 must raise (int_range.py)
                 ctx.wide_ints[id(t._var)] = leaf
+            if weak and type(leaf) is int:  # ints computed from it are checked per call
+                ctx.weak_exprs[id(t._var)] = ("in", i)
             tracers.append(t)
         args, kwargs = tree_unflatten(in_tree, tracers)
         out = (rebuild or (lambda a, k: call_user(fn, a, k)))(args, kwargs)
@@ -161,7 +166,7 @@ def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
                     "return arrays (or tuples/lists/dicts of arrays)")
         out_atoms = [o if isinstance(o, (Tracer, Lit)) else _const_leaf(o) for o in out_leaves]
         graph, captured = ctx.to_graph(out_atoms)
-    return Traced(graph, captured, out_tree, in_tree)
+    return Traced(graph, captured, out_tree, in_tree, tuple(ctx.int_checks))
 
 
 def _const_leaf(o):

@@ -17,7 +17,7 @@ from . import dtypes
 from .errors import (ArgumentError, DTypeError, ImmutableArrayError, TracegradError,
                      TracerArrayConversionError, TracerBoolError, UnsupportedAttributeError,
                      UnsupportedOperationError)
-from .int_range import check_operands as check_int_operands
+from .int_range import check_operands as check_int_operands, note_consumed, note_weak_int
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
 from .source_info import user_src, user_src_with_text
 from .subclasses import plain_array
@@ -89,6 +89,10 @@ class TraceContext:
         self.const_vars: dict[int, tuple[np.ndarray, Var]] = {}
         # id(input var) -> value, for Python-int arguments outside int32 (see int_range.py)
         self.wide_ints: dict[int, int] = {}
+        # id(var) -> expression over the argument leaves, for Python ints computed from
+        # Python-int arguments; and the (expression, dtype, src) narrowings to check per call
+        self.weak_exprs: dict[int, tuple] = {}
+        self.int_checks: list[tuple] = []
         self.active = False
 
     def __enter__(self) -> "TraceContext":
@@ -488,13 +492,19 @@ class Tracer:
     # Python float argument ``s`` stays float32, as it does in NumPy. NumPy functions
     # (np.exp(s), ...) return NumPy scalars, which are strong; they are not operators.
     def __neg__(self):
-        return _weak_if(_tnp().negative(self), self)
+        out = _weak_if(_tnp().negative(self), self)
+        if type(out) is Tracer and out._weak:
+            note_weak_int("negative", out, (self,))
+        return out
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _weak_if(_tnp().abs(self), self)
+        out = _weak_if(_tnp().abs(self), self)
+        if type(out) is Tracer and out._weak:
+            note_weak_int("abs", out, (self,))
+        return out
 
     def __invert__(self):
         return _tnp().invert(self)
@@ -569,16 +579,29 @@ def _defers(o) -> bool:
     return hasattr(type(o), "__array_ufunc__")
 
 
+def _note_ints(op: str, out, operands) -> None:
+    """Python-int arithmetic on Python-int arguments: a weak result keeps its expression; a
+    strong one (it met an array) makes each call check the exact value fits (int_range.py)."""
+    if type(out) is Tracer and out._weak:
+        note_weak_int(op, out, operands)
+    elif out is not NotImplemented:
+        note_consumed(operands, lambda: user_src_with_text(4))
+
+
 def _binary_operator(tnp_name: str):
     def op(self, o):
         if _defers(o):
             return NotImplemented
-        return _weak_if(getattr(_tnp(), tnp_name)(self, o), self, o)
+        out = _weak_if(getattr(_tnp(), tnp_name)(self, o), self, o)
+        _note_ints(tnp_name, out, (self, o))
+        return out
 
     def rop(self, o):
         if _defers(o):
             return NotImplemented
-        return _weak_if(getattr(_tnp(), tnp_name)(o, self), self, o)
+        out = _weak_if(getattr(_tnp(), tnp_name)(o, self), self, o)
+        _note_ints(tnp_name, out, (o, self))
+        return out
     return op, rop
 
 
