@@ -95,6 +95,13 @@ def flatten(graph: Graph) -> list:
     return steps
 
 
+def flat_intermediate_bytes(graph: Graph) -> int:
+    """Bytes of every value the program computes, fused kernels' bodies included (a chain fused
+    into one kernel that returns a scalar still computes all its arrays)."""
+    return sum(o.aval.nbytes for kind, e, _ in flatten(graph) if kind == "eqn"
+               for o in e.outputs)
+
+
 def dump_names(graph: Graph) -> dict[int, str]:
     """The names the IR dump gives: top-level values as printed, values inside a kernel as
     ``kernelN/x`` with x the name in that kernel's printed body."""
@@ -274,9 +281,9 @@ def check_plan(graph: Graph, plan: MemPlan) -> None:
 @register("memplan", "liveness, buffer reuse and in-place writes; the plan goes to "
                      "graph.meta['memplan']")
 def memplan(graph: Graph, donate: tuple[int, ...] = (), force: bool = False) -> Graph:
-    from .fuse import SMALL_PROGRAM_BYTES, intermediate_bytes
+    from .fuse import SMALL_PROGRAM_BYTES
     donate = tuple(donate) or tuple(graph.meta.get("donate", ()))  # set by jit(donate_argnums)
-    if not force and not donate and intermediate_bytes(graph) < SMALL_PROGRAM_BYTES:
+    if not force and not donate and flat_intermediate_bytes(graph) < SMALL_PROGRAM_BYTES:
         return graph  # small programs: NumPy's allocator is cheaper than the plan
     plan = analyse(graph, donate)
     meta = dict(graph.meta)

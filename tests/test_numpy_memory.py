@@ -78,6 +78,20 @@ def test_long_elementwise_chain_holds_at_most_three_buffers(level, program_size)
     assert peak2 <= peak + slack
 
 
+def test_fused_chain_that_returns_a_scalar_is_planned():
+    """memplan's small-program test counted only top-level values: a chain fused into one
+    kernel returning a scalar looked like 4 bytes, went unplanned, and stats["peak_bytes"]
+    read 0 (issue 11 item 12's report). Kernel bodies count now: one in-place slot."""
+    x = np.linspace(-1, 1, N, dtype=np.float32)
+    f = tg.jit(lambda v: np.sum(long_chain(v)), backend="numpy")  # O2, default threshold
+    lowered = f.lower(x)
+    assert lowered.ir.meta.get("memplan") is not None, lowered.source
+    assert 0 < lowered.stats["peak_bytes"] <= 2 * x.nbytes
+    peak, out = measured_peak(f, x)
+    assert peak <= lowered.stats["peak_bytes"] + (64 << 10)
+    np.testing.assert_allclose(out, np.sum(long_chain(x)), rtol=1e-4)
+
+
 def mlp_loss(w1, w2, x):
     h = np.maximum(x @ w1, 0.0)
     z = np.tanh(h @ w2)
