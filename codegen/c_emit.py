@@ -87,6 +87,7 @@ class CProgram:
     uses_blas: bool
     arena_bytes: int
     in_nbytes: list = field(default_factory=list)
+    parallel: bool = False     # some loop may run on a team (then c_executable samples the load)
 
 
 class _Emitter:

@@ -56,7 +56,7 @@ class CExecutable:
         # the load is sampled only where a call may use several threads (a big loop or BLAS)
         from tracegrad import options
         self._sample_load = options.flag("TRACEGRAD_ADAPT_THREADS") and self.threads > 1 and \
-            ("TG_PARALLEL" in prog.source or prog.uses_blas)
+            (prog.parallel or prog.uses_blas)
         self._run = self.module.run
         self._consts = prog.constants
         self._out_specs = [(a.shape, a.dtype) for a in prog.out_avals]

@@ -12,7 +12,7 @@ spins on a CPU after its work is done. Three mechanisms, each measured by
 - On a busy machine a second thread (ours or OpenBLAS's) waits for a CPU that another process
   holds, and the whole call waits with it (W2: 72 ms with a competing process vs 7 ms on one
   thread). ``refresh`` samples the runnable tasks of the machine (``/proc/loadavg``) minus our
-  own, at most every ``SAMPLE_SECONDS``, and publishes the CPUs free now in ``SHARED[0]``, which
+  own, at most every ``SAMPLE_SECONDS``, and publishes the CPUs free in ``SHARED[0]``, which
   every generated module reads before a parallel loop and before its BLAS calls.
 - Each loop's team is also capped by its size (``c_emit.team_size``): small loops run on one
   thread. Full reductions keep a size-only team, so their sums do not depend on the load.
@@ -29,6 +29,8 @@ GOMP_SPINCOUNT = "1000"    # idle libgomp threads spin ~1 us, then sleep (measur
 # [0] CPUs free now; [1] BLAS-using calls in flight; [2] the BLAS thread count to restore
 # when the last of them returns. Read and written by generated modules (with the GIL held).
 SHARED = (ctypes.c_int * 4)(1 << 20, 0, 0, 0)
+RECENT = 3                 # samples (~0.15 s) whose quietest decides
+_RECENT: list[int] = []
 _STATE = {"next": 0.0, "omp": None, "blas": None}
 
 
@@ -102,13 +104,18 @@ def refresh(now: float | None = None) -> None:
 
 
 def free_cpus() -> int:
-    """CPUs this process may use minus the tasks of other processes runnable now (at least 1)."""
+    """CPUs this process may use minus the tasks of other processes runnable, at least 1.
+
+    The fewest others seen in the last ``RECENT`` samples: a competitor that spins stays in
+    every sample, while short jobs (a compiler, a test) do not cost us a CPU for long."""
     try:
         with open("/proc/loadavg", "rb") as f:
             running = int(f.read().split()[3].split(b"/")[0])
     except (OSError, ValueError, IndexError):
         return 1 << 20  # no load figure: trust the configured thread count
-    return max(1, cpus() - max(0, running - _own_running()))
+    _RECENT.append(max(0, running - _own_running()))
+    del _RECENT[:-RECENT]
+    return max(1, cpus() - min(_RECENT))
 
 
 def _own_running() -> int:
