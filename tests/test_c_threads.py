@@ -212,3 +212,15 @@ def test_the_blas_thread_count_is_restored_after_a_call(c_jit, monkeypatch):
     finally:
         c_threads.SHARED[0] = saved
     assert get() == before
+
+
+def test_threads_benchmark_runs(c_jit):  # noqa: ARG001 (skips without cc)
+    """Smoke test of ``python -m benchmarks.threads`` (one round; timings never asserted)."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-m", "benchmarks.threads", "--rounds", "1"],
+                         capture_output=True, text=True, cwd=root, timeout=600)
+    assert out.returncode == 0, out.stderr
+    rows = [ln for ln in out.stdout.splitlines() if "tg default/single" in ln]
+    assert len(rows) == 3, out.stdout
