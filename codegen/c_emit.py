@@ -719,7 +719,8 @@ class _Kernel:
         a given thread count)."""
         n = len(S)
         par = team_size(total) >= 2 and n >= 1
-        lines = ["TG_POLL_DECL" if n >= 2 and total >= POLL_MIN_ELEMENTS else "",
+        blocks = n == 1 and total >= STRIP_MIN_ELEMENTS  # a long 1-D sum polls between blocks
+        lines = ["TG_POLL_DECL" if blocks or (n >= 2 and total >= POLL_MIN_ELEMENTS) else "",
                  f"{acc_t} parts[TG_MAX_THREADS]; int nparts = 1;",
                  "int nanparts[TG_MAX_THREADS];" if nan_decl else ""]
         inner = []
@@ -733,6 +734,14 @@ class _Kernel:
                 inner.append("    TG_POLL_SKIP")  # Ctrl-C: skip the remaining rows
         inner += ["    " * n + b for b in body]
         inner += ["    " * d + "}" for d in reversed(range(n))]
+        if blocks:
+            inner = [f"for (int64_t tg_b = lo; tg_b < hi; tg_b += {STRIP_BLOCK}) {{",
+                     "    TG_POLL_SKIP",
+                     f"    const int64_t tg_hi = hi - tg_b > {STRIP_BLOCK} ? "
+                     f"tg_b + {STRIP_BLOCK} : hi;",
+                     f"    TG_SIMD_RED({simd_red})",
+                     "    for (int64_t i0 = tg_b; i0 < tg_hi; i0++) {",
+                     *["        " + b for b in body], "    }", "}"]
         # each thread takes a fixed contiguous share of the outer loop (static partition)
         region = ["int t = TG_THREAD_ID, nt = TG_NUM_THREADS;",
                   f"int64_t lo = (int64_t){S[0] if n else 1} * t / nt, "

@@ -80,7 +80,8 @@ static int* tg_free = &tg_no_limit;
 #ifdef _OPENMP
 #include <omp.h>
 #define TG_PRAGMA(x) _Pragma(#x)
-#define TG_PARALLEL_FOR_N(k) TG_PRAGMA(omp parallel for schedule(static) num_threads(TG_TEAM_NOW(k)))
+#define TG_PARALLEL_FOR_N(k) \
+    TG_PRAGMA(omp parallel for schedule(static) num_threads(TG_TEAM_NOW(k)))
 #define TG_PARALLEL_REGION_N(k) TG_PRAGMA(omp parallel num_threads(TG_TEAM(k)))
 #define TG_THREAD_ID omp_get_thread_num()
 #define TG_NUM_THREADS omp_get_num_threads()

@@ -24,7 +24,7 @@ import os
 import time
 
 SAMPLE_SECONDS = 0.05      # load sampled at most this often (a sample costs ~30 us)
-GOMP_SPINCOUNT = "1000"    # idle libgomp threads spin ~1 us, then sleep (measured: benchmarks/threads)
+GOMP_SPINCOUNT = "1000"    # idle libgomp threads spin a few us, then sleep (benchmarks/threads)
 
 # [0] CPUs free now; [1] BLAS-using calls in flight; [2] the BLAS thread count to restore
 # when the last of them returns. Read and written by generated modules (with the GIL held).

@@ -224,3 +224,36 @@ def test_threads_benchmark_runs(c_jit):  # noqa: ARG001 (skips without cc)
     assert out.returncode == 0, out.stderr
     rows = [ln for ln in out.stdout.splitlines() if "tg default/single" in ln]
     assert len(rows) == 3, out.stdout
+
+
+def _chain(x, steps=40):
+    for _ in range(steps):
+        x = np.sin(x) * 1.0001 + 0.5 * np.cos(x)
+    return x
+
+
+# every loop shape a long kernel can take: each must notice Ctrl-C by itself
+LOOP_SHAPES = {
+    "map 2-D": (lambda x: _chain(x), (1024, 4096)),
+    "map 1-D (blocks)": (lambda x: _chain(x), (1 << 22,)),
+    "row sums": (lambda x: np.sum(_chain(x), axis=1), (1024, 4096)),
+    "column sums": (lambda x: np.sum(_chain(x), axis=0), (1024, 4096)),
+    "full sum 2-D": (lambda x: np.sum(_chain(x)), (1024, 4096)),
+    "full sum 1-D": (lambda x: np.sum(_chain(x)), (1 << 22,)),
+}
+
+
+@pytest.mark.parametrize("shape_name", list(LOOP_SHAPES))
+def test_every_long_loop_shape_notices_ctrl_c(c_jit, shape_name):
+    fn, shape = LOOP_SHAPES[shape_name]
+    x = np.linspace(-1.0, 1.0, int(np.prod(shape))).reshape(shape)
+    f = c_jit(fn, x)
+    stamp: list = []
+    start = time.perf_counter()
+    timer = _sigint_after(0.15, stamp)
+    with pytest.raises(KeyboardInterrupt):
+        f(x)
+    raised = time.perf_counter()
+    timer.join()
+    assert stamp, f"the call ended ({raised - start:.2f} s) before the signal was sent"
+    assert raised - stamp[0] < 0.3, f"KeyboardInterrupt {raised - stamp[0]:.2f} s after SIGINT"
