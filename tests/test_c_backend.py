@@ -128,10 +128,10 @@ def test_inputs_never_written_and_outputs_fresh():
 
 
 def test_missing_compiler_auto_falls_back_once(monkeypatch):
-    from tracegrad import api
+    from tracegrad.api import lowering
     monkeypatch.setenv("CC", "/nonexistent/cc")
     monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")  # the suite's default is numpy
-    monkeypatch.setattr(api, "_C_UNAVAILABLE", [])
+    monkeypatch.setattr(lowering, "_C_UNAVAILABLE", [])
     from tracegrad.codegen import c_runtime
     if hasattr(c_runtime, "_reset_compiler_check"):
         c_runtime._reset_compiler_check()

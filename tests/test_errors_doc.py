@@ -69,12 +69,12 @@ def fresh_state(monkeypatch):
     'auto' fallback learnt (warned once, compiler probed) before and after each block."""
     from tracegrad.codegen import c_runtime
 
-    from tracegrad import api
+    from tracegrad.api import lowering
     import os
     saved = dict(os.environ)  # the examples assign os.environ["CC"] directly: restore it all
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")
-    monkeypatch.setattr(api, "_C_UNAVAILABLE", [])
+    monkeypatch.setattr(lowering, "_C_UNAVAILABLE", [])
     c_runtime._reset_compiler_check()
     try:
         yield

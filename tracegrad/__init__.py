@@ -16,8 +16,7 @@ from .lax import stop_gradient  # noqa: F401
 from .printing import parse_graph  # noqa: F401
 
 __version__ = "0.1.0"
-from .autodiff_api import (grad, hessian, hvp, jacobian, jvp, value_and_grad,  # noqa: F401,E402
-                           vjp)
+from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp  # noqa: F401,E402
 from .custom import Function, custom_jvp, custom_vjp, straight_through  # noqa: F401,E402
 # PyTorch-style front (tensor/, nn/, optim.py, data.py, compile_step.py)
 from .tensor import autograd  # noqa: E402

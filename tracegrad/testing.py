@@ -77,8 +77,7 @@ def check_grads(fn, args, order: int = 1, modes=("rev", "fwd"), rtol: float | No
     differences (at most ``max_elements`` sampled elements per argument). Returns a report dict;
     raises ``GradientCheckError`` naming the worst element on failure.
     """
-    from .api import jit
-    from .autodiff_api import grad, jvp
+    from .api import grad, jit, jvp
     check_callable(fn, "check_grads' fn")
     _check_args(args, "check_grads")
     if order not in (1, 2):

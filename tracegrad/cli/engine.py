@@ -226,7 +226,7 @@ def _run_passes(result: DumpResult, names, disable, stop_after, verify) -> None:
 
 def codegen(graph, backend: str, name: str, seconds: dict) -> str:
     """Generated source for ``backend``; records the codegen and compile times."""
-    from tracegrad.api import _ident
+    from tracegrad.api import ident as _ident
     from tracegrad.errors import TracegradError
 
     fn_name = _ident(name)

@@ -1,9 +1,6 @@
-"""The public transformations: ``jit``, ``make_ir`` and (with autodiff) ``grad`` and friends.
-
-``jit`` traces once per call signature (pytree structure, leaf shapes and dtypes, static argument
-values), runs the pass pipeline, generates code and caches the executable. Calls under an
-active trace are inlined instead, so transforms compose in any order.
-"""
+"""``jit``: trace once per call signature (pytree structure, leaf shapes, dtypes and weakness,
+static argument values), lower (lowering.py) and cache the executable. Calls under an active
+trace are inlined instead, so transforms compose in any order."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,17 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import options
-from .errors import ArgumentError, TracegradError, UnsupportedOperationError
-from .identity import same_value, value_key
-from .int_range import WIDE, weak_kind
-from .int_range import run_checks as run_int_checks
-from .ir import AVal, Graph
-from .dtypes import SHORT_NAMES
-from .pytree import TreeDef, keystr, tree_flatten, tree_paths, tree_unflatten
-from .source_info import check_callable, names_caller, user_src_with_text
-from .staging import Traced, as_array, call_user, leaf_aval, trace
-from .tracer import _ACTIVE, Tracer
+from .. import options
+from ..dtypes import SHORT_NAMES
+from ..errors import ArgumentError, TracegradError
+from ..identity import same_value, value_key
+from ..int_range import WIDE, weak_kind
+from ..int_range import run_checks as run_int_checks
+from ..ir import AVal
+from ..pytree import TreeDef, keystr, tree_flatten, tree_paths, tree_unflatten
+from ..source_info import check_callable, names_caller, user_src_with_text
+from ..staging import as_array, call_user, leaf_aval, trace
+from ..tracer import _ACTIVE, Tracer
+from .lowering import Lowered, compile_traced
 
 BACKENDS = ("auto", "numpy", "c")
 
@@ -124,24 +122,6 @@ class CacheInfo:
         return (f"CacheInfo(hits={self.hits}, misses={self.misses}, currsize={self.currsize}, "
                 f"maxsize={self.maxsize}, evictions={self.evictions}, "
                 f"miss_reasons={self.miss_reasons})")
-
-
-@dataclass
-class Lowered:
-    """The result of lowering one signature: final graph, generated source, statistics."""
-
-    ir: Graph
-    source: str
-    stats: dict
-    traced_ir: Graph
-    stages: list
-    executable: object
-    out_tree: TreeDef
-    last_use: int = field(default=0, repr=False, compare=False)  # JitFunction's LRU clock
-    int_checks: tuple = field(default=(), repr=False)  # see int_range.run_checks
-
-    def __str__(self) -> str:
-        return self.source
 
 
 class JitFunction:
@@ -434,88 +414,6 @@ def _check_static(key, v) -> None:
             from None
 
 
-def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
-                   donate: tuple[int, ...] = ()) -> Lowered:
-    """Optimise a traced graph, generate code for it and wrap it as a ``Lowered``.
-
-    ``donate`` lists graph inputs whose storage the memory plan may reuse (the NumPy backend
-    writes intermediates into them; the C backend keeps its own arena and ignores it)."""
-    from tracegrad.passes import run_pipeline
-    from tracegrad.passes.cost import flops, kernel_count, naive_peak_bytes
-
-    if traced.captured:
-        raise TracegradError("internal: a top-level jit trace captured outer tracers")
-    level = opt_level or options.get("TRACEGRAD_OPT_LEVEL")
-    disable = tuple(p for p in options.get("TRACEGRAD_DISABLE_PASSES").split(",") if p)
-    start = traced.graph
-    if donate:
-        start = Graph(start.inputs, start.eqns, start.outputs, {**start.meta, "donate": donate})
-    graph, record = run_pipeline(start, level, check=options.flag("TRACEGRAD_VERIFY"),
-                                 disable=disable,
-                                 stop_after=options.get("TRACEGRAD_STOP_AFTER") or None)
-    executable = make_executable(graph, backend, name)
-    plan = graph.meta.get("memplan")
-    stats = {
-        "eqns": {"traced": len(traced.graph.eqns), **{n: len(g.eqns) for n, g in record.stages},
-                 "final": len(graph.eqns)},
-        "kernels": kernel_count(graph),
-        "peak_bytes": planned_peak_bytes(executable),
-        "unplanned_peak_bytes": naive_peak_bytes(graph),
-        "memplan": plan.table() if plan is not None else [],
-        "flops": flops(graph),
-        "pass_seconds": record.seconds,
-        "backend": executable.backend,
-    }
-    return Lowered(graph, executable.source, stats, traced.graph, record.stages, executable,
-                   traced.out_tree, int_checks=traced.int_checks)
-
-
-def planned_peak_bytes(executable) -> int:
-    """Bytes a call holds for intermediates (inputs and outputs excluded), as the executable
-    plans them: the C backend's per-thread arena, or the NumPy code's arena plus the peak of
-    the values it frees after their last use."""
-    if executable.backend == "c":
-        return executable.program.arena_bytes
-    return executable.peak_bytes
-
-
-_C_UNAVAILABLE: list = []  # the CompileError that made "auto" fall back (warned once)
-
-
-def make_executable(graph: Graph, backend: str, name: str):
-    """The executable of ``graph`` on ``backend``: ``c``, ``numpy``, or ``auto`` (C when a C
-    compiler works, else NumPy with one warning)."""
-    from tracegrad.codegen.executable import NumpyExecutable
-
-    if backend == "auto":
-        backend = options.get("TRACEGRAD_BACKEND")
-    if backend == "numpy":
-        return NumpyExecutable(graph, _ident(name))
-    if backend not in ("auto", "c"):
-        raise TracegradError(f"TRACEGRAD_BACKEND must be auto, numpy or c, got {backend!r}")
-    from tracegrad.codegen.c_executable import CExecutable
-    from .errors import CompileError, TracegradWarning
-    if backend == "c":
-        return CExecutable(graph, _ident(name))
-    if _C_UNAVAILABLE:
-        return NumpyExecutable(graph, _ident(name))
-    try:
-        return CExecutable(graph, _ident(name))
-    except CompileError as exc:
-        if exc.source_path is not None:
-            raise  # the compiler works but rejected this program: a bug to report, not hide
-        _C_UNAVAILABLE.append(exc)
-        import warnings
-        warnings.warn(f"tracegrad: no working C compiler ({str(exc).splitlines()[0]}); using the "
-                      "NumPy backend (set CC to a C compiler, or backend='numpy' to silence "
-                      "this)", TracegradWarning, stacklevel=4)
-        return NumpyExecutable(graph, _ident(name))
-
-
-def _ident(name: str) -> str:
-    s = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return s if s and not s[0].isdigit() else f"fn_{s}"
-
 
 @names_caller
 def jit(fn=None, *, backend="auto", static_argnums=(), donate_argnums=(), opt_level=None):
@@ -526,32 +424,3 @@ def jit(fn=None, *, backend="auto", static_argnums=(), donate_argnums=(), opt_le
     check_callable(fn, "the function given to tg.jit")
     return JitFunction(fn, backend=backend, static_argnums=static_argnums,
                        donate_argnums=donate_argnums, opt_level=opt_level)
-
-
-@names_caller
-def make_ir(fn, *, grad=False, stage="optimized", static_argnums=(), argnums=0):
-    """``make_ir(f, stage=...)(*args)`` returns the Graph of ``f`` at a pipeline stage.
-
-    Stages: ``traced`` (the function as written), ``grad`` (value and gradient as derived by the
-    autodiff pass, before optimisation; implies ``grad=True``), ``optimized`` (after the default
-    pipeline; of the gradient program when ``grad=True``).
-    """
-    stages = ("traced", "grad", "optimized")
-    if stage not in stages:
-        raise ArgumentError(f"stage must be one of {stages}, got {stage!r}")
-    check_callable(fn, "the function given to tg.make_ir")
-
-    @names_caller
-    def build(*args, **kwargs):
-        target = fn
-        if grad or stage == "grad":
-            if stage != "traced":
-                from .autodiff_api import value_and_grad
-                target = value_and_grad(fn, argnums=argnums)
-        jf = JitFunction(target, backend="numpy", static_argnums=static_argnums)
-        dyn, kw, statics = jf._split(args, kwargs)
-        traced = trace(jf.fn, dyn, kw, rebuild=jf._rebuild(statics))
-        if stage in ("traced", "grad"):
-            return traced.graph
-        return compile_traced(traced, backend="numpy").ir
-    return build

@@ -1,0 +1,115 @@
+"""Lowering a traced graph: ``compile_traced`` runs the pass pipeline and wraps the result;
+``make_executable`` is the one place that picks a backend's emitter (the CLI's too)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import options
+from ..errors import TracegradError
+from ..ir import Graph
+from ..pytree import TreeDef
+from ..staging import Traced
+
+
+@dataclass
+class Lowered:
+    """The result of lowering one signature: final graph, generated source, statistics."""
+
+    ir: Graph
+    source: str
+    stats: dict
+    traced_ir: Graph
+    stages: list
+    executable: object
+    out_tree: TreeDef
+    last_use: int = field(default=0, repr=False, compare=False)  # JitFunction's LRU clock
+    int_checks: tuple = field(default=(), repr=False)  # see int_range.run_checks
+
+    def __str__(self) -> str:
+        return self.source
+
+
+def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
+                   donate: tuple[int, ...] = ()) -> Lowered:
+    """Optimise a traced graph, generate code for it and wrap it as a ``Lowered``.
+
+    ``donate`` lists graph inputs whose storage the memory plan may reuse (the NumPy backend
+    writes intermediates into them; the C backend keeps its own arena and ignores it)."""
+    from tracegrad.passes import run_pipeline
+    from tracegrad.passes.cost import flops, kernel_count, naive_peak_bytes
+
+    if traced.captured:
+        raise TracegradError("internal: a top-level jit trace captured outer tracers")
+    level = opt_level or options.get("TRACEGRAD_OPT_LEVEL")
+    disable = tuple(p for p in options.get("TRACEGRAD_DISABLE_PASSES").split(",") if p)
+    start = traced.graph
+    if donate:
+        start = Graph(start.inputs, start.eqns, start.outputs, {**start.meta, "donate": donate})
+    graph, record = run_pipeline(start, level, check=options.flag("TRACEGRAD_VERIFY"),
+                                 disable=disable,
+                                 stop_after=options.get("TRACEGRAD_STOP_AFTER") or None)
+    executable = make_executable(graph, backend, name)
+    plan = graph.meta.get("memplan")
+    stats = {
+        "eqns": {"traced": len(traced.graph.eqns), **{n: len(g.eqns) for n, g in record.stages},
+                 "final": len(graph.eqns)},
+        "kernels": kernel_count(graph),
+        "peak_bytes": planned_peak_bytes(executable),
+        "unplanned_peak_bytes": naive_peak_bytes(graph),
+        "memplan": plan.table() if plan is not None else [],
+        "flops": flops(graph),
+        "pass_seconds": record.seconds,
+        "backend": executable.backend,
+    }
+    return Lowered(graph, executable.source, stats, traced.graph, record.stages, executable,
+                   traced.out_tree, int_checks=traced.int_checks)
+
+
+def planned_peak_bytes(executable) -> int:
+    """Bytes a call holds for intermediates (inputs and outputs excluded), as the executable
+    plans them: the C backend's per-thread arena, or the NumPy code's arena plus the peak of
+    the values it frees after their last use."""
+    if executable.backend == "c":
+        return executable.program.arena_bytes
+    return executable.peak_bytes
+
+
+_C_UNAVAILABLE: list = []  # the CompileError that made "auto" fall back (warned once)
+
+
+def make_executable(graph: Graph, backend: str, name: str):
+    """The executable of ``graph`` on ``backend``: ``c``, ``numpy``, or ``auto`` (C when a C
+    compiler works, else NumPy with one warning)."""
+    from tracegrad.codegen.executable import NumpyExecutable
+
+    if backend == "auto":
+        backend = options.get("TRACEGRAD_BACKEND")
+    if backend == "numpy":
+        return NumpyExecutable(graph, ident(name))
+    if backend not in ("auto", "c"):
+        raise TracegradError(f"TRACEGRAD_BACKEND must be auto, numpy or c, got {backend!r}")
+    from tracegrad.codegen.c_executable import CExecutable
+    from ..errors import CompileError, TracegradWarning
+    if backend == "c":
+        return CExecutable(graph, ident(name))
+    if _C_UNAVAILABLE:
+        return NumpyExecutable(graph, ident(name))
+    try:
+        return CExecutable(graph, ident(name))
+    except CompileError as exc:
+        if exc.source_path is not None:
+            raise  # the compiler works but rejected this program: a bug to report, not hide
+        _C_UNAVAILABLE.append(exc)
+        import warnings
+        warnings.warn(f"tracegrad: no working C compiler ({str(exc).splitlines()[0]}); using the "
+                      "NumPy backend (set CC to a C compiler, or backend='numpy' to silence "
+                      "this)", TracegradWarning, stacklevel=4)
+        return NumpyExecutable(graph, ident(name))
+
+
+def ident(name: str) -> str:
+    """``name`` as a C/Python identifier for generated code (``fn.<lambda>`` -> ``fn__lambda_``)."""
+    s = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return s if s and not s[0].isdigit() else f"fn_{s}"
+
+
