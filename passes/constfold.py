@@ -14,7 +14,6 @@ from tracegrad.prims import constant_p
 from .registry import register
 
 MAX_FOLD_ELEMENTS = 1 << 16
-_NEVER = {"broadcast_in_dim", "iota", "constant", "custom_vjp_call", "custom_jvp_call"}
 
 
 @register("constfold", "evaluate equations whose inputs are all constants")
@@ -31,11 +30,11 @@ def constfold(graph: Graph) -> Graph:
         ins = tuple(read(a) for a in e.inputs)
         if ins != e.inputs:
             e = e.replace(inputs=ins)
-        if e.prim.name == "constant":
+        if e.prim is constant_p:
             values[id(e.outputs[0])] = e.params["value"]
             eqns.append(e)
             continue
-        foldable = (e.prim.name not in _NEVER and e.inputs and
+        foldable = (e.prim.traits.foldable and e.inputs and
                     all(isinstance(a, Lit) or id(a) in values for a in e.inputs) and
                     all(o.aval.size <= MAX_FOLD_ELEMENTS for o in e.outputs))
         if not foldable:

@@ -2,26 +2,22 @@
 from __future__ import annotations
 
 from tracegrad.ir import Graph, Var
-
-# Primitives whose evaluation is pure data movement (no arithmetic).
-_NO_FLOPS = {"broadcast_in_dim", "reshape", "transpose", "slice", "pad", "concatenate", "rev",
-             "gather", "constant", "iota", "convert", "stop_gradient"}
+from tracegrad.prims import constant_p, dot_general_p, fused_p, scatter_add_p
 
 
 def eqn_flops(e) -> int:
-    name = e.prim.name
-    if name == "fused":
+    if e.prim is fused_p:
         return flops(e.params["body"])
-    if name in _NO_FLOPS:
+    if not e.prim.traits.flops:  # pure data movement
         return 0
-    if name == "dot_general":
+    if e.prim is dot_general_p:
         (lc, _), _ = e.params["dimension_numbers"]
         a = e.inputs[0].aval
         k = 1
         for i in lc:
             k *= a.shape[i]
         return 2 * k * e.outputs[0].aval.size
-    if e.prim.kind == "reduction" or name == "scatter_add":
+    if e.prim.kind == "reduction" or e.prim is scatter_add_p:
         return max(a.aval.size for a in e.inputs)
     return sum(o.aval.size for o in e.outputs)
 
@@ -32,9 +28,7 @@ def flops(graph: Graph) -> int:
 
 def kernel_count(graph: Graph) -> int:
     """Loops a call runs: every top-level equation except constants and pure views."""
-    views = {"reshape", "transpose", "slice", "broadcast_in_dim", "rev", "stop_gradient",
-             "constant"}
-    return sum(1 for e in graph.eqns if e.prim.name not in views)
+    return sum(1 for e in graph.eqns if not (e.prim.traits.view or e.prim is constant_p))
 
 
 def naive_peak_bytes(graph: Graph) -> int:

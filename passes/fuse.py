@@ -19,8 +19,6 @@ from tracegrad.prims.fused import fused_p
 
 from .registry import register
 
-_EPILOGUES = {"reduce_sum", "reduce_max", "reduce_min"}
-
 
 def _is_member(e) -> bool:
     return e.prim.kind == "elementwise" and e.outputs[0].aval.shape != ()
@@ -127,7 +125,7 @@ def fuse(graph: Graph, force: bool = False) -> Graph:
                 kernels.append(target)
             target.members.append(i)
             kernel_of[i] = target
-        elif e.prim.name in _EPILOGUES:
+        elif e.prim.traits.epilogue:
             src = e.inputs[0]
             k = kernel_of.get(producer.get(id(src))) if isinstance(src, Var) else None
             if k is not None and k.epilogue_out is None and k.shape == src.aval.shape and \

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tracegrad.ir import Eqn, Graph, Lit, Var
 
-CALLS = ("custom_vjp_call", "custom_jvp_call")
+CALLS = ("custom",)  # primitive kinds inlined before code generation
 
 
 def unfuse(graph: Graph) -> Graph:
@@ -15,7 +15,9 @@ def unfuse(graph: Graph) -> Graph:
 
 
 def inline_calls(graph: Graph, calls=CALLS) -> Graph:
-    if not any(e.prim.name in calls for e in graph.eqns):
+    """Replace each equation whose primitive's kind is in ``calls`` by its body graph (the
+    parameter named by the primitive's ``Traits.body_param``)."""
+    if not any(e.prim.kind in calls for e in graph.eqns):
         return graph
     subst: dict[int, object] = {}
 
@@ -24,11 +26,10 @@ def inline_calls(graph: Graph, calls=CALLS) -> Graph:
 
     eqns: list[Eqn] = []
     for e in graph.eqns:
-        if e.prim.name not in calls:
+        if e.prim.kind not in calls:
             eqns.append(e.replace(inputs=tuple(read(a) for a in e.inputs)) if subst else e)
             continue
-        body = e.params[{"custom_vjp_call": "fwd", "custom_jvp_call": "fun",
-                         "fused": "body"}[e.prim.name]]
+        body = e.params[e.prim.traits.body_param]
         body = inline_calls(body, calls)  # nested calls
         local: dict[int, object] = {id(v): read(a) for v, a in zip(body.inputs, e.inputs)}
 

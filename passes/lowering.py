@@ -8,12 +8,13 @@ from .inline import inline_calls
 from .registry import register
 from .rewrite import Rule, rewrite_once
 
-_STRIP = {"stop_gradient": [Rule(lambda e, b: [e.inputs[0]], "stop_gradient(x) -> x")]}
+_IDENTITY = Rule(lambda e, b: [e.inputs[0]], "ad-only identity (stop_gradient(x)) -> x")
 
 
 @register("lower", "inline custom-rule calls and drop stop_gradient (after differentiation)")
 def lower(graph: Graph) -> Graph:
     graph = inline_calls(graph)
-    if any(e.prim.name == "stop_gradient" for e in graph.eqns):
-        graph, _ = rewrite_once(graph, _STRIP)
+    ad_only = {e.prim.name for e in graph.eqns if e.prim.traits.ad_only}
+    if ad_only:  # rewrite rules are looked up by the equation's primitive name
+        graph, _ = rewrite_once(graph, {n: [_IDENTITY] for n in ad_only})
     return graph

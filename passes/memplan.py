@@ -17,18 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tracegrad.ir import Graph, Lit, Var
+from tracegrad.prims import dot_general_p
 
 from .registry import register
 
-VIEWS = {"reshape", "transpose", "slice", "broadcast_in_dim", "rev", "stop_gradient"}
-REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
-# elementwise primitives a backend evaluates straight into a planned buffer
-OUT_CAPABLE = {"neg", "add", "sub", "mul", "div", "pow", "max", "min", "rem", "floor_divide",
-               "abs", "sign", "floor", "ceil", "round", "exp", "exp2", "log", "log2", "log1p",
-               "expm1", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arcsin",
-               "arccos", "arctan", "arcsinh", "arctanh", "arccosh", "atan2", "sigmoid", "erf",
-               "softplus", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor", "not",
-               "where", "convert"}
+
+def is_view(e) -> bool:
+    """NumPy evaluates the equation as a view of its first operand (``Traits.view``)."""
+    return e.prim.traits.view
 
 
 @dataclass
@@ -69,11 +65,11 @@ def plannable(e) -> bool:
     """Whether a backend can write this equation's (single) output into a planned buffer."""
     if e.prim.multiple_results or e.outputs[0].aval.size == 0:
         return False
-    if e.prim.name in OUT_CAPABLE or e.prim.name in REDUCTIONS:
+    if e.prim.traits.out_capable or e.prim.traits.reduction:
         return True
     # every contraction: np.matmul(..., out=) or rt.dot_general(..., out=), whose product
     # is laid out as the planned buffer (batch, a's free axes, b's free axes)
-    return e.prim.name == "dot_general"
+    return e.prim is dot_general_p
 
 
 def flatten(graph: Graph) -> list:
@@ -130,11 +126,12 @@ def _canonical(alias: dict, v):
 
 
 def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool = True,
-            views=VIEWS, plannable_fn=None) -> MemPlan:
+            views=None, plannable_fn=None) -> MemPlan:
     """Plan ``graph``. The NumPy backend plans every value, kernel bodies included
     (``flatten_kernels``); a compiled backend keeps kernel-internal values in registers and
     plans only top-level values, with its own set of storage-free ``views`` and a
-    ``plannable_fn`` saying which equations write planned buffers (every output of them)."""
+    ``plannable_fn`` saying which equations write planned buffers (every output of them).
+    ``views`` defaults to the primitives whose ``Traits.view`` is set."""
     steps = flatten(graph) if flatten_kernels else [("eqn", e, None) for e in graph.eqns]
     plannable_fn = plannable_fn or plannable
     alias: dict[int, object] = {}     # body input -> outer atom; kernel output -> body var
@@ -161,7 +158,7 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
                 last_use[id(a)] = pos
         for o in e.outputs:
             defined_at[id(o)] = pos
-        if e.prim.name in views:
+        if (e.prim.traits.view if views is None else e.prim.name in views):
             src = _canonical(alias, e.inputs[0])
             if isinstance(src, Var):
                 view_base[id(e.outputs[0])] = view_base.get(id(src), src)

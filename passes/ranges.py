@@ -14,15 +14,20 @@ import math
 import numpy as np
 
 from tracegrad.ir import Graph, Lit, Var
+from tracegrad.prims import (ELEMENTWISE, broadcast_in_dim_p, constant_p, gather_p, reduce_max_p,
+                             reshape_p, scatter_add_p, select_p, stop_gradient_p)
 
-# Primitives whose output can be non-finite for finite inputs unless bounds prove otherwise.
-_EXPLODING = {"exp", "exp2", "expm1", "sinh", "cosh"}
-_ALWAYS_SINGULAR = {"tan", "arcsin", "arccos", "arctanh", "arccosh", "atan2", "rem",
-                    "floor_divide", "custom_vjp_call", "custom_jvp_call", "reduce_prod"}
-_SHAPE_ONLY = {"broadcast_in_dim", "reshape", "transpose", "slice", "rev", "gather", "convert",
-               "stop_gradient", "reduce_max", "reduce_min"}
-_BOOLEAN = {"lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor", "not", "argmax", "argmin",
-            "iota"}
+# Each primitive's class (``Traits.range``): ``unit`` outputs lie in [0, 1]; ``hull`` outputs
+# within the bounds of their operands; ``exploding`` ones can overflow unless bounds prove
+# otherwise; ``singular`` ones may be non-finite for finite inputs. ``Traits.bounds`` gives a
+# fixed output interval (tanh, sigmoid ...). The rest are transferred one primitive at a time.
+_E = ELEMENTWISE
+_LOGS = (_E["log"], _E["log2"])
+_HYPERBOLIC = (_E["sinh"], _E["cosh"])
+_MAX_MIN = (_E["max"], _E["min"])
+_POSITIVE_DOMAIN = (_E["log"], _E["log2"], _E["sqrt"])  # partial finite only for x > 0
+# the (broadcast) maximum of a value stays known through these (where: the guarded branch)
+_KEEPS_MAX_OF = (broadcast_in_dim_p, reshape_p, stop_gradient_p, select_p)
 
 
 class Fact:
@@ -66,37 +71,38 @@ def analyze(graph: Graph) -> dict[int, Fact]:
 
 
 def _transfer(e, ins) -> Fact:
-    name = e.prim.name
+    prim, traits = e.prim, e.prim.traits
     nonfinite = any(f.nonfinite for f in ins)
-    if name in _BOOLEAN:
+    if traits.range == "unit":
         return Fact(0.0, 1.0, False)
-    if name == "constant":
+    if prim is constant_p:
         v = e.params["value"]
         if v.size == 0 or v.dtype.kind == "b":
             return Fact(0.0, 1.0, False)
         vals = v.astype(np.float64)
         fin = bool(np.all(np.isfinite(vals)))
         return Fact(float(vals.min()), float(vals.max()), not fin) if fin else Fact(None, None, True)
-    if name in _ALWAYS_SINGULAR:
+    if traits.range == "singular":
         return Fact(None, None, True)
-    if name in _SHAPE_ONLY or name in ("pad", "concatenate", "where", "scatter_add"):
-        pool = ins[1:] if name == "where" else ins
-        if name == "gather":
+    if traits.range == "hull":
+        pool = ins[1:] if prim is select_p else ins
+        if prim is gather_p:
             pool = ins[:1]
-        if name == "scatter_add":
+        if prim is scatter_add_p:
             return Fact(None, None, nonfinite)
         los = [f.lo for f in pool]
         his = [f.hi for f in pool]
         lo = None if None in los else min(los)
         hi = None if None in his else max(his)
         fact = Fact(lo, hi, any(f.nonfinite for f in pool))
-        if name == "reduce_max":
+        if prim is reduce_max_p:
             fact.max_of = id(e.inputs[0])
             fact.max_axes = tuple(e.params["axes"])
-        elif name in ("broadcast_in_dim", "reshape", "stop_gradient", "where"):
-            src = ins[1] if name == "where" else ins[0]  # where(finite, m, 0): the guarded max
+        elif prim in _KEEPS_MAX_OF:
+            src = ins[1] if prim is select_p else ins[0]  # where(finite, m, 0): the guarded max
             fact.max_of, fact.max_axes = src.max_of, src.max_axes
         return fact
+    name = prim.name  # the rest: one primitive at a time
     if name == "neg":
         (a,) = ins
         f = Fact(None if a.hi is None else -a.hi, None if a.lo is None else -a.lo, nonfinite)
@@ -145,7 +151,7 @@ def _transfer(e, ins) -> Fact:
         ok = a.lo is not None and a.lo >= 0
         return Fact(math.sqrt(a.lo) if ok else 0.0,
                     None if a.hi is None or a.hi < 0 else math.sqrt(a.hi), nonfinite or not ok)
-    if name in ("log", "log2"):
+    if prim in _LOGS:
         (a,) = ins
         ok = a.lo is not None and a.lo > 0
         log = math.log if name == "log" else math.log2
@@ -156,9 +162,9 @@ def _transfer(e, ins) -> Fact:
         ok = a.lo is not None and a.lo > -1
         return Fact(math.log1p(a.lo) if ok else None,
                     None if a.hi is None or a.hi <= -1 else math.log1p(a.hi), nonfinite or not ok)
-    if name in _EXPLODING:
+    if traits.range == "exploding":
         (a,) = ins
-        ok = a.hi is not None and a.hi < 80 and (name not in ("sinh", "cosh") or
+        ok = a.hi is not None and a.hi < 80 and (prim not in _HYPERBOLIC or
                                                   (a.lo is not None and a.lo > -80))
         if name == "exp":
             f = Fact(0.0, math.exp(a.hi) if ok else None, nonfinite or not ok)
@@ -170,11 +176,9 @@ def _transfer(e, ins) -> Fact:
         int_exp = b.lo is not None and b.lo == b.hi and float(b.lo).is_integer() and b.lo >= 0
         ok = int_exp or (a.lo is not None and a.lo > 0)
         return Fact(0.0 if int_exp and b.lo % 2 == 0 else None, None, nonfinite or not ok)
-    if name in ("tanh", "sin", "cos", "erf"):
-        return Fact(-1.0, 1.0, nonfinite)
-    if name == "sigmoid":
-        return Fact(0.0, 1.0, nonfinite)
-    if name in ("max", "min"):
+    if traits.bounds is not None:
+        return Fact(*traits.bounds, nonfinite)
+    if prim in _MAX_MIN:
         a, b = ins
         pick = max if name == "max" else min
         lo = pick(a.lo, b.lo) if None not in (a.lo, b.lo) else (
@@ -211,7 +215,7 @@ def partial_may_be_nonfinite(e, i: int, facts: dict[int, Fact]) -> bool:
     if name == "div":
         b = ins[1]
         return not (b.lo is not None and b.lo > 0)
-    if name in ("log", "log2", "sqrt"):
+    if e.prim in _POSITIVE_DOMAIN:
         return not (ins[0].lo is not None and ins[0].lo > 0)
     if name == "log1p":
         return not (ins[0].lo is not None and ins[0].lo > -1)
@@ -221,8 +225,8 @@ def partial_may_be_nonfinite(e, i: int, facts: dict[int, Fact]) -> bool:
             return not ((a.lo is not None and a.lo > 0) or
                         (b.lo is not None and b.lo == b.hi and b.lo >= 1))
         return not (a.lo is not None and a.lo >= 0)
-    if name in _EXPLODING:
+    if e.prim.traits.range == "exploding":
         return out.nonfinite
-    if name in _ALWAYS_SINGULAR:
+    if e.prim.traits.range == "singular":
         return True
     return False

@@ -13,6 +13,8 @@ from __future__ import annotations
 from tracegrad import dtypes
 from tracegrad.identity import same_value
 from tracegrad.ir import Graph, Lit, Var
+from tracegrad.primitive import PRIMITIVES
+from tracegrad.prims import ELEMENTWISE  # noqa: F401  (registers every declaration)
 
 from .registry import register
 from .rewrite import Rule, rewrite_fixpoint
@@ -228,8 +230,10 @@ def _bcast_scalar_lit(e, b):
         return [x]
 
 
-_SCALAR_OK = {"add", "sub", "mul", "div", "pow", "max", "min", "where", "atan2", "rem",
-              "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor"}
+def _with_trait(trait: str) -> list[str]:
+    """Names of the declared primitives whose ``Traits.<trait>`` is set (rules are looked up by
+    the equation's primitive name)."""
+    return [name for name, p in PRIMITIVES.items() if getattr(p.traits, trait)]
 
 
 def _scalar_operand_rule(e, b):
@@ -253,7 +257,7 @@ def _scalar_operand_rule(e, b):
     return [b.add(e.prim.name, *new, **e.params)]
 
 
-for _p in _SCALAR_OK:
+for _p in _with_trait("scalar_operand"):
     RULES.setdefault(_p, []).append(Rule(_scalar_operand_rule,
                                          "elementwise op of broadcast(literal) -> op of literal"))
 
@@ -331,8 +335,7 @@ def _fold_literal_elementwise(e, b):
     return [b.add("broadcast_in_dim", lit, shape=out.aval.shape, broadcast_dimensions=())]
 
 
-for _p in ("add", "sub", "mul", "div", "max", "min", "lt", "le", "gt", "ge", "eq", "ne",
-           "and", "or", "not", "neg", "convert", "exp", "log", "sqrt", "abs"):
+for _p in _with_trait("literal_fold"):
     RULES.setdefault(_p, []).insert(0, Rule(_fold_literal_elementwise,
                                             "elementwise op of literals -> broadcast literal"))
 

@@ -43,8 +43,14 @@ OVERRIDES: dict[str, tuple[str, ...]] = {
     "hypot": ("where(isinf(x), sign(x), x/where(out == 0, 1, out))",
               "where(isinf(y), sign(y), y/where(out == 0, 1, out))"),
 }
-# Overrides that sympy cannot check pointwise (piecewise conventions); checked by tests instead.
-PIECEWISE = {"max", "min", "abs", "rem", "pow"}
+
+
+def is_piecewise(name: str) -> bool:
+    """Overrides that sympy cannot check pointwise (piecewise conventions, ``Traits.piecewise``);
+    checked by tests instead."""
+    from tracegrad.primitive import get_primitive
+    return get_primitive(name).traits.piecewise
+
 INPUT_NAMES = ("x", "y")
 
 

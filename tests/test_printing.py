@@ -17,7 +17,7 @@ from tracegrad.codegen.executable import NumpyExecutable
 from tracegrad.errors import IRError
 from tracegrad.interpreter import eval_graph
 from tracegrad.ir import AVal, Eqn, Graph, Lit, Var, make_lit, verify
-from tracegrad.primitive import PRIMITIVES, Primitive, get_primitive
+from tracegrad.primitive import PRIMITIVES, Primitive, get_primitive, Traits
 from tracegrad.printing import INLINE_CONST_LIMIT, format_graph, parse_graph
 
 from cases import CASES, make_args, shapes_id
@@ -312,7 +312,8 @@ def temporary_primitive():
         "test_two_outputs", kind="elementwise",
         abstract_eval=lambda x: [x, x.update(dtype=np.dtype(bool))],
         impl=lambda x: (x * 2, x > 0),
-        numpy_src=lambda ins, oa: f"({ins[0]} * 2, {ins[0]} > 0)", multiple_results=True)
+        numpy_src=lambda ins, oa: f"({ins[0]} * 2, {ins[0]} > 0)", multiple_results=True,
+        traits=Traits())
     try:
         yield prim
     finally:

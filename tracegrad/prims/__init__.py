@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from . import contraction, custom, elementwise, fused, reductions, sources, structural  # noqa: F401
 from .contraction import dot_general_p  # noqa: F401
+from .custom import custom_jvp_call_p, custom_vjp_call_p  # noqa: F401
 from .elementwise import ELEMENTWISE, convert_p, select_p, stop_gradient_p  # noqa: F401
+from .fused import fused_p  # noqa: F401
 from .reductions import (argmax_p, argmin_p, cumsum_p, reduce_max_p, reduce_min_p,  # noqa: F401
                          reduce_prod_p, reduce_sum_p)
 from .sources import constant_p, iota_p  # noqa: F401

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from ..primitive import Primitive
+from ..primitive import Primitive, Traits
 from . import np_helpers as rt
 from .common import aval, check_class, same_dtypes
 
@@ -52,4 +52,5 @@ def _dot_src(ins, oa, dimension_numbers):
 dot_general_p = Primitive(
     "dot_general", kind="contraction", abstract_eval=_dot_rule, impl=rt.dot_general,
     numpy_src=_dot_src, linear_args=(0, 1),
-    doc="out axes: batch, a's free axes, b's free axes; batch axes lead both operands")
+    doc="out axes: batch, a's free axes, b's free axes; batch axes lead both operands",
+    traits=Traits())

@@ -5,7 +5,7 @@ generation the inline pass replaces each node by its forward graph.
 from __future__ import annotations
 
 from ..errors import TracegradError
-from ..primitive import Primitive
+from ..primitive import Primitive, Traits
 
 
 def _vjp_call_rule(*avals, fwd, bwd, num_res, name):
@@ -27,7 +27,8 @@ def _not_lowered(*a, **k):
 custom_vjp_call_p = Primitive(
     "custom_vjp_call", kind="custom", abstract_eval=_vjp_call_rule, impl=_vjp_call_impl,
     numpy_src=_not_lowered, multiple_results=True,
-    doc="fwd: inputs -> outputs + residuals; bwd: residuals + output cts -> input cts")
+    doc="fwd: inputs -> outputs + residuals; bwd: residuals + output cts -> input cts",
+    traits=Traits(foldable=False, body_param="fwd", range="singular"))
 
 
 def _jvp_call_rule(*avals, fun, rule, name):
@@ -43,4 +44,5 @@ custom_jvp_call_p = Primitive(
     "custom_jvp_call", kind="custom", abstract_eval=_jvp_call_rule, impl=_jvp_call_impl,
     numpy_src=_not_lowered, multiple_results=True,
     doc="fun: inputs -> outputs; rule(primals, tangents) -> (outputs, output tangents), "
-        "a Python function run when the call is differentiated")
+        "a Python function run when the call is differentiated",
+    traits=Traits(foldable=False, body_param="fun", range="singular"))

@@ -18,10 +18,9 @@ from .derivatives_table import PARTIALS
 from .elementwise import ELEMENTWISE
 
 # Elementwise primitives whose partial can be inf/NaN at finite inputs (or whose operand can
-# be inf): their gradient is masked to exactly 0 where the incoming cotangent (tangent) is 0, so
-# a branch not taken by `where` cannot turn 0 * inf into NaN (docs/gradients.md).
-MASK_ZERO_CT = {"mul", "div", "pow", "exp", "exp2", "expm1", "log", "log2", "log1p", "sqrt",
-                "tan", "sinh", "cosh", "arcsin", "arccos", "arctanh", "arccosh", "atan2", "rem"}
+# be inf) declare ``Traits.mask_zero_ct``: their gradient is masked to exactly 0 where the
+# incoming cotangent (tangent) is 0, so a branch not taken by `where` cannot turn 0 * inf into
+# NaN (docs/gradients.md).
 
 
 def is_float(x) -> bool:
@@ -55,7 +54,7 @@ class mask_scope:
 
 
 def _masked(name, ct, p, mask=True):
-    """ct * p, with 0 where ct == 0 for the primitives in MASK_ZERO_CT (reverse mode only:
+    """ct * p, with 0 where ct == 0 for the primitives with Traits.mask_zero_ct (reverse mode only:
     a mask on a tangent would make the tangent map non-linear, and forward mode needs no mask
     because `where` selects the taken branch's tangent after it is computed)."""
     if isinstance(p, (int, float)):  # a constant partial from the table
@@ -98,7 +97,8 @@ def _elementwise_rules(name, exprs):
         flags = _MASK_FLAGS[-1] if _MASK_FLAGS else None
         return [None if not _is_var(p) else
                 _masked(name, ct, partial(i, primals, outs),
-                        mask=(name in MASK_ZERO_CT) if flags is None else flags[i])
+                        mask=ELEMENTWISE[name].traits.mask_zero_ct if flags is None
+                        else flags[i])
                 for i, p in enumerate(primals)]
     return jvp, vjp
 

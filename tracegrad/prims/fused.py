@@ -4,7 +4,7 @@ kernel's inputs; its outputs are the values used outside the kernel."""
 from __future__ import annotations
 
 from ..errors import TracegradError
-from ..primitive import Primitive
+from ..primitive import Primitive, Traits
 
 
 def _fused_rule(*avals, body, name):
@@ -23,4 +23,5 @@ def _inline_only(*a, **k):
 fused_p = Primitive(
     "fused", kind="fused", abstract_eval=_fused_rule, impl=_fused_impl,
     numpy_src=_inline_only, multiple_results=True,
-    doc="a kernel: body graph of elementwise ops (+ input broadcasts, + a final reduction)")
+    doc="a kernel: body graph of elementwise ops (+ input broadcasts, + a final reduction)",
+    traits=Traits(body_param="body"))

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from ..errors import ShapeError
-from ..primitive import Primitive
+from ..primitive import Primitive, Traits
 from . import np_helpers as rt
 from .common import aval, check_class
 
@@ -21,7 +21,7 @@ def _reduce_rule_for(name, klass):
     return rule
 
 
-def _reduction(name, np_name, klass, linear=False):
+def _reduction(name, np_name, klass, traits, linear=False):
     fn = getattr(np, np_name)
     return Primitive(
         name, kind="reduction", abstract_eval=_reduce_rule_for(name, klass),
@@ -30,13 +30,18 @@ def _reduction(name, np_name, klass, linear=False):
         numpy_src=(lambda ins, oa, axes: f"np.{np_name}({ins[0]}, axis={tuple(axes)!r}, "
                    f"dtype=np.{oa[0].dtype})") if np_name in ("sum", "prod")
         else (lambda ins, oa, axes: f"np.{np_name}({ins[0]}, axis={tuple(axes)!r})"),
-        linear_args=(0,) if linear else ())
+        linear_args=(0,) if linear else (), traits=traits)
 
 
-reduce_sum_p = _reduction("reduce_sum", "sum", "numeric", linear=True)
-reduce_max_p = _reduction("reduce_max", "max", "any")
-reduce_min_p = _reduction("reduce_min", "min", "any")
-reduce_prod_p = _reduction("reduce_prod", "prod", "numeric")
+reduce_sum_p = _reduction("reduce_sum", "sum", "numeric",
+                          Traits(reduction=True, epilogue=True), linear=True)
+reduce_max_p = _reduction("reduce_max", "max", "any",
+                          Traits(reduction=True, epilogue=True, range="hull"))
+reduce_min_p = _reduction("reduce_min", "min", "any",
+                          Traits(reduction=True, epilogue=True, range="hull"))
+# a product of finite values can overflow anywhere: its partials are treated as singular
+reduce_prod_p = _reduction("reduce_prod", "prod", "numeric",
+                           Traits(reduction=True, range="singular"))
 
 
 def _arg_rule_for(name):
@@ -57,14 +62,15 @@ argmax_p = Primitive(
         np.argmax(x, axis=axis).astype(dtypes.canonical(index_dtype)),
     numpy_src=lambda ins, oa, axis, index_dtype:
         f"np.argmax({ins[0]}, axis={axis}).astype(np.{oa[0].dtype})",
-    nondiff=True, doc="index of the first maximum (NaN counts as maximal, as in NumPy)")
+    nondiff=True, doc="index of the first maximum (NaN counts as maximal, as in NumPy)",
+    traits=Traits(range="unit"))
 argmin_p = Primitive(
     "argmin", kind="reduction", abstract_eval=_arg_rule_for("argmin"),
     impl=lambda x, *, axis, index_dtype:
         np.argmin(x, axis=axis).astype(dtypes.canonical(index_dtype)),
     numpy_src=lambda ins, oa, axis, index_dtype:
         f"np.argmin({ins[0]}, axis={axis}).astype(np.{oa[0].dtype})",
-    nondiff=True, doc="index of the first minimum")
+    nondiff=True, doc="index of the first minimum", traits=Traits(range="unit"))
 
 
 def _cumsum_rule(x, *, axis, reverse):
@@ -77,4 +83,5 @@ def _cumsum_rule(x, *, axis, reverse):
 cumsum_p = Primitive(
     "cumsum", kind="reduction", abstract_eval=_cumsum_rule, impl=rt.cumsum,
     numpy_src=lambda ins, oa, axis, reverse: f"rt.cumsum({ins[0]}, {axis}, {reverse})",
-    linear_args=(0,), doc="inclusive running sum along axis (from the end when reverse)")
+    linear_args=(0,), doc="inclusive running sum along axis (from the end when reverse)",
+    traits=Traits())

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from ..errors import ShapeError
-from ..primitive import Primitive
+from ..primitive import Primitive, Traits
 from . import np_helpers as rt
 from .common import aval, check_class
 
@@ -18,7 +18,8 @@ constant_p = Primitive(
     "constant", kind="source", abstract_eval=_constant_rule, impl=lambda *, value: value,
     # the emitter binds each constant to a name in the generated module's namespace
     numpy_src=lambda ins, out_avals, value: "<constant>", nondiff=True,
-    doc="an array closed over by the traced function")
+    doc="an array closed over by the traced function",
+    traits=Traits(flops=False, foldable=False))
 
 
 def _iota_rule(*, shape, dimension, dtype):
@@ -34,7 +35,9 @@ iota_p = Primitive(
     impl=lambda *, shape, dimension, dtype: rt.iota(shape, dimension, dtypes.canonical(dtype)),
     numpy_src=lambda ins, out_avals, shape, dimension, dtype:
         f"rt.iota({tuple(shape)!r}, {dimension!r}, np.{out_avals[0].dtype})",
-    nondiff=True, doc="iota[shape, dimension]: value = index along dimension")
+    nondiff=True, doc="iota[shape, dimension]: value = index along dimension",
+    # range "unit" is what passes/ranges.py has always assumed (only its masks read it)
+    traits=Traits(flops=False, foldable=False, range="unit"))
 
 
 def constant_value(eqn) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..errors import DTypeError, ShapeError
-from ..primitive import Primitive
+from ..primitive import Primitive, Traits
 from . import np_helpers as rt
 from .common import aval, check_class, same_dtypes
 
@@ -30,7 +30,9 @@ broadcast_in_dim_p = Primitive(
     "broadcast_in_dim", kind="structural", abstract_eval=_bcast_rule, impl=rt.broadcast_in_dim,
     numpy_src=lambda ins, oa, shape, broadcast_dimensions:
         f"rt.broadcast_in_dim({ins[0]}, {tuple(shape)!r}, {tuple(broadcast_dimensions)!r})",
-    linear_args=(0,))
+    linear_args=(0,),
+    # never folded: a broadcast constant would only be a big constant
+    traits=Traits(view=True, flops=False, foldable=False, range="hull"))
 
 
 def _reshape_rule(x, *, new_sizes):
@@ -45,7 +47,7 @@ reshape_p = Primitive(
     "reshape", kind="structural", abstract_eval=_reshape_rule,
     impl=lambda x, *, new_sizes: np.reshape(x, new_sizes),
     numpy_src=lambda ins, oa, new_sizes: f"np.reshape({ins[0]}, {tuple(new_sizes)!r})",
-    linear_args=(0,))
+    linear_args=(0,), traits=Traits(view=True, flops=False, range="hull"))
 
 
 def _transpose_rule(x, *, permutation):
@@ -58,7 +60,7 @@ transpose_p = Primitive(
     "transpose", kind="structural", abstract_eval=_transpose_rule,
     impl=lambda x, *, permutation: np.transpose(x, permutation),
     numpy_src=lambda ins, oa, permutation: f"np.transpose({ins[0]}, {tuple(permutation)!r})",
-    linear_args=(0,))
+    linear_args=(0,), traits=Traits(view=True, flops=False, range="hull"))
 
 
 def _slice_rule(x, *, start_indices, limit_indices, strides):
@@ -81,7 +83,7 @@ def _slice_src(ins, oa, start_indices, limit_indices, strides):
 
 slice_p = Primitive(
     "slice", kind="structural", abstract_eval=_slice_rule, impl=rt.slice_, numpy_src=_slice_src,
-    linear_args=(0,))
+    linear_args=(0,), traits=Traits(view=True, flops=False, range="hull"))
 
 
 def _pad_rule(x, pv, *, low, high, interior):
@@ -101,7 +103,7 @@ pad_p = Primitive(
     "pad", kind="structural", abstract_eval=_pad_rule, impl=rt.pad,
     numpy_src=lambda ins, oa, low, high, interior:
         f"rt.pad({ins[0]}, {ins[1]}, {tuple(low)!r}, {tuple(high)!r}, {tuple(interior)!r})",
-    linear_args=(0, 1))
+    linear_args=(0, 1), traits=Traits(flops=False, range="hull"))
 
 
 def _concat_rule(*xs, dimension):
@@ -126,7 +128,8 @@ concatenate_p = Primitive(
     impl=lambda *xs, dimension: np.concatenate(xs, axis=dimension),
     numpy_src=lambda ins, oa, dimension:
         f"np.concatenate(({', '.join(ins)},), axis={dimension})",
-    linear_args=(-1,))  # every operand
+    linear_args=(-1,),  # every operand
+    traits=Traits(flops=False, range="hull"))
 
 
 def _rev_rule(x, *, dimensions):
@@ -139,7 +142,7 @@ rev_p = Primitive(
     "rev", kind="structural", abstract_eval=_rev_rule,
     impl=lambda x, *, dimensions: np.flip(x, tuple(dimensions)),
     numpy_src=lambda ins, oa, dimensions: f"np.flip({ins[0]}, {tuple(dimensions)!r})",
-    linear_args=(0,))
+    linear_args=(0,), traits=Traits(view=True, flops=False, range="hull"))
 
 
 def _check_indices(name, x, indices):
@@ -159,7 +162,8 @@ def _gather_rule(x, indices):
 gather_p = Primitive(
     "gather", kind="structural", abstract_eval=_gather_rule, impl=rt.gather,
     numpy_src=lambda ins, oa: f"rt.gather({ins[0]}, {ins[1]})", linear_args=(0,),
-    doc="out[b..., r...] = x[idx[b..., 0], ..., idx[b..., k-1], r...]; negative indices wrap")
+    doc="out[b..., r...] = x[idx[b..., 0], ..., idx[b..., k-1], r...]; negative indices wrap",
+    traits=Traits(flops=False, range="hull"))
 
 
 def _scatter_add_rule(x, indices, updates):
@@ -173,4 +177,5 @@ def _scatter_add_rule(x, indices, updates):
 scatter_add_p = Primitive(
     "scatter_add", kind="structural", abstract_eval=_scatter_add_rule, impl=rt.scatter_add,
     numpy_src=lambda ins, oa: f"rt.scatter_add({ins[0]}, {ins[1]}, {ins[2]})",
-    linear_args=(0, 2), doc="x with updates added at indices (duplicates accumulate)")
+    linear_args=(0, 2), doc="x with updates added at indices (duplicates accumulate)",
+    traits=Traits(range="hull"))
