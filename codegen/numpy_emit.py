@@ -58,7 +58,7 @@ def eqn_comment(e, namer) -> str:
     return safe_comment(format_eqn(e, namer)) + (f"  ({safe_comment(e.src)})" if e.src else "")
 
 
-def _needs_type(lit: Lit, inputs) -> bool:
+def lit_needs_dtype(lit: Lit, inputs) -> bool:
     """A literal must carry its dtype unless a Var operand of the same dtype fixes the result's
     precision: ``np.where(c, 1.0, 2.0)`` with a bool ``c`` would be float64 for an f32 result."""
     return not any(isinstance(b, Var) and b.aval.dtype == lit.aval.dtype for b in inputs)
@@ -87,7 +87,7 @@ def emit_numpy(graph: Graph, fn_name: str = "kernel",
     frees = Frees(args)
     for e in graph.eqns:
         outs = [name(o) for o in e.outputs]
-        ins = [Operand(py_literal(a, _needs_type(a, e.inputs)), a.aval) if isinstance(a, Lit)
+        ins = [Operand(py_literal(a, lit_needs_dtype(a, e.inputs)), a.aval) if isinstance(a, Lit)
                else Operand(name(a), a.aval) for a in e.inputs]
         if e.prim.name == "constant":
             cname = f"_const_{outs[0]}"

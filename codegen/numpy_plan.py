@@ -11,7 +11,7 @@ import re
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, split_top_level
 
-from .numpy_emit import Operand, _needs_type, eqn_comment, py_ident, py_literal
+from .numpy_emit import Operand, eqn_comment, lit_needs_dtype, py_ident, py_literal
 from .numpy_free import Frees
 from .safe_text import plain_params, safe_comment
 
@@ -90,7 +90,7 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel", info: dict |
             n = py_ident(prefix + local_namer(o))
             names[id(o)] = n
             outs.append(n)
-        ins = [Operand(py_literal(a, _needs_type(a, e.inputs)), a.aval) if isinstance(a, Lit)
+        ins = [Operand(py_literal(a, lit_needs_dtype(a, e.inputs)), a.aval) if isinstance(a, Lit)
                else Operand(names[id(a)], a.aval) for a in e.inputs]
         comment, src = eqn_comment(e, local_namer), ""  # user text only via safe_text
         if e.prim.name == "constant":

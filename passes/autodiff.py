@@ -14,7 +14,7 @@ from tracegrad.prims import derivatives  # noqa: F401  (attaches the rules)
 from tracegrad.prims.derivatives import instantiate
 
 from .inline import unfuse
-from tracegrad.tracer import _ACTIVE, ThreadLocalList, TraceContext, bind, src_scope
+from tracegrad.tracer import ThreadLocalList, TraceContext, active_traces, bind, src_scope
 
 
 # --- provenance: which equations compute derivatives (read by `tracegrad dump`) ---------------
@@ -62,7 +62,7 @@ class derivative_region:
         self.kind = kind
 
     def __enter__(self) -> derivative_region:
-        self.starts = [(ctx, len(ctx.eqns)) for ctx in _ACTIVE] if _RECORDERS else []
+        self.starts = [(ctx, len(ctx.eqns)) for ctx in active_traces()] if _RECORDERS else []
         return self
 
     def __exit__(self, *exc) -> None:

@@ -243,8 +243,3 @@ def write_dot(G) -> str:
         lines.append(f"  {_q(u)} -> {_q(v)}" + (f" [{_attrs(attrs)}]" if attrs else "") + ";")
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def graph_to_dot(graph: Graph, *, name: str = "tracegrad", input_names=None) -> str:
-    """DOT text of one graph."""
-    return write_dot(to_networkx([(name, graph, input_names)], name=name))

@@ -300,15 +300,6 @@ def simplify(graph: Graph) -> Graph:
     return rewrite_fixpoint(graph, RULES)
 
 
-def rule_docs() -> list[tuple[str, str]]:
-    """(primitive, one-line doc) for every rule, for docs and the CLI."""
-    out = []
-    for prim, rules in sorted(RULES.items()):
-        for r in rules:
-            out.append((prim, r.doc))
-    return out
-
-
 def _literal_value(b, a):
     """The literal behind ``a`` (itself, or a broadcast of it), else None."""
     if isinstance(a, Lit):

@@ -13,7 +13,7 @@ from .prims import (ELEMENTWISE, argmax_p, argmin_p, broadcast_in_dim_p, concate
                     convert_p, cumsum_p, dot_general_p, gather_p, iota_p, pad_p, reduce_max_p,
                     reduce_min_p, reduce_prod_p, reduce_sum_p, reshape_p, rev_p, scatter_add_p,
                     select_p, slice_p, stop_gradient_p, transpose_p)
-from .tracer import _ACTIVE, Tracer, aval_of, bind
+from .tracer import Tracer, aval_of, bind, current_trace
 
 _PY_SCALARS = (bool, int, float)
 
@@ -110,16 +110,12 @@ def stop_gradient(x):
     return bind(stop_gradient_p, x)
 
 
-def _active_context():
-    return _ACTIVE[-1] if _ACTIVE else None
-
-
 def full(shape, value, dtype):
     """An array of ``shape`` filled with ``value``; inside a trace it is one broadcast equation."""
     dtype = dtypes.canonical(dtype)
     shape = tuple(int(d) for d in shape)
     lit = make_lit(value, dtype)
-    ctx = _active_context()
+    ctx = current_trace()
     if ctx is None:
         return np.full(shape, lit.value, dtype=dtype)
     return bind(broadcast_in_dim_p, lit, shape=shape, broadcast_dimensions=(), _ctx=ctx)
@@ -208,7 +204,7 @@ def scatter_add(x, indices, updates):
 
 def iota(shape, dimension, dtype=dtypes.int64):
     return bind(iota_p, shape=tuple(int(d) for d in shape), dimension=int(dimension),
-                dtype=str(dtypes.canonical(dtype)), _ctx=_active_context())
+                dtype=str(dtypes.canonical(dtype)), _ctx=current_trace())
 
 
 def reduce_sum(x, axes):

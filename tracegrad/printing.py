@@ -44,10 +44,6 @@ def _name(i: int) -> str:
     return s
 
 
-def fmt_aval(aval: AVal) -> str:
-    return str(aval)
-
-
 def _py(value):
     """NumPy scalars (also inside tuples and lists) as Python ones: ``repr(np.int64(3))`` is
     ``np.int64(3)`` in NumPy 2, which would not parse back."""

@@ -22,7 +22,7 @@ from numpy.random import bit_generator as _bit_generator_module
 
 from .errors import TracedRandomError
 from .source_info import user_src_with_text
-from .tracer import _ACTIVE
+from .tracer import is_tracing
 
 class GuardedRLock(_thread.RLock):
     """``threading.RLock`` (its C type, subclassed so releasing stays C code) that refuses to
@@ -31,13 +31,13 @@ class GuardedRLock(_thread.RLock):
     __slots__ = ()
 
     def __enter__(self, _acquire=_thread.RLock.acquire):
-        if _ACTIVE.items:
+        if is_tracing():
             _refuse()
         return _acquire(self)
 
     def acquire(self, blocking: bool = True, timeout: float = -1,
                 _acquire=_thread.RLock.acquire):
-        if _ACTIVE.items:
+        if is_tracing():
             _refuse()
         return _acquire(self, blocking, timeout)
 

@@ -78,21 +78,6 @@ def as_array(x, aval: AVal):
     return np.asarray(x, dtype=aval.dtype)
 
 
-def arg_names(fn, n: int) -> list[str]:
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        params = []
-    names = []
-    for i in range(n):
-        if i < len(params) and params[i].kind in (params[i].POSITIONAL_ONLY,
-                                                  params[i].POSITIONAL_OR_KEYWORD):
-            names.append(params[i].name)
-        else:
-            names.append(f"args[{i}]")
-    return names
-
-
 def call_user(fn, args, kwargs):
     """``fn(*args, **kwargs)``, where a call that does not fit ``fn``'s signature (too few or
     too many arguments, an unknown keyword) raises ``ArgumentError`` naming the signature

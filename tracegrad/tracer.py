@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes
-from .errors import (ArgumentError, DTypeError, ImmutableArrayError, TracegradError,
+from .errors import (ArgumentError, ImmutableArrayError, TracegradError,
                      TracerArrayConversionError, TracerBoolError, UnsupportedAttributeError,
                      UnsupportedOperationError)
 from .int_range import check_operands as check_int_operands, note_consumed, note_weak_int
@@ -61,6 +61,22 @@ class ThreadLocalList(threading.local):
 _level_counter = itertools.count(1)
 _ACTIVE: ThreadLocalList = ThreadLocalList()  # TraceContexts of this thread, innermost last
 _SRC_OVERRIDE = ThreadLocalList()  # source line given to equations built by passes
+
+
+def current_trace() -> TraceContext | None:
+    """The innermost trace this thread is recording into, or None outside every trace."""
+    items = _ACTIVE.items
+    return items[-1] if items else None
+
+
+def is_tracing() -> bool:
+    """Whether this thread is inside a trace (cheap: jit's per-call fast path asks it)."""
+    return bool(_ACTIVE.items)
+
+
+def active_traces() -> list[TraceContext]:
+    """This thread's open traces, outermost first (a copy: traces may open and close meanwhile)."""
+    return list(_ACTIVE.items)
 
 
 class src_scope:
@@ -617,17 +633,6 @@ for _dunder, _tnp_name in [("lt", "less"), ("le", "less_equal"), ("gt", "greater
     _op, _ = _binary_operator(_tnp_name)
     _op.__name__ = f"__{_dunder}__"
     setattr(Tracer, _op.__name__, _op)
-
-
-def is_traced(x) -> bool:
-    return isinstance(x, Tracer)
-
-
-def check_operand_dtype(x, what="argument"):
-    """Raise a DTypeError for arrays of dtypes tracegrad cannot trace."""
-    if isinstance(x, (np.ndarray, np.generic)) and x.dtype not in dtypes.SHORT_NAMES:
-        raise DTypeError(f"{what} has dtype {x.dtype}; supported: float32, float64, int32, int64, "
-                         "bool (convert it with .astype first)")
 
 
 # np.random draws while tracing raise instead of being frozen (random_guard.py); installed once,

@@ -21,7 +21,7 @@ from ..ir import AVal
 from ..pytree import TreeDef, keystr, tree_flatten, tree_paths, tree_unflatten
 from ..source_info import check_callable, names_caller, user_src_with_text
 from ..staging import as_array, call_user, leaf_aval, trace
-from ..tracer import _ACTIVE, Tracer
+from ..tracer import Tracer, is_tracing
 from .lowering import Lowered, compile_traced
 
 BACKENDS = ("auto", "numpy", "c")
@@ -230,7 +230,7 @@ class JitFunction:
 
     # --- calling ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if _ACTIVE.items:  # (the list itself: this is the per-call fast path)
+        if is_tracing():
             # Under another transform: trace straight through (the enclosing one compiles).
             return self.fn(*args, **kwargs)
         if not kwargs:

@@ -9,7 +9,7 @@ import numpy as _np
 
 from .. import dtypes as _dt
 from .. import lax
-from ..tracer import _ACTIVE, Tracer
+from ..tracer import Tracer, current_trace
 from .registry import _public
 from .arguments import _creation_dtype, _static_int, _static_scalar, _static_shape
 from .promotion import _as_array, _as_operand, _dtype, _is_scalar, _shape, _WEAK_STANDIN
@@ -26,14 +26,14 @@ def asarray(a, dtype=None, order=None, *, copy=None):
     """Inside a trace a NumPy array becomes a traced constant, so ``tnp.asarray(table)[i]``
     indexes it with a traced ``i`` (NumPy's own indexing cannot take traced indices)."""
     a = _as_array(a)
-    if isinstance(a, _np.ndarray) and _ACTIVE:
+    if isinstance(a, _np.ndarray) and current_trace() is not None:
         a = _constant(a)
     return a if dtype is None else astype(a, dtype)
 
 
 def _constant(arr):
     """A traced constant of the innermost active trace holding ``arr``."""
-    ctx = _ACTIVE[-1]
+    ctx = current_trace()
     if arr.ndim == 0:
         return lax.full((), arr.item(), _dt.canonical(arr.dtype, what="array"))
     return Tracer(ctx, ctx.atom(arr))

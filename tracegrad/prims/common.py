@@ -31,16 +31,5 @@ def check_class(name: str, dtype, allowed: str):
         raise DTypeError(f"{name} needs {allowed} operands, got {dtype}")
 
 
-def norm_axes(axes, ndim: int, name: str) -> tuple[int, ...]:
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise ShapeError(f"{name}: axis {a} out of range for {ndim} dimensions")
-        out.append(a % ndim if ndim else 0)
-    if len(set(out)) != len(out):
-        raise ShapeError(f"{name}: repeated axis in {tuple(axes)}")
-    return tuple(out)
-
-
 def aval(shape, dtype) -> AVal:
     return AVal(tuple(int(d) for d in shape), dtype)

@@ -1,8 +1,6 @@
 """Primitives without inputs: ``constant`` (a closed-over array) and ``iota`` (counting indices)."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import dtypes
 from ..errors import ShapeError
 from ..primitive import Primitive, Traits
@@ -38,10 +36,3 @@ iota_p = Primitive(
     nondiff=True, doc="iota[shape, dimension]: value = index along dimension",
     # range "unit" is what passes/ranges.py has always assumed (only its masks read it)
     traits=Traits(flops=False, foldable=False, range="unit"))
-
-
-def constant_value(eqn) -> np.ndarray:
-    return eqn.params["value"]
-
-
-
