@@ -45,7 +45,7 @@ def prepare_openmp() -> str:
         return _STATE["omp"]
     if any(v in os.environ for v in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")):
         _STATE["omp"] = "the user's GOMP_SPINCOUNT / OMP_WAIT_POLICY"
-    elif _loaded("libgomp"):
+    elif _loaded("libgomp.so.1"):
         # its settings were read when it loaded: ours cannot apply (team sizes still can)
         _STATE["omp"] = "libgomp loaded before tracegrad: its spin count is unchanged"
     else:
@@ -60,10 +60,13 @@ def prepare_openmp() -> str:
     return _STATE["omp"]
 
 
-def _loaded(name: str) -> bool:
+def _loaded(soname: str) -> bool:
+    """Whether a library of this soname is mapped (``libgomp.so.1.0.0`` is; a wheel's own
+    ``libgomp-a34b3233.so.1``, which our modules do not use, is not)."""
     try:
         with open("/proc/self/maps") as f:
-            return any(name in line for line in f)
+            return any(os.path.basename(line.split()[-1]).startswith(soname) for line in f
+                       if "/" in line)
     except OSError:
         return False
 

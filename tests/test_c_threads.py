@@ -257,3 +257,35 @@ def test_every_long_loop_shape_notices_ctrl_c(c_jit, shape_name):
     timer.join()
     assert stamp, f"the call ended ({raised - start:.2f} s) before the signal was sent"
     assert raised - stamp[0] < 0.3, f"KeyboardInterrupt {raised - stamp[0]:.2f} s after SIGINT"
+
+
+_IDLE_PROBE = r"""
+import os, time, numpy as np, tracegrad as tg
+from tracegrad.codegen import c_threads
+f = tg.jit(lambda x: np.sin(x) * 2.0 + 1.0, backend="c")
+x = np.ones(1 << 20)  # 32 teams' worth of work: both threads run
+f(x)
+idle = []
+for _ in range(5):
+    f(x)
+    t0 = time.process_time()
+    time.sleep(0.05)
+    idle.append(time.process_time() - t0)  # CPU our threads burn while we sleep
+print(min(idle) * 1e3, "GOMP_SPINCOUNT" in os.environ, c_threads.prepare_openmp())
+"""
+
+
+def test_idle_openmp_threads_sleep_instead_of_spinning(c_jit):  # noqa: ARG001
+    """libgomp's workers spun 300,000 turns after each region (3.4 ms of CPU here; W2 went
+    from 1.7 ms to 32 ms on two threads as they fought OpenBLAS's): tracegrad loads libgomp
+    with a short spin, and leaves the environment as it found it."""
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env.update(TRACEGRAD_ADAPT_THREADS="0", TRACEGRAD_NUM_THREADS="2")  # a team, whatever the load
+    out = subprocess.run([sys.executable, "-c", _IDLE_PROBE], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    idle_ms, leaked, how = out.stdout.split(maxsplit=2)
+    assert leaked == "False" and how.startswith("GOMP_SPINCOUNT="), out.stdout
+    assert float(idle_ms) < 1.0, f"idle threads burnt {idle_ms} ms of CPU in 50 ms"
