@@ -1,8 +1,8 @@
 """The primitive registry is complete: every primitive has a row in cases.py, an interpreter
 ``impl`` and a NumPy lowering, and the table itself is well formed.
 
-Adding a primitive without these fails here, naming what is missing. The differentiation issue
-turns on the derivative check by setting ``DERIVATIVES_REQUIRED`` (see ``missing_derivative``).
+Adding a primitive without these (or without a derivative: see ``missing_derivative``) fails
+here, naming what is missing.
 """
 from __future__ import annotations
 
@@ -16,9 +16,6 @@ from tracegrad.primitive import PRIMITIVES, get_primitive
 
 from cases import ALL, CASES, CASES_BY_PRIM, DOMAINS, NOARGS
 
-# Hook for the differentiation issue: flip to True once every primitive declares its derivative.
-DERIVATIVES_REQUIRED = False
-
 # Kinds whose primitives are not reached through a lax wrapper, with the reason: they wrap
 # graphs of other primitives (a parameter), so the rows of those primitives cover their
 # arithmetic; custom-rule calls are tested through tg.Function / custom_vjp / custom_jvp and
@@ -27,9 +24,15 @@ NO_ROW_KINDS = {"custom": "built from user graphs; replaced by the inline pass b
                 "fused": "built by the fusion pass from rows' primitives; emitted by backends"}
 
 
+# Kinds differentiated without rules of their own, with the reason.
+NO_DERIVATIVE_KINDS = {
+    "custom": "its rules are the user's graphs; passes/autodiff expands them",
+    "fused": "built by the fusion pass after differentiation (autodiff refuses fused graphs)"}
+
+
 def missing_derivative(prim) -> str | None:
     """Why ``prim`` has no derivative, or None when it has one (or is non-differentiable)."""
-    if prim.nondiff:
+    if prim.nondiff or prim.kind in NO_DERIVATIVE_KINDS:
         return None  # zero by convention, stated in the docs
     if prim.scalar or prim.transpose or prim.jvp or prim.vjp:
         return None
@@ -59,9 +62,8 @@ def test_primitive_has_impl_and_numpy_lowering(name):
 
 @pytest.mark.parametrize("name", _names())
 def test_primitive_has_a_derivative(name):
-    if not DERIVATIVES_REQUIRED:
-        pytest.skip("derivatives are required once the differentiation issue lands "
-                    "(set DERIVATIVES_REQUIRED in tests/test_registry.py)")
+    import tracegrad.prims.derivatives  # noqa: F401  (attaches the rules, until issue 12 item 1
+    # declares them beside each primitive)
     reason = missing_derivative(PRIMITIVES[name])
     assert reason is None, reason
 
