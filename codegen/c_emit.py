@@ -19,9 +19,10 @@ from .c_alias import aliased_inputs, separate_unsafe
 from .c_scalar import c_literal, ctype, scalar_expr
 from .safe_text import c_comment
 
-PARALLEL_MIN_ELEMENTS = 1 << 15   # elements of work per thread of a loop's team: smaller loops
-                                  # run on fewer threads (benchmarks/threads.py: waking a sleeping
-                                  # thread costs more than it saves below this)
+PARALLEL_MIN_ELEMENTS = 1 << 17   # elements of work per thread of a loop's team: smaller loops
+                                  # run on fewer threads. Idle threads sleep (c_threads), and
+                                  # waking one cost 50 us on our 2-CPU VMs: x*2+1 on 64k floats
+                                  # took 3.6 us on one thread, 57 us on two; 1M: 73 vs 45 us
 POLL_MIN_ELEMENTS = 1 << 20       # loop nests this large poll for Ctrl-C in their outer loop
 STRIP_MIN_ELEMENTS = 1 << 22      # 1-D loops this large run in blocks, so that they can poll
 STRIP_BLOCK = 1 << 16

@@ -28,6 +28,14 @@ def num_threads() -> int:
                else (os.cpu_count() or 1))
 
 
+def adapt_threads() -> bool:
+    """Whether thread counts follow the load: by default yes, unless the user fixed a count."""
+    from tracegrad import options
+    if options.get("TRACEGRAD_ADAPT_THREADS").strip():
+        return options.flag("TRACEGRAD_ADAPT_THREADS")
+    return not options.get("TRACEGRAD_NUM_THREADS").strip()
+
+
 class CExecutable:
     """Runs a graph compiled to C. Inputs are never written; outputs are fresh arrays."""
 
@@ -52,11 +60,8 @@ class CExecutable:
             self.module.set_blas(*blas_functions()[:3])
             blas_threads = c_threads.blas_thread_functions()
         self._blas_threads = blas_threads
+        self._adapt = adapt_threads()
         self.set_threads(num_threads())
-        # the load is sampled only where a call may use several threads (a big loop or BLAS)
-        from tracegrad import options
-        self._sample_load = options.flag("TRACEGRAD_ADAPT_THREADS") and self.threads > 1 and \
-            (prog.parallel or prog.uses_blas)
         self._run = self.module.run
         self._consts = prog.constants
         self._out_specs = [(a.shape, a.dtype) for a in prog.out_avals]
@@ -64,10 +69,15 @@ class CExecutable:
         self._local = threading.local()
 
     def set_threads(self, n: int) -> None:
-        """At most ``n`` threads for this program's loops and BLAS calls (also fewer while
-        other processes hold the CPUs, unless TRACEGRAD_ADAPT_THREADS=0)."""
+        """At most ``n`` threads for this program's loops and BLAS calls (fewer while other
+        processes hold the CPUs, when ``adapt_threads()``)."""
         self.threads = max(1, int(n))
-        self.module.set_threads(self.threads, c_threads.shared_address(), *self._blas_threads)
+        # the load is sampled only where a call may use several threads (a big loop or BLAS)
+        self._sample_load = self._adapt and self.threads > 1 and \
+            (self.program.parallel or self.program.uses_blas)
+        self.module.set_threads(self.threads,
+                                c_threads.shared_address() if self._sample_load else 0,
+                                c_threads.shared_address(), *self._blas_threads)
 
     def _new_arena(self) -> np.ndarray:
         raw = np.empty(self._arena_bytes + ARENA_ALIGN, np.uint8)

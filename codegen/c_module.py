@@ -166,13 +166,13 @@ static void tg_sigint_end(int installed) {{
    user or NumPy had) when the last one returns. Runs with the GIL held. */
 static void (*tg_blas_set_threads)(int) = NULL;
 static int (*tg_blas_get_threads)(void) = NULL;
-static int* tg_shared = NULL;  /* [0] free CPUs, [1] calls in flight, [2] count to restore */
+static int* tg_shared = NULL;  /* [1] calls in flight, [2] the count to restore */
 
 static void tg_blas_begin(void) {{
     if (!{uses_blas} || tg_blas_set_threads == NULL || tg_shared == NULL) return;
     if (tg_shared[1]++ == 0) tg_shared[2] = tg_blas_get_threads();
     {{
-        int want = TG_MIN(TG_MIN(tg_nthreads, tg_shared[0]), tg_shared[2]);
+        int want = TG_MIN(TG_MIN(tg_nthreads, *tg_free), tg_shared[2]);
         tg_blas_set_threads(want < 1 ? 1 : want);
     }}
 }}
@@ -227,21 +227,23 @@ fail:
     return NULL;
 }}
 
-/* set_threads(n, shared, blas_set, blas_get): the thread cap, the address of c_threads.SHARED,
-   and the BLAS's set/get_num_threads (0 when unknown) */
+/* set_threads(n, free, shared, blas_set, blas_get): the thread cap; the address of the word of
+   CPUs free (c_threads.SHARED[0]; 0: do not follow the load); of c_threads.SHARED (the BLAS
+   bookkeeping every module shares); the BLAS's set/get_num_threads (0 when unknown) */
 static PyObject* tg_set_threads(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {{
     long n;
-    if (nargs != 4) {{
-        PyErr_SetString(PyExc_TypeError, "set_threads(n, shared, blas_set, blas_get)");
+    if (nargs != 5) {{
+        PyErr_SetString(PyExc_TypeError, "set_threads(n, free, shared, blas_set, blas_get)");
         return NULL;
     }}
     n = PyLong_AsLong(args[0]);
     if (n == -1 && PyErr_Occurred()) return NULL;
     tg_nthreads = n < 1 ? 1 : (n > TG_MAX_THREADS ? TG_MAX_THREADS : (int)n);
-    tg_shared = (int*)PyLong_AsVoidPtr(args[1]);
-    tg_free = tg_shared ? &tg_shared[0] : &tg_no_limit;
-    tg_blas_set_threads = (void (*)(int))PyLong_AsVoidPtr(args[2]);
-    tg_blas_get_threads = (int (*)(void))PyLong_AsVoidPtr(args[3]);
+    tg_free = (int*)PyLong_AsVoidPtr(args[1]);
+    if (tg_free == NULL) tg_free = &tg_no_limit;
+    tg_shared = (int*)PyLong_AsVoidPtr(args[2]);
+    tg_blas_set_threads = (void (*)(int))PyLong_AsVoidPtr(args[3]);
+    tg_blas_get_threads = (int (*)(void))PyLong_AsVoidPtr(args[4]);
     if (tg_blas_get_threads == NULL) tg_blas_set_threads = NULL;
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;

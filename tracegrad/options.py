@@ -29,9 +29,9 @@ OPTIONS = {o.name: o for o in [
            "cache directory)"),
     Option("TRACEGRAD_NUM_THREADS", "", "threads for the C backend's parallel loops (default: "
            "the CPUs this process may use); results are deterministic for a given count"),
-    Option("TRACEGRAD_ADAPT_THREADS", "1", "0: the C backend's loops and BLAS calls use "
-           "TRACEGRAD_NUM_THREADS threads whatever the load (default: fewer while other "
-           "processes hold the CPUs)"),
+    Option("TRACEGRAD_ADAPT_THREADS", "", "1: the C backend's loops and BLAS calls use fewer "
+           "threads while other processes hold the CPUs; 0: never (default: 1 unless "
+           "TRACEGRAD_NUM_THREADS is set)"),
     Option("TRACEGRAD_CFLAGS", "", "extra flags for every C kernel's compile-and-link command, "
            "e.g. -fsanitize=address,undefined (part of the kernel cache key)"),
     Option("TRACEGRAD_JIT_CACHE_SIZE", "128", "compiled signatures each jitted function (and "
