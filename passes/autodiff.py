@@ -1,7 +1,8 @@
 """Differentiation as graph passes: forward mode (``jvp_graph``) and reverse mode (``vjp_graph``).
 
 Both walk a finished graph and re-emit it into a new trace, expanding each equation's derivative
-rule (``tracegrad/prims/derivatives.py``) in terms of ordinary primitives, so the result is an
+rule (declared beside each primitive, read from ``tracegrad.primitive.JVP_RULES``/``VJP_RULES``,
+keyed by the primitive object) in terms of ordinary primitives, so the result is an
 ordinary graph: it can be printed, optimised, compiled and differentiated again (any order).
 ``None`` is a symbolic zero throughout; cotangents flow only into float variables.
 """
@@ -10,8 +11,9 @@ from __future__ import annotations
 from tracegrad import dtypes, lax
 from tracegrad.errors import GradientError
 from tracegrad.ir import Graph, Lit, Var
-from tracegrad.prims import derivatives  # noqa: F401  (attaches the rules)
-from tracegrad.prims.derivatives import instantiate
+from tracegrad.primitive import JVP_RULES, VJP_RULES
+from tracegrad.prims.elementwise import mask_scope
+from tracegrad.prims.ops import instantiate
 
 from .inline import unfuse
 from tracegrad.tracer import ThreadLocalList, TraceContext, active_traces, bind, src_scope
@@ -190,7 +192,7 @@ def jvp_inline(graph: Graph, primals: list, tangents: list) -> tuple[list, list]
                 out_ts = None
                 if any(t is not None for t in ts) and not eqn.prim.nondiff:
                     with derivative_region():
-                        out_ts = eqn.prim.jvp(vals, ts, outs, **eqn.params)
+                        out_ts = JVP_RULES[eqn.prim](vals, ts, outs, **eqn.params)
         for v, o in zip(eqn.outputs, outs):
             env[id(v)] = o
         if out_ts is not None:
@@ -265,10 +267,10 @@ def _backward_sweep(graph, env, residuals, out_cts, wrt):
             elif eqn.prim.kind == "elementwise":
                 flags = [ranges.partial_may_be_nonfinite(eqn, i, facts)
                          for i in range(len(eqn.inputs))]
-                with derivatives.mask_scope(flags):
-                    in_cts = eqn.prim.vjp(cts, vals, outs, **eqn.params)
+                with mask_scope(flags):
+                    in_cts = VJP_RULES[eqn.prim](cts, vals, outs, **eqn.params)
             else:
-                in_cts = eqn.prim.vjp(cts, vals, outs, **eqn.params)
+                in_cts = VJP_RULES[eqn.prim](cts, vals, outs, **eqn.params)
             for a, c in zip(eqn.inputs, in_cts):  # a fan-out's `add` gets the user's line too
                 _accumulate(ct_env, a, c)
     grads = []

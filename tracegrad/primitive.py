@@ -1,15 +1,23 @@
 """The ``Primitive`` declaration and the registry of every primitive.
 
 A primitive declares in one place: its shape/dtype rule, its reference implementation (the
-interpreter), its NumPy source lowering, its ``Traits`` (what passes and backends ask of it) and
-its derivative (filled in by ``tracegrad.prims``).
+interpreter), its NumPy source lowering, its ``Traits`` (what passes and backends ask of it) and,
+beside it in the declaring file, its derivative rules (``defjvp``/``defvjp``/``deftranspose``,
+keyed by the primitive object).
+
+``Primitive.bind`` applies a primitive. The IR layer does not know about tracing: the tracing
+layer (``tracegrad/tracer.py``) installs itself with ``install_tracing`` when it is imported;
+until then ``bind`` evaluates eagerly with the reference implementation.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .ir import AVal
+import numpy as np
+
+from . import dtypes
+from .ir import AVal, Lit
 
 PRIMITIVES: dict[str, "Primitive"] = {}
 
@@ -101,16 +109,33 @@ class Primitive:
         self.nondiff = nondiff
         self.linear_args = linear_args
         self.doc = doc
-        # Derivative rules, attached by tracegrad.prims.* (and the autodiff passes).
-        self.jvp = None
-        self.vjp = None
-        self.transpose = None
         if name in PRIMITIVES:
             raise ValueError(f"primitive {name!r} declared twice")
         PRIMITIVES[name] = self
+        if nondiff:  # zero by convention: stated here, once, for every nondiff primitive
+            defjvp(self, _zero_jvp)
+            defvjp(self, _zero_vjp)
 
     def abstract_eval(self, in_avals: list[AVal], **params) -> list[AVal]:
         return list(self._abstract_eval(*in_avals, **params))
+
+    def bind(self, *args, **params):
+        """Apply the primitive: eagerly on arrays, or as a new equation inside a trace (the
+        tracing layer's ``bind``; ``_ctx``/``_src`` pass through to it)."""
+        return _TRACING.bind(self, *args, **params)
+
+    # derivative rules, read from the registries (declared beside the primitive)
+    @property
+    def jvp(self):
+        return JVP_RULES.get(self)
+
+    @property
+    def vjp(self):
+        return VJP_RULES.get(self)
+
+    @property
+    def transpose(self):
+        return TRANSPOSE_RULES.get(self)
 
     def __repr__(self) -> str:
         return self.name
@@ -122,3 +147,94 @@ class Primitive:
 def get_primitive(name: str) -> Primitive:
     from . import prims  # noqa: F401  (registers every declaration)
     return PRIMITIVES[name]
+
+
+# --- derivative rules, keyed by the primitive object ------------------------------------------
+# Shapes (``None`` is a symbolic zero):
+#   jvp(primals, tangents, outs, **params) -> output tangents
+#   vjp(cts, primals, outs, **params) -> input cotangents
+#   transpose: the vjp of a linear primitive (the same signature)
+JVP_RULES: dict[Primitive, Callable] = {}
+VJP_RULES: dict[Primitive, Callable] = {}
+TRANSPOSE_RULES: dict[Primitive, Callable] = {}
+
+
+def _register(table: dict, what: str, prim: Primitive, rule: Callable) -> Callable:
+    if not isinstance(prim, Primitive):
+        raise TypeError(f"{what} rules are keyed by a Primitive, got {prim!r}")
+    if prim in table:
+        raise ValueError(f"primitive {prim.name!r} already has a {what} rule")
+    table[prim] = rule
+    return rule
+
+
+def defjvp(prim: Primitive, rule: Callable) -> Callable:
+    return _register(JVP_RULES, "jvp", prim, rule)
+
+
+def defvjp(prim: Primitive, rule: Callable) -> Callable:
+    return _register(VJP_RULES, "vjp", prim, rule)
+
+
+def deftranspose(prim: Primitive, rule: Callable) -> Callable:
+    return _register(TRANSPOSE_RULES, "transpose", prim, rule)
+
+
+def _zero_jvp(primals, tangents, outs, **params):
+    return [None] * len(outs)
+
+
+def _zero_vjp(cts, primals, outs, **params):
+    return [None] * len(primals)
+
+
+# --- the hook through which the tracing layer receives every bind --------------------------------
+def _eager_bind(prim: Primitive, *args, _src=None, _ctx=None, **params):
+    """Reference evaluation on arrays (what tracer.bind does outside every trace)."""
+    vals = [np.asarray(a.value, a.aval.dtype) if isinstance(a, Lit) else a for a in args]
+    out = prim.impl(*vals, **params)
+    if prim.multiple_results:
+        avals = prim.abstract_eval([_eager_aval(v) for v in vals], **params)
+        return [np.asarray(o, dtype=av.dtype) for o, av in zip(out, avals)]
+    return out
+
+
+def _eager_aval(x) -> AVal:
+    a = np.asarray(x)
+    return AVal(a.shape, dtypes.canonical(a.dtype))
+
+
+class _Tracing:
+    """The tracing layer's entry points, as installed (eager defaults until then)."""
+    bind: Callable = staticmethod(_eager_bind)
+    current_trace: Callable = staticmethod(lambda: None)
+    aval_of: Callable = staticmethod(_eager_aval)
+    is_traced: Callable = staticmethod(lambda x: False)
+
+
+_TRACING = _Tracing()
+
+
+def install_tracing(*, bind: Callable, current_trace: Callable, aval_of: Callable,
+                    is_traced: Callable) -> None:
+    """Called once by ``tracegrad/tracer.py``: ``bind(prim, *args, _src=, _ctx=, **params)``,
+    ``current_trace()`` (the innermost open trace or None), ``aval_of(x)`` and
+    ``is_traced(x)``."""
+    _TRACING.bind = bind
+    _TRACING.current_trace = current_trace
+    _TRACING.aval_of = aval_of
+    _TRACING.is_traced = is_traced
+
+
+def current_trace():
+    """The innermost trace this thread records into, or None (then ``bind`` is eager)."""
+    return _TRACING.current_trace()
+
+
+def aval_of(x) -> AVal:
+    """Abstract value of a traced value, array or Python scalar (literals: their own)."""
+    return x.aval if isinstance(x, Lit) else _TRACING.aval_of(x)
+
+
+def is_traced(x) -> bool:
+    return _TRACING.is_traced(x)

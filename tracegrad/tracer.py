@@ -8,7 +8,6 @@ captured as extra inputs of the inner graph, so nested transforms (``grad(grad(f
 from __future__ import annotations
 
 import itertools
-import threading
 from typing import Any
 
 import numpy as np
@@ -19,44 +18,10 @@ from .errors import (ArgumentError, ImmutableArrayError, TracegradError,
                      UnsupportedOperationError)
 from .int_range import check_operands as check_int_operands, note_consumed, note_weak_int
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
+from .primitive import install_tracing as _install_tracing
 from .source_info import user_src, user_src_with_text
 from .subclasses import plain_array
-
-
-
-class ThreadLocalList(threading.local):
-    """A list with one copy per thread, for tracing state (the active traces, source overrides,
-    autodiff notes). Threads trace and run compiled functions independently: one thread's open
-    trace must never capture another thread's values, nor make another thread's call of a
-    compiled function "trace through" and hand back tracers."""
-
-    def __init__(self, initial=()):  # runs once in each thread that touches the list
-        self.items = list(initial)
-
-    def append(self, x) -> None:
-        self.items.append(x)
-
-    def remove(self, x) -> None:
-        self.items.remove(x)
-
-    def pop(self):
-        return self.items.pop()
-
-    def __getitem__(self, i):
-        return self.items[i]
-
-    def __setitem__(self, i, x) -> None:
-        self.items[i] = x
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self):
-        return iter(list(self.items))
-
+from .thread_local import ThreadLocalList
 
 _level_counter = itertools.count(1)
 _ACTIVE: ThreadLocalList = ThreadLocalList()  # TraceContexts of this thread, innermost last
@@ -640,3 +605,11 @@ for _dunder, _tnp_name in [("lt", "less"), ("le", "less_equal"), ("gt", "greater
 from . import random_guard as _random_guard  # noqa: E402
 
 _random_guard.install()
+
+
+def _is_tracer(x) -> bool:
+    return isinstance(x, Tracer)
+
+
+# Primitive.bind (the IR layer, which never imports this module) reaches bind through this hook
+_install_tracing(bind=bind, current_trace=current_trace, aval_of=aval_of, is_traced=_is_tracer)

@@ -54,3 +54,67 @@ dot_general_p = Primitive(
     numpy_src=_dot_src, linear_args=(0, 1),
     doc="out axes: batch, a's free axes, b's free axes; batch axes lead both operands",
     traits=Traits())
+
+
+# --- derivative rules: bilinear, two transposes (after the declaration: ops binds it) ----------
+from ..primitive import defjvp, deftranspose, defvjp  # noqa: E402
+from . import ops  # noqa: E402
+
+
+def _dot_transpose_lhs(ct, a_shape, b, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    nb = len(lb)
+    b_nd = len(ops.shape_of(b))
+    a_free = [i for i in range(len(a_shape)) if i not in lc and i not in lb]
+    b_free = [i for i in range(b_nd) if i not in rc and i not in rb]
+    n_af = len(a_free)
+    ct_contract = tuple(range(nb + n_af, nb + n_af + len(b_free)))
+    res = ops.dot_general(ct, b, ((ct_contract, tuple(b_free)),
+                                  (tuple(range(nb)), tuple(rb))))
+    # res axes: batch, a_free, then b's remaining axes (its contracting ones, in sorted order)
+    b_rest = sorted(rc)
+    src_axes = list(lb) + a_free + [lc[list(rc).index(j)] for j in b_rest]
+    perm = [src_axes.index(i) for i in range(len(a_shape))]
+    return ops.transpose(res, perm)
+
+
+def _dot_transpose_rhs(ct, a, b_shape, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    nb = len(lb)
+    a_nd = len(ops.shape_of(a))
+    a_free = [i for i in range(a_nd) if i not in lc and i not in lb]
+    b_free = [i for i in range(len(b_shape)) if i not in rc and i not in rb]
+    ct_contract = tuple(range(nb, nb + len(a_free)))
+    res = ops.dot_general(ct, a, ((ct_contract, tuple(a_free)), (tuple(range(nb)), tuple(lb))))
+    # res axes: batch, b_free, then a's remaining (contracting) axes in sorted order
+    a_rest = sorted(lc)
+    src_axes = list(rb) + b_free + [rc[list(lc).index(i)] for i in a_rest]
+    perm = [src_axes.index(j) for j in range(len(b_shape))]
+    return ops.transpose(res, perm)
+
+
+def _dot_jvp(primals, tangents, outs, *, dimension_numbers):
+    a, b = primals
+    ta, tb = tangents
+    terms = []
+    if ta is not None:
+        terms.append(ops.dot_general(ta, b, dimension_numbers))
+    if tb is not None:
+        terms.append(ops.dot_general(a, tb, dimension_numbers))
+    if not terms:
+        return [None]
+    return [terms[0] if len(terms) == 1 else ops.add(terms[0], terms[1])]
+
+
+def _dot_vjp(cts, primals, outs, *, dimension_numbers):
+    (ct,) = cts
+    a, b = primals
+    return [_dot_transpose_lhs(ct, ops.shape_of(a), b, dimension_numbers)
+            if ops.is_var(a) else None,
+            _dot_transpose_rhs(ct, a, ops.shape_of(b), dimension_numbers)
+            if ops.is_var(b) else None]
+
+
+defjvp(dot_general_p, _dot_jvp)
+defvjp(dot_general_p, _dot_vjp)
+deftranspose(dot_general_p, _dot_vjp)

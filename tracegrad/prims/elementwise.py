@@ -208,3 +208,120 @@ stop_gradient_p = Primitive(
     doc="identity whose derivative is zero (tg.stop_gradient, .detach())",
     traits=Traits(view=True, flops=False, ad_only=True, range="hull"))
 ELEMENTWISE["stop_gradient"] = stop_gradient_p
+
+
+# --- derivative rules --------------------------------------------------------------------------
+# (after the declarations: ops binds them; rules call ops.* only when they run)
+from ..primitive import defjvp, defvjp  # noqa: E402
+from ..thread_local import ThreadLocalList  # noqa: E402
+from . import ops, partials  # noqa: E402
+from .derivatives_table import PARTIALS  # noqa: E402
+
+# per-partial masking decided by the caller (passes/ranges.py); per thread, as all tracing state
+_MASK_FLAGS = ThreadLocalList()
+
+
+class mask_scope:
+    """Within the scope, elementwise vjps mask partial i only if ``flags[i]`` is true."""
+
+    def __init__(self, flags):
+        self.flags = flags
+
+    def __enter__(self):
+        _MASK_FLAGS.append(self.flags)
+
+    def __exit__(self, *exc):
+        _MASK_FLAGS.pop()
+
+
+def _masked(ct, p, mask=True):
+    """ct * p, with 0 where ct == 0 for primitives with ``Traits.mask_zero_ct`` (reverse mode
+    only: a mask on a tangent would make the tangent map non-linear, and forward mode needs no
+    mask because `where` selects the taken branch's tangent after it is computed)."""
+    if isinstance(p, (int, float)):  # a constant partial from the table
+        if p == 1:
+            return ct
+        if p == -1:
+            return ops.neg(ct)
+        if p == 0:
+            return None
+    prod = ops.mul(ct, p)
+    if mask:
+        return ops.select(ops.eq(ct, 0), 0, prod)
+    return prod
+
+
+def _env(primals, outs):
+    env = {"out": outs[0]}
+    for n, v in zip(("x", "y"), primals):
+        env[n] = v
+    return env
+
+
+def _elementwise_rules(prim, exprs):
+    """jvp and vjp of an elementwise primitive from its partials (one table drives both)."""
+    def partial(i, primals, outs):
+        return partials.evaluate(exprs[i], _env(primals, outs), ops.dtype_of(outs[0]))
+
+    def jvp(primals, tangents, outs, **params):
+        total = None
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            term = _masked(t, partial(i, primals, outs), mask=False)
+            if term is None:
+                continue
+            total = term if total is None else ops.add(total, term)
+        return [total]
+
+    def vjp(cts, primals, outs, **params):
+        (ct,) = cts
+        flags = _MASK_FLAGS[-1] if _MASK_FLAGS else None
+        return [None if not ops.is_var(p) else
+                _masked(ct, partial(i, primals, outs),
+                        mask=prim.traits.mask_zero_ct if flags is None else flags[i])
+                for i, p in enumerate(primals)]
+    return jvp, vjp
+
+
+for _name, _exprs in PARTIALS.items():
+    _jvp, _vjp = _elementwise_rules(ELEMENTWISE[_name], _exprs)
+    defjvp(ELEMENTWISE[_name], _jvp)
+    defvjp(ELEMENTWISE[_name], _vjp)
+
+
+def _select_jvp(primals, tangents, outs, **params):
+    c, a, b = primals
+    _, ta, tb = tangents
+    if ta is None and tb is None:
+        return [None]
+    return [ops.select(c, ops.instantiate(ta, outs[0]), ops.instantiate(tb, outs[0]))]
+
+
+def _select_vjp(cts, primals, outs, **params):
+    (ct,) = cts
+    c = primals[0]
+    zero = ops.zeros_like(ct)
+    return [None, ops.select(c, ct, zero), ops.select(c, zero, ct)]
+
+
+defjvp(select_p, _select_jvp)
+defvjp(select_p, _select_vjp)
+
+
+def _convert_jvp(primals, tangents, outs, *, new_dtype):
+    (t,) = tangents
+    if t is None or not ops.is_float(outs[0]) or not ops.is_float(primals[0]):
+        return [None]
+    return [ops.convert(t, new_dtype)]
+
+
+def _convert_vjp(cts, primals, outs, *, new_dtype):
+    (ct,) = cts
+    if not ops.is_float(primals[0]) or not ops.is_float(outs[0]):
+        return [None]
+    return [ops.convert(ct, ops.dtype_of(primals[0]))]
+
+
+defjvp(convert_p, _convert_jvp)
+defvjp(convert_p, _convert_vjp)

@@ -12,35 +12,32 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..tracer import ThreadLocalList
+from ..primitive import is_traced
+from ..thread_local import ThreadLocalList
+from . import ops
 
 
 def _funcs():
-    from .. import lax
     return {
-        "exp": lax.exp, "log": lax.log, "sqrt": lax.sqrt, "sin": lax.sin, "cos": lax.cos,
-        "tanh": lax.tanh, "sinh": lax.sinh, "cosh": lax.cosh, "sign": lax.sign,
-        "floor": lax.floor, "where": _where, "sigmoid": lax.sigmoid,
+        "exp": ops.exp, "log": ops.log, "sqrt": ops.sqrt, "sin": ops.sin, "cos": ops.cos,
+        "tanh": ops.tanh, "sinh": ops.sinh, "cosh": ops.cosh, "sign": ops.sign,
+        "floor": ops.floor, "where": _where, "sigmoid": ops.sigmoid,
         "isinf": _isinf, "nan_to_zero": _nan_to_zero,
     }
 
 
 def _isinf(z):
-    from .. import lax
-    return lax.eq(lax.abs(z), float("inf"))
+    return ops.eq(ops.abs(z), float("inf"))
 
 
 def _nan_to_zero(z):
     """z, with 0 where z is NaN (z != z); a guard that keeps z's derivative wherever z is a
     number, so a partial stays smooth (unlike where(z == c, 0, z) at z == c)."""
-    from .. import lax
-    return lax.select(lax.ne(z, z), 0, z)
+    return ops.select(ops.ne(z, z), 0, z)
 
 
 def _where(c, a, b):
-    from .. import lax
-    from ..tracer import Tracer
-    if not isinstance(c, Tracer) and np.ndim(c) == 0:
+    if not is_traced(c) and np.ndim(c) == 0:
         # a condition on literals only (y == 0 with a literal exponent) is known now: take
         # the branch (a scalar condition cannot select between full-shape branches anyway)
         return a if bool(c) else b
@@ -48,8 +45,8 @@ def _where(c, a, b):
         return a  # both branches one value (the guard did not apply to a literal exponent)
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         ref = c
-        a = lax.full(lax.shape_of(ref), a, _float_dtype[0])
-    return lax.select(c, a, b)
+        a = ops.full(ops.shape_of(ref), a, _float_dtype[0])
+    return ops.select(c, a, b)
 
 
 # dtype of the operands being differentiated (set per evaluation, per thread)
@@ -72,7 +69,7 @@ def _const(v):
 
 
 def _eval(node, env, funcs):
-    from .. import lax
+    lax = ops  # the strict IR-level operations (same contract as tracegrad.lax)
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):

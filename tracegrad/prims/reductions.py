@@ -85,3 +85,92 @@ cumsum_p = Primitive(
     numpy_src=lambda ins, oa, axis, reverse: f"rt.cumsum({ins[0]}, {axis}, {reverse})",
     linear_args=(0,), doc="inclusive running sum along axis (from the end when reverse)",
     traits=Traits())
+
+
+# --- derivative rules (after the declarations: ops binds them) ---------------------------------
+from ..primitive import defjvp, deftranspose, defvjp  # noqa: E402
+from . import ops  # noqa: E402
+from .linear import linear_jvp  # noqa: E402
+
+
+def _reduce_sum_vjp(cts, primals, outs, *, axes):
+    xs = ops.shape_of(primals[0])
+    kept = [d for d in range(len(xs)) if d not in axes]
+    return [ops.broadcast_in_dim(cts[0], xs, kept)]
+
+
+def _cumsum_vjp(cts, primals, outs, *, axis, reverse):
+    return [ops.cumsum(cts[0], axis, not reverse)]
+
+
+for _p, _rule in ((reduce_sum_p, _reduce_sum_vjp), (cumsum_p, _cumsum_vjp)):  # linear
+    defjvp(_p, linear_jvp(_p))
+    defvjp(_p, _rule)
+    deftranspose(_p, _rule)
+
+
+# reductions with selection: ties split evenly (docs/gradients.md)
+def _extremum_weights(x, out, axes):
+    xs = ops.shape_of(x)
+    kept = [d for d in range(len(xs)) if d not in axes]
+    hit = ops.convert(ops.eq(x, ops.broadcast_in_dim(out, xs, kept)), ops.dtype_of(x))
+    count = ops.reduce_sum(hit, axes)
+    return ops.div(hit, ops.broadcast_in_dim(count, xs, kept)), kept
+
+
+def _extremum_jvp(primals, tangents, outs, *, axes):
+    (t,) = tangents
+    if t is None or not ops.is_float(primals[0]):
+        return [None]
+    w, _ = _extremum_weights(primals[0], outs[0], axes)
+    return [ops.reduce_sum(ops.mul(w, t), axes)]
+
+
+def _extremum_vjp(cts, primals, outs, *, axes):
+    if not ops.is_float(primals[0]):
+        return [None]
+    w, kept = _extremum_weights(primals[0], outs[0], axes)
+    xs = ops.shape_of(primals[0])
+    return [ops.mul(w, ops.broadcast_in_dim(cts[0], xs, kept))]
+
+
+for _p in (reduce_max_p, reduce_min_p):
+    defjvp(_p, _extremum_jvp)
+    defvjp(_p, _extremum_vjp)
+
+
+def _prod_partials(x, out, axes):
+    """d prod / d x_i = product of the other elements, exact when some x are zero."""
+    xs = ops.shape_of(x)
+    kept = [d for d in range(len(xs)) if d not in axes]
+    dt = ops.dtype_of(x)
+    is_zero = ops.eq(x, 0)
+    zeros_count = ops.reduce_sum(ops.convert(is_zero, dt), axes)
+    ones = ops.full(xs, 1, dt)
+    prod_nonzero = ops.reduce_prod(ops.select(is_zero, ones, x), axes)
+
+    def b(v):
+        return ops.broadcast_in_dim(v, xs, kept)
+    zc, pn = b(zeros_count), b(prod_nonzero)
+    zero = ops.full(xs, 0, dt)
+    safe_x = ops.select(is_zero, ones, x)
+    at_zero = ops.select(ops.eq(zc, 1), pn, zero)           # the only zero: product of the rest
+    elsewhere = ops.select(ops.eq(zc, 0), ops.div(b(out), safe_x), zero)
+    return ops.select(is_zero, at_zero, elsewhere), kept
+
+
+def _prod_jvp(primals, tangents, outs, *, axes):
+    (t,) = tangents
+    if t is None:
+        return [None]
+    p, _ = _prod_partials(primals[0], outs[0], axes)
+    return [ops.reduce_sum(ops.mul(p, t), axes)]
+
+
+def _prod_vjp(cts, primals, outs, *, axes):
+    p, kept = _prod_partials(primals[0], outs[0], axes)
+    return [ops.mul(p, ops.broadcast_in_dim(cts[0], ops.shape_of(primals[0]), kept))]
+
+
+defjvp(reduce_prod_p, _prod_jvp)
+defvjp(reduce_prod_p, _prod_vjp)

@@ -179,3 +179,99 @@ scatter_add_p = Primitive(
     numpy_src=lambda ins, oa: f"rt.scatter_add({ins[0]}, {ins[1]}, {ins[2]})",
     linear_args=(0, 2), doc="x with updates added at indices (duplicates accumulate)",
     traits=Traits(range="hull"))
+
+
+# --- derivative rules: linear, so the tangent goes through the primitive and the vjp is the
+# transpose (after the declarations: ops binds them; rules call ops.* only when they run) ----
+from ..primitive import defjvp, deftranspose, defvjp  # noqa: E402
+from . import ops  # noqa: E402
+from .linear import linear_jvp  # noqa: E402
+
+
+def _bcast_vjp(cts, primals, outs, *, shape, broadcast_dimensions):
+    (ct,) = cts
+    x = primals[0]
+    xs = ops.shape_of(x)
+    bd = tuple(broadcast_dimensions)
+    axes = [d for d in range(len(shape)) if d not in bd]
+    axes += [bd[i] for i, n in enumerate(xs) if n == 1 and shape[bd[i]] != 1]
+    summed = ops.reduce_sum(ct, sorted(axes))  # adjoint of a broadcast is a sum
+    return [ops.reshape(summed, xs) if ops.is_var(x) else None]
+
+
+def _reshape_vjp(cts, primals, outs, *, new_sizes):
+    return [ops.reshape(cts[0], ops.shape_of(primals[0]))]
+
+
+def _transpose_vjp(cts, primals, outs, *, permutation):
+    inv = [0] * len(permutation)
+    for i, p in enumerate(permutation):
+        inv[p] = i
+    return [ops.transpose(cts[0], inv)]
+
+
+def _slice_vjp(cts, primals, outs, *, start_indices, limit_indices, strides):
+    (ct,) = cts
+    xs = ops.shape_of(primals[0])
+    n_out = ops.shape_of(ct)
+    low, high, interior = [], [], []
+    for d, s, st, n in zip(xs, start_indices, strides, n_out):
+        used = s + (n - 1) * st + 1 if n else s
+        low.append(s)
+        high.append(d - used)
+        interior.append(st - 1 if n > 1 else 0)
+    return [ops.pad(ct, 0, low, high, interior)]
+
+
+def _pad_vjp(cts, primals, outs, *, low, high, interior):
+    (ct,) = cts
+    x, pv = primals
+    xs = ops.shape_of(x)
+    limits = [lo + (d - 1) * (it + 1) + 1 if d else lo for d, lo, it in zip(xs, low, interior)]
+    ct_x = ops.slice(ct, low, limits, [it + 1 for it in interior]) if all(xs) else None
+    ct_pv = None
+    if ops.is_var(pv):
+        total = ops.reduce_sum(ct, range(len(xs)))
+        inner = ops.reduce_sum(ct_x, range(len(xs))) if ct_x is not None else None
+        ct_pv = total if inner is None else ops.sub(total, inner)
+    return [ct_x, ct_pv]
+
+
+def _concat_vjp(cts, primals, outs, *, dimension):
+    (ct,) = cts
+    res, start = [], 0
+    full = ops.shape_of(ct)
+    for p in primals:
+        n = ops.shape_of(p)[dimension]
+        lo = [0] * len(full)
+        hi = list(full)
+        lo[dimension], hi[dimension] = start, start + n
+        res.append(ops.slice(ct, lo, hi) if ops.is_var(p) else None)
+        start += n
+    return res
+
+
+def _rev_vjp(cts, primals, outs, *, dimensions):
+    return [ops.rev(cts[0], dimensions)]
+
+
+def _gather_vjp(cts, primals, outs):
+    (ct,) = cts
+    x, idx = primals
+    return [ops.scatter_add(ops.zeros_like(x), idx, ct), None]
+
+
+def _scatter_add_vjp(cts, primals, outs):
+    (ct,) = cts
+    x, idx, upd = primals
+    return [ct if ops.is_var(x) else None, None,
+            ops.gather(ct, idx) if ops.is_var(upd) else None]
+
+
+for _p, _rule in ((broadcast_in_dim_p, _bcast_vjp), (reshape_p, _reshape_vjp),
+                  (transpose_p, _transpose_vjp), (slice_p, _slice_vjp), (pad_p, _pad_vjp),
+                  (concatenate_p, _concat_vjp), (rev_p, _rev_vjp), (gather_p, _gather_vjp),
+                  (scatter_add_p, _scatter_add_vjp)):
+    defjvp(_p, linear_jvp(_p))
+    defvjp(_p, _rule)
+    deftranspose(_p, _rule)
