@@ -11,7 +11,7 @@ Why it is built the way it is:
   everything else that changes the machine code: the compiler (resolved path and ``--version``),
   the flags, what ``-march=native`` means on this CPU (the full ``-Q --help=target`` listing,
   because two CPUs reported as the same ``-march`` name can differ in AVX-512), the Python ABI
-  (``EXT_SUFFIX``), the OpenBLAS wheel when linked, and ``tracegrad.__version__``. The module
+  (``EXT_SUFFIX``), the OpenBLAS wheel when linked, and ``tracegrad.version``. The module
   name is ``tg_`` + 20 hex digits of the key, so two kernels never share a name in one process.
 * **Nothing half-written is ever loaded.** The compiler writes into a private scratch directory;
   the result is copied into a ``mkstemp`` file inside the cache directory and moved into place
@@ -64,6 +64,7 @@ from types import ModuleType
 
 from tracegrad import options
 from tracegrad.errors import CompileError, TracegradWarning
+from tracegrad.version import __version__
 
 from . import cache_files
 
@@ -363,8 +364,7 @@ def _ext_suffix() -> str:
 
 
 def _tracegrad_version() -> str:
-    import tracegrad  # at call time: tracegrad/__init__ sets __version__ after its imports
-    return getattr(tracegrad, "__version__", "0")
+    return __version__
 
 
 def _cflags(march: bool, openmp: bool, fast_math: bool) -> list[str]:

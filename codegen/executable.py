@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import linecache
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -23,7 +24,8 @@ class NumpyExecutable:
     """Runs graph-generated NumPy source. Tracebacks show the generated lines (via linecache).
 
     ``peak_bytes`` is the most memory a call holds for intermediates (inputs and outputs
-    excluded): the planned arena plus the peak of the values the code frees after last use."""
+    excluded): the planned arena plus the peak of the values the code frees after last use;
+    ``seconds`` the time spent generating (``codegen``) and compiling (``compile``) the source."""
 
     backend = "numpy"
 
@@ -33,6 +35,7 @@ class NumpyExecutable:
         plan = graph.meta.get("memplan")
         views = None
         info: dict = {}
+        t0 = time.perf_counter()
         if plan is not None or any(e.prim.name == "fused" for e in graph.eqns):
             from .numpy_plan import arena_slot_bytes, emit_numpy_planned
             self.source, consts, buffers = emit_numpy_planned(graph, plan, fn_name, info)
@@ -49,7 +52,9 @@ class NumpyExecutable:
         linecache.cache[self.filename] = (len(self.source), None, lines, self.filename)
         weakref.finalize(self, linecache.cache.pop, self.filename, None)
         namespace = {"np": np, "rt": np_helpers, "_views": views, **consts}
+        t1 = time.perf_counter()
         exec(compile(self.source, self.filename, "exec"), namespace)
+        self.seconds = {"codegen": t1 - t0, "compile": time.perf_counter() - t1}
         self._fn = namespace[fn_name]
         self._out_dtypes = [a.dtype for a in graph.out_avals]
         # inputs whose storage the plan reuses (donate_argnums): they must be writable

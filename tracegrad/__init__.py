@@ -6,7 +6,8 @@ sympy and networkx load only when a pass really needs them.
 from __future__ import annotations
 
 from . import numpy  # noqa: F401  (tracegrad.numpy: the traced NumPy namespace)
-from .api import jit, make_ir  # noqa: F401
+from .api import (grad, hessian, hvp, jacobian, jit, jvp, make_ir, value_and_grad,  # noqa: F401
+                  vjp)
 from .errors import (ArgumentError, CompileError, DTypeError, GradientError,  # noqa: F401
                      IRError, ShapeError,
                      TracegradError, TracerArrayConversionError, TracerBoolError,
@@ -14,9 +15,7 @@ from .errors import (ArgumentError, CompileError, DTypeError, GradientError,  # 
 from .ir import AVal, Eqn, Graph, Lit, Var, verify  # noqa: F401
 from .lax import stop_gradient  # noqa: F401
 from .printing import parse_graph  # noqa: F401
-
-__version__ = "0.1.0"
-from .api import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp  # noqa: F401,E402
+from .version import __version__  # noqa: F401
 from .custom import Function, custom_jvp, custom_vjp, straight_through  # noqa: F401,E402
 # PyTorch-style front (tensor/, nn/, optim.py, data.py, compile_step.py)
 from .tensor import autograd  # noqa: E402

@@ -225,36 +225,17 @@ def _run_passes(result: DumpResult, names, disable, stop_after, verify) -> None:
 
 
 def codegen(graph, backend: str, name: str, seconds: dict) -> str:
-    """Generated source for ``backend``; records the codegen and compile times."""
-    from tracegrad.api import ident as _ident
+    """Generated source for ``backend``, by the API's own lowering (so it is what ``jit`` runs);
+    records the codegen and compile times."""
+    from tracegrad.api import make_executable
     from tracegrad.errors import TracegradError
 
-    fn_name = _ident(name)
-    if backend == "numpy":
-        import numpy as np
-
-        from tracegrad.codegen.numpy_emit import emit_numpy, py_ident
-        fn_name = py_ident(fn_name)
-        plan = graph.meta.get("memplan")
-        t0 = time.perf_counter()
-        # the same choice as codegen/executable.py (a test holds the two sources equal)
-        if plan is not None or any(e.prim.name == "fused" for e in graph.eqns):
-            from tracegrad.codegen.numpy_plan import emit_numpy_planned
-            source, consts, _ = emit_numpy_planned(graph, plan, fn_name)
-        else:
-            source, consts = emit_numpy(graph, fn_name)
-        seconds["codegen"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        from tracegrad.prims import np_helpers
-        namespace = {"np": np, "rt": np_helpers, "_views": None, **consts}
-        exec(compile(source, f"<tracegrad-numpy:{fn_name}>", "exec"), namespace)  # noqa: S102
-        seconds["compile"] = time.perf_counter() - t0
-        return source
-    from tracegrad.api import make_executable
     t0 = time.perf_counter()
     try:
-        exe = make_executable(graph, backend, fn_name)
+        exe = make_executable(graph, backend, name)
     except TracegradError as exc:
         raise CLIError(f"--emit {backend}: {one_line(exc)}") from exc
-    seconds["codegen+compile"] = time.perf_counter() - t0
+    # the NumPy backend times its two phases; the C backend's are one compiler run
+    seconds.update(getattr(exe, "seconds", None) or
+                   {"codegen+compile": time.perf_counter() - t0})
     return exe.source
