@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import IRError
 from .ir import Graph, Lit
-from .tracer import Tracer, bind
+from .primitive import is_traced
 
 
 def eval_graph(graph: Graph, args, *, check: bool = False) -> list:
@@ -22,7 +22,7 @@ def eval_graph(graph: Graph, args, *, check: bool = False) -> list:
         raise IRError(f"graph takes {len(graph.inputs)} inputs, got {len(args)}")
     env: dict[int, object] = {}
     for i, (v, a) in enumerate(zip(graph.inputs, args)):
-        if check and not isinstance(a, Tracer):
+        if check and not is_traced(a):
             arr = np.asarray(a)
             if arr.shape != v.aval.shape or arr.dtype != v.aval.dtype:
                 raise IRError(f"input {i} is {arr.dtype}{list(arr.shape)} but the graph takes "
@@ -36,14 +36,16 @@ def eval_graph(graph: Graph, args, *, check: bool = False) -> list:
 
     for eqn in graph.eqns:
         vals = [read(a) for a in eqn.inputs]
-        outs = bind(eqn.prim, *vals, _src=eqn.src, **eqn.params)
+        # through the primitive (the IR layer): the tracer installs bind, so a graph's impl
+        # (a custom rule's, a fused kernel's) can run it without importing the tracing layer
+        outs = eqn.prim.bind(*vals, _src=eqn.src, **eqn.params)
         if not eqn.prim.multiple_results:
             outs = [outs]
         elif len(outs) != len(eqn.outputs):
             raise IRError(f"{eqn.prim.name} produced {len(outs)} outputs but the equation has "
                           f"{len(eqn.outputs)}")
         for v, o in zip(eqn.outputs, outs):
-            if not isinstance(o, Tracer):
+            if not is_traced(o):
                 o = np.asarray(o)
                 if check and (o.shape != v.aval.shape or o.dtype != v.aval.dtype):
                     raise IRError(f"{eqn.prim.name} produced {o.dtype}{list(o.shape)} but its rule "
