@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from tracegrad.ir import Eqn, Graph, Lit, Var
 
-REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
-
 
 def kernel_body(e) -> tuple[Graph, list]:
     """The body graph a kernel loops over, and the outer operands feeding its inputs."""
@@ -29,7 +27,7 @@ def kernel_body(e) -> tuple[Graph, list]:
 
 def loop_shape(body: Graph) -> tuple:
     """The iteration space of a kernel (the same rule as the emitter's ``_Kernel``)."""
-    epi = next((e for e in body.eqns if e.prim.name in REDUCTIONS), None)
+    epi = next((e for e in body.eqns if e.prim.traits.reduction), None)
     if epi is not None:
         return tuple(epi.inputs[0].aval.shape)
     return tuple(max((o.aval.shape for e in body.eqns for o in e.outputs), key=len, default=()))
@@ -39,7 +37,7 @@ def aligned(body: Graph) -> tuple[set, set]:
     """(body inputs read only at the loop's own element, body outputs written only there,
     after every read of that element): the pairs that may share storage."""
     S = loop_shape(body)
-    epi = next((e for e in body.eqns if e.prim.name in REDUCTIONS), None)
+    epi = next((e for e in body.eqns if e.prim.traits.reduction), None)
     broadcast_read = {id(e.inputs[0]) for e in body.eqns
                       if e.prim.name == "broadcast_in_dim" and isinstance(e.inputs[0], Var)
                       and tuple(e.inputs[0].aval.shape) != tuple(e.outputs[0].aval.shape)}

@@ -26,13 +26,12 @@ PARALLEL_MIN_ELEMENTS = 1 << 17   # elements of work per thread of a loop's team
 POLL_MIN_ELEMENTS = 1 << 20       # loop nests this large poll for Ctrl-C in their outer loop
 STRIP_MIN_ELEMENTS = 1 << 22      # 1-D loops this large run in blocks, so that they can poll
 STRIP_BLOCK = 1 << 16
-REDUCTIONS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"}
 C_VIEWS = {"reshape"}             # contiguous buffers: a reshape is the same pointer
 
 
 def _is_kernel(e) -> bool:
     """Equations emitted as a ``_Kernel`` loop nest (elementwise chains, broadcasts, reductions)."""
-    return e.prim.kind in ("elementwise", "fused") or e.prim.name in REDUCTIONS or \
+    return e.prim.kind in ("elementwise", "fused") or e.prim.traits.reduction or \
         e.prim.name == "broadcast_in_dim"
 
 
@@ -548,7 +547,7 @@ class _Kernel:
         self.body = body
         self.eqn = eqn
         # the fusion pass allows one reduction per kernel, anywhere among its members
-        self.epilogue = next((e for e in body.eqns if e.prim.name in REDUCTIONS), None)
+        self.epilogue = next((e for e in body.eqns if e.prim.traits.reduction), None)
         if self.epilogue is not None:
             self.shape = tuple(self.epilogue.inputs[0].aval.shape)
         else:

@@ -15,6 +15,7 @@ from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
 
 from .numpy_free import Frees
+from .numpy_lowerings import lowering
 from .safe_text import plain, plain_params, safe_comment, safe_ident
 
 _MODULE_NAMES = frozenset({"np", "rt"})  # bound in the generated module's namespace
@@ -94,7 +95,8 @@ def emit_numpy(graph: Graph, fn_name: str = "kernel",
             consts[cname] = e.params["value"]
             expr = cname
         else:
-            expr = e.prim.numpy_src(ins, [o.aval for o in e.outputs], **plain_params(e.params))
+            expr = lowering(e.prim).expr(ins, [o.aval for o in e.outputs],
+                                         **plain_params(e.params))
         comment = eqn_comment(e, namer)
         lhs = ", ".join(outs)
         if e.prim.multiple_results:

@@ -17,59 +17,33 @@ from __future__ import annotations
 
 import numpy as np
 
-# primitives whose NumPy lowering returns a view of (or the same object as) its operand
-VIEW_PRIMS = frozenset({"reshape", "transpose", "slice", "broadcast_in_dim", "rev",
-                        "stop_gradient"})
+from tracegrad.prims import iota_p
+
+from .numpy_lowerings import lowering
+
+# Views: primitives whose NumPy lowering returns a view of (or the same object as) their operand
+# say so with ``Traits.view`` (memory planning reads it too).
 
 
 def _scratch_bytes(e, expr: str) -> int:
     """Bytes a lowering allocates and drops within its own statement (NumPy temporaries)."""
-    name, out = e.prim.name, e.outputs[0].aval
-    if name == "sigmoid" and "out=" not in expr:
-        return out.nbytes  # exp(-logaddexp(0, -x)): two out-sized arrays at every step
-    if name in ("argmax", "argmin"):
-        return out.size * 8  # np.argmax's intp result before .astype
-    if name == "dot_general" and expr.startswith("rt.dot_general"):
-        # an operand whose axes must be permuted is copied to a contiguous one for np.matmul
-        (lc, rc), (lb, rb) = e.params["dimension_numbers"]
-        a, b = e.inputs[0].aval, e.inputs[1].aval
-        a_perm = (*lb, *[i for i in range(a.ndim) if i not in lc and i not in lb], *lc)
-        b_perm = (*rb, *rc, *[i for i in range(b.ndim) if i not in rc and i not in rb])
-        # (a reshape to the same shape is a view: one free and one contracted axis never copy)
-        a_same = len(a_perm) - len(lb) - len(lc) == 1 and len(lc) == 1
-        b_same = len(b_perm) - len(rb) - len(rc) == 1 and len(rc) == 1
-        return sum(x.nbytes for x, perm, same in ((a, a_perm, a_same), (b, b_perm, b_same))
-                   if tuple(perm) != tuple(range(x.ndim)) and not same)
-    if name in ("gather", "scatter_add"):
-        return e.inputs[1].aval.size * 8  # index columns converted to intp
-    return 0
+    scratch = lowering(e.prim).scratch
+    return scratch(e, expr) if scratch is not None else 0
 
 
 def _fresh_bytes(e, i: int) -> int:
     out = e.outputs[i].aval
-    if e.prim.name in VIEW_PRIMS:  # a view of a literal: one element, broadcast
+    if e.prim.traits.view:  # a view of a literal: one element, broadcast
         return out.dtype.itemsize
-    if e.prim.name == "iota":  # a broadcast view of one arange along the counted dimension
+    if e.prim is iota_p:  # a broadcast view of one arange along the counted dimension
         return out.shape[e.params["dimension"]] * out.dtype.itemsize if out.size else 0
     return out.nbytes
 
 
 def _contiguous_result(e, operands_contig: list[bool]) -> bool:
-    """Whether NumPy's result is C-contiguous (decides if a later reshape is a view)."""
-    name, out = e.prim.name, e.outputs[0].aval
-    if out.ndim <= 1 and name not in ("slice", "rev", "broadcast_in_dim"):
-        return True
-    if name == "transpose":
-        return operands_contig[0] and tuple(e.params["permutation"]) == tuple(range(out.ndim))
-    if name in ("slice", "rev"):
-        return False
-    if name == "broadcast_in_dim":
-        return operands_contig[0] and tuple(e.inputs[0].aval.shape) == tuple(out.shape)
-    if name == "iota" or (name == "cumsum" and e.params.get("reverse")):
-        return False
-    if e.prim.kind == "elementwise" or name in ("scatter_add", "stop_gradient"):
-        return all(operands_contig)  # ufuncs and copies keep their operands' layout (order K)
-    return True  # reductions, matmul, pad, concatenate, gather, reshape (a view or a copy)
+    """Whether NumPy's result is C-contiguous (decides if a later reshape is a view): the
+    lowering's ``layout``."""
+    return lowering(e.prim).layout(e, operands_contig)
 
 
 class Frees:
@@ -116,7 +90,7 @@ class Frees:
             self._bind(at, outs[0], frozenset(), c)
             return
         self.scratch[at] = self.scratch.get(at, 0) + _scratch_bytes(e, expr)
-        if e.prim.name in VIEW_PRIMS and len(outs) == 1 and read:
+        if e.prim.traits.view and len(outs) == 1 and read:
             owners = self.owners.get(read[0], frozenset())
             sure = self.sure.get(read[0], frozenset())
             if e.prim.name == "reshape" and not self.contig.get(read[0], True):

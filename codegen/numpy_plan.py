@@ -9,31 +9,22 @@ from __future__ import annotations
 import re
 
 from tracegrad.ir import Graph, Lit, Var
-from tracegrad.printing import Namer, split_top_level
+from tracegrad.printing import Namer
 
 from .numpy_emit import Operand, eqn_comment, lit_needs_dtype, py_ident, py_literal
 from .numpy_free import Frees
+from .numpy_lowerings import lowering
 from .safe_text import plain_params, safe_comment
 
 _CALL = re.compile(r"^((?:np|rt)\.[A-Za-z_0-9]+)\((.*)\)$", re.S)
-_REDUCE_FNS = {"reduce_sum": "np.sum", "reduce_max": "np.max", "reduce_min": "np.min",
-               "reduce_prod": "np.prod"}
 
 
-def _with_out(e, expr: str, out: str) -> str | None:
-    """``expr`` rewritten to write into ``out`` (None when the form has no out= variant)."""
-    name = e.prim.name
-    if name == "where":
-        c, a, b = _args(expr)
-        return f"np.copyto({out}, {b}); np.copyto({out}, {a}, where={c})"
-    if name == "convert":
-        src = expr[len("np.asarray("):expr.index(")")]
-        return f"np.copyto({out}, {src}, casting='unsafe')"
-    if name in _REDUCE_FNS:
-        axes = tuple(e.params["axes"])
-        dt = f", dtype=np.{e.outputs[0].aval.dtype}" if name in ("reduce_sum", "reduce_prod") \
-            else ""
-        return f"{_REDUCE_FNS[name]}({_args(expr)[0]}, axis={axes!r}{dt}, out={out})"
+def _with_out(e, ins, expr: str, out: str) -> str | None:
+    """``expr`` rewritten to write into ``out`` (None when the form has no out= variant): the
+    lowering's own ``into`` form, else ``out=`` appended to a NumPy / runtime call."""
+    into = lowering(e.prim).into
+    if into is not None:
+        return into(e, ins, out)
     m = _CALL.match(expr)
     if m is None:
         return None
@@ -44,11 +35,6 @@ def arena_slot_bytes(plan, buffers) -> dict[int, int]:
     """Bytes of each slot the arena allocates: those the emitted code reads (a slot backed by a
     donated argument needs none)."""
     return {s: plan.slot_bytes[s] for s, _, _ in buffers}
-
-
-def _args(expr: str) -> list[str]:
-    """Top-level comma-separated arguments of a call expression."""
-    return split_top_level(expr[expr.index("(") + 1:expr.rindex(")")], ",", "([{")
 
 
 def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel", info: dict | None = None):
@@ -99,11 +85,11 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel", info: dict |
             frees.eqn(len(lines), e, outs, ins, cname, planned=True)
             lines.append(f"{indent}{outs[0]} = {cname}  # {comment}{src}")
             return
-        expr = e.prim.numpy_src(ins, [o.aval for o in e.outputs], **plain_params(e.params))
+        expr = lowering(e.prim).expr(ins, [o.aval for o in e.outputs], **plain_params(e.params))
         slot = buffer_index.get(id(e.outputs[0])) if len(e.outputs) == 1 else None
         target = f"_V[{slot}]" if slot is not None else \
             donated_target.get(id(e.outputs[0])) if len(e.outputs) == 1 else None
-        planned = _with_out(e, expr, target) if target is not None else None
+        planned = _with_out(e, ins, expr, target) if target is not None else None
         frees.eqn(len(lines), e, outs, ins, planned or expr, planned=planned is not None)
         if planned is not None:
             lines.append(f"{indent}{outs[0]} = {target}; {planned}  # {comment}{src}")

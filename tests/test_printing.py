@@ -14,10 +14,11 @@ import pytest
 import tracegrad
 from tracegrad import lax
 from tracegrad.codegen.executable import NumpyExecutable
+from tracegrad.codegen.numpy_lowerings import register_lowering, unregister_lowering
 from tracegrad.errors import IRError
 from tracegrad.interpreter import eval_graph
 from tracegrad.ir import AVal, Eqn, Graph, Lit, Var, make_lit, verify
-from tracegrad.primitive import PRIMITIVES, Primitive, get_primitive, Traits
+from tracegrad.primitive import PRIMITIVES, Primitive, Traits, get_primitive
 from tracegrad.printing import INLINE_CONST_LIMIT, format_graph, parse_graph
 
 from cases import CASES, make_args, shapes_id
@@ -312,11 +313,12 @@ def temporary_primitive():
         "test_two_outputs", kind="elementwise",
         abstract_eval=lambda x: [x, x.update(dtype=np.dtype(bool))],
         impl=lambda x: (x * 2, x > 0),
-        numpy_src=lambda ins, oa: f"({ins[0]} * 2, {ins[0]} > 0)", multiple_results=True,
-        traits=Traits())
+        multiple_results=True, traits=Traits())
+    register_lowering(prim, lambda ins, oa: f"({ins[0]} * 2, {ins[0]} > 0)")
     try:
         yield prim
     finally:
+        unregister_lowering(prim)
         del PRIMITIVES[prim.name]
 
 

@@ -1,7 +1,7 @@
 """The ``Primitive`` declaration and the registry of every primitive.
 
 A primitive declares in one place: its shape/dtype rule, its reference implementation (the
-interpreter), its NumPy source lowering, its ``Traits`` (what passes and backends ask of it) and,
+interpreter), its ``Traits`` (what passes and backends ask of it) and,
 beside it in the declaring file, its derivative rules (``defjvp``/``defvjp``/``deftranspose``,
 keyed by the primitive object).
 
@@ -89,7 +89,6 @@ class Primitive:
     def __init__(self, name: str, *, kind: str,
                  abstract_eval: Callable[..., list[AVal]],
                  impl: Callable[..., Any],
-                 numpy_src: Callable[..., str],
                  traits: Traits,
                  multiple_results: bool = False,
                  scalar: str | None = None,
@@ -100,7 +99,6 @@ class Primitive:
         self.kind = kind
         self._abstract_eval = abstract_eval
         self.impl = impl
-        self.numpy_src = numpy_src
         if not isinstance(traits, Traits):
             raise TypeError(f"primitive {name!r}: traits must be a Traits, got {traits!r}")
         self.traits = traits

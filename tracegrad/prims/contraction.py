@@ -32,26 +32,9 @@ def _dot_rule(a, b, *, dimension_numbers):
     return [aval(batch + a_free + b_free, dt)]
 
 
-def _is_matmul(a, b, lc, rc, lb) -> bool:
-    """np.matmul(a, b) computes exactly this contraction: no batch axes, a's last axis against
-    b's first, and b at most 2-D (np.matmul treats more leading axes of either as batch axes,
-    so a 3-D ``a`` contracting its middle axis is *not* a matmul)."""
-    return (not lb and a is not None and b is not None and 1 <= a.ndim and 1 <= b.ndim <= 2
-            and tuple(lc) == (a.ndim - 1,) and tuple(rc) == (0,))
-
-
-def _dot_src(ins, oa, dimension_numbers):
-    (lc, rc), (lb, rb) = dimension_numbers
-    # the emitter's operands carry their avals; without them, take the general route
-    if _is_matmul(getattr(ins[0], "aval", None), getattr(ins[1], "aval", None), lc, rc, lb):
-        return f"np.matmul({ins[0]}, {ins[1]})"
-    dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
-    return f"rt.dot_general({ins[0]}, {ins[1]}, {dn!r})"
-
-
 dot_general_p = Primitive(
     "dot_general", kind="contraction", abstract_eval=_dot_rule, impl=rt.dot_general,
-    numpy_src=_dot_src, linear_args=(0, 1),
+    linear_args=(0, 1),
     doc="out axes: batch, a's free axes, b's free axes; batch axes lead both operands",
     traits=Traits())
 

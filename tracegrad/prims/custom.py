@@ -4,7 +4,6 @@ generation the inline pass replaces each node by its forward graph.
 """
 from __future__ import annotations
 
-from ..errors import TracegradError
 from ..primitive import Primitive, Traits
 
 
@@ -19,14 +18,9 @@ def _vjp_call_impl(*args, fwd, bwd, num_res, name):
     return outs[:len(outs) - num_res]
 
 
-def _not_lowered(*a, **k):
-    raise TracegradError("internal: a custom-rule call reached code generation without being "
-                         "inlined (passes.inline.inline_calls)")
-
-
 custom_vjp_call_p = Primitive(
     "custom_vjp_call", kind="custom", abstract_eval=_vjp_call_rule, impl=_vjp_call_impl,
-    numpy_src=_not_lowered, multiple_results=True,
+    multiple_results=True,
     doc="fwd: inputs -> outputs + residuals; bwd: residuals + output cts -> input cts",
     traits=Traits(foldable=False, body_param="fwd", range="singular"))
 
@@ -42,7 +36,7 @@ def _jvp_call_impl(*args, fun, rule, name):
 
 custom_jvp_call_p = Primitive(
     "custom_jvp_call", kind="custom", abstract_eval=_jvp_call_rule, impl=_jvp_call_impl,
-    numpy_src=_not_lowered, multiple_results=True,
+    multiple_results=True,
     doc="fun: inputs -> outputs; rule(primals, tangents) -> (outputs, output tangents), "
         "a Python function run when the call is differentiated",
     traits=Traits(foldable=False, body_param="fun", range="singular"))

@@ -23,4 +23,5 @@ def missing_rules() -> list[str]:
     """Primitives without derivative rules (the registry test keeps this empty). Custom calls
     and fused kernels are expanded by the autodiff pass instead (their rules are graphs)."""
     return sorted(n for n, p in PRIMITIVES.items()
-                  if (p not in JVP_RULES or p not in VJP_RULES) and p.kind not in ("custom", "fused"))
+                  if (p not in JVP_RULES or p not in VJP_RULES)
+                  and p.kind not in ("custom", "fused"))

@@ -3,7 +3,6 @@ broadcasts and an optional reduction at the end). ``body`` is an ordinary graph 
 kernel's inputs; its outputs are the values used outside the kernel."""
 from __future__ import annotations
 
-from ..errors import TracegradError
 from ..primitive import Primitive, Traits
 
 
@@ -16,12 +15,8 @@ def _fused_impl(*args, body, name):
     return eval_graph(body, list(args))
 
 
-def _inline_only(*a, **k):
-    raise TracegradError("internal: fused kernels are emitted by the backends, not as one call")
-
-
 fused_p = Primitive(
     "fused", kind="fused", abstract_eval=_fused_rule, impl=_fused_impl,
-    numpy_src=_inline_only, multiple_results=True,
+    multiple_results=True,
     doc="a kernel: body graph of elementwise ops (+ input broadcasts, + a final reduction)",
     traits=Traits(body_param="body"))

@@ -27,9 +27,6 @@ def _reduction(name, np_name, klass, traits, linear=False):
         name, kind="reduction", abstract_eval=_reduce_rule_for(name, klass),
         impl=lambda x, *, axes: fn(x, axis=tuple(axes), dtype=x.dtype) if np_name in ("sum", "prod")
         else fn(x, axis=tuple(axes)),
-        numpy_src=(lambda ins, oa, axes: f"np.{np_name}({ins[0]}, axis={tuple(axes)!r}, "
-                   f"dtype=np.{oa[0].dtype})") if np_name in ("sum", "prod")
-        else (lambda ins, oa, axes: f"np.{np_name}({ins[0]}, axis={tuple(axes)!r})"),
         linear_args=(0,) if linear else (), traits=traits)
 
 
@@ -60,16 +57,12 @@ argmax_p = Primitive(
     "argmax", kind="reduction", abstract_eval=_arg_rule_for("argmax"),
     impl=lambda x, *, axis, index_dtype:
         np.argmax(x, axis=axis).astype(dtypes.canonical(index_dtype)),
-    numpy_src=lambda ins, oa, axis, index_dtype:
-        f"np.argmax({ins[0]}, axis={axis}).astype(np.{oa[0].dtype})",
     nondiff=True, doc="index of the first maximum (NaN counts as maximal, as in NumPy)",
     traits=Traits(range="unit"))
 argmin_p = Primitive(
     "argmin", kind="reduction", abstract_eval=_arg_rule_for("argmin"),
     impl=lambda x, *, axis, index_dtype:
         np.argmin(x, axis=axis).astype(dtypes.canonical(index_dtype)),
-    numpy_src=lambda ins, oa, axis, index_dtype:
-        f"np.argmin({ins[0]}, axis={axis}).astype(np.{oa[0].dtype})",
     nondiff=True, doc="index of the first minimum", traits=Traits(range="unit"))
 
 
@@ -82,7 +75,6 @@ def _cumsum_rule(x, *, axis, reverse):
 
 cumsum_p = Primitive(
     "cumsum", kind="reduction", abstract_eval=_cumsum_rule, impl=rt.cumsum,
-    numpy_src=lambda ins, oa, axis, reverse: f"rt.cumsum({ins[0]}, {axis}, {reverse})",
     linear_args=(0,), doc="inclusive running sum along axis (from the end when reverse)",
     traits=Traits())
 

@@ -14,8 +14,7 @@ def _constant_rule(*, value):
 
 constant_p = Primitive(
     "constant", kind="source", abstract_eval=_constant_rule, impl=lambda *, value: value,
-    # the emitter binds each constant to a name in the generated module's namespace
-    numpy_src=lambda ins, out_avals, value: "<constant>", nondiff=True,
+    nondiff=True,
     doc="an array closed over by the traced function",
     traits=Traits(flops=False, foldable=False))
 
@@ -31,8 +30,6 @@ def _iota_rule(*, shape, dimension, dtype):
 iota_p = Primitive(
     "iota", kind="source", abstract_eval=_iota_rule,
     impl=lambda *, shape, dimension, dtype: rt.iota(shape, dimension, dtypes.canonical(dtype)),
-    numpy_src=lambda ins, out_avals, shape, dimension, dtype:
-        f"rt.iota({tuple(shape)!r}, {dimension!r}, np.{out_avals[0].dtype})",
     nondiff=True, doc="iota[shape, dimension]: value = index along dimension",
     # range "unit" is what passes/ranges.py has always assumed (only its masks read it)
     traits=Traits(flops=False, foldable=False, range="unit"))

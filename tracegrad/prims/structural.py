@@ -28,8 +28,6 @@ def _bcast_rule(x, *, shape, broadcast_dimensions):
 
 broadcast_in_dim_p = Primitive(
     "broadcast_in_dim", kind="structural", abstract_eval=_bcast_rule, impl=rt.broadcast_in_dim,
-    numpy_src=lambda ins, oa, shape, broadcast_dimensions:
-        f"rt.broadcast_in_dim({ins[0]}, {tuple(shape)!r}, {tuple(broadcast_dimensions)!r})",
     linear_args=(0,),
     # never folded: a broadcast constant would only be a big constant
     traits=Traits(view=True, flops=False, foldable=False, range="hull"))
@@ -46,7 +44,6 @@ def _reshape_rule(x, *, new_sizes):
 reshape_p = Primitive(
     "reshape", kind="structural", abstract_eval=_reshape_rule,
     impl=lambda x, *, new_sizes: np.reshape(x, new_sizes),
-    numpy_src=lambda ins, oa, new_sizes: f"np.reshape({ins[0]}, {tuple(new_sizes)!r})",
     linear_args=(0,), traits=Traits(view=True, flops=False, range="hull"))
 
 
@@ -59,7 +56,6 @@ def _transpose_rule(x, *, permutation):
 transpose_p = Primitive(
     "transpose", kind="structural", abstract_eval=_transpose_rule,
     impl=lambda x, *, permutation: np.transpose(x, permutation),
-    numpy_src=lambda ins, oa, permutation: f"np.transpose({ins[0]}, {tuple(permutation)!r})",
     linear_args=(0,), traits=Traits(view=True, flops=False, range="hull"))
 
 
@@ -74,15 +70,8 @@ def _slice_rule(x, *, start_indices, limit_indices, strides):
     return [aval(shape, x.dtype)]
 
 
-def _slice_src(ins, oa, start_indices, limit_indices, strides):
-    parts = []
-    for s, e, st in zip(start_indices, limit_indices, strides):
-        parts.append(f"{s}:{e}" + (f":{st}" if st != 1 else ""))
-    return f"{ins[0]}[{', '.join(parts)}{',' if len(parts) == 1 else ''}]" if parts else ins[0]
-
-
 slice_p = Primitive(
-    "slice", kind="structural", abstract_eval=_slice_rule, impl=rt.slice_, numpy_src=_slice_src,
+    "slice", kind="structural", abstract_eval=_slice_rule, impl=rt.slice_,
     linear_args=(0,), traits=Traits(view=True, flops=False, range="hull"))
 
 
@@ -101,8 +90,6 @@ def _pad_rule(x, pv, *, low, high, interior):
 
 pad_p = Primitive(
     "pad", kind="structural", abstract_eval=_pad_rule, impl=rt.pad,
-    numpy_src=lambda ins, oa, low, high, interior:
-        f"rt.pad({ins[0]}, {ins[1]}, {tuple(low)!r}, {tuple(high)!r}, {tuple(interior)!r})",
     linear_args=(0, 1), traits=Traits(flops=False, range="hull"))
 
 
@@ -126,8 +113,6 @@ def _concat_rule(*xs, dimension):
 concatenate_p = Primitive(
     "concatenate", kind="structural", abstract_eval=_concat_rule,
     impl=lambda *xs, dimension: np.concatenate(xs, axis=dimension),
-    numpy_src=lambda ins, oa, dimension:
-        f"np.concatenate(({', '.join(ins)},), axis={dimension})",
     linear_args=(-1,),  # every operand
     traits=Traits(flops=False, range="hull"))
 
@@ -141,7 +126,6 @@ def _rev_rule(x, *, dimensions):
 rev_p = Primitive(
     "rev", kind="structural", abstract_eval=_rev_rule,
     impl=lambda x, *, dimensions: np.flip(x, tuple(dimensions)),
-    numpy_src=lambda ins, oa, dimensions: f"np.flip({ins[0]}, {tuple(dimensions)!r})",
     linear_args=(0,), traits=Traits(view=True, flops=False, range="hull"))
 
 
@@ -161,7 +145,7 @@ def _gather_rule(x, indices):
 
 gather_p = Primitive(
     "gather", kind="structural", abstract_eval=_gather_rule, impl=rt.gather,
-    numpy_src=lambda ins, oa: f"rt.gather({ins[0]}, {ins[1]})", linear_args=(0,),
+    linear_args=(0,),
     doc="out[b..., r...] = x[idx[b..., 0], ..., idx[b..., k-1], r...]; negative indices wrap",
     traits=Traits(flops=False, range="hull"))
 
@@ -176,7 +160,6 @@ def _scatter_add_rule(x, indices, updates):
 
 scatter_add_p = Primitive(
     "scatter_add", kind="structural", abstract_eval=_scatter_add_rule, impl=rt.scatter_add,
-    numpy_src=lambda ins, oa: f"rt.scatter_add({ins[0]}, {ins[1]}, {ins[2]})",
     linear_args=(0, 2), doc="x with updates added at indices (duplicates accumulate)",
     traits=Traits(range="hull"))
 
