@@ -1,18 +1,23 @@
 """The primitive registry is complete: every primitive has a row in cases.py, an interpreter
-``impl`` and a NumPy lowering, and the table itself is well formed.
+``impl``, a NumPy lowering, derivative rules declared beside it (or ``nondiff``) and consistent
+``Traits``, and the table itself is well formed. No pass or NumPy emitter keeps its own set of
+primitive names (a misspelt name in one failed silently; passes read traits).
 
 Adding a primitive without these (or without a derivative: see ``missing_derivative``) fails
 here, naming what is missing.
 """
 from __future__ import annotations
 
+import ast
 import inspect
+import pathlib
 
 import numpy as np
 import pytest
 
 from tracegrad import dtypes
-from tracegrad.primitive import PRIMITIVES, get_primitive
+from tracegrad.primitive import (JVP_RULES, PRIMITIVES, RANGE_KINDS, TRANSPOSE_RULES, VJP_RULES,
+                                 Traits, get_primitive)
 
 from cases import ALL, CASES, CASES_BY_PRIM, DOMAINS, NOARGS
 
@@ -32,12 +37,13 @@ NO_DERIVATIVE_KINDS = {
 
 def missing_derivative(prim) -> str | None:
     """Why ``prim`` has no derivative, or None when it has one (or is non-differentiable)."""
-    if prim.nondiff or prim.kind in NO_DERIVATIVE_KINDS:
-        return None  # zero by convention, stated in the docs
-    if prim.scalar or prim.transpose or prim.jvp or prim.vjp:
+    if prim.kind in NO_DERIVATIVE_KINDS:
         return None
-    return (f"{prim.name}: no derivative; declare `scalar` (elementwise), a `transpose` rule "
-            "(linear), `jvp`/`vjp` rules, or `nondiff=True`")
+    # nondiff primitives get zero rules from their declaration (zero by convention, documented)
+    if prim in JVP_RULES and prim in VJP_RULES:
+        return None
+    return (f"{prim.name}: no derivative; register jvp and vjp rules beside the declaration "
+            "(defjvp/defvjp; elementwise: a row in the partials table), or `nondiff=True`")
 
 
 def _names():
@@ -64,10 +70,128 @@ def test_primitive_has_impl_and_numpy_lowering(name):
 
 @pytest.mark.parametrize("name", _names())
 def test_primitive_has_a_derivative(name):
-    import tracegrad.prims.derivatives  # noqa: F401  (attaches the rules, until issue 12 item 1
-    # declares them beside each primitive)
     reason = missing_derivative(PRIMITIVES[name])
     assert reason is None, reason
+
+
+# Modules that may hold a primitive's rules besides its declaring module: the zero rules of
+# nondiff primitives (primitive.py) and the jvp every linear primitive shares.
+SHARED_RULE_MODULES = ("tracegrad.primitive", "tracegrad.prims.linear")
+
+
+@pytest.mark.parametrize("name", _names())
+def test_rules_are_declared_beside_the_primitive(name):
+    """Rules are keyed by the primitive object and come from the file that declares it (whose
+    import therefore guarantees them), never attached from elsewhere at import time."""
+    prim = PRIMITIVES[name]
+    home = prim._abstract_eval.__module__  # the declaring file defines the shape rule
+    for table in (JVP_RULES, VJP_RULES, TRANSPOSE_RULES):
+        rule = table.get(prim)
+        if rule is not None:
+            assert rule.__module__ in (home, *SHARED_RULE_MODULES), \
+                f"{name}: rule {rule.__qualname__} from {rule.__module__}, declared in {home}"
+    if prim in TRANSPOSE_RULES:
+        assert prim.linear_args, f"{name} has a transpose but declares no linear_args"
+
+
+@pytest.mark.parametrize("name", _names())
+def test_primitive_traits_are_consistent(name):
+    """Each trait a pass reads is declared, and the combinations the passes rely on hold."""
+    prim = PRIMITIVES[name]
+    t = prim.traits
+    assert isinstance(t, Traits), f"{name}: traits {t!r}"
+    assert t.range in RANGE_KINDS
+    if t.epilogue:
+        assert t.reduction, f"{name}: a kernel epilogue must be a reduction"
+    if t.reduction:
+        assert prim.kind == "reduction" and not prim.multiple_results, name
+    if t.out_capable or t.scalar_operand or t.literal_fold:
+        assert prim.kind == "elementwise", f"{name}: elementwise-only trait on a {prim.kind}"
+    if t.view:
+        assert not (t.out_capable or t.reduction) and not t.flops, \
+            f"{name}: a view owns no storage and does no arithmetic"
+    if t.mask_zero_ct or t.piecewise:
+        assert prim.scalar, f"{name}: partial traits on a primitive without a scalar meaning"
+    if t.ad_only:
+        assert prim.nondiff and t.view, f"{name}: an ad-only identity is a nondiff view"
+    if t.body_param is not None:
+        assert prim.kind in ("custom", "fused"), name
+    else:
+        assert prim.kind not in ("custom", "fused"), f"{name}: a call needs body_param"
+    if t.bounds is not None:
+        lo, hi = t.bounds
+        assert lo <= hi and t.range == "any", name
+        # the bounds hold for finite inputs (the reference implementation is the judge)
+        x = np.linspace(-50.0, 50.0, 101)
+        y = np.asarray(prim.impl(*[x] * _required_args(prim.impl)), dtype=np.float64)
+        assert np.all((lo <= y) & (y <= hi)), f"{name}: values outside {t.bounds}"
+
+
+# --- no sets of primitive names outside the declarations ------------------------------------------
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# (file, enclosing definition) -> why its literal of primitive names is not a trait
+ALLOWED_NAME_LITERALS = {
+    ("passes/symbolic.py", "OVERRIDES"):
+        "the elementwise partial-derivative overrides: part of the declarations (it regenerates "
+        "prims/derivatives_table.py)",
+    ("passes/symbolic.py", "check_override"):
+        "functions of the partials' expression language (sigmoid, where), not primitives",
+    ("codegen/c_scalar.py", "*"):
+        "C scalar lowering tables: move to codegen/c/lowerings.py (issue 12, C half)",
+}
+for _fn in ("reduction_loops", "full_reduction"):
+    ALLOWED_NAME_LITERALS[("codegen/c_emit.py", _fn)] = \
+        "C loops of each reduction: move to codegen/c/lowerings.py (issue 12, C half)"
+
+
+def name_literals(source: str, names: set[str]):
+    """(enclosing definition, line, names) of every set/tuple/list/dict literal holding two or
+    more string constants that are primitive names."""
+    tree = ast.parse(source)
+    found = []
+
+    def visit(node, owner):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            owner = node.name
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if len(targets) == 1 and isinstance(targets[0], ast.Name) and owner == "<module>":
+                owner = targets[0].id
+        elts = None
+        if isinstance(node, (ast.Set, ast.Tuple, ast.List)):
+            elts = node.elts
+        elif isinstance(node, ast.Dict):
+            elts = [k for k in node.keys if k is not None]
+        if elts is not None:
+            hits = [e.value for e in elts if isinstance(e, ast.Constant) and e.value in names]
+            if len(hits) >= 2:
+                found.append((owner, node.lineno, hits))
+        for child in ast.iter_child_nodes(node):
+            visit(child, owner)
+    visit(tree, "<module>")
+    return found
+
+
+def test_the_name_literal_scan_finds_sets_tuples_and_dict_keys():
+    names = {"add", "mul", "exp"}
+    src = ('A = {"add", "mul"}\n'
+           'def f(e):\n    return e in ("exp", "add") or {"mul": 1, "add": 2}\n'
+           'B = ["add", "x"]\n')
+    assert [(o, n) for o, n, _ in name_literals(src, names)] == [("A", 1), ("f", 3), ("f", 3)]
+
+
+def test_no_sets_of_primitive_names_in_passes_or_codegen():
+    names = set(_names())
+    bad = []
+    for folder in ("passes", "codegen"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            for owner, line, hits in name_literals(path.read_text(), names):
+                if (rel, owner) in ALLOWED_NAME_LITERALS or (rel, "*") in ALLOWED_NAME_LITERALS:
+                    continue
+                bad.append(f"{rel}:{line} ({owner}): {hits}")
+    assert not bad, ("sets of primitive names (declare a Traits field, or register by primitive "
+                     "object):\n" + "\n".join(bad))
 
 
 def test_case_ids_are_unique():
