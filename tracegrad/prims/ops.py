@@ -1,13 +1,17 @@
-"""Strict primitive applications for the derivative rules, at the IR level.
+"""Strict primitive applications: thin wrappers over ``Primitive.bind`` (``tracegrad.lax``
+re-exports them for the NumPy layer and the passes; the derivative rules call them here).
 
-The same contract as ``tracegrad.lax`` (Python scalars become literals of the other operand's
-dtype; shapes must already agree; identity applications return their operand), built only on
-``Primitive.bind`` and the IR, so ``prims/`` imports nothing from the tracing layer.
+Python scalars become literals of the other operand's dtype; shapes must already agree (no
+implicit broadcasting); identity applications return their operand. Built only on
+``Primitive.bind`` and the IR, so ``prims/`` imports nothing from the tracing layer. The
+elementwise wrappers are generated from the registry (one per declared elementwise primitive).
 
 Declaring modules import this after their declarations (it binds the primitive objects), and
 their rules call ``ops.<name>`` only when a rule runs.
 """
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 
@@ -15,10 +19,12 @@ from .. import dtypes
 from ..ir import Lit, make_lit
 from ..primitive import aval_of, current_trace
 from .contraction import dot_general_p
-from .elementwise import ELEMENTWISE, convert_p, select_p
-from .reductions import cumsum_p, reduce_prod_p, reduce_sum_p
-from .structural import (broadcast_in_dim_p, gather_p, pad_p, reshape_p, rev_p, scatter_add_p,
-                         slice_p, transpose_p)
+from .elementwise import ELEMENTWISE, convert_p, select_p, stop_gradient_p
+from .reductions import (argmax_p, argmin_p, cumsum_p, reduce_max_p, reduce_min_p,
+                         reduce_prod_p, reduce_sum_p)
+from .sources import iota_p
+from .structural import (broadcast_in_dim_p, concatenate_p, gather_p, pad_p, reshape_p, rev_p,
+                         scatter_add_p, slice_p, transpose_p)
 
 _PY_SCALARS = (bool, int, float)
 
@@ -56,21 +62,40 @@ def _operands(xs):
     return [make_lit(x, dt) if is_python_scalar(x) else x for x in xs]
 
 
-def _elementwise(name: str):
-    prim = ELEMENTWISE[name]
+def elementwise(name: str, *xs):
+    return ELEMENTWISE[name].bind(*_operands(xs))
 
-    def op(*xs):
-        return prim.bind(*_operands(xs))
-    op.__name__ = name
+
+def _arity(prim) -> int:
+    """Operands of an elementwise primitive: its reference implementation's (a ufunc's nin)."""
+    fn = prim.impl
+    if isinstance(fn, np.ufunc):
+        return fn.nin
+    return sum(1 for p in inspect.signature(fn).parameters.values()
+               if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD)
+
+
+def _elementwise_op(prim, name: str):
+    # a fixed signature (x) or (x, y), so a wrong operand count fails at the call
+    if _arity(prim) == 1:
+        def op(x):
+            return prim.bind(*_operands((x,)))
+    else:
+        def op(x, y):
+            return prim.bind(*_operands((x, y)))
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"``{prim.name}`` of the operands (Python scalars become literals)."
     return op
 
 
-neg, add, sub, mul, div, pow = (_elementwise(n) for n in ("neg", "add", "sub", "mul", "div",
-                                                          "pow"))
-eq, ne, gt, lt, ge, le = (_elementwise(n) for n in ("eq", "ne", "gt", "lt", "ge", "le"))
-exp, log, sqrt, sin, cos, tanh, sinh, cosh, sign, floor, sigmoid, abs = (
-    _elementwise(n) for n in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sinh", "cosh",
-                              "sign", "floor", "sigmoid", "abs"))
+# Python names of the logical primitives (their own names are keywords)
+_PY_NAME = {"and": "logical_and", "or": "logical_or", "xor": "logical_xor", "not": "logical_not"}
+ELEMENTWISE_OPS: dict[str, object] = {}  # Python name -> wrapper, for every table primitive
+for _prim in list(ELEMENTWISE.values()):
+    if _prim in (select_p, convert_p, stop_gradient_p):
+        continue  # their own wrappers below (and stop_gradient's in lax, over pytrees)
+    _py = _PY_NAME.get(_prim.name, _prim.name)
+    ELEMENTWISE_OPS[_py] = globals()[_py] = _elementwise_op(_prim, _py)
 
 
 def select(pred, on_true, on_false):
@@ -150,6 +175,28 @@ def pad(x, padding_value, low, high, interior=None):
     return pad_p.bind(x, pv, low=tuple(low), high=tuple(high), interior=interior)
 
 
+def broadcast_to(x, shape):
+    """NumPy-style broadcast of ``x`` (trailing alignment) to ``shape``."""
+    shape = tuple(shape)
+    xs = shape_of(x)
+    if xs == shape:
+        return x
+    lead = len(shape) - len(xs)
+    dims = tuple(range(lead, len(shape)))
+    return broadcast_in_dim(x, shape, dims)
+
+
+def concatenate(xs, dimension):
+    if len(xs) == 1:
+        return xs[0]
+    return concatenate_p.bind(*xs, dimension=int(dimension))
+
+
+def iota(shape, dimension, dtype=dtypes.int64):
+    return iota_p.bind(shape=tuple(int(d) for d in shape), dimension=int(dimension),
+                       dtype=str(dtypes.canonical(dtype)), _ctx=current_trace())
+
+
 def rev(x, dimensions):
     if not dimensions:
         return x
@@ -171,9 +218,27 @@ def reduce_sum(x, axes):
     return reduce_sum_p.bind(x, axes=axes)
 
 
+def reduce_max(x, axes):
+    axes = tuple(sorted(axes))
+    return reduce_max_p.bind(x, axes=axes) if axes else x
+
+
+def reduce_min(x, axes):
+    axes = tuple(sorted(axes))
+    return reduce_min_p.bind(x, axes=axes) if axes else x
+
+
 def reduce_prod(x, axes):
     axes = tuple(sorted(axes))
     return reduce_prod_p.bind(x, axes=axes) if axes else x
+
+
+def argmax(x, axis, index_dtype=dtypes.int64):
+    return argmax_p.bind(x, axis=int(axis), index_dtype=str(index_dtype))
+
+
+def argmin(x, axis, index_dtype=dtypes.int64):
+    return argmin_p.bind(x, axis=int(axis), index_dtype=str(index_dtype))
 
 
 def cumsum(x, axis, reverse=False):
