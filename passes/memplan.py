@@ -22,11 +22,6 @@ from tracegrad.prims import dot_general_p
 from .registry import register
 
 
-def is_view(e) -> bool:
-    """NumPy evaluates the equation as a view of its first operand (``Traits.view``)."""
-    return e.prim.traits.view
-
-
 @dataclass
 class Buffer:
     var: Var

@@ -1,7 +1,7 @@
 """Every primitive, through every path that runs it, agrees with NumPy on every row of cases.py.
 
 Paths: ``tracegrad.jit(backend="numpy")`` (pass pipeline + generated code), the generated code of
-the traced graph on its own (the primitive's ``numpy_src`` in isolation, before any pass could
+the traced graph on its own (the primitive's NumPy lowering in isolation, before any pass could
 fold it away), and the reference interpreter ``eval_graph(check=True)`` on both graphs (its
 ``impl``, with every intermediate held to the declared aval). Results must have NumPy's dtype
 and shape exactly.
