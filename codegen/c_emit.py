@@ -116,7 +116,8 @@ class _Emitter:
         offsets, off = [], 0
         for nbytes in self.plan.slot_bytes:
             offsets.append(off)
-            off += (nbytes + 63) // 64 * 64
+            # at least one line per slot, empty ones too: distinct slots, distinct addresses
+            off += (max(nbytes, 1) + 63) // 64 * 64
         self.slot_offset = offsets
         self.arena_planned = off
         for i, v in enumerate(self.graph.inputs):
@@ -193,6 +194,16 @@ class _Emitter:
         # every dtype a value has anywhere, kernel bodies included: a float32 program may
         # compute in float64 inside one kernel, and needs the float64 math declarations
         self.dtypes.update(_dtypes_in(e))
+        if e.outputs and all(o.aval.size == 0 for o in e.outputs):
+            # no elements: nothing to compute. (Zero-byte slots share their offset, so a
+            # kernel would get one address as a restrict input and its output.)
+            for o in e.outputs:
+                if id(o) in self.out_index or id(o) in self.plan.slot_of:
+                    self.storage(o)
+                else:
+                    self.ptr[id(o)] = f"(({ctype(o.aval.dtype)}*)arena)"
+            self.stmt("    /* no elements */", e)
+            return
         if name == "constant":
             k = len(self.constants)
             self.constants.append(np.ascontiguousarray(e.params["value"]))

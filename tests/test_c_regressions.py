@@ -252,3 +252,20 @@ def test_undeclared_function_is_a_compile_error(monkeypatch):
         warnings.simplefilter("ignore")
         with pytest.raises(tg.CompileError, match="implicit"):
             tg.jit(lambda x: np.exp(x.astype(np.float64)).astype(np.float32), backend="c")(x)
+
+
+# --- found by the threshold fuzzer's restrict check (tests/c_source_check.py) ---------------
+@needs_c
+def test_zero_size_values_share_no_address_with_a_kernel():
+    """Zero-byte arena slots all sat at one offset, so ``rev`` of an empty slice got one
+    address as its restrict input and its output; empty values now compute nothing and every
+    slot has an address of its own."""
+    def prog(a0):
+        v0 = a0[..., 2:1]
+        v1 = v0[:9:-2]
+        return v0, np.abs(v1), np.sum(a0[:, :, :0] * 2, axis=2)
+    a0 = np.random.default_rng(1).uniform(-1, 1, (31, 4, 3))
+    jf = tg.jit(prog, backend="c")
+    assert restrict_violations(jf.lower(a0).source) == []
+    for g, w in zip(jf(a0), prog(a0)):
+        assert _same_bits(g, w)
