@@ -1,4 +1,5 @@
-"""Every primitive's declaration; importing this package registers them all."""
+"""Every primitive's declaration with its traits and derivative rules; importing this package
+registers them all (NumPy lowerings: tracegrad/codegen/numpy_lowerings.py)."""
 from __future__ import annotations
 
 from . import contraction, custom, elementwise, fused, reductions, sources, structural  # noqa: F401
