@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from tracegrad.ir import Lit
+from tracegrad.primitive import PRIMITIVES, Primitive
 
 CTYPE = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
          "bool": "uint8_t"}
@@ -27,6 +28,26 @@ _UNARY_MATH = {"exp": "exp", "exp2": "exp2", "log": "log", "log2": "log2", "log1
 SIMD_FUNCS = {"exp", "exp2", "log", "log2", "log1p", "expm1", "sin", "cos", "tan", "tanh",
               "sinh", "cosh", "asin", "acos", "atan", "asinh", "atanh", "acosh", "erf", "pow",
               "atan2"}
+
+
+# Scalar C lowerings registered by primitive object, for primitives declared outside the
+# built-in table below (the C half of issue 12 moves the built-ins into such a registry too).
+SCALAR_LOWERINGS: dict[Primitive, object] = {}
+
+
+def register_scalar_lowering(prim: Primitive, expr) -> None:
+    """Register ``expr(args, dtype) -> str``: the C expression of one element of ``prim`` from
+    its operands' C expressions ``args`` (``dtype``: the operands' dtype name, ``float64``)."""
+    if not isinstance(prim, Primitive):
+        raise TypeError(f"C lowerings are keyed by a Primitive, got {prim!r}")
+    if prim in SCALAR_LOWERINGS:
+        raise ValueError(f"primitive {prim.name!r} already has a C lowering")
+    SCALAR_LOWERINGS[prim] = expr
+
+
+def unregister_scalar_lowering(prim: Primitive) -> None:
+    """Remove a C lowering (for primitives declared only for a test's duration)."""
+    SCALAR_LOWERINGS.pop(prim, None)
 
 
 def ctype(dtype) -> str:
@@ -153,6 +174,9 @@ def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict,
         return f"({CTYPE[to]})({a[0]})"
     if prim == "stop_gradient":
         return a[0]
+    registered = SCALAR_LOWERINGS.get(PRIMITIVES.get(prim))
+    if registered is not None:
+        return registered(a, dt)
     raise NotImplementedError(f"no C lowering for elementwise primitive {prim}")
 
 
