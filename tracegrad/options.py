@@ -36,6 +36,11 @@ OPTIONS = {o.name: o for o in [
            "e.g. -fsanitize=address,undefined (part of the kernel cache key)"),
     Option("TRACEGRAD_JIT_CACHE_SIZE", "128", "compiled signatures each jitted function (and "
            "tg.compile step) keeps; the least recently used is dropped beyond it; 0: no limit"),
+    Option("TRACEGRAD_TRANSFORM_CACHE_SIZE", "256", "transformed functions (tg.grad(f), "
+           "tg.jacobian(f) ...) kept process-wide, so re-creating one with the same f reuses its "
+           "compiled programs; least recently used dropped beyond it; 0: no limit"),
+    Option("TRACEGRAD_PROGRAM_CACHE", "1", "1: keep optimized programs on disk under the cache "
+           "directory, keyed by the traced graph, so a new process skips the passes; 0: off"),
     Option("CC", "cc", "the C compiler used by the C backend"),
 ]}
 
@@ -51,13 +56,21 @@ def flag(name: str) -> bool:
 def jit_cache_size() -> int:
     """``$TRACEGRAD_JIT_CACHE_SIZE`` as a count (0: unbounded); ``ArgumentError`` if it is not
     a non-negative integer. Read at each compile, so it may change while a program runs."""
-    text = get("TRACEGRAD_JIT_CACHE_SIZE").strip()
+    return _count("TRACEGRAD_JIT_CACHE_SIZE")
+
+
+def transform_cache_size() -> int:
+    """``$TRACEGRAD_TRANSFORM_CACHE_SIZE`` as a count (0: unbounded), read at each insertion."""
+    return _count("TRACEGRAD_TRANSFORM_CACHE_SIZE")
+
+
+def _count(name: str) -> int:
+    text = get(name).strip()
     if text.isdigit():
         return int(text)
     from .errors import ArgumentError
-    raise ArgumentError(f"TRACEGRAD_JIT_CACHE_SIZE={text!r}: expected a non-negative integer "
-                        f"(the default is {OPTIONS['TRACEGRAD_JIT_CACHE_SIZE'].default}; 0 means "
-                        "no limit)")
+    raise ArgumentError(f"{name}={text!r}: expected a non-negative integer "
+                        f"(the default is {OPTIONS[name].default}; 0 means no limit)")
 
 
 def cache_dir() -> str:

@@ -7,10 +7,11 @@ from .jacobians import hessian, jacobian
 from .jit import BACKENDS, MISS_REASONS_KEPT, CacheInfo, JitFunction, Signature, jit
 from .lowering import Lowered, compile_traced, ident, make_executable, planned_peak_bytes
 from .make_ir import make_ir
+from .transform_cache import transform_cache_clear, transform_cache_info
 from .transform_function import TransformFunction
 from .transforms import grad, hvp, jvp, value_and_grad, vjp
 
 __all__ = ["BACKENDS", "CacheInfo", "JitFunction", "Lowered", "MISS_REASONS_KEPT", "Signature",
            "TransformFunction", "compile_traced", "grad", "hessian", "hvp", "ident", "jacobian",
-           "jit", "jvp", "make_executable", "make_ir", "planned_peak_bytes", "value_and_grad",
-           "vjp"]
+           "jit", "jvp", "make_executable", "make_ir", "planned_peak_bytes", "transform_cache_clear",
+           "transform_cache_info", "value_and_grad", "vjp"]

@@ -6,25 +6,38 @@ from ..errors import ArgumentError, TracegradError
 from ..ir import AVal
 from ..pytree import tree_flatten
 from ..source_info import check_callable, names_caller
+from .transform_cache import cached
 from .transform_function import (argnum_positions, as_operands, autodiff_passes, check_argnums,
-                                 compiled, fn_name, regroup, trace_for_ad, wrt_leaves)
-from .transforms import grad
+                                 compiled, dyn_argnums, fn_name, regroup, split_statics,
+                                 static_nums, trace_for_ad, wrt_leaves)
+from .transforms import _as_tuple, _respec, grad
 
 
 @names_caller
-def jacobian(fn, argnums=0, mode="auto"):
+def jacobian(fn, argnums=0, mode="auto", static_argnums=()):
     """Jacobian of ``fn`` w.r.t. ``args[argnums]``: shape ``out.shape + arg.shape``.
 
     ``mode="fwd"`` pushes one basis tangent per input element through the linearised function,
     ``"rev"`` pulls one basis cotangent per output element; ``"auto"`` picks the fewer passes.
+    ``static_argnums``: positions passed as Python values (any hashable value), not traced.
     """
     check_callable(fn, "the function given to tg.jacobian")
     if mode not in ("auto", "fwd", "rev"):
         raise ArgumentError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+    static_argnums = _as_tuple(static_argnums)
+    return cached("jacobian", fn, (argnums, mode, static_argnums),
+                  lambda: _jacobian(fn, argnums, mode, static_argnums))
+
+
+def _jacobian(fn, argnums, mode, static_argnums):
     fname = f"jacobian({fn_name(fn)})"
+    user_fn = fn
 
     def body(*args, **kwargs):
         nums = check_argnums(argnums, args, fname)
+        snums = static_nums(static_argnums, len(args), fname, argnums)
+        fn, args = split_statics(user_fn, args, snums)
+        nums = dyn_argnums(nums, snums, len(args) + len(snums))
         wrt, ranges = wrt_leaves(args, nums, fname)
         tr = trace_for_ad(fn, args, kwargs, nums)
         graph = tr.graph
@@ -65,7 +78,8 @@ def jacobian(fn, argnums=0, mode="auto"):
                 else:
                     blocks.append(lax.full(out_aval.shape + av.shape, 0, out_aval.dtype))
         return regroup(blocks, nums, ranges, argnums)
-    return compiled(body, f"jacobian_{fn_name(fn)}", argnum_positions(argnums))
+    return compiled(body, f"jacobian_{fn_name(fn)}", argnum_positions(argnums), static_argnums,
+                    _respec(jacobian, fn, static_argnums, argnums=argnums, mode=mode))
 
 
 def _basis(aval: AVal, e: int):
@@ -75,9 +89,14 @@ def _basis(aval: AVal, e: int):
 
 
 @names_caller
-def hessian(fn, argnums=0):
-    """Matrix of second derivatives: forward-over-reverse Jacobian of the gradient."""
-    return jacobian(grad(fn, argnums).fn if isinstance(argnums, int) else grad(fn, argnums).fn,
-                    argnums, mode="fwd")
+def hessian(fn, argnums=0, static_argnums=()):
+    """Matrix of second derivatives: forward-over-reverse Jacobian of the gradient.
+    ``static_argnums`` as in ``jacobian``."""
+    static_argnums = _as_tuple(static_argnums)
+    h = jacobian(grad(fn, argnums, static_argnums=static_argnums).fn, argnums, mode="fwd",
+                 static_argnums=static_argnums)
+    # jit(hessian(f), static_argnums=...) must make the inner gradient static there too
+    h._respec = _respec(hessian, fn, static_argnums, argnums=argnums)
+    return h
 
 

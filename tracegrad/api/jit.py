@@ -27,7 +27,7 @@ from .lowering import Lowered, compile_traced
 BACKENDS = ("auto", "numpy", "c")
 
 
-def _normalize_argnums(argnums, n: int, what: str) -> tuple[int, ...]:
+def normalize_argnums(argnums, n: int, what: str) -> tuple[int, ...]:
     if argnums is None:
         return ()
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
@@ -138,6 +138,10 @@ class JitFunction:
             raise ArgumentError(f"backend must be one of {BACKENDS}, got {backend!r}")
         check_callable(fn, "the function given to tg.jit")
         _check_opt_level(opt_level)
+        respec = getattr(fn, "_respec", None)
+        if static_argnums and respec is not None:
+            # jit(grad(f), static_argnums=...): the inner transform must not trace them either
+            fn = respec(_as_int_tuple(static_argnums, "static_argnums"))
         self.fn = fn
         self.backend = backend
         self.static_argnums = _as_int_tuple(static_argnums, "static_argnums")
@@ -148,6 +152,7 @@ class JitFunction:
         self._fast: dict[tuple, Lowered] = {}  # (shape, dtype) per ndarray argument -> entry
         self._info = CacheInfo()
         self._last_sig: Signature | None = None
+        self._first_reason = "first call"  # a cached transform says why it was made anew
         self._lock = threading.RLock()  # held while compiling a signature
         # updated=(): copying fn.__dict__ would overwrite this object's own state when fn is
         # itself a JitFunction (jit(value_and_grad(f)) shared the inner cache and backend)
@@ -159,7 +164,7 @@ class JitFunction:
             return ()
         # positions count the function's positional parameters, so a static argument left at
         # its default or passed by keyword is still found
-        return _normalize_argnums(self.static_argnums, max(n_args, len(self._params)),
+        return normalize_argnums(self.static_argnums, max(n_args, len(self._params)),
                                   "static_argnums")
 
     def _split(self, args, kwargs):
@@ -178,7 +183,7 @@ class JitFunction:
                 v = kwargs.pop(key)
             else:
                 continue  # not passed: the default is used, and it needs no tracing
-            _check_static(key, v)
+            check_static(key, v)
             static_vals.append((key, type(v), v))
         dyn = tuple(a for i, a in enumerate(args) if i not in positions)
         return dyn, kwargs, tuple(static_vals)
@@ -291,7 +296,7 @@ class JitFunction:
                 self._info.hits += 1
                 return entry
             sig = dataclasses.replace(sig, names=tuple(self._leaf_names(sig.tree, statics)))
-            reason = "first call" if self._last_sig is None else \
+            reason = self._first_reason if self._last_sig is None else \
                 self._last_sig.describe_change(sig)
             entry = self._lower(dyn, kwargs, statics)  # a failed trace is not cached or counted
             self._info.misses += 1
@@ -328,7 +333,7 @@ class JitFunction:
             return ()
         static_pos = {k for k, _, _ in statics if isinstance(k, int)}
         n = len(dyn) + len(static_pos)
-        donated = set(_normalize_argnums(self.donate_argnums, n, "donate_argnums"))
+        donated = set(normalize_argnums(self.donate_argnums, n, "donate_argnums"))
         if donated & static_pos:
             raise TracegradError("an argument cannot be both static and donated "
                                  f"(static_argnums={self.static_argnums}, "
@@ -400,7 +405,7 @@ def _positional_params(fn) -> list[str]:
     return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
-def _check_static(key, v) -> None:
+def check_static(key, v) -> None:
     where = f"static argument {key}" if isinstance(key, int) else f"static argument {key!r}"
     if isinstance(v, (np.ndarray, Tracer)):
         raise TracegradError(f"{where} is an array; static arguments must be hashable Python "

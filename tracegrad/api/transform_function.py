@@ -1,15 +1,17 @@
 """``TransformFunction`` and the argument handling every differentiation transform shares:
-static Python ints, ``argnums`` checks, the flat leaves differentiated and regrouping results."""
+static Python ints and ``static_argnums``, ``argnums`` checks, the flat leaves differentiated
+and regrouping results."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import dtypes
-from ..errors import GradientDTypeError, GradientError
+from ..errors import ArgumentError, GradientDTypeError, GradientError, TracegradError
 from ..ir import AVal
 from ..pytree import tree_flatten, tree_unflatten
 from ..staging import call_user, leaf_aval, trace
-from .jit import JitFunction
+from .jit import JitFunction, check_static, normalize_argnums
+from .transform_cache import revalidate
 
 
 def autodiff_passes():
@@ -56,20 +58,88 @@ def trace_for_ad(fn, args, kwargs, diff=()):
 class TransformFunction(JitFunction):
     """The compiled callable a transform returns: a ``JitFunction`` whose Python int and bool
     arguments outside ``diff`` (the differentiated positions; a function of the argument
-    count) are static, keyed by type and value."""
+    count) are static, keyed by type and value, and so are the arguments at
+    ``static_argnums`` (any hashable value, keyed by ``identity.value_key``).
 
-    def __init__(self, fn, diff=lambda n: ()):
-        super().__init__(fn)
+    ``respec(static_argnums)``, when given, makes the same transform with more static
+    positions: ``tg.jit(tg.grad(f), static_argnums=...)`` uses it so that the inner body
+    knows which arguments are not to be traced."""
+
+    def __init__(self, fn, diff=lambda n: (), static_argnums=(), respec=None):
+        super().__init__(fn, static_argnums=static_argnums)
         self._diff = diff
+        self._respec = respec
+        self._identity = None  # set by transform_cache.cached: (kind, fn, opts, key)
 
     def _split(self, args, kwargs):
-        pos, kw = static_positions(args, kwargs, set(self._diff(len(args))))
-        statics = tuple((i, type(v), v) for i, v in pos.items()) + \
+        fixed = set(self._static_positions(len(args)))
+        diff = set(self._diff(len(args)))
+        if fixed & diff:
+            raise ArgumentError(f"{self.__name__}: argument {min(fixed & diff)} is both "
+                                "differentiated (argnums) and static (static_argnums)")
+        pos, kw = static_positions(args, kwargs, diff)
+        for i in fixed:
+            check_static(i, args[i])
+            pos[i] = args[i]
+        statics = tuple((i, type(v), v) for i, v in sorted(pos.items())) + \
             tuple((k, type(v), v) for k, v in kw.items())
         if not statics:
             return tuple(args), kwargs, ()
         dyn = tuple(a for i, a in enumerate(args) if i not in pos)
         return dyn, {k: v for k, v in kwargs.items() if k not in kw}, statics
+
+    def _lower(self, dyn, kwargs, statics):
+        revalidate(self)  # a closure rebound since this was cached: it leaves the cache
+        return super()._lower(dyn, kwargs, statics)
+
+
+def static_nums(static_argnums, n: int, fname: str, argnums=None) -> tuple[int, ...]:
+    """``static_argnums`` as sorted positions in ``range(n)``; a position that is also
+    differentiated (``argnums``) is refused."""
+    if not static_argnums:
+        return ()
+    try:
+        nums = normalize_argnums(static_argnums, n, "static_argnums")
+    except TracegradError as exc:
+        raise ArgumentError(f"{fname}: {exc.args[0]}") from None
+    if argnums is not None:
+        both = {a % n for a in ((argnums,) if isinstance(argnums, int) else argnums)
+                if isinstance(a, int) and -n <= a < n} & set(nums)
+        if both:
+            raise ArgumentError(f"{fname}: argument {min(both)} is both differentiated "
+                                "(argnums) and static (static_argnums)")
+    return nums
+
+
+def split_statics(fn, args, nums):
+    """``(g, dynamic args)``: ``g(*dynamic args)`` calls ``fn`` with the static arguments at
+    positions ``nums`` put back. ``g`` is keyed (fn_identity) by ``fn`` and the static values,
+    so re-making it for the same values finds the same cached transform."""
+    if not nums:
+        return fn, tuple(args)
+    fixed = {}
+    for i in nums:
+        check_static(i, args[i])
+        fixed[i] = args[i]
+
+    def with_statics(*dyn, **kwargs):
+        it = iter(dyn)
+        full = [fixed[i] if i in fixed else next(it) for i in range(len(dyn) + len(fixed))]
+        return call_user(fn, full, kwargs)
+    with_statics.__name__ = fn_name(fn)
+    with_statics.__qualname__ = getattr(fn, "__qualname__", with_statics.__name__)
+    return with_statics, tuple(a for i, a in enumerate(args) if i not in fixed)
+
+
+def dyn_argnums(argnums, nums, n: int):
+    """``argnums`` (already checked, in ``range(n)``) as positions among the dynamic arguments
+    once the static positions ``nums`` are taken out."""
+    if not nums:
+        return argnums
+    dyn = [i for i in range(n) if i not in nums]
+    if isinstance(argnums, int):
+        return dyn.index(argnums % n)
+    return tuple(dyn.index(a % n) for a in argnums)
 
 
 def argnum_positions(argnums):
@@ -174,9 +244,10 @@ def fn_name(fn) -> str:
     return getattr(fn, "__name__", type(fn).__name__)
 
 
-def compiled(body, name, diff=lambda n: ()) -> TransformFunction:
-    """``body`` named ``name`` as a ``TransformFunction`` (``diff``: see there)."""
+def compiled(body, name, diff=lambda n: (), static_argnums=(), respec=None) -> TransformFunction:
+    """``body`` named ``name`` as a ``TransformFunction`` (``diff``, ``static_argnums``,
+    ``respec``: see there)."""
     body.__name__ = name
     body.__qualname__ = name
-    return TransformFunction(body, diff)
+    return TransformFunction(body, diff, static_argnums, respec)
 
