@@ -16,24 +16,6 @@ ARRAY_CRC_BYTES = 8192  # arrays up to this many bytes also key their contents (
 MAX_DEPTH = 4         # functions reached through closures/globals keyed to this depth
 
 
-class ById:
-    """A key part equal only to a part for the very same object (held, so the id stays valid)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj):
-        self.obj = obj
-
-    def __eq__(self, other):
-        return type(other) is ById and other.obj is self.obj
-
-    def __hash__(self):
-        return id(self.obj)
-
-    def __repr__(self):
-        return f"<{type(self.obj).__name__} at {id(self.obj):#x}>"
-
-
 _SCALARS = (type(None), bool, int, float, complex, str, bytes)
 _GLOBAL_NAMES: dict = {}  # code object -> names its code and nested code read as globals
 
@@ -55,57 +37,86 @@ def global_names(code: types.CodeType) -> tuple[str, ...]:
     return hit
 
 
-def array_part(a: np.ndarray):
-    """An array: identity, shape, dtype and, when small and contiguous, a CRC of its bytes."""
-    crc = None
-    if a.nbytes <= ARRAY_CRC_BYTES and a.flags.c_contiguous:
-        try:
-            crc = zlib.crc32(a)
-        except (TypeError, ValueError, BufferError):  # object arrays, odd buffers
-            crc = None
-    return ("a", ById(a), a.shape, a.dtype.str, crc)
+class _Keyer:
+    """One top-level key: ``memo`` keys each function once (and cuts cycles between functions);
+    ``refs`` holds every object keyed by identity, so its ``id`` is not reused while the cache
+    entry that keeps ``refs`` lives."""
+
+    __slots__ = ("memo", "refs")
+
+    def __init__(self):
+        self.memo: dict = {}
+        self.refs: list = []
+
+    def ident(self, v):
+        self.refs.append(v)
+        return ("id", id(v))
+
+    def array(self, a: np.ndarray):
+        """Identity, shape, dtype and, when small and contiguous, a CRC of the bytes."""
+        crc = None
+        if a.nbytes <= ARRAY_CRC_BYTES and a.flags.c_contiguous:
+            try:
+                crc = zlib.crc32(a)
+            except (TypeError, ValueError, BufferError):  # object arrays, odd buffers
+                crc = None
+        self.refs.append(a)
+        return ("a", id(a), a.shape, a.dtype.str, crc)
+
+    def part(self, v, depth: int):
+        """The key part of one value a function captures (see ``function_key``)."""
+        t = type(v)
+        if t in _SCALARS or isinstance(v, np.generic):
+            try:
+                return value_key(v)
+            except TypeError:
+                return self.ident(v)
+        if t is np.ndarray:
+            return self.array(v)
+        if t is types.FunctionType:
+            if depth >= MAX_DEPTH or "__tracegrad_body__" in v.__dict__:
+                # a transform's own body is made once per cached transform: its object is it
+                return self.ident(v)
+            hit = self.memo.get(id(v))
+            if hit is None:
+                self.memo[id(v)] = self.ident(v)  # a cycle back to it is keyed by identity
+                hit = self.memo[id(v)] = self.function(v, depth + 1)
+            return hit
+        if t in (tuple, list) and len(v) <= SMALL:
+            return (t.__name__, tuple([self.part(x, depth) for x in v]))
+        if t is dict and len(v) <= SMALL:
+            try:
+                return ("d", tuple([(value_key(k), self.part(x, depth)) for k, x in v.items()]))
+            except TypeError:
+                return self.ident(v)
+        if t is types.MethodType:
+            return ("m", self.part(v.__func__, depth), self.ident(v.__self__))
+        if t is functools.partial:
+            return ("p", self.part(v.func, depth), self.part(v.args, depth),
+                    self.part(v.keywords, depth))
+        return self.ident(v)
+
+    def function(self, fn, depth: int):
+        code = fn.__code__
+        closure = []
+        for c in fn.__closure__ or ():
+            try:
+                closure.append(self.part(c.cell_contents, depth))
+            except ValueError:  # an empty cell (assigned later in the enclosing function)
+                closure.append(("empty",))
+        g = fn.__globals__
+        glob = tuple([(n, self.part(g[n], depth)) for n in global_names(code) if n in g])
+        return ("fn", code, self.ident(g), tuple(closure), self.part(fn.__defaults__, depth),
+                self.part(fn.__kwdefaults__, depth), glob)
 
 
-def part(v, depth: int = 0, memo: dict | None = None):
-    """The key part of one value captured by a function (see the module docstring). ``memo``
-    keys each function once per top-level key (and cuts cycles between functions)."""
-    t = type(v)
-    if t in _SCALARS or isinstance(v, np.generic):
-        try:
-            return value_key(v)
-        except TypeError:
-            return ById(v)
-    if t is np.ndarray:
-        return array_part(v)
-    if t is types.FunctionType:
-        if depth >= MAX_DEPTH or memo is None:
-            return ById(v)
-        hit = memo.get(id(v))
-        if hit is None:
-            memo[id(v)] = ById(v)  # while it is being keyed: a cycle back to it is by identity
-            hit = memo[id(v)] = function_key(v, depth + 1, memo)
-        return hit
-    if t in (tuple, list) and len(v) <= SMALL:
-        return (t.__name__, tuple(part(x, depth, memo) for x in v))
-    if t is dict and len(v) <= SMALL:
-        try:
-            return ("d", tuple((value_key(k), part(x, depth, memo)) for k, x in v.items()))
-        except TypeError:
-            return ById(v)
-    if t is types.MethodType:
-        return ("m", part(v.__func__, depth, memo), ById(v.__self__))
-    if t is functools.partial:
-        return ("p", part(v.func, depth, memo), part(v.args, depth, memo),
-                part(v.keywords, depth, memo))
-    return ById(v)
-
-
-def function_key(fn, depth: int = 0, memo: dict | None = None):
-    """The key of a callable; never raises. It decides the program a trace of ``fn`` makes:
+def function_key(fn) -> tuple[tuple, list]:
+    """``(key, refs)`` of a callable (never raises); ``refs`` must live as long as the key. The
+    key decides the program a trace of ``fn`` makes:
 
     The key of a plain function is its code object, the ``__globals__`` dict it reads, the
     contents of its closure cells, its defaults, and the values of the globals its code (and
-    the code nested in it) names. Each value is keyed by ``part``:
+    the code nested in it) names. Each value is keyed by ``_Keyer.part``:
 
     - numbers, strings, ``None`` and NumPy scalars by ``identity.value_key`` (type and bits: a
       closure over ``0.5`` misses against one over ``0.25``, ``-0.0`` against ``0.0``);
@@ -118,29 +129,16 @@ def function_key(fn, depth: int = 0, memo: dict | None = None):
       the values it was traced with, as a hoisted ``g = tg.grad(f)`` does);
     - anything else (modules, classes, objects) by identity: a transform of ``model.loss``
       with the same ``model`` hits even if ``model``'s attributes were reassigned.
-
-    Identity parts hold a strong reference, so an ``id`` is never reused while a key lives.
     """
-    if memo is None:
-        memo = {id(fn): ById(fn)}
-    if type(fn) is not types.FunctionType:
-        return part(fn, depth, memo)
-    code = fn.__code__
-    cells = fn.__closure__ or ()
-    closure = []
-    for c in cells:
-        try:
-            closure.append(part(c.cell_contents, depth, memo))
-        except ValueError:  # an empty cell (a name assigned later in the enclosing function)
-            closure.append(("empty",))
-    g = fn.__globals__
-    glob = tuple((n, part(g[n], depth, memo)) for n in global_names(code) if n in g)
-    return ("fn", code, ById(g), tuple(closure), part(fn.__defaults__, depth, memo),
-            part(fn.__kwdefaults__, depth, memo), glob)
+    k = _Keyer()
+    if type(fn) is types.FunctionType:
+        k.memo[id(fn)] = k.ident(fn)
+        return k.function(fn, 0), k.refs
+    return k.part(fn, 0), k.refs
 
 
 def _describe_part(old, new) -> str:
-    if type(old) is ById or type(new) is ById:
+    if type(old) is tuple and type(new) is tuple and "id" in (old[:1] + new[:1]):
         return "another object"
     if type(old) is tuple and type(new) is tuple and old and new and old[0] == new[0] == "a":
         if old[1] != new[1]:

@@ -38,7 +38,8 @@ def cached(kind: str, fn, opts: tuple, build):
     if is_tracing():
         return build()
     try:
-        key = (kind, opts, function_key(fn))
+        fkey, refs = function_key(fn)
+        key = (kind, opts, fkey)
         hash(key)
     except TypeError:  # an unhashable option: nothing to key on, so build a fresh one
         return build()
@@ -51,6 +52,7 @@ def cached(kind: str, fn, opts: tuple, build):
     reason = _why_miss(kind, fn, opts, key)
     tf = build()
     tf._identity = (kind, fn, opts, key)
+    tf._key_refs = refs  # keeps the objects keyed by id alive while the entry lives
     tf._created_because = reason
     if (kind, _anchor(fn)) in _LAST:  # one existed: the first miss says what changed
         tf._first_reason = f"first call of a new {kind}: {reason}"
@@ -93,7 +95,7 @@ def revalidate(tf) -> None:
     if ident is None:
         return
     kind, fn, opts, key = ident
-    now = (kind, opts, function_key(fn))
+    now = (kind, opts, function_key(fn)[0])
     if now == key:
         return
     with _LOCK:

@@ -249,5 +249,6 @@ def compiled(body, name, diff=lambda n: (), static_argnums=(), respec=None) -> T
     ``respec``: see there)."""
     body.__name__ = name
     body.__qualname__ = name
+    body.__tracegrad_body__ = True  # keyed by identity (fn_identity): made once per transform
     return TransformFunction(body, diff, static_argnums, respec)
 
