@@ -5,7 +5,8 @@ Rules:
 * members: elementwise primitives whose output has the kernel's shape; a ``reduce_sum``/
   ``reduce_max``/``reduce_min`` over a member closes the kernel (its epilogue).
 * legality: merging must not create a cycle through an equation outside the kernel (checked
-  on the equation graph with networkx); a kernel with an epilogue takes no further members.
+  incrementally on the graph of kernels, passes/fuse_legality.py); a kernel with an epilogue
+  takes no further members.
 * recompute instead of materialise: a ``broadcast_in_dim`` feeding a kernel is copied into the
   kernel body (broadcasting is free inside a loop), so the broadcast array is never built;
   so is an elementwise op on scalars (rank 0), which costs one operation per kernel.
@@ -14,28 +15,17 @@ Rules:
 """
 from __future__ import annotations
 
+import heapq
+
 from tracegrad.ir import Eqn, Graph, Lit, Var
 from tracegrad.prims.fused import fused_p
 
+from .fuse_legality import Quotient
 from .registry import register
 
 
 def _is_member(e) -> bool:
     return e.prim.kind == "elementwise" and e.outputs[0].aval.shape != ()
-
-
-def _eqn_graph(graph: Graph):
-    import networkx as nx
-    g = nx.DiGraph()
-    producer = {}
-    for i, e in enumerate(graph.eqns):
-        g.add_node(i)
-        for o in e.outputs:
-            producer[id(o)] = i
-        for a in e.inputs:
-            if isinstance(a, Var) and id(a) in producer:
-                g.add_edge(producer[id(a)], i)
-    return g, producer
 
 
 class _Kernel:
@@ -45,34 +35,8 @@ class _Kernel:
         self.epilogue_out = None  # the reduction's output var, once the kernel has one
 
 
-def _legal(dag, group: set[int], kernel_of=None, kernel=None) -> bool:
-    """Contracting ``group`` (with every other kernel contracted too) creates no cycle: no
-    path leaves the group and comes back into it, and the graph of kernels stays acyclic
-    (both checked with networkx on the equation DAG)."""
-    import networkx as nx
-    outside_succ = {s for m in group for s in dag.successors(m)} - group
-    for s in outside_succ:
-        if nx.descendants(dag, s) & group:
-            return False
-    if kernel_of is None:
-        return True
-    # two kernels may each be convex yet depend on each other: check the quotient graph
-    def node(i):
-        if i in group:
-            return ("k", id(kernel))
-        k = kernel_of.get(i)
-        return ("k", id(k)) if k is not None else ("e", i)
-    q = nx.DiGraph()
-    for u, v in dag.edges:
-        nu, nv = node(u), node(v)
-        if nu != nv:
-            q.add_edge(nu, nv)
-    return nx.is_directed_acyclic_graph(q)
-
-
 # Below this many bytes of intermediates a program is dominated by per-operation overhead,
-# not memory traffic: fusing and planning it saves nothing, and skipping keeps a small first
-# call free of networkx's import (~0.1 s).
+# not memory traffic: fusing and planning it saves nothing.
 SMALL_PROGRAM_BYTES = 1 << 16
 
 
@@ -85,28 +49,50 @@ def intermediate_bytes(graph: Graph) -> int:
 def fuse(graph: Graph, force: bool = False) -> Graph:
     if not force and intermediate_bytes(graph) < SMALL_PROGRAM_BYTES:
         return graph
-    dag, producer = _eqn_graph(graph)
     eqns = graph.eqns
-    kernel_of: dict[int, _Kernel] = {}
-    kernels: list[_Kernel] = []
+    producer: dict[int, int] = {}
+    q = Quotient()
+    kernel_at: dict[int, _Kernel] = {}  # quotient representative -> its kernel
+    kernels: dict[int, _Kernel] = {}    # id -> kernel (insertion order; merged ones removed)
+
+    def kernel_of(i):
+        return kernel_at.get(q.find(i)) if i is not None else None
 
     def producer_kernels(e):
         ks = []
         for a in e.inputs:
             if isinstance(a, Var) and id(a) in producer:
-                k = kernel_of.get(producer[id(a)])
+                k = kernel_of(producer[id(a)])
                 if k is not None and k not in ks:
                     ks.append(k)
         return ks
 
-    def merge(into: _Kernel, other: _Kernel):
-        into.members.extend(other.members)
-        for m in other.members:
-            kernel_of[m] = into
-        into.epilogue_out = into.epilogue_out or other.epilogue_out
-        kernels.remove(other)
+    def join(k: _Kernel, other) -> bool:
+        """Contract ``k`` with ``other`` (a kernel or a lone equation) if that creates no
+        cycle through the rest of the graph; ``k`` keeps its identity."""
+        ra = q.find(k.members[0])
+        rb = q.find(other.members[0] if isinstance(other, _Kernel) else other)
+        r = q.contract(ra, rb)
+        if r is None:
+            return False
+        kernel_at.pop(ra, None)
+        kernel_at.pop(rb, None)
+        kernel_at[r] = k
+        if isinstance(other, _Kernel):
+            if len(other.members) > len(k.members):  # the longer list absorbs the shorter
+                k.members, other.members = other.members, k.members
+            k.members.extend(other.members)
+            k.epilogue_out = k.epilogue_out or other.epilogue_out
+            del kernels[id(other)]
+        else:
+            k.members.append(other)
+        return True
 
     for i, e in enumerate(eqns):
+        preds = {producer[id(a)] for a in e.inputs if isinstance(a, Var) and id(a) in producer}
+        q.add(i, preds)
+        for o in e.outputs:
+            producer[id(o)] = i
         if _is_member(e):
             shape = e.outputs[0].aval.shape
             target = None
@@ -114,29 +100,25 @@ def fuse(graph: Graph, force: bool = False) -> Graph:
                 if k.shape != shape or any(a is k.epilogue_out for a in e.inputs):
                     continue  # a loop cannot use its own reduction's result
                 if target is None:
-                    if _legal(dag, set(k.members) | {i}, kernel_of, k):
+                    if join(k, i):
                         target = k
-                elif not (k.epilogue_out and target.epilogue_out) and \
-                        _legal(dag, set(target.members) | set(k.members) | {i}, kernel_of,
-                               target):
-                    merge(target, k)  # two chains joined by this equation
+                elif not (k.epilogue_out and target.epilogue_out) and join(target, k):
+                    pass  # two chains joined by this equation
             if target is None:
                 target = _Kernel(shape)
-                kernels.append(target)
-            target.members.append(i)
-            kernel_of[i] = target
+                kernels[id(target)] = target
+                target.members.append(i)
+                kernel_at[q.find(i)] = target
         elif e.prim.traits.epilogue:
             src = e.inputs[0]
-            k = kernel_of.get(producer.get(id(src))) if isinstance(src, Var) else None
+            k = kernel_of(producer.get(id(src))) if isinstance(src, Var) else None
             if k is not None and k.epilogue_out is None and k.shape == src.aval.shape and \
-                    _legal(dag, set(k.members) | {i}, kernel_of, k):
-                k.members.append(i)
+                    join(k, i):
                 k.epilogue_out = e.outputs[0]
-                kernel_of[i] = k
-    return _rebuild(graph, kernels, kernel_of)
+    return _rebuild(graph, list(kernels.values()))
 
 
-def _rebuild(graph: Graph, kernels, kernel_of) -> Graph:
+def _rebuild(graph: Graph, kernels) -> Graph:
     eqns = graph.eqns
     uses: dict[int, set[int]] = {}
     for i, e in enumerate(eqns):
@@ -213,19 +195,29 @@ def _recompute(e) -> bool:
 
 def _topological(eqns: list[Eqn]) -> list[Eqn]:
     """A kernel is placed at its last member; consumers placed earlier move after it. Stable
-    topological order (earliest original position first), via networkx."""
-    import networkx as nx
-    g = nx.DiGraph()
+    topological order: among the equations ready to run, the earliest original position first
+    (Kahn's algorithm with a heap, O(n log n))."""
     producer = {}
     for i, e in enumerate(eqns):
-        g.add_node(i)
         for o in e.outputs:
             producer[id(o)] = i
+    succ: list[list[int]] = [[] for _ in eqns]
+    indeg = [0] * len(eqns)
     for i, e in enumerate(eqns):
-        for a in e.inputs:
-            if isinstance(a, Var) and id(a) in producer:
-                g.add_edge(producer[id(a)], i)
-    return [eqns[i] for i in nx.lexicographical_topological_sort(g)]
+        for p in {producer[id(a)] for a in e.inputs if isinstance(a, Var) and id(a) in producer}:
+            succ[p].append(i)
+            indeg[i] += 1
+    ready = [i for i, d in enumerate(indeg) if d == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        i = heapq.heappop(ready)
+        out.append(eqns[i])
+        for j in succ[i]:
+            indeg[j] -= 1
+            if indeg[j] == 0:
+                heapq.heappush(ready, j)
+    return out
 
 
 def _dce(graph: Graph) -> Graph:

@@ -4,8 +4,8 @@ The plan covers the values a backend writes through an ``out=`` buffer (elementw
 reductions, contractions), inside fused kernels as well as between them; views
 (reshape, transpose, slice, broadcast, rev) own no storage and extend the life of the value
 they view. Graph outputs get fresh arrays on every call (callers keep them). Two values may
-share a slot only if their lives do not overlap (the interference graph, built and coloured
-with networkx), except that an elementwise result may overwrite an operand whose last use is
+share a slot only if their lives do not overlap (linear-scan allocation over the program
+order: live ranges are intervals), except that an elementwise result may overwrite an operand whose last use is
 that very operation (in place: same shape, same dtype). Donated inputs (``donate_argnums``)
 offer their storage to values of the same shape and dtype after their last use.
 
@@ -14,6 +14,7 @@ independently of how it was made.
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from tracegrad.ir import Graph, Lit, Var
@@ -43,6 +44,7 @@ class MemPlan:
     slot_of: dict = field(default_factory=dict)       # id(var) -> slot
     donated_slots: dict = field(default_factory=dict)  # slot -> index of the donated input
     total_intermediate_bytes: int = 0                 # every intermediate, no reuse
+    inplace_candidates: dict = field(default_factory=dict)  # name -> operand it may overwrite
     steps: int = 0
 
     @property
@@ -182,6 +184,7 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
         eqn_at[p] = e
     inplace_pairs = {}
     taken = set()
+    viewed = {id(v) for v in view_base.values()}  # bases of views: their storage stays read
     for b in bufs:
         e = eqn_at[b.first]
         if flatten_kernels and (e.prim.kind != "elementwise" or e.prim.name == "where"):
@@ -192,10 +195,12 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
             a = _canonical(alias, a)
             ob = by_id.get(id(a)) if isinstance(a, Var) else None
             if ob is not None and ob.last == b.first and ob.var.aval == b.var.aval and \
-                    id(a) not in {id(v) for v in view_base.values()} and id(ob) not in taken:
+                    id(a) not in viewed and id(ob) not in taken:
                 inplace_pairs[id(b.var)] = ob
                 taken.add(id(ob))  # one result per dying operand (multi-output kernels)
                 break
+    plan.inplace_candidates = {b.name: inplace_pairs[id(b.var)].name for b in bufs
+                               if id(b.var) in inplace_pairs}
     _color(plan, bufs, inplace_pairs)
     _donate(plan, graph, donate, bufs, last_use)
     plan.buffers = bufs
@@ -203,35 +208,44 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
 
 
 def _color(plan: MemPlan, bufs: list[Buffer], inplace_pairs: dict):
-    """Slots by colouring the interference graph of each size class (networkx)."""
-    import networkx as nx
-    by_size: dict[tuple, list[Buffer]] = {}
+    """Slots per size class by linear scan over the program order (O(n log n)): buffers in
+    order of their first position take the lowest slot free there, where a slot is free once
+    its last value's life has ended; a value whose in-place partner dies exactly where it is
+    defined takes over the partner's slot. Live ranges are intervals, so this uses as few
+    slots as the most values live at once (an interference graph would cost O(n^2) edges)."""
+    by_size: dict[int, list[Buffer]] = {}
     for b in bufs:
-        by_size.setdefault((b.nbytes,), []).append(b)
-    for (nbytes,), group in sorted(by_size.items(), key=lambda kv: -kv[0][0]):
-        g = nx.Graph()
-        for i, b in enumerate(group):
-            g.add_node(i)
-        order = sorted(range(len(group)), key=lambda i: group[i].first)
-        for ai, i in enumerate(order):
-            bi = group[i]
-            for j in order[ai + 1:]:
-                bj = group[j]
-                if bj.first > bi.last:
-                    break
-                touching_inplace = bj.first == bi.last and inplace_pairs.get(id(bj.var)) is bi
-                if not touching_inplace:
-                    g.add_edge(i, j)
-        colors = nx.greedy_color(g, strategy="largest_first") if len(group) else {}
+        by_size.setdefault(b.nbytes, []).append(b)
+    for nbytes, group in sorted(by_size.items(), key=lambda kv: -kv[0]):
         base = len(plan.slot_bytes)
-        n_colors = max(colors.values(), default=-1) + 1
-        plan.slot_bytes.extend([nbytes] * n_colors)
-        for i, c in colors.items():
+        n_slots = 0
+        free: list[int] = []                    # heap of free slot numbers
+        active: list[tuple] = []                # heap of (last, order, slot, id(var))
+        holder: dict[int, int] = {}             # slot -> id(var) of the value holding it
+        order = sorted(range(len(group)), key=lambda i: group[i].first)
+        color: dict[int, int] = {}              # id(var) -> slot within the class
+        for k, i in enumerate(order):
             b = group[i]
-            b.slot = base + c
+            while active and active[0][0] < b.first:
+                _, _, c, vid = heapq.heappop(active)
+                if holder[c] == vid:  # (else an in-place result took the slot over)
+                    heapq.heappush(free, c)
+            ob = inplace_pairs.get(id(b.var))
+            c = color.get(id(ob.var)) if ob is not None and ob.last == b.first else None
+            if c is not None and holder.get(c) == id(ob.var):
+                pass  # overwrite the operand dying here: its slot passes on (stays active)
+            elif free:
+                c = heapq.heappop(free)
+            else:
+                c, n_slots = n_slots, n_slots + 1
+            color[id(b.var)] = c
+            holder[c] = id(b.var)
+            heapq.heappush(active, (b.last, k, c, id(b.var)))
+        plan.slot_bytes.extend([nbytes] * n_slots)
+        for b in group:
+            b.slot = base + color[id(b.var)]
             plan.slot_of[id(b.var)] = b.slot
-        for i, c in colors.items():
-            b = group[i]
+        for b in group:
             ob = inplace_pairs.get(id(b.var))
             if ob is not None and ob.slot == b.slot:
                 b.inplace_of = ob.name
@@ -240,14 +254,17 @@ def _color(plan: MemPlan, bufs: list[Buffer], inplace_pairs: dict):
 def _donate(plan, graph, donate, bufs, last_use):
     """Back a slot with a donated input when every value in that slot starts after the
     input's last use and has its shape and dtype."""
+    members: dict[int, list[Buffer]] = {}
+    for b in bufs:
+        members.setdefault(b.slot, []).append(b)
     for idx in donate:
         v = graph.inputs[idx]
         end = last_use.get(id(v), -1)
         for slot in range(len(plan.slot_bytes)):
             if slot in plan.donated_slots:
                 continue
-            members = [b for b in bufs if b.slot == slot]
-            if members and all(b.first > end and b.var.aval == v.aval for b in members):
+            ms = members.get(slot)
+            if ms and all(b.first > end and b.var.aval == v.aval for b in ms):
                 plan.donated_slots[slot] = idx
                 break
 

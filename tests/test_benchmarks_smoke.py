@@ -16,3 +16,23 @@ def test_benchmarks_quick_run_agrees():
     rows = [line for line in out.stdout.splitlines() if line.startswith("W")]
     assert len(rows) >= 7
     assert "MISMATCH" not in out.stdout, out.stdout
+
+
+def test_compile_scaling_quick_run_reports_every_phase():
+    """``python -m benchmarks.compile_scaling --quick`` builds each program at small sizes and
+    prints a row per phase (trace, autodiff, every O2 pass by name, both code generators) with
+    a fitted exponent (issue 13); the numbers are not asserted, only that they are there."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.compile_scaling", "--quick"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    for label in ("chain", "chain grad", "rnn", "rnn grad", "mlp", "mlp grad"):
+        assert any(line.startswith(label + " ") for line in text.splitlines()), text
+    from tracegrad.passes.registry import PIPELINES
+    phases = ["trace", "autodiff", "numpy codegen", "c codegen"] + \
+        [f"O2.{p}" for p in PIPELINES["O2"]]
+    for phase in phases:
+        rows = [line.split() for line in text.splitlines() if line.startswith(f"  {phase} ")]
+        assert rows, (phase, text)
+        for row in rows:
+            float(row[-1])  # the fitted exponent is a number
