@@ -168,7 +168,7 @@ def test_long_directed_kernels_at_every_threshold(dtype, threads, monkeypatch):
 # --- random programs at threshold sizes -------------------------------------------------------
 _COMMON = {"deadline": None, "suppress_health_check": list(HealthCheck), "print_blob": True}
 CI = settings(max_examples=2, derandomize=True, database=None, **_COMMON)
-LONG = settings(max_examples=60, **_COMMON)
+LONG = settings(max_examples=200, **_COMMON)
 
 
 @needs_c
