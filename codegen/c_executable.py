@@ -48,12 +48,16 @@ class CExecutable:
         if not any(e.prim.name == "fused" for e in graph.eqns):
             graph = fuse(graph, force=True)  # C kernels gain from fusion at any size
         self.graph = graph
+        t0 = time.perf_counter()
         prog = emit_c(graph, fn_name, libmvec=bool(compiler_info().get("libmvec")))
         self.program = prog
         self.source = prog.source
         c_threads.prepare_openmp()  # before the first module pulls libgomp in
+        t1 = time.perf_counter()
         # contractions call the BLAS through addresses (c_blas_lib), so nothing is linked
         self.module = load_extension(prog.source, uses_blas=False)
+        # as NumpyExecutable.seconds: writing the source, and compiling or loading it
+        self.seconds = {"codegen": t1 - t0, "compile": time.perf_counter() - t1}
         blas_threads = (0, 0)
         if prog.uses_blas:
             from .c_blas_lib import blas_functions

@@ -11,6 +11,9 @@ os.environ.setdefault("TRACEGRAD_VERIFY", "1")
 # programs; compiling every jit call in the suite would take minutes).
 os.environ.setdefault("TRACEGRAD_BACKEND", "numpy")
 os.environ.setdefault("TRACEGRAD_CACHE_DIR", tempfile.mkdtemp(prefix="tracegrad-test-cache-"))
+# Tests monkeypatch pass settings in-process (fuse.SMALL_PROGRAM_BYTES ...), which the program
+# cache's key cannot see; tests/test_transform_cache.py turns it on where it is tested.
+os.environ.setdefault("TRACEGRAD_PROGRAM_CACHE", "0")
 sys.path.insert(0, os.path.dirname(__file__))  # tests import cases.py and programs.py
 
 

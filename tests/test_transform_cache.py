@@ -199,3 +199,154 @@ def test_static_argnums_errors_name_the_problem():
         tg.grad(_h, static_argnums=0)(X, "a", 1.0)
     with pytest.raises(tg.TracegradError, match="unhashable"):
         tg.grad(_h, static_argnums=1)(X, ["a"], 1.0)
+
+
+# --- item 5: the on-disk program cache ------------------------------------------------------
+WARM_CHILD = r"""
+import json, sys
+import numpy as np
+import tracegrad as tg
+
+def loss(w, x):
+    h = np.tanh(x @ w)
+    return np.sum(h * h) + np.sum(np.exp(-w * w))
+
+rng = np.random.default_rng(0)
+w, x = rng.standard_normal((6, 3)), rng.standard_normal((5, 6))
+low = tg.value_and_grad(loss).lower(w, x)
+v, g = low.executable(w, x)
+print(json.dumps({"cache": low.stats["program_cache"], "passes": sorted(low.stats["pass_seconds"]),
+                  "times": sorted(low.stats["times"]), "value": float(v), "grad": g.tolist()}))
+"""
+
+
+def _child(tmp_path, script=WARM_CHILD, **env):
+    import json
+    import os
+    import subprocess
+    import sys
+    full = {**os.environ, "TRACEGRAD_CACHE_DIR": str(tmp_path), "TRACEGRAD_PROGRAM_CACHE": "1",
+            "TRACEGRAD_BACKEND": "numpy", **env}
+    out = subprocess.run([sys.executable, "-c", script], env=full, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_warm_start_in_a_new_process_skips_the_passes(tmp_path):
+    cold = _child(tmp_path)
+    warm = _child(tmp_path)
+    assert cold["cache"] == "stored" and "fuse" in cold["passes"]
+    assert warm["cache"] == "hit" and warm["passes"] == ["memplan"]  # the plan is re-made
+    assert warm["times"] == ["codegen", "load", "passes", "trace"]
+    assert warm["value"] == cold["value"] and warm["grad"] == cold["grad"]  # bit for bit
+    off = _child(tmp_path, TRACEGRAD_PROGRAM_CACHE="0")
+    assert off["cache"] == "off" and off["grad"] == cold["grad"]
+
+
+def _loss(w):
+    return np.sum(np.sin(w) * w)
+
+
+W3 = np.linspace(-1, 1, 3)
+
+
+@pytest.fixture
+def program_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TRACEGRAD_PROGRAM_CACHE", "1")
+    return tmp_path / "programs"
+
+
+def _compile():
+    low = tg.jit(tg.grad(_loss), backend="numpy").lower(W3)
+    np.testing.assert_allclose(low.executable(W3)[0], np.sin(W3) + W3 * np.cos(W3))
+    return low.stats["program_cache"]
+
+
+def _entry(directory):
+    (entry,) = [p for p in directory.iterdir() if p.name.endswith(".json")]
+    return entry
+
+
+@pytest.mark.parametrize("damage", ["flip-a-byte", "truncate", "garbage", "group-writable",
+                                    "symlink", "valid-checksum-bad-graph", "unknown-primitive"])
+def test_a_corrupt_or_hostile_entry_is_ignored(program_cache, tmp_path, damage):
+    import hashlib
+    import json
+    import os
+    assert _compile() == "stored"
+    assert _compile() == "hit"
+    entry = _entry(program_cache)
+    data = entry.read_bytes()
+    head, _, body = data.partition(b"\n")
+    if damage == "flip-a-byte":
+        i = len(body) // 2
+        entry.write_bytes(head + b"\n" + body[:i] + bytes([body[i] ^ 1]) + body[i + 1:])
+    elif damage == "truncate":
+        entry.write_bytes(data[:len(data) // 2])
+    elif damage == "garbage":
+        entry.write_bytes(b"\x00\xff" * 100)
+    elif damage == "group-writable":
+        os.chmod(entry, 0o666)
+    elif damage == "symlink":
+        target = tmp_path / "elsewhere.json"
+        target.write_bytes(data)
+        entry.unlink()
+        entry.symlink_to(target)
+    else:
+        doc = json.loads(body)
+        if damage == "unknown-primitive":
+            doc["program"]["graph"]["eqns"][0][0] = "no_such_primitive"
+        else:  # an output that names a variable the graph never defines
+            doc["program"]["graph"]["out"] = [len(doc["program"]["vars"]) + 7]
+        body = json.dumps(doc).encode()
+        entry.write_bytes(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+    assert _compile() in ("stored", "not stored")  # refused, optimized again, right numbers
+
+
+def test_a_symlinked_program_directory_is_not_used(program_cache, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    program_cache.symlink_to(elsewhere)
+    assert _compile() == "not stored"
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_program_cache_files_are_private(program_cache):
+    import stat
+    _compile()
+    assert stat.S_IMODE(program_cache.stat().st_mode) == 0o700
+    assert stat.S_IMODE(_entry(program_cache).stat().st_mode) == 0o600
+    assert not [p for p in program_cache.iterdir() if p.name.startswith(".tmp-")]
+
+
+def _roundtrip_text(graph):
+    from tracegrad.printing import format_graph
+    body = format_graph(graph, show_src=True)
+    consts = [(e.prim.name, k, v.tobytes()) for e in graph.eqns for k, v in e.params.items()
+              if isinstance(v, np.ndarray)]
+    return body, consts, {k: v for k, v in graph.meta.items() if k != "memplan"}
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_every_corpus_program_round_trips_through_the_program_format(backend):
+    """The stored form is exact for every program of the gradient corpus (fused kernels,
+    constants of any size, literals, source lines), traced and optimized alike: what the
+    printer's text cannot do (big constants print as a digest; no meta, no source lines)."""
+    from programs import PROGRAMS
+
+    from tracegrad.api.program_cache import decode_graph, encode_graph
+    big = np.linspace(-2, 2, 100)  # a constant the printer shows only as a digest
+    extra = [("big-constant", lambda x: np.sum(np.tanh(x * big) * -0.0 + x * big),
+              lambda r: (r.standard_normal(100),))]
+    for name, fn, make_args in [(p.name, p.fn, p.make_args) for p in PROGRAMS] + extra:
+        args = make_args(np.random.default_rng(0))
+        low = tg.jit(tg.value_and_grad(fn), backend=backend).lower(*args)
+        final = tg.Graph(low.ir.inputs, low.ir.eqns, low.ir.outputs,  # stored before memplan
+                         {k: v for k, v in low.ir.meta.items() if k != "memplan"})
+        for graph in (low.traced_ir, final):
+            back = decode_graph(encode_graph(graph))
+            tg.verify(back)
+            assert _roundtrip_text(back) == _roundtrip_text(graph), name
+            assert encode_graph(back) == encode_graph(graph), name

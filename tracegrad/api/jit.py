@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import inspect
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -321,11 +322,13 @@ class JitFunction:
             self._info.evictions += 1
 
     def _lower(self, dyn, kwargs, statics) -> Lowered:
+        t0 = time.perf_counter()
         traced = trace(self.fn, dyn, kwargs, name=getattr(self.fn, "__name__", "fn"),
                        rebuild=self._rebuild(statics))
         return compile_traced(traced, backend=self.backend, opt_level=self.opt_level,
                               name=getattr(self.fn, "__name__", "fn"),
-                              donate=self._donated_leaves(dyn, statics))
+                              donate=self._donated_leaves(dyn, statics),
+                              trace_seconds=time.perf_counter() - t0)
 
     def _donated_leaves(self, dyn, statics) -> tuple[int, ...]:
         """Flat input positions of the leaves of the donated positional arguments."""

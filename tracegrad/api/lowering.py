@@ -2,6 +2,7 @@
 ``make_executable`` is the one place that picks a backend's emitter (the CLI's too)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from .. import options
@@ -30,12 +31,14 @@ class Lowered:
 
 
 def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
-                   donate: tuple[int, ...] = ()) -> Lowered:
+                   donate: tuple[int, ...] = (), trace_seconds: float | None = None) -> Lowered:
     """Optimise a traced graph, generate code for it and wrap it as a ``Lowered``.
 
     ``donate`` lists graph inputs whose storage the memory plan may reuse (the NumPy backend
-    writes intermediates into them; the C backend keeps its own arena and ignores it)."""
-    from tracegrad.passes import run_pipeline
+    writes intermediates into them; the C backend keeps its own arena and ignores it). The
+    optimized graph (before the memory plan, which is re-made in a moment) comes from the
+    on-disk program cache when this traced graph was optimized before with the same options
+    (program_cache.py); ``stats["times"]`` says where the time went."""
     from tracegrad.passes.cost import flops, kernel_count, naive_peak_bytes
 
     if traced.captured:
@@ -45,14 +48,16 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
     start = traced.graph
     if donate:
         start = Graph(start.inputs, start.eqns, start.outputs, {**start.meta, "donate": donate})
-    graph, record = run_pipeline(start, level, check=options.flag("TRACEGRAD_VERIFY"),
-                                 disable=disable,
-                                 stop_after=options.get("TRACEGRAD_STOP_AFTER") or None)
+    t0 = time.perf_counter()
+    graph, record, eqns, cache_state = _optimize(start, level, disable, backend)
+    t1 = time.perf_counter()
     executable = make_executable(graph, backend, name)
+    t2 = time.perf_counter()
+    made = getattr(executable, "seconds", None) or {}
+    codegen = made.get("codegen", t2 - t1)
     plan = graph.meta.get("memplan")
     stats = {
-        "eqns": {"traced": len(traced.graph.eqns), **{n: len(g.eqns) for n, g in record.stages},
-                 "final": len(graph.eqns)},
+        "eqns": {"traced": len(traced.graph.eqns), **eqns, "final": len(graph.eqns)},
         "kernels": kernel_count(graph),
         "peak_bytes": planned_peak_bytes(executable),
         "unplanned_peak_bytes": naive_peak_bytes(graph),
@@ -60,9 +65,55 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
         "flops": flops(graph),
         "pass_seconds": record.seconds,
         "backend": executable.backend,
+        # trace: tracing (and differentiating) the function; passes: the pipeline (only the
+        # memory plan on a program-cache hit); codegen: writing the source; load: compiling or
+        # loading it (a C kernel found in the kernel cache is loaded, not compiled)
+        "times": {"trace": trace_seconds, "passes": t1 - t0, "codegen": codegen,
+                  "load": t2 - t1 - codegen},
+        "program_cache": cache_state,
     }
     return Lowered(graph, executable.source, stats, traced.graph, record.stages, executable,
                    traced.out_tree, int_checks=traced.int_checks)
+
+
+def _optimize(start: Graph, level, disable: tuple, backend: str):
+    """``(graph, record, eqns per stage, program-cache state)``: the pass pipeline, its part
+    before the memory plan read from or written to the program cache."""
+    from tracegrad.passes import run_pipeline
+    from tracegrad.passes.registry import pipeline_names
+
+    from . import program_cache
+    check = options.flag("TRACEGRAD_VERIFY")
+    stop_after = options.get("TRACEGRAD_STOP_AFTER") or None
+    names = list(pipeline_names(level))
+    if stop_after is not None or not program_cache.enabled():
+        graph, record = run_pipeline(start, names, check=check, disable=disable,
+                                     stop_after=stop_after)
+        return graph, record, {n: len(g.eqns) for n, g in record.stages}, "off"
+    # the memory plan (keyed by Var identity) is made again after a hit; the rest is stored
+    tail = [n for n in names[-1:] if n == "memplan"]
+    head = names[:len(names) - len(tail)]
+    config = {"pipeline": names, "disable": list(disable), "backend": backend,
+              "default_backend": options.get("TRACEGRAD_BACKEND")}
+    key = program_cache.program_key(start, config)
+    hit = program_cache.lookup(key, start) if key is not None else None
+    if hit is not None:
+        mid, info = hit
+        eqns = {str(k): int(v) for k, v in info.get("eqns", {}).items()}
+        state = "hit"
+    else:
+        mid, rec_head = run_pipeline(start, head, check=check, disable=disable)
+        eqns = {n: len(g.eqns) for n, g in rec_head.stages}
+        state = "uncacheable" if key is None else \
+            "stored" if program_cache.store(key, mid, {"eqns": eqns}) else "not stored"
+    graph, record = run_pipeline(mid, tail, check=check, disable=disable)
+    if hit is None:
+        record.stages[:0] = rec_head.stages
+        record.seconds = {**rec_head.seconds, **record.seconds}
+        record.skipped[:0] = rec_head.skipped
+    eqns.update({n: len(g.eqns) for n, g in record.stages[len(record.stages) - len(tail):]
+                 if n in tail})
+    return graph, record, eqns, state
 
 
 def planned_peak_bytes(executable) -> int:
