@@ -136,7 +136,7 @@ def measure(make, steps, grad, c_codegen=True, repeat=1, pause_gc=False):
         _, t = _timed(lambda: _emit_numpy(out), pause_gc)
         keep("numpy codegen", t)
         if c_codegen:
-            from tracegrad.codegen.c_emit import emit_c
+            from tracegrad.codegen.c.emit import emit_c
             _, t = _timed(lambda: emit_c(out, "program"), pause_gc)
             keep("c codegen", t)
     return n, phases

@@ -40,7 +40,7 @@ def _competitor(pin: int | None) -> subprocess.Popen:
 def _measure(rounds: int) -> dict:
     """Median ms of tracegrad and NumPy eager, single and default threads, interleaved."""
     import tracegrad as tg
-    from tracegrad.codegen.c_blas_lib import blas_functions
+    from tracegrad.codegen.c.blas_lib import blas_functions
     from tracegrad.pytree import tree_flatten
 
     args = W.mlp_args(np.random.default_rng(0), 1.0)
@@ -57,7 +57,7 @@ def _measure(rounds: int) -> dict:
         exe.set_threads(n)
         set_blas(1 if n == 1 else blas_default)
 
-    from tracegrad.codegen import c_threads
+    from tracegrad.codegen.c import threads as c_threads
     wide = []  # CPUs free per default-thread tracegrad call (the load sampler's view)
 
     def block(fn, fargs, into):
@@ -93,7 +93,7 @@ def _row(label: str, m: dict) -> str:
 
 
 def run_all(rounds: int) -> list[str]:
-    from tracegrad.codegen import c_threads
+    from tracegrad.codegen.c import threads as c_threads
     lines = [f"W2 forward+gradient, median of {rounds * CALLS} calls per cell; libgomp: "
              f"{c_threads.prepare_openmp()}"]
     _measure(1)  # compile and warm up outside the timings

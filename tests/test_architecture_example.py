@@ -24,13 +24,14 @@ def example_source() -> str:
 def _forget(prim) -> None:
     """Remove every registration of ``prim`` (declaration, rules, lowerings), so later tests
     (the registry's completeness checks) see only the built-in primitives."""
-    from tracegrad.codegen import c_scalar, numpy_lowerings
+    from tracegrad.codegen import numpy_lowerings
+    from tracegrad.codegen.c import lowerings as c_lowerings
     from tracegrad.primitive import JVP_RULES, PRIMITIVES, TRANSPOSE_RULES, VJP_RULES
 
     for table in (JVP_RULES, VJP_RULES, TRANSPOSE_RULES):
         table.pop(prim, None)
     numpy_lowerings.unregister_lowering(prim)
-    c_scalar.unregister_scalar_lowering(prim)
+    c_lowerings.unregister_scalar_lowering(prim)
     PRIMITIVES.pop(prim.name, None)
 
 

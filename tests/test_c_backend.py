@@ -93,7 +93,7 @@ def test_float32_workload_w1_matches_numpy():
 
 @needs_c
 def test_second_call_hits_the_cache_without_compiling():
-    from tracegrad.codegen.c_runtime import CACHE_STATS
+    from tracegrad.codegen.c.loader import CACHE_STATS
     f = lambda x: np.sum(np.cos(x) * 3.0)  # noqa: E731
     tg.jit(f, backend="c")(np.ones(7))
     before = dict(CACHE_STATS)
@@ -132,7 +132,7 @@ def test_missing_compiler_auto_falls_back_once(monkeypatch):
     monkeypatch.setenv("CC", "/nonexistent/cc")
     monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")  # the suite's default is numpy
     monkeypatch.setattr(lowering, "_C_UNAVAILABLE", [])
-    from tracegrad.codegen import c_runtime
+    from tracegrad.codegen.c import loader as c_runtime
     if hasattr(c_runtime, "_reset_compiler_check"):
         c_runtime._reset_compiler_check()
     with warnings.catch_warnings(record=True) as caught:

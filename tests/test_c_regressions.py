@@ -1,6 +1,6 @@
 """Wrong results of the C backend reported from outside (issue 11 items 6, 7, 8e), each as the
-input that showed it, plus checks of the mechanism behind it (in codegen/c_alias.py and
-codegen/c_scalar.py).
+input that showed it, plus checks of the mechanism behind it (in codegen/c/alias.py and
+codegen/c/lowerings.py).
 
 * a kernel result placed in the slot of an operand the kernel reads through a broadcast
   (``c + sum(-x * R, 1)``: garbage for k >= 127);
@@ -57,8 +57,8 @@ def test_llsq_negated_row_sum_matches_numpy(k):
 def test_broadcast_reading_kernel_gets_its_own_slot():
     """The mechanism of the llsq failure: the fused kernel reads ``-x`` whole for every row,
     so its result may not take ``-x``'s slot."""
-    from tracegrad.codegen import c_emit
-    from tracegrad.codegen.c_alias import separate_unsafe
+    from tracegrad.codegen.c import emit as c_emit
+    from tracegrad.codegen.c.alias import separate_unsafe
 
     k = 150
     x, R, c = np.ones(k), np.ones((k, k)), np.ones(k)
@@ -244,7 +244,7 @@ def test_float64_program_computing_sin_in_float32():
 def test_undeclared_function_is_a_compile_error(monkeypatch):
     """The guard: with the body's dtypes left out again, the module fails to *compile*
     (implicit declarations are errors), never loads with a missing symbol or an int result."""
-    from tracegrad.codegen import c_emit
+    from tracegrad.codegen.c import emit as c_emit
     monkeypatch.setattr(c_emit, "_dtypes_in",
                         lambda e: {str(a.aval.dtype) for a in list(e.inputs) + list(e.outputs)})
     x = np.linspace(0, 1, 7).astype(np.float32)

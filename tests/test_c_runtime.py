@@ -23,8 +23,8 @@ import warnings
 
 import numpy as np
 import pytest
-from tracegrad.codegen import c_runtime
-from tracegrad.codegen.c_runtime import CACHE_STATS, compiler_info, load_extension
+from tracegrad.codegen.c import loader as c_runtime
+from tracegrad.codegen.c.loader import CACHE_STATS, compiler_info, load_extension
 
 from tracegrad.errors import CompileError, TracegradWarning
 
@@ -78,7 +78,7 @@ def answer(tag: str = "answer") -> str:
 # A child process: optionally wait for a barrier file, load, report counters as JSON.
 CHILD = textwrap.dedent("""
     import json, os, sys, time
-    from tracegrad.codegen import c_runtime
+    from tracegrad.codegen.c import loader as c_runtime
     src = open(sys.argv[1]).read()
     if len(sys.argv) > 2:
         while not os.path.exists(sys.argv[2]):
@@ -506,7 +506,7 @@ def test_fast_math_module_does_not_flush_denormals_process_wide(tmp_path, monkey
     import sys
     code = (
         "import numpy as np\n"
-        "from tracegrad.codegen.c_runtime import load_extension\n"
+        "from tracegrad.codegen.c.loader import load_extension\n"
         "src = '''#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n"
         "static struct PyModuleDef m = {PyModuleDef_HEAD_INIT, \"TG_MODULE_NAME\", NULL, -1, NULL};\n"
         "PyMODINIT_FUNC PyInit_TG_MODULE_NAME(void) { return PyModule_Create(&m); }\n'''\n"

@@ -164,7 +164,7 @@ def test_results_do_not_depend_on_the_free_cpus(c_jit, monkeypatch):
     """The team of a map and the BLAS thread count shrink while other processes hold the
     CPUs (c_threads.SHARED[0]); full reductions keep a size-only team, so every output is
     bit-identical whatever the load was at the call."""
-    from tracegrad.codegen import c_threads
+    from tracegrad.codegen.c import threads as c_threads
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((512, 784)), rng.standard_normal((784, 512)) / 28
     v = rng.standard_normal(512)
@@ -188,7 +188,7 @@ def test_results_do_not_depend_on_the_free_cpus(c_jit, monkeypatch):
 
 def test_loop_teams_are_chosen_by_size():
     """A loop gets one thread per PARALLEL_MIN_ELEMENTS of work, and none below two."""
-    from tracegrad.codegen.c_emit import PARALLEL_MIN_ELEMENTS, parallel_for, team_size
+    from tracegrad.codegen.c.emit import PARALLEL_MIN_ELEMENTS, parallel_for, team_size
     assert parallel_for(PARALLEL_MIN_ELEMENTS) == ""
     assert team_size(2 * PARALLEL_MIN_ELEMENTS) == 2
     assert parallel_for(10 * PARALLEL_MIN_ELEMENTS) == "TG_PARALLEL_FOR_N(10)"
@@ -198,7 +198,7 @@ def test_the_blas_thread_count_is_restored_after_a_call(c_jit, monkeypatch):
     """The BLAS count is lowered for our calls only: NumPy's own products keep theirs."""
     import ctypes
 
-    from tracegrad.codegen import c_threads
+    from tracegrad.codegen.c import threads as c_threads
     set_addr, get_addr = c_threads.blas_thread_functions()
     if not get_addr:
         pytest.skip("this BLAS has no thread-count functions")
@@ -262,7 +262,7 @@ def test_every_long_loop_shape_notices_ctrl_c(c_jit, shape_name):
 
 _IDLE_PROBE = r"""
 import os, time, numpy as np, tracegrad as tg
-from tracegrad.codegen import c_threads
+from tracegrad.codegen.c import threads as c_threads
 f = tg.jit(lambda x: np.sin(x) * 2.0 + 1.0, backend="c")
 x = np.ones(1 << 20)  # 32 teams' worth of work: both threads run
 f(x)

@@ -1,6 +1,6 @@
 """The C backend at every size where its generated code changes shape, against NumPy.
 
-The C emitter (codegen/c_emit.py) and the compiler under it take different paths by size:
+The C emitter (codegen/c/emit.py) and the compiler under it take different paths by size:
 vector loops and their remainders (4, 8, 16 lanes), GCC's unrolling and versioning limits
 (the llsq failure of issue 11 item 7 showed from k = 127 on), arena slots rounded to 64 bytes,
 the OpenMP threshold ``PARALLEL_MIN_ELEMENTS`` (2**15) and its multiples (team sizes), static
@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tracegrad as tg
-from tracegrad.codegen import c_emit
+from tracegrad.codegen.c import emit as c_emit
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 

@@ -67,7 +67,7 @@ def _modules():
 def fresh_state(monkeypatch):
     """Examples set $CC: restore the environment and forget what the C runtime and jit's
     'auto' fallback learnt (warned once, compiler probed) before and after each block."""
-    from tracegrad.codegen import c_runtime
+    from tracegrad.codegen.c import loader as c_runtime
 
     from tracegrad.api import lowering
     import os

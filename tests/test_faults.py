@@ -11,8 +11,8 @@ import re
 
 import numpy as np
 import pytest
-from tracegrad.codegen import c_blas
-from tracegrad.codegen.c_emit import emit_c
+from tracegrad.codegen.c import blas as c_blas
+from tracegrad.codegen.c.emit import emit_c
 from tracegrad.passes.fuse import fuse
 
 import tracegrad as tg
@@ -365,7 +365,7 @@ JIT_CHILD = r"""
 import json, os, sys, time
 import numpy as np
 import tracegrad as tg
-from tracegrad.codegen import c_runtime
+from tracegrad.codegen.c import loader as c_runtime
 if len(sys.argv) > 1:
     while not os.path.exists(sys.argv[1]):
         time.sleep(0.002)
@@ -382,7 +382,7 @@ def _wrapper_cc(tmp_path, sleep: float, mark=None) -> str:
     """A $CC that sleeps before each kernel build (so builds overlap, or can be killed)."""
     import shlex
 
-    from tracegrad.codegen import c_runtime
+    from tracegrad.codegen.c import loader as c_runtime
     real = shlex.join(c_runtime._compiler(c_runtime._cc_setting()).argv)
     touch = f'touch "{mark}"; ' if mark else ""
     path = tmp_path / "cc-slow"
@@ -465,7 +465,7 @@ def test_unwritable_cache_falls_back_to_a_private_directory_with_one_warning(
     import tempfile
     import warnings
 
-    from tracegrad.codegen import c_runtime
+    from tracegrad.codegen.c import loader as c_runtime
     cache = tmp_path / "cache"
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(cache))
     c_runtime._reset_for_tests()

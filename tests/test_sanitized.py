@@ -104,7 +104,7 @@ CHILD = textwrap.dedent("""
 
 def _sanitizer_runtime() -> tuple[str | None, str]:
     """(path of libasan.so, "") or (None, why not)."""
-    from tracegrad.codegen import c_runtime
+    from tracegrad.codegen.c import loader as c_runtime
 
     from tracegrad.errors import CompileError
     try:

@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracegrad as tg
-from tracegrad.codegen import c_runtime
-from tracegrad.codegen.c_emit import emit_c
+from tracegrad.codegen.c import loader as c_runtime
+from tracegrad.codegen.c.emit import emit_c
 from tracegrad.codegen.numpy_emit import emit_numpy, py_ident
 from tracegrad.codegen.numpy_plan import emit_numpy_planned
 from tracegrad.codegen.safe_text import IDENT, c_comment, plain, safe_comment, safe_ident
@@ -167,7 +167,7 @@ def test_emitters_keep_hostile_sources_in_comments(in_tmp, h):
 
 
 def test_emitted_c_with_hostile_sources_compiles_and_runs(in_tmp, has_cc):
-    from tracegrad.codegen.c_executable import CExecutable
+    from tracegrad.codegen.c.executable import CExecutable
     for h in HOSTILE:
         ex = CExecutable(_graph_with_hostile_src(h), h)
         x, y = np.linspace(0, 1, 6).reshape(2, 3), np.linspace(1, 2, 6).reshape(2, 3)
@@ -386,7 +386,7 @@ def test_scratch_of_killed_compiles_is_swept_by_the_next_compile(tmp_path, monke
                     f'exec {" ".join(c_runtime._compiler(c_runtime._cc_setting()).argv)} "$@"\n')
     slow.chmod(0o755)
     mark = tmp_path / "compiling"
-    code = ("import sys; from tracegrad.codegen import c_runtime; "
+    code = ("import sys; from tracegrad.codegen.c import loader as c_runtime; "
             "c_runtime.load_extension(open(sys.argv[1]).read())")
     src = tmp_path / "k.c"
     src.write_text(_ANSWER + "/* killed */\n")

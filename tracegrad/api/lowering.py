@@ -139,7 +139,7 @@ def make_executable(graph: Graph, backend: str, name: str):
         return NumpyExecutable(graph, ident(name))
     if backend not in ("auto", "c"):
         raise TracegradError(f"TRACEGRAD_BACKEND must be auto, numpy or c, got {backend!r}")
-    from tracegrad.codegen.c_executable import CExecutable
+    from tracegrad.codegen.c.executable import CExecutable
     from ..errors import CompileError, TracegradWarning
     if backend == "c":
         return CExecutable(graph, ident(name))

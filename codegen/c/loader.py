@@ -66,7 +66,7 @@ from tracegrad import options
 from tracegrad.errors import CompileError, TracegradWarning
 from tracegrad.version import __version__
 
-from . import cache_files
+from .. import cache_files
 
 PLACEHOLDER = "TG_MODULE_NAME"
 # Part of every key and probe record: bump when the key recipe, the entry layout or the flags

@@ -15,9 +15,9 @@ import numpy as np
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
 
-from .c_alias import aliased_inputs, separate_unsafe
-from .c_scalar import c_literal, ctype, scalar_expr
-from .safe_text import c_comment
+from .alias import aliased_inputs, separate_unsafe
+from .lowerings import c_literal, ctype, scalar_expr
+from ..safe_text import c_comment
 
 PARALLEL_MIN_ELEMENTS = 1 << 17   # elements of work per thread of a loop's team: smaller loops
                                   # run on fewer threads. Idle threads sleep (c_threads), and
@@ -536,12 +536,12 @@ class _Emitter:
 
     # --- contractions -------------------------------------------------------------------------
     def emit_dot_general(self, e):
-        from .c_blas import emit_dot
+        from .blas import emit_dot
         emit_dot(self, e)
 
     # --- module -------------------------------------------------------------------------------
     def finish(self) -> CProgram:
-        from .c_module import module_source
+        from .module import module_source
         return module_source(self)
 
 class _Kernel:
@@ -785,7 +785,7 @@ def _int_max(dt) -> str:
 
 
 _BLAS_DECLS = """
-/* gemm through addresses given by set_blas (codegen/c_blas_lib.py): NumPy's own OpenBLAS
+/* gemm through addresses given by set_blas (codegen/c/blas_lib.py): NumPy's own OpenBLAS
    (ILP64: 64-bit sizes) when found, else scipy-openblas32's (LP64: 32-bit sizes) */
 enum TG_CBLAS_ORDER { TgRowMajor = 101 };
 enum TG_CBLAS_TRANSPOSE { TgNoTrans = 111, TgTrans = 112 };

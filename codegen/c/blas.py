@@ -6,7 +6,7 @@ cannot take (above INT_MAX, other than a tall lhs, which goes in row blocks), ru
 with 64-bit indices."""
 from __future__ import annotations
 
-from .c_scalar import ctype
+from .lowerings import ctype
 
 # Largest M, N, K (and leading dimension) passed to the LP64 BLAS, whose sizes are C ints; a
 # module constant so tests can lower it and run the row-block and loop paths on small arrays.

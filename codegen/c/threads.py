@@ -75,7 +75,7 @@ def blas_thread_functions() -> tuple[int, int]:
     """Addresses of the BLAS's ``set_num_threads(int)`` and ``get_num_threads()`` (0, 0 when
     the library has none): the generated modules set the count around their calls."""
     if _STATE["blas"] is None:
-        from .c_blas_lib import blas_functions
+        from .blas_lib import blas_functions
         path = blas_functions()[3]
         found = (0, 0)
         try:

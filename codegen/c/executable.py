@@ -13,8 +13,8 @@ import numpy as np
 
 from tracegrad.ir import Graph
 
-from . import c_threads
-from .c_emit import emit_c
+from . import threads as c_threads
+from .emit import emit_c
 
 ARENA_ALIGN = 64  # bytes: cache lines, and the widest vector loads
 
@@ -44,7 +44,7 @@ class CExecutable:
     def __init__(self, graph: Graph, fn_name: str = "program"):
         from tracegrad.passes.fuse import fuse
 
-        from .c_runtime import compiler_info, load_extension
+        from .loader import compiler_info, load_extension
         if not any(e.prim.name == "fused" for e in graph.eqns):
             graph = fuse(graph, force=True)  # C kernels gain from fusion at any size
         self.graph = graph
@@ -60,7 +60,7 @@ class CExecutable:
         self.seconds = {"codegen": t1 - t0, "compile": time.perf_counter() - t1}
         blas_threads = (0, 0)
         if prog.uses_blas:
-            from .c_blas_lib import blas_functions
+            from .blas_lib import blas_functions
             self.module.set_blas(*blas_functions()[:3])
             blas_threads = c_threads.blas_thread_functions()
         self._blas_threads = blas_threads
