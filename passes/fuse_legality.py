@@ -71,76 +71,40 @@ class Quotient:
 
     # --- the search --------------------------------------------------------------------------
     def _window_sets(self, a, b):
-        """(ancestors, descendants) in the window that the reorder needs, or None on a cycle."""
-        pos, find = self.pos, self.find
+        """(ancestors, descendants, wlo, whi): the nodes in the window the reorder needs and
+        the window itself, or None on a cycle."""
+        pos = self.pos
         parts = (a, b)
         lo, hi = min(pos[a], pos[b]), max(pos[a], pos[b])
-        fseen: set = set()
-        bseen: set = set()
-        fq: deque = deque()
-        bq: deque = deque()
-        f_hi = [hi]   # forward search visits positions < f_hi[0]
-        b_lo = [lo]   # backward search visits positions > b_lo[0]
-
-        def visit(y, seen, other, queue, inside) -> bool:
-            """False when ``y`` closes a cycle."""
-            if y in parts:
-                return False
-            if y in seen or not inside(pos[y]):
-                return True
-            if y in other:
-                return False
-            seen.add(y)
-            queue.append(y)
-            return True
-
-        def f_in(p):
-            return p < f_hi[0]
-
-        def b_in(p):
-            return p > b_lo[0]
-
-        for p in parts:
-            for y in self.succ[p]:
-                y = find(y)
-                if y not in parts and not visit(y, fseen, bseen, fq, f_in):
-                    return None
-            for y in self.pred[p]:
-                y = find(y)
-                if y not in parts and not visit(y, bseen, fseen, bq, b_in):
-                    return None
-
-        def step(queue, adj, seen, other, inside) -> bool:
-            x = queue.popleft()
-            if not inside(pos[x]):
-                return True  # left the window after it narrowed
-            for y in adj[x]:
-                y = find(y)
-                if y != x and not visit(y, seen, other, queue, inside):
-                    return False
-            return True
-
-        while fq and bq:
-            if not step(fq, self.succ, fseen, bseen, f_in) or \
-                    not step(bq, self.pred, bseen, fseen, b_in):
+        fwd = _Side(self, self.succ, parts, limit=hi, forward=True)
+        bwd = _Side(self, self.pred, parts, limit=lo, forward=False)
+        # one edge per side in turn: the work is bounded by the smaller side's edges
+        while True:
+            r = fwd.step(bwd.seen)
+            if r is _CYCLE:
                 return None
-        if not fq:
+            if r is _DONE:
+                break
+            r = bwd.step(fwd.seen)
+            if r is _CYCLE:
+                return None
+            if r is _DONE:
+                break
+        if r is _DONE and fwd.done:
             # every descendant in the window is known; ancestors matter only above the lowest
-            if not fseen:
+            if not fwd.seen:
                 return [], [], hi, hi  # nothing depends on the set inside it: place it at hi
-            b_lo[0] = min(pos[y] for y in fseen)
-            while bq:
-                if not step(bq, self.pred, bseen, fseen, b_in):
-                    return None
-            return [y for y in bseen if pos[y] > b_lo[0]], list(fseen), b_lo[0], hi
-        # every ancestor in the window is known; descendants matter only below the highest
-        if not bseen:
-            return [], [], lo, lo  # the set depends on nothing inside it: place it at lo
-        f_hi[0] = max(pos[y] for y in bseen)
-        while fq:
-            if not step(fq, self.succ, fseen, bseen, f_in):
+            bwd.limit = min(pos[y] for y in fwd.seen)
+            if bwd.finish(fwd.seen) is _CYCLE:
                 return None
-        return list(bseen), [y for y in fseen if pos[y] < f_hi[0]], lo, f_hi[0]
+            return [y for y in bwd.seen if pos[y] > bwd.limit], list(fwd.seen), bwd.limit, hi
+        # every ancestor in the window is known; descendants matter only below the highest
+        if not bwd.seen:
+            return [], [], lo, lo  # the set depends on nothing inside it: place it at lo
+        fwd.limit = max(pos[y] for y in bwd.seen)
+        if fwd.finish(bwd.seen) is _CYCLE:
+            return None
+        return list(bwd.seen), [y for y in fwd.seen if pos[y] < fwd.limit], lo, fwd.limit
 
     # --- the merge ---------------------------------------------------------------------------
     def _merge(self, a, b, before, after, wlo, whi) -> int:
@@ -148,7 +112,7 @@ class Quotient:
         inside [wlo, whi]) out again: ancestors first (in their old order), the merged node,
         descendants last. Each ancestor moves down and each descendant up, so edges to nodes
         outside the pool keep their direction."""
-        pos, find = self.pos, self.find
+        pos = self.pos
         pool = [pos[y] for y in before] + [pos[y] for y in after] + \
             [pos[p] for p in (a, b) if wlo <= pos[p] <= whi]
         pool.sort()
@@ -159,8 +123,16 @@ class Quotient:
         self.parent[b] = a
         self.size[a] += self.size[b]
         for adj in (self.succ, self.pred):
-            merged = adj[a] | adj.pop(b)
-            adj[a] = {r for r in map(find, merged) if r != a}
+            # the smaller set joins the larger; entries stay as they were added and are
+            # mapped through find when read (re-mapping every entry on each merge is
+            # quadratic for a kernel that gathers many inputs, like a gradient accumulator)
+            big, small = adj[a], adj.pop(b)
+            if len(big) < len(small):
+                big, small = small, big
+            big.update(small)
+            big.discard(a)
+            big.discard(b)
+            adj[a] = big
         del pos[b]
         for y, p in zip(before, pool):
             pos[y] = p
@@ -168,3 +140,59 @@ class Quotient:
         for y, p in zip(after, pool[len(pool) - len(after):]):
             pos[y] = p
         return a
+
+
+_MORE, _DONE, _CYCLE = "more", "done", "cycle"
+
+
+class _Side:
+    """One direction of the search: forward over successors (positions < limit) or backward
+    over predecessors (positions > limit), one edge per ``step``."""
+
+    __slots__ = ("q", "adj", "parts", "limit", "forward", "seen", "queue", "cur", "src",
+                 "src_part", "done")
+
+    def __init__(self, q: Quotient, adj: dict, parts: tuple, limit: int, forward: bool):
+        self.q, self.adj, self.parts = q, adj, parts
+        self.limit, self.forward = limit, forward
+        self.seen: set = set()
+        self.queue = deque(parts)  # the parts are expanded first, and never "seen"
+        self.cur = None
+        self.src = self.src_part = None
+        self.done = False
+
+    def inside(self, p: int) -> bool:
+        return p < self.limit if self.forward else p > self.limit
+
+    def step(self, other_seen: set) -> str:
+        pos, parts = self.q.pos, self.parts
+        while self.cur is None:
+            if not self.queue:
+                self.done = True
+                return _DONE
+            x = self.queue.popleft()
+            if x in parts or self.inside(pos[x]):  # (the window may have narrowed)
+                self.cur, self.src, self.src_part = iter(self.adj[x]), x, x in parts
+        y = next(self.cur, None)
+        if y is None:
+            self.cur = None
+            return _MORE
+        y = self.q.find(y)
+        if y == self.src:
+            return _MORE
+        if y in parts:
+            # an edge between the parts is fine; a path out of the set and back is a cycle
+            return _MORE if self.src_part else _CYCLE
+        if y in self.seen or not self.inside(pos[y]):
+            return _MORE
+        if y in other_seen:
+            return _CYCLE  # a descendant of the set that is also an ancestor
+        self.seen.add(y)
+        self.queue.append(y)
+        return _MORE
+
+    def finish(self, other_seen: set) -> str:
+        while True:
+            r = self.step(other_seen)
+            if r is not _MORE:
+                return r
