@@ -126,7 +126,8 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
             views=None, plannable_fn=None) -> MemPlan:
     """Plan ``graph``. The NumPy backend plans every value, kernel bodies included
     (``flatten_kernels``); a compiled backend keeps kernel-internal values in registers and
-    plans only top-level values, with its own set of storage-free ``views`` and a
+    plans only top-level values, with its own test of storage-free ``views`` (a predicate on
+    the primitive) and a
     ``plannable_fn`` saying which equations write planned buffers (every output of them).
     ``views`` defaults to the primitives whose ``Traits.view`` is set."""
     steps = flatten(graph) if flatten_kernels else [("eqn", e, None) for e in graph.eqns]
@@ -155,7 +156,7 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
                 last_use[id(a)] = pos
         for o in e.outputs:
             defined_at[id(o)] = pos
-        if (e.prim.traits.view if views is None else e.prim.name in views):
+        if (e.prim.traits.view if views is None else views(e.prim)):
             src = _canonical(alias, e.inputs[0])
             if isinstance(src, Var):
                 view_base[id(e.outputs[0])] = view_base.get(id(src), src)
