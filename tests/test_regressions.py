@@ -220,3 +220,13 @@ def test_c_integer_division_of_the_minimum_by_minus_one_does_not_kill_the_proces
     if "CompileError" in r.stderr and "no working C compiler" in r.stderr:
         pytest.skip("no working C compiler here")
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+
+
+def test_jvp_of_a_function_of_static_python_ints_returns_its_constant_value():
+    """Found by the fuzzer after non-differentiated Python ints became static: jvp of
+    ``np.tanh(3)`` traced an inner graph whose output is a literal, and the outer trace refused
+    that literal ("returned a Lit as output leaf 0")."""
+    out, tan = tg.jvp(lambda a: np.tanh(a), (3,), (1,))
+    assert np.allclose(out, np.tanh(3)) and np.all(tan == 0)
+    out, tan = tg.jvp(lambda a, b: a * np.tanh(b), (2.0, 3), (1.0, 1))
+    assert np.allclose(out, 2 * np.tanh(3)) and np.allclose(tan, np.tanh(3))
