@@ -36,3 +36,18 @@ def test_compile_scaling_quick_run_reports_every_phase():
         assert rows, (phase, text)
         for row in rows:
             float(row[-1])  # the fitted exponent is a number
+
+
+def test_autograd_examples_quick_run_checks_every_gradient():
+    """``python -m benchmarks.autograd_examples --quick --backend numpy`` builds all five
+    autograd example programs at tiny sizes in fresh processes, and each gradient agrees with
+    finite differences (status ``ok``); timings are printed, never asserted (issue 13)."""
+    from benchmarks.autograd_programs import PROGRAMS
+    out = subprocess.run([sys.executable, "-m", "benchmarks.autograd_examples", "--quick",
+                          "--backend", "numpy", "--timeout", "60"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()]
+    rows = [r for r in rows if r and r[0] in PROGRAMS]
+    assert sorted(r[0] for r in rows) == sorted(PROGRAMS), out.stdout
+    assert all("ok;" in r for r in rows), out.stdout
