@@ -38,11 +38,16 @@ def register(name: str, doc: str):
 
 
 # The pipelines. O0: only what code generation needs; O1: cheap clean-ups; O2 adds numerical
-# stabilisation, fusion and memory planning (the default of tg.jit).
+# stabilisation, fusion and memory planning (the default of tg.jit). Each has a variant per
+# backend that needs one: the C backend's (``O2-c``) fuses at any size and leaves the memory
+# plan to the backend (it plans top-level values only, with its own views; codegen/c/emit.py).
 PIPELINES: dict[str, list[str]] = {
     "O0": ["lower", "dce"],
     "O1": ["lower", "simplify", "constfold", "cse", "dce"],
     "O2": ["stabilize", "lower", "simplify", "constfold", "cse", "dce", "fuse", "memplan"],
+    "O0-c": ["lower", "dce", "fuse-all"],
+    "O1-c": ["lower", "simplify", "constfold", "cse", "dce", "fuse-all"],
+    "O2-c": ["stabilize", "lower", "simplify", "constfold", "cse", "dce", "fuse-all"],
 }
 # Run on a traced function before it is differentiated, so gradients come from stable forms.
 PRE_AD = ["stabilize", "cse", "dce"]
@@ -52,7 +57,16 @@ def _load_passes():
     """Import the pass modules (each registers itself) the first time a pipeline runs."""
     if "stabilize" in PASSES:
         return
-    from . import constfold, cse, dce, fuse, lowering, memplan, simplify, stabilize  # noqa
+    from . import constfold, cse, dce, fuse, fuse_all, lowering, memplan, simplify, stabilize  # noqa
+
+
+def backend_pipeline(pipeline, backend: str):
+    """The pipeline ``pipeline`` means on ``backend`` (``c``, ``numpy``): a named pipeline's
+    variant for that backend (``O2`` -> ``O2-c``) when there is one; a list of pass names, or a
+    pipeline without a variant, as given."""
+    if isinstance(pipeline, str) and f"{pipeline}-{backend}" in PIPELINES:
+        return f"{pipeline}-{backend}"
+    return pipeline
 
 
 def pipeline_names(pipeline) -> list[str]:

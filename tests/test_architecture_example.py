@@ -31,7 +31,7 @@ def _forget(prim) -> None:
     for table in (JVP_RULES, VJP_RULES, TRANSPOSE_RULES):
         table.pop(prim, None)
     numpy_lowerings.unregister_lowering(prim)
-    c_lowerings.unregister_scalar_lowering(prim)
+    c_lowerings.unregister_lowering(prim)
     PRIMITIVES.pop(prim.name, None)
 
 

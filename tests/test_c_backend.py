@@ -93,7 +93,7 @@ def test_float32_workload_w1_matches_numpy():
 
 @needs_c
 def test_second_call_hits_the_cache_without_compiling():
-    from tracegrad.codegen.c.loader import CACHE_STATS
+    from tracegrad.codegen.c.disk_cache import CACHE_STATS
     f = lambda x: np.sum(np.cos(x) * 3.0)  # noqa: E731
     tg.jit(f, backend="c")(np.ones(7))
     before = dict(CACHE_STATS)
@@ -132,9 +132,9 @@ def test_missing_compiler_auto_falls_back_once(monkeypatch):
     monkeypatch.setenv("CC", "/nonexistent/cc")
     monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")  # the suite's default is numpy
     monkeypatch.setattr(lowering, "_C_UNAVAILABLE", [])
-    from tracegrad.codegen.c import loader as c_runtime
-    if hasattr(c_runtime, "_reset_compiler_check"):
-        c_runtime._reset_compiler_check()
+    from tracegrad.codegen.c import loader as c_loader
+    if hasattr(c_loader, "_reset_compiler_check"):
+        c_loader._reset_compiler_check()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         a = tg.jit(lambda x: x * 2.0, backend="auto")(np.ones(3))
@@ -145,8 +145,8 @@ def test_missing_compiler_auto_falls_back_once(monkeypatch):
     assert len(msgs) == 1 and "NumPy backend" in msgs[0]
     with pytest.raises(tg.CompileError):
         tg.jit(lambda x: x * 4.0, backend="c")(np.ones(3))
-    if hasattr(c_runtime, "_reset_compiler_check"):
-        c_runtime._reset_compiler_check()
+    if hasattr(c_loader, "_reset_compiler_check"):
+        c_loader._reset_compiler_check()
 
 
 @needs_c

@@ -67,7 +67,7 @@ def test_broadcast_reading_kernel_gets_its_own_slot():
     fused = next(e for e in graph.eqns if e.prim.name == "fused")
     operand = fused.inputs[0]
     assert plan.slot_of[id(fused.outputs[0])] == plan.slot_of[id(operand)]  # the plan's pair
-    moved = separate_unsafe(graph, plan, c_emit.C_VIEWS, c_emit._is_kernel)
+    moved = separate_unsafe(graph, plan, c_emit.is_view, c_emit._is_kernel)
     assert [(o, a) for o, a in moved] == [(fused.outputs[0], operand)]
     assert plan.slot_of[id(fused.outputs[0])] != plan.slot_of[id(operand)]
 

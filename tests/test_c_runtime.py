@@ -23,8 +23,11 @@ import warnings
 
 import numpy as np
 import pytest
-from tracegrad.codegen.c import loader as c_runtime
-from tracegrad.codegen.c.loader import CACHE_STATS, compiler_info, load_extension
+from tracegrad.codegen.c import compiler as c_compiler
+from tracegrad.codegen.c import disk_cache
+from tracegrad.codegen.c import loader as c_loader
+from tracegrad.codegen.c.disk_cache import CACHE_STATS
+from tracegrad.codegen.c.loader import compiler_info, load_extension
 
 from tracegrad.errors import CompileError, TracegradWarning
 
@@ -78,15 +81,15 @@ def answer(tag: str = "answer") -> str:
 # A child process: optionally wait for a barrier file, load, report counters as JSON.
 CHILD = textwrap.dedent("""
     import json, os, sys, time
-    from tracegrad.codegen.c import loader as c_runtime
+    from tracegrad.codegen.c import disk_cache, loader as c_loader
     src = open(sys.argv[1]).read()
     if len(sys.argv) > 2:
         while not os.path.exists(sys.argv[2]):
             time.sleep(0.002)
     t0 = time.perf_counter()
-    m = c_runtime.load_extension(src)
+    m = c_loader.load_extension(src)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"answer": m.answer(), "stats": dict(c_runtime.CACHE_STATS),
+    print(json.dumps({"answer": m.answer(), "stats": dict(disk_cache.CACHE_STATS),
                       "file": m.__file__, "seconds": seconds}))
 """)
 
@@ -96,18 +99,18 @@ def cache(tmp_path, monkeypatch):
     """A fresh cache directory and fresh in-process state (probed compilers are kept)."""
     d = tmp_path / "cache"
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(d))
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     yield d
     for p in (d, d / "c"):  # tests make it read-only; let tmp_path clean up
         if p.exists():
             os.chmod(p, 0o700)
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
 
 
 @pytest.fixture(scope="module")
 def real_cc():
     try:
-        return c_runtime._compiler(c_runtime._cc_setting()).argv
+        return c_compiler._compiler(c_compiler._cc_setting()).argv
     except CompileError as e:
         pytest.skip(f"no working C compiler: {e}")
 
@@ -256,7 +259,7 @@ def test_builds_are_byte_identical_across_directories(cache, tmp_path, monkeypat
     """What makes concurrent publishers harmless: they publish the same bytes."""
     a = load_extension(answer())
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "other"))
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     b = load_extension(answer())
     assert a.__file__ != b.__file__ and a.__name__ == b.__name__
     with open(a.__file__, "rb") as fa, open(b.__file__, "rb") as fb:
@@ -304,13 +307,13 @@ def test_corrupted_entry_is_detected_and_rebuilt(cache, damage, real_cc):
         replace_file(meta, b"{not json")
     elif damage == "empty":
         replace_file(so, b"")
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     m2 = load_extension(answer())
     assert m2.answer() == 42
     assert CACHE_STATS["rebuilt_corrupt"] == 1 and CACHE_STATS["compiles"] == 1
     assert CACHE_STATS["disk_hits"] == 0
     assert read_bytes(so) == good  # the rebuilt entry is whole again and verifies
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     load_extension(answer())
     assert CACHE_STATS["disk_hits"] == 1 and CACHE_STATS["rebuilt_corrupt"] == 0
 
@@ -359,7 +362,7 @@ def test_writable_by_others_is_never_loaded(cache, what, real_cc):
                     "kernel file 0666": (so, 0o666),
                     "metadata file 0622": (so[:-3] + ".json", 0o622)}[what]
     os.chmod(target, mode)
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         m = load_extension(answer())
@@ -376,8 +379,8 @@ def test_writable_by_others_is_never_loaded(cache, what, real_cc):
 
 def test_directory_not_owned_by_user_is_never_loaded(cache, monkeypatch, real_cc):
     load_extension(answer())
-    c_runtime._reset_for_tests()
-    monkeypatch.setattr(c_runtime, "_my_uid", lambda: os.getuid() + 1)
+    c_loader._reset_for_tests()
+    monkeypatch.setattr(c_loader, "_my_uid", lambda: os.getuid() + 1)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         m = load_extension(answer())
@@ -388,7 +391,7 @@ def test_directory_not_owned_by_user_is_never_loaded(cache, monkeypatch, real_cc
 
 def test_entry_not_owned_by_user_is_never_loaded(cache, monkeypatch, real_cc):
     so = load_extension(answer()).__file__
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     real_stat = os.stat
 
     def fake_stat(path, *a, **k):  # the kernel file appears to belong to another user
@@ -410,7 +413,7 @@ def test_entry_not_owned_by_user_is_never_loaded(cache, monkeypatch, real_cc):
 @pytest.mark.parametrize("err", [errno.EROFS, errno.ENOSPC])
 def test_unwritable_cache_falls_back_to_private_dir(cache, monkeypatch, err, real_cc):
     old = load_extension(answer())
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     os.chmod(cache / "c", 0o500)
     # root writes through mode bits; make the failure real for every user
     real_mkstemp = tempfile.mkstemp

@@ -188,7 +188,7 @@ def test_results_do_not_depend_on_the_free_cpus(c_jit, monkeypatch):
 
 def test_loop_teams_are_chosen_by_size():
     """A loop gets one thread per PARALLEL_MIN_ELEMENTS of work, and none below two."""
-    from tracegrad.codegen.c.emit import PARALLEL_MIN_ELEMENTS, parallel_for, team_size
+    from tracegrad.codegen.c.kernels import PARALLEL_MIN_ELEMENTS, parallel_for, team_size
     assert parallel_for(PARALLEL_MIN_ELEMENTS) == ""
     assert team_size(2 * PARALLEL_MIN_ELEMENTS) == 2
     assert parallel_for(10 * PARALLEL_MIN_ELEMENTS) == "TG_PARALLEL_FOR_N(10)"

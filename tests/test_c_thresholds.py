@@ -1,6 +1,6 @@
 """The C backend at every size where its generated code changes shape, against NumPy.
 
-The C emitter (codegen/c/emit.py) and the compiler under it take different paths by size:
+The C emitter (codegen/c/kernels.py) and the compiler under it take different paths by size:
 vector loops and their remainders (4, 8, 16 lanes), GCC's unrolling and versioning limits
 (the llsq failure of issue 11 item 7 showed from k = 127 on), arena slots rounded to 64 bytes,
 the OpenMP threshold ``PARALLEL_MIN_ELEMENTS`` (2**15) and its multiples (team sizes), static
@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tracegrad as tg
-from tracegrad.codegen.c import emit as c_emit
+from tracegrad.codegen.c import kernels as c_kernels
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -51,11 +51,11 @@ POWERS = (32, 64, 128, 256)        # 63/64/65 ... 255/256/257 (GCC's unroll and 
 def threshold_sizes() -> list[int]:
     """Element counts at which the C emitter changes the loop it emits (each -1, 0, +1)."""
     marks = set(VECTOR_LANES) | set(POWERS)
-    par = c_emit.PARALLEL_MIN_ELEMENTS
+    par = c_kernels.PARALLEL_MIN_ELEMENTS
     marks |= {par, 2 * par, 3 * par}  # one more thread per PARALLEL_MIN_ELEMENTS of work
     for name in ("POLL_MIN_ELEMENTS", "STRIP_MIN_ELEMENTS", "STRIP_BLOCK"):
-        if hasattr(c_emit, name):
-            marks.add(getattr(c_emit, name))
+        if hasattr(c_kernels, name):
+            marks.add(getattr(c_kernels, name))
     return sorted({m + d for m in marks for d in (-1, 0, 1) if m + d >= 1})
 
 
@@ -148,7 +148,7 @@ def test_directed_kernels_at_the_parallel_threshold(monkeypatch):
     """Across the OpenMP threshold on 3 threads (which split nothing evenly, and leave a
     thread without rows when a loop has 1 or 2)."""
     monkeypatch.setenv("TRACEGRAD_NUM_THREADS", "3")
-    par = c_emit.PARALLEL_MIN_ELEMENTS
+    par = c_kernels.PARALLEL_MIN_ELEMENTS
     _check_directed([par - 1, par, par + 1], np.float64, np.random.default_rng(1), ("O2",))
 
 

@@ -67,7 +67,7 @@ def _modules():
 def fresh_state(monkeypatch):
     """Examples set $CC: restore the environment and forget what the C runtime and jit's
     'auto' fallback learnt (warned once, compiler probed) before and after each block."""
-    from tracegrad.codegen.c import loader as c_runtime
+    from tracegrad.codegen.c import loader as c_loader
 
     from tracegrad.api import lowering
     import os
@@ -75,13 +75,13 @@ def fresh_state(monkeypatch):
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")
     monkeypatch.setattr(lowering, "_C_UNAVAILABLE", [])
-    c_runtime._reset_compiler_check()
+    c_loader._reset_compiler_check()
     try:
         yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        c_runtime._reset_compiler_check()
+        c_loader._reset_compiler_check()
 
 
 def _run(block: Block):

@@ -365,7 +365,7 @@ JIT_CHILD = r"""
 import json, os, sys, time
 import numpy as np
 import tracegrad as tg
-from tracegrad.codegen.c import loader as c_runtime
+from tracegrad.codegen.c import disk_cache
 if len(sys.argv) > 1:
     while not os.path.exists(sys.argv[1]):
         time.sleep(0.002)
@@ -374,7 +374,7 @@ f = tg.jit(lambda v: np.sum(np.exp(np.sin(v)) * 3.0) + v * 2.0, backend="c")
 got = f(x)
 want = np.sum(np.exp(np.sin(x)) * 3.0) + x * 2.0
 print(json.dumps({"ok": bool(np.allclose(got, want, rtol=1e-12)),
-                  "stats": dict(c_runtime.CACHE_STATS)}))
+                  "stats": dict(disk_cache.CACHE_STATS)}))
 """
 
 
@@ -382,8 +382,8 @@ def _wrapper_cc(tmp_path, sleep: float, mark=None) -> str:
     """A $CC that sleeps before each kernel build (so builds overlap, or can be killed)."""
     import shlex
 
-    from tracegrad.codegen.c import loader as c_runtime
-    real = shlex.join(c_runtime._compiler(c_runtime._cc_setting()).argv)
+    from tracegrad.codegen.c import compiler as c_compiler
+    real = shlex.join(c_compiler._compiler(c_compiler._cc_setting()).argv)
     touch = f'touch "{mark}"; ' if mark else ""
     path = tmp_path / "cc-slow"
     path.write_text(f'#!/bin/sh\ncase "$*" in *probe.c*) ;; *-shared*) {touch}sleep {sleep};; '
@@ -465,10 +465,10 @@ def test_unwritable_cache_falls_back_to_a_private_directory_with_one_warning(
     import tempfile
     import warnings
 
-    from tracegrad.codegen.c import loader as c_runtime
+    from tracegrad.codegen.c import loader as c_loader
     cache = tmp_path / "cache"
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(cache))
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     code = getattr(errno, err)
     real_mkstemp = tempfile.mkstemp
 
@@ -489,4 +489,4 @@ def test_unwritable_cache_falls_back_to_a_private_directory_with_one_warning(
         assert len(msgs) == 1 and os.strerror(code) in msgs[0], msgs
         assert _entries(cache)["so"] == []
     finally:
-        c_runtime._reset_for_tests()
+        c_loader._reset_for_tests()

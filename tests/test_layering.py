@@ -57,11 +57,7 @@ CODEGEN_MAY_USE_PASSES = ("tracegrad.passes.memplan", "tracegrad.passes.cost")
 
 # (importer, imported) -> the issue-12 step that removes the arrow. Nothing else is exempt; an
 # entry whose arrow is gone fails test_exemptions_are_still_needed, so it is deleted with it.
-EXEMPT: dict[tuple[str, str], str] = {
-    ("tracegrad.codegen.c.executable", "tracegrad.passes.fuse"):
-        "issue 12 item 3: per-backend pipelines (O2-c) run fuse in the pass registry, and the C "
-        "backend stops running it behind the pipeline's back",
-}
+EXEMPT: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

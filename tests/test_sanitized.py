@@ -104,11 +104,11 @@ CHILD = textwrap.dedent("""
 
 def _sanitizer_runtime() -> tuple[str | None, str]:
     """(path of libasan.so, "") or (None, why not)."""
-    from tracegrad.codegen.c import loader as c_runtime
+    from tracegrad.codegen.c import compiler as c_compiler
 
     from tracegrad.errors import CompileError
     try:
-        argv = c_runtime._compiler(c_runtime._cc_setting()).argv
+        argv = c_compiler._compiler(c_compiler._cc_setting()).argv
     except CompileError as e:
         return None, f"no working C compiler: {str(e).splitlines()[0]}"
     r = subprocess.run([*argv, "-print-file-name=libasan.so"], capture_output=True, text=True,

@@ -21,7 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracegrad as tg
-from tracegrad.codegen.c import loader as c_runtime
+from tracegrad.codegen.c import compiler as c_compiler
+from tracegrad.codegen.c import disk_cache
+from tracegrad.codegen.c import loader as c_loader
 from tracegrad.codegen.c.emit import emit_c
 from tracegrad.codegen.numpy_emit import emit_numpy, py_ident
 from tracegrad.codegen.numpy_plan import emit_numpy_planned
@@ -57,7 +59,7 @@ def in_tmp(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def has_cc():
     try:
-        c_runtime._compiler(c_runtime._cc_setting())
+        c_compiler._compiler(c_compiler._cc_setting())
     except CompileError as e:
         pytest.skip(f"no working C compiler: {e}")
 
@@ -310,24 +312,24 @@ def test_c_backend_never_writes_into_a_folder_it_does_not_own(tmp_path, monkeypa
     (project / "c").mkdir(parents=True, mode=0o700)
     (project / "c" / "main.c").write_text("int main(void) { return 0; }\n")
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(project))
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     try:
         with pytest.warns(tg.TracegradWarning, match="tracegrad did not write"):
-            m = c_runtime.load_extension(_ANSWER)
+            m = c_loader.load_extension(_ANSWER)
         assert m.answer() == 42 and not m.__file__.startswith(str(project))
         assert sorted(os.listdir(project / "c")) == ["main.c"]
     finally:
-        c_runtime._reset_for_tests()
+        c_loader._reset_for_tests()
 
 
 def test_cache_clear_removes_only_tracegrad_files(tmp_path, monkeypatch, has_cc):
     cache = tmp_path / "cache"
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(cache))
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     try:
-        m = c_runtime.load_extension(_ANSWER)  # a real entry: creates and marks c/
+        m = c_loader.load_extension(_ANSWER)  # a real entry: creates and marks c/
     finally:
-        c_runtime._reset_for_tests()
+        c_loader._reset_for_tests()
     c = cache / "c"
     ours = sorted(n for n in os.listdir(c) if n != ".tracegrad-kernel-cache")
     assert any(n.endswith(".so") for n in ours) and os.path.dirname(m.__file__) == str(c)
@@ -383,11 +385,11 @@ def test_scratch_of_killed_compiles_is_swept_by_the_next_compile(tmp_path, monke
     slow = tmp_path / "slow-cc"
     slow.write_text('#!/bin/sh\ncase "$*" in *-shared*) case "$*" in *probe.c*) ;; '
                     '*) touch "$TG_MARK"; sleep 30 ;; esac ;; esac\n'
-                    f'exec {" ".join(c_runtime._compiler(c_runtime._cc_setting()).argv)} "$@"\n')
+                    f'exec {" ".join(c_compiler._compiler(c_compiler._cc_setting()).argv)} "$@"\n')
     slow.chmod(0o755)
     mark = tmp_path / "compiling"
-    code = ("import sys; from tracegrad.codegen.c import loader as c_runtime; "
-            "c_runtime.load_extension(open(sys.argv[1]).read())")
+    code = ("import sys; from tracegrad.codegen.c import loader as c_loader; "
+            "c_loader.load_extension(open(sys.argv[1]).read())")
     src = tmp_path / "k.c"
     src.write_text(_ANSWER + "/* killed */\n")
     env = {**os.environ, "CC": str(slow), "TG_MARK": str(mark), "TMPDIR": str(tmpdir),
@@ -415,17 +417,17 @@ def test_scratch_of_killed_compiles_is_swept_by_the_next_compile(tmp_path, monke
     dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True).stdout.strip()
     dead = tempfile.mkdtemp(prefix=f"tracegrad-kernels-{dead_pid}-")
-    old = time.time() - c_runtime.STALE_SCRATCH_SECONDS - 60
+    old = time.time() - disk_cache.STALE_SCRATCH_SECONDS - 60
     for n in (left[0], "tracegrad-cc-precious-data", os.path.basename(live),
               os.path.basename(dead)):
         os.utime(tmpdir / n, (old, old))
     os.utime(tmpdir / "tracegrad-cc-zzzz9999", (old, old), follow_symlinks=False)
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(cache))
-    c_runtime._reset_for_tests()
+    c_loader._reset_for_tests()
     try:
-        assert c_runtime.load_extension(_ANSWER + "/* next */\n").answer() == 42
+        assert c_loader.load_extension(_ANSWER + "/* next */\n").answer() == 42
     finally:
-        c_runtime._reset_for_tests()
+        c_loader._reset_for_tests()
     now = sorted(os.listdir(tmpdir))
     assert left[0] not in now and os.path.basename(dead) not in now
     assert os.path.basename(fresh) in now and os.path.basename(live) in now
@@ -527,11 +529,11 @@ def test_compiled_step_keeps_at_most_the_cache_size_of_signatures(monkeypatch):
 
 def test_c_runtime_request_map_is_bounded(monkeypatch, has_cc, tmp_path):
     monkeypatch.setenv("TRACEGRAD_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(c_runtime, "BY_REQUEST_LIMIT", 3)
-    c_runtime._reset_for_tests()
+    monkeypatch.setattr(c_loader, "BY_REQUEST_LIMIT", 3)
+    c_loader._reset_for_tests()
     try:
         for i in range(6):
-            assert c_runtime.load_extension(_ANSWER + f"/* {i} */\n").answer() == 42
-        assert len(c_runtime._BY_REQUEST) == 3
+            assert c_loader.load_extension(_ANSWER + f"/* {i} */\n").answer() == 42
+        assert len(c_loader._BY_REQUEST) == 3
     finally:
-        c_runtime._reset_for_tests()
+        c_loader._reset_for_tests()

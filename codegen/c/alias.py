@@ -12,11 +12,12 @@ with an output, whose pointers must then not be declared ``restrict``.
 from __future__ import annotations
 
 from tracegrad.ir import Eqn, Graph, Lit, Var
+from tracegrad.prims import broadcast_in_dim_p, fused_p
 
 
 def kernel_body(e) -> tuple[Graph, list]:
     """The body graph a kernel loops over, and the outer operands feeding its inputs."""
-    if e.prim.name == "fused":
+    if e.prim is fused_p:
         return e.params["body"], list(e.inputs)
     ins = tuple(Var(a.aval) if isinstance(a, Var) else a for a in e.inputs)
     outs = tuple(Var(o.aval) for o in e.outputs)
@@ -26,7 +27,7 @@ def kernel_body(e) -> tuple[Graph, list]:
 
 
 def loop_shape(body: Graph) -> tuple:
-    """The iteration space of a kernel (the same rule as the emitter's ``_Kernel``)."""
+    """The iteration space of a kernel (the same rule as the emitter's ``kernels.Kernel``)."""
     epi = next((e for e in body.eqns if e.prim.traits.reduction), None)
     if epi is not None:
         return tuple(epi.inputs[0].aval.shape)
@@ -39,7 +40,7 @@ def aligned(body: Graph) -> tuple[set, set]:
     S = loop_shape(body)
     epi = next((e for e in body.eqns if e.prim.traits.reduction), None)
     broadcast_read = {id(e.inputs[0]) for e in body.eqns
-                      if e.prim.name == "broadcast_in_dim" and isinstance(e.inputs[0], Var)
+                      if e.prim is broadcast_in_dim_p and isinstance(e.inputs[0], Var)
                       and tuple(e.inputs[0].aval.shape) != tuple(e.outputs[0].aval.shape)}
     ins = {id(v) for v in body.inputs
            if tuple(v.aval.shape) == S and id(v) not in broadcast_read}
@@ -50,7 +51,7 @@ def aligned(body: Graph) -> tuple[set, set]:
 
 def _storage_base(v, producer, views):
     """The value whose storage ``v`` reads (through storage-free views such as reshape)."""
-    while isinstance(v, Var) and id(v) in producer and producer[id(v)].prim.name in views:
+    while isinstance(v, Var) and id(v) in producer and views(producer[id(v)].prim):
         v = producer[id(v)].inputs[0]
     return v
 

@@ -6,7 +6,9 @@ cannot take (above INT_MAX, other than a tall lhs, which goes in row blocks), ru
 with 64-bit indices."""
 from __future__ import annotations
 
-from .lowerings import ctype
+from tracegrad.prims import dot_general_p
+
+from .lowerings import ctype, register_lowering
 
 # Largest M, N, K (and leading dimension) passed to the LP64 BLAS, whose sizes are C ints; a
 # module constant so tests can lower it and run the row-block and loop paths on small arrays.
@@ -125,3 +127,48 @@ def _copy_canonical(em, e, x, order, off):
     em.stmt(f"    {{ const {t}* restrict s = {em.read(x)}; {t}* restrict d = ({t}*){ptr};\n"
             f"      {loops}d[{dst}] = s[{src}]; }}")
     return f"(({t}*){ptr})", nxt
+
+
+_BLAS_DECLS = """
+/* gemm through addresses given by set_blas (codegen/c/blas_lib.py): NumPy's own OpenBLAS
+   (ILP64: 64-bit sizes) when found, else scipy-openblas32's (LP64: 32-bit sizes) */
+enum TG_CBLAS_ORDER { TgRowMajor = 101 };
+enum TG_CBLAS_TRANSPOSE { TgNoTrans = 111, TgTrans = 112 };
+typedef void (*tg_sgemm64_t)(int32_t, int32_t, int32_t, int64_t, int64_t, int64_t, float, const float*,
+                             int64_t, const float*, int64_t, float, float*, int64_t);
+typedef void (*tg_dgemm64_t)(int32_t, int32_t, int32_t, int64_t, int64_t, int64_t, double, const double*,
+                             int64_t, const double*, int64_t, double, double*, int64_t);
+typedef void (*tg_sgemm32_t)(int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, float, const float*,
+                             int32_t, const float*, int32_t, float, float*, int32_t);
+typedef void (*tg_dgemm32_t)(int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, double, const double*,
+                             int32_t, const double*, int32_t, double, double*, int32_t);
+static void* tg_blas_s = NULL;
+static void* tg_blas_d = NULL;
+static int64_t tg_blas_ilp64 = 0;
+static void tg_sgemm(int32_t o, int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float al,
+                     const float* a, int64_t lda, const float* b, int64_t ldb, float be,
+                     float* c, int64_t ldc) {
+    if (tg_blas_ilp64) ((tg_sgemm64_t)tg_blas_s)(o, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
+    else ((tg_sgemm32_t)tg_blas_s)(o, ta, tb, (int32_t)m, (int32_t)n, (int32_t)k, al, a,
+                                   (int32_t)lda, b, (int32_t)ldb, be, c, (int32_t)ldc);
+}
+static void tg_dgemm(int32_t o, int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, double al,
+                     const double* a, int64_t lda, const double* b, int64_t ldb, double be,
+                     double* c, int64_t ldc) {
+    if (tg_blas_ilp64) ((tg_dgemm64_t)tg_blas_d)(o, ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
+    else ((tg_dgemm32_t)tg_blas_d)(o, ta, tb, (int32_t)m, (int32_t)n, (int32_t)k, al, a,
+                                   (int32_t)lda, b, (int32_t)ldb, be, c, (int32_t)ldc);
+}
+static PyObject* tg_set_blas(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 3) { PyErr_SetString(PyExc_TypeError, "set_blas(sgemm, dgemm, ilp64)"); return NULL; }
+    tg_blas_s = PyLong_AsVoidPtr(args[0]);
+    tg_blas_d = PyLong_AsVoidPtr(args[1]);
+    tg_blas_ilp64 = (int64_t)PyLong_AsLong(args[2]);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+#define TG_HAS_BLAS 1
+"""
+
+
+register_lowering(dot_general_p, emit=emit_dot)

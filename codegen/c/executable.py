@@ -14,7 +14,7 @@ import numpy as np
 from tracegrad.ir import Graph
 
 from . import threads as c_threads
-from .emit import emit_c
+from .emit import emit_c, plan_c
 
 ARENA_ALIGN = 64  # bytes: cache lines, and the widest vector loads
 
@@ -42,19 +42,20 @@ class CExecutable:
     backend = "c"
 
     def __init__(self, graph: Graph, fn_name: str = "program"):
-        from tracegrad.passes.fuse import fuse
-
+        """``graph`` comes out of the pass pipeline (the ``-c`` pipelines fuse it for C at any
+        size); its memory plan is the C backend's own (``plan_c``: top-level values only),
+        made here and handed to the emitter."""
         from .loader import compiler_info, load_extension
-        if not any(e.prim.name == "fused" for e in graph.eqns):
-            graph = fuse(graph, force=True)  # C kernels gain from fusion at any size
         self.graph = graph
         t0 = time.perf_counter()
-        prog = emit_c(graph, fn_name, libmvec=bool(compiler_info().get("libmvec")))
+        self.plan = plan_c(graph)
+        prog = emit_c(graph, fn_name, libmvec=bool(compiler_info().get("libmvec")),
+                      plan=self.plan)
         self.program = prog
         self.source = prog.source
         c_threads.prepare_openmp()  # before the first module pulls libgomp in
         t1 = time.perf_counter()
-        # contractions call the BLAS through addresses (c_blas_lib), so nothing is linked
+        # contractions call the BLAS through addresses (blas_lib.py), so nothing is linked
         self.module = load_extension(prog.source, uses_blas=False)
         # as NumpyExecutable.seconds: writing the source, and compiling or loading it
         self.seconds = {"codegen": t1 - t0, "compile": time.perf_counter() - t1}

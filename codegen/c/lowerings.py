@@ -1,53 +1,103 @@
-"""Scalar C expressions of the elementwise primitives (one element of a loop body), per dtype.
+"""C lowerings, registered by primitive object: the C backend's half of "a primitive declares
+in one place". An elementwise primitive lowers to a scalar C expression (one element of a loop
+body), a reduction to the accumulator of a kernel epilogue, anything else to an emitter function.
 
 Semantics follow NumPy: ``maximum``/``minimum`` propagate NaN, ``remainder`` and
 ``floor_divide`` are floored (NumPy's divmod), ``round`` is rint (half to even), comparisons
 give 0/1 bytes. Transcendentals call libm's functions, which GCC vectorises through libmvec
-when they are declared ``simd`` (see ``SIMD_FUNCS``); no -ffast-math is involved.
+when they are declared ``simd`` (see ``libm``); no -ffast-math is involved.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
+from tracegrad.errors import TracegradError
 from tracegrad.ir import Lit
-from tracegrad.primitive import PRIMITIVES, Primitive
+from tracegrad.primitive import Primitive
+from tracegrad.prims import (ELEMENTWISE, broadcast_in_dim_p, convert_p, custom_jvp_call_p,
+                             custom_vjp_call_p, fused_p, reduce_max_p, reduce_min_p,
+                             reduce_prod_p, reduce_sum_p, reshape_p, select_p, stop_gradient_p)
 
 CTYPE = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
          "bool": "uint8_t"}
 
-# libm names of the float64 functions; float32 adds the "f" suffix
-_UNARY_MATH = {"exp": "exp", "exp2": "exp2", "log": "log", "log2": "log2", "log1p": "log1p",
-               "expm1": "expm1", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tan": "tan",
-               "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "arcsin": "asin",
-               "arccos": "acos", "arctan": "atan", "arcsinh": "asinh", "arctanh": "atanh",
-               "arccosh": "acosh", "erf": "erf", "floor": "floor", "ceil": "ceil",
-               "round": "rint"}
-# functions glibc's libmvec provides vector variants of (glibc 2.35+)
-SIMD_FUNCS = {"exp", "exp2", "log", "log2", "log1p", "expm1", "sin", "cos", "tan", "tanh",
-              "sinh", "cosh", "asin", "acos", "atan", "asinh", "atanh", "acosh", "erf", "pow",
-              "atan2"}
+
+# --- the registry ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Element:
+    """What a scalar lowering may ask of its equation besides the operands and their dtype."""
+    params: dict
+    out_dtype: str
+    uniform: list  # per operand: its Lit, True (a runtime scalar), or None (varies per element)
 
 
-# Scalar C lowerings registered by primitive object, for primitives declared outside the
-# built-in table below (the C half of issue 12 moves the built-ins into such a registry too).
-SCALAR_LOWERINGS: dict[Primitive, object] = {}
+@dataclass(frozen=True)
+class Reduction:
+    """A reduction as a kernel epilogue: ``init(isfloat, dtype)`` the identity, ``combine`` the
+    C statement folding ``{x}`` into ``acc``, ``merge`` folding a thread's ``parts[t]`` into
+    ``a``, ``simd`` the OpenMP reduction operator, ``widen`` accumulates in double/int64,
+    ``nan`` (max/min) propagates a NaN the comparisons would skip."""
+    init: Callable[[bool, object], str]
+    combine: str
+    merge: str
+    simd: str
+    widen: bool = False
+    nan: bool = False
 
 
-def register_scalar_lowering(prim: Primitive, expr) -> None:
-    """Register ``expr(args, dtype) -> str``: the C expression of one element of ``prim`` from
-    its operands' C expressions ``args`` (``dtype``: the operands' dtype name, ``float64``)."""
+@dataclass(frozen=True)
+class CLowering:
+    """One primitive's C lowering; exactly one part is set (``kernel`` marks loop nests that
+    the kernel emitter builds itself: broadcasts and fusion's kernels)."""
+    scalar: Callable[[list, str, Element], str] | None = None
+    reduction: Reduction | None = None
+    emit: Callable | None = None   # emit(emitter, eqn): statements and kernels of the equation
+    view: bool = False             # same buffer read in the same order (contiguous reshape)
+    kernel: bool = False
+
+    @property
+    def is_kernel(self) -> bool:
+        """Emitted as a loop nest by the kernel emitter (kernels.py)."""
+        return self.scalar is not None or self.reduction is not None or self.kernel
+
+
+LOWERINGS: dict[Primitive, CLowering] = {}
+
+
+def register_lowering(prim: Primitive, scalar=None, *, reduction: Reduction | None = None,
+                      emit=None, view: bool = False, kernel: bool = False) -> CLowering:
+    """Register ``prim``'s C lowering. For an elementwise primitive, ``scalar(a, dt, el)`` is
+    the C expression of one element from its operands' C expressions ``a`` (``dt``: the
+    operands' dtype name, e.g. ``float64``; ``el``: an ``Element``)."""
     if not isinstance(prim, Primitive):
         raise TypeError(f"C lowerings are keyed by a Primitive, got {prim!r}")
-    if prim in SCALAR_LOWERINGS:
+    if prim in LOWERINGS:
         raise ValueError(f"primitive {prim.name!r} already has a C lowering")
-    SCALAR_LOWERINGS[prim] = expr
+    low = CLowering(scalar, reduction, emit, view, kernel)
+    if sum(x is not None and x is not False for x in low.__dict__.values()) != 1:
+        raise ValueError(f"{prim.name}: give exactly one of scalar, reduction, emit, view, kernel")
+    LOWERINGS[prim] = low
+    return low
 
 
-def unregister_scalar_lowering(prim: Primitive) -> None:
+def unregister_lowering(prim: Primitive) -> None:
     """Remove a C lowering (for primitives declared only for a test's duration)."""
-    SCALAR_LOWERINGS.pop(prim, None)
+    LOWERINGS.pop(prim, None)
+
+
+def lowering(prim: Primitive) -> CLowering:
+    """``prim``'s C lowering; a TracegradError naming it when it has none."""
+    if prim not in LOWERINGS:
+        from . import blas, copies, emit  # noqa: F401  (each registers its emitters)
+    low = LOWERINGS.get(prim)
+    if low is None:
+        raise TracegradError(f"primitive {prim.name!r} has no C lowering: register one in "
+                             f"codegen/c/ (register_lowering), or use backend='numpy'")
+    return low
 
 
 def ctype(dtype) -> str:
@@ -72,6 +122,18 @@ def c_literal(lit: Lit) -> str:
     return f"((int32_t){int(v)})"
 
 
+# --- libm -----------------------------------------------------------------------------------
+# libm functions the lowerings call, by their float64 name (float32 adds the "f" suffix) ->
+# argument count, for those glibc's libmvec has vector variants of (glibc 2.35+): filled by
+# ``_vector_libm`` below, beside the lowerings that call them
+_VECTOR_LIBM: dict[str, int] = {}
+
+
+def _vector_libm(name: str, arity: int = 1) -> str:
+    _VECTOR_LIBM[name] = arity
+    return name
+
+
 def math_fn(name: str, dtype) -> str:
     """C name to call for libm's ``name`` at ``dtype`` (float variants end in f).
 
@@ -80,7 +142,7 @@ def math_fn(name: str, dtype) -> str:
     cannot merge them into a scalar sincosf call, which would stop the loop from using the
     libmvec vector variants (measured: W1's gradient kernel 150 ms -> 10 ms)."""
     libm = name + ("f" if str(np.dtype(dtype)) == "float32" else "")
-    return f"tg_{libm}" if name in SIMD_FUNCS else libm
+    return f"tg_{libm}" if name in _VECTOR_LIBM else libm
 
 
 def math_decls(dtypes_used: set[str], simd: bool) -> str:
@@ -94,90 +156,157 @@ def math_decls(dtypes_used: set[str], simd: bool) -> str:
     for dt in sorted(d for d in dtypes_used if d in ("float32", "float64")):
         t = CTYPE[dt]
         sfx = "f" if dt == "float32" else ""
-        for fn in sorted(SIMD_FUNCS):
-            args = ", ".join([t] * (2 if fn in ("pow", "atan2") else 1))
+        for fn in sorted(_VECTOR_LIBM):
+            args = ", ".join([t] * _VECTOR_LIBM[fn])
             out.append(f"{t} tg_{fn}{sfx}({args}) __asm__(\"{fn}{sfx}\") {attr};")
     return "\n".join(out)
 
 
-def scalar_expr(prim: str, args: list[str], in_dtype, out_dtype, params: dict,
+def scalar_expr(prim: Primitive, args: list[str], in_dtype, out_dtype, params: dict,
                 uniform: list | None = None) -> str:
     """C expression computing one element of ``prim`` from operand expressions ``args``.
 
     ``uniform`` says per operand whether it is the same for every element of the loop: the
     ``Lit`` when it is a literal, ``True`` when it is a runtime scalar, ``None`` when it varies
     (NumPy's ``power`` takes other paths for a uniform exponent; see ``_float_pow``)."""
-    dt = str(np.dtype(in_dtype))
-    is_float = dt in ("float32", "float64")
-    f = (lambda n: math_fn(n, dt))
-    a = args
-    if prim in _UNARY_MATH:
-        return f"{f(_UNARY_MATH[prim])}({a[0]})"
-    simple = {"neg": f"(-{a[0]})" if len(a) == 1 else None,
-              "add": f"({a[0]} + {a[1]})" if len(a) == 2 else None,
-              "sub": f"({a[0]} - {a[1]})" if len(a) == 2 else None,
-              "mul": f"({a[0]} * {a[1]})" if len(a) == 2 else None,
-              "div": f"({a[0]} / {a[1]})" if len(a) == 2 else None}
-    if prim in simple:
-        if dt == "bool" and prim in ("add", "mul"):
-            return f"({a[0]} {'|' if prim == 'add' else '&'} {a[1]})"
-        if dt in _UNSIGNED and prim != "div":
-            return _wrapping(prim, a, dt)
-        return simple[prim]
-    if prim == "pow":
-        if not is_float:
-            return f"tg_ipow_{dt}({a[0]}, {a[1]})"
-        return _float_pow(a, dt, (uniform or [None, None])[1])
-    if prim == "max":
-        return (f"tg_max_{dt}({a[0]}, {a[1]})")
-    if prim == "min":
-        return (f"tg_min_{dt}({a[0]}, {a[1]})")
-    if prim == "rem":
-        return f"tg_rem_{dt}({a[0]}, {a[1]})"
-    if prim == "floor_divide":
-        return f"tg_floordiv_{dt}({a[0]}, {a[1]})"
-    if prim == "abs":
-        if is_float:
-            return f"{f('fabs')}({a[0]})"
-        return f"({a[0]} < 0 ? {_wrapping('neg', a, dt)} : {a[0]})"
-    if prim == "sign":
-        if is_float:
-            return f"({a[0]} > 0 ? 1 : ({a[0]} < 0 ? -1 : {a[0]}))"
-        return f"(({a[0]} > 0) - ({a[0]} < 0))"
-    if prim == "atan2":
-        return f"{f('atan2')}({a[0]}, {a[1]})"
-    if prim == "sigmoid":
-        return f"tg_sigmoid_{dt}({a[0]})"
-    if prim == "hypot":
-        return f"{f('hypot')}({a[0]}, {a[1]})"  # NumPy's npy_hypot is libm's hypot
-    if prim in ("logaddexp", "logaddexp2"):
-        return f"tg_{prim}_{dt}({a[0]}, {a[1]})"
-    if prim == "softplus":
-        return f"tg_softplus_{dt}({a[0]})"
-    cmp = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
-    if prim in cmp:
-        return f"(uint8_t)({a[0]} {cmp[prim]} {a[1]})"
-    if prim == "and":
-        return f"({a[0]} & {a[1]})"
-    if prim == "or":
-        return f"({a[0]} | {a[1]})"
-    if prim == "xor":
-        return f"({a[0]} ^ {a[1]})"
-    if prim == "not":
-        return f"(uint8_t)(!{a[0]})"
-    if prim == "where":
-        return f"({a[0]} ? {a[1]} : {a[2]})"
-    if prim == "convert":
-        to = str(np.dtype(params["new_dtype"]))
-        if to == "bool":
-            return f"(uint8_t)({a[0]} != 0)"
-        return f"({CTYPE[to]})({a[0]})"
-    if prim == "stop_gradient":
-        return a[0]
-    registered = SCALAR_LOWERINGS.get(PRIMITIVES.get(prim))
-    if registered is not None:
-        return registered(a, dt)
-    raise NotImplementedError(f"no C lowering for elementwise primitive {prim}")
+    low = lowering(prim)
+    if low.scalar is None:
+        raise TracegradError(f"primitive {prim.name!r} has no scalar C lowering")
+    el = Element(params, str(np.dtype(out_dtype)), list(uniform or [None] * len(args)))
+    return low.scalar(list(args), str(np.dtype(in_dtype)), el)
+
+
+# --- the elementwise primitives -------------------------------------------------------------
+E = ELEMENTWISE
+_FLOATS = ("float32", "float64")
+
+
+def _call(fn: str, vector: bool = True, arity: int = 1):
+    """A libm call (``vector``: libmvec has it)."""
+    if vector:
+        _vector_libm(fn, arity)
+    return lambda a, dt, el: f"{math_fn(fn, dt)}({', '.join(a[:arity])})"
+
+
+for _prim, _fn in ((E["exp"], "exp"), (E["exp2"], "exp2"), (E["log"], "log"),
+                   (E["log2"], "log2"), (E["log1p"], "log1p"), (E["expm1"], "expm1"),
+                   (E["sin"], "sin"), (E["cos"], "cos"), (E["tan"], "tan"),
+                   (E["tanh"], "tanh"), (E["sinh"], "sinh"), (E["cosh"], "cosh"),
+                   (E["arcsin"], "asin"), (E["arccos"], "acos"), (E["arctan"], "atan"),
+                   (E["arcsinh"], "asinh"), (E["arctanh"], "atanh"),
+                   (E["arccosh"], "acosh"), (E["erf"], "erf")):
+    register_lowering(_prim, _call(_fn))
+for _prim, _fn in ((E["sqrt"], "sqrt"), (E["floor"], "floor"), (E["ceil"], "ceil"),
+                   (E["round"], "rint")):
+    register_lowering(_prim, _call(_fn, vector=False))
+register_lowering(E["atan2"], _call("atan2", arity=2))
+register_lowering(E["hypot"], _call("hypot", vector=False, arity=2))  # NumPy's npy_hypot
+_vector_libm("pow", 2)  # called by the pow lowering (and tg_upow_*)
+
+
+def _arith(op: str, on_bool: str | None = None):
+    """``a op b`` (or ``op a``); bool + and * are | and &; int + - * and negation wrap."""
+    def lower(a, dt, el):
+        if dt == "bool" and on_bool:
+            return f"({a[0]} {on_bool} {a[1]})"
+        if dt in _UNSIGNED and op != "/":
+            return _wrapping(op, a, dt)
+        return f"(-{a[0]})" if len(a) == 1 else f"({a[0]} {op} {a[1]})"
+    return lower
+
+
+register_lowering(E["neg"], _arith("-"))
+register_lowering(E["add"], _arith("+", "|"))
+register_lowering(E["sub"], _arith("-"))
+register_lowering(E["mul"], _arith("*", "&"))
+register_lowering(E["div"], _arith("/"))
+
+
+def _helper(stem: str):
+    """A call of a static inline helper of ``helpers_source``, one per dtype."""
+    return lambda a, dt, el: f"tg_{stem}_{dt}({', '.join(a)})"
+
+
+for _prim, _stem in ((E["max"], "max"), (E["min"], "min"), (E["rem"], "rem"),
+                     (E["floor_divide"], "floordiv"), (E["sigmoid"], "sigmoid"),
+                     (E["logaddexp"], "logaddexp"), (E["logaddexp2"], "logaddexp2"),
+                     (E["softplus"], "softplus")):
+    register_lowering(_prim, _helper(_stem))
+
+
+def _pow(a, dt, el):
+    if dt not in _FLOATS:
+        return f"tg_ipow_{dt}({a[0]}, {a[1]})"
+    return _float_pow(a, dt, el.uniform[1])
+
+
+def _abs(a, dt, el):
+    if dt in _FLOATS:
+        return f"{math_fn('fabs', dt)}({a[0]})"
+    return f"({a[0]} < 0 ? {_wrapping('-', a, dt)} : {a[0]})"
+
+
+def _sign(a, dt, el):
+    if dt in _FLOATS:
+        return f"({a[0]} > 0 ? 1 : ({a[0]} < 0 ? -1 : {a[0]}))"
+    return f"(({a[0]} > 0) - ({a[0]} < 0))"
+
+
+def _convert(a, dt, el):
+    to = str(np.dtype(el.params["new_dtype"]))
+    if to == "bool":
+        return f"(uint8_t)({a[0]} != 0)"
+    return f"({CTYPE[to]})({a[0]})"
+
+
+register_lowering(E["pow"], _pow)
+register_lowering(E["abs"], _abs)
+register_lowering(E["sign"], _sign)
+for _prim, _op in ((E["lt"], "<"), (E["le"], "<="), (E["gt"], ">"), (E["ge"], ">="),
+                   (E["eq"], "=="), (E["ne"], "!=")):
+    register_lowering(_prim, lambda a, dt, el, op=_op: f"(uint8_t)({a[0]} {op} {a[1]})")
+for _prim, _op in ((E["and"], "&"), (E["or"], "|"), (E["xor"], "^")):
+    register_lowering(_prim, lambda a, dt, el, op=_op: f"({a[0]} {op} {a[1]})")
+register_lowering(E["not"], lambda a, dt, el: f"(uint8_t)(!{a[0]})")
+register_lowering(select_p, lambda a, dt, el: f"({a[0]} ? {a[1]} : {a[2]})")
+register_lowering(convert_p, _convert)
+register_lowering(stop_gradient_p, lambda a, dt, el: a[0])
+
+
+# --- reductions (kernel epilogues), views and the kernel emitter's own loop nests -------------
+def _extreme(low: bool):
+    """The identity of max (``low``: the lowest value) or min: an infinity, or an int limit."""
+    def init(isfloat, dt):
+        if isfloat:
+            return "-INFINITY" if low else "INFINITY"
+        limits = {"int32": ("INT32_MIN", "INT32_MAX"), "int64": ("INT64_MIN", "INT64_MAX"),
+                  "bool": ("0", "1")}[str(np.dtype(dt))]
+        return limits[0 if low else 1]
+    return init
+
+
+register_lowering(reduce_sum_p, reduction=Reduction(
+    lambda isfloat, dt: "0", "acc += {x};", "a += parts[t];", "+", widen=True))
+register_lowering(reduce_prod_p, reduction=Reduction(
+    lambda isfloat, dt: "1", "acc *= {x};", "a *= parts[t];", "*", widen=True))
+register_lowering(reduce_max_p, reduction=Reduction(
+    _extreme(True), "acc = {x} > acc ? {x} : acc;", "a = parts[t] > a ? parts[t] : a;", "max",
+    nan=True))
+register_lowering(reduce_min_p, reduction=Reduction(
+    _extreme(False), "acc = {x} < acc ? {x} : acc;", "a = parts[t] < a ? parts[t] : a;", "min",
+    nan=True))
+register_lowering(reshape_p, view=True)            # contiguous buffers: the same pointer
+register_lowering(broadcast_in_dim_p, kernel=True)  # an index map inside a loop nest
+register_lowering(fused_p, kernel=True)             # fusion's kernels: one loop nest each
+
+
+def _not_lowered(em, e):
+    raise TracegradError(f"internal: {e.prim.name} reached the C backend (custom rules are "
+                         f"inlined when the function is traced)")
+
+
+register_lowering(custom_vjp_call_p, emit=_not_lowered)
+register_lowering(custom_jvp_call_p, emit=_not_lowered)
 
 
 # NumPy's float power loop checks an exponent that is the same for every element (a scalar,
@@ -206,11 +335,10 @@ def _float_pow(a: list[str], dt: str, exponent) -> str:
 _UNSIGNED = {"int32": "uint32_t", "int64": "uint64_t"}
 
 
-def _wrapping(prim: str, a: list[str], dt: str) -> str:
+def _wrapping(op: str, a: list[str], dt: str) -> str:
     u, t = _UNSIGNED[dt], CTYPE[dt]
-    if prim == "neg":
+    if len(a) == 1:  # negation
         return f"(({t})(({u})0 - ({u}){a[0]}))"
-    op = {"add": "+", "sub": "-", "mul": "*"}[prim]
     return f"(({t})(({u}){a[0]} {op} ({u}){a[1]}))"
 
 

@@ -14,7 +14,7 @@ spins on a CPU after its work is done. Three mechanisms, each measured by
   thread). ``refresh`` samples the runnable tasks of the machine (``/proc/loadavg``) minus our
   own, at most every ``SAMPLE_SECONDS``, and publishes the CPUs free in ``SHARED[0]``, which
   every generated module reads before a parallel loop and before its BLAS calls.
-- Each loop's team is also capped by its size (``c_emit.team_size``): small loops run on one
+- Each loop's team is also capped by its size (``kernels.team_size``): small loops run on one
   thread. Full reductions keep a size-only team, so their sums do not depend on the load.
 """
 from __future__ import annotations

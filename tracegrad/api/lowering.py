@@ -49,13 +49,17 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
     if donate:
         start = Graph(start.inputs, start.eqns, start.outputs, {**start.meta, "donate": donate})
     t0 = time.perf_counter()
+    # each backend runs its own variant of the pipeline (O2 on C is O2-c: see passes/registry)
+    from tracegrad.passes.registry import backend_pipeline
+    level = backend_pipeline(level, target_backend(backend))
     graph, record, eqns, cache_state = _optimize(start, level, disable, backend)
     t1 = time.perf_counter()
     executable = make_executable(graph, backend, name)
     t2 = time.perf_counter()
     made = getattr(executable, "seconds", None) or {}
     codegen = made.get("codegen", t2 - t1)
-    plan = graph.meta.get("memplan")
+    # the C backend makes its own plan (top-level values only); NumPy's is the memplan pass's
+    plan = getattr(executable, "plan", None) or graph.meta.get("memplan")
     stats = {
         "eqns": {"traced": len(traced.graph.eqns), **eqns, "final": len(graph.eqns)},
         "kernels": kernel_count(graph),
@@ -126,6 +130,16 @@ def planned_peak_bytes(executable) -> int:
 
 
 _C_UNAVAILABLE: list = []  # the CompileError that made "auto" fall back (warned once)
+
+
+def target_backend(backend: str) -> str:
+    """The backend ``make_executable`` will use for ``backend`` (``auto``: C unless a C compiler
+    was found missing already), so the pipeline can be that backend's."""
+    if backend == "auto":
+        backend = options.get("TRACEGRAD_BACKEND")
+    if backend == "auto":
+        return "numpy" if _C_UNAVAILABLE else "c"
+    return backend
 
 
 def make_executable(graph: Graph, backend: str, name: str):

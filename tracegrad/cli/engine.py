@@ -14,7 +14,7 @@ from .loading import BoundArgs, Target
 TRANSFORMS = ("grad", "value_and_grad", "jvp", "hessian")
 # The pipeline's last two passes change how the program runs, not what it computes: the
 # "optimized" stage is the graph before them, "fused" the graph after them.
-_LATE_PASSES = ("fuse", "memplan")
+_LATE_PASSES = ("fuse", "fuse-all", "memplan")
 
 
 @dataclass
@@ -155,6 +155,10 @@ def run_dump(target: Target, bound: BoundArgs, *, transform: str | None = None,
 
     if pipeline not in PIPELINES:
         raise CLIError(f"unknown pipeline {pipeline!r}; choose one of {', '.join(PIPELINES)}")
+    if emit is not None:  # what jit runs on that backend (O2 on C is O2-c)
+        from tracegrad.api.lowering import target_backend
+        from tracegrad.passes.registry import backend_pipeline
+        pipeline = backend_pipeline(pipeline, target_backend(emit))
     names = pipeline_names(pipeline)
     from tracegrad.passes.registry import PASSES
     for p in disable:

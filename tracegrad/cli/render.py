@@ -54,7 +54,7 @@ def _stage_note(result: DumpResult, stage: str, graph) -> str:
 
 
 def _has_late(result: DumpResult) -> bool:
-    return any(s.name in ("fuse", "memplan") for s in result.steps)
+    return any(s.name in ("fuse", "fuse-all", "memplan") for s in result.steps)
 
 
 def signature(result: DumpResult) -> str:
