@@ -380,7 +380,7 @@ def test_writable_by_others_is_never_loaded(cache, what, real_cc):
 def test_directory_not_owned_by_user_is_never_loaded(cache, monkeypatch, real_cc):
     load_extension(answer())
     c_loader._reset_for_tests()
-    monkeypatch.setattr(c_loader, "_my_uid", lambda: os.getuid() + 1)
+    monkeypatch.setattr(disk_cache, "_my_uid", lambda: os.getuid() + 1)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         m = load_extension(answer())
