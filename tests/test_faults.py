@@ -60,7 +60,7 @@ _ALLOWED_INTS = {"t", "nt", "nparts", "anynan", "flags", "nanparts", "tg_nthread
 
 
 def _c_source(fn, *args) -> str:
-    graph = fuse(tg.make_ir(fn)(*args), force=True)  # as CExecutable does
+    graph = fuse(tg.make_ir(fn)(*args), force=True)  # as the -c pipelines' fuse-all does
     return emit_c(graph, "big").source
 
 
