@@ -88,11 +88,18 @@ def flatten(graph: Graph) -> list:
     return steps
 
 
-def flat_intermediate_bytes(graph: Graph) -> int:
+def flat_intermediate_bytes(graph: Graph, at_least: int | None = None) -> int:
     """Bytes of every value the program computes, fused kernels' bodies included (a chain fused
-    into one kernel that returns a scalar still computes all its arrays)."""
-    return sum(o.aval.nbytes for kind, e, _ in flatten(graph) if kind == "eqn"
-               for o in e.outputs)
+    into one kernel that returns a scalar still computes all its arrays). With ``at_least``,
+    the count may stop once it reaches that many (a size test need not read a big program)."""
+    total = 0
+    for top in graph.eqns:
+        for e in (top.params["body"].eqns if top.prim.name == "fused" else (top,)):
+            for o in e.outputs:
+                total += o.aval.nbytes
+        if at_least is not None and total >= at_least:
+            break
+    return total
 
 
 def dump_names(graph: Graph) -> dict[int, str]:
@@ -293,7 +300,8 @@ def check_plan(graph: Graph, plan: MemPlan) -> None:
 def memplan(graph: Graph, donate: tuple[int, ...] = (), force: bool = False) -> Graph:
     from .fuse import SMALL_PROGRAM_BYTES
     donate = tuple(donate) or tuple(graph.meta.get("donate", ()))  # set by jit(donate_argnums)
-    if not force and not donate and flat_intermediate_bytes(graph) < SMALL_PROGRAM_BYTES:
+    if not force and not donate and flat_intermediate_bytes(graph, SMALL_PROGRAM_BYTES) < \
+            SMALL_PROGRAM_BYTES:
         return graph  # small programs: NumPy's allocator is cheaper than the plan
     plan = analyse(graph, donate)
     meta = dict(graph.meta)
