@@ -59,7 +59,8 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
     made = getattr(executable, "seconds", None) or {}
     codegen = made.get("codegen", t2 - t1)
     # the C backend makes its own plan (top-level values only); NumPy's is the memplan pass's
-    plan = getattr(executable, "plan", None) or graph.meta.get("memplan")
+    plan = getattr(executable, "plan", None)
+    plan = graph.meta.get("memplan") if plan is None else plan
     stats = {
         "eqns": {"traced": len(traced.graph.eqns), **eqns, "final": len(graph.eqns)},
         "kernels": kernel_count(graph),
