@@ -57,7 +57,8 @@ def _load_passes():
     """Import the pass modules (each registers itself) the first time a pipeline runs."""
     if "stabilize" in PASSES:
         return
-    from . import constfold, cse, dce, fuse, fuse_all, lowering, memplan, simplify, stabilize  # noqa
+    from . import (constfold, cse, dce, fuse, fuse_all, lowering, memplan,  # noqa: F401
+                   simplify, stabilize)
 
 
 def backend_pipeline(pipeline, backend: str):

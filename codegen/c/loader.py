@@ -205,8 +205,9 @@ def _build(key: str, name: str, source: str, comp: compiler._Compiler,
         disk_cache.CACHE_STATS["compiles"] += 1
         if returncode != 0:
             try:
-                kept = os.path.join(disk_cache._publish([(key + ".failed.c", source.encode(), 0o600)]),
-                                    key + ".failed.c")
+                failed = key + ".failed.c"
+                kept = os.path.join(disk_cache._publish([(failed, source.encode(), 0o600)]),
+                                    failed)
             except CompileError:
                 kept = None  # nowhere to keep it; the output still says what went wrong
             raise CompileError(

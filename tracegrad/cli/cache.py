@@ -1,8 +1,8 @@
 """``tracegrad cache info|clear``: show or empty the on-disk kernel cache.
 
 The directory is ``options.cache_dir()``, the same resolution the C runtime uses. Only the
-C backend's own subdirectory (``codegen.c.disk_cache.SUBDIR``) is counted and cleared, and in it only the
-files tracegrad wrote (``codegen/cache_files``: names it generates, owned by this user, never
+C backend's own subdirectory (``codegen/c/disk_cache.SUBDIR``) is counted and cleared, and in
+it only the files tracegrad wrote (``codegen/cache_files``: names it generates, owned by this user, never
 through a symlink). A ``c`` that is a symlink, shared, or a user's own folder without
 tracegrad's marker is refused with exit status 2: the cache directory may be one a user
 pointed ``TRACEGRAD_CACHE_DIR`` at, holding their own files.
