@@ -84,6 +84,8 @@ def child(name, backend, quick):
     row["kernels"] = stats["kernels"]
     row["actual_backend"] = stats["backend"]
     row["program_cache"] = stats.get("program_cache")
+    row["source_kb"] = len(low.source) / 1024  # generated C (or Python) the build compiles
+    row["cflags"] = os.environ.get("TRACEGRAD_CFLAGS", "")
     row["steady_call"] = _median_call(f, args)
     row["value_error"] = abs(float(value) - float(loss(*args))) / max(abs(float(loss(*args))), 1e-12)
     row["fd_rel_error"] = _fd_check(loss, args, grad)
@@ -126,7 +128,7 @@ def _fmt(v, width=8):
 
 
 HEADER = (f"{'program':<11}{'backend':<8}{'first':>8}{'trace':>8}{'passes':>8}{'codegen':>8}"
-          f"{'load':>8}{'traced':>8}{'final':>7}{'kern':>6}{'steady ms':>10}{'eager ms':>9}"
+          f"{'load':>8}{'traced':>8}{'final':>7}{'kern':>6}{'src KB':>7}{'steady ms':>10}{'eager ms':>9}"
           f"{'fd err':>9}  status / slowest passes")
 
 
@@ -142,6 +144,7 @@ def format_row(r):
     return (f"{r['program']:<11}{r['actual_backend']:<8}{_fmt(r['first_call'])}"
             f"{_fmt(t.get('trace'))}{_fmt(t.get('passes'))}{_fmt(t.get('codegen'))}"
             f"{_fmt(t.get('load'))}{r['eqns_traced']:>8}{r['eqns_final']:>7}{r['kernels']:>6}"
+            f"{r['source_kb']:>7.0f}"
             f"{r['steady_call'] * 1e3:>10.3f}{r['eager_forward'] * 1e3:>9.3f}"
             f"{r['fd_rel_error']:>9.1e}  {r['status']}; {slow}")
 
@@ -164,9 +167,10 @@ def main(argv=None):
         if n not in PROGRAMS:
             ap.error(f"unknown program {n!r}; choose from {sorted(PROGRAMS)}")
     backends = ("numpy", "c") if args.backend == "both" else (args.backend,)
+    cflags = os.environ.get("TRACEGRAD_CFLAGS", "")
     print(f"# autograd examples ({'quick' if args.quick else 'full'} sizes): fresh process per "
           f"run, cold kernel cache, program cache off, timeout {args.timeout:.0f} s; seconds "
-          f"unless marked")
+          f"unless marked" + (f"; TRACEGRAD_CFLAGS={cflags!r}" if cflags else ""))
     print(HEADER)
     rows, failed = [], False
     for backend in backends:
