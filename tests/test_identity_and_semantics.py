@@ -127,7 +127,7 @@ X = np.array([1.0, -1.0, 0.0, -0.0, np.inf, -np.inf, np.nan, 2.5])
 
 def _prefixes():
     out = []
-    for name in ("O1", "O2"):
+    for name in ("O1", "O2", "O2-c"):  # O2-c: the C backend's (fuse-all)
         names = PIPELINES[name]
         out += [names[:k] for k in range(1, len(names) + 1)]
     return out
