@@ -56,7 +56,21 @@ BIG_PROGRAMS = {
                    _abstract(2, 3, dtype=np.int64)),
 }
 # ints the generated C may declare: thread ids and counts, buffer flags, the argument count
-_ALLOWED_INTS = {"t", "nt", "nparts", "anynan", "flags", "nanparts", "tg_nthreads"}
+# thread counts and flags; tg_no_limit: the module's "no CPU limit" (codegen/c/threads.py)
+_ALLOWED_INTS = {"t", "nt", "nparts", "anynan", "flags", "nanparts", "tg_nthreads",
+                 "tg_no_limit"}
+# the module's thread-team macro casts a team size that kernels.team_size caps at 256
+_ALLOWED_LINES = {"#define TG_TEAM(k) TG_MIN((int)(k), tg_nthreads)"}
+
+
+def _code_lines(src: str):
+    """The lines that vary with the program: everything up to the end of ``tg_program`` (the
+    runtime glue after it, SIGINT handler and BLAS thread hand-off, handles no array index),
+    with C comments removed (a comment may say "short" or "int")."""
+    start = src.index("static int tg_program(")
+    src = src[:src.index("\n}\n", start)]
+    src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)
+    return [ln for ln in src.splitlines() if ln.strip() not in _ALLOWED_LINES]
 
 
 def _c_source(fn, *args) -> str:
@@ -68,7 +82,7 @@ def _c_source(fn, *args) -> str:
 def test_arrays_above_2_31_elements_index_with_64_bit_integers(name):
     fn, *args = BIG_PROGRAMS[name]
     src = _c_source(fn, *args)
-    for line in src.splitlines():
+    for line in _code_lines(src):
         # every loop counter, index and size is int64_t; a C int (32 bits) only for the
         # allow-listed thread and flag variables
         for m in re.finditer(r"\bint\s+(\w+)\s*[=;\[,)]", line):

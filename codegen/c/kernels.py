@@ -24,7 +24,8 @@ STRIP_BLOCK = 1 << 16
 def team_size(work: int) -> int:
     """Threads a loop of ``work`` elements is worth (the module caps it by the thread setting
     and by the CPUs free at the call: TG_TEAM_NOW); 1 means no parallel region at all."""
-    return max(1, work // PARALLEL_MIN_ELEMENTS)
+    # capped at the module's TG_MAX_THREADS (256), so TG_TEAM's (int) cast can never truncate
+    return max(1, min(work // PARALLEL_MIN_ELEMENTS, 256))
 
 
 def parallel_for(work: int) -> str:
