@@ -228,16 +228,18 @@ def _color(plan: MemPlan, bufs: list[Buffer], inplace_pairs: dict):
         base = len(plan.slot_bytes)
         n_slots = 0
         free: list[int] = []                    # heap of free slot numbers
-        active: list[tuple] = []                # heap of (last, order, slot, id(var))
+        ends_at: dict[int, list] = {}           # last position -> [(slot, id(var))]
+        swept = 0                               # positions below this are released
         holder: dict[int, int] = {}             # slot -> id(var) of the value holding it
         order = sorted(range(len(group)), key=lambda i: group[i].first)
         color: dict[int, int] = {}              # id(var) -> slot within the class
-        for k, i in enumerate(order):
+        for i in order:
             b = group[i]
-            while active and active[0][0] < b.first:
-                _, _, c, vid = heapq.heappop(active)
-                if holder[c] == vid:  # (else an in-place result took the slot over)
-                    heapq.heappush(free, c)
+            for p in range(swept, b.first):  # lives ending before b starts free their slot
+                for c, vid in ends_at.pop(p, ()):
+                    if holder[c] == vid:  # (else an in-place result took the slot over)
+                        heapq.heappush(free, c)
+            swept = max(swept, b.first)
             ob = inplace_pairs.get(id(b.var))
             c = color.get(id(ob.var)) if ob is not None and ob.last == b.first else None
             if c is not None and holder.get(c) == id(ob.var):
@@ -248,7 +250,7 @@ def _color(plan: MemPlan, bufs: list[Buffer], inplace_pairs: dict):
                 c, n_slots = n_slots, n_slots + 1
             color[id(b.var)] = c
             holder[c] = id(b.var)
-            heapq.heappush(active, (b.last, k, c, id(b.var)))
+            ends_at.setdefault(b.last, []).append((c, id(b.var)))
         plan.slot_bytes.extend([nbytes] * n_slots)
         for b in group:
             b.slot = base + color[id(b.var)]
