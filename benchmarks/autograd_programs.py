@@ -92,7 +92,8 @@ def odenet(quick=False):
               "w2": rng.standard_normal((width, 2)) * 0.3, "b2": np.zeros(2)}
     ts = np.linspace(0.0, 1.5, points)
     y0 = np.array([2.0, 0.0])
-    targets = np.stack([2.0 * np.cos(2 * ts), -2.0 * np.sin(2 * ts)], axis=1) * np.exp(-0.1 * ts)[:, None]
+    decay = np.exp(-0.1 * ts)[:, None]
+    targets = np.stack([2.0 * np.cos(2 * ts), -2.0 * np.sin(2 * ts)], axis=1) * decay
 
     def dynamics(p, y):
         return np.tanh(y @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
@@ -109,7 +110,8 @@ def odenet(quick=False):
             y = y + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
             total = total + np.sum((y - targets[i]) ** 2)
         return total / ts.shape[0]
-    return loss, (params, y0, ts, targets), f"{points} points, {points - 1} RK4 steps, MLP 2-{width}-2"
+    return loss, (params, y0, ts, targets), \
+        f"{points} points, {points - 1} RK4 steps, MLP 2-{width}-2"
 
 
 # --- (4) fluid simulation: advection + pressure projection on a periodic grid -------------------
