@@ -40,6 +40,9 @@ class _Kernel:
 SMALL_PROGRAM_BYTES = 1 << 16
 
 
+last_legality_work = 0  # edges the last fuse call's legality searches examined (for tests)
+
+
 def intermediate_bytes(graph: Graph) -> int:
     return sum(o.aval.nbytes for e in graph.eqns for o in e.outputs)
 
@@ -115,6 +118,8 @@ def fuse(graph: Graph, force: bool = False) -> Graph:
             if k is not None and k.epilogue_out is None and k.shape == src.aval.shape and \
                     join(k, i):
                 k.epilogue_out = e.outputs[0]
+    global last_legality_work
+    last_legality_work = q.work
     return _rebuild(graph, list(kernels.values()))
 
 

@@ -39,6 +39,7 @@ class Quotient:
         self.succ: dict[int, set] = {}
         self.pred: dict[int, set] = {}
         self._next = 0
+        self.work = 0  # edges examined by legality searches (tests bound it per equation)
 
     def find(self, x: int) -> int:
         parent = self.parent
@@ -166,6 +167,7 @@ class _Side:
 
     def step(self, other_seen: set) -> str:
         pos, parts = self.q.pos, self.parts
+        self.q.work += 1
         while self.cur is None:
             if not self.queue:
                 self.done = True
