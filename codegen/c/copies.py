@@ -26,7 +26,7 @@ def _copy_kernel(em, e, shape, body, extra_inputs=()):
     params = [f"const {t_in}* restrict x"] + [f"const {ctype(a.aval.dtype)}* restrict {n}"
                                               for n, a in extra_inputs]
     params.append(f"{t_out}* restrict o")
-    fn = [f"static void {kname}({', '.join(params)}) {{"]
+    fn = [f"TG_KERNEL void {kname}({', '.join(params)}) {{"]
     fn += nest(shape, body)
     fn.append("}")
     em.kernels.append("\n".join(fn))
@@ -75,7 +75,7 @@ def _strided_copy(em, x, out: str, t: str, dst: str, src: str, e=None):
     loop indices i0.. of x's shape); pad and concatenate place their operands this way."""
     em.n_kernels += 1
     kname = f"op{em.n_kernels}"
-    fn = [f"static void {kname}(const {t}* restrict x, {t}* restrict o) {{"]
+    fn = [f"TG_KERNEL void {kname}(const {t}* restrict x, {t}* restrict o) {{"]
     fn += nest(x.aval.shape, [f"o[{dst}] = x[{src}];"])
     fn.append("}")
     em.kernels.append("\n".join(fn))
@@ -119,7 +119,7 @@ def _index_row_kernel(em, x, idx, params: str, prologue: list[str], row: str,
     em.n_kernels += 1
     kname = f"op{em.n_kernels}"
     par = parallel_for(nb * r) + "\n    " if parallel and team_size(nb * r) >= 2 else ""
-    fn = [f"static void {kname}({params}) {{", *prologue,
+    fn = [f"TG_KERNEL void {kname}({params}) {{", *prologue,
           f"    {par}for (int64_t b = 0; b < {nb}; b++) {{",
           "        int64_t base = 0;"]
     fn += ["        " + p for p in _gather_base(em, x, idx)]
@@ -160,7 +160,7 @@ def emit_iota(em, e):
     em.n_kernels += 1
     kname = f"op{em.n_kernels}"
     dst = index([(f"i{d}", st[d]) for d in range(len(st))])
-    fn = [f"static void {kname}({t}* restrict o) {{"]
+    fn = [f"TG_KERNEL void {kname}({t}* restrict o) {{"]
     fn += nest(shape, [f"o[{dst}] = ({t})i{dim};"])
     fn.append("}")
     em.kernels.append("\n".join(fn))
@@ -181,7 +181,7 @@ def emit_cumsum(em, e):
     kname = f"op{em.n_kernels}"
     body = [f"{acc_t} acc = 0;", f"for (int64_t j = 0; j < {n}; j++) {{",
             f"    int64_t p = {base} + {pos}; acc += x[p]; o[p] = ({t})acc;", "}"]
-    fn = [f"static void {kname}(const {t}* restrict x, {t}* restrict o) {{"]
+    fn = [f"TG_KERNEL void {kname}(const {t}* restrict x, {t}* restrict o) {{"]
     fn += nest([shape[d] for d in outer], body, names=[f"i{d}" for d in outer])
     fn.append("}")
     em.kernels.append("\n".join(fn))
@@ -213,7 +213,7 @@ def _argext(em, e, better: str):
     if isfloat:  # NumPy: the first NaN wins
         body.insert(1, f"{pad}if (best != best) {{ o[{dst}] = 0; }} else {{")
         body.append(f"{pad}}}")
-    fn = [f"static void {kname}(const {t}* restrict x, {to}* restrict o) {{"] + loops + body
+    fn = [f"TG_KERNEL void {kname}(const {t}* restrict x, {to}* restrict o) {{"] + loops + body
     fn += ["    " * (k + 1) + "}" for k in reversed(range(len(outer)))] + ["}"]
     em.kernels.append("\n".join(fn))
     em.stmt(f"    {kname}({em.read(x)}, {em.storage(o)});", e)

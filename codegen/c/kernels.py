@@ -211,7 +211,7 @@ class Kernel:
             if epi is not None and o is epi.outputs[0]:
                 continue
             writes.append(f"{out_names[j]}[{flat}] = {val[id(o)]};")
-        fn = [f"static void {self.name}({', '.join(params)}) {{"]
+        fn = [f"TG_KERNEL void {self.name}({', '.join(params)}) {{"]
         fn += ["    " + s for s in scalars]
         if epi is None:
             fn += nest(S, stmts + writes)

@@ -99,6 +99,20 @@ static int* tg_free = &tg_no_limit;
 #endif
 /* no unsized TG_PARALLEL_FOR: every parallel loop states its work (kernels.parallel_for) */
 
+/* kernels stay out of line: the compiler inlines a static function called once, and a
+   tg_program holding thousands of inlined loop nests costs optimisation time superlinear in
+   its size (PRE, VRP, register allocation over one huge function: an unrolled RNN of 1,100
+   kernels took 8.5 s of cc time inlined, 1.7 s out of line). Each kernel is still optimised
+   (and vectorised) on its own at -O3; a call costs a few ns next to a loop nest.
+   TRACEGRAD_CFLAGS=-DTG_KERNEL=static gives the old, inlined build (for measuring). */
+#ifndef TG_KERNEL
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_KERNEL static __attribute__((noinline))
+#else
+#define TG_KERNEL static
+#endif
+#endif
+
 /* Ctrl-C: while a long program runs on the main thread, a SIGINT handler (chained to
    Python's) counts the signal; the program polls the count between kernels and in the outer
    loops of big ones (tg_g0: the count when this thread's call began), returns early, and

@@ -1,0 +1,138 @@
+"""``python -m benchmarks.c_build_scaling [--quick] [--steps 30,60,100] [--hidden 40]
+[--fuse both|on|off] [--ftime-report]``
+
+How the C backend's build (issue 13 item 2) grows with the number of kernels: an unrolled tanh
+RNN (``steps`` steps, hidden size ``hidden``), forward plus gradient, jitted with
+``backend="c"`` in a fresh kernel cache (TRACEGRAD_CACHE_DIR: a new temporary directory,
+TRACEGRAD_PROGRAM_CACHE=0), with fusion on and off (``TRACEGRAD_DISABLE_PASSES=fuse-all``
+gives one kernel per equation: the many-small-kernels case). For each size it prints the
+kernels, the generated source's lines, and ``.lower(...).stats["times"]``: passes, codegen
+(writing the source) and compile (``load``: the C compiler, since the cache is cold), and the
+compiler's CPU time (steadier than wall time on a shared machine). ``--ftime-report``
+recompiles the last source once with ``gcc -ftime-report`` and prints the top phases.
+
+``TRACEGRAD_CFLAGS=-DTG_KERNEL=static`` measures the build as it was before kernels were kept
+out of line (codegen/c/module.py): gcc then inlines every kernel into one huge tg_program.
+
+Timings are printed, never asserted; the numbers of record live in benchmarks/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+F32 = np.float32
+STEPS = (30, 60, 100)
+QUICK_STEPS = (10, 30)
+
+
+def rnn(steps: int, hidden: int, batch: int = 4, features: int = 8):
+    """loss(w, u, b, xs, h0) of a tanh RNN unrolled over ``steps`` inputs, and its arguments."""
+    def loss(w, u, b, xs, h):
+        for t in range(steps):
+            h = np.tanh(h @ w + xs[t] @ u + b)
+        return np.sum(h * h)
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal((hidden, hidden)).astype(F32) * 0.1,
+            rng.standard_normal((features, hidden)).astype(F32) * 0.1,
+            np.zeros(hidden, F32),
+            rng.standard_normal((steps, batch, features)).astype(F32),
+            np.zeros((batch, hidden), F32))
+    return loss, args
+
+
+def measure(steps: int, hidden: int, fuse: bool) -> dict:
+    """Build the RNN's value_and_grad on C in a cold cache; the lowering's statistics."""
+    import tracegrad as tg
+    loss, args = rnn(steps, hidden)
+    old = os.environ.get("TRACEGRAD_DISABLE_PASSES")
+    os.environ["TRACEGRAD_DISABLE_PASSES"] = "" if fuse else "fuse-all"
+    try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        lowered = tg.jit(tg.value_and_grad(loss), backend="c").lower(*args)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    finally:
+        if old is None:
+            os.environ.pop("TRACEGRAD_DISABLE_PASSES", None)
+        else:
+            os.environ["TRACEGRAD_DISABLE_PASSES"] = old
+    t = lowered.stats["times"]
+    calls = []
+    for _ in range(30):  # the built program's own speed: out-of-line kernels cost calls
+        t0 = time.perf_counter()
+        lowered.executable(*args)
+        calls.append(time.perf_counter() - t0)
+    return {"call_us": 1e6 * sorted(calls)[len(calls) // 2],
+            "steps": steps, "fuse": fuse, "kernels": lowered.stats["kernels"],
+            "lines": lowered.source.count("\n"), "passes": t["passes"], "codegen": t["codegen"],
+            "compile": t["load"], "source": lowered.source,
+            # the compiler's own CPU time: steadier than wall time on a shared machine
+            "cc_cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)}
+
+
+def ftime_report(source: str) -> str:
+    """The top phases of ``gcc -ftime-report`` for ``source`` under the backend's flags."""
+    from tracegrad.codegen.c import compiler
+    comp = compiler._compiler(compiler._cc_setting())
+    build = compiler._build_config(comp, uses_blas=False, openmp=True, fast_math=False)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "prog.c")
+        with open(path, "w") as f:
+            f.write(source.replace("TG_MODULE_NAME", "tg_bench"))
+        r = subprocess.run([*comp.argv, *build.cflags, "-ftime-report", "-c", path, "-o",
+                            os.path.join(d, "prog.o")], capture_output=True, text=True)
+    rows = [ln for ln in r.stderr.splitlines() if ":" in ln and "%" in ln]
+    phase = [ln for ln in rows if ln.strip().startswith("phase") or "TOTAL" in ln]
+
+    def user(ln):
+        try:
+            return float(ln.split(":", 1)[1].split()[0])
+        except (IndexError, ValueError):
+            return 0.0
+    top = sorted((ln for ln in rows if ln not in phase and "callgraph" not in ln),
+                 key=user, reverse=True)[:8]
+    return "\n".join(phase + ["  top passes (usr, sys, wall):"] + top)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes only (a smoke test)")
+    ap.add_argument("--steps", default="", help="comma-separated RNN lengths")
+    ap.add_argument("--hidden", type=int, default=40)
+    ap.add_argument("--fuse", choices=("both", "on", "off"), default="both")
+    ap.add_argument("--ftime-report", action="store_true")
+    ns = ap.parse_args(argv)
+    steps = tuple(int(s) for s in ns.steps.split(",") if s) or \
+        (QUICK_STEPS if ns.quick else STEPS)
+    # a cold kernel cache of our own, and no program cache: every build is measured
+    os.environ["TRACEGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="tracegrad-c-build-")
+    os.environ["TRACEGRAD_PROGRAM_CACHE"] = "0"
+    fuses = {"both": (False, True), "on": (True,), "off": (False,)}[ns.fuse]
+    print(f"tanh RNN, hidden {ns.hidden}, value_and_grad on backend='c', cold kernel cache; "
+          f"CFLAGS extra: {os.environ.get('TRACEGRAD_CFLAGS', '')!r}")
+    print(f"{'fuse':>5} {'steps':>5} {'kernels':>7} {'lines':>7} {'passes s':>9} "
+          f"{'codegen s':>9} {'compile s':>9} {'cc cpu s':>9} {'call us':>8}")
+    last = None
+    for fuse in fuses:
+        for s in steps:
+            r = measure(s, ns.hidden, fuse)
+            last = r
+            print(f"{'on' if fuse else 'off':>5} {s:>5} {r['kernels']:>7} {r['lines']:>7} "
+                  f"{r['passes']:>9.2f} {r['codegen']:>9.2f} {r['compile']:>9.2f} "
+                  f"{r['cc_cpu']:>9.2f} {r['call_us']:>8.1f}", flush=True)
+    if ns.ftime_report and last is not None:
+        print(f"\ngcc -ftime-report, fuse {'on' if last['fuse'] else 'off'}, "
+              f"{last['steps']} steps:")
+        print(ftime_report(last["source"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
