@@ -8,8 +8,11 @@ skip passes or stop after one (from the API or ``TRACEGRAD_DISABLE_PASSES`` /
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
+import gc
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -167,6 +170,37 @@ def run_pipeline(graph: Graph, pipeline="O2", *, check: bool = False,
     if check:
         instruments.append(VerifyInstrument())
     rec = PipelineRecord()
+    with gc_paused():
+        _run_passes(graph, names, disable, stop_after, instruments, rec)
+    return rec.stages[-1][1] if rec.stages else graph, rec
+
+
+_GC_LOCK = threading.Lock()
+_GC_DEPTH = [0, False]  # pipelines running now, and whether the collector was on before them
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while passes run: a pass allocates many small
+    objects that live until it ends, and the full collections this triggers were half the time
+    of a 50,000-equation pipeline (benchmarks/compile_scaling.py --pause-gc), growing it
+    superlinearly. Reference counting still frees everything acyclic; the collector is back on
+    (if it was on) when the last pipeline running in the process ends."""
+    with _GC_LOCK:
+        if _GC_DEPTH[0] == 0:
+            _GC_DEPTH[1] = gc.isenabled()
+            gc.disable()
+        _GC_DEPTH[0] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_DEPTH[0] -= 1
+            if _GC_DEPTH[0] == 0 and _GC_DEPTH[1]:
+                gc.enable()
+
+
+def _run_passes(graph, names, disable, stop_after, instruments, rec):
     for name in names:
         if name in disable:
             rec.skipped.append(name)
@@ -183,4 +217,3 @@ def run_pipeline(graph: Graph, pipeline="O2", *, check: bool = False,
         rec.stages.append((name, graph))
         if name == stop_after:
             break
-    return graph, rec
