@@ -41,6 +41,10 @@ OPTIONS = {o.name: o for o in [
            "compiled programs; least recently used dropped beyond it; 0: no limit"),
     Option("TRACEGRAD_PROGRAM_CACHE", "1", "1: keep optimized programs on disk under the cache "
            "directory, keyed by the traced graph, so a new process skips the passes; 0: off"),
+    Option("TRACEGRAD_BACKGROUND_BUILD", "1", "1: backend='auto' builds a long C program "
+           "(many kernels, not in the kernel cache) in a background thread while NumPy answers "
+           "the first calls, then switches to C; 0: wait for the build (backend='c' always "
+           "waits)"),
     Option("CC", "cc", "the C compiler used by the C backend"),
 ]}
 

@@ -36,21 +36,31 @@ def adapt_threads() -> bool:
     return not options.get("TRACEGRAD_NUM_THREADS").strip()
 
 
+def prepare(graph: Graph, fn_name: str) -> tuple:
+    """``(plan, CProgram, seconds)``: the memory plan and the generated source of ``graph``
+    (raises ``CompileError`` when no compiler works: its libmvec support decides the source)."""
+    from .loader import compiler_info
+    t0 = time.perf_counter()
+    plan = plan_c(graph)
+    prog = emit_c(graph, fn_name, libmvec=bool(compiler_info().get("libmvec")), plan=plan)
+    return plan, prog, time.perf_counter() - t0
+
+
 class CExecutable:
     """Runs a graph compiled to C. Inputs are never written; outputs are fresh arrays."""
 
     backend = "c"
 
-    def __init__(self, graph: Graph, fn_name: str = "program"):
+    def __init__(self, graph: Graph, fn_name: str = "program", prepared=None):
         """``graph`` comes out of the pass pipeline (the ``-c`` pipelines fuse it for C at any
         size); its memory plan is the C backend's own (``plan_c``: top-level values only),
-        made here and handed to the emitter."""
-        from .loader import compiler_info, load_extension
+        made here and handed to the emitter. ``prepared``: ``(plan, program, codegen
+        seconds)`` of ``prepare`` (the background build emits first, then builds)."""
+        from .loader import load_extension
         self.graph = graph
-        t0 = time.perf_counter()
-        self.plan = plan_c(graph)
-        prog = emit_c(graph, fn_name, libmvec=bool(compiler_info().get("libmvec")),
-                      plan=self.plan)
+        if prepared is None:
+            prepared = prepare(graph, fn_name)
+        self.plan, prog, codegen = prepared
         self.program = prog
         self.source = prog.source
         c_threads.prepare_openmp()  # before the first module pulls libgomp in
@@ -58,7 +68,7 @@ class CExecutable:
         # contractions call the BLAS through addresses (blas_lib.py), so nothing is linked
         self.module = load_extension(prog.source, uses_blas=False)
         # as NumpyExecutable.seconds: writing the source, and compiling or loading it
-        self.seconds = {"codegen": t1 - t0, "compile": time.perf_counter() - t1}
+        self.seconds = {"codegen": codegen, "compile": time.perf_counter() - t1}
         blas_threads = (0, 0)
         if prog.uses_blas:
             from .blas_lib import blas_functions

@@ -110,6 +110,20 @@ def load_extension(source: str, *, placeholder: str = PLACEHOLDER, uses_blas: bo
         return module
 
 
+def is_built(source: str, *, uses_blas: bool = False, openmp: bool = True,
+             fast_math: bool = False) -> bool:
+    """Whether ``load_extension`` with these arguments would load without compiling: the
+    module is loaded in this process or a verified entry is in the disk cache. Takes no lock
+    (a compile in progress elsewhere holds it for seconds); a wrong answer costs only time."""
+    comp = compiler._compiler(compiler._cc_setting())
+    build = compiler._build_config(comp, uses_blas=uses_blas, openmp=openmp,
+                                   fast_math=fast_math)
+    key = _key(source, comp, build)
+    if key in _BY_KEY:
+        return True
+    return disk_cache._verified_entry(disk_cache._entry_dir(), key, _module_name(key)) is not None
+
+
 def compiler_info() -> dict:
     """The toolchain as the C backend uses it: raises ``CompileError`` when no compiler works.
 

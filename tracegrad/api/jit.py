@@ -118,11 +118,15 @@ class CacheInfo:
     currsize: int = 0
     maxsize: int = 0       # TRACEGRAD_JIT_CACHE_SIZE when the last entry was added (0: none)
     evictions: int = 0     # entries dropped as least recently used
+    # per cached signature, oldest first: the backend answering its calls ("c", "numpy"), or
+    # a background build's state ("numpy: C building in the background", "c: built in the
+    # background"; codegen/c/background.py)
+    backends: list = field(default_factory=list)
 
     def __repr__(self) -> str:
         return (f"CacheInfo(hits={self.hits}, misses={self.misses}, currsize={self.currsize}, "
                 f"maxsize={self.maxsize}, evictions={self.evictions}, "
-                f"miss_reasons={self.miss_reasons})")
+                f"miss_reasons={self.miss_reasons}, backends={self.backends})")
 
 
 class JitFunction:
@@ -361,6 +365,8 @@ class JitFunction:
             raise exc.with_src(user_src_with_text(2))
 
     def cache_info(self) -> CacheInfo:
+        self._info.backends = [getattr(e.executable, "state", e.executable.backend)
+                               for e in list(self._cache.values())]
         return self._info
 
     def cache_clear(self) -> None:
