@@ -10,6 +10,7 @@ import pytest
 
 import tracegrad as tg
 from tracegrad.testing import check_grads
+from c_support import c_available
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 
@@ -45,16 +46,8 @@ def softsign():
         _forget(namespace["softsign_p"])
 
 
-def _c_available() -> bool:
-    try:
-        tg.jit(lambda x: x + 1, backend="c")(np.ones(2))
-        return True
-    except tg.CompileError:
-        return False
-
-
 BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(
-    not _c_available(), reason="no working C compiler here"))]
+    not c_available(), reason="no working C compiler here"))]
 # sizes below and above the C backend's vector width, and a 2-D one
 SHAPES = [(5,), (67,), (3, 4)]
 

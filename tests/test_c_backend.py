@@ -17,19 +17,9 @@ from tracegrad.pytree import tree_flatten
 
 from cases import CASES, make_args, shapes_id
 from programs import PROGRAMS
+from c_support import needs_c
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
-
-
-def _c_available() -> bool:
-    try:
-        tg.jit(lambda x: x + 1, backend="c")(np.ones(2))
-        return True
-    except tg.CompileError:
-        return False
-
-
-needs_c = pytest.mark.skipif(not _c_available(), reason="no working C compiler here")
 
 
 def _tol(dtype):

@@ -10,17 +10,7 @@ import pytest
 import tracegrad as tg
 from tracegrad.passes.registry import PIPELINES, backend_pipeline
 
-
-def _c_available() -> bool:
-    try:
-        from tracegrad.codegen.c.loader import compiler_info
-        compiler_info()
-        return True
-    except Exception:
-        return False
-
-
-needs_c = pytest.mark.skipif(not _c_available(), reason="no working C compiler here")
+from c_support import needs_c
 
 
 def _small(x):

@@ -19,19 +19,9 @@ import pytest
 from c_source_check import restrict_violations
 
 import tracegrad as tg
+from c_support import needs_c
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
-
-
-def _c_available() -> bool:
-    try:
-        tg.jit(lambda x: x + 1, backend="c")(np.ones(2))
-        return True
-    except tg.CompileError:
-        return False
-
-
-needs_c = pytest.mark.skipif(not _c_available(), reason="no working C compiler here")
 
 
 def _rel_err(got, ref) -> float:

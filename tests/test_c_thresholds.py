@@ -30,19 +30,10 @@ from hypothesis import strategies as st
 
 import tracegrad as tg
 from tracegrad.codegen.c import kernels as c_kernels
+from c_support import needs_c
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
-
-def _c_works() -> bool:
-    try:
-        tg.jit(lambda x: x + 1, backend="c")(np.ones(2))
-        return True
-    except tg.CompileError:
-        return False
-
-
-needs_c = pytest.mark.skipif(not _c_works(), reason="no working C compiler here")
 
 VECTOR_LANES = (4, 8, 16)          # AVX2 doubles, AVX2 floats / AVX-512 doubles, AVX-512 floats
 POWERS = (32, 64, 128, 256)        # 63/64/65 ... 255/256/257 (GCC's unroll and peel limits)

@@ -16,19 +16,9 @@ from tracegrad.codegen.c.emit import emit_c
 from tracegrad.passes.fuse import fuse
 
 import tracegrad as tg
+from c_support import c_available, needs_c
 
 INT_MAX = 2 ** 31 - 1
-
-
-def _c_works() -> bool:
-    try:
-        tg.jit(lambda x: x + 1, backend="c")(np.ones(2))
-        return True
-    except tg.CompileError:
-        return False
-
-
-needs_c = pytest.mark.skipif(not _c_works(), reason="no working C compiler here")
 
 
 # --- arrays above 2**31 elements: checked on the emitted C, nothing is allocated -------------
@@ -200,7 +190,7 @@ def test_nan_and_inf_propagate_as_ieee_values(backend, dtype):
     """Every float primitive row of cases.py, and some composites, with NaN, +-inf and +-0 in
     the inputs: the same NaN positions, infinities and values as NumPy eager. The C backend
     runs all rows of a dtype as one compiled program (one compile)."""
-    if backend == "c" and not _c_works():
+    if backend == "c" and not c_available():
         pytest.skip("no working C compiler here")
     from tracegrad.interpreter import eval_graph
     from tracegrad.pytree import tree_flatten
@@ -251,7 +241,7 @@ def _zero_size_rows(dtype):
 def test_zero_size_arrays_on_every_backend(backend, dtype):
     """Every cases.py shape set with a zero-size dimension (empty reductions, empty gathers,
     products with K == 0 ...), one compiled program per dtype."""
-    if backend == "c" and not _c_works():
+    if backend == "c" and not c_available():
         pytest.skip("no working C compiler here")
     from tracegrad.interpreter import eval_graph
     from tracegrad.pytree import tree_flatten
@@ -279,7 +269,7 @@ def test_zero_size_arrays_on_every_backend(backend, dtype):
 
 @pytest.mark.parametrize("backend", ["numpy", "c"])
 def test_gradients_through_zero_size_arrays(backend):
-    if backend == "c" and not _c_works():
+    if backend == "c" and not c_available():
         pytest.skip("no working C compiler here")
 
     def f(x, w, y):
@@ -303,7 +293,7 @@ def test_odd_input_layouts_are_read_correctly_and_never_written(backend, how):
     """Non-contiguous, Fortran-ordered, negatively strided, read-only and misaligned inputs
     (and a Python scalar) give NumPy's results, through the per-call fast path and the general
     one; the inputs are never written and every output is a fresh writable array."""
-    if backend == "c" and not _c_works():
+    if backend == "c" and not c_available():
         pytest.skip("no working C compiler here")
     from fuzz_check import relayout
     rng = np.random.default_rng(0)
@@ -336,7 +326,7 @@ def test_threads_jit_call_and_differentiate_the_same_functions_at_once(backend):
     (three shapes between them) and trace functions of their own meanwhile: every result is
     right, and each signature is compiled once."""
     import threading
-    if backend == "c" and not _c_works():
+    if backend == "c" and not c_available():
         pytest.skip("no working C compiler here")
 
     def f(x, y):

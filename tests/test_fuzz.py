@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tracegrad as tg
+from c_support import needs_c
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -46,17 +47,6 @@ CI_PATTERNS = settings(max_examples=80, derandomize=True, database=None, **_COMM
 CI_PATTERNS_C = settings(max_examples=2, derandomize=True, database=None, **_COMMON)
 LONG_PATTERNS = settings(max_examples=2000, **_COMMON)
 LONG_PATTERNS_C = settings(max_examples=40, **_COMMON)
-
-
-def _c_works() -> bool:
-    try:
-        tg.jit(lambda x: x + 1, backend="c")(np.ones(2))
-        return True
-    except tg.CompileError:
-        return False
-
-
-needs_c = pytest.mark.skipif(not _c_works(), reason="no working C compiler here")
 
 
 def _small(p) -> bool:
