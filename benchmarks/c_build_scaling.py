@@ -1,5 +1,5 @@
 """``python -m benchmarks.c_build_scaling [--quick] [--steps 30,60,100] [--hidden 40]
-[--fuse both|on|off] [--ftime-report]``
+[--fuse both|on|off] [--ftime-report] [--auto]``
 
 How the C backend's build (issue 13 item 2) grows with the number of kernels: an unrolled tanh
 RNN (``steps`` steps, hidden size ``hidden``), forward plus gradient, jitted with
@@ -9,7 +9,9 @@ gives one kernel per equation: the many-small-kernels case). For each size it pr
 kernels, the generated source's lines, and ``.lower(...).stats["times"]``: passes, codegen
 (writing the source) and compile (``load``: the C compiler, since the cache is cold), and the
 compiler's CPU time (steadier than wall time on a shared machine). ``--ftime-report``
-recompiles the last source once with ``gcc -ftime-report`` and prints the top phases.
+recompiles the last source once with ``gcc -ftime-report`` and prints the top phases;
+``--auto`` times the first call on ``backend="auto"``, where a long build runs in the
+background while NumPy answers.
 
 ``TRACEGRAD_CFLAGS=-DTG_KERNEL=static`` measures the build as it was before kernels were kept
 out of line (codegen/c/module.py): gcc then inlines every kernel into one huge tg_program.
@@ -19,6 +21,7 @@ Timings are printed, never asserted; the numbers of record live in benchmarks/RE
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -29,6 +32,7 @@ import time
 import numpy as np
 
 F32 = np.float32
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = (30, 60, 100)
 QUICK_STEPS = (10, 30)
 
@@ -77,6 +81,35 @@ def measure(steps: int, hidden: int, fuse: bool) -> dict:
             "cc_cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)}
 
 
+def first_call_auto(steps: int, hidden: int, fuse: bool) -> tuple[float, str, float]:
+    """(seconds of the first call, its backend state, seconds until C answers) of the RNN's
+    value_and_grad on ``backend="auto"`` in a fresh kernel cache: a long build runs in the
+    background (codegen/c/background.py) while NumPy answers."""
+    import tracegrad as tg
+    loss, args = rnn(steps, hidden)
+    saved = {k: os.environ.get(k) for k in ("TRACEGRAD_CACHE_DIR", "TRACEGRAD_DISABLE_PASSES",
+                                            "TRACEGRAD_BACKEND")}
+    os.environ["TRACEGRAD_BACKEND"] = "auto"  # what backend="auto" resolves through
+    os.environ["TRACEGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="tracegrad-c-build-")
+    os.environ["TRACEGRAD_DISABLE_PASSES"] = "" if fuse else "fuse-all"
+    try:
+        fn = tg.jit(tg.value_and_grad(loss), backend="auto")
+        t0 = time.perf_counter()
+        fn(*args)
+        first = time.perf_counter() - t0
+        state = fn.cache_info().backends[0]
+        wait = getattr(fn.lower(*args).executable, "wait", None)
+        if wait is not None:
+            wait()
+        return first, state, time.perf_counter() - t0
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def ftime_report(source: str) -> str:
     """The top phases of ``gcc -ftime-report`` for ``source`` under the backend's flags."""
     from tracegrad.codegen.c import compiler
@@ -108,6 +141,8 @@ def main(argv=None) -> int:
     ap.add_argument("--hidden", type=int, default=40)
     ap.add_argument("--fuse", choices=("both", "on", "off"), default="both")
     ap.add_argument("--ftime-report", action="store_true")
+    ap.add_argument("--auto", action="store_true",
+                    help="also time the first call on backend='auto' (background build)")
     ns = ap.parse_args(argv)
     steps = tuple(int(s) for s in ns.steps.split(",") if s) or \
         (QUICK_STEPS if ns.quick else STEPS)
@@ -127,6 +162,18 @@ def main(argv=None) -> int:
             print(f"{'on' if fuse else 'off':>5} {s:>5} {r['kernels']:>7} {r['lines']:>7} "
                   f"{r['passes']:>9.2f} {r['codegen']:>9.2f} {r['compile']:>9.2f} "
                   f"{r['cc_cpu']:>9.2f} {r['call_us']:>8.1f}", flush=True)
+    if ns.auto:
+        print("\nbackend='auto', fresh cache: first call, its backend, until C answers")
+        for fuse in fuses:
+            for st in steps:
+                # a new process: this one has the C modules measured above loaded already
+                code = ("import json; from benchmarks.c_build_scaling import first_call_auto; "
+                        f"print(json.dumps(first_call_auto({st}, {ns.hidden}, {fuse})))")
+                out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                     text=True, check=True, cwd=ROOT).stdout
+                first, state, until_c = json.loads(out.strip().splitlines()[-1])
+                print(f"  fuse {'on' if fuse else 'off'} {st:>4} steps: first call "
+                      f"{first:.2f} s ({state}); C answering after {until_c:.2f} s", flush=True)
     if ns.ftime_report and last is not None:
         print(f"\ngcc -ftime-report, fuse {'on' if last['fuse'] else 'off'}, "
               f"{last['steps']} steps:")

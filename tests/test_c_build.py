@@ -196,3 +196,17 @@ def test_background_build_can_be_turned_off(unfused, background_build, monkeypat
     fn = tg.jit(tg.value_and_grad(loss))
     fn(*args)
     assert fn.cache_info().backends == ["c"]
+
+
+def test_c_build_scaling_benchmark_runs():
+    """``python -m benchmarks.c_build_scaling`` (a tiny size) prints one row per build and the
+    background-build line: a smoke test of the script, no timing asserted."""
+    import os
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-m", "benchmarks.c_build_scaling", "--steps", "3",
+                          "--hidden", "4", "--fuse", "off", "--auto"], cwd=root,
+                         capture_output=True, text=True, timeout=600, check=True).stdout
+    row = next(ln.split() for ln in out.splitlines() if ln.split()[:2] == ["off", "3"])
+    assert int(row[2]) > 10 and int(row[3]) > 100  # kernels, source lines
+    assert "first call" in out and "(c)" in out  # too small for the background
