@@ -133,7 +133,7 @@ def measure(make, steps, grad, c_codegen=True, repeat=1, pause_gc=False):
         for name, t in rec.seconds.items():
             keep(f"O2.{name}", t)
         keep("O2 total", sum(rec.seconds.values()))
-        _, t = _timed(lambda: _emit_numpy(out), pause_gc)
+        _, t = _timed(lambda: _emit_numpy(out, rec.analyses.get("memplan")), pause_gc)
         keep("numpy codegen", t)
         if c_codegen:
             from tracegrad.codegen.c.emit import emit_c
@@ -142,12 +142,13 @@ def measure(make, steps, grad, c_codegen=True, repeat=1, pause_gc=False):
     return n, phases
 
 
-def _emit_numpy(graph):
-    """NumPy source of ``graph`` as NumpyExecutable generates it (without exec'ing it)."""
+def _emit_numpy(graph, plan):
+    """NumPy source of ``graph`` with memory plan ``plan`` (the pipeline's memplan analysis)
+    as NumpyExecutable generates it (without exec'ing it)."""
     from tracegrad.codegen.numpy_emit import emit_numpy
-    if graph.meta.get("memplan") is not None or any(e.prim.name == "fused" for e in graph.eqns):
+    if plan is not None or any(e.prim.name == "fused" for e in graph.eqns):
         from tracegrad.codegen.numpy_plan import emit_numpy_planned
-        return emit_numpy_planned(graph, graph.meta.get("memplan"), "program", {})[0]
+        return emit_numpy_planned(graph, plan, "program", {})[0]
     return emit_numpy(graph, "program", {})[0]
 
 

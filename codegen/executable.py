@@ -25,14 +25,16 @@ class NumpyExecutable:
 
     ``peak_bytes`` is the most memory a call holds for intermediates (inputs and outputs
     excluded): the planned arena plus the peak of the values the code frees after last use;
-    ``seconds`` the time spent generating (``codegen``) and compiling (``compile``) the source."""
+    ``seconds`` the time spent generating (``codegen``) and compiling (``compile``) the source.
+    ``plan``: the memory plan of ``graph`` (the pipeline's ``memplan`` analysis), or None to
+    let NumPy allocate every intermediate."""
 
     backend = "numpy"
 
-    def __init__(self, graph: Graph, fn_name: str = "kernel"):
+    def __init__(self, graph: Graph, fn_name: str = "kernel", plan=None):
         self.graph = graph
+        self.plan = plan
         fn_name = py_ident(fn_name)  # a traced function may be called `not` or `np`
-        plan = graph.meta.get("memplan")
         views = None
         info: dict = {}
         t0 = time.perf_counter()

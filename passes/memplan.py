@@ -9,8 +9,10 @@ order: live ranges are intervals), except that an elementwise result may overwri
 that very operation (in place: same shape, same dtype). Donated inputs (``donate_argnums``)
 offer their storage to values of the same shape and dtype after their last use.
 
-The plan is attached as ``graph.meta["memplan"]``; the checker ``check_plan`` verifies it
-independently of how it was made.
+The ``memplan`` stage is an analysis: the graph goes on unchanged and the plan is the stage's
+result (``PipelineRecord.analyses["memplan"]``), handed explicitly to the NumPy emitter (the C
+backend makes its own, codegen/c/emit.py ``plan_c``). The checker ``check_plan`` verifies a
+plan independently of how it was made.
 """
 from __future__ import annotations
 
@@ -297,15 +299,15 @@ def check_plan(graph: Graph, plan: MemPlan) -> None:
                                      f"{y.name} [{y.first}, {y.last}] are live together")
 
 
-@register("memplan", "liveness, buffer reuse and in-place writes; the plan goes to "
-                     "graph.meta['memplan']")
-def memplan(graph: Graph, donate: tuple[int, ...] = (), force: bool = False) -> Graph:
+@register("memplan", "liveness, buffer reuse and in-place writes (an analysis: the plan is "
+                     "the stage's result, for the NumPy emitter)", analysis=True)
+def memplan(graph: Graph, donate: tuple[int, ...] = (), force: bool = False) -> MemPlan | None:
+    """The NumPy backend's memory plan of ``graph``, or None for a small program (NumPy's
+    allocator is cheaper than the plan there). ``donate``: inputs whose storage the plan may
+    reuse (jit's ``donate_argnums``, passed by the lowering as this stage's argument)."""
     from .fuse import SMALL_PROGRAM_BYTES
-    donate = tuple(donate) or tuple(graph.meta.get("donate", ()))  # set by jit(donate_argnums)
+    donate = tuple(donate)
     if not force and not donate and flat_intermediate_bytes(graph, SMALL_PROGRAM_BYTES) < \
             SMALL_PROGRAM_BYTES:
-        return graph  # small programs: NumPy's allocator is cheaper than the plan
-    plan = analyse(graph, donate)
-    meta = dict(graph.meta)
-    meta["memplan"] = plan
-    return Graph(graph.inputs, graph.eqns, graph.outputs, meta)
+        return None
+    return analyse(graph, donate)

@@ -1,6 +1,9 @@
 """The pass manager: named passes, named pipelines, and instruments around each pass.
 
-A pass is a pure function ``Graph -> Graph`` registered with ``@register(name, doc)``. A
+A pass is a pure function ``Graph -> Graph`` registered with ``@register(name, doc)``; an
+analysis (``@register(name, doc, analysis=True)``) is a stage that leaves the graph as it is and
+returns a result (``memplan``: the memory plan), which the run's ``PipelineRecord.analyses``
+hands to whoever runs the pipeline (code generation), so nothing travels inside the graph. A
 pipeline is a list of pass names (``O0``, ``O1``, ``O2``; ``O2`` is jit's default). The manager
 runs a pipeline through instruments (dump before / after / diff, timing, ``verify``), and can
 skip passes or stop after one (from the API or ``TRACEGRAD_DISABLE_PASSES`` /
@@ -24,18 +27,19 @@ from tracegrad.ir import Graph, verify
 @dataclass(frozen=True)
 class PassInfo:
     name: str
-    fn: Callable[[Graph], Graph]
+    fn: Callable[..., object]  # a pass: Graph -> Graph; an analysis: Graph -> its result
     doc: str
+    analysis: bool = False
 
 
 PASSES: dict[str, PassInfo] = {}
 
 
-def register(name: str, doc: str):
+def register(name: str, doc: str, *, analysis: bool = False):
     def deco(fn):
         if name in PASSES:
             raise ValueError(f"pass {name!r} registered twice")
-        PASSES[name] = PassInfo(name, fn, doc)
+        PASSES[name] = PassInfo(name, fn, doc, analysis)
         return fn
     return deco
 
@@ -148,17 +152,22 @@ def diff_graphs(before: Graph, after: Graph, name: str) -> str:
 
 @dataclass
 class PipelineRecord:
-    """What happened in one pipeline run: the graph after each pass and its time."""
+    """What happened in one pipeline run: the graph after each pass and its time, and the
+    result of each analysis that ran (``analyses["memplan"]``: the memory plan, or None when
+    the program is too small to plan)."""
 
     stages: list[tuple[str, Graph]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    analyses: dict[str, object] = field(default_factory=dict)
 
 
 def run_pipeline(graph: Graph, pipeline="O2", *, check: bool = False,
                  disable=(), stop_after: str | None = None,
-                 instruments: list[Instrument] | None = None) -> tuple[Graph, PipelineRecord]:
-    """Run ``pipeline`` (a name or a list of pass names) on ``graph``."""
+                 instruments: list[Instrument] | None = None,
+                 pass_args: dict[str, dict] | None = None) -> tuple[Graph, PipelineRecord]:
+    """Run ``pipeline`` (a name or a list of pass names) on ``graph``. ``pass_args``: keyword
+    arguments of a pass or analysis by name (``{"memplan": {"donate": (0,)}}``)."""
     names = pipeline_names(pipeline)
     disable = tuple(disable or ())
     for n in disable:
@@ -171,7 +180,7 @@ def run_pipeline(graph: Graph, pipeline="O2", *, check: bool = False,
         instruments.append(VerifyInstrument())
     rec = PipelineRecord()
     with gc_paused():
-        _run_passes(graph, names, disable, stop_after, instruments, rec)
+        _run_passes(graph, names, disable, stop_after, instruments, rec, pass_args or {})
     return rec.stages[-1][1] if rec.stages else graph, rec
 
 
@@ -200,7 +209,7 @@ def gc_paused():
                 gc.enable()
 
 
-def _run_passes(graph, names, disable, stop_after, instruments, rec):
+def _run_passes(graph, names, disable, stop_after, instruments, rec, pass_args):
     for name in names:
         if name in disable:
             rec.skipped.append(name)
@@ -208,8 +217,11 @@ def _run_passes(graph, names, disable, stop_after, instruments, rec):
         for ins in instruments:
             ins.before(name, graph)
         t0 = time.perf_counter()
-        new = PASSES[name].fn(graph)
+        info = PASSES[name]
+        new = info.fn(graph, **pass_args.get(name, {}))
         dt = time.perf_counter() - t0
+        if info.analysis:
+            rec.analyses[name], new = new, graph
         rec.seconds[name] = rec.seconds.get(name, 0.0) + dt
         for ins in instruments:
             ins.after(name, graph, new, dt)

@@ -85,7 +85,7 @@ def test_fused_chain_that_returns_a_scalar_is_planned():
     x = np.linspace(-1, 1, N, dtype=np.float32)
     f = tg.jit(lambda v: np.sum(long_chain(v)), backend="numpy")  # O2, default threshold
     lowered = f.lower(x)
-    assert lowered.ir.meta.get("memplan") is not None, lowered.source
+    assert lowered.executable.plan is not None, lowered.source
     assert 0 < lowered.stats["peak_bytes"] <= 2 * x.nbytes
     peak, out = measured_peak(f, x)
     assert peak <= lowered.stats["peak_bytes"] + (64 << 10)
@@ -117,7 +117,7 @@ def test_mlp_gradient_peak_is_the_planned_peak(level, program_size):
 
 def test_c_backend_peak_bytes_is_its_arena():
     """The C backend plans its own buffers (kernel-internal values live in registers): its
-    peak is the per-thread arena it allocates, not the NumPy-style plan in ``graph.meta``."""
+    peak is the per-thread arena it allocates, not the NumPy-style memplan analysis's plan."""
     args = (np.ones((8, 16)), np.ones((16, 4)), np.ones((50, 8)))
     try:
         lowered = tg.jit(tg.value_and_grad(mlp_loss, argnums=(0, 1)), backend="c").lower(*args)

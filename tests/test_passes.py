@@ -227,18 +227,47 @@ def test_memplan_never_shares_live_buffers(prog):
     from tracegrad.passes.memplan import check_plan
     flat, graphs = _graphs(prog)
     for kind, g in graphs:
-        opt, _ = run_pipeline(g, "O2", check=True)
-        plan = opt.meta["memplan"]
+        opt, rec = run_pipeline(g, "O2", check=True)
+        plan = rec.analyses["memplan"]
         check_plan(opt, plan)  # independent checker: no two live values in one slot
         assert plan.peak_bytes <= plan.total_intermediate_bytes
+
+
+def test_memplan_is_an_analysis_and_nothing_travels_in_graph_meta():
+    """The NumPy memory plan used to ride to the emitter in ``graph.meta["memplan"]`` (and
+    donate_argnums to the pass in ``meta["donate"]``). The plan is now the memplan stage's
+    result in ``PipelineRecord.analyses``; every stage's graph carries only the derivative
+    provenance marks the printer and dump read."""
+    from tracegrad.passes.autodiff import DERIVATIVE_EQNS
+    for prog in PROGRAMS:
+        for kind, g in _graphs(prog)[1]:
+            out, rec = run_pipeline(g, "O2")
+            assert rec.analyses["memplan"] is not None, (prog.name, kind)
+            assert rec.stages[-1] == ("memplan", rec.stages[-2][1])  # the graph goes on as is
+            for name, stage in rec.stages:
+                assert set(stage.meta) <= {DERIVATIVE_EQNS}, (prog.name, kind, name)
+
+
+def test_codegen_reads_nothing_from_graph_meta():
+    """Code generation gets what passes computed as arguments (the memory plan), never through
+    ``Graph.meta``: no module under codegen/ reads a ``.meta`` attribute."""
+    import ast
+    import pathlib
+
+    import tracegrad.codegen as codegen
+    root = pathlib.Path(codegen.__file__).parent
+    readers = [f"{path.relative_to(root)}:{node.lineno}" for path in sorted(root.rglob("*.py"))
+               for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.Attribute) and node.attr == "meta"]
+    assert not readers, readers
 
 
 def test_checker_catches_overlap():
     from tracegrad.passes.memplan import check_plan
     prog = PROGRAMS[0]
     _, graphs = _graphs(prog)
-    opt, _ = run_pipeline(graphs[1][1], "O2")
-    plan = opt.meta["memplan"]
+    opt, rec = run_pipeline(graphs[1][1], "O2")
+    plan = rec.analyses["memplan"]
     overlapping = [(x, y) for x in plan.buffers for y in plan.buffers
                    if x is not y and x.first < y.first < x.last and x.nbytes == y.nbytes]
     x, y = overlapping[0]
@@ -252,7 +281,7 @@ def test_planned_numpy_code_matches_eager(prog):
     args = prog.make_args(np.random.default_rng(4))
     f = tg.jit(tg.value_and_grad(prog.fn))
     lowered = f.lower(*args)
-    assert lowered.ir.meta.get("memplan") is not None and "_V[" in lowered.source
+    assert lowered.executable.plan is not None and "_V[" in lowered.source
     for _ in range(2):  # the second call reuses the arena
         value, grads = f(*args)
         np.testing.assert_allclose(value, prog.fn(*args), rtol=1e-12)
@@ -281,7 +310,7 @@ def test_donated_argument_storage_is_reused_and_results_are_right():
     plain = tg.jit(f, backend="numpy")
     donated = tg.jit(f, backend="numpy", donate_argnums=(0,))
     lo_plain, lo_don = plain.lower(x, y), donated.lower(x, y)
-    plan = lo_don.ir.meta["memplan"]
+    plan = lo_don.executable.plan
     assert plan.donated_slots, "the plan should back a slot with the donated input"
     assert lo_don.stats["peak_bytes"] < lo_plain.stats["peak_bytes"]
     assert "out=a)" in lo_don.source  # an intermediate written into the donated input a

@@ -46,21 +46,20 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
     level = opt_level or options.get("TRACEGRAD_OPT_LEVEL")
     disable = tuple(p for p in options.get("TRACEGRAD_DISABLE_PASSES").split(",") if p)
     start = traced.graph
-    if donate:
-        start = Graph(start.inputs, start.eqns, start.outputs, {**start.meta, "donate": donate})
     t0 = time.perf_counter()
     # each backend runs its own variant of the pipeline (O2 on C is O2-c: see passes/registry)
     from tracegrad.passes.registry import backend_pipeline
     level = backend_pipeline(level, target_backend(backend))
-    graph, record, eqns, cache_state = _optimize(start, level, disable, backend)
+    graph, record, eqns, cache_state = _optimize(start, level, disable, backend, donate)
     t1 = time.perf_counter()
-    executable = make_executable(graph, backend, name)
+    # NumPy's memory plan is the pipeline's memplan analysis, handed over explicitly
+    executable = make_executable(graph, backend, name, plan=record.analyses.get("memplan"))
     t2 = time.perf_counter()
     made = getattr(executable, "seconds", None) or {}
     codegen = made.get("codegen", t2 - t1)
-    # the C backend makes its own plan (top-level values only); NumPy's is the memplan pass's
+    # the plan the executable runs with: the C backend's own (top-level values only), or the
+    # memplan analysis's for NumPy (None: not planned)
     plan = getattr(executable, "plan", None)
-    plan = graph.meta.get("memplan") if plan is None else plan
     stats = {
         "eqns": {"traced": len(traced.graph.eqns), **eqns, "final": len(graph.eqns)},
         "kernels": kernel_count(graph),
@@ -81,9 +80,10 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
                    traced.out_tree, int_checks=traced.int_checks)
 
 
-def _optimize(start: Graph, level, disable: tuple, backend: str):
+def _optimize(start: Graph, level, disable: tuple, backend: str, donate: tuple = ()):
     """``(graph, record, eqns per stage, program-cache state)``: the pass pipeline, its part
-    before the memory plan read from or written to the program cache."""
+    before the memory plan read from or written to the program cache (``record.analyses``
+    holds the plan, made with ``donate``, on a hit too)."""
     from tracegrad.passes import run_pipeline
     from tracegrad.passes.registry import pipeline_names
 
@@ -91,9 +91,10 @@ def _optimize(start: Graph, level, disable: tuple, backend: str):
     check = options.flag("TRACEGRAD_VERIFY")
     stop_after = options.get("TRACEGRAD_STOP_AFTER") or None
     names = list(pipeline_names(level))
+    pass_args = {"memplan": {"donate": tuple(donate)}}  # jit(donate_argnums)
     if stop_after is not None or not program_cache.enabled():
         graph, record = run_pipeline(start, names, check=check, disable=disable,
-                                     stop_after=stop_after)
+                                     stop_after=stop_after, pass_args=pass_args)
         return graph, record, {n: len(g.eqns) for n, g in record.stages}, "off"
     # the memory plan (keyed by Var identity) is made again after a hit; the rest is stored
     tail = [n for n in names[-1:] if n == "memplan"]
@@ -111,7 +112,7 @@ def _optimize(start: Graph, level, disable: tuple, backend: str):
         eqns = {n: len(g.eqns) for n, g in rec_head.stages}
         state = "uncacheable" if key is None else \
             "stored" if program_cache.store(key, mid, {"eqns": eqns}) else "not stored"
-    graph, record = run_pipeline(mid, tail, check=check, disable=disable)
+    graph, record = run_pipeline(mid, tail, check=check, disable=disable, pass_args=pass_args)
     if hit is None:
         record.stages[:0] = rec_head.stages
         record.seconds = {**rec_head.seconds, **record.seconds}
@@ -143,15 +144,16 @@ def target_backend(backend: str) -> str:
     return backend
 
 
-def make_executable(graph: Graph, backend: str, name: str):
+def make_executable(graph: Graph, backend: str, name: str, plan=None):
     """The executable of ``graph`` on ``backend``: ``c``, ``numpy``, or ``auto`` (C when a C
-    compiler works, else NumPy with one warning)."""
+    compiler works, else NumPy with one warning). ``plan``: the NumPy backend's memory plan
+    (the pipeline's ``memplan`` analysis; the C backend makes its own)."""
     from tracegrad.codegen.executable import NumpyExecutable
 
     if backend == "auto":
         backend = options.get("TRACEGRAD_BACKEND")
     if backend == "numpy":
-        return NumpyExecutable(graph, ident(name))
+        return NumpyExecutable(graph, ident(name), plan)
     if backend not in ("auto", "c"):
         raise TracegradError(f"TRACEGRAD_BACKEND must be auto, numpy or c, got {backend!r}")
     from tracegrad.codegen.c.executable import CExecutable
@@ -159,7 +161,7 @@ def make_executable(graph: Graph, backend: str, name: str):
     if backend == "c":
         return CExecutable(graph, ident(name))
     if _C_UNAVAILABLE:
-        return NumpyExecutable(graph, ident(name))
+        return NumpyExecutable(graph, ident(name), plan)
     try:
         if options.flag("TRACEGRAD_BACKGROUND_BUILD"):
             # a long build not in the cache runs in a thread; NumPy answers until it is done
@@ -174,7 +176,7 @@ def make_executable(graph: Graph, backend: str, name: str):
         warnings.warn(f"tracegrad: no working C compiler ({str(exc).splitlines()[0]}); using the "
                       "NumPy backend (set CC to a C compiler, or backend='numpy' to silence "
                       "this)", TracegradWarning, stacklevel=4)
-        return NumpyExecutable(graph, ident(name))
+        return NumpyExecutable(graph, ident(name), plan)
 
 
 def ident(name: str) -> str:

@@ -196,7 +196,7 @@ def run(argv) -> int:
     if ns.stats:
         from .stats import collect
         if ns.emit is None:  # codegen and compile are phases too: time them even unprinted
-            codegen(result.final, "numpy", target.func_name, result.seconds)
+            codegen(result.final, "numpy", target.func_name, result.seconds, result.plan)
         stats = collect(result, timings=not ns.no_timings)
     view = View(stages=tuple(s for s in STAGES if s in stages),
                 pass_diffs=ns.diff or "all" in ns.stage, pass_unchanged="all" in ns.stage,

@@ -47,6 +47,7 @@ class DumpResult:
     seconds: dict = field(default_factory=dict)     # phase -> seconds, in running order
     input_names: list = field(default_factory=list)  # per input of the transformed graph
     statics: dict = field(default_factory=dict)     # static arguments bound into the function
+    plan: object = None                             # the memplan analysis's plan, if it made one
 
     @property
     def program(self):
@@ -192,7 +193,7 @@ def run_dump(target: Target, bound: BoundArgs, *, transform: str | None = None,
     _run_passes(result, names, disable, stop_after, verify)
     if emit is not None:
         result.backend = emit
-        result.source = codegen(result.final, emit, code_name, seconds)
+        result.source = codegen(result.final, emit, code_name, seconds, result.plan)
     return result
 
 
@@ -226,9 +227,10 @@ def _run_passes(result: DumpResult, names, disable, stop_after, verify) -> None:
         before = after
         stopped = name == stop_after
     result.final = final
+    result.plan = record.analyses.get("memplan")
 
 
-def codegen(graph, backend: str, name: str, seconds: dict) -> str:
+def codegen(graph, backend: str, name: str, seconds: dict, plan=None) -> str:
     """Generated source for ``backend``, by the API's own lowering (so it is what ``jit`` runs);
     records the codegen and compile times."""
     from tracegrad.api import make_executable
@@ -236,7 +238,7 @@ def codegen(graph, backend: str, name: str, seconds: dict) -> str:
 
     t0 = time.perf_counter()
     try:
-        exe = make_executable(graph, backend, name)
+        exe = make_executable(graph, backend, name, plan=plan)
     except TracegradError as exc:
         raise CLIError(f"--emit {backend}: {one_line(exc)}") from exc
     # the NumPy backend times its two phases; the C backend's are one compiler run

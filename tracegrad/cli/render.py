@@ -48,7 +48,7 @@ def _stage_note(result: DumpResult, stage: str, graph) -> str:
             if intermediate_bytes(graph) < SMALL_PROGRAM_BYTES:
                 text += (f" (fuse leaves programs with under {SMALL_PROGRAM_BYTES // 1024} KiB "
                          "of intermediates alone, as jit does)")
-        if "memplan" in graph.meta:
+        if result.plan is not None:
             text += ", memory-planned"
     return text
 

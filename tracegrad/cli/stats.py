@@ -16,7 +16,7 @@ def collect(result: DumpResult, *, timings: bool = True) -> dict:
         if step.status == "ran":
             eqns[step.name] = len(step.after.eqns)
     eqns["final"] = len(final.eqns)
-    plan = final.meta.get("memplan")
+    plan = result.plan
     fused = [e for e in final.eqns if e.prim.name == "fused"]
     stats = {
         "eqns": eqns,
