@@ -1,13 +1,19 @@
 """Turn a partial-derivative expression of the derivative table into IR (no sympy at run time).
 
 Expressions are Python syntax over ``x``, ``y`` (inputs) and ``out`` (the output), with the
-functions below; constants stay Python scalars so they become weak literals of the operand dtype.
-``x**2`` is emitted as ``x*x`` (exact and cheaper than pow).
+functions of ``functions()``; constants stay Python scalars so they become weak literals of the
+operand dtype. ``x**2`` is emitted as ``x*x`` (exact and cheaper than pow).
+
+The functions come from the elementwise registry: a primitive whose scalar meaning is ``f(x)``
+(or ``f(x, y)``) is what sympy's ``f`` means (``cosh(x)`` in ``sinh``'s partial is ``cosh``,
+``Abs`` is ``abs``, ``Max`` is ``max``), so a new elementwise primitive needs no row here. Only
+names no primitive's scalar meaning spells are listed by hand (``_SPECIAL``).
 """
 from __future__ import annotations
 
 import ast
 import math
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -16,14 +22,32 @@ from ..primitive import is_traced
 from ..thread_local import ThreadLocalList
 from . import ops
 
+_APPLICATION = re.compile(r"([A-Za-z_]\w*)\((?:x|x, y)\)")  # a scalar meaning "f(x)", "f(x, y)"
 
-def _funcs():
-    return {
-        "exp": ops.exp, "log": ops.log, "sqrt": ops.sqrt, "sin": ops.sin, "cos": ops.cos,
-        "tanh": ops.tanh, "sinh": ops.sinh, "cosh": ops.cosh, "sign": ops.sign,
-        "floor": ops.floor, "where": _where, "sigmoid": ops.sigmoid,
-        "isinf": _isinf, "nan_to_zero": _nan_to_zero,
-    }
+
+def _special():
+    """Names sympy (or a stated override, passes/symbolic.py) writes that no primitive's
+    scalar meaning is an application of: ``sign`` and ``floor`` are nondiff primitives (no
+    scalar meaning) that appear in others' partials (``Abs``, ``rem``); ``sigmoid`` is declared
+    by its formula; the rest are guards of the overrides."""
+    return {"sign": ops.sign, "floor": ops.floor, "sigmoid": ops.sigmoid,
+            "where": _where, "isinf": _isinf, "nan_to_zero": _nan_to_zero}
+
+
+@lru_cache(maxsize=None)
+def functions() -> dict:
+    """Function name in a partial expression -> the IR operation it means. Built on first use
+    (the declaring modules import this file before the registry is complete)."""
+    from .elementwise import ELEMENTWISE
+    table = {}
+    for prim in ELEMENTWISE.values():
+        m = _APPLICATION.fullmatch(prim.scalar or "")
+        if m is not None:
+            if m.group(1) in table:
+                raise ValueError(f"two elementwise primitives have the scalar meaning "
+                                 f"{prim.scalar!r}")
+            table[m.group(1)] = ops.ELEMENTWISE_OPS[prim.name]
+    return {**table, **_special()}
 
 
 def _isinf(z):
@@ -61,7 +85,7 @@ def _parse(expr: str) -> ast.AST:
 def evaluate(expr: str, env: dict, dtype):
     """Evaluate ``expr`` with ``env`` (names to tracers/arrays/literals) as IR operations."""
     _float_dtype[0] = dtype
-    return _eval(_parse(expr), env, _funcs())
+    return _eval(_parse(expr), env, functions())
 
 
 def _const(v):
