@@ -30,30 +30,31 @@ def kernel_count(source: str) -> int:
     return source.count("\nTG_KERNEL ")
 
 
-def maybe_background(graph: Graph, fn_name: str):
+def maybe_background(graph: Graph, fn_name: str, numpy_plan=None):
     """A ``BackgroundExecutable`` when ``graph``'s C build is long and not cached, else a
     ``CExecutable`` built now (from the same emitted source). Raises ``CompileError`` when no
-    compiler works, as ``CExecutable`` does."""
+    compiler works, as ``CExecutable`` does. ``numpy_plan``: the NumPy code's memory plan (None
+    after the C pipelines, which leave planning to the backend)."""
     from .executable import CExecutable, prepare
     from .loader import is_built
     prepared = prepare(graph, fn_name)
     source = prepared[1].source
     if kernel_count(source) < BACKGROUND_MIN_KERNELS or is_built(source):
         return CExecutable(graph, fn_name, prepared)
-    return BackgroundExecutable(graph, fn_name, prepared)
+    return BackgroundExecutable(graph, fn_name, prepared, numpy_plan)
 
 
 class BackgroundExecutable:
     """NumPy now, C once the thread has built it; see the module docstring."""
 
-    def __init__(self, graph: Graph, fn_name: str, prepared):
+    def __init__(self, graph: Graph, fn_name: str, prepared, numpy_plan=None):
         from tracegrad.codegen.executable import NumpyExecutable
 
         from . import threads as c_threads
         self.graph = graph
         self.plan, self.program, codegen = prepared
         self.source = self.program.source
-        self._numpy = NumpyExecutable(graph, fn_name)
+        self._numpy = NumpyExecutable(graph, fn_name, numpy_plan)
         self.peak_bytes = self._numpy.peak_bytes
         self.seconds = {"codegen": codegen + self._numpy.seconds["codegen"],
                         "compile": self._numpy.seconds["compile"]}

@@ -166,7 +166,7 @@ def make_executable(graph: Graph, backend: str, name: str, plan=None):
         if options.flag("TRACEGRAD_BACKGROUND_BUILD"):
             # a long build not in the cache runs in a thread; NumPy answers until it is done
             from tracegrad.codegen.c.background import maybe_background
-            return maybe_background(graph, ident(name))
+            return maybe_background(graph, ident(name), plan)
         return CExecutable(graph, ident(name))
     except CompileError as exc:
         if exc.source_path is not None:
