@@ -30,8 +30,8 @@ Flags tried on the 1,100-kernel source (cc CPU s): inlined -O3 8.5, -O2 -fno-tre
 ``__attribute__((optimize("O1")))`` or ``("O2", "no-tree-vectorize")`` on the small kernels
 1.9: once kernels are out of line, lowering the optimisation of small ones saves nothing (and
 turning vectorisation off could change the numbers: libmvec's vector tanhf/expf need not
-round as the scalar ones do), so every kernel keeps -O3. With fusion on, no two same-shape elementwise kernels
-are adjacent in the RNN (matrix products separate them), so there is nothing to merge.
+round as the scalar ones do), so every kernel keeps -O3. With fusion on, no two same-shape
+elementwise kernels are adjacent in the RNN (matrix products separate them): nothing to merge.
 """
 from __future__ import annotations
 
