@@ -25,3 +25,24 @@ from .tensor import (Tensor, arange, as_tensor, enable_grad, from_numpy, is_grad
 from .tensor import float32, float64, int32, int64, bool_  # noqa: F401,E402
 from . import data, nn, optim  # noqa: F401,E402
 from .compile_step import compile  # noqa: F401,E402
+# PyTorch's namespace (issue 18): dtype and device names, the rest of the creation functions,
+# the functional math (tg.sin, tg.sum(x, dim), tg.cat, ...), tg.func. None of these replaces a
+# name above: tg.grad / tg.jacobian / tg.hessian keep their API.md meaning; the torch meanings
+# are tg.autograd.grad and tg.func.grad / jacrev / jacfwd / hessian (docs/tensor.md).
+from .tensor.device import (bool, cuda, device, double, float, int, long)  # noqa: F401,E402,A004
+from .tensor.creation import (empty, empty_like, eye, full, full_like, linspace,  # noqa: F401,E402
+                              logspace, rand_like, randint, randn_like)
+from .tensor.functions import (abs, acos, add, allclose, argmax, argmin, asin,  # noqa: F401,E402,A004
+                               atan, cat, ceil, clamp, clip, concat, concatenate, cos, cosh,
+                               cumsum, div, divide, dot, exp, exp2, expm1, flatten, floor, log,
+                               log10, log1p, log2, log_softmax, matmul, max, maximum, mean, min,
+                               minimum, mm, mul, multiply, neg, norm, numel, outer, permute, pow,
+                               prod, relu, reshape, round, rsqrt, sigmoid, sign, sin, sinh,
+                               softmax, sqrt, square, squeeze, stack, std, sub, subtract, sum, t,
+                               tan, tanh, transpose, unsqueeze, var, where)
+from .tensor import func  # noqa: E402
+import sys as _sys  # noqa: E402
+# `from tracegrad.autograd import Function` / `from tracegrad.func import grad`, as with torch
+_sys.modules.setdefault(__name__ + ".autograd", autograd)
+_sys.modules.setdefault(__name__ + ".func", func)
+del _sys

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes, lax
+from ..custom import Function, FunctionCtx  # noqa: F401  (tg.autograd.Function, as in PyTorch)
 from ..errors import GradientDTypeError, GradientError
 from ..ir import AVal
 from ..tracer import TraceContext

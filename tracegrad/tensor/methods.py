@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import numpy as tnp
-from ..errors import TracegradError
 from .lazy import apply_op
 from .ops import _as_dtype, _getitem, _identity_copy, _norm, _relu
 
@@ -41,12 +40,16 @@ class TensorMethods:
         return apply_op(_as_dtype, (self, np.dtype(dtype)), name="astype")
 
     def to(self, *args, **kwargs) -> Tensor:
-        """``to(dtype)``; devices other than "cpu" are not available."""
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``; devices
+        other than the CPU raise ``UnsupportedOperationError``."""
+        from .device import check_device, device
         dtype = kwargs.get("dtype")
         for a in args + tuple(v for k, v in kwargs.items() if k == "device"):
-            if isinstance(a, str) and a != "cpu":
-                raise TracegradError(f"tracegrad runs on the CPU; device {a!r} is not available")
-            if not isinstance(a, str) and a is not None:
+            if isinstance(a, (str, device)):
+                check_device(a)
+            elif getattr(a, "_tg_tensor", False):
+                dtype = a.dtype
+            elif a is not None:
                 dtype = a
         return self if dtype is None or np.dtype(dtype) == self.dtype else self.astype(dtype)
 
@@ -222,6 +225,48 @@ class TensorMethods:
     def abs(self):
         return apply_op(tnp.abs, (self,))
 
+    def tan(self):
+        return apply_op(tnp.tan, (self,))
+
+    def sinh(self):
+        return apply_op(tnp.sinh, (self,))
+
+    def cosh(self):
+        return apply_op(tnp.cosh, (self,))
+
+    def asin(self):
+        return apply_op(tnp.arcsin, (self,))
+
+    def acos(self):
+        return apply_op(tnp.arccos, (self,))
+
+    def atan(self):
+        return apply_op(tnp.arctan, (self,))
+
+    def exp2(self):
+        return apply_op(tnp.exp2, (self,))
+
+    def expm1(self):
+        return apply_op(tnp.expm1, (self,))
+
+    def log2(self):
+        return apply_op(tnp.log2, (self,))
+
+    def log10(self):
+        return apply_op(tnp.log10, (self,))
+
+    def floor(self):
+        return apply_op(tnp.floor, (self,))
+
+    def ceil(self):
+        return apply_op(tnp.ceil, (self,))
+
+    def round(self):
+        return apply_op(tnp.round, (self,))
+
+    def reciprocal(self):
+        return 1.0 / self
+
     def sign(self):
         return apply_op(tnp.sign, (self,))
 
@@ -232,6 +277,12 @@ class TensorMethods:
         return apply_op(tnp.negative, (self,))
 
     def pow(self, e):
+        # PyTorch: a float tensor to an integer tensor's power stays float (NumPy would
+        # promote float32 ** int64 to float64), so x.unsqueeze(-1).pow(tg.tensor([1, 2, 3]))
+        # keeps x's dtype as the tutorial expects
+        if (getattr(e, "_tg_tensor", False) or isinstance(e, np.ndarray)) and \
+                self.dtype.kind == "f" and e.dtype.kind in "iub":
+            e = e.astype(self.dtype)
         return apply_op(tnp.power, (self, e))
 
     def clamp(self, min=None, max=None):
