@@ -60,6 +60,8 @@ def _run(fn, args, argnums, has_aux):
 
 
 def _grads(out, ins, create_graph, grad_outputs=None):
+    if not out.requires_grad:  # the output does not depend on the inputs: zero gradients
+        return [Tensor._leaf(np.zeros(t.shape, t.dtype)) for t in ins]
     gs = _autograd_grad(out, ins, grad_outputs=grad_outputs, retain_graph=True,
                         create_graph=create_graph, allow_unused=True)
     return [g if g is not None else Tensor._leaf(np.zeros(t.shape, t.dtype))
