@@ -323,8 +323,9 @@ def test_tutorial_matches_pytorch_when_installed():
 
 def test_cuda_is_a_clear_typed_error():
     assert tg.cuda.is_available() is False
-    with pytest.raises(tg.UnsupportedOperationError, match="runs on the CPU"):
+    with pytest.raises(tg.UnsupportedOperationError, match="runs on the CPU") as err:
         tg.zeros(3, device="cuda")
+    assert "test_torch_tutorial.py" in str(err.value)  # names the user's line
     with pytest.raises(tg.UnsupportedOperationError, match="cuda"):
         tg.ones(2).to("cuda:0")
     with pytest.raises(tg.UnsupportedOperationError):

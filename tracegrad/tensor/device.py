@@ -9,6 +9,7 @@ import builtins
 import numpy as np
 
 from ..errors import UnsupportedOperationError
+from ..source_info import user_src_with_text
 
 # PyTorch's dtype names (they shadow builtins in this module only: use builtins.int there): the NumPy dtypes tracegrad supports (``tg.float`` is float32 as there)
 float32 = float = np.dtype("float32")
@@ -33,7 +34,8 @@ class device:
         if kind != "cpu":
             raise UnsupportedOperationError(
                 f"tracegrad runs on the CPU; device {type!r} is not available. Use "
-                "device='cpu' (or pick it with tg.cuda.is_available(), which is False)")
+                "device='cpu' (or pick it with tg.cuda.is_available(), which is False)"
+            ).with_src(user_src_with_text(2))  # the user's line, however deep the check ran
         self.type = "cpu"
         self.index = index if index is not None else (builtins.int(idx) if idx else None)
 
