@@ -301,6 +301,15 @@ def test_polynomial_steps_reach_the_least_squares_cubic():
     assert ns["summary"].startswith("y = ")
 
 
+def test_the_import_alias_port_runs_too():
+    """The other port users make: only ``import torch`` becomes ``import tracegrad as torch``."""
+    src = (PRELUDE + LEGENDRE).replace("import torch", "import tracegrad as torch")
+    ns: dict = {"ITERS": 20}
+    exec(compile(src, "<tutorial step, alias>", "exec"), ns)
+    np.testing.assert_allclose(ns["coeffs"], legendre_descent(ns["init"], 20)[0], rtol=2e-3,
+                               atol=2e-4)
+
+
 def test_the_port_changes_only_the_word_torch():
     assert port("import torch\nx = torch.nn.Linear(3, 1)  # torchvision") == \
         "import tracegrad\nx = tracegrad.nn.Linear(3, 1)  # torchvision"
