@@ -1,5 +1,6 @@
 """``dot_general`` in C: float contractions call OpenBLAS's sgemm/dgemm (with the transposes
-that match the operands' memory layout, one call per batch element); an operand whose
+that match the operands' memory layout, one call per batch element; gemv when one side has a
+single free row or column); an operand whose
 contracted and free axes are interleaved is first copied into scratch space in the canonical
 order. Integer contractions (no BLAS type), and float ones with a dimension the LP64 BLAS
 cannot take (above INT_MAX, other than a tall lhs, which goes in row blocks), run a plain loop
@@ -85,6 +86,9 @@ def emit_dot(em, e):
         em.uses_blas = True
         gemm = "tg_sgemm" if t == "float" else "tg_dgemm"  # through set_blas's addresses
         one, zero = ("1.0f", "0.0f") if t == "float" else ("1.0", "0.0")
+        if fits and (N == 1 or M == 1):
+            _emit_gemv(em, t, nb, M, N, K, la, lrb, pa, pb, out, o.aval.nbytes)
+            return
         if fits:
             em.stmt(f"    for (int64_t bi = 0; bi < {nb}; bi++)\n"
                     f"        {gemm}(TgRowMajor, {trans_a}, {trans_b}, {M}, {N}, {K}, {one},\n"
@@ -111,6 +115,29 @@ def emit_dot(em, e):
             f"{ia}] * (({t}*){pb})[bi*{K * N} + {ib}];\n"
             f"          {out}[bi*{M * N} + m*{N} + n] = ({t})s;\n"
             f"        }}")
+
+
+def _emit_gemv(em, t, nb, M, N, K, la, lrb, pa, pb, out, nbytes):
+    """A product with one output column (N == 1) or row (M == 1) is a matrix-vector product:
+    gemv reads the matrix once in place where gemm with one column packs it first (3-4x slower
+    for a 1000x1000 float32 matrix). The vector operand is contiguous in either layout. The
+    output is zeroed first: with beta = 0 some OpenBLAS versions scale the old contents by 0,
+    which keeps a NaN left in the arena."""
+    gemv = "tg_sgemv" if t == "float" else "tg_dgemv"
+    one, zero = ("1.0f", "0.0f") if t == "float" else ("1.0", "0.0")
+    if N == 1:  # out[M] = op(A) x: A is M x K ("N") or K x M ("T"), row-major
+        mat, vec, rows = pa, pb, (M, K) if la == "N" else (K, M)
+        trans = "TgNoTrans" if la == "N" else "TgTrans"
+        mstride, vstride = M * K, K * N
+    else:  # out[N] = x op(B): B is N x K ("N") or K x N ("T")
+        mat, vec, rows = pb, pa, (N, K) if lrb == "N" else (K, N)
+        trans = "TgNoTrans" if lrb == "N" else "TgTrans"
+        mstride, vstride = K * N, M * K
+    r, c = rows
+    em.stmt(f"    memset({out}, 0, {nbytes});\n"
+            f"    for (int64_t bi = 0; bi < {nb}; bi++)\n"
+            f"        {gemv}(TgRowMajor, {trans}, {r}, {c}, {one}, ({t}*){mat} + bi*{mstride}, {c},"
+            f" ({t}*){vec} + bi*{vstride}, 1, {zero}, {out} + bi*{M * N}, 1);")
 
 
 def _copy_canonical(em, e, x, order, off):
@@ -159,11 +186,35 @@ static void tg_dgemm(int32_t o, int32_t ta, int32_t tb, int64_t m, int64_t n, in
     else ((tg_dgemm32_t)tg_blas_d)(o, ta, tb, (int32_t)m, (int32_t)n, (int32_t)k, al, a,
                                    (int32_t)lda, b, (int32_t)ldb, be, c, (int32_t)ldc);
 }
+typedef void (*tg_sgemv64_t)(int32_t, int32_t, int64_t, int64_t, float, const float*, int64_t,
+                             const float*, int64_t, float, float*, int64_t);
+typedef void (*tg_dgemv64_t)(int32_t, int32_t, int64_t, int64_t, double, const double*, int64_t,
+                             const double*, int64_t, double, double*, int64_t);
+typedef void (*tg_sgemv32_t)(int32_t, int32_t, int32_t, int32_t, float, const float*, int32_t,
+                             const float*, int32_t, float, float*, int32_t);
+typedef void (*tg_dgemv32_t)(int32_t, int32_t, int32_t, int32_t, double, const double*, int32_t,
+                             const double*, int32_t, double, double*, int32_t);
+static void* tg_blas_sv = NULL;
+static void* tg_blas_dv = NULL;
+static void tg_sgemv(int32_t o, int32_t ta, int64_t m, int64_t n, float al, const float* a,
+                     int64_t lda, const float* x, int64_t ix, float be, float* y, int64_t iy) {
+    if (tg_blas_ilp64) ((tg_sgemv64_t)tg_blas_sv)(o, ta, m, n, al, a, lda, x, ix, be, y, iy);
+    else ((tg_sgemv32_t)tg_blas_sv)(o, ta, (int32_t)m, (int32_t)n, al, a, (int32_t)lda, x,
+                                    (int32_t)ix, be, y, (int32_t)iy);
+}
+static void tg_dgemv(int32_t o, int32_t ta, int64_t m, int64_t n, double al, const double* a,
+                     int64_t lda, const double* x, int64_t ix, double be, double* y, int64_t iy) {
+    if (tg_blas_ilp64) ((tg_dgemv64_t)tg_blas_dv)(o, ta, m, n, al, a, lda, x, ix, be, y, iy);
+    else ((tg_dgemv32_t)tg_blas_dv)(o, ta, (int32_t)m, (int32_t)n, al, a, (int32_t)lda, x,
+                                    (int32_t)ix, be, y, (int32_t)iy);
+}
 static PyObject* tg_set_blas(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 3) { PyErr_SetString(PyExc_TypeError, "set_blas(sgemm, dgemm, ilp64)"); return NULL; }
+    if (nargs != 5) { PyErr_SetString(PyExc_TypeError, "set_blas(sgemm, dgemm, ilp64, sgemv, dgemv)"); return NULL; }
     tg_blas_s = PyLong_AsVoidPtr(args[0]);
     tg_blas_d = PyLong_AsVoidPtr(args[1]);
     tg_blas_ilp64 = (int64_t)PyLong_AsLong(args[2]);
+    tg_blas_sv = PyLong_AsVoidPtr(args[3]);
+    tg_blas_dv = PyLong_AsVoidPtr(args[4]);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
 }

@@ -71,8 +71,8 @@ class CExecutable:
         self.seconds = {"codegen": codegen, "compile": time.perf_counter() - t1}
         blas_threads = (0, 0)
         if prog.uses_blas:
-            from .blas_lib import blas_functions
-            self.module.set_blas(*blas_functions()[:3])
+            from .blas_lib import blas_functions, gemv_functions
+            self.module.set_blas(*blas_functions()[:3], *gemv_functions())
             blas_threads = c_threads.blas_thread_functions()
         self._blas_threads = blas_threads
         self._adapt = adapt_threads()
