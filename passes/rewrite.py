@@ -15,10 +15,17 @@ from tracegrad.primitive import get_primitive
 
 
 class Builder:
-    def __init__(self, eqns: list, producers: dict, src: str | None):
+    def __init__(self, eqns: list, producers: dict, src: str | None, readers: dict | None = None):
         self.eqns = eqns
         self.producers = producers
         self.src = src
+        self.readers = readers if readers is not None else {}
+
+    def uses(self, atom) -> int:
+        """How many times ``atom`` is read (equation operands and graph outputs) in the graph
+        this sweep started from: a rule that rebuilds a producer for one reader (folding a
+        transpose into a product) must not duplicate work the other readers still need."""
+        return 0 if isinstance(atom, Lit) else self.readers.get(id(atom), 0)
 
     def producer(self, atom) -> Eqn | None:
         """The equation that defines ``atom`` in the graph being built (None for inputs/lits)."""
@@ -53,6 +60,10 @@ def rewrite_once(graph: Graph, rules: dict[str, list[Rule]], hits: dict | None =
     eqns: list[Eqn] = []
     producers: dict[int, Eqn] = {}
     changed = False
+    readers: dict[int, int] = {}
+    for a in [a for e in graph.eqns for a in e.inputs] + list(graph.outputs):
+        if isinstance(a, Var):
+            readers[id(a)] = readers.get(id(a), 0) + 1
 
     def read(a):
         while not isinstance(a, Lit) and id(a) in subst:
@@ -65,7 +76,7 @@ def rewrite_once(graph: Graph, rules: dict[str, list[Rule]], hits: dict | None =
             e = e.replace(inputs=ins)
         replaced = None
         for rule in rules.get(e.prim.name, ()):
-            b = Builder(eqns, producers, e.src)
+            b = Builder(eqns, producers, e.src, readers)
             mark = len(eqns)
             replaced = rule.fn(e, b)
             if replaced is not None:

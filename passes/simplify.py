@@ -341,3 +341,26 @@ def _select_const(e, b):
         return [b.add("broadcast_in_dim", pick, shape=e.outputs[0].aval.shape,
                       broadcast_dimensions=())] if e.outputs[0].aval.shape else [pick]
     return [pick] if pick.aval == e.outputs[0].aval else None
+
+
+@rule("transpose", doc="transpose(dot_general(x, y)) swapping the free axes -> dot_general(y, x) "
+      "(the BLAS may sum in another order)")
+def _transpose_of_dot(e, b):
+    """dot_general's output is (batch, lhs free, rhs free); a transpose that keeps the batch axes
+    and swaps the two free blocks (each in order) is the product with its operands swapped, so
+    the transpose folds into the contraction's dimension numbers (a gemm/gemv transpose flag)
+    instead of a copy. Only when the transpose is the product's one reader (the graph keeps
+    one product either way)."""
+    p = b.producer(e.inputs[0])
+    if p is None or p.prim.name != "dot_general" or b.uses(e.inputs[0]) != 1:
+        return None
+    (lc, rc), (lb, rb) = p.params["dimension_numbers"]
+    x, y = p.inputs
+    nb = len(lb)
+    nlf = len(x.aval.shape) - len(lc) - nb
+    nrf = len(y.aval.shape) - len(rc) - nb
+    want = tuple(range(nb)) + tuple(range(nb + nlf, nb + nlf + nrf)) + tuple(range(nb, nb + nlf))
+    if tuple(e.params["permutation"]) != want or nlf == 0 or nrf == 0:
+        return None
+    params = dict(p.params, dimension_numbers=((tuple(rc), tuple(lc)), (tuple(rb), tuple(lb))))
+    return [b.add("dot_general", y, x, **params)]

@@ -115,6 +115,10 @@ def _check_gradient(case: Case, args, out_shape) -> None:
 F3, F3B = "a:f64[3]", "a:f64[3] b:f64[3]"
 
 
+_TDOT = ("transpose(dot_general(x, y)) swapping the free axes -> dot_general(y, x) "
+         "(the BLAS may sum in another order)")
+
+
 def _s(rule, fires, name, program):
     return Case("simplify", rule, fires, name, program)
 
@@ -254,6 +258,34 @@ SIMPLIFY = [
     _s("dot_general with a rank-0 operand -> mul (a scaling)", False, "dot_vectors",
        ir("a:f64[3] b:f64[3]",
           "c:f64[] = dot_general[dimension_numbers=(((0,), (0,)), ((), ()))] a b", out="c")),
+    _s(_TDOT, True, "transpose_of_vecmat",  # the HVP's cotangent row times A
+       ir("a:f64[3,1] b:f64[3,4]",
+          "c:f64[1,4] = dot_general[dimension_numbers=(((0,), (0,)), ((), ()))] a b",
+          "d:f64[4,1] = transpose[permutation=(1, 0)] c", out="d")),
+    _s(_TDOT, True, "transpose_of_batched_matmul",
+       ir("a:f64[2,3,5] b:f64[2,5,4]",
+          "c:f64[2,3,4] = dot_general[dimension_numbers=(((2,), (1,)), ((0,), (0,)))] a b",
+          "d:f64[2,4,3] = transpose[permutation=(0, 2, 1)] c", out="d")),
+    _s(_TDOT, True, "transpose_of_outer_multi_free",
+       ir("a:f64[2,3] b:f64[4]",
+          "c:f64[2,3,4] = dot_general[dimension_numbers=(((), ()), ((), ()))] a b",
+          "d:f64[4,2,3] = transpose[permutation=(2, 0, 1)] c", out="d")),
+    _s(_TDOT, False, "transpose_of_dot_with_another_reader",  # would compute the product twice
+       ir("a:f64[3,2] b:f64[3,4]",
+          "c:f64[2,4] = dot_general[dimension_numbers=(((0,), (0,)), ((), ()))] a b",
+          "d:f64[4,2] = transpose[permutation=(1, 0)] c",
+          "e:f64[2,4] = neg c", out="d e")),
+    _s(_TDOT, False, "transpose_moves_batch_axis",
+       ir("a:f64[2,3,5] b:f64[2,5,4]",
+          "c:f64[2,3,4] = dot_general[dimension_numbers=(((2,), (1,)), ((0,), (0,)))] a b",
+          "d:f64[3,2,4] = transpose[permutation=(1, 0, 2)] c", out="d")),
+    _s(_TDOT, False, "transpose_within_lhs_free_block",
+       ir("a:f64[2,3] b:f64[4]",
+          "c:f64[2,3,4] = dot_general[dimension_numbers=(((), ()), ((), ()))] a b",
+          "d:f64[4,3,2] = transpose[permutation=(2, 1, 0)] c", out="d")),
+    _s(_TDOT, False, "transpose_of_reduce_not_dot",
+       ir("a:f64[2,3,4]", "b:f64[2,3] = reduce_sum[axes=(2,)] a",
+          "c:f64[3,2] = transpose[permutation=(1, 0)] b", out="c")),
     _s("sum of broadcast(scalar) over all axes -> scalar * count", True, "sum_bcast_all",
        ir("a:f64[]", "b:f64[2,3] = broadcast_in_dim[broadcast_dimensions=() shape=(2, 3)] a",
           "c:f64[] = reduce_sum[axes=(0, 1)] b", out="c")),
