@@ -30,3 +30,14 @@ from .modules import (  # noqa: F401
                       Softplus,
                       Tanh,
 )
+from .layers import (  # noqa: F401
+                     AvgPool2d,
+                     BatchNorm1d,
+                     BatchNorm2d,
+                     BCELoss,
+                     Conv1d,
+                     Conv2d,
+                     Embedding,
+                     MaxPool2d,
+                     SmoothL1Loss,
+)

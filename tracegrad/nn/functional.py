@@ -164,6 +164,43 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
 
 
 @tensor_op
+def binary_cross_entropy(input, target, reduction="mean"):
+    """-(y log x + (1-y) log(1-x)) on probabilities, each log clamped at -100 as PyTorch does
+    (so x == 0 or 1 gives a finite loss; the clamped side then has gradient 0)."""
+    # the inner where keeps log away from 0 (no divide warning, no nan in the gradient)
+    pos, one = input > 0, input < 1
+    logx = tnp.where(pos, tnp.maximum(tnp.log(tnp.where(pos, input, 1.0)), -100.0), -100.0)
+    log1mx = tnp.where(one, tnp.maximum(tnp.log1p(-tnp.where(one, input, 0.0)), -100.0), -100.0)
+    loss = -(target * logx + (1.0 - target) * log1mx)
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+@tensor_op
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - beta/2 (``beta == 0`` is the L1 loss)."""
+    if beta < 0:
+        raise TracegradError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    ad = tnp.abs(input - target)
+    if beta == 0:
+        return _reduce(ad, reduction, "smooth_l1_loss")
+    loss = tnp.where(ad < beta, (0.5 / beta) * ad * ad, ad - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+@tensor_op
+def embedding(input, weight, padding_idx=None):
+    """Rows ``weight[input]`` as one gather (``take`` along axis 0; its gradient is a
+    scatter-add). Rows looked up at ``padding_idx`` get no gradient, as in PyTorch."""
+    if np.dtype(input.dtype).kind not in "iu":
+        raise TracegradError(f"embedding: indices must be integers, got {input.dtype}")
+    out = tnp.take(weight, tnp.astype(input, np.int64), axis=0)
+    if padding_idx is None:
+        return out
+    pad = tnp.expand_dims(input == padding_idx, -1)
+    return tnp.where(pad, stop_gradient(out), out)
+
+
+@tensor_op
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     xs = tnp.shape(x)
@@ -208,3 +245,8 @@ def dropout(x, p=0.5, training=True, generator=None):
 
 def _mul(x, m):
     return x * m
+
+
+# convolution, pooling and batch norm live in their own modules (one job each)
+from .conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: E402,F401
+from .norm import batch_norm  # noqa: E402,F401

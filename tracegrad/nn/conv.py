@@ -1,0 +1,184 @@
+"""Convolution and pooling as functions (``F.conv1d``, ``F.conv2d``, ``F.max_pool2d``,
+``F.avg_pool2d``), written on ``tracegrad.numpy`` so they differentiate like everything else.
+
+Lowering (im2col): the padded input is moved to channels-last, each kernel offset is one
+*static* strided slice, the slices are stacked into patches (rows = output positions, columns =
+channel x kernel offset) and the contraction with the weight is ONE 2-D matmul, so the flops go
+to BLAS. The backward of a static slice is a static pad, so gradients need no scatter primitive.
+Shapes, padding, stride and dilation follow PyTorch (cross-correlation, weight
+``(out, in, *kernel)``, output size ``floor((L + 2p - d (k - 1) - 1) / s) + 1``).
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .. import numpy as tnp
+from ..errors import ShapeError, TracegradError
+from ..tensor import tensor_op
+
+
+def _tuple(v, n, what):
+    t = (v,) * n if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(t) != n or not all(isinstance(i, (int, np.integer)) for i in t):
+        raise TracegradError(f"{what} must be an int or a tuple of {n} ints, got {v!r}")
+    return tuple(int(i) for i in t)
+
+
+def _out_size(size, k, s, p, d, what):
+    out = (size + 2 * p - d * (k - 1) - 1) // s + 1
+    if out < 1:
+        raise ShapeError(f"{what}: input size {size} (padding {p}) is smaller than the "
+                         f"dilated kernel {d * (k - 1) + 1}")
+    return out
+
+
+def _patches(x, kernel, stride, dilation, out_sizes):
+    """x: (N, *spatial, C) already padded. Returns (N, *out, C, K) with K = prod(kernel), the
+    kernel offsets in row-major order (matching ``weight.reshape(O, C, K)``)."""
+    cols = []
+    for offs in itertools.product(*(range(k) for k in kernel)):
+        idx = (slice(None),) + tuple(
+            slice(o * d, o * d + s * (m - 1) + 1, s)
+            for o, d, s, m in zip(offs, dilation, stride, out_sizes)) + (slice(None),)
+        cols.append(x[idx])
+    return tnp.stack(cols, axis=-1)
+
+
+def _pad_spatial(x, padding, value=0.0):
+    """Pad the spatial axes 2.. of an (N, C, *spatial) array; padding is per axis (lo, hi)."""
+    if not any(lo or hi for lo, hi in padding):
+        return x
+    return tnp.pad(x, ((0, 0), (0, 0)) + tuple(padding), constant_values=value)
+
+
+def _resolve_padding(padding, kernel, stride, dilation, what):
+    if isinstance(padding, str):
+        if padding == "valid":
+            return tuple((0, 0) for _ in kernel)
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise TracegradError(f"{what}: padding='same' needs stride 1 (as in PyTorch)")
+            tot = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return tuple((t // 2, t - t // 2) for t in tot)
+        raise TracegradError(f"{what}: padding must be an int, a tuple, 'valid' or 'same', "
+                             f"got {padding!r}")
+    p = _tuple(padding, len(kernel), f"{what} padding")
+    if any(i < 0 for i in p):
+        raise TracegradError(f"{what}: padding must be >= 0, got {padding!r}")
+    return tuple((i, i) for i in p)
+
+
+def _conv(x, weight, bias, stride, padding, dilation, groups, nd, what):
+    xs, ws = tnp.shape(x), tnp.shape(weight)
+    if len(xs) != nd + 2 or len(ws) != nd + 2:
+        raise ShapeError(f"{what}: needs input (N, C, {'L' if nd == 1 else 'H, W'}) and weight "
+                         f"(out, in, *kernel) with {nd} spatial axes; got input {xs}, weight {ws}")
+    if groups != 1:
+        raise TracegradError(f"{what}: groups={groups} is not supported yet (only groups=1)")
+    kernel = tuple(ws[2:])
+    stride = _tuple(stride, nd, f"{what} stride")
+    dilation = _tuple(dilation, nd, f"{what} dilation")
+    if min(stride) < 1 or min(dilation) < 1:
+        raise TracegradError(f"{what}: stride and dilation must be >= 1")
+    if xs[1] != ws[1]:
+        raise ShapeError(f"{what}: input has {xs[1]} channels but the weight expects {ws[1]}")
+    pads = _resolve_padding(padding, kernel, stride, dilation, what)
+    outs = tuple(_out_size(xs[2 + i] + pads[i][0] + pads[i][1], kernel[i], stride[i], 0,
+                           dilation[i], what) for i in range(nd))
+    xp = _pad_spatial(x, pads)
+    xl = tnp.moveaxis(xp, 1, -1)                       # channels last: (N, *S, C)
+    cols = _patches(xl, kernel, stride, dilation, outs)  # (N, *out, C, K)
+    n, c_in, c_out = xs[0], xs[1], ws[0]
+    k = int(np.prod(kernel))
+    rows = int(n * np.prod(outs))
+    w2 = tnp.reshape(weight, (c_out, c_in * k))
+    y = tnp.matmul(tnp.reshape(cols, (rows, c_in * k)), tnp.transpose(w2))  # one BLAS call
+    if bias is not None:
+        y = y + bias
+    y = tnp.reshape(y, (n,) + outs + (c_out,))
+    return tnp.moveaxis(y, -1, 1)
+
+
+@tensor_op
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation: input (N, C_in, L), weight (C_out, C_in, k)."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+@tensor_op
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation: input (N, C_in, H, W), weight (C_out, C_in, kh, kw)."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, what):
+    xs = tnp.shape(x)
+    if len(xs) not in (3, 4):
+        raise ShapeError(f"{what}: needs input (N, C, H, W) or (C, H, W), got shape {xs}")
+    if ceil_mode:
+        raise TracegradError(f"{what}: ceil_mode=True is not supported yet")
+    kernel = _tuple(kernel_size, 2, f"{what} kernel_size")
+    stride = kernel if stride is None or stride == () else _tuple(stride, 2, f"{what} stride")
+    pad = _tuple(padding, 2, f"{what} padding")
+    dil = _tuple(dilation, 2, f"{what} dilation")
+    if any(2 * p > k for p, k in zip(pad, kernel)):
+        raise TracegradError(f"{what}: padding {pad} must be at most half the kernel {kernel} "
+                             "(as in PyTorch)")
+    outs = tuple(_out_size(xs[-2 + i], kernel[i], stride[i], pad[i], dil[i], what)
+                 for i in range(2))
+    return kernel, stride, pad, dil, outs
+
+
+def _windows(x, kernel, stride, pad, dil, outs, value):
+    """(N, C, Ho, Wo, K): every pooling window's elements along the last axis."""
+    xp = _pad_spatial(x, tuple((p, p) for p in pad), value)
+    idx_sets = []
+    for offs in itertools.product(range(kernel[0]), range(kernel[1])):
+        idx = (slice(None), slice(None)) + tuple(
+            slice(o * d, o * d + s * (m - 1) + 1, s)
+            for o, d, s, m in zip(offs, dil, stride, outs))
+        idx_sets.append(xp[idx])
+    return tnp.stack(idx_sets, axis=-1)
+
+
+def _batched(x):
+    return (x, False) if len(tnp.shape(x)) == 4 else (tnp.expand_dims(x, 0), True)
+
+
+@tensor_op
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Max over each window (padding is -inf, so it is never the max). The gradient goes to ONE
+    element per window: the first maximum in row-major window order (argmax picks the first),
+    as PyTorch's CPU kernel does on ties; overlapping windows add their gradients."""
+    x, squeeze = _batched(input)
+    kernel, stride, pad, dil, outs = _pool_setup(x, kernel_size, stride, padding, dilation,
+                                                 ceil_mode, "max_pool2d")
+    w = _windows(x, kernel, stride, pad, dil, outs, -np.inf)
+    arg = tnp.argmax(w, axis=-1)
+    y = tnp.squeeze(tnp.take_along_axis(w, tnp.expand_dims(arg, -1), axis=-1), axis=-1)
+    return tnp.squeeze(y, axis=0) if squeeze else y
+
+
+@tensor_op
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Mean over each window; zero padding counts in the divisor unless
+    ``count_include_pad=False`` (then the divisor is the number of real elements)."""
+    x, squeeze = _batched(input)
+    kernel, stride, pad, dil, outs = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode,
+                                                 "avg_pool2d")
+    s = tnp.sum(_windows(x, kernel, stride, pad, dil, outs, 0.0), axis=-1)
+    if divisor_override:
+        y = s / float(divisor_override)
+    elif count_include_pad or not any(pad):
+        y = s / float(kernel[0] * kernel[1])
+    else:  # a static count of the real elements under each window
+        ones = np.ones((1, 1) + tuple(tnp.shape(x)[2:]), np.float64)
+        cnt = np.pad(ones, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+        cnt = sum(cnt[(0, 0) + tuple(slice(o * d, o * d + st * (m - 1) + 1, st)
+                                     for o, d, st, m in zip(offs, dil, stride, outs))]
+                  for offs in itertools.product(range(kernel[0]), range(kernel[1])))
+        y = s / tnp.astype(cnt, s.dtype)
+    return tnp.squeeze(y, axis=0) if squeeze else y
