@@ -46,3 +46,5 @@ import sys as _sys  # noqa: E402
 _sys.modules.setdefault(__name__ + ".autograd", autograd)
 _sys.modules.setdefault(__name__ + ".func", func)
 del _sys
+# tg.save / tg.load: state dicts as .npz, never pickle (issue 18 item 2)
+from .tensor.serialization import SerializationError, load, save  # noqa: F401,E402

@@ -1,4 +1,5 @@
-"""``tg.optim``: SGD, Adam, AdamW and RMSprop with PyTorch's update rules.
+"""``tg.optim``: SGD, Adam, AdamW, RMSprop and Adagrad with PyTorch's update rules
+(learning-rate schedules: ``tg.optim.lr_scheduler``, in ``optim_schedulers.py``).
 
 Each parameter group's update is one recorded operation over all its parameters, gradients and
 state, so it runs as one compiled program (cached by shapes) and is captured whole by
@@ -350,3 +351,51 @@ class RMSprop(Optimizer):
         if centered:
             out.append(ga)
         return p, tuple(out)
+
+
+class Adagrad(Optimizer):
+    """Adagrad as ``torch.optim.Adagrad``: clr = lr / (1 + (t - 1) * lr_decay); g += wd * p;
+    sum += g^2; p -= clr * g / (sqrt(sum) + eps). ``sum`` starts at
+    ``initial_accumulator_value``; the step count is kept per parameter group."""
+
+    _hyper_names = ("lr", "lr_decay", "weight_decay", "eps")
+    _state_names = ("sum",)
+    _counts_steps = True
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10):
+        if lr_decay < 0 or weight_decay < 0 or initial_accumulator_value < 0 or eps < 0:
+            raise TracegradError("Adagrad: lr_decay, weight_decay, initial_accumulator_value "
+                                 "and eps must be >= 0")
+        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
+                                  "initial_accumulator_value": initial_accumulator_value,
+                                  "eps": eps})
+
+    def add_param_group(self, group: dict) -> None:
+        super().add_param_group(group)
+        g = self.param_groups[-1]
+        v = float(g["initial_accumulator_value"])
+        if v:
+            for p in g["params"]:  # flat buffers are shared: each view is filled once
+                self.state[p]["sum"]._value[...] = v
+
+    def _static(self, group):
+        return (group["weight_decay"] > 0,)
+
+    @staticmethod
+    def _rule(p, g, states, h, t, static):
+        (use_wd,) = static
+        lr, lr_decay, wd, eps = h
+        if use_wd:
+            g = g + wd * p
+        clr = lr / (1.0 + (t - 1.0) * lr_decay)
+        s = states[0] + g * g
+        return p - clr * (g / (tnp.sqrt(s) + eps)), (s,)
+
+
+# ``tg.optim.lr_scheduler`` (and ``from tracegrad.optim.lr_scheduler import StepLR``)
+from . import optim_schedulers as lr_scheduler  # noqa: E402
+import sys as _sys  # noqa: E402
+
+_sys.modules.setdefault(__name__ + ".lr_scheduler", lr_scheduler)
+del _sys

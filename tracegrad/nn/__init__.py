@@ -4,6 +4,7 @@ from __future__ import annotations
 from . import (
                       functional,  # noqa: F401
                       init,  # noqa: F401
+                      utils,  # noqa: F401
 )
 from .modules import (  # noqa: F401
                       GELU,
