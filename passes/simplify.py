@@ -236,14 +236,38 @@ def _with_trait(trait: str) -> list[str]:
     return [name for name, p in PRIMITIVES.items() if getattr(p.traits, trait)]
 
 
+def _splat(b, a):
+    """The literal every element of ``a`` equals when ``a`` is a broadcast of a literal or a
+    ``constant`` whose elements are all bit-identical (constant folding and derivative seeds
+    leave such arrays, e.g. the ones an HVP's cotangent seed becomes), else None."""
+    import numpy as np
+    p = b.producer(a)
+    if p is None:
+        return None
+    if p.prim.name == "broadcast_in_dim" and isinstance(p.inputs[0], Lit):
+        return p.inputs[0]
+    if p.prim.name == "constant":
+        v = np.asarray(p.params["value"])
+        if v.size == 0 or v.dtype.kind not in "biuf":
+            return None
+        first = v.reshape(-1)[:1]
+        # bit patterns, not ==: a constant mixing 0.0 and -0.0 (or NaN payloads) is no splat
+        if not np.array_equal(v.reshape(-1).view(np.uint8).reshape(v.size, -1),
+                              np.broadcast_to(first.view(np.uint8), (v.size, v.itemsize))):
+            return None
+        return b.lit(first[0].item(), a.aval.dtype)
+    return None
+
+
 def _scalar_operand_rule(e, b):
-    """An elementwise operand that is a broadcast of a literal is replaced by the literal:
-    scalar literals are the one operand elementwise primitives broadcast (DESIGN.md 3)."""
+    """An elementwise operand that is a broadcast of a literal (or a constant with one value
+    throughout) is replaced by the literal: scalar literals are the one operand elementwise
+    primitives broadcast (DESIGN.md 3)."""
     new, changed = [], False
     for a in e.inputs:
-        p = b.producer(a)
-        if p is not None and p.prim.name == "broadcast_in_dim" and isinstance(p.inputs[0], Lit):
-            new.append(p.inputs[0])
+        lit = _splat(b, a)
+        if lit is not None:
+            new.append(lit)
             changed = True
         else:
             new.append(a)

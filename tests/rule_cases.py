@@ -237,6 +237,13 @@ SIMPLIFY = [
        ir("a:f64[3] b:f64[]",
           "c:f64[3] = broadcast_in_dim[broadcast_dimensions=() shape=(3,)] b",
           "d:f64[3] = mul c a", out="d")),
+    _s("elementwise op of broadcast(literal) -> op of literal", True, "op_splat_constant",
+       ir(F3, "c:f64[3] = constant[value=[1.5, 1.5, 1.5]]", "d:f64[3] = mul a c", out="d")),
+    _s("elementwise op of broadcast(literal) -> op of literal", False, "op_constant_not_splat",
+       ir(F3, "c:f64[3] = constant[value=[1.5, 1.5, 2.5]]", "d:f64[3] = mul a c", out="d")),
+    _s("elementwise op of broadcast(literal) -> op of literal", False,
+       "op_constant_mixed_signed_zeros",  # equal by ==, not by bits: no one literal is it
+       ir(F3, "c:f64[3] = constant[value=[0.0, -0.0, 0.0]]", "d:f64[3] = add a c", out="d")),
     _s("elementwise op of literals -> broadcast literal", True, "fold_lits",
        ir(F3, "b:f64[3] = broadcast_in_dim[broadcast_dimensions=() shape=(3,)] 1.0:f64",
           "c:f64[3] = add b 2.0:f64", "d:f64[3] = mul c a", out="d")),

@@ -1,6 +1,7 @@
 """Issue 19 item 2: forward-over-reverse HVP of W6 (``sum(log(1 + exp(A @ x)))``) optimizes to
 the hand formula's three matrix-vector products, ``A @ x``, ``A @ v`` and ``A.T @ w``, with no
-transpose materialised (it folds into the product's dimension numbers). Counts, not times."""
+transpose materialised (it folds into the product's dimension numbers) and no multiply by the
+seed's array of ones (a splat constant is a literal to simplify). Counts, not times."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,6 +36,8 @@ def test_w6_hvp_has_three_products_and_no_transpose():
     g, args, j = _hvp_graph()
     assert _count(g, "dot_general") == 3, g
     assert _count(g, "transpose") == 0, g
+    # the gradient's seed of ones reaches the HVP as a constant array: a multiply by it is gone
+    assert _count(g, "constant") == 0, g
 
 
 def test_w6_hvp_matches_hand_formula():
