@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -211,13 +212,10 @@ def test_save_load_round_trip_of_model_and_optimizer(tmp_path):
         np.testing.assert_array_equal(model2.state_dict()[k], v)
         assert model2.state_dict()[k].dtype == v.dtype
     assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["betas"] == (0.9, 0.999)
-    for p, q in zip(model.parameters(), model2.parameters()):  # the same next step
-        for o in (opt, opt2):
-            o.zero_grad()
-        model(x).pow(2).mean().backward()
-        model2(x).pow(2).mean().backward()
-    opt.step()
-    opt2.step()
+    for m, o in ((model, opt), (model2, opt2)):  # the restored pair takes the same next step
+        o.zero_grad()
+        m(x).pow(2).mean().backward()
+        o.step()
     for p, q in zip(model.parameters(), model2.parameters()):
         np.testing.assert_array_equal(p.numpy(), q.numpy())
     buf = io.BytesIO()  # file objects work too
@@ -232,7 +230,7 @@ def test_save_refuses_what_is_not_an_array_tree_and_load_never_unpickles(tmp_pat
     for bad, where in [({"f": print}, "['f']"), ({"m": nn.Linear(1, 1)}, "['m']"),
                        ([np.array([object()], dtype=object)], "[0]"), ({1.5: 1}, "1.5"),
                        ({"s": {1, 2}}, "['s']")]:
-        with pytest.raises(tg.SerializationError, match=__import__("re").escape(where)):
+        with pytest.raises(tg.SerializationError, match=re.escape(where)):
             tg.save(bad, tmp_path / "x.npz")
     # a pickle with code in it, and a foreign .npz: typed errors, nothing executed
     evil = tmp_path / "evil.pt"
