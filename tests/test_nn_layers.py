@@ -47,12 +47,37 @@ def test_losses_match_numpy(reduction):
         (nn.SmoothL1Loss(reduction, beta=0.0), (x, y), np.abs(x - y)),
         (nn.BCELoss(reduction), (p, t), -(t * np.log(p) + (1 - t) * np.log(1 - p))),
         (nn.BCEWithLogitsLoss(reduction), (x, t), -(t * np.log(p) + (1 - t) * np.log(1 - p))),
-        (nn.NLLLoss(reduction), (logp, cls), -logp[np.arange(4), cls]),
+        (nn.NLLLoss(reduction=reduction), (logp, cls), -logp[np.arange(4), cls]),
     ]
     for mod, args, ref in cases:
         got = mod(*(tg.tensor(a) for a in args)).numpy()
         np.testing.assert_allclose(got, _red(ref, reduction), rtol=1e-10, atol=1e-12,
                                    err_msg=type(mod).__name__)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_weight_and_ignore_index_as_pytorch(reduction):
+    logp = RNG.standard_normal((6, 4))
+    t = np.array([0, 3, 2, 1, 3, 7])  # 7: the ignore_index below (out of range, yet fine)
+    w = np.array([0.5, 2.0, 1.0, 3.0])
+    ok = t != 7
+    per = np.zeros(6)
+    ws = np.where(ok, w[np.where(ok, t, 0)], 0.0)
+    per[ok] = -logp[np.arange(6)[ok], t[ok]] * ws[ok]
+    ref = {"none": per, "sum": per.sum(), "mean": per.sum() / ws.sum()}[reduction]
+    got = nn.NLLLoss(tg.tensor(w), ignore_index=7, reduction=reduction)(
+        tg.tensor(logp), tg.tensor(t))
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-12)
+    # the default ignore_index is -100, as PyTorch's
+    t2 = np.array([0, 3, -100, 1, -100, 2])
+    keep = t2 != -100
+    full = np.where(keep, -logp[np.arange(6), np.where(keep, t2, 0)], 0.0)
+    ref = {"none": full, "sum": full.sum(), "mean": full.sum() / keep.sum()}[reduction]
+    got = F.nll_loss(tg.tensor(logp), tg.tensor(t2), reduction=reduction).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    t_valid = np.where(keep, t2, 0)
+    check_grads(lambda a: F.nll_loss(a, t_valid, w, None, 2, None, reduction), (logp,),
+                modes=("rev",))
 
 
 def test_bce_clamps_log_at_minus_100_as_pytorch():

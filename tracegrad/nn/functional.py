@@ -119,9 +119,30 @@ def _pick(logp, target):
 
 
 @tensor_op
-def nll_loss(input, target, reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """-input[n, target[n]] (PyTorch's signature). Targets equal to ``ignore_index`` (-100 by
+    default) contribute nothing; with class ``weight`` w, each term is scaled by w[target] and
+    ``mean`` divides by the sum of the weights of the non-ignored targets (as PyTorch)."""
+    if isinstance(weight, str):  # nll_loss(input, target, "sum"): the reduction, positionally
+        reduction, weight = weight, None
+    if size_average is not None or reduce is not None:
+        raise TracegradError("nll_loss: size_average/reduce are deprecated in PyTorch; use "
+                             "reduction='mean'|'sum'|'none'")
     _check_targets(input, target, "nll_loss")
-    return _reduce(-_pick(input, target), reduction, "nll_loss")
+    if reduction not in _REDUCTIONS:
+        raise TracegradError(f"nll_loss: reduction must be one of {_REDUCTIONS}, got "
+                             f"{reduction!r}")
+    valid = target != ignore_index
+    safe = tnp.where(valid, target, 0)  # an ignored target must still index in range
+    loss = -_pick(input, safe)
+    w = tnp.where(valid, tnp.take(weight, safe) if weight is not None else 1.0, 0.0)
+    w = tnp.astype(w, loss.dtype)
+    loss = loss * w
+    if reduction == "none":
+        return loss
+    total = tnp.sum(loss)
+    return total / tnp.sum(w) if reduction == "mean" else total
 
 
 @tensor_op

@@ -484,8 +484,14 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight, self.ignore_index = weight, ignore_index
+
     def forward(self, input, target):
-        return F.nll_loss(input, target, self.reduction)
+        return F.nll_loss(input, target, self.weight, None, self.ignore_index, None,
+                          self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
