@@ -198,10 +198,28 @@ def test_conv_same_padding_asymmetric_kernel_and_module_layout():
     np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-5)
     m1 = nn.Conv1d(2, 3, 5, bias=False)
     assert m1.weight.shape == (3, 2, 5) and m1.bias is None
-    with pytest.raises(TracegradError):
-        nn.Conv2d(4, 4, 3, groups=2)
+    with pytest.raises(TracegradError, match="divisible by groups"):
+        nn.Conv2d(4, 6, 3, groups=4)
     with pytest.raises(TracegradError):
         F.conv2d(tg.tensor(x), m.weight, None, 2, "same")
+
+
+@pytest.mark.parametrize("groups,cin,cout", [(2, 4, 6), (3, 3, 3)])
+def test_grouped_conv_is_per_group_convolution(groups, cin, cout):
+    x = RNG.standard_normal((2, cin, 7, 6))
+    w = RNG.standard_normal((cout, cin // groups, 3, 2))
+    b = RNG.standard_normal(cout)
+    cg, og = cin // groups, cout // groups
+    ref = np.concatenate([conv_ref(x[:, g * cg:(g + 1) * cg], w[g * og:(g + 1) * og],
+                                   b[g * og:(g + 1) * og], (2, 1), (1, 1), (1, 2))
+                          for g in range(groups)], axis=1)
+    got = F.conv2d(x, w, b, (2, 1), 1, (1, 2), groups)
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+    check_grads(lambda a, c: F.conv2d(a, c, b, (2, 1), 1, (1, 2), groups), (x, w),
+                modes=("rev",))
+    m = nn.Conv1d(cin, cout, 3, groups=groups)
+    assert m.weight.shape == (cout, cin // groups, 3)
+    assert np.abs(m.weight.numpy()).max() <= 1 / math.sqrt(cin // groups * 3)
 
 
 def test_conv_lowers_to_one_matmul():
@@ -380,6 +398,8 @@ def _layer_losses():
                    (x, r.standard_normal((4, 3, 3, 2)), r.standard_normal(4))),
         "conv1d": (lambda a, w: (F.conv1d(a, w, None, 1, "same") ** 2).sum(),
                    (x[:, :, 0], r.standard_normal((2, 3, 4)))),
+        "conv2d_groups": (lambda a, w: (F.conv2d(a, w, None, 1, 1, 1, 3) ** 2).sum(),
+                          (x, r.standard_normal((6, 1, 2, 2)))),
         "max_pool2d": (lambda a: (F.max_pool2d(a, 3, 2, 1) ** 2).sum(), (x,)),
         "avg_pool2d": (lambda a: (F.avg_pool2d(a, 3, 2, 1, False, False) ** 2).sum(), (x,)),
         "batch_norm": (lambda a, g, b: (_bn_train(a, g, b, 1e-5)[0] ** 3).sum(),

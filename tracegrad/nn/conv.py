@@ -75,15 +75,17 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd, what):
     if len(xs) != nd + 2 or len(ws) != nd + 2:
         raise ShapeError(f"{what}: needs input (N, C, {'L' if nd == 1 else 'H, W'}) and weight "
                          f"(out, in, *kernel) with {nd} spatial axes; got input {xs}, weight {ws}")
-    if groups != 1:
-        raise TracegradError(f"{what}: groups={groups} is not supported yet (only groups=1)")
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise TracegradError(f"{what}: groups must be a positive int, got {groups!r}")
     kernel = tuple(ws[2:])
     stride = _tuple(stride, nd, f"{what} stride")
     dilation = _tuple(dilation, nd, f"{what} dilation")
     if min(stride) < 1 or min(dilation) < 1:
         raise TracegradError(f"{what}: stride and dilation must be >= 1")
-    if xs[1] != ws[1]:
-        raise ShapeError(f"{what}: input has {xs[1]} channels but the weight expects {ws[1]}")
+    if xs[1] != ws[1] * groups or ws[0] % groups:
+        raise ShapeError(f"{what}: input has {xs[1]} channels but the weight {ws} with "
+                         f"groups={groups} expects {ws[1] * groups} (and out channels "
+                         f"divisible by groups)")
     pads = _resolve_padding(padding, kernel, stride, dilation, what)
     outs = tuple(_out_size(xs[2 + i] + pads[i][0] + pads[i][1], kernel[i], stride[i], 0,
                            dilation[i], what) for i in range(nd))
@@ -93,8 +95,14 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd, what):
     n, c_in, c_out = xs[0], xs[1], ws[0]
     k = int(np.prod(kernel))
     rows = int(n * np.prod(outs))
-    w2 = tnp.reshape(weight, (c_out, c_in * k))
-    y = tnp.matmul(tnp.reshape(cols, (rows, c_in * k)), tnp.transpose(w2))  # one BLAS call
+    if groups == 1:
+        w2 = tnp.reshape(weight, (c_out, c_in * k))
+        y = tnp.matmul(tnp.reshape(cols, (rows, c_in * k)), tnp.transpose(w2))  # one BLAS call
+    else:  # one batched matmul over the groups: (G, rows, Cg*k) @ (G, Cg*k, Og)
+        cg, og = c_in // groups, c_out // groups
+        gc = tnp.moveaxis(tnp.reshape(cols, (rows, groups, cg * k)), 1, 0)
+        gw = tnp.transpose(tnp.reshape(weight, (groups, og, cg * k)), (0, 2, 1))
+        y = tnp.reshape(tnp.moveaxis(tnp.matmul(gc, gw), 0, 1), (rows, c_out))
     if bias is not None:
         y = y + bias
     y = tnp.reshape(y, (n,) + outs + (c_out,))

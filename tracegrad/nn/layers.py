@@ -1,8 +1,9 @@
 """``tg.nn`` layers beyond the basics: convolution, pooling, batch norm, embedding and the
 remaining losses. Parameter layout and initialisation are PyTorch's (``Conv*``: weight
-``(out, in, *kernel)``, weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
-fan_in = in * prod(kernel); ``Embedding``: N(0, 1), the padding row zero; ``BatchNorm``: weight
-ones, bias zeros, running_mean zeros, running_var ones, num_batches_tracked 0 (int64)).
+``(out, in / groups, *kernel)``, weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+fan_in = in / groups * prod(kernel); ``Embedding``: N(0, 1), the padding row zero;
+``BatchNorm``: weight ones, bias zeros, running_mean zeros, running_var ones,
+num_batches_tracked 0 (int64)).
 """
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ class _ConvNd(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", dtype=None):
         super().__init__()
-        if groups != 1:
-            raise TracegradError(f"{type(self).__name__}: groups={groups} is not supported yet "
-                                 "(only groups=1)")
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise TracegradError(f"{type(self).__name__}: in_channels {in_channels} and "
+                                 f"out_channels {out_channels} must be divisible by groups "
+                                 f"{groups}")
         if padding_mode != "zeros":
             raise TracegradError(f"{type(self).__name__}: padding_mode={padding_mode!r} is not "
                                  "supported (only 'zeros')")
@@ -39,10 +41,10 @@ class _ConvNd(Module):
         self.padding = padding if isinstance(padding, str) else _tuple(padding, nd, "padding")
         self.dilation = _tuple(dilation, nd, "dilation")
         self.groups = groups
-        fan_in = in_channels * int(np.prod(self.kernel_size))
+        fan_in = in_channels // groups * int(np.prod(self.kernel_size))
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         dt = np.dtype(dtype) if dtype is not None else np.float32
-        self.weight = Parameter(_uniform((out_channels, in_channels) + self.kernel_size,
+        self.weight = Parameter(_uniform((out_channels, in_channels // groups) + self.kernel_size,
                                          bound).astype(dt))
         if bias:
             self.bias = Parameter(_uniform((out_channels,), bound).astype(dt))
