@@ -57,3 +57,18 @@ def test_transposed_product_folds_for_every_layout():
     g = f.lower(a, b).ir
     assert _count(g, "transpose") == 0, g
     np.testing.assert_allclose(f(a, b), np.swapaxes(a @ b, 1, 2), rtol=1e-12)
+
+
+def test_w6_hvp_c_backend_calls_gemv_not_gemm():
+    """OpenBLAS's gemm with one column packs the whole matrix (4x a gemv at 1000x1000): each of
+    the HVP's three matrix-vector products must be a gemv call in the C source."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((12, 12)).astype(np.float32)
+    x, v = rng.standard_normal(12).astype(np.float32), rng.standard_normal(12).astype(np.float32)
+    j = tg.jit(lambda a, x, v: tg.hvp(lambda y: _w6(a, y), (x,), (v,)), backend="c")
+    src = j.lower(a, x, v).source
+    body = src[src.index("tg_program("):]
+    assert body.count("tg_sgemv(") == 3 and "tg_sgemm(" not in body, body
+    s = 1 / (1 + np.exp(-(a.astype(np.float64) @ x)))
+    np.testing.assert_allclose(np.asarray(j(a, x, v)), a.T @ (s * (1 - s) * (a @ v)),
+                               rtol=1e-4, atol=1e-5)
