@@ -285,6 +285,64 @@ def test_avg_pool2d_matches_numpy_and_gradient(k, s, p, count_include_pad):
     assert nn.AvgPool2d(k, s, p)(tg.tensor(x)).shape == got.shape
 
 
+def _torch_out(size, k, s, p, d, ceil):
+    """PyTorch's pooling_output_shape (written out independently of the implementation)."""
+    num = size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil else 0)
+    out = num // s + 1
+    if ceil and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def avg_pool_torch_loops(x, k, s, p, ceil, include_pad, divisor=None):
+    """PyTorch's CPU avg_pool2d loops: the divisor counts the window clipped to the padded
+    input (include_pad) or to the input itself."""
+    H, W = x.shape[2:]
+    oh, ow = (_torch_out(n, k[i], s[i], p[i], 1, ceil) for i, n in enumerate((H, W)))
+    y = np.zeros(x.shape[:2] + (oh, ow))
+    for i, j in itertools.product(range(oh), range(ow)):
+        hs, ws = i * s[0] - p[0], j * s[1] - p[1]
+        he, we = min(hs + k[0], H + p[0]), min(ws + k[1], W + p[1])
+        pool = (he - hs) * (we - ws)
+        hs, ws, he, we = max(hs, 0), max(ws, 0), min(he, H), min(we, W)
+        div = divisor or (pool if include_pad else (he - hs) * (we - ws))
+        y[:, :, i, j] = x[:, :, hs:he, ws:we].sum((2, 3)) / div
+    return y
+
+
+def max_pool_torch_loops(x, k, s, p, d, ceil):
+    H, W = x.shape[2:]
+    oh, ow = (_torch_out(n, k[i], s[i], p[i], d[i], ceil) for i, n in enumerate((H, W)))
+    y = np.full(x.shape[:2] + (oh, ow), -np.inf)
+    for i, j in itertools.product(range(oh), range(ow)):
+        for a, b in itertools.product(range(k[0]), range(k[1])):
+            r, c = i * s[0] - p[0] + a * d[0], j * s[1] - p[1] + b * d[1]
+            if 0 <= r < H and 0 <= c < W:
+                y[:, :, i, j] = np.maximum(y[:, :, i, j], x[:, :, r, c])
+    return y
+
+
+@pytest.mark.parametrize("ceil", [False, True])
+@pytest.mark.parametrize("shape,k,s,p", [((7, 6), (3, 3), (2, 2), (1, 1)),
+                                         ((8, 9), (2, 3), (2, 2), (0, 1)),
+                                         ((5, 5), (3, 2), (3, 2), (1, 0)),
+                                         ((6, 7), (4, 4), (3, 3), (2, 1))])
+def test_pooling_matches_pytorch_loops_including_ceil_mode(shape, k, s, p, ceil):
+    x = RNG.standard_normal((2, 2) + shape)
+    for include_pad in (True, False):
+        got = F.avg_pool2d(tg.tensor(x), k, s, p, ceil, include_pad).numpy()
+        np.testing.assert_allclose(got, avg_pool_torch_loops(x, k, s, p, ceil, include_pad),
+                                   rtol=1e-12)
+    got = F.avg_pool2d(tg.tensor(x), k, s, p, ceil, True, 5).numpy()
+    np.testing.assert_allclose(got, avg_pool_torch_loops(x, k, s, p, ceil, True, 5), rtol=1e-12)
+    for d in ((1, 1), (2, 1)):
+        got = F.max_pool2d(tg.tensor(x), k, s, p, d, ceil).numpy()
+        np.testing.assert_array_equal(got, max_pool_torch_loops(x, k, s, p, d, ceil))
+    check_grads(lambda a: F.avg_pool2d(a, k, s, p, ceil, False), (x,), modes=("rev",))
+    check_grads(lambda a: F.max_pool2d(a, k, s, p, 1, ceil), (x,), modes=("rev",), eps=1e-6,
+                rtol=1e-5, atol=1e-7)
+
+
 def test_pool_padding_larger_than_half_kernel_is_an_error():
     with pytest.raises(TracegradError, match="half the kernel"):
         F.max_pool2d(tg.zeros(1, 1, 4, 4), 2, 1, 2)

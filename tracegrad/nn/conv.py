@@ -122,11 +122,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, what):
+    """Kernel, stride, per-axis (lo, hi) padding, dilation and output sizes, as PyTorch: with
+    ``ceil_mode`` the output rounds up, but the last window must start inside the input or the
+    left padding; the extra right padding it needs is never counted as padding."""
     xs = tnp.shape(x)
     if len(xs) not in (3, 4):
         raise ShapeError(f"{what}: needs input (N, C, H, W) or (C, H, W), got shape {xs}")
-    if ceil_mode:
-        raise TracegradError(f"{what}: ceil_mode=True is not supported yet")
     kernel = _tuple(kernel_size, 2, f"{what} kernel_size")
     stride = kernel if stride is None or stride == () else _tuple(stride, 2, f"{what} stride")
     pad = _tuple(padding, 2, f"{what} padding")
@@ -134,21 +135,45 @@ def _pool_setup(x, kernel_size, stride, padding, dilation, ceil_mode, what):
     if any(2 * p > k for p, k in zip(pad, kernel)):
         raise TracegradError(f"{what}: padding {pad} must be at most half the kernel {kernel} "
                              "(as in PyTorch)")
-    outs = tuple(_out_size(xs[-2 + i], kernel[i], stride[i], pad[i], dil[i], what)
-                 for i in range(2))
-    return kernel, stride, pad, dil, outs
+    outs, pads = [], []
+    for i in range(2):
+        size, k, st, p, d = xs[-2 + i], kernel[i], stride[i], pad[i], dil[i]
+        out = _out_size(size, k, st, p, d, what)
+        if ceil_mode:
+            span = size + 2 * p - d * (k - 1) - 1
+            out = -(-span // st) + 1
+            if (out - 1) * st >= size + p:
+                out -= 1
+        extra = max(0, (out - 1) * st + d * (k - 1) + 1 - (size + 2 * p))
+        outs.append(out)
+        pads.append((p, p + extra))
+    return kernel, stride, tuple(pads), dil, tuple(outs)
 
 
-def _windows(x, kernel, stride, pad, dil, outs, value):
-    """(N, C, Ho, Wo, K): every pooling window's elements along the last axis."""
-    xp = _pad_spatial(x, tuple((p, p) for p in pad), value)
-    idx_sets = []
+def _window_slices(kernel, stride, dil, outs):
     for offs in itertools.product(range(kernel[0]), range(kernel[1])):
-        idx = (slice(None), slice(None)) + tuple(
-            slice(o * d, o * d + s * (m - 1) + 1, s)
-            for o, d, s, m in zip(offs, dil, stride, outs))
-        idx_sets.append(xp[idx])
-    return tnp.stack(idx_sets, axis=-1)
+        yield tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
+                    for o, d, s, m in zip(offs, dil, stride, outs))
+
+
+def _windows(x, kernel, stride, pads, dil, outs, value):
+    """(N, C, Ho, Wo, K): every pooling window's elements along the last axis."""
+    xp = _pad_spatial(x, pads, value)
+    return tnp.stack([xp[(slice(None), slice(None)) + sl]
+                      for sl in _window_slices(kernel, stride, dil, outs)], axis=-1)
+
+
+def _window_counts(shape, pads, kernel, stride, outs, include_pad):
+    """Static divisors of avg pooling: per window, the elements of the input (and of the
+    declared padding when ``include_pad``) it covers; never the ceil_mode overhang."""
+    h, w = shape
+    (pt, pb), (pl, pr) = pads
+    mask = np.zeros((h + pt + pb, w + pl + pr))
+    if include_pad:
+        mask[:h + 2 * pt, :w + 2 * pl] = 1.0
+    else:
+        mask[pt:pt + h, pl:pl + w] = 1.0
+    return sum(mask[sl] for sl in _window_slices(kernel, stride, (1, 1), outs))
 
 
 def _batched(x):
@@ -161,9 +186,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     element per window: the first maximum in row-major window order (argmax picks the first),
     as PyTorch's CPU kernel does on ties; overlapping windows add their gradients."""
     x, squeeze = _batched(input)
-    kernel, stride, pad, dil, outs = _pool_setup(x, kernel_size, stride, padding, dilation,
-                                                 ceil_mode, "max_pool2d")
-    w = _windows(x, kernel, stride, pad, dil, outs, -np.inf)
+    kernel, stride, pads, dil, outs = _pool_setup(x, kernel_size, stride, padding, dilation,
+                                                  ceil_mode, "max_pool2d")
+    w = _windows(x, kernel, stride, pads, dil, outs, -np.inf)
     arg = tnp.argmax(w, axis=-1)
     y = tnp.squeeze(tnp.take_along_axis(w, tnp.expand_dims(arg, -1), axis=-1), axis=-1)
     return tnp.squeeze(y, axis=0) if squeeze else y
@@ -175,18 +200,16 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     """Mean over each window; zero padding counts in the divisor unless
     ``count_include_pad=False`` (then the divisor is the number of real elements)."""
     x, squeeze = _batched(input)
-    kernel, stride, pad, dil, outs = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode,
-                                                 "avg_pool2d")
-    s = tnp.sum(_windows(x, kernel, stride, pad, dil, outs, 0.0), axis=-1)
+    kernel, stride, pads, dil, outs = _pool_setup(x, kernel_size, stride, padding, 1, ceil_mode,
+                                                  "avg_pool2d")
+    s = tnp.sum(_windows(x, kernel, stride, pads, dil, outs, 0.0), axis=-1)
     if divisor_override:
         y = s / float(divisor_override)
-    elif count_include_pad or not any(pad):
-        y = s / float(kernel[0] * kernel[1])
-    else:  # a static count of the real elements under each window
-        ones = np.ones((1, 1) + tuple(tnp.shape(x)[2:]), np.float64)
-        cnt = np.pad(ones, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
-        cnt = sum(cnt[(0, 0) + tuple(slice(o * d, o * d + st * (m - 1) + 1, st)
-                                     for o, d, st, m in zip(offs, dil, stride, outs))]
-                  for offs in itertools.product(range(kernel[0]), range(kernel[1])))
-        y = s / tnp.astype(cnt, s.dtype)
+    else:
+        cnt = _window_counts(tuple(tnp.shape(x)[2:]), pads, kernel, stride, outs,
+                             count_include_pad)
+        if np.all(cnt == kernel[0] * kernel[1]):
+            y = s / float(kernel[0] * kernel[1])
+        else:
+            y = s / tnp.astype(cnt, s.dtype)
     return tnp.squeeze(y, axis=0) if squeeze else y
