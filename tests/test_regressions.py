@@ -230,3 +230,27 @@ def test_jvp_of_a_function_of_static_python_ints_returns_its_constant_value():
     assert np.allclose(out, np.tanh(3)) and np.all(tan == 0)
     out, tan = tg.jvp(lambda a, b: a * np.tanh(b), (2.0, 3), (1.0, 1))
     assert np.allclose(out, 2 * np.tanh(3)) and np.allclose(tan, np.tanh(3))
+
+
+def _quotients(f, h=1e-4):
+    return [(f(h / k) - f(-h / k)) / (2 * h / k) for k in (1, 2, 4, 8)]
+
+
+def test_finite_difference_check_distrusts_kinks_crossed_inside_the_step():
+    """The long fuzz profile failed a correct gradient: one (2, 2, 5) argument fed 10,000
+    values through a product into np.abs, several of which crossed 0 within the step; the three
+    quotients at h, h/2, h/4 happened to look convergent (-158.87, -159.37, -159.38) while the
+    derivative was -160.84 (a quotient at h/256 agrees). Four quotients must each shrink the
+    change twofold; kinks crossed at different points make the change grow."""
+    from fuzz_check import quotients_converge
+    smooth = _quotients(lambda t: np.sin(1.3 + t) * np.exp(t))
+    assert quotients_converge(smooth, 1e-12, 1e-12)
+    kinks = np.array([3e-7, -2e-6, 9e-6, -4e-5, 7e-5])  # where values cross 0 along the path
+    kinked = _quotients(lambda t: float(np.sum(np.abs(t - kinks))) + np.sin(t))
+    assert not quotients_converge(kinked, 1e-12, 1e-12)
+    one_kink = _quotients(lambda t: abs(t - 1e-6) + np.sin(t))
+    assert not quotients_converge(one_kink, 1e-12, 1e-12)
+    # the failing shape: a big kink inside h only (h/2 < t0 < h) and a small one near 0; the
+    # three-quotient test accepted it (-34.01, -49.02, -49.04), the fourth (-49.08) exposes it
+    two_kinks = _quotients(lambda t: 50 * abs(t - 0.7e-4) + abs(t - 1e-6) + np.sin(t))
+    assert not quotients_converge(two_kinks, 1e-12, 1e-12)
