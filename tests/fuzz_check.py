@@ -184,6 +184,16 @@ def directional_fd(scalar, args, fpos, v, h):
     return (at(h) - at(-h)) / (2 * h)
 
 
+def mode_tolerance(prog, float64_rel: float) -> float:
+    """Relative tolerance between two differentiation modes. Reverse and forward mode round at
+    different points, so a derivative that passes through float32 (an ``astype(np.float32)``,
+    a float32 argument) agrees only to float32 rounding: the long profile once flagged
+    <grad, v> = 0.009833367556 vs jvp(v) = 0.009833367708 (1.6e-8 relative) through a float32
+    cast, where 1e-9 was asked (tests/test_regressions.py)."""
+    low = "float32" in prog.source or any(a.dtype == "float32" for a in prog.args)
+    return max(float64_rel, 64 * 2.0 ** -24) if low else float64_rel
+
+
 def quotients_converge(ds, noise: float, agree: float) -> bool:
     """Whether difference quotients at steps h, h/2, h/4, h/8 can be trusted: each halving
     must shrink the change at least twofold (a smooth function's error falls as h**2), or all
@@ -236,7 +246,7 @@ def check_gradients(prog, args=None) -> dict:
                      for i, a in enumerate(args))
     _, d_fwd = tg.jvp(scalar, tuple(args), tangents)
     d_fwd = float(d_fwd)
-    if not abs(d_rev - d_fwd) <= 1e-9 * (scale + abs(d_fwd)) + 1e-12:
+    if not abs(d_rev - d_fwd) <= mode_tolerance(prog, 1e-9) * (scale + abs(d_fwd)) + 1e-12:
         _fail(text, "reverse vs forward mode", f"<grad, v> = {d_rev!r} but jvp(v) = {d_fwd!r} "
                                                f"(scale {scale:.3g})")
     # finite differences along a sparse copy of v (at most 8 elements per argument): a dense
@@ -297,7 +307,7 @@ def check_second_order(prog, args=None) -> bool:
     d_fr = sum(float(np.sum(np.asarray(h) * ui)) for h, ui in zip(hv, u))
     d_rr = sum(float(np.sum(np.asarray(h) * ui)) for h, ui in zip(rr, u))
     scale = sum(float(np.sum(np.abs(np.asarray(h)) * np.abs(ui))) for h, ui in zip(hv, u))
-    if not abs(d_fr - d_rr) <= 1e-8 * (scale + abs(d_rr)) + 1e-10:
+    if not abs(d_fr - d_rr) <= mode_tolerance(prog, 1e-8) * (scale + abs(d_rr)) + 1e-10:
         _fail(text, "hvp: forward-over-reverse vs reverse-over-reverse",
               f"<Hv, u> = {d_fr!r} vs {d_rr!r} (scale {scale:.3g})")
     grad_fn = tg.jit(tg.grad(sub, argnums=argnums), backend="numpy")

@@ -254,3 +254,21 @@ def test_finite_difference_check_distrusts_kinks_crossed_inside_the_step():
     # three-quotient test accepted it (-34.01, -49.02, -49.04), the fourth (-49.08) exposes it
     two_kinks = _quotients(lambda t: 50 * abs(t - 0.7e-4) + abs(t - 1e-6) + np.sin(t))
     assert not quotients_converge(two_kinks, 1e-12, 1e-12)
+
+
+def _fuzz_program(name):
+    """A program as the long fuzz profile printed it (tests/fixtures/fuzz/NAME.txt)."""
+    import pathlib
+    import fuzz_programs
+    text = (pathlib.Path(__file__).parent / "fixtures" / "fuzz" / f"{name}.txt").read_text()
+    return eval(text, vars(fuzz_programs))  # noqa: S307 (our own fixture: dataclass reprs)
+
+
+@pytest.mark.parametrize("name", ["float32_cast_modes", "kinks_through_a_product"])
+def test_fuzz_checks_of_correct_gradients_pass(name):
+    """Two false alarms of the long fuzz profile, each a correct gradient: reverse and forward
+    mode through an astype(np.float32) agree to float32 rounding (1.6e-8 relative), not the
+    1e-9 asked of float64 paths (fuzz_check.mode_tolerance); and finite differences crossing
+    several kinks (fuzz_check.quotients_converge)."""
+    import fuzz_check
+    fuzz_check.check_gradients(_fuzz_program(name))
