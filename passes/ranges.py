@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from tracegrad.ir import Graph, Lit, Var
+from tracegrad.ir import Graph, Lit
 from tracegrad.prims import (ELEMENTWISE, broadcast_in_dim_p, constant_p, gather_p, reduce_max_p,
                              reshape_p, scatter_add_p, select_p, stop_gradient_p)
 

@@ -14,7 +14,7 @@ import functools
 import numpy as np
 
 from . import dtypes, lax
-from .errors import GradientError, ShapeError, TracegradError, UnsupportedOperationError
+from .errors import GradientError, TracegradError, UnsupportedOperationError
 from .prims.custom import custom_jvp_call_p, custom_vjp_call_p
 from .pytree import tree_flatten, tree_unflatten
 from .source_info import check_callable, names_caller

@@ -24,6 +24,7 @@ from .errors import TracedRandomError
 from .source_info import user_src_with_text
 from .tracer import is_tracing
 
+
 class GuardedRLock(_thread.RLock):
     """``threading.RLock`` (its C type, subclassed so releasing stays C code) that refuses to
     be taken by a thread that is tracing."""

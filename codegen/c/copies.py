@@ -43,7 +43,7 @@ def emit_slice(em, e):
     _copy_kernel(em, e, o.aval.shape, [f"o[{dst}] = x[{src}];"])
 
 def emit_rev(em, e):
-    x, o = e.inputs[0], e.outputs[0]
+    x = e.inputs[0]
     shape = x.aval.shape
     st = strides(shape)
     dims = set(e.params["dimensions"])
@@ -205,7 +205,7 @@ def _argext(em, e, better: str):
         loops.append("    " * (k + 1) + f"for (int64_t o{k} = 0; o{k} < {shape[d]}; o{k}++) {{")
     pad = "    " * (len(outer) + 1)
     isfloat = t in ("float", "double")
-    nan_first = f" || (v != v && best == best)" if isfloat else ""
+    nan_first = " || (v != v && best == best)" if isfloat else ""
     body = [f"{pad}int64_t b0 = {base}; {t} best = x[b0]; int64_t bi = 0;",
             f"{pad}for (int64_t j = 1; j < {n}; j++) {{ {t} v = x[b0 + j*{st[ax]}]; "
             f"if ((v {better} best){nan_first}) {{ best = v; bi = j; }} }}",

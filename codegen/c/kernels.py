@@ -3,7 +3,6 @@ maps and at most one final reduction), and the loop-nest builder every emitter u
 teams by work size, Ctrl-C polling, SIMD pragmas)."""
 from __future__ import annotations
 
-import numpy as np
 
 from tracegrad.ir import Graph, Lit
 from tracegrad.printing import Namer, format_eqn
@@ -136,7 +135,6 @@ class Kernel:
             self.namer(v)
 
     def function(self) -> str:
-        em = self.em
         S = self.shape
         n = len(S)
         st = strides(S)
@@ -221,7 +219,6 @@ class Kernel:
         return "\n".join(fn)
 
     def reduction_loops(self, S, stmts, writes, val, outs, out_names):
-        em = self.em
         epi = self.epilogue
         axes = tuple(epi.params["axes"])
         src = epi.inputs[0]
