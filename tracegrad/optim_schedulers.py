@@ -20,7 +20,21 @@ def _check_optimizer(optimizer, what):
                              f"{type(optimizer).__name__}")
 
 
-class LRScheduler:
+class _SchedulerState:
+    """What every scheduler shares: the last learning rates it set, and its state as a dict
+    (everything but the optimizer it drives)."""
+
+    def get_last_lr(self) -> list:
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.__dict__.update(state_dict)
+
+
+class LRScheduler(_SchedulerState):
     """Base class: ``step()``, ``get_last_lr()``, ``state_dict()``/``load_state_dict()``."""
 
     def __init__(self, optimizer, last_epoch: int = -1):
@@ -50,15 +64,6 @@ class LRScheduler:
         for g, lr in zip(self.optimizer.param_groups, lrs):
             g["lr"] = lr
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list:
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
 
 
 class StepLR(LRScheduler):
@@ -114,7 +119,7 @@ class CosineAnnealingLR(LRScheduler):
                 * (g["lr"] - lo) + lo for g in gs]
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_SchedulerState):
     """Multiply the rate by ``factor`` when the metric passed to ``step(metric)`` has not
     improved (by ``threshold``, relative or absolute) for more than ``patience`` epochs; then
     wait ``cooldown`` epochs. Rates never go below ``min_lr``; changes smaller than ``eps``
@@ -177,11 +182,3 @@ class ReduceLROnPlateau:
             self.num_bad_epochs = 0
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
-    def get_last_lr(self) -> list:
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
