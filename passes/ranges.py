@@ -17,7 +17,8 @@ from tracegrad.ir import Graph, Lit
 from tracegrad.prims import (ELEMENTWISE, broadcast_in_dim_p, constant_p, gather_p, reduce_max_p,
                              reshape_p, scatter_add_p, select_p, stop_gradient_p)
 
-# Each primitive's class (``Traits.range``): ``unit`` outputs lie in [0, 1]; ``hull`` outputs
+# Each primitive's class (``Traits.range``): ``unit`` outputs lie in [0, 1], ``index`` ones in
+# [0, extent - 1]; ``hull`` outputs
 # within the bounds of their operands; ``exploding`` ones can overflow unless bounds prove
 # otherwise; ``singular`` ones may be non-finite for finite inputs. ``Traits.bounds`` gives a
 # fixed output interval (tanh, sigmoid ...). The rest are transferred one primitive at a time.
@@ -70,11 +71,22 @@ def analyze(graph: Graph) -> dict[int, Fact]:
     return facts
 
 
+def _index_extent(e) -> int:
+    """How many positions an ``index``-range primitive counts: iota's counted dimension, or
+    the axis argmax/argmin reduce. (Taking [0, 1] for these once let exp(50 * argmax(x)) pass
+    as finite, so a where's untaken branch gave a NaN gradient.)"""
+    if "dimension" in e.params:
+        return int(e.params["shape"][e.params["dimension"]])
+    return int(e.inputs[0].aval.shape[e.params["axis"]])
+
+
 def _transfer(e, ins) -> Fact:
     prim, traits = e.prim, e.prim.traits
     nonfinite = any(f.nonfinite for f in ins)
     if traits.range == "unit":
         return Fact(0.0, 1.0, False)
+    if traits.range == "index":  # a position along one axis: iota, argmax, argmin
+        return Fact(0.0, float(max(_index_extent(e) - 1, 0)), False)
     if prim is constant_p:
         v = e.params["value"]
         if v.size == 0 or v.dtype.kind == "b":

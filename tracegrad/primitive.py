@@ -22,7 +22,7 @@ from .ir import AVal, Lit
 PRIMITIVES: dict[str, "Primitive"] = {}
 
 # Value-range classes read by passes/ranges.py (``Traits.range``).
-RANGE_KINDS = ("any", "unit", "hull", "exploding", "singular")
+RANGE_KINDS = ("any", "unit", "index", "hull", "exploding", "singular")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class Traits:
     ``ad_only``        an identity that only matters to differentiation (dropped after it);
     ``body_param``     for calls and kernels: the parameter holding the graph run inline;
     ``range``          value-range class for passes/ranges.py: ``unit`` (output in [0, 1]),
+                       ``index`` (a position along an axis: [0, extent - 1]: iota, argmax),
                        ``hull`` (within its operands' bounds), ``exploding`` (may overflow unless
                        bounds prove otherwise), ``singular`` (may be non-finite at finite
                        inputs), ``any`` (handled by the pass or unknown);

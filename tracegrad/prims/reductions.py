@@ -58,12 +58,12 @@ argmax_p = Primitive(
     impl=lambda x, *, axis, index_dtype:
         np.argmax(x, axis=axis).astype(dtypes.canonical(index_dtype)),
     nondiff=True, doc="index of the first maximum (NaN counts as maximal, as in NumPy)",
-    traits=Traits(range="unit"))
+    traits=Traits(range="index"))
 argmin_p = Primitive(
     "argmin", kind="reduction", abstract_eval=_arg_rule_for("argmin"),
     impl=lambda x, *, axis, index_dtype:
         np.argmin(x, axis=axis).astype(dtypes.canonical(index_dtype)),
-    nondiff=True, doc="index of the first minimum", traits=Traits(range="unit"))
+    nondiff=True, doc="index of the first minimum", traits=Traits(range="index"))
 
 
 def _cumsum_rule(x, *, axis, reverse):

@@ -31,5 +31,4 @@ iota_p = Primitive(
     "iota", kind="source", abstract_eval=_iota_rule,
     impl=lambda *, shape, dimension, dtype: rt.iota(shape, dimension, dtypes.canonical(dtype)),
     nondiff=True, doc="iota[shape, dimension]: value = index along dimension",
-    # range "unit" is what passes/ranges.py has always assumed (only its masks read it)
-    traits=Traits(flops=False, foldable=False, range="unit"))
+    traits=Traits(flops=False, foldable=False, range="index"))
