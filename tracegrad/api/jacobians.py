@@ -7,9 +7,9 @@ from ..ir import AVal
 from ..pytree import tree_flatten
 from ..source_info import check_callable, names_caller
 from .transform_cache import cached
-from .transform_function import (argnum_positions, as_operands, autodiff_passes, check_argnums,
-                                 compiled, dyn_argnums, fn_name, regroup, split_statics,
-                                 static_nums, trace_for_ad, wrt_leaves)
+from .transform_function import (argnum_positions, as_operands, autodiff_passes, compiled,
+                                 fn_name, regroup, split_differentiated, trace_for_ad,
+                                 wrt_leaves)
 from .transforms import _as_tuple, _respec, grad
 
 
@@ -34,10 +34,7 @@ def _jacobian(fn, argnums, mode, static_argnums):
     user_fn = fn
 
     def body(*args, **kwargs):
-        nums = check_argnums(argnums, args, fname)
-        snums = static_nums(static_argnums, len(args), fname, argnums)
-        fn, args = split_statics(user_fn, args, snums)
-        nums = dyn_argnums(nums, snums, len(args) + len(snums))
+        fn, args, nums = split_differentiated(user_fn, args, argnums, static_argnums, fname)
         wrt, ranges = wrt_leaves(args, nums, fname)
         tr = trace_for_ad(fn, args, kwargs, nums)
         graph = tr.graph

@@ -142,6 +142,16 @@ def dyn_argnums(argnums, nums, n: int):
     return tuple(dyn.index(a % n) for a in argnums)
 
 
+def split_differentiated(fn, args, argnums, static_argnums, fname):
+    """``(g, dynamic args, argnums among them)`` for a transform that differentiates
+    ``argnums``: checks both position lists, takes the static arguments out (``split_statics``)
+    and renumbers ``argnums`` among what is left."""
+    nums = check_argnums(argnums, args, fname)
+    snums = static_nums(static_argnums, len(args), fname, argnums)
+    g, dyn = split_statics(fn, args, snums)
+    return g, dyn, dyn_argnums(nums, snums, len(args))
+
+
 def argnum_positions(argnums):
     """``diff`` for ``TransformFunction``: the in-range positions of ``argnums`` (out-of-range
     ones are reported by the transform's own check)."""

@@ -10,8 +10,8 @@ from ..source_info import check_callable, names_caller
 from ..staging import leaf_aval
 from .transform_cache import cached
 from .transform_function import (TransformFunction, argnum_positions, as_operands,
-                                 autodiff_passes, check_argnums, check_scalar_output, compiled,
-                                 dyn_argnums, fn_name, leaf_ranges, regroup, split_statics,
+                                 autodiff_passes, check_scalar_output, compiled, fn_name,
+                                 leaf_ranges, regroup, split_differentiated, split_statics,
                                  static_nums, trace_for_ad, wrt_leaves)
 
 
@@ -36,10 +36,7 @@ def _value_and_grad(fn, argnums, has_aux, static_argnums):
     fname = f"value_and_grad({fn_name(fn)})"
 
     def body(*args, **kwargs):
-        nums = check_argnums(argnums, args, fname)
-        snums = static_nums(static_argnums, len(args), fname, argnums)
-        sfn, args = split_statics(fn, args, snums)
-        nums = dyn_argnums(nums, snums, len(args) + len(snums))
+        sfn, args, nums = split_differentiated(fn, args, argnums, static_argnums, fname)
         wrt, ranges = wrt_leaves(args, nums, fname)
         traced = trace_for_ad(sfn, args, kwargs, nums)
         graph = traced.graph
