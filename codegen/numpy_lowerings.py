@@ -22,7 +22,8 @@ import numpy as np
 
 from tracegrad.errors import TracegradError
 from tracegrad.primitive import Primitive
-from tracegrad.prims import (ELEMENTWISE, argmax_p, argmin_p, broadcast_in_dim_p,
+from tracegrad.prims import (ELEMENTWISE, argmax_p, argmin_p, argsort_p, broadcast_in_dim_p,
+                             conv_p,
                              concatenate_p, constant_p, convert_p, cumsum_p, custom_jvp_call_p,
                              custom_vjp_call_p, dot_general_p, fused_p, gather_p, iota_p,
                              np_helpers, pad_p, reduce_max_p, reduce_min_p, reduce_prod_p,
@@ -244,6 +245,24 @@ def _dot_scratch(e, expr: str) -> int:
 
 
 register_lowering(dot_general_p, _dot_expr, scratch=_dot_scratch)
+
+
+# --- convolution and sort order (tracegrad/prims/conv.py, sort.py) -----------------------------
+def _conv_expr(ins, oa, window_strides, padding, lhs_dilation, rhs_dilation, feature_group_count):
+    return (f"rt.conv_general({ins[0]}, {ins[1]}, {tuple(window_strides)!r}, "
+            f"{tuple(tuple(p) for p in padding)!r}, {tuple(lhs_dilation)!r}, "
+            f"{tuple(rhs_dilation)!r}, {feature_group_count!r})")
+
+
+def _conv_scratch(e, expr: str) -> int:
+    # the windows tensordot copies (im2col): N * prod(P) * C * prod(K) elements
+    x, w, o = e.inputs[0].aval, e.inputs[1].aval, e.outputs[0].aval
+    return o.shape[0] * int(np.prod(o.shape[2:])) * x.shape[1] * int(np.prod(w.shape[2:])) \
+        * x.dtype.itemsize
+
+
+register_lowering(conv_p, _conv_expr, scratch=_conv_scratch)
+register_lowering(argsort_p, lambda ins, oa, axis: f"rt.argsort_stable({ins[0]}, {axis})")
 
 
 # --- calls and kernels: never one expression ----------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 
 from tracegrad import lax
+from tracegrad.prims.conv import conv as prim_conv
+from tracegrad.prims.sort import argsort as prim_argsort
 
 # --- dtype groups ------------------------------------------------------------------------
 F32, F64, I32, I64, BOOL = "float32", "float64", "int32", "int64", "bool"
@@ -592,8 +594,62 @@ def _iota_fns(specs, dtype):
             lambda: tuple(np.indices(s, dtype=dtype)[k] for s, k in specs))
 
 
+# --- convolution and sort order (prims/conv.py, prims/sort.py) ----------------------------
+def _conv_ref(strides, padding, lhs_dil, rhs_dil, groups):
+    """Shift-and-add over kernel offsets on an explicitly dilated, padded (or cropped) input:
+    an independent statement of conv's meaning (no sliding windows, no tensordot)."""
+    def ref(x, w):
+        nd = x.ndim - 2
+        xd = np.zeros(x.shape[:2] + tuple((s - 1) * d + 1 if s else 0
+                                          for s, d in zip(x.shape[2:], lhs_dil)), x.dtype)
+        xd[(slice(None),) * 2 + tuple(slice(None, None, d) for d in lhs_dil)] = x
+        for i, (lo, hi) in enumerate(padding):
+            ax = 2 + i
+            xd = np.concatenate([np.zeros(xd.shape[:ax] + (max(lo, 0),) + xd.shape[ax + 1:],
+                                          x.dtype), xd,
+                                 np.zeros(xd.shape[:ax] + (max(hi, 0),) + xd.shape[ax + 1:],
+                                          x.dtype)], axis=ax)
+            xd = np.take(xd, range(-min(lo, 0), xd.shape[ax] + min(hi, 0)), axis=ax)
+        k = w.shape[2:]
+        outs = [max(0, (xd.shape[2 + i] - (k[i] - 1) * rhs_dil[i] - 1) // strides[i] + 1)
+                for i in range(nd)]
+        og, cg = w.shape[0] // groups, w.shape[1]
+        out = np.zeros((x.shape[0], w.shape[0], *outs), x.dtype)
+        for offs in np.ndindex(*k):
+            sl = tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
+                       for o, d, s, m in zip(offs, rhs_dil, strides, outs))
+            for g in range(groups):
+                patch = xd[(slice(None), slice(g * cg, (g + 1) * cg)) + sl]
+                wk = w[(slice(g * og, (g + 1) * og), slice(None)) + offs]
+                out[:, g * og:(g + 1) * og] += np.einsum("nc...,oc->no...", patch, wk)
+        return out
+    return ref
+
+
+_CONVS = [  # name, (strides, padding, lhs dilation, rhs dilation, groups), shapes
+    ("2d", ((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1),
+     [((2, 3, 5, 4), (4, 3, 2, 2)), ((0, 3, 5, 4), (4, 3, 2, 2)), ((1, 1, 1, 1), (1, 1, 1, 1))]),
+    ("2d-stride-pad-dilation-groups", ((2, 1), ((1, 2), (0, 1)), (1, 1), (2, 1), 2),
+     [((2, 4, 7, 6), (6, 2, 3, 2))]),
+    ("1d-input-dilation-crop", ((1,), ((2, -1),), (2,), (1,), 1), [((2, 3, 5), (2, 3, 2))]),
+]
+
+
+def _conv_rows() -> list[Case]:
+    return [Case("conv", (lambda x, w, p=p: prim_conv(x, w, *p)), _conv_ref(*p), shapes, FLOAT,
+                 ("real", "real"), linear_args=(0, 1), bilinear=True, name=name)
+            for name, p, shapes in _CONVS]
+
+
+def _argsort_rows() -> list[Case]:
+    shapes = [((3, 4),), ((0, 3),), ((1, 5),)]
+    return [Case("argsort", (lambda x, a=axis: prim_argsort(x, a)),
+                 (lambda x, a=axis: np.argsort(x, axis=a, kind="stable")), shapes, ALL,
+                 ("real",), differentiable=False, name=f"axis{axis}") for axis in (0, 1)]
+
+
 CASES: list[Case] = (_elementwise_rows() + _structural_rows() + _reduction_rows()
-                     + _contraction_rows() + _source_rows())
+                     + _contraction_rows() + _source_rows() + _conv_rows() + _argsort_rows())
 
 CASES_BY_PRIM: dict[str, list[Case]] = {}
 for _c in CASES:

@@ -92,7 +92,7 @@ def unregister_lowering(prim: Primitive) -> None:
 def lowering(prim: Primitive) -> CLowering:
     """``prim``'s C lowering; a TracegradError naming it when it has none."""
     if prim not in LOWERINGS:
-        from . import blas, copies, emit  # noqa: F401  (each registers its emitters)
+        from . import blas, conv, copies, emit, sort  # noqa: F401  (each registers its emitters)
     low = LOWERINGS.get(prim)
     if low is None:
         raise TracegradError(f"primitive {prim.name!r} has no C lowering: register one in "

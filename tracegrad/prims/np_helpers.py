@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .np_signal import argsort_stable, conv_general  # noqa: F401  (conv, argsort)
+
 _erf = None
 
 

@@ -1,0 +1,102 @@
+"""``conv`` in C: im2col + gemm. For each image and feature group one kernel copies the
+windows into a (Cg * prod(K), prod(P)) column matrix in the arena's scratch space (zeros for
+padding, input-dilation holes and crops), and one sgemm/dgemm multiplies the group's weight
+rows (Og, Cg * prod(K)) by it, straight into the (N, O, *P) output. A 1x1 kernel with unit
+stride, no padding and no dilation skips the copy: the image itself is the column matrix.
+
+Why im2col + gemm and not a direct loop: measured on the digits CNN's shapes (see
+tests/test_conv.py's module docstring for the numbers), the BLAS product dominates and a
+direct loop nest was slower at every layer.
+"""
+from __future__ import annotations
+
+from tracegrad.prims import conv_p
+
+from .kernels import parallel_for, size, strides
+from .lowerings import ctype, register_lowering
+
+
+def _im2col_kernel(em, e, t: str) -> str:
+    """A kernel ``(x, col, n, g)`` filling the column matrix of image n, group g."""
+    x, w, o = e.inputs[0].aval, e.inputs[1].aval, e.outputs[0].aval
+    p = e.params
+    nd = x.ndim - 2
+    c, spatial, kern, outs = x.shape[1], x.shape[2:], w.shape[2:], o.shape[2:]
+    g = p["feature_group_count"]
+    cg, kn, pn, sn = c // g, size(kern), size(outs), size(spatial)
+    kst, pst, xst = strides(kern), strides(outs), strides(spatial)
+    em.n_kernels += 1
+    kname = f"op{em.n_kernels}"
+    lines = [f"TG_KERNEL void {kname}(const {t}* restrict x, {t}* restrict col, int64_t n, "
+             f"int64_t g) {{"]
+    par = parallel_for(cg * kn * pn) if cg > 1 else ""
+    if par:
+        lines.append("    " + par)
+    lines.append(f"    for (int64_t c = 0; c < {cg}; c++) {{")
+    lines.append(f"      const {t}* restrict xc = x + (n * {c} + g * {cg} + c) * {sn};")
+    pad = "      "
+    for d in range(nd):
+        lines.append(f"{pad}for (int64_t k{d} = 0; k{d} < {kern[d]}; k{d}++)")
+    kflat = " + ".join(f"k{d}*{kst[d]}" for d in range(nd))
+    lines.append(f"{pad}{{ {t}* restrict row = col + (c * {kn} + {kflat}) * {pn};")
+    for d in range(nd):
+        s, (lo, hi), ld, rd = (p["window_strides"][d], p["padding"][d], p["lhs_dilation"][d],
+                               p["rhs_dilation"][d])
+        span = (spatial[d] - 1) * ld + 1
+        lines.append(f"{pad}  for (int64_t p{d} = 0; p{d} < {outs[d]}; p{d}++) {{")
+        lines.append(f"{pad}    const int64_t q{d} = p{d} * {s} + k{d} * {rd} - ({lo});")
+        ok = f"q{d} >= 0 && q{d} < {span}" + (f" && q{d} % {ld} == 0" if ld != 1 else "")
+        lines.append(f"{pad}    const int ok{d} = {ok}{f' && ok{d - 1}' if d else ''};")
+    pflat = " + ".join(f"p{d}*{pst[d]}" for d in range(nd))
+    src = " + ".join(f"(q{d} / {p['lhs_dilation'][d]})*{xst[d]}"
+                     if p["lhs_dilation"][d] != 1 else f"q{d}*{xst[d]}" for d in range(nd))
+    lines.append(f"{pad}    row[{pflat}] = ok{nd - 1} ? xc[{src}] : ({t})0;")
+    lines += [f"{pad}  }}"] * nd
+    lines.append(f"{pad}}}")
+    lines += ["    }", "}"]
+    em.kernels.append("\n".join(lines))
+    return kname
+
+
+def _pointwise(e) -> bool:
+    """A 1x1 kernel over every input element in order: the image is its own column matrix."""
+    p = e.params
+    return (all(k == 1 for k in e.inputs[1].aval.shape[2:])
+            and all(v == 1 for v in (*p["window_strides"], *p["lhs_dilation"]))
+            and all(lo == 0 and hi == 0 for lo, hi in p["padding"]))
+
+
+def emit_conv(em, e):
+    x, w = e.inputs
+    o = e.outputs[0]
+    t = ctype(o.aval.dtype)
+    n, c = x.aval.shape[:2]
+    oc = w.aval.shape[0]
+    g = e.params["feature_group_count"]
+    cg, og = c // g, oc // g
+    kn, pn, sn = size(w.aval.shape[2:]), size(o.aval.shape[2:]), size(x.aval.shape[2:])
+    out, px, pw = em.storage(o), em.read(x), em.read(w)
+    em.stmt(f"    /* convolution: {n} images, {g} groups, gemm {og} x {pn} x {cg * kn} */", e)
+    if cg == 0:  # no input channels: an empty sum
+        em.stmt(f"    memset({out}, 0, {o.aval.nbytes});")
+        return
+    em.uses_blas = True
+    gemm = "tg_sgemm" if t == "float" else "tg_dgemm"
+    one, zero = ("1.0f", "0.0f") if t == "float" else ("1.0", "0.0")
+    if _pointwise(e):
+        col = f"(({t}*){px} + (ni * {c} + gi * {cg}) * {sn})"
+        fill = ""
+    else:
+        kname = _im2col_kernel(em, e, t)
+        scratch, _ = em.scratch(cg * kn * pn * o.aval.dtype.itemsize)
+        col = f"(({t}*){scratch})"
+        fill = f"        {kname}({px}, {col}, ni, gi);\n"
+    em.stmt(f"    for (int64_t ni = 0; ni < {n}; ni++)\n"
+            f"      for (int64_t gi = 0; gi < {g}; gi++) {{\n{fill}"
+            f"        {gemm}(TgRowMajor, TgNoTrans, TgNoTrans, {og}, {pn}, {cg * kn}, {one},\n"
+            f"            ({t}*){pw} + gi * {og * cg * kn}, {cg * kn}, {col}, {pn}, {zero},\n"
+            f"            {out} + (ni * {oc} + gi * {og}) * {pn}, {pn});\n"
+            f"      }}")
+
+
+register_lowering(conv_p, emit=emit_conv)
