@@ -278,3 +278,6 @@ def _inline_only(*a, **k):
 register_lowering(custom_vjp_call_p, _not_lowered)
 register_lowering(custom_jvp_call_p, _not_lowered)
 register_lowering(fused_p, _inline_only)
+
+
+from . import numpy_random  # noqa: E402,F401  (random_bits: Threefry-2x32)

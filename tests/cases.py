@@ -581,7 +581,24 @@ def _source_rows() -> list[Case]:
     for dt in NUM:
         f, r = _iota_fns(iota_specs, dt)
         rows.append(Case("iota", f, r, NOARGS, (dt,), (), False, name=dt))
+    # the key drawn from [-5, 5]: negative words check that only their low 32 bits count
+    rows.append(Case("random_bits", _random_bits_fn, _random_bits_ref, [((2,),)], INT,
+                     ("real",), False))
     return rows
+
+
+_RANDOM_SHAPES = [(2, 3), (5,), (1,), (0, 3), ()]  # odd counts use half a Threefry block
+
+
+def _random_bits_fn(key):
+    from tracegrad.prims.random import random_bits_p
+    from tracegrad.tracer import bind
+    return tuple(bind(random_bits_p, key, shape=s) for s in _RANDOM_SHAPES)
+
+
+def _random_bits_ref(key):
+    from tracegrad.prims.np_random import threefry_bits
+    return tuple(threefry_bits(key, s) for s in _RANDOM_SHAPES)
 
 
 def _returns(value):

@@ -93,6 +93,7 @@ def lowering(prim: Primitive) -> CLowering:
     """``prim``'s C lowering; a TracegradError naming it when it has none."""
     if prim not in LOWERINGS:
         from . import blas, conv, copies, emit, sort  # noqa: F401  (each registers its emitters)
+        from . import random_bits  # noqa: F401  (Threefry-2x32 for random_bits)
     low = LOWERINGS.get(prim)
     if low is None:
         raise TracegradError(f"primitive {prim.name!r} has no C lowering: register one in "

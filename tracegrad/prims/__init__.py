@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import contraction, custom, elementwise, fused, reductions, sources, structural  # noqa: F401
 from .contraction import dot_general_p  # noqa: F401
+from .random import random_bits_p  # noqa: F401  (counter-based random words)
 from .conv import conv_p  # noqa: F401
 from .sort import argsort_p  # noqa: F401
 from .custom import custom_jvp_call_p, custom_vjp_call_p  # noqa: F401
