@@ -195,8 +195,29 @@ _UNARY = [
     ("sigmoid", lax.sigmoid, _sigmoid_ref, FLOAT, "real", True, ()),
     ("erf", lax.erf, _erf_ref, FLOAT, "real", True, ()),
     ("softplus", lax.softplus, lambda x: np.log1p(np.exp(x)), FLOAT, "real", True, ()),
+    # scipy.special's functions (tracegrad/scipy/special.py): SciPy is the reference
+    ("gammaln", lax.gammaln, lambda x: _sc().gammaln(x), FLOAT, "positive", True, ()),
+    ("digamma", lax.digamma, lambda x: _sc().psi(x), FLOAT, "positive", True, ()),
+    ("erfc", lax.erfc, lambda x: _sc().erfc(x), FLOAT, "real", True, ()),
+    ("erfinv", lax.erfinv, lambda x: _sc().erfinv(x), FLOAT, "unit", True, ()),
+    ("gamma", lax.gamma, lambda x: _sc().gamma(x), FLOAT, "positive", True, ()),
+    ("i0", lax.i0, lambda x: _sc().i0(x), FLOAT, "real", True, ()),
+    ("i1", lax.i1, lambda x: _sc().i1(x), FLOAT, "real", True, ()),
     ("not", lax.logical_not, np.logical_not, (BOOL,), "real", False, ()),
 ]
+
+
+def _sc():
+    import scipy.special
+    return scipy.special
+
+
+def _polygamma_rows() -> list[Case]:
+    """polygamma(n, x) at literal orders n (its partial in n is 0 by convention: n is an
+    integer, so finite differences in n mean nothing)."""
+    return [Case("polygamma", lambda x, n=n: lax.polygamma(float(n), x),
+                 lambda x, n=n: _sc().polygamma(n, x).astype(x.dtype), _same(1), FLOAT,
+                 ("positive",), name=f"n{n}") for n in (0, 1, 3)]
 
 
 def _rem_post(x, y):
@@ -245,6 +266,7 @@ def _elementwise_rows() -> list[Case]:
     for name, fn, ref, dts, dom, diff, lin, post in _BINARY:
         rows.append(Case(name, fn, ref, _same(2), dts, dom, diff, lin, bilinear=name == "mul",
                          post=post))
+    rows += _polygamma_rows()
     rows += [
         # pow splits by dtype: a float exponent needs a positive base, ints a positive exponent
         Case("pow", lax.pow, np.power, _same(2), FLOAT, ("positive", "real"), name="float"),

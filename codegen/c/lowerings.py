@@ -411,4 +411,8 @@ static inline {t} tg_ipow_{dt}({t} b, {t} e) {{
             out.append("""
 static inline uint8_t tg_max_bool(uint8_t x, uint8_t y) { return x | y; }
 static inline uint8_t tg_min_bool(uint8_t x, uint8_t y) { return x & y; }""")
+    out.append(_special.helpers_source(dtypes_used))
     return "\n".join(out)
+
+
+from . import special as _special  # noqa: E402  (registers the special functions' C)

@@ -103,6 +103,17 @@ _TABLE = {
             T("out", bounds=(-1.0, 1.0))),
     "softplus": (1, rt.softplus, "float", "log(1 + exp(x))",
                  T("out")),
+    # scipy.special's functions (tracegrad/scipy/special.py); SciPy is the reference, C helpers
+    # in codegen/c/special.py. polygamma's order n is an integer: its partial in n is 0 (stated)
+    "gammaln": (1, rt.gammaln, "float", "loggamma(x)", T("out mask", range="singular")),
+    "digamma": (1, rt.digamma, "float", "digamma(x)", T("out mask", range="singular")),
+    "polygamma": (2, rt.polygamma, "float", "polygamma(x, y)",
+                  T("out scalar mask piecewise", range="singular")),
+    "erfc": (1, rt.erfc, "float", "erfc(x)", T("out", bounds=(0.0, 2.0))),
+    "erfinv": (1, rt.erfinv, "float", "erfinv(x)", T("out mask", range="singular")),
+    "gamma": (1, rt.gamma, "float", "gamma(x)", T("out mask", range="singular")),
+    "i0": (1, rt.i0, "float", "besseli(0, x)", T("out", range="exploding")),
+    "i1": (1, rt.i1, "float", "besseli(1, x)", T("out", range="exploding")),
     # Smooth binary functions with their own primitive: written on max/abs/where (as NumPy
     # computes them) their second derivatives were 0 at the ties x == y / |x| == |y|.
     # (Not out_capable yet: memory planning has not covered them; behaviour kept as it was.)

@@ -113,3 +113,8 @@ def dot_general(a, b, dimension_numbers, out=None):
         return out
     result = np.matmul(at.reshape(batch + (m, k)), bt.reshape(batch + (k, n)))
     return result.reshape(batch + m_shape + n_shape)
+
+
+# the special functions' SciPy implementations, called as rt.<name> by generated NumPy code
+from .special_np import (digamma, erfc, erfinv, gamma, gammaln, i0, i1,  # noqa: E402,F401
+                         polygamma)

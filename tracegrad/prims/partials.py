@@ -31,7 +31,14 @@ def _special():
     scalar meaning) that appear in others' partials (``Abs``, ``rem``); ``sigmoid`` is declared
     by its formula; the rest are guards of the overrides."""
     return {"sign": ops.sign, "floor": ops.floor, "sigmoid": ops.sigmoid,
-            "where": _where, "isinf": _isinf, "nan_to_zero": _nan_to_zero}
+            "where": _where, "isinf": _isinf, "nan_to_zero": _nan_to_zero,
+            "besseli": _besseli}
+
+
+def _besseli(nu, z):
+    """sympy's besseli(nu, z) at the orders with a primitive (i0, i1: scalar meanings
+    ``besseli(0, x)``, ``besseli(1, x)``, which the f(x) rule cannot name)."""
+    return {0: ops.i0, 1: ops.i1}[nu](z)
 
 
 @lru_cache(maxsize=None)
