@@ -281,3 +281,6 @@ register_lowering(fused_p, _inline_only)
 
 
 from . import numpy_random  # noqa: E402,F401  (random_bits: Threefry-2x32)
+
+
+from . import numpy_control  # noqa: E402,F401  (loops and branches: their bodies become functions)

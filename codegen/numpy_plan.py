@@ -37,13 +37,16 @@ def arena_slot_bytes(plan, buffers) -> dict[int, int]:
     return {s: plan.slot_bytes[s] for s, _, _ in buffers}
 
 
-def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel", info: dict | None = None):
+def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel", info: dict | None = None,
+                       const_prefix: str = ""):
     """Return ``(source, constants, buffers)``; ``buffers[i]`` is ``(slot, shape, dtype)`` of
     the array the generated code reads as ``_V[i]``. Values outside the plan are deleted after
     their last use; ``info["peak_bytes"]`` gets the arena plus the peak of those values."""
+    from .numpy_control import bind_subgraphs
     fn_name = py_ident(fn_name)
     namer = Namer()
     names: dict[int, str] = {}
+    prelude: list[str] = []
 
     def name(v) -> str:
         n = names.get(id(v))
@@ -80,12 +83,13 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel", info: dict |
                else Operand(names[id(a)], a.aval) for a in e.inputs]
         comment, src = eqn_comment(e, local_namer), ""  # user text only via safe_text
         if e.prim.name == "constant":
-            cname = f"_const_{outs[0]}"
+            cname = f"_const_{const_prefix}{outs[0]}"
             consts[cname] = e.params["value"]
             frees.eqn(len(lines), e, outs, ins, cname, planned=True)
             lines.append(f"{indent}{outs[0]} = {cname}  # {comment}{src}")
             return
-        expr = lowering(e.prim).expr(ins, [o.aval for o in e.outputs], **plain_params(e.params))
+        params = bind_subgraphs(e, consts, prelude, f"{const_prefix}{outs[0] if outs else ''}")
+        expr = lowering(e.prim).expr(ins, [o.aval for o in e.outputs], **plain_params(params))
         slot = buffer_index.get(id(e.outputs[0])) if len(e.outputs) == 1 else None
         target = f"_V[{slot}]" if slot is not None else \
             donated_target.get(id(e.outputs[0])) if len(e.outputs) == 1 else None
@@ -120,5 +124,5 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel", info: dict |
     if info is not None:
         info["peak_bytes"] = peak
     lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-    return "\n".join(lines) + "\n", consts, buffers
+    return "".join(p + "\n\n" for p in prelude) + "\n".join(lines) + "\n", consts, buffers
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from tracegrad import dtypes, lax
 from tracegrad.errors import GradientError
 from tracegrad.ir import Graph, Lit, Var
-from tracegrad.primitive import JVP_RULES, VJP_RULES
+from tracegrad.primitive import (JVP_FULL_RULES, JVP_RULES, VJP_FWD_RULES, VJP_RULES,
+                                 install_graph_transforms)
 from tracegrad.prims.elementwise import mask_scope
 from tracegrad.prims.ops import instantiate
 
@@ -185,6 +186,10 @@ def jvp_inline(graph: Graph, primals: list, tangents: list) -> tuple[list, list]
                         return [instantiate(res[i], _zero_like_var(eqn.inputs[i]))
                                 for i in float_ins]
                     out_ts = _transpose_linear(bwd_of, out_avals, in_ts)
+            elif eqn.prim in JVP_FULL_RULES and any(t is not None for t in ts):
+                # a loop or branch: one new equation carries the primal and its tangent
+                with derivative_region():
+                    outs, out_ts = JVP_FULL_RULES[eqn.prim](vals, ts, **eqn.params)
             else:
                 outs = _rebind(eqn, vals)
                 if not eqn.prim.multiple_results:
@@ -231,6 +236,8 @@ def forward_sweep(graph: Graph, primals: list) -> tuple[dict, dict]:
             if eqn.prim.name == "custom_vjp_call":
                 outs, res = _custom_vjp_forward(eqn, vals)
                 residuals[id(eqn)] = res
+            elif eqn.prim in VJP_FWD_RULES:  # a loop: its forward keeps what its backward needs
+                outs, residuals[id(eqn)] = VJP_FWD_RULES[eqn.prim](vals, **eqn.params)
             else:
                 outs = _rebind(eqn, vals)
                 if not eqn.prim.multiple_results:
@@ -262,6 +269,8 @@ def _backward_sweep(graph, env, residuals, out_cts, wrt):
         with src_scope(eqn.src):
             if eqn.prim.name == "custom_vjp_call":
                 in_cts = _custom_vjp_backward(eqn, residuals[id(eqn)], cts)
+            elif id(eqn) in residuals and eqn.prim in VJP_FWD_RULES:
+                in_cts = residuals[id(eqn)](cts)
             elif eqn.prim.name == "custom_jvp_call":
                 in_cts = _custom_jvp_transpose(eqn, vals, cts)
             elif eqn.prim.kind == "elementwise":
@@ -350,3 +359,9 @@ def linearize_inline(graph: Graph, primals: list, wrt: list[int]) -> tuple[list,
     # the innermost trace among the operands), so the primal is computed once, there; the
     # tangent graph captures the primal values it reads.
     return outs, tgraph, captured
+
+
+# the rules of loops and branches (tracegrad/prims/control_rules.py) differentiate their bodies
+install_graph_transforms(jvp_inline=jvp_inline, vjp_inline=vjp_inline,
+                         forward_sweep=forward_sweep, backward_sweep=backward_sweep,
+                         unfuse=unfuse)

@@ -687,7 +687,9 @@ def _argsort_rows() -> list[Case]:
                  ("real",), differentiable=False, name=f"axis{axis}") for axis in (0, 1)]
 
 
-CASES: list[Case] = (_elementwise_rows() + _structural_rows() + _reduction_rows()
+from cases_control import control_rows  # noqa: E402
+
+CASES: list[Case] = (control_rows(Case, FLOAT) + _elementwise_rows() + _structural_rows() + _reduction_rows()
                      + _contraction_rows() + _source_rows() + _conv_rows() + _argsort_rows())
 
 CASES_BY_PRIM: dict[str, list[Case]] = {}

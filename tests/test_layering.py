@@ -29,7 +29,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # turning Python calls into equations, and the NumPy-like namespace that does it
     "tracing": ("tracegrad.tracer", "tracegrad.staging", "tracegrad.lax", "tracegrad.numpy",
                 "tracegrad.indexing", "tracegrad.einsum", "tracegrad.int_range",
-                "tracegrad.random_guard", "tracegrad.subclasses"),
+                "tracegrad.random_guard", "tracegrad.subclasses", "tracegrad.control_flow"),
     "passes": ("tracegrad.passes",),
     "codegen": ("tracegrad.codegen",),
     # the API, the PyTorch-style front and the CLI

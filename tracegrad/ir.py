@@ -121,6 +121,38 @@ class Graph:
     __repr__ = __str__
 
 
+def subgraphs(params: dict) -> list[tuple[str, Graph]]:
+    """The graphs nested in an equation's parameters, as ``(label, graph)``: a ``Graph`` value
+    (a loop body, a fused kernel) or each graph of a tuple of them (``cond``'s branches, labelled
+    ``branches[k]``). Every walk that recurses into bodies goes through this one helper."""
+    out = []
+    for key, value in params.items():
+        if isinstance(value, Graph):
+            out.append((key, value))
+        elif isinstance(value, tuple) and value and all(isinstance(g, Graph) for g in value):
+            out.extend((f"{key}[{k}]", g) for k, g in enumerate(value))
+    return out
+
+
+def replace_subgraphs(params: dict, fn) -> dict:
+    """``params`` with each nested graph ``g`` replaced by ``fn(g)`` (same structure); the same
+    dict when nothing changed, so passes that key notes on ``id(params)`` keep them."""
+    new = {}
+    changed = False
+    for key, value in params.items():
+        if isinstance(value, Graph):
+            nv = fn(value)
+        elif isinstance(value, tuple) and value and all(isinstance(g, Graph) for g in value):
+            nv = tuple(fn(g) for g in value)
+            if all(a is b for a, b in zip(nv, value)):
+                nv = value
+        else:
+            nv = value
+        changed |= nv is not value
+        new[key] = nv
+    return new if changed else params
+
+
 def make_lit(value, dtype) -> Lit:
     """A scalar literal of ``dtype`` holding ``value`` converted to the matching Python type."""
     dtype = dtypes.canonical(dtype)
@@ -216,12 +248,11 @@ def verify(graph: Graph) -> Graph:
         if list(expected) != got:
             raise IRError(f"{where()}: outputs {[str(a) for a in got]} but the rule gives "
                           f"{[str(a) for a in expected]}")
-        for key, value in e.params.items():
-            if isinstance(value, Graph):  # bodies of custom calls and fused kernels
-                try:
-                    verify(value)
-                except IRError as exc:
-                    raise IRError(f"{where()}: in parameter {key}: {exc}") from None
+        for key, sub in subgraphs(e.params):  # bodies of calls, kernels, loops, branches
+            try:
+                verify(sub)
+            except IRError as exc:
+                raise IRError(f"{where()}: in parameter {key}: {exc}") from None
         if e.prim.kind == "elementwise":
             for a in e.inputs:
                 if isinstance(a, Var) and a.aval.shape == () and got and got[0].shape != ():

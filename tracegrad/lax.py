@@ -18,6 +18,13 @@ from .prims.ops import (aval_of as aval, argmax, argmin, broadcast_in_dim,  # no
                         shape_of, slice, transpose, zeros_like)
 from .tracer import Tracer, bind
 
+
+def __getattr__(name):  # tracegrad.lax.scan ...: the loops live in control_flow (it imports lax)
+    if name in ("scan", "fori_loop", "while_loop", "cond", "switch"):
+        from . import control_flow
+        return getattr(control_flow, name)
+    raise AttributeError(f"module 'tracegrad.lax' has no attribute {name!r}")
+
 # add, sub, ..., logical_and, ...: one per elementwise primitive of the registry
 globals().update(ELEMENTWISE_OPS)
 

@@ -179,6 +179,45 @@ def deftranspose(prim: Primitive, rule: Callable) -> Callable:
     return _register(TRANSPOSE_RULES, "transpose", prim, rule)
 
 
+# Primitives with nested graphs (loops, branches) differentiate their bodies, and want more
+# than the per-equation rules above give:
+#   jvp_full(primals, tangents, **params) -> (outputs, output tangents): one new equation
+#       computing both (a loop whose carry holds the tangents), instead of the primal equation
+#       plus a second loop recomputing it;
+#   vjp_fwd(primals, **params) -> (outputs, backward): the forward emitted with whatever
+#       residuals the backward needs (a scan stacks them per step); ``backward(cts)`` -> input
+#       cts. The autodiff pass prefers these when a primitive has them.
+JVP_FULL_RULES: dict[Primitive, Callable] = {}
+VJP_FWD_RULES: dict[Primitive, Callable] = {}
+
+
+def defjvp_full(prim: Primitive, rule: Callable) -> Callable:
+    return _register(JVP_FULL_RULES, "jvp_full", prim, rule)
+
+
+def defvjp_fwd(prim: Primitive, rule: Callable) -> Callable:
+    return _register(VJP_FWD_RULES, "vjp_fwd", prim, rule)
+
+
+class _GraphTransforms:
+    """What rules of primitives with nested graphs call to build new graphs, installed by the
+    layers that own them (the IR layer imports neither): ``TraceContext`` (the tracing layer:
+    a scope recording equations; see tracegrad/tracer.py) and ``jvp_inline``,
+    ``forward_sweep``, ``backward_sweep``, ``vjp_inline`` (passes/autodiff.py)."""
+
+    def __getattr__(self, name):
+        raise RuntimeError(f"internal: graph transform {name!r} used before the layer that "
+                           "provides it was imported")
+
+
+GRAPH_TRANSFORMS = _GraphTransforms()
+
+
+def install_graph_transforms(**fns) -> None:
+    for name, fn in fns.items():
+        setattr(GRAPH_TRANSFORMS, name, fn)
+
+
 def _zero_jvp(primals, tangents, outs, **params):
     return [None] * len(outs)
 

@@ -74,6 +74,9 @@ def fmt_param(key: str, value) -> str:
     if isinstance(value, Graph):
         inner = format_graph(value).replace("\n", "\n    ")
         return f"{key}={inner}"
+    if isinstance(value, tuple) and value and all(isinstance(g, Graph) for g in value):
+        inner = ",\n".join(format_graph(g) for g in value).replace("\n", "\n    ")
+        return f"{key}=({inner})"
     if isinstance(value, np.dtype):
         return f"{key}={str(value)!r}"
     if callable(value):
@@ -280,7 +283,11 @@ def _parse_params(text: str, out_vars) -> dict:
                           "parsed back (only constants of at most "
                           f"{INLINE_CONST_LIMIT} elements print in full)")
         if value.startswith("{"):
-            params[key] = parse_graph(value)  # a nested graph (custom-rule calls)
+            params[key] = parse_graph(value)  # a nested graph (custom-rule calls, loop bodies)
+            continue
+        if value.startswith("({"):  # a tuple of graphs (cond's branches)
+            parts = split_top_level(value[1:-1].strip(), sep=",")
+            params[key] = tuple(parse_graph(p.strip()) for p in parts if p.strip())
             continue
         v = _literal(value)
         if key == "value":

@@ -18,6 +18,7 @@ from .errors import (ArgumentError, ImmutableArrayError, TracegradError,
                      UnsupportedOperationError)
 from .int_range import check_operands as check_int_operands, note_consumed, note_weak_int
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
+from .primitive import install_graph_transforms as _install_graph_transforms
 from .primitive import install_tracing as _install_tracing
 from .source_info import user_src, user_src_with_text
 from .subclasses import plain_array
@@ -267,7 +268,20 @@ class Tracer:
             "it is a configuration value", src=user_src_with_text(3))
 
     def __bool__(self):
-        self._concrete_error("Python control flow (`if`/`while`/`bool()`/`and`/`or`)")
+        from .indexing import assignment_into_array_error
+        err = assignment_into_array_error(self)
+        if err is not None:
+            raise err
+        raise TracerBoolError(
+            "Python control flow (`if`/`while`/`bool()`/`and`/`or`) needs a concrete value, but "
+            f"this is a traced array {self.aval} whose value is only known when the compiled "
+            "function runs. Write the branch or loop with tracegrad's control flow, traced once "
+            "and differentiable:\n"
+            "    y = tg.cond(x > 0, lambda x: np.sin(x), lambda x: -x, x)      # if/else\n"
+            "    x = tg.while_loop(lambda x: abs(f(x)) > 1e-9, newton_step, x0,  # while\n"
+            "                      max_iter=50)\n"
+            "(np.where(c, a, b) for an elementwise choice; static_argnums=(...) if the value is "
+            "a configuration setting)", src=user_src_with_text(2))
 
     def __int__(self):
         self._concrete_error("int()")
@@ -613,3 +627,4 @@ def _is_tracer(x) -> bool:
 
 # Primitive.bind (the IR layer, which never imports this module) reaches bind through this hook
 _install_tracing(bind=bind, current_trace=current_trace, aval_of=aval_of, is_traced=_is_tracer)
+_install_graph_transforms(TraceContext=TraceContext)

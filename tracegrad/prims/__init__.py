@@ -2,11 +2,12 @@
 registers them all (NumPy lowerings: tracegrad/codegen/numpy_lowerings.py)."""
 from __future__ import annotations
 
-from . import contraction, custom, elementwise, fused, reductions, sources, structural  # noqa: F401
+from . import contraction, control, custom, elementwise, fused, reductions, sources, structural  # noqa: F401
 from .contraction import dot_general_p  # noqa: F401
 from .random import random_bits_p  # noqa: F401  (counter-based random words)
 from .conv import conv_p  # noqa: F401
 from .sort import argsort_p  # noqa: F401
+from .control import cond_p, scan_p, while_p  # noqa: F401
 from .custom import custom_jvp_call_p, custom_vjp_call_p  # noqa: F401
 from .elementwise import ELEMENTWISE, convert_p, select_p, stop_gradient_p  # noqa: F401
 from .fused import fused_p  # noqa: F401

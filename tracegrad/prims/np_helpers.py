@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .loop_runtime import run_cond, run_scan, run_while  # noqa: F401  (loops, branches)
+
 from .np_random import threefry_bits  # noqa: F401  (random_bits)
 
 from .np_signal import argsort_stable, conv_general  # noqa: F401  (conv, argsort)
