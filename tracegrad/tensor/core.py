@@ -384,8 +384,10 @@ class Tensor(TensorMethods):
             val = apply_op(_assign_like, (self, value), name="assign")
             cap.replace(self, val)
             return
-        v = _value_of(value)
+        # one program computes the value together with every lazy tensor still held (which
+        # must keep the leaf's old value): reading the value first would run two
         _before_mutation()
+        v = _value_of(value)
         np.copyto(self._value, np.broadcast_to(v, self._value.shape), casting="unsafe")
 
     def _inplace(self, fn, other):

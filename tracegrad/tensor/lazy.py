@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import weakref
 
 import numpy as np
 
@@ -18,46 +17,11 @@ from ..ir import AVal
 from ..pytree import tree_flatten, tree_unflatten
 from ..tracer import TraceContext, Tracer
 from .grad_mode import _GRAD_ENABLED
+from .pending import IdWeakSet, PendingList  # noqa: F401  (IdWeakSet: this package's interface)
 
 # --- global state ----------------------------------------------------------------------------
 _CAPTURE: list = []             # the active tg.compile capture (compile_step.Capture), if any
-
-
-class IdWeakSet:
-    """A set of objects held weakly and compared by identity (``weakref.WeakSet`` compares with
-    ``==``, which is elementwise on tensors)."""
-
-    __slots__ = ("_refs",)
-
-    def __init__(self):
-        self._refs: dict = {}
-
-    def add(self, obj) -> None:
-        k = id(obj)
-        if k not in self._refs:
-            refs = self._refs
-            self._refs[k] = weakref.ref(obj, lambda _r, k=k: refs.pop(k, None))
-
-    def discard(self, obj) -> None:
-        self._refs.pop(id(obj), None)
-
-    def clear(self) -> None:
-        self._refs.clear()
-
-    def __contains__(self, obj) -> bool:
-        return id(obj) in self._refs
-
-    def __len__(self) -> int:
-        return len(self._refs)
-
-    def __iter__(self):
-        for r in list(self._refs.values()):
-            obj = r()
-            if obj is not None:
-                yield obj
-
-
-_PENDING = IdWeakSet()          # lazy tensors the user still holds (values not computed yet)
+_PENDING = PendingList()        # lazy tensors the user still holds (values not computed yet)
 _serial = itertools.count(1)    # creation order of leaves (a capture knows what it created)
 _MAX_LAZY_DEPTH = 256           # longer unevaluated chains are computed eagerly (bounded programs)
 _STATE_VERSION = [0]            # bumped by train()/eval(), requires_grad_ ...: tg.compile guards
@@ -95,6 +59,7 @@ class _Op:
 
 
 _OP_CACHE: dict = {}       # (function key, arg tree, leaf specs) -> _Op
+_FAST_OPS: dict = {}       # apply_op's flat signature (fn, shape, dtype | type, value, ...) -> _Op
 _PROGRAMS: dict = {}       # structural DAG key -> _Op (forward, backward or flush program)
 
 
@@ -158,6 +123,50 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
     ``name`` names the operation in ``grad_fn`` and in generated code. This is how the tensor
     front (methods, ``nn.functional``, optimizers, custom functions) adds operations.
     """
+    fkey = None
+    if not kwargs and not _CAPTURE:
+        # the fast path of every operator: tensors and Python scalars, keyed without a pytree
+        # walk; its own cache maps that key to the operation the general path traced
+        refs = []
+        sig = [key or fn]
+        requires = False
+        depth = 0
+        for x in args:
+            if isinstance(x, Tensor):
+                node = x._node
+                if node is None:
+                    v = x._value
+                    refs.append(x)
+                    sig.append(v.shape)
+                    sig.append(v.dtype)
+                else:
+                    j = x._index
+                    refs.append((node, j))
+                    av = node.op.out_avals[j]
+                    sig.append(av.shape)
+                    sig.append(av.dtype)
+                    if node.depth > depth and node.values[j] is None:
+                        depth = node.depth
+                if x._rg:
+                    requires = True
+                continue
+            t = type(x)
+            if t is float:  # as _skey: -0.0 and nan are keyed by their text
+                sig.append(float)
+                sig.append(x if x != 0.0 and x == x else repr(x))
+            elif t is int or t is bool:
+                sig.append(t)
+                sig.append(x)
+            elif x is None:
+                sig.append(None)
+                sig.append(None)
+            else:
+                break
+        else:
+            fkey = tuple(sig)
+            op = _FAST_OPS.get(fkey)
+            if op is not None:
+                return _apply(op, tuple(refs), requires and _GRAD_ENABLED[0], depth + 1, None)
     if kwargs or not all(type(a) in _FLAT_TYPES or isinstance(a, Tensor) for a in args):
         leaves, tree = tree_flatten((args, kwargs) if kwargs else args)
     else:  # operators: a flat tuple of tensors and numbers (no pytree walk needed)
@@ -199,12 +208,41 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
         op = _trace_op(fn, leaves, tree, spec, bool(kwargs), name)
         if ckey is not None:
             _remember(_OP_CACHE, ckey, op)
-    outs = _node_outputs(op, tuple(refs), requires and _GRAD_ENABLED[0], depth + 1)
-    if depth + 1 > _MAX_LAZY_DEPTH and cap is None:
-        _materialize(outs)  # keep programs bounded for long chains computed step by step
+    if fkey is not None:
+        _remember(_FAST_OPS, fkey, op)
+    return _apply(op, tuple(refs), requires and _GRAD_ENABLED[0], depth + 1, cap)
+
+
+def _apply(op, refs, requires, depth, cap):
+    """A new node applying ``op`` to ``refs``; returns its output tensor(s)."""
+    avals = op.out_avals
+    if op.out_tree is None and len(avals) == 1:
+        node = Node(op, refs, False, depth)
+        t = _new_lazy(node, 0, requires and avals[0].dtype.kind == "f")
+        node.requires_grad = t._rg
+        if depth > _MAX_LAZY_DEPTH and cap is None:
+            _materialize((t,))  # keep programs bounded for long chains computed step by step
+        return t
+    outs = _node_outputs(op, refs, requires, depth)
+    if depth > _MAX_LAZY_DEPTH and cap is None:
+        _materialize(outs)
     if op.out_tree is None:
         return outs[0]
     return tree_unflatten(op.out_tree, outs)
+
+
+def _new_lazy(node, j, rg) -> Tensor:
+    """Output ``j`` of ``node`` as a (pending) lazy tensor."""
+    t = Tensor.__new__(Tensor)
+    t._value = None
+    t._node = node
+    t._index = j
+    t._rg = rg
+    t._grad = None
+    t._grad_of = None
+    t._serial = 0
+    _PENDING.add(t)
+    return t
 
 
 def _node_outputs(op, refs, requires, depth=1) -> list:
@@ -213,17 +251,9 @@ def _node_outputs(op, refs, requires, depth=1) -> list:
     outs = []
     any_rg = False
     for j, av in enumerate(op.out_avals):
-        t = Tensor.__new__(Tensor)
-        t._value = None
-        t._node = node
-        t._index = j
-        t._rg = rg = requires and dtypes.is_float(av.dtype)
+        rg = requires and dtypes.is_float(av.dtype)
         any_rg = any_rg or rg
-        t._grad = None
-        t._grad_of = None
-        t._serial = 0
-        outs.append(t)
-        _PENDING.add(t)
+        outs.append(_new_lazy(node, j, rg))
     node.requires_grad = any_rg
     return outs
 
@@ -327,32 +357,42 @@ class _Walk:
         return self.in_pos[id(ref)]
 
     def _visit(self, root, grad_mode):
-        pos, stack = self.pos, [[root, 0]]
+        # depth-first, post-order: a node is finished when every node input is finished (or
+        # computed and cut: read as an input, not redone); an unfinished one is pushed and the
+        # node rescanned later (inputs keep the numbers they got on first sight)
+        pos, in_pos, inputs = self.pos, self.in_pos, self.inputs
+        nodes, codes = self.nodes, self.codes
         if grad_mode and root.requires_grad and root.freed:
             _freed_error()
+        stack = [root]
         while stack:
-            top = stack[-1]
-            node, i = top
-            if i < len(node.inputs):
-                top[1] = i + 1
-                ref = node.inputs[i]
+            node = stack[-1]
+            code = []
+            for ref in node.inputs:
                 if type(ref) is tuple:
                     child, j = ref
-                    if id(child) in pos:
+                    p = pos.get(id(child))
+                    if p is not None:
+                        code.append(-1 - (p * 1024 + j))
                         continue
-                    if child.values[j] is not None and not (grad_mode and child.requires_grad):
-                        self._input(ref, (id(child), j))  # already computed: read, not redo
-                        continue
-                    if grad_mode and child.requires_grad and child.freed:
-                        _freed_error()
-                    stack.append([child, 0])
+                    if child.values[j] is None or (grad_mode and child.requires_grad):
+                        if grad_mode and child.requires_grad and child.freed:
+                            _freed_error()
+                        stack.append(child)
+                        break
+                    k = (id(child), j)  # already computed: read, not redo
                 else:
-                    self._input(ref, id(ref))
+                    k = id(ref)
+                c = in_pos.get(k)
+                if c is None:
+                    c = in_pos[k] = len(inputs)
+                    inputs.append(ref)
+                code.append(c)
             else:
                 stack.pop()
-                pos[id(node)] = len(self.nodes)
-                self.nodes.append(node)
-                self.codes.append((node.op.id, tuple(self.ref_code(r) for r in node.inputs)))
+                pos[id(node)] = len(nodes)
+                nodes.append(node)
+                codes.append((node.op.id, tuple(code)))
 
     def input_values(self):
         vals = []
@@ -449,29 +489,32 @@ def _no_values_in_capture(what: str):
 
 
 def _materialize(tensors) -> None:
-    """Compute the values of lazy ``tensors`` with one compiled program (cached by structure)."""
+    """Compute the values of lazy ``tensors`` with one compiled program (cached by structure).
+    Pending tensors whose operations that program runs anyway come out of it too (a later
+    program would otherwise compute them again: ``y_pred`` behind ``loss.item()``)."""
     todo = [t for t in tensors if t._node is not None and t._node.values[t._index] is None]
     if not todo:
         return
     if _CAPTURE:
         _no_values_in_capture("reading a tensor's value")
     walk = _Walk([t._node for t in todo], grad_mode=False)
+    pos = walk.pos
+    if len(pos) > 1:
+        seen = {id(t) for t in todo}
+        todo += [t for t in _PENDING if id(t._node) in pos and id(t) not in seen]
     out_codes = tuple(walk.ref_code((t._node, t._index)) for t in todo)
     key = ("fwd", walk.key(), out_codes)
     op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
     vals = op.run(walk.input_values())
     for t, v in zip(todo, vals):
         t._node.values[t._index] = v
-        _PENDING.discard(t)
 
 
 def _before_mutation() -> None:
     """Leaves are about to change in place: compute every lazy tensor the user still holds,
     so it keeps the value it had when it was created (as PyTorch's eager values do)."""
     if _PENDING and not _CAPTURE:
-        pending = [t for t in list(_PENDING) if t._node.values[t._index] is None]
-        _PENDING.clear()
-        _materialize(pending)
+        _materialize(_PENDING.take())
 
 
 def _value_of(t: Tensor) -> np.ndarray:
