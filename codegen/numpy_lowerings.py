@@ -284,3 +284,6 @@ from . import numpy_random  # noqa: E402,F401  (random_bits: Threefry-2x32)
 
 
 from . import numpy_control  # noqa: E402,F401  (loops and branches: their bodies become functions)
+
+
+from . import numpy_linalg  # noqa: E402,F401  (the linalg primitives' lowerings register there)

@@ -692,6 +692,9 @@ from cases_control import control_rows  # noqa: E402
 CASES: list[Case] = (control_rows(Case, FLOAT) + _elementwise_rows() + _structural_rows() + _reduction_rows()
                      + _contraction_rows() + _source_rows() + _conv_rows() + _argsort_rows())
 
+from cases_linalg import linalg_rows  # noqa: E402  (the linalg primitives' rows)
+CASES += linalg_rows(Case)
+
 CASES_BY_PRIM: dict[str, list[Case]] = {}
 for _c in CASES:
     CASES_BY_PRIM.setdefault(_c.prim, []).append(_c)

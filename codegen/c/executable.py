@@ -74,6 +74,9 @@ class CExecutable:
             from .blas_lib import blas_functions, gemv_functions
             self.module.set_blas(*blas_functions()[:3], *gemv_functions())
             blas_threads = c_threads.blas_thread_functions()
+        if hasattr(self.module, "set_lapack"):  # factorisations (lapack.py)
+            from .lapack import set_lapack
+            set_lapack(self.module)
         self._blas_threads = blas_threads
         self._adapt = adapt_threads()
         self.set_threads(num_threads())

@@ -19,6 +19,7 @@ def program_work(g) -> int:
 
 def module_source(em):
     """The CProgram of emitter ``em`` (an ``emit._Emitter`` that has emitted every equation)."""
+    from . import lapack
     from .blas import _BLAS_DECLS
     from .emit import CProgram
     g = em.graph
@@ -35,9 +36,10 @@ def module_source(em):
     src = _MODULE_TEMPLATE.format(
         # the name sits in a comment and in PyErr_Format strings: an identifier, no % or "
         name=safe_ident(em.name), simd=simd, helpers=helpers_source(em.dtypes),
-        blas=_BLAS_DECLS if em.uses_blas else "", kernels="\n\n".join(em.kernels),
+        blas=(_BLAS_DECLS if em.uses_blas else "") + lapack.decls(em),
+        kernels="\n\n".join(em.kernels),
         blas_method=('{"set_blas", (PyCFunction)(void(*)(void))tg_set_blas, METH_FASTCALL, '
-                     '"gemm addresses"},') if em.uses_blas else "",
+                     '"gemm addresses"},' if em.uses_blas else "") + lapack.method(em),
         params=",\n    ".join(params), body="\n".join(em.lines),
         n_args=n_in + n_const + n_out, n_in=n_in + n_const,
         sizes=", ".join(str(s) for s in

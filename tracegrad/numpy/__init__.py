@@ -41,7 +41,9 @@ from .reductions import (all, amax, amin, any, any_zero, argmax, argmin, average
                          cumsum, max, mean, min, nanmax, nanmean, nanmin, nanprod, nansum, prod,
                          ptp, std, sum, var)
 from .contraction import dot, einsum, inner, matmul, matvec, outer, tensordot, vdot, vecdot, vecmat
-from .matrix import diag, diagonal, linalg, trace, tril, triu
+from .matrix import diag, diagonal, trace, tril, triu
+from . import linalg  # noqa: F401  (np.linalg on traced arrays)
+from .linalg import kron
 from .gather import at, compress, extract, _getitem, take, take_along_axis
 from .dispatch import _dispatch_function, _dispatch_ufunc
 

@@ -110,7 +110,7 @@ def _function_table():
             target = getattr(_np, alias, None)
             if target is not None:
                 table[target] = _namespace()[alias]
-        table[_np.linalg.norm] = _norm
+        table.update(_LINALG)  # np.linalg.* (linalg.py)
         _FUNCTIONS = table
     return _FUNCTIONS
 
@@ -135,4 +135,4 @@ def _dispatch_function(func, args, kwargs):
 from .creation import astype  # noqa: E402
 from .manipulation import reshape  # noqa: E402
 from .reductions import cumsum  # noqa: E402
-from .matrix import _norm  # noqa: E402
+from .linalg import TABLE as _LINALG  # noqa: E402

@@ -1,5 +1,5 @@
-"""Diagonals, triangles and ``tracegrad.numpy.linalg.norm``: the parts of ``np.linalg``
-expressible on the primitives (no SVD or factorization-based functions).
+"""Diagonals, triangles, and the vector and elementwise matrix norms that
+``tracegrad.numpy.linalg.norm`` (linalg.py) builds on.
 """
 from __future__ import annotations
 
@@ -83,16 +83,9 @@ def tril(m, k=0):
     return where(_tri_mask(s, k, False), m, zeros((), _dtype(m)))
 
 
-class _Linalg:
-    """``tracegrad.numpy.linalg``: the parts of ``np.linalg`` expressible on the primitives."""
-
-    @staticmethod
-    def norm(x, ord=None, axis=None, keepdims=False):
-        return _norm(x, ord, axis, keepdims)
-
-
 def _norm(x, ord=None, axis=None, keepdims=False):
-    """np.linalg.norm: vector norms, and the Frobenius/1/inf matrix norms (no SVD ones)."""
+    """np.linalg.norm's vector norms and Frobenius/1/inf matrix norms (linalg.norm adds the
+    singular-value ones)."""
     x = _as_operand(x)
     if not _dt.is_float(_dtype(x)):
         x = astype(x, _dt.float64)
@@ -136,9 +129,6 @@ def _norm(x, ord=None, axis=None, keepdims=False):
             return out
         _unsupported(f"np.linalg.norm with ord={ord!r} on matrices (it needs an SVD)")
     raise ShapeError("Improper number of dimensions to norm.", src=user_src_with_text(3))
-
-
-linalg = _Linalg()
 
 
 # The families call one another (np.isnan builds zeros_like, broadcast_to builds full, ...):

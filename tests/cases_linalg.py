@@ -1,0 +1,101 @@
+"""Rows of tests/cases.py for the linear-algebra primitives (tracegrad/prims/linalg.py).
+
+Each row's ``post`` turns the drawn matrices into ones the primitive is smooth at: symmetric
+positive definite for ``cholesky``, diagonally dominant (well conditioned) for the solves and
+``slogdet``, symmetric with well separated eigenvalues for ``eigh`` (its eigenvectors are
+signed so that their first component is positive, on both sides, so that the sign LAPACK picks
+cannot differ between the reference and the program).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tracegrad import lax
+from tracegrad.prims.linalg import (cholesky_p, eigh_p, slogdet_p, solve_p,
+                                    triangular_solve_p)
+
+FLOAT = ("float32", "float64")
+
+
+def _spd(a):
+    n = a.shape[-1]
+    return (a @ np.swapaxes(a, -1, -2) + n * np.eye(n)).astype(a.dtype)
+
+
+def _dominant(a, *rest):
+    n = a.shape[-1]
+    return ((a + (n + 2) * np.eye(n)).astype(a.dtype), *rest)
+
+
+def _separated(a):
+    n = a.shape[-1]
+    sym = (a + np.swapaxes(a, -1, -2)) / 4
+    return (sym + np.diag(2.0 * np.arange(n))).astype(a.dtype)
+
+
+def _eigh_vectors(a):
+    w, v = eigh_p.bind(a)
+    shape = lax.shape_of(v)
+    nd = len(shape)
+    if shape[-1] == 0:
+        return v
+    first = lax.slice(v, (0,) * nd, shape[:-2] + (1, shape[-1]))
+    s = lax.broadcast_in_dim(lax.reshape(lax.sign(first), shape[:-2] + (shape[-1],)), shape,
+                             tuple(range(nd - 2)) + (nd - 1,))
+    return lax.mul(v, s)
+
+
+def _eigh_vectors_ref(a):
+    w, v = np.linalg.eigh(a)
+    return v * np.sign(v[..., :1, :])
+
+
+def _tri_ref(lower, trans):
+    def ref(a, b):
+        t = np.tril(a) if lower else np.triu(a)
+        if trans:
+            t = np.swapaxes(t, -1, -2)
+        return np.linalg.solve(t, b) if t.shape[-1] else np.zeros_like(b)
+    return ref
+
+
+def _solve_ref(trans):
+    def ref(a, b):
+        m = np.swapaxes(a, -1, -2) if trans else a
+        return np.linalg.solve(m, b) if m.shape[-1] else np.zeros_like(b)
+    return ref
+
+
+_SQUARE = [((2, 2),), ((3, 3),), ((2, 4, 4),), ((1, 1),), ((0, 0),), ((0, 3, 3),)]
+_SYSTEMS = [((2, 2), (2, 1)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((1, 1), (1, 1)),
+            ((0, 0), (0, 2)), ((3, 3), (3, 0))]
+
+
+def linalg_rows(Case) -> list:
+    rows = [
+        Case("cholesky", lambda a: cholesky_p.bind(a), np.linalg.cholesky, _SQUARE, FLOAT,
+             ("real",), post=lambda a: (_spd(a),)),
+        Case("slogdet", lambda a: slogdet_p.bind(a)[1], lambda a: np.linalg.slogdet(a)[1],
+             _SQUARE, FLOAT, ("real",), post=_dominant, name="logabsdet"),
+        Case("slogdet", lambda a: slogdet_p.bind(a)[0], lambda a: np.linalg.slogdet(a)[0],
+             _SQUARE, FLOAT, ("real",), differentiable=False,
+             post=lambda a: (a - 3 * np.eye(a.shape[-1], dtype=a.dtype),), name="sign"),
+        Case("eigh", lambda a: eigh_p.bind(a)[0], lambda a: np.linalg.eigh(a)[0], _SQUARE,
+             FLOAT, ("real",), post=lambda a: (_separated(a),), name="values"),
+        Case("eigh", _eigh_vectors, _eigh_vectors_ref, _SQUARE, FLOAT, ("real",),
+             post=lambda a: (_separated(a),), name="vectors"),
+    ]
+    for lower in (True, False):
+        for trans in (False, True):
+            rows.append(Case(
+                "triangular_solve",
+                (lambda lo, tr: lambda a, b: triangular_solve_p.bind(
+                    a, b, lower=lo, transpose_a=tr))(lower, trans),
+                _tri_ref(lower, trans), _SYSTEMS, FLOAT, ("real", "real"), linear_args=(1,),
+                post=_dominant, name=f"{'lower' if lower else 'upper'}{'-T' if trans else ''}"))
+    for trans in (False, True):
+        rows.append(Case(
+            "solve", (lambda tr: lambda a, b: solve_p.bind(a, b, transpose_a=tr))(trans),
+            _solve_ref(trans), _SYSTEMS, FLOAT, ("real", "real"), linear_args=(1,),
+            post=_dominant, name="T" if trans else "N"))
+    return rows
