@@ -14,7 +14,7 @@ from .errors import (ArgumentError, CompileError, DTypeError, GradientError,  # 
                      TracegradWarning, UnsupportedOperationError)
 from .ir import AVal, Eqn, Graph, Lit, Var, verify  # noqa: F401
 from .lax import stop_gradient  # noqa: F401
-from .control_flow import cond, fori_loop, scan, switch, while_loop  # noqa: F401
+from .control_flow import checkpoint, cond, fori_loop, scan, switch, while_loop  # noqa: F401
 from .printing import parse_graph  # noqa: F401
 from .version import __version__  # noqa: F401
 from .custom import Function, custom_jvp, custom_vjp, straight_through  # noqa: F401,E402

@@ -228,4 +228,27 @@ def _branches(index, branches, operands, src):
     return tree_unflatten(out_tds[0], outs)
 
 
-__all__ = ["scan", "fori_loop", "while_loop", "cond", "switch", "TracegradError"]
+def checkpoint(f):
+    """``tg.checkpoint(f)``: ``f`` with its intermediates recomputed in the backward pass instead
+    of stored (as ``jax.checkpoint``): reverse mode keeps only ``f``'s inputs. Implemented as a
+    one-step ``scan(..., checkpoint=1)``, whose reverse loop re-runs the step's forward from
+    its own inputs, so no pass can merge the recomputation back into the forward."""
+    import functools
+
+    @functools.wraps(f)
+    def recomputed(*args):
+        src = user_src_with_text(2)
+        leaves, td = tree_flatten(args)
+        leaves = [_as_operand(x) for x in leaves]
+        avals = [aval_of(x) for x in leaves]
+        graph, captured, out_td = _trace(lambda a: f(*a), [(td, avals)],
+                                         f"tg.checkpoint({getattr(f, '__name__', 'f')})", src)
+        outs = scan_p.bind(*captured, *leaves, body=graph,
+                           num_consts=len(captured) + len(leaves), num_carry=0, length=1,
+                           reverse=False, checkpoint=1)
+        from .numpy import reshape
+        return tree_unflatten(out_td, [reshape(o, aval_of(o).shape[1:]) for o in outs])
+    return recomputed
+
+
+__all__ = ["checkpoint", "scan", "fori_loop", "while_loop", "cond", "switch", "TracegradError"]

@@ -123,6 +123,13 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
     primals = [_array(p) for p in primals]
     consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
     body = G.unfuse(body)
+    if checkpoint == 1 or (checkpoint > 1 and length > checkpoint):  # recompute, don't store
+        from .control_remat import scan_vjp_remat, scan_vjp_segments
+        if checkpoint == 1:
+            return scan_vjp_remat(primals, body=body, num_consts=nc, num_carry=nk,
+                                  length=length, reverse=reverse)
+        return scan_vjp_segments(primals, body=body, num_consts=nc, num_carry=nk,
+                                 length=length, reverse=reverse, checkpoint=checkpoint)
     wrt = [i for i, a in enumerate(body.in_avals) if _float(a)]
     float_outs = [j for j, a in enumerate(body.out_avals) if _float(a)]
 

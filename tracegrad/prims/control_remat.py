@@ -1,0 +1,151 @@
+"""Reverse mode of ``scan`` that recomputes instead of storing (``scan(..., checkpoint=k)``,
+``tg.checkpoint``).
+
+``checkpoint=1``: the forward loop stacks only each step's input carry; the reverse loop's body
+re-runs the step's forward from that carry (traced from its *own* inputs, so nothing it computes
+can be shared with the forward loop) and pulls the cotangents back through it. Memory: T carries.
+
+``checkpoint=k > 1``: the T steps are split into T // k segments of k steps and a tail of
+T % k steps. The segments run as an outer scan with ``checkpoint=1`` whose step is an inner scan
+of k steps (stored residuals): the outer loop keeps T / k segment-start carries, and the
+backward of one segment recomputes its k steps with their residuals, which live only while that
+segment is differentiated. Memory O(T / k + k) carries (k = sqrt(T): 2 sqrt(T)).
+"""
+from __future__ import annotations
+
+from ..ir import Graph, Lit
+from ..primitive import GRAPH_TRANSFORMS as G
+from . import ops
+
+
+def scan_vjp_remat(primals, *, body, num_consts, num_carry, length, reverse):
+    """``vjp_fwd`` of a scan that stores each step's input carry and recomputes the step."""
+    from .control import scan_p
+    from .control_rules import _bind, _float, _slice_aval, _zeros, trace_graph
+    nc, nk = num_consts, num_carry
+    consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
+    ins = body.in_avals
+    wrt = [i for i, a in enumerate(ins) if _float(a)]
+    float_outs = [j for j, a in enumerate(body.out_avals) if _float(a)]
+    # forward: the body, also emitting its input carry as a per-step output
+    stacking = Graph(body.inputs, body.eqns,
+                     tuple(body.outputs) + tuple(body.inputs[nc:nc + nk]))
+    fwd = _bind(scan_p, list(primals), body=stacking, num_consts=nc, num_carry=nk,
+                length=length, reverse=reverse, checkpoint=1)
+    ny = len(body.outputs) - nk
+    outs, carries = fwd[:nk + ny], fwd[nk + ny:]
+
+    def backward(out_cts):
+        fk = [j for j in float_outs if j < nk]
+        fy = [j for j in float_outs if j >= nk]
+        fc = [i for i in wrt if i < nc]
+        fx = [i for i in wrt if i >= nc + nk]
+        ct_carry = [ops.instantiate(out_cts[j], outs[j]) for j in fk]
+        ct_ys = [ops.instantiate(out_cts[j], outs[j]) for j in fy]
+        nx = len(xs)
+
+        def reverse_body(r):
+            c = r[:nc]
+            ck, acc = r[nc:nc + len(fk)], r[nc + len(fk):nc + len(fk) + len(fc)]
+            rest = r[nc + len(fk) + len(fc):]
+            cy, k, x = rest[:len(fy)], rest[len(fy):len(fy) + nk], rest[len(fy) + nk:]
+            cts = [None] * len(body.outputs)
+            for j, v in zip(fk, ck):
+                cts[j] = v
+            for j, v in zip(fy, cy):
+                cts[j] = v
+            # traced from this body's own inputs: the recomputation stays in the reverse loop
+            _, g = G.vjp_inline(body, list(c) + list(k) + list(x), cts, wrt)
+            gmap = dict(zip(wrt, g))
+            return [gmap[nc + j] for j in fk] + \
+                [ops.elementwise("add", a, gmap[i]) for a, i in zip(acc, fc)] + \
+                [gmap[i] for i in fx]
+
+        avals = ins[:nc] + [body.out_avals[j] for j in fk] + [ins[i] for i in fc] + \
+            [_slice_aval(v) for v in ct_ys] + ins[nc:nc + nk] + ins[nc + nk:nc + nk + nx]
+        rbody, captured = trace_graph(reverse_body, avals, "scan recompute body")
+        args = list(captured) + list(consts) + ct_carry + \
+            [_zeros(ops.aval_of(consts[i])) for i in fc] + ct_ys + list(carries) + list(xs)
+        res = _bind(scan_p, args, body=rbody, num_consts=len(captured) + nc,
+                    num_carry=len(fk) + len(fc), length=length, reverse=not reverse,
+                    checkpoint=0)
+        in_cts = [None] * len(primals)
+        for j, c in zip(fk, res[:len(fk)]):
+            in_cts[nc + j] = c
+        for i, c in zip(fc, res[len(fk):len(fk) + len(fc)]):
+            in_cts[i] = c
+        for i, c in zip(fx, res[len(fk) + len(fc):]):
+            in_cts[i] = c
+        return in_cts
+
+    return outs, backward
+
+
+def scan_vjp_segments(primals, *, body, num_consts, num_carry, length, reverse, checkpoint):
+    """``vjp_fwd`` of a scan checkpointed every ``checkpoint`` steps (see the module doc):
+    the scan is rewritten as segments (an outer ``checkpoint=1`` scan of inner scans) plus a
+    tail, and that rewrite is differentiated by the ordinary sweeps."""
+    from .control import scan_p
+    from .control_rules import _bind, _float, trace_graph
+    nc, nk = num_consts, num_carry
+    k = checkpoint
+    nseg, tail = divmod(length, k)
+    in_avals = [ops.aval_of(p) for p in primals]
+    ny = len(body.outputs) - nk
+
+    def split(xs, lo, hi):
+        return [ops.slice(x, (lo,) + (0,) * (ops.aval_of(x).ndim - 1),
+                          (hi,) + ops.aval_of(x).shape[1:]) for x in xs]
+
+    def rewritten(ins):
+        consts, carry, xs = ins[:nc], ins[nc:nc + nk], ins[nc + nk:]
+        main = [ops.reshape(x, (nseg, k) + ops.aval_of(x).shape[1:])
+                for x in split(xs, 0, nseg * k)]
+        rest = split(xs, nseg * k, length)
+
+        def run_tail(carry):
+            if not tail:
+                return carry, [ops.full((0,) + a.shape, 0, a.dtype)
+                               for a in body.out_avals[nk:]]
+            r = _bind(scan_p, list(consts) + list(carry) + rest, body=body, num_consts=nc,
+                      num_carry=nk, length=tail, reverse=reverse, checkpoint=0)
+            return r[:nk], r[nk:]
+
+        def segment(seg_ins):  # (consts, carry, k-step xs) -> (carry, k-step ys)
+            return _bind(scan_p, list(seg_ins), body=body, num_consts=nc, num_carry=nk,
+                         length=k, reverse=reverse, checkpoint=0)
+
+        seg_body, cap = trace_graph(segment, in_avals[:nc + nk] +
+                                    [ops.aval_of(x).update(shape=ops.aval_of(x).shape[1:])
+                                     for x in main], "checkpointed segment")
+        # reverse order runs the tail (the last steps) first
+        if reverse:
+            carry, tail_ys = run_tail(carry)
+        seg = _bind(scan_p, list(cap) + list(consts) + list(carry) + main, body=seg_body,
+                    num_consts=len(cap) + nc, num_carry=nk, length=nseg, reverse=reverse,
+                    checkpoint=1)
+        carry, seg_ys = seg[:nk], seg[nk:]
+        if not reverse:
+            carry, tail_ys = run_tail(carry)
+        ys = [ops.concatenate([ops.reshape(y, (nseg * k,) + ops.aval_of(y).shape[2:]), t], 0)
+              if tail else ops.reshape(y, (nseg * k,) + ops.aval_of(y).shape[2:])
+              for y, t in zip(seg_ys, tail_ys)]
+        return list(carry) + ys
+
+    graph, captured = trace_graph(rewritten, in_avals, "checkpointed scan")
+    assert not captured
+    env, res = G.forward_sweep(graph, list(primals))
+    outs = [a if isinstance(a, Lit) else env[id(a)] for a in graph.outputs]
+    wrt = [i for i, a in enumerate(in_avals) if _float(a)]
+
+    def backward(out_cts):
+        cts = [c if c is None or _float(a) else None
+               for c, a in zip(out_cts, graph.out_avals)]
+        grads = G.backward_sweep(graph, env, res, cts, wrt)
+        in_cts = [None] * len(primals)
+        for i, g in zip(wrt, grads):
+            in_cts[i] = g
+        return in_cts
+
+    assert len(outs) == nk + ny
+    return outs, backward
