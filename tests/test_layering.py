@@ -28,6 +28,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "prims": ("tracegrad.prims",),
     # turning Python calls into equations, and the NumPy-like namespace that does it
     "tracing": ("tracegrad.tracer", "tracegrad.staging", "tracegrad.lax", "tracegrad.numpy",
+                "tracegrad.scipy",
                 "tracegrad.indexing", "tracegrad.einsum", "tracegrad.int_range",
                 "tracegrad.random_guard", "tracegrad.subclasses", "tracegrad.control_flow"),
     "passes": ("tracegrad.passes",),

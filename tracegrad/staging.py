@@ -129,6 +129,8 @@ def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
     ``rebuild(args, kwargs)`` maps the traced dynamic arguments back to the full call (it puts
     static arguments back in place); by default the dynamic arguments are the call.
     """
+    from .scipy.routing import install as install_scipy_routes
+    install_scipy_routes()  # SciPy functions that np.asarray their inputs reach tracegrad's
     leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
     with TraceContext(name) as ctx:
         tracers = []

@@ -128,16 +128,11 @@ static double tg_sp_besseli(int nu, double x) {
     return (nu == 1 && x < 0) ? -sum : sum; }
 """.replace("{{EM}}", "{" + _EM + "}")
 
-# primitive name -> C call of the double helper on the operands
-_CALLS = {"gammaln": "tg_sp_gammaln({0})", "digamma": "tg_sp_digamma({0})",
-          "polygamma": "tg_sp_polygamma({0}, {1})", "erfc": "erfc({0})",
-          "erfinv": "tg_sp_erfinv({0})", "gamma": "tg_sp_gamma({0})",
-          "i0": "tg_sp_besseli(0, {0})", "i1": "tg_sp_besseli(1, {0})"}
+E = ELEMENTWISE
 
 
-def _lower(name: str):
-    call = _CALLS[name]
-
+def _lower(call: str):
+    """The C call ``call`` (operands as {0}, {1}), through double at float32."""
     def lower(a, dt, el):
         if dt == "float32":
             return "((float)" + call.format(*(f"(double)({x})" for x in a)) + ")"
@@ -145,8 +140,11 @@ def _lower(name: str):
     return lower
 
 
-for _name in _CALLS:
-    register_lowering(ELEMENTWISE[_name], _lower(_name))
+for _prim, _call in ((E["gammaln"], "tg_sp_gammaln({0})"), (E["digamma"], "tg_sp_digamma({0})"),
+                     (E["polygamma"], "tg_sp_polygamma({0}, {1})"), (E["erfc"], "erfc({0})"),
+                     (E["erfinv"], "tg_sp_erfinv({0})"), (E["gamma"], "tg_sp_gamma({0})"),
+                     (E["i0"], "tg_sp_besseli(0, {0})"), (E["i1"], "tg_sp_besseli(1, {0})")):
+    register_lowering(_prim, _lower(_call))
 
 
 def helpers_source(dtypes_used: set[str]) -> str:

@@ -40,6 +40,13 @@ _UFUNC_NAMES = {
 _REDUCE_METHODS = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
                    "logical_and": "all", "logical_or": "any"}
 
+_COVERAGE = "docs/numpy-coverage.md lists the NumPy and SciPy functions tracegrad can trace"
+
+
+def _scipy_routing():
+    from ..scipy import routing  # SciPy ufuncs: identity table, real names in errors
+    return routing
+
 
 def _namespace() -> dict:
     """The ``tracegrad.numpy`` namespace, where every family's functions are found by name."""
@@ -48,6 +55,8 @@ def _namespace() -> dict:
 
 def _dispatch_ufunc(ufunc, method, inputs, kwargs):
     name = ufunc.__name__
+    if getattr(_np, name, None) is not ufunc:  # SciPy's ufuncs: by identity, never by name
+        return _scipy_routing().dispatch_ufunc(ufunc, method, inputs, kwargs)
     out = kwargs.pop("out", None)
     if out is not None and builtins.any(o is not None for o in out):
         _unsupported(f"np.{name}(..., out=) on a traced array", "return the result instead")
@@ -55,7 +64,7 @@ def _dispatch_ufunc(ufunc, method, inputs, kwargs):
     if method == "__call__":
         impl = _UFUNC_NAMES.get(name)
         if impl is None:
-            _unsupported(f"the NumPy ufunc np.{name}")
+            _unsupported(f"the NumPy ufunc np.{name}", _COVERAGE)
         if dtype is not None:
             kwargs["dtype"] = dtype
         if not kwargs:
@@ -118,8 +127,7 @@ def _function_table():
 def _dispatch_function(func, args, kwargs):
     impl = _function_table().get(func)
     if impl is None:
-        _unsupported(f"the NumPy function {_numpy_name(func)}",
-                     "tracegrad.numpy lists the functions it can trace; rewrite with those")
+        _unsupported(f"the NumPy function {_numpy_name(func)}", _COVERAGE)
     try:
         return impl(*args, **kwargs)
     except TypeError as exc:

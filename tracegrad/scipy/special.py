@@ -1,0 +1,140 @@
+"""tracegrad's ``scipy.special``: the functions traced code calls, on concrete arrays too.
+
+Elementwise functions with a primitive of their own (gammaln, digamma, polygamma, erf, erfc,
+erfinv, gamma, i0, i1, expit) bind it; the others are compositions of existing primitives,
+written as SciPy defines them (xlogy(0, y) = 0, logsumexp's ``b``/``return_sign``, softmax's
+default ``axis=None``). Integer and bool inputs compute in float64, as SciPy's ufuncs do.
+SciPy's own functions reach these through tracegrad/numpy/dispatch.py (ufuncs) and routing.py
+(functions that call np.asarray).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as _np
+
+from .. import lax
+from .. import numpy as tnp
+from ..numpy.promotion import _float_elementwise
+from .routing import implements
+
+
+def _unary(name: str, prim: str, doc: str):
+    def fn(x):
+        return _float_elementwise(prim, x)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return implements(f"scipy.special.{name}")(fn)
+
+
+gammaln = _unary("gammaln", "gammaln", "log |Gamma(x)|")
+digamma = _unary("digamma", "digamma", "psi(x), the derivative of log Gamma")
+psi = _unary("psi", "digamma", "psi(x) (scipy.special.psi is digamma)")
+erf = _unary("erf", "erf", "the error function")
+erfc = _unary("erfc", "erfc", "1 - erf(x), accurate in the tails")
+erfinv = _unary("erfinv", "erfinv", "the inverse of erf on (-1, 1)")
+gamma = _unary("gamma", "gamma", "Gamma(x)")
+i0 = _unary("i0", "i0", "modified Bessel function of the first kind, order 0")
+i1 = _unary("i1", "i1", "modified Bessel function of the first kind, order 1")
+expit = _unary("expit", "sigmoid", "1 / (1 + exp(-x))")
+
+
+@implements("scipy.special.polygamma")
+def polygamma(n, x):
+    """psi^(n)(x), the n-th derivative of digamma (n a non-negative integer)."""
+    return _float_elementwise("polygamma", n, x)
+
+
+@implements("scipy.special.logit")
+def logit(p):
+    """log(p / (1 - p)), as log(p) - log1p(-p) (exact near 0, no division)."""
+    p = _float(p)
+    return tnp.subtract(tnp.log(p), tnp.log1p(tnp.negative(p)))
+
+
+def _float(x):
+    x = tnp.asarray(x)
+    return x if _np.dtype(x.dtype).kind == "f" else tnp.astype(x, _np.float64)
+
+
+def _xlog(x, y, log):
+    x, y = _float(x), _float(y)
+    # SciPy: 0 where x == 0 unless y is NaN; where's untaken branch x * log(0) = 0 * -inf gets
+    # a zero cotangent, which mul's and log's masked partials keep at 0
+    zero = tnp.logical_and(tnp.equal(x, 0), tnp.logical_not(tnp.isnan(y)))
+    return tnp.where(zero, 0.0, tnp.multiply(x, log(y)))
+
+
+@implements("scipy.special.xlogy")
+def xlogy(x, y):
+    """x * log(y), 0 where x == 0 (y not NaN)."""
+    return _xlog(x, y, tnp.log)
+
+
+@implements("scipy.special.xlog1py")
+def xlog1py(x, y):
+    """x * log1p(y), 0 where x == 0 (y not NaN)."""
+    return _xlog(x, y, tnp.log1p)
+
+
+@implements("scipy.special.betaln")
+def betaln(a, b):
+    """log |B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b). (SciPy switches to an
+    asymptotic form for very large arguments; this sum loses ~log10(gammaln(a + b)) digits
+    there, e.g. 1e-6 relative at a = 1e10, b = 1.)"""
+    a, b = _float(a), _float(b)
+    return tnp.subtract(tnp.add(gammaln(a), gammaln(b)), gammaln(tnp.add(a, b)))
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return tuple(int(a) % ndim if ndim else int(a) for a in axes)
+
+
+@implements("scipy.special.logsumexp")
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """log(sum(b * exp(a))) along ``axis`` (all axes by default), SciPy's signature.
+
+    The shift by the maximum is a constant of differentiation (stop_gradient), so the
+    gradient is the softmax, exactly. ``b == 0`` entries are dropped (a there may be inf);
+    with ``return_sign`` the result is (log|s|, sign s), else a negative sum gives NaN.
+    """
+    a = _float(a)
+    if b is not None:
+        b = tnp.asarray(b)
+        a, b = tnp.broadcast_arrays(a, b)
+        a = tnp.where(tnp.equal(b, 0), -_np.inf, a)
+    axes = _axes(axis, tnp.ndim(a))
+    m = lax.stop_gradient(tnp.max(a, axis=axes, keepdims=True))
+    m = tnp.where(tnp.isfinite(m), m, 0.0)  # all -inf (or an inf): no shift
+    e = tnp.exp(tnp.subtract(a, m))
+    if b is not None:
+        e = tnp.multiply(e, b)
+    s = tnp.sum(e, axis=axes, keepdims=True)
+    sign = None
+    if return_sign:
+        sign = tnp.sign(s)
+        s = tnp.abs(s)
+    out = tnp.add(tnp.log(s), m)
+    if not keepdims:
+        out = tnp.squeeze(out, axis=axes)
+        sign = None if sign is None else tnp.squeeze(sign, axis=axes)
+    return (out, sign) if return_sign else out
+
+
+@implements("scipy.special.log_softmax")
+def log_softmax(x, axis=None):
+    """x - logsumexp(x, axis, keepdims=True) (SciPy's default: over all axes)."""
+    x = _float(x)
+    return tnp.subtract(x, logsumexp(x, axis=axis, keepdims=True))
+
+
+@implements("scipy.special.softmax")
+def softmax(x, axis=None):
+    """exp(log_softmax(x, axis)) (SciPy's default: over all axes)."""
+    return tnp.exp(log_softmax(x, axis=axis))
+
+
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
