@@ -528,7 +528,9 @@ def _entry_points():
 
 
 def test_frozen_randomstate_draw_raises():
-    rs = np.random.RandomState(0)
+    """A generator of NumPy's own class (made before ``import tracegrad``: its methods are not
+    wrapped) cannot give fresh draws inside a trace: the guard refuses it."""
+    rs = np.random.mtrand.RandomState(0)  # NumPy's class, as if made before the import
     g = tg.grad(lambda w: np.sum(w * rs.randn(3)))
     with pytest.raises(TracedRandomError) as info:
         g(np.ones(3))
@@ -545,16 +547,27 @@ def test_frozen_randomstate_draw_raises():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # random_integers
 @pytest.mark.parametrize("owner,name,fn", _entry_points(), ids=lambda x: x if isinstance(x, str)
                          else "")
-def test_every_np_random_entry_point_raises_while_tracing(owner, name, fn):
+def test_every_np_random_entry_point_traces_or_raises_while_tracing(owner, name, fn):
     """Closes the class: each sampler NumPy has (module functions, RandomState and Generator
-    methods, listed by introspection, so a new NumPy sampler shows up here) raises
-    TracedRandomError inside a traced function, and draws normally outside."""
+    methods, listed by introspection, so a new NumPy sampler shows up here) either draws
+    fresh numbers at each call of the compiled function (the samplers tracegrad traces,
+    random_numpy.py) or raises TracedRandomError naming it, never a frozen draw; outside a
+    trace it draws normally."""
+    from tracegrad.random_numpy import GENERATOR, RANDOM_STATE
+    import tracegrad.numpy as tnp
     assert name in DRAW_ARGS, f"{owner}.{name}: add its arguments to DRAW_ARGS"
     args = DRAW_ARGS[name]
     fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])  # eager: fine
-    with pytest.raises(TracedRandomError):
-        tg.jit(lambda w: w * 0 + np.sum(np.asarray(fn(*args), dtype=float)), backend="numpy")(
-            np.ones(2))
+    f = tg.jit(lambda w: w * 0 + np.sum(np.asarray(fn(*args), dtype=float)), backend="numpy")
+    traced = (GENERATOR if owner == "Generator" else RANDOM_STATE).get(name)
+    if traced is None or name == "shuffle":  # shuffle is in place: refused on immutable arrays
+        with pytest.raises(tg.UnsupportedOperationError, match=name):
+            f(np.ones(2))
+        return
+    # fresh at each call (a permutation's sum is fixed: compare the draws themselves)
+    g = tg.jit(lambda w: w * 0 + tnp.ravel(fn(*args))[:1] * 1.0, backend="numpy")
+    draws = {float(g(np.ones(1))[0]) for _ in range(12)}
+    assert len(draws) > 1, f"{owner}.{name} gave the same number at every call"
 
 
 def test_random_guard_is_per_thread_and_leaves_closed_over_draws_alone():

@@ -29,6 +29,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # turning Python calls into equations, and the NumPy-like namespace that does it
     "tracing": ("tracegrad.tracer", "tracegrad.staging", "tracegrad.lax", "tracegrad.numpy",
                 "tracegrad.scipy",
+                "tracegrad.random", "tracegrad.random_draws", "tracegrad.random_host",
+                "tracegrad.random_numpy",
                 "tracegrad.indexing", "tracegrad.einsum", "tracegrad.int_range",
                 "tracegrad.random_guard", "tracegrad.subclasses", "tracegrad.control_flow"),
     "passes": ("tracegrad.passes",),

@@ -14,6 +14,7 @@ from .errors import (ArgumentError, CompileError, DTypeError, GradientError,  # 
                      TracegradWarning, UnsupportedOperationError)
 from .ir import AVal, Eqn, Graph, Lit, Var, verify  # noqa: F401
 from .lax import stop_gradient  # noqa: F401
+from . import random  # noqa: F401,E402  (tg.random: explicit-key draws)
 from .control_flow import checkpoint, cond, fori_loop, scan, switch, while_loop  # noqa: F401
 from .printing import parse_graph  # noqa: F401
 from .version import __version__  # noqa: F401

@@ -120,6 +120,9 @@ class Traced:
     # Python ints computed from Python-int arguments and narrowed to an integer dtype:
     # (expression over the argument leaves, dtype, src), checked on each call (int_range.py)
     int_checks: tuple = ()
+    # host generators whose draws read hidden key inputs after the argument leaves, in input
+    # order (random_host.py): the executable fills them at each call
+    host_random: tuple = ()
 
 
 def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
@@ -129,10 +132,15 @@ def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
     ``rebuild(args, kwargs)`` maps the traced dynamic arguments back to the full call (it puts
     static arguments back in place); by default the dynamic arguments are the call.
     """
+    from .random_host import HostRandom
+    from .tracer import is_tracing
     from .scipy.routing import install as install_scipy_routes
     install_scipy_routes()  # SciPy functions that np.asarray their inputs reach tracegrad's
     leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
+    top = not is_tracing()
     with TraceContext(name) as ctx:
+        if top:  # a top-level program: np.random draws inside read keys it is given per call
+            ctx.host_random = HostRandom()
         tracers = []
         for i, leaf in enumerate(leaves):
             aval, weak = leaf_aval(leaf, f"argument leaf {i}")
@@ -153,7 +161,8 @@ def trace(fn, dyn_args: tuple, dyn_kwargs: dict, *, name: str = "trace",
                     "return arrays (or tuples/lists/dicts of arrays)")
         out_atoms = [o if isinstance(o, (Tracer, Lit)) else _const_leaf(o) for o in out_leaves]
         graph, captured = ctx.to_graph(out_atoms)
-    return Traced(graph, captured, out_tree, in_tree, tuple(ctx.int_checks))
+    host = ctx.host_random.generators() if top else ()
+    return Traced(graph, captured, out_tree, in_tree, tuple(ctx.int_checks), host)
 
 
 def _const_leaf(o):

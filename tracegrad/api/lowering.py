@@ -54,6 +54,9 @@ def compile_traced(traced: Traced, *, backend="auto", opt_level=None, name="fn",
     t1 = time.perf_counter()
     # NumPy's memory plan is the pipeline's memplan analysis, handed over explicitly
     executable = make_executable(graph, backend, name, plan=record.analyses.get("memplan"))
+    if traced.host_random:  # np.random draws: fresh keys from the host generators per call
+        from ..random_host import with_host_keys
+        executable = with_host_keys(executable, traced.host_random)
     t2 = time.perf_counter()
     made = getattr(executable, "seconds", None) or {}
     codegen = made.get("codegen", t2 - t1)

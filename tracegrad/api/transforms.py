@@ -3,7 +3,7 @@ callable (built once per function identity: transform_cache.py) whose body expan
 ``passes.autodiff`` into the enclosing trace, so transforms nest (``grad(grad(f))``)."""
 from __future__ import annotations
 
-from .. import dtypes, lax
+from .. import dtypes, lax, random_host
 from ..errors import ArgumentError, GradientError
 from ..pytree import tree_flatten, tree_unflatten
 from ..source_info import check_callable, names_caller
@@ -105,13 +105,16 @@ def vjp(fn, *primals, has_aux=False, static_argnums=()):
     snums = static_nums(_as_tuple(static_argnums), len(primals), fname)
     sfn, dyn = split_statics(fn, primals, snums)
     forward = cached("vjp_forward", sfn, (), lambda: TransformFunction(sfn))
-    out = forward(*dyn)
+    # np.random draws inside: the pullback (a second program) replays the forward's keys
+    with random_host.recording() as keys:
+        out = forward(*dyn)
     if has_aux:
         out, aux = out
     pull_jit = cached("vjp", sfn, (has_aux,), lambda: _pull(sfn, has_aux, fname))
 
     def vjp_fn(ct):
-        cts = iter(pull_jit(*dyn, ct))
+        with random_host.replaying(keys):
+            cts = iter(pull_jit(*dyn, ct))
         return tuple(None if i in snums else next(cts) for i in range(len(primals)))
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
 

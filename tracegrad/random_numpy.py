@@ -1,0 +1,240 @@
+"""NumPy's random API inside traced functions: ``np.random.*`` module functions and the
+methods of ``RandomState`` and ``Generator`` draw from the traced generator (random_draws.py)
+on a key the compiled program receives from the host generator at each call (random_host.py).
+
+``install`` (called by random_guard.install) wraps each sampler of the module and of the two
+classes: outside a trace the wrapper calls NumPy's own method; inside, a supported sampler
+traces and any other raises ``TracedRandomError`` naming it. ``np.random.RandomState``,
+``np.random.Generator`` and ``np.random.default_rng`` make the wrapping subclasses (instances of
+NumPy's own classes still pass ``isinstance`` against the new names).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import random_draws as rd
+from .errors import ArgumentError, ImmutableArrayError, TracedRandomError
+from .source_info import user_src_with_text
+from .tracer import is_tracing
+
+F64 = np.float64
+
+
+def _size(size, *params) -> tuple:
+    """NumPy's ``size``: the shape given, else the broadcast shape of the parameters."""
+    if size is None:
+        return np.broadcast_shapes(*[np.shape(p) for p in params])
+    return rd._shape(size)
+
+
+def _no_out(out, name):
+    if out is not None:
+        raise ArgumentError(f"{name}(out=...) inside a traced function: traced arrays are "
+                            "immutable; use the returned array")
+
+
+def _shift_scale(z, loc, scale):
+    if not (isinstance(loc, (int, float)) and loc == 0):
+        z = loc + scale * z if not (isinstance(scale, (int, float)) and scale == 1) else loc + z
+    elif not (isinstance(scale, (int, float)) and scale == 1):
+        z = scale * z
+    return z
+
+
+# --- the samplers, as functions of a key (shared by RandomState and Generator) -------------------
+def random_sample(k, size=None, dtype=F64, out=None):
+    _no_out(out, "random")
+    return rd.uniform(k, _size(size), dtype)
+
+
+def rand(k, *dims):
+    return rd.uniform(k, dims)
+
+
+def randn(k, *dims):
+    return rd.normal(k, dims)
+
+
+def standard_normal(k, size=None, dtype=F64, out=None):
+    _no_out(out, "standard_normal")
+    return rd.normal(k, _size(size), dtype)
+
+
+def normal(k, loc=0.0, scale=1.0, size=None):
+    return _shift_scale(rd.normal(k, _size(size, loc, scale)), loc, scale)
+
+
+def uniform(k, low=0.0, high=1.0, size=None):
+    return rd.uniform(k, _size(size, low, high), F64, low, high)
+
+
+def standard_exponential(k, size=None, dtype=F64, method="zig", out=None):
+    _no_out(out, "standard_exponential")
+    return rd.exponential(k, _size(size), dtype)
+
+
+def exponential(k, scale=1.0, size=None):
+    return _shift_scale(rd.exponential(k, _size(size, scale)), 0, scale)
+
+
+def gumbel(k, loc=0.0, scale=1.0, size=None):
+    return _shift_scale(rd.gumbel(k, _size(size, loc, scale)), loc, scale)
+
+
+def binomial(k, n, p, size=None):
+    return rd.binomial(k, n, p, _size(size, p))
+
+
+def randint(k, low, high=None, size=None, dtype=int):
+    return rd.integers(k, low, high, _size(size), dtype)
+
+
+def integers(k, low, high=None, size=None, dtype=np.int64, endpoint=False):
+    if endpoint:
+        low, high = (0, low + 1) if high is None else (low, high + 1)
+    return rd.integers(k, low, high, _size(size), dtype)
+
+
+def choice(k, a, size=None, replace=True, p=None, axis=0, shuffle=True):
+    return rd.choice(k, a, _size(size), replace, p, axis)
+
+
+def permutation(k, x, axis=0):
+    return rd.permutation(k, x, axis)
+
+
+def shuffle(k, x, axis=0):
+    raise ImmutableArrayError(
+        "shuffle(x) shuffles x in place, and arrays in traced functions are immutable: use "
+        "the shuffled copy x = rng.permutation(x) (or np.random.permutation(x))",
+        src=user_src_with_text(4))
+
+
+# sampler name -> function of (key, *args): RandomState's methods and np.random's functions
+RANDOM_STATE = {
+    "rand": rand, "randn": randn, "random_sample": random_sample, "random": random_sample,
+    "ranf": random_sample, "sample": random_sample, "standard_normal": standard_normal,
+    "normal": normal, "uniform": uniform, "standard_exponential": standard_exponential,
+    "exponential": exponential, "gumbel": gumbel, "binomial": binomial, "randint": randint,
+    "choice": choice, "permutation": permutation, "shuffle": shuffle,
+}
+# Generator's methods
+GENERATOR = {
+    "random": random_sample, "standard_normal": standard_normal, "normal": normal,
+    "uniform": uniform, "standard_exponential": standard_exponential,
+    "exponential": exponential, "gumbel": gumbel, "binomial": binomial, "integers": integers,
+    "choice": choice, "permutation": permutation, "shuffle": shuffle,
+}
+# not samplers: state handling, construction, raw bytes of the stream
+NOT_DRAWS = frozenset({"seed", "get_state", "set_state", "spawn", "default_rng",
+                       "get_bit_generator", "set_bit_generator", "bit_generator"})
+
+
+def traced_draw(gen, owner: str, name: str, table: dict, args, kwargs):
+    """The traced value of ``owner.name(*args, **kwargs)`` drawn from host generator ``gen``."""
+    from .random_host import next_key
+    impl = table.get(name)
+    if impl is None:
+        raise TracedRandomError(
+            f"{owner}.{name} inside a traced function: tracegrad traces "
+            f"{', '.join(sorted(table))} (docs/random.md); this one would be frozen into the "
+            "program. Draw it outside and pass it as an argument: def f(w, noise): ...",
+            src=user_src_with_text(3))
+    return impl(next_key(gen, f"{owner}.{name}"), *args, **kwargs)
+
+
+def _method(base, owner: str, name: str, table: dict):
+    orig = getattr(base, name)
+
+    @functools.wraps(orig)
+    def method(self, *args, **kwargs):
+        if is_tracing():
+            return traced_draw(self, owner, name, table, args, kwargs)
+        return orig(self, *args, **kwargs)
+    return method
+
+
+class _CompatMeta(type):
+    """Instances of NumPy's own class (made before ``import tracegrad``, or by a library
+    holding the original name) still pass ``isinstance(x, np.random.RandomState)``."""
+
+    def __instancecheck__(cls, obj):
+        if cls in _COMPAT:
+            return isinstance(obj, cls.__mro__[1])
+        return type.__instancecheck__(cls, obj)
+
+    def __subclasscheck__(cls, sub):
+        if cls in _COMPAT:
+            return issubclass(sub, cls.__mro__[1])
+        return type.__subclasscheck__(cls, sub)
+
+
+def _mark(obj):
+    # made while tracing: its seed is fixed per call, so its draws are constants (random_host)
+    obj._tg_made_in_trace = is_tracing()
+
+
+class RandomState(np.random.RandomState, metaclass=_CompatMeta):
+    """``np.random.RandomState`` whose samplers trace inside traced functions."""
+
+    def __init__(self, seed=None):
+        super().__init__(seed)
+        _mark(self)
+
+
+class Generator(np.random.Generator, metaclass=_CompatMeta):
+    """``np.random.Generator`` whose samplers trace inside traced functions."""
+
+    def __init__(self, bit_generator):
+        super().__init__(bit_generator)
+        _mark(self)
+
+
+_COMPAT = (RandomState, Generator)  # a user's subclass of them checks as usual
+
+
+def _samplers(obj) -> list[str]:
+    return [n for n in dir(obj) if not n.startswith("_") and n not in NOT_DRAWS
+            and callable(getattr(obj, n)) and not isinstance(getattr(obj, n), type)]
+
+
+def default_rng(seed=None):
+    """``np.random.default_rng`` making a tracing ``Generator``."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if not isinstance(seed, np.random.BitGenerator):
+        seed = np.random.PCG64(seed)
+    return Generator(seed)
+
+
+def _module_function(name: str, orig):
+    @functools.wraps(orig)
+    def fn(*args, **kwargs):
+        if is_tracing():
+            return traced_draw(np.random.mtrand._rand, "np.random", name, RANDOM_STATE,
+                               args, kwargs)
+        return orig(*args, **kwargs)
+    fn._tg_wraps = orig
+    return fn
+
+
+def install() -> None:
+    """Wrap the samplers of np.random, RandomState and Generator (once)."""
+    if getattr(np.random, "_tg_random_installed", False):
+        return
+    base_rs, base_gen = np.random.RandomState, np.random.Generator
+    for name in _samplers(base_rs(0)):
+        setattr(RandomState, name, _method(base_rs, "RandomState", name, RANDOM_STATE))
+    for name in _samplers(base_gen(np.random.PCG64(0))):
+        setattr(Generator, name, _method(base_gen, "Generator", name, GENERATOR))
+    glob = np.random.mtrand._rand
+    for name in _samplers(np.random):
+        orig = getattr(np.random, name)
+        if getattr(orig, "__self__", None) is glob or name in ("ranf", "sample"):
+            setattr(np.random, name, _module_function(name, orig))
+    np.random.RandomState = RandomState
+    np.random.Generator = Generator
+    np.random.default_rng = default_rng
+    np.random._tg_random_installed = True
