@@ -45,7 +45,12 @@ from .matrix import diag, diagonal, trace, tril, triu
 from . import linalg  # noqa: F401  (np.linalg on traced arrays)
 from .linalg import kron
 from .gather import at, compress, extract, _getitem, take, take_along_axis
+from .sorting import (argpartition, argsort, cumprod, median, partition, percentile,  # noqa
+                      quantile, searchsorted, sort, unique)
+from .signal import convolve, correlate, install_scipy_signal
 from .dispatch import _dispatch_function, _dispatch_ufunc
+
+install_scipy_signal()  # scipy.signal's convolutions route traced arguments here
 
 pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, None
 float32, float64, int32, int64, bool_ = _np.float32, _np.float64, _np.int32, _np.int64, _np.bool_
