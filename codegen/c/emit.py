@@ -77,6 +77,8 @@ class _Emitter:
         # top-level values equal at every element (broadcasts of a literal or a scalar):
         # id -> the Lit, or True; kernels reading them know their operand is loop-invariant
         self.uniform: dict[int, object] = {}
+        # fusion names kernels per graph: a loop body's (loops.py) are prefixed with its name
+        self.kernel_prefix = ""
 
     # --- storage ---------------------------------------------------------------------------
     def layout(self):
@@ -192,7 +194,7 @@ class _Emitter:
         from tracegrad.ir import Eqn
         if e.prim is fused_p:
             body = e.params["body"]
-            kname = e.params["name"]
+            kname = self.kernel_prefix + e.params["name"]
         else:
             ins = tuple(Var(a.aval) if isinstance(a, Var) else a for a in e.inputs)
             outs = tuple(Var(o.aval) for o in e.outputs)

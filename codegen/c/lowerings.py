@@ -95,6 +95,7 @@ def lowering(prim: Primitive) -> CLowering:
         from . import blas, conv, copies, emit, sort  # noqa: F401  (each registers its emitters)
         from . import random_bits  # noqa: F401  (Threefry-2x32 for random_bits)
         from . import lapack  # noqa: F401  (factorisations and solves through LAPACK)
+        from . import loops  # noqa: F401  (scan, while and cond as C loops over body functions)
     low = LOWERINGS.get(prim)
     if low is None:
         raise TracegradError(f"primitive {prim.name!r} has no C lowering: register one in "

@@ -30,8 +30,9 @@ def module_source(em):
     params += [f"{ctype(a.aval.dtype)}* restrict out{j}" for j, a in enumerate(g.outputs)]
     params.append("char* restrict arena")
     from tracegrad.passes.cost import flops
-    release = flops(g) >= RELEASE_GIL_MIN_FLOPS
-    interruptible = program_work(g) >= INTERRUPT_MIN_WORK
+    loop_work = getattr(em, "loop_work", 0)  # loops' steps x their bodies' work (loops.py)
+    release = flops(g) + loop_work >= RELEASE_GIL_MIN_FLOPS
+    interruptible = program_work(g) + loop_work >= INTERRUPT_MIN_WORK
     simd = math_decls(em.dtypes, em.libmvec)
     src = _MODULE_TEMPLATE.format(
         # the name sits in a comment and in PyErr_Format strings: an identifier, no % or "
