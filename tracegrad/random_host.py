@@ -20,6 +20,9 @@ from .source_info import user_src_with_text
 from .thread_local import ThreadLocalList
 from .tracer import active_traces
 
+_BaseGenerator = np.random._generator.Generator
+_BaseRandomState = np.random.mtrand.RandomState
+
 
 class HostRandom:
     """One top-level trace's host-random state (``TraceContext.host_random``, set by
@@ -72,9 +75,10 @@ def next_key(gen, what: str):
 def host_key(gen) -> np.ndarray:
     """Two words from host generator ``gen`` (a ``RandomState`` or a ``Generator``), advancing
     it: the key of one call."""
-    if isinstance(gen, np.random.Generator):
-        return np.random.Generator.integers(gen, 0, 1 << 32, size=2, dtype=np.int64)
-    return np.random.RandomState.randint(gen, 0, 1 << 32, size=2, dtype=np.int64)
+    # NumPy's own methods (np.random's names are the tracing subclasses: random_numpy.py)
+    if isinstance(gen, _BaseGenerator):
+        return _BaseGenerator.integers(gen, 0, 1 << 32, size=2, dtype=np.int64)
+    return _BaseRandomState.randint(gen, 0, 1 << 32, size=2, dtype=np.int64)
 
 
 # tg.vjp runs its forward and its pullback as two programs: the pullback must see the noise

@@ -180,7 +180,9 @@ class RandomState(np.random.RandomState, metaclass=_CompatMeta):
     """``np.random.RandomState`` whose samplers trace inside traced functions."""
 
     def __init__(self, seed=None):
-        super().__init__(seed)
+        from .random_guard import draws_allowed
+        with draws_allowed():  # seeding takes the bit generator's lock; it draws nothing
+            super().__init__(seed)
         _mark(self)
 
 
