@@ -44,11 +44,14 @@ from .contraction import dot, einsum, inner, matmul, matvec, outer, tensordot, v
 from .matrix import diag, diagonal, trace, tril, triu
 from . import linalg  # noqa: F401  (np.linalg on traced arrays)
 from .linalg import kron
+from .scipy_linalg import install_scipy_linalg
 from .gather import at, compress, extract, _getitem, take, take_along_axis
 from .sorting import (argpartition, argsort, cumprod, median, partition, percentile,  # noqa
                       quantile, searchsorted, sort, unique)
 from .signal import convolve, correlate, install_scipy_signal
 from .dispatch import _dispatch_function, _dispatch_ufunc
+
+install_scipy_linalg()  # scipy.linalg's functions route traced arguments here
 
 install_scipy_signal()  # scipy.signal's convolutions route traced arguments here
 

@@ -1,0 +1,247 @@
+"""np.linalg and scipy.linalg on traced arrays (tracegrad/numpy/linalg.py, scipy_linalg.py):
+forward against NumPy/SciPy on both backends, batched; gradients against finite differences in
+float64 (both modes, second order for the factorisations); the NaN convention for matrices that
+are not positive definite or are singular; and the routing of scipy.linalg's functions.
+The primitives themselves are rows of tests/cases.py (tests/cases_linalg.py)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.linalg as sl
+
+import tracegrad as tg
+from tracegrad.testing import check_grads
+
+from c_support import needs_c
+
+BACKENDS = ["numpy", pytest.param("c", marks=needs_c)]
+
+
+def _spd(shape, seed=0, dtype=np.float64):
+    a = np.random.default_rng(seed).standard_normal(shape)
+    n = shape[-1]
+    return (a @ np.swapaxes(a, -1, -2) + n * np.eye(n)).astype(dtype)
+
+
+def _general(shape, seed=1):
+    n = shape[-1]
+    return np.random.default_rng(seed).standard_normal(shape) + (n + 1) * np.eye(n)
+
+
+A = _spd((4, 4))
+AB = _spd((3, 4, 4), seed=2)
+G = _general((4, 4))
+GB = _general((2, 3, 4, 4))
+b = np.random.default_rng(3).standard_normal(4)
+BM = np.random.default_rng(4).standard_normal((4, 2))
+M = np.random.default_rng(5).standard_normal((3, 5))
+T = np.random.default_rng(6).standard_normal((4, 4, 4))
+
+# name -> (function of one array, its argument): every function also runs eagerly as the reference
+FORWARD = {
+    "cholesky": (np.linalg.cholesky, A),
+    "cholesky-batched": (np.linalg.cholesky, AB),
+    "cholesky-upper": (lambda a: np.linalg.cholesky(a, upper=True), AB),
+    "solve-vector": (lambda a: np.linalg.solve(a, b), G),
+    "solve-matrix": (lambda a: np.linalg.solve(a, BM), G),
+    "solve-batched-broadcast-rhs": (lambda a: np.linalg.solve(a, BM), GB),
+    "solve-rhs-batched": (lambda a: np.linalg.solve(a[0, 0], np.stack([BM, 2 * BM])), GB),
+    "inv": (np.linalg.inv, G),
+    "inv-batched": (np.linalg.inv, GB),
+    "det": (np.linalg.det, GB),
+    "slogdet": (lambda a: tuple(np.linalg.slogdet(a)), GB - 3 * np.eye(4)),
+    "eigvalsh": (np.linalg.eigvalsh, AB),
+    "eigh-upper": (lambda a: np.linalg.eigh(np.triu(a), UPLO="U")[0], AB),
+    "matrix_power-5": (lambda a: np.linalg.matrix_power(a, 5), G / 5),
+    "matrix_power--3": (lambda a: np.linalg.matrix_power(a, -3), GB),
+    "matrix_power-0": (lambda a: np.linalg.matrix_power(a, 0), GB),
+    "multi_dot": (lambda a: np.linalg.multi_dot([a, a.T, a[:, :2]]), G),
+    "trace": (np.linalg.trace, GB),
+    "outer": (lambda a: np.linalg.outer(a[0], a[1]), G),
+    "kron-2d": (lambda a: np.kron(a, a[:2, :3]), G),
+    "kron-mixed-ndim": (lambda a: np.kron(a[0], a[:, :2]), GB[0]),
+    "tensordot-int": (lambda a: np.linalg.tensordot(a, a, axes=1), T),
+    "tensordot-0": (lambda a: np.tensordot(a, a[0], axes=0), T),
+    "tensordot-pairs": (lambda a: np.tensordot(a, a, axes=([0, 2], [1, 0])), T),
+    "tensordot-single": (lambda a: np.tensordot(a, a[0], axes=(1, 0)), T),
+    "matrix_transpose": (np.linalg.matrix_transpose, GB),
+}
+for _ord in (None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf):
+    FORWARD[f"norm-matrix-{_ord}"] = ((lambda o: lambda a: np.linalg.norm(a, ord=o))(_ord), M)
+    FORWARD[f"norm-matrix-axes-{_ord}"] = (
+        (lambda o: lambda a: np.linalg.norm(a, ord=o, axis=(2, 0), keepdims=True))(_ord), GB[0])
+for _ord in (None, 0, 1, -1, 2, -2, 3, 0.5, np.inf, -np.inf):
+    FORWARD[f"norm-vector-{_ord}"] = ((lambda o: lambda a: np.linalg.norm(a, ord=o, axis=-1))(_ord),
+                                      M)
+FORWARD["matrix_norm-nuc"] = (lambda a: np.linalg.matrix_norm(a, ord="nuc"), GB)
+FORWARD["vector_norm-axes"] = (lambda a: np.linalg.vector_norm(a, axis=(0, 2), ord=3), GB[0])
+
+
+def _close(out, ref, rtol):
+    outs = out if isinstance(out, tuple) else (out,)
+    refs = ref if isinstance(ref, tuple) else (ref,)
+    assert len(outs) == len(refs)
+    for o, r in zip(outs, refs):
+        np.testing.assert_allclose(np.asarray(o), r, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(FORWARD))
+def test_forward_matches_numpy(name, backend):
+    fn, arg = FORWARD[name]
+    _close(tg.jit(fn, backend=backend)(arg), fn(arg), 1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float32_stays_float32(backend):
+    a = _spd((2, 3, 3), dtype=np.float32)
+    out = tg.jit(lambda a: (np.linalg.cholesky(a), np.linalg.inv(a), np.linalg.det(a)),
+                 backend=backend)(a)
+    for o, r in zip(out, (np.linalg.cholesky(a), np.linalg.inv(a), np.linalg.det(a))):
+        assert o.dtype == np.float32
+        np.testing.assert_allclose(o, r, rtol=2e-5, atol=2e-5)
+
+
+def test_integer_matrices_compute_in_float64():
+    a = np.array([[4, 1], [1, 3]])
+    out = tg.jit(lambda a: np.linalg.inv(a))(a)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, np.linalg.inv(a))
+
+
+# --- gradients ----------------------------------------------------------------------------------
+GRADS = {
+    "cholesky": (lambda a: np.sum(np.linalg.cholesky(a) * np.arange(16.0).reshape(4, 4)), A),
+    "cholesky-batched": (lambda a: np.sum(np.sin(np.linalg.cholesky(a))), AB),
+    "solve": (lambda a: np.sum(np.linalg.solve(a, BM) ** 2), G),
+    "inv": (lambda a: np.sum(np.linalg.inv(a) ** 3), GB),
+    "det": (lambda a: np.sum(np.linalg.det(a)), GB),
+    "slogdet": (lambda a: np.sum(np.linalg.slogdet(a)[1]), GB),
+    "eigvalsh": (lambda a: np.linalg.eigvalsh(a) @ np.arange(4.0), A),
+    "norm-2": (lambda a: np.linalg.norm(a, 2), M),
+    "norm-nuc": (lambda a: np.linalg.norm(a, "nuc"), M),
+    "norm-fro": (lambda a: np.linalg.norm(a), M),
+    "matrix_power": (lambda a: np.sum(np.linalg.matrix_power(a, 3)), G / 4),
+    "matrix_power-neg": (lambda a: np.sum(np.linalg.matrix_power(a, -2)), G),
+    "kron": (lambda a: np.sum(np.kron(a, a[:2]) ** 2), G),
+    "tensordot": (lambda a: np.sum(np.tensordot(a, a, axes=([0], [1])) ** 2), G),
+    "trace": (lambda a: np.linalg.trace(a) ** 2, G),
+    "cho_solve": (lambda a: np.sum(sl.cho_solve(sl.cho_factor(a), b) ** 2), A),
+    "cho_solve-lower": (lambda a: np.sum(sl.cho_solve(sl.cho_factor(a, lower=True), b)), A),
+    "solve_triangular": (lambda a: np.sum(sl.solve_triangular(a, BM, lower=True) ** 2), G),
+    "solve_triangular-T": (lambda a: np.sum(sl.solve_triangular(a, b, trans=1) ** 2), G),
+}
+SECOND = ("cholesky", "solve", "slogdet", "inv", "cho_solve", "eigvalsh")
+
+
+@pytest.mark.parametrize("name", sorted(GRADS))
+def test_gradient_matches_finite_differences(name):
+    fn, arg = GRADS[name]
+    check_grads(fn, (arg,), order=1, modes=("rev", "fwd"), rtol=1e-6, atol=1e-8,
+                max_elements=16)
+
+
+@pytest.mark.parametrize("name", SECOND)
+def test_second_order(name):
+    fn, arg = GRADS[name]
+    check_grads(fn, (arg,), order=2, modes=("rev", "fwd"), rtol=1e-5, atol=1e-7,
+                max_elements=6)
+
+
+@needs_c
+@pytest.mark.parametrize("name", sorted(GRADS))
+def test_gradient_same_on_c(name):
+    fn, arg = GRADS[name]
+    g = tg.grad(fn)
+    np.testing.assert_allclose(tg.jit(g, backend="c")(arg), tg.jit(g, backend="numpy")(arg),
+                               rtol=1e-9, atol=1e-12)
+
+
+# --- failures: NaN in the failed matrix, as JAX; NumPy's own convention for slogdet ------------
+NOT_PD = np.array([[1.0, 2.0], [2.0, 1.0]])
+SINGULAR = np.array([[1.0, 2.0], [2.0, 4.0]])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_not_positive_definite_gives_nan_in_that_matrix_only(backend):
+    with pytest.raises(np.linalg.LinAlgError):  # eager NumPy raises
+        np.linalg.cholesky(NOT_PD)
+    out = tg.jit(np.linalg.cholesky, backend=backend)(np.stack([NOT_PD, np.eye(2)]))
+    assert np.isnan(out[0]).all()
+    np.testing.assert_array_equal(out[1], np.eye(2))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_singular_solve_gives_nan_and_slogdet_matches_numpy(backend):
+    f = tg.jit(lambda a: (np.linalg.solve(a, np.ones(2)), np.linalg.inv(a),
+                          *np.linalg.slogdet(a), np.linalg.det(a)), backend=backend)
+    x, ainv, sign, logdet, det = f(SINGULAR)
+    assert np.isnan(x).all() and np.isnan(ainv).all()
+    assert (sign, logdet, det) == (0.0, -np.inf, 0.0)
+    assert tuple(np.linalg.slogdet(SINGULAR)) == (0.0, -np.inf)
+    tri = tg.jit(lambda a: sl.solve_triangular(a, np.ones(2), lower=True),
+                 backend=backend)(np.array([[1.0, 0.0], [1.0, 0.0]]))
+    assert np.isnan(tri).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_matrices(backend):
+    out = tg.jit(lambda a: (np.linalg.cholesky(a), *np.linalg.slogdet(a), np.linalg.inv(a)),
+                 backend=backend)(np.zeros((0, 0)))
+    assert out[0].shape == (0, 0) and (out[1], out[2]) == (1.0, 0.0) and out[3].shape == (0, 0)
+
+
+# --- scipy.linalg routing -----------------------------------------------------------------------
+SCIPY = {
+    "cholesky": lambda a: sl.cholesky(a),
+    "cholesky-lower": lambda a: sl.cholesky(a, lower=True),
+    "cho_factor": lambda a: sl.cho_factor(a)[0] * np.triu(np.ones((4, 4))),
+    "cho_solve": lambda a: sl.cho_solve(sl.cho_factor(a), BM),
+    "solve_triangular-unit": lambda a: sl.solve_triangular(a, b, unit_diagonal=True),
+    "solve_triangular-C": lambda a: sl.solve_triangular(a, b, trans="C", lower=True),
+    "solve": lambda a: sl.solve(a, BM, assume_a="pos"),
+    "solve-transposed": lambda a: sl.solve(a, b, transposed=True),
+    "inv": lambda a: sl.inv(a),
+    "det": lambda a: sl.det(a),
+    "eigh-values": lambda a: sl.eigh(a, eigvals_only=True),
+    "eigh-upper": lambda a: sl.eigh(a, lower=False)[0],
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(SCIPY))
+def test_scipy_linalg_on_traced_arrays(name, backend):
+    fn = SCIPY[name]
+    _close(tg.jit(fn, backend=backend)(A), fn(A), 1e-9)
+
+
+def test_scipy_routing_leaves_concrete_calls_alone():
+    """The wrapper is SciPy's own function for arrays: same result object type, name, docs."""
+    for name in ("cholesky", "cho_factor", "cho_solve", "solve_triangular", "solve", "inv",
+                 "det", "eigh"):
+        fn = getattr(sl, name)
+        original = fn.__tracegrad_routes__
+        assert fn.__name__ == original.__name__ and fn.__doc__ == original.__doc__
+    np.testing.assert_array_equal(sl.cholesky(A), sl.cholesky.__tracegrad_routes__(A))
+    with pytest.raises(np.linalg.LinAlgError):
+        sl.cholesky(NOT_PD)  # eager SciPy still raises
+
+
+def test_scipy_linalg_imported_after_tracegrad_is_routed():
+    """import tracegrad does not import SciPy; a later ``from scipy.linalg import ...`` gets the
+    routed function (the import hook)."""
+    code = ("import sys, numpy as np, tracegrad as tg\n"
+            "assert 'scipy.linalg' not in sys.modules\n"
+            "from scipy.linalg import cho_factor, cho_solve\n"
+            "a = np.array([[4.0, 1.0], [1.0, 3.0]])\n"
+            "f = tg.jit(lambda a: cho_solve(cho_factor(a), np.ones(2)), backend='numpy')\n"
+            "assert np.allclose(f(a), np.linalg.solve(a, np.ones(2)))\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_unsupported_linalg_function_is_named():
+    with pytest.raises(tg.UnsupportedOperationError, match="np.linalg.svd"):
+        tg.jit(lambda a: np.linalg.svd(a)[1])(G)
