@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import operator
+from weakref import ref as _weakref
 
 import numpy as np
 
@@ -41,13 +43,16 @@ class _Op:
     """One traced operation: a graph for one function and argument signature, plus its compiled
     executable (built on first eager run). ``id`` is a small int used in structural keys."""
 
-    __slots__ = ("_exe", "graph", "id", "name", "out_avals", "out_tree")
+    __slots__ = ("_exe", "float_out", "graph", "id", "name", "out_avals", "out_tree", "single")
     _ids = itertools.count()
 
     def __init__(self, graph, out_tree, name):
         self.graph = graph
         self.out_tree = out_tree
         self.out_avals = [a.aval for a in graph.outputs]
+        # one array out (apply_op's inlined case), and whether it can carry a gradient
+        self.single = out_tree is None and len(self.out_avals) == 1
+        self.float_out = self.single and dtypes.is_float(self.out_avals[0].dtype)
         self.id = next(_Op._ids)
         self.name = name
         self._exe = None
@@ -72,12 +77,18 @@ def _compile_graph(graph, name):
     return lowered.executable
 
 
+_node_serial = itertools.count()
+_by_serial = operator.attrgetter("serial")
+
+
 class Node:
     """An applied ``_Op``: inputs are refs (a leaf ``Tensor`` or a ``(Node, output index)``)."""
 
-    __slots__ = ("__weakref__", "depth", "freed", "inputs", "op", "requires_grad", "values")
+    __slots__ = ("__weakref__", "depth", "freed", "inputs", "op", "requires_grad", "serial",
+                 "values")
 
     def __init__(self, op, inputs, requires_grad, depth):
+        self.serial = next(_node_serial)  # creation order: a topological order of the DAG
         self.op = op
         self.inputs = inputs
         self.values = [None] * len(op.out_avals)
@@ -166,7 +177,24 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
             fkey = tuple(sig)
             op = _FAST_OPS.get(fkey)
             if op is not None:
-                return _apply(op, tuple(refs), requires and _GRAD_ENABLED[0], depth + 1, None)
+                depth += 1
+                if op.single and depth <= _MAX_LAZY_DEPTH:  # _apply, inlined: one output
+                    node = Node(op, tuple(refs), False, depth)
+                    t = Tensor.__new__(Tensor)
+                    t._value = None
+                    t._node = node
+                    t._index = 0
+                    t._rg = node.requires_grad = requires and op.float_out and \
+                        _GRAD_ENABLED[0]
+                    t._grad = None
+                    t._grad_of = None
+                    t._serial = 0
+                    pend = _PENDING._refs
+                    pend.append(_weakref(t))
+                    if len(pend) > _PENDING._limit:
+                        _PENDING._compact()
+                    return t
+                return _apply(op, tuple(refs), requires and _GRAD_ENABLED[0], depth, None)
     if kwargs or not all(type(a) in _FLAT_TYPES or isinstance(a, Tensor) for a in args):
         leaves, tree = tree_flatten((args, kwargs) if kwargs else args)
     else:  # operators: a flat tuple of tensors and numbers (no pytree walk needed)
@@ -326,7 +354,7 @@ class _Walk:
     """The nodes behind some outputs in topological order, the inputs they read (leaves, and
     computed values cut from the DAG) and the structural key of it all."""
 
-    __slots__ = ("codes", "in_pos", "inputs", "nodes", "pos", "probes")
+    __slots__ = ("codes", "in_pos", "inputs", "nodes", "pos", "probes", "specs")
 
     def __init__(self, roots, grad_mode: bool, probes=()):
         self.nodes: list = []
@@ -334,17 +362,33 @@ class _Walk:
         self.inputs: list = []
         self.in_pos: dict = {}
         self.codes: list = []
+        self.specs: list = []   # (shape, dtype) of each input, for the key
         self.probes = probes
+        found: dict = {}
+        stack = []
         for node in roots:
-            if id(node) not in self.pos:
-                self._visit(node, grad_mode)
-
-    def _input(self, ref, key):
-        k = self.in_pos.get(key)
-        if k is None:
-            k = self.in_pos[key] = len(self.inputs)
-            self.inputs.append(ref)
-        return k
+            if id(node) not in found:
+                if grad_mode and node.requires_grad and node.freed:
+                    _freed_error()
+                found[id(node)] = node
+                stack.append(node)
+        # the nodes to run: reachable through values not computed yet (and, for a gradient,
+        # through every node that requires grad); each node is created after its inputs, so
+        # creation order is a topological order (one scan per node, no post-order bookkeeping)
+        while stack:
+            for ref in stack.pop().inputs:
+                if type(ref) is tuple:
+                    child = ref[0]
+                    if id(child) not in found and (child.values[ref[1]] is None or (
+                            grad_mode and child.requires_grad)):
+                        if grad_mode and child.requires_grad and child.freed:
+                            _freed_error()
+                        found[id(child)] = child
+                        stack.append(child)
+        nodes = list(found.values())
+        if len(nodes) > 1:
+            nodes.sort(key=_by_serial)
+        self._number(nodes)
 
     def ref_code(self, ref) -> int:
         """Leaves and cut values are inputs (codes >= 0); node outputs are negative."""
@@ -356,17 +400,15 @@ class _Walk:
             return self.in_pos[(id(node), j)]
         return self.in_pos[id(ref)]
 
-    def _visit(self, root, grad_mode):
-        # depth-first, post-order: a node is finished when every node input is finished (or
-        # computed and cut: read as an input, not redone); an unfinished one is pushed and the
-        # node rescanned later (inputs keep the numbers they got on first sight)
+    def _number(self, nodes):
+        """Codes of ``nodes`` (in topological order): a node input is ``-1 - (pos * 1024 + j)``;
+        leaves and computed values are inputs numbered in order of first use."""
         pos, in_pos, inputs = self.pos, self.in_pos, self.inputs
-        nodes, codes = self.nodes, self.codes
-        if grad_mode and root.requires_grad and root.freed:
-            _freed_error()
-        stack = [root]
-        while stack:
-            node = stack[-1]
+        codes, specs = self.codes, self.specs
+        self.nodes = nodes
+        for p, node in enumerate(nodes):
+            pos[id(node)] = p
+        for node in nodes:
             code = []
             for ref in node.inputs:
                 if type(ref) is tuple:
@@ -375,24 +417,23 @@ class _Walk:
                     if p is not None:
                         code.append(-1 - (p * 1024 + j))
                         continue
-                    if child.values[j] is None or (grad_mode and child.requires_grad):
-                        if grad_mode and child.requires_grad and child.freed:
-                            _freed_error()
-                        stack.append(child)
-                        break
-                    k = (id(child), j)  # already computed: read, not redo
+                    k = (id(child), j)  # already computed: read, not redone
+                    c = in_pos.get(k)
+                    if c is None:
+                        c = in_pos[k] = len(inputs)
+                        inputs.append(ref)
+                        av = child.op.out_avals[j]
+                        specs.append((av.shape, av.dtype))
                 else:
                     k = id(ref)
-                c = in_pos.get(k)
-                if c is None:
-                    c = in_pos[k] = len(inputs)
-                    inputs.append(ref)
+                    c = in_pos.get(k)
+                    if c is None:
+                        c = in_pos[k] = len(inputs)
+                        inputs.append(ref)
+                        v = ref._value
+                        specs.append((v.shape, v.dtype))
                 code.append(c)
-            else:
-                stack.pop()
-                pos[id(node)] = len(nodes)
-                nodes.append(node)
-                codes.append((node.op.id, tuple(code)))
+            codes.append((node.op.id, tuple(code)))
 
     def input_values(self):
         vals = []
@@ -413,14 +454,7 @@ class _Walk:
         return out
 
     def key(self):
-        specs = []
-        for r in self.inputs:
-            if type(r) is tuple:
-                av = r[0].op.out_avals[r[1]]
-                specs.append((av.shape, av.dtype))
-            else:
-                specs.append((r._value.shape, r._value.dtype))
-        return (tuple(self.codes), tuple(specs))
+        return (tuple(self.codes), tuple(self.specs))
 
     def build(self, ins, probe_vals=None):
         """Re-emit the DAG into the active trace on input tracers ``ins``; returns a function
