@@ -30,6 +30,13 @@ def _as_operand(x):
     return arr.astype(dtypes.canonical(arr.dtype, what="loop value"), copy=False)
 
 
+def _tensor_loops(*trees):
+    """The tensor front's loops (tracegrad/tensor/control.py) when an argument is a tg.Tensor:
+    there the body sees tensors and the loop is one recorded operation."""
+    from .tensor import control
+    return control if control.has_tensor(*trees) else None
+
+
 def _fmt(avals) -> str:
     return "(" + ", ".join(str(a) for a in avals) + ")"
 
@@ -79,6 +86,8 @@ def scan(f, init, xs=None, length=None, reverse=False, checkpoint=None):
     are stacked along a new leading axis; ``reverse=True`` walks the steps backwards.
     ``checkpoint=k``: reverse mode stores every k-th carry and recomputes the steps in between
     (memory O(T/k + k) carries instead of O(T))."""
+    if (tc := _tensor_loops(init, xs)) is not None:
+        return tc.scan(f, init, xs, length, reverse, checkpoint)
     src = user_src_with_text(2)
     init_leaves, init_td = tree_flatten(init)
     init_leaves = [_as_operand(x) for x in init_leaves]
@@ -124,6 +133,8 @@ def scan(f, init, xs=None, length=None, reverse=False, checkpoint=None):
 def fori_loop(lower, upper, body_fun, init_val):
     """``for i in range(lower, upper): val = body_fun(i, val)``; returns ``val``. With Python-int
     bounds this is a scan (differentiable in reverse mode); with traced bounds a while loop."""
+    if (tc := _tensor_loops(lower, upper, init_val)) is not None:
+        return tc.fori_loop(lower, upper, body_fun, init_val)
     static = all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
                  for b in (lower, upper))
     if static:
@@ -154,6 +165,8 @@ def while_loop(cond_fun, body_fun, init_val, max_iter=None):
     """``while cond_fun(val): val = body_fun(val)``; returns ``val``. ``max_iter``: run at most
     that many iterations; with it the loop is differentiable in reverse mode (the backward pass
     stores at most ``max_iter`` steps); forward mode needs no bound."""
+    if (tc := _tensor_loops(init_val)) is not None:
+        return tc.while_loop(cond_fun, body_fun, init_val, max_iter)
     src = user_src_with_text(2)
     if max_iter is not None and (not isinstance(max_iter, (int, np.integer)) or max_iter < 0):
         raise ArgumentError(f"while_loop: max_iter must be a non-negative int, got {max_iter!r}",
@@ -177,6 +190,8 @@ def switch(index, branches, *operands):
     """``branches[index](*operands)`` with a traced ``index`` (clamped into range, as
     ``jax.lax.switch``); every branch must return the same structure, shapes and dtypes.
     Only the taken branch runs; gradients flow through it."""
+    if (tc := _tensor_loops(index, operands)) is not None:
+        return tc.switch(index, branches, *operands)
     src = user_src_with_text(2)
     branches = list(branches)
     if not branches:
@@ -190,6 +205,8 @@ def switch(index, branches, *operands):
 def cond(pred, true_fun, false_fun, *operands):
     """``true_fun(*operands) if pred else false_fun(*operands)`` with a traced ``pred`` (a
     boolean scalar); only the taken branch runs, gradients flow through it."""
+    if (tc := _tensor_loops(pred, operands)) is not None:
+        return tc.cond(pred, true_fun, false_fun, *operands)
     src = user_src_with_text(2)
     if not isinstance(pred, Tracer):
         return true_fun(*operands) if bool(np.asarray(pred)) else false_fun(*operands)
@@ -237,6 +254,8 @@ def checkpoint(f):
 
     @functools.wraps(f)
     def recomputed(*args):
+        if (tc := _tensor_loops(args)) is not None:
+            return tc.checkpoint_call(f, args)
         src = user_src_with_text(2)
         leaves, td = tree_flatten(args)
         leaves = [_as_operand(x) for x in leaves]
