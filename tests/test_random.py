@@ -298,3 +298,9 @@ def test_explicit_keys():
     assert np.array_equal(R.normal(k, (3,)), R.normal(R.key(0), (3,)))  # a pure function
     with pytest.raises(ArgumentError, match="shape \\(2,\\)"):
         R.normal(np.zeros(3, np.int64), (2,))
+
+
+@pytest.mark.parametrize("seed", [3, -1, 2 ** 40 + 5, -(2 ** 63)])
+def test_a_traced_seed_makes_the_eager_key(seed):
+    f = tg.jit(lambda s: R.key(s))
+    assert np.array_equal(f(np.int64(seed)), R.key(seed))

@@ -22,10 +22,15 @@ _GOLDEN = 0x9E3779B9  # fold_in's offset of the first key word (keeps fold_in(k,
 
 # --- keys -----------------------------------------------------------------------------------
 def key(seed) -> np.ndarray:
-    """A key (int64 array of shape (2,), each word in [0, 2**32)) from an integer seed; a
-    traced seed is folded into ``key(0)``."""
+    """A key (int64 array of shape (2,), each word in [0, 2**32)) from an integer seed: its
+    high and low 32 bits (a traced seed too, so a compiled key equals the eager one)."""
     if isinstance(seed, Tracer):
-        return fold_in(key(0), seed)
+        if seed.shape != () or not dtypes.is_int(seed.dtype):
+            raise ArgumentError(f"tg.random.key needs one integer seed, got a traced "
+                                f"{seed.dtype}{list(seed.shape)}")
+        s = seed.astype(np.int64)
+        hi, lo = (s // 2 ** 32) % 2 ** 32, s % 2 ** 32  # floored: the words of s mod 2**64
+        return hi * np.array([1, 0], np.int64) + lo * np.array([0, 1], np.int64)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
         raise ArgumentError(f"tg.random.key needs an integer seed, got {seed!r}")
     s = int(seed) & ((1 << 64) - 1)
