@@ -102,7 +102,7 @@ class Program:
 
     def function(self):
         if self.fn is None:
-            ns = {"np": np}
+            ns = {"np": np, **_loop_namespace()}
             exec(compile(self.source, f"<fuzz program {self.seed}>", "exec"), ns)  # noqa: S102
             object.__setattr__(self, "fn", ns["prog"])
         return self.fn
@@ -198,7 +198,7 @@ class Gen:
         return name
 
     def probe(self, code: str):
-        env = {"np": np}
+        env = {"np": np, **_loop_namespace()}
         for n, v in self.vals.items():
             if n in code:
                 mid = v.lo + 0.375 * (v.hi - v.lo)  # inside, and rarely 0 (1 / x of a scalar)
@@ -1064,8 +1064,22 @@ OPS = {
     "logical": (op_logical, 1), "astype": (op_astype, 2), "jump": (op_jump, 1),
     "divmod": (op_int_divmod, 1), "argreduce": (op_arg_reduce, 1), "anyall": (op_any_all, 1),
     "stable_pattern": (lambda g: _op_stable_pattern(g), 1),
+    "loop": (lambda g: _op_loop(g), 1),
 }
 _OP_CHOICES = [name for name, (_, w) in OPS.items() for _ in range(w)]
+
+
+def _op_loop(g: Gen):
+    # scan / while_loop / cond lines (tests/fuzz_loops.py, which builds on this module)
+    from fuzz_loops import op_loop
+    return op_loop(g)
+
+
+def _loop_namespace() -> dict:
+    """``scan``, ``while_loop``, ``cond`` for program sources: tracegrad's on traced values, a
+    plain Python loop on arrays (tests/fuzz_loops.py)."""
+    from fuzz_loops import LOOP_NAMESPACE
+    return LOOP_NAMESPACE
 
 
 def _op_stable_pattern(g: Gen):
