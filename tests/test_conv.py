@@ -1,0 +1,152 @@
+"""Convolutions (issue 15 item 4): np.convolve/np.correlate and scipy.signal's convolve,
+correlate, fftconvolve, convolve2d, correlate2d traced from plain NumPy/SciPy calls, against
+NumPy and SciPy on the NumPy and C backends; the ``conv`` primitive's gradients (each a
+convolution again) against finite differences in float64, both modes and second order, over
+strides, padding (negative too), input and kernel dilation and groups.
+"""
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+
+import tracegrad as tg
+from tracegrad.prims.conv import conv
+from tracegrad.testing import check_grads
+
+from c_support import needs_c
+
+RNG = np.random.default_rng(11)
+BACKENDS = ["numpy", pytest.param("c", marks=needs_c)]
+
+
+def _same(got, want, rtol=1e-12):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype and got.shape == want.shape, \
+        (got.dtype, want.dtype, got.shape, want.shape)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-12)
+
+
+# --- NumPy 1-d ---------------------------------------------------------------------------------
+NP_CASES = [(f, n1, n2, mode) for f in ("convolve", "correlate")
+            for n1, n2 in ((5, 3), (3, 5), (4, 4), (6, 2), (1, 4))
+            for mode in ("full", "same", "valid")]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_convolve_and_correlate(backend):
+    for f, n1, n2, mode in NP_CASES:
+        fn = getattr(np, f)
+        a, v = RNG.normal(size=n1), RNG.normal(size=n2)
+        _same(tg.jit(lambda a, v: fn(a, v, mode), backend=backend)(a, v), fn(a, v, mode))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_convolve_integers_and_float32(backend):
+    a, v = RNG.integers(-9, 9, 7), RNG.integers(-9, 9, 3)
+    _same(tg.jit(lambda a, v: np.convolve(a, v), backend=backend)(a, v), np.convolve(a, v))
+    a32, v32 = a.astype(np.float32), v.astype(np.float32)
+    _same(tg.jit(lambda a, v: np.correlate(a, v, "same"), backend=backend)(a32, v32),
+          np.correlate(a32, v32, "same"), rtol=1e-6)
+
+
+# --- SciPy N-d ---------------------------------------------------------------------------------
+SHAPES = [((4, 5), (2, 3)), ((2, 3), (4, 5)), ((6,), (2,)), ((2,), (5,)), ((3, 4, 2), (2, 3, 2)),
+          ((6, 7), (4, 2))]
+SCIPY = ["convolve", "correlate", "fftconvolve", "convolve2d", "correlate2d"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", SCIPY)
+def test_scipy_signal_matches_scipy(name, backend):
+    fn = getattr(ss, name)
+    for (s1, s2), mode in itertools.product(SHAPES, ("full", "same", "valid")):
+        if name.endswith("2d") and len(s1) != 2:
+            continue
+        a, b = RNG.normal(size=s1), RNG.normal(size=s2)
+        try:
+            want = fn(a, b, mode)
+        except ValueError:
+            with pytest.raises(ValueError):
+                tg.jit(lambda a, b: fn(a, b, mode), backend=backend)(a, b)
+            continue
+        _same(tg.jit(lambda a, b: fn(a, b, mode), backend=backend)(a, b), want)
+
+
+def test_scipy_signal_on_concrete_arrays_is_scipy_itself():
+    """The routing wrapper calls SciPy's own function whenever no argument is traced."""
+    original = ss.convolve.__tracegrad_routes__
+    a, b = RNG.normal(size=(5, 4)), RNG.normal(size=(2, 2))
+    np.testing.assert_array_equal(ss.convolve(a, b, "same"), original(a, b, "same"))
+    assert ss.convolve.__name__ == "convolve" and ss.convolve.__doc__ == original.__doc__
+
+
+def test_scipy_signal_imported_after_tracegrad_is_routed():
+    """Importing tracegrad does not import SciPy; scipy.signal imported later is routed."""
+    code = ("import sys, numpy as np, tracegrad as tg\n"
+            "assert 'scipy.signal' not in sys.modules\n"
+            "from scipy.signal import correlate\n"
+            "x = np.arange(6.0)\n"
+            "y = tg.jit(lambda x: correlate(x, np.ones(3), 'valid'), backend='numpy')(x)\n"
+            "assert np.allclose(y, correlate(x, np.ones(3), 'valid')), y\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_scipy_gradient_through_traced_call():
+    k = RNG.normal(size=(3, 2))
+    check_grads(lambda x: ss.correlate(x, k, "same") ** 2, (RNG.normal(size=(4, 5)),),
+                modes=("rev", "fwd"))
+    check_grads(lambda x, v: np.convolve(x, v, "valid"),
+                (RNG.normal(size=6), RNG.normal(size=3)), order=2)
+
+
+# --- the conv primitive ------------------------------------------------------------------------
+# (strides, padding, lhs dilation, rhs dilation, groups), x shape, w shape
+CONVS = [
+    ("plain", ((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1), (2, 3, 5, 4), (4, 3, 2, 2)),
+    ("stride-pad", ((2, 2), ((1, 1), (2, 0)), (1, 1), (1, 1), 1), (2, 2, 6, 5), (3, 2, 3, 3)),
+    ("dilation-groups", ((1, 2), ((0, 1), (1, 1)), (1, 1), (2, 1), 2), (1, 4, 7, 6),
+     (6, 2, 2, 3)),
+    ("depthwise", ((1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 3), (2, 3, 4, 4), (3, 1, 3, 3)),
+    ("crop-and-input-dilation", ((1, 1), ((-1, 2), (1, -1)), (2, 1), (1, 1), 1), (1, 2, 4, 5),
+     (2, 2, 2, 2)),
+    ("stride-skips-tail", ((3,), ((0, 0),), (1,), (1,), 1), (2, 2, 8), (1, 2, 2)),
+    ("pointwise", ((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1), (2, 3, 3, 4), (5, 3, 1, 1)),
+]
+
+
+def _bind(p):
+    return lambda x, w: conv(x, w, *p)
+
+
+@pytest.mark.parametrize("name,p,xs,ws", CONVS, ids=[c[0] for c in CONVS])
+def test_conv_gradients_second_order(name, p, xs, ws):
+    x, w = RNG.normal(size=xs), RNG.normal(size=ws)
+    check_grads(_bind(p), (x, w), order=2, modes=("rev", "fwd"), max_elements=24)
+
+
+@needs_c
+@pytest.mark.parametrize("name,p,xs,ws", CONVS, ids=[c[0] for c in CONVS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_c_forward_and_gradient_match_numpy(name, p, xs, ws, dtype):
+    x, w = RNG.normal(size=xs).astype(dtype), RNG.normal(size=ws).astype(dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    f = _bind(p)
+    np.testing.assert_allclose(tg.jit(f, backend="c")(x, w), f(x, w), rtol=rtol, atol=rtol)
+
+    def loss(x, w):
+        return (f(x, w) ** 2).sum()
+    g_c = tg.jit(tg.grad(loss, argnums=(0, 1)), backend="c")(x, w)
+    g_np = tg.jit(tg.grad(loss, argnums=(0, 1)), backend="numpy")(x, w)
+    for a, b in zip(g_c, g_np):
+        np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=rtol * 10)
+
+
+def test_conv_shape_errors_name_the_mismatch():
+    with pytest.raises(tg.ShapeError, match="groups=2 needs 4"):
+        tg.jit(lambda x, w: conv(x, w, (1, 1), ((0, 0), (0, 0)), feature_group_count=2))(
+            np.ones((1, 3, 4, 4)), np.ones((2, 2, 2, 2)))
