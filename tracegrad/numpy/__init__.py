@@ -51,8 +51,6 @@ from .sorting import (argpartition, argsort, cumprod, median, partition, percent
 from .signal import convolve, correlate, install_scipy_signal
 from .dispatch import _dispatch_function, _dispatch_ufunc
 
-install_scipy_signal()  # scipy.signal's convolutions route traced arguments here
-
 install_scipy_linalg()  # scipy.linalg's functions route traced arguments here
 
 install_scipy_signal()  # scipy.signal's convolutions route traced arguments here
