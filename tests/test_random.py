@@ -304,3 +304,23 @@ def test_explicit_keys():
 def test_a_traced_seed_makes_the_eager_key(seed):
     f = tg.jit(lambda s: R.key(s))
     assert np.array_equal(f(np.int64(seed)), R.key(seed))
+
+
+def test_tracing_generators_copy_pickle_and_pass_isinstance():
+    """The tracing subclasses survive copy and pickle (NumPy's __reduce__ names its own
+    class), and NumPy's own instances still pass isinstance against np.random's names."""
+    import copy
+    import pickle
+    rng, rs = np.random.default_rng(0), np.random.RandomState(0)
+    for g in (copy.deepcopy(rng), pickle.loads(pickle.dumps(rs))):
+        assert type(g) is type(rng if isinstance(g, np.random.Generator) else rs)
+        f = tg.jit(lambda x, g=g: x + (g.standard_normal(2) if isinstance(g, np.random.Generator)
+                                       else g.randn(2)))
+        assert not np.array_equal(f(np.zeros(2)), f(np.zeros(2)))
+    assert copy.deepcopy(rng).normal() == rng.normal()
+    assert isinstance(np.random.mtrand.RandomState(1), np.random.RandomState)
+    assert isinstance(np.random._generator.Generator(np.random.PCG64()), np.random.Generator)
+
+    class Mine(np.random.RandomState):
+        pass
+    assert not isinstance(np.random.RandomState(0), Mine) and isinstance(Mine(0), np.random.RandomState)

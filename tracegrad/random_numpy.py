@@ -162,13 +162,25 @@ class _CompatMeta(type):
 
     def __instancecheck__(cls, obj):
         if cls in _COMPAT:
-            return isinstance(obj, cls.__mro__[1])
+            return isinstance(obj, cls.__mro__[2])
         return type.__instancecheck__(cls, obj)
 
     def __subclasscheck__(cls, sub):
         if cls in _COMPAT:
-            return issubclass(sub, cls.__mro__[1])
+            return issubclass(sub, cls.__mro__[2])
         return type.__subclasscheck__(cls, sub)
+
+
+def _rebuild(cls, ctor, args):
+    """Unpickle/copy as the tracing class (NumPy's ``__reduce__`` names its own)."""
+    base = ctor(*args)
+    return cls(getattr(base, "bit_generator", None) or base._bit_generator)
+
+
+class _Reduce:
+    def __reduce__(self):
+        ctor, args, *state = super().__reduce__()
+        return (_rebuild, (type(self), ctor, args), *state)
 
 
 def _mark(obj):
@@ -176,7 +188,7 @@ def _mark(obj):
     obj._tg_made_in_trace = is_tracing()
 
 
-class RandomState(np.random.RandomState, metaclass=_CompatMeta):
+class RandomState(_Reduce, np.random.RandomState, metaclass=_CompatMeta):
     """``np.random.RandomState`` whose samplers trace inside traced functions."""
 
     def __init__(self, seed=None):
@@ -186,7 +198,7 @@ class RandomState(np.random.RandomState, metaclass=_CompatMeta):
         _mark(self)
 
 
-class Generator(np.random.Generator, metaclass=_CompatMeta):
+class Generator(_Reduce, np.random.Generator, metaclass=_CompatMeta):
     """``np.random.Generator`` whose samplers trace inside traced functions."""
 
     def __init__(self, bit_generator):
