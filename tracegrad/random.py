@@ -10,13 +10,12 @@ different numbers from ``np.random``. See docs/random.md.
 """
 from __future__ import annotations
 
-from .random_draws import (bernoulli, binomial, bits, choice, exponential,  # noqa: F401
-                           fold_in, gumbel, integers, key, normal, permutation, shuffle,
-                           split, uniform)
+from .random_draws import (bernoulli, binomial, bits, choice, exponential, fold_in, gumbel,
+                           integers, key, normal, permutation, shuffle, split, uniform)
 
 PRNGKey = key  # JAX's older name
 randint = integers
 
-__all__ = ["key", "PRNGKey", "split", "fold_in", "bits", "uniform", "normal", "exponential",
-           "gumbel", "bernoulli", "binomial", "integers", "randint", "choice", "permutation",
-           "shuffle"]
+__all__ = ["PRNGKey", "bernoulli", "binomial", "bits", "choice", "exponential", "fold_in",
+           "gumbel", "integers", "key", "normal", "permutation", "randint", "shuffle", "split",
+           "uniform"]

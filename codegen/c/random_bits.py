@@ -48,8 +48,8 @@ def emit_random_bits(em, e) -> None:
             f"if (2*j + 1 < {n}) o[2*j + 1] = (int64_t)y1;"]
     fn = [HELPER,
           f"/* {comment('threefry2x32 words')} */",
-          f"TG_KERNEL void {kname}(const {ctype(key.aval.dtype)}* restrict key, "
-          "int64_t* restrict o) {",
+          (f"TG_KERNEL void {kname}(const {ctype(key.aval.dtype)}* restrict key, "
+           "int64_t* restrict o) {"),
           # the key's low 32 bits per word, as the NumPy reference takes them
           "    const uint32_t k0 = (uint32_t)key[0], k1 = (uint32_t)key[1];"]
     fn += nest([blocks], body, names=["j"], work=blocks * 16)  # ~100 integer ops per block
