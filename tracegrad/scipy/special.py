@@ -58,11 +58,16 @@ def _float(x):
 
 
 def _xlog(x, y, log):
+    """x * log(y) with SciPy's 0 where x == 0 (y not NaN), written as x * L where L is log(y)
+    except 0 where x == 0 and log(y) is not finite: the value is SciPy's everywhere, and the
+    derivative in x stays log(y) at x == 0 (a where around the product would make it 0 there).
+    where's untaken branch (log 0 = -inf) gets a zero cotangent, which log's masked partial
+    keeps at 0."""
     x, y = _float(x), _float(y)
-    # SciPy: 0 where x == 0 unless y is NaN; where's untaken branch x * log(0) = 0 * -inf gets
-    # a zero cotangent, which mul's and log's masked partials keep at 0
-    zero = tnp.logical_and(tnp.equal(x, 0), tnp.logical_not(tnp.isnan(y)))
-    return tnp.where(zero, 0.0, tnp.multiply(x, log(y)))
+    ly = log(y)
+    drop = tnp.logical_and(tnp.logical_and(tnp.equal(x, 0), tnp.logical_not(tnp.isnan(y))),
+                           tnp.logical_not(tnp.isfinite(ly)))
+    return tnp.multiply(x, tnp.where(drop, 0.0, ly))
 
 
 @implements("scipy.special.xlogy")
