@@ -9,7 +9,7 @@ import numpy as _np
 
 from .. import dtypes as _dt
 from .. import lax
-from ..errors import DTypeError, ShapeError, TracegradError
+from ..errors import DTypeError, ShapeError, TracegradError, UnsupportedOperationError
 from ..source_info import user_src_with_text
 from ..tracer import Tracer
 from .registry import _unsupported
@@ -46,6 +46,13 @@ def _as_operand(x):
         raise DTypeError(f"the complex number {x!r} is not supported: tracegrad traces float32, "
                          "float64, int32, int64 and bool values; keep the real and imaginary "
                          "parts as two real arrays", src=user_src_with_text(3))
+    if getattr(type(x), "_tg_tensor", False):  # a tg.Tensor in a traced function
+        raise UnsupportedOperationError(
+            f"a tg.Tensor of shape {tuple(x.shape)} met a traced array (inside tg.jit/tg.grad, "
+            "or in a tg.scan/while_loop/cond body started on NumPy arrays). To loop over "
+            "tensors, pass the loop's init/xs as tensors (tg.as_tensor(x)): the body then sees "
+            "tensors and gradients reach the parameters it uses. In tg.jit/tg.grad functions "
+            "pass arrays (t.detach().numpy()) as arguments instead", src=user_src_with_text(3))
     raise TracegradError(f"{type(x).__name__} {x!r} is not an array operand; pass NumPy arrays or "
                          "Python numbers", src=user_src_with_text(3))
 

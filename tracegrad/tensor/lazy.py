@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import dtypes
 from .. import numpy as tnp
-from ..errors import GradientError, TracegradError
+from ..errors import GradientError, TracegradError, UnsupportedOperationError
 from ..identity import value_key
 from ..ir import AVal
 from ..pytree import tree_flatten, tree_unflatten
@@ -320,6 +320,13 @@ def _trace_op(fn, leaves, tree, spec, has_kwargs, name):
                                      "must return arrays (or tuples of arrays)")
         graph, captured = ctx.to_graph(atoms)
     if captured:
+        if any(isinstance(x, Tracer) for x in leaves):  # tensors met tracers: say what to do
+            raise UnsupportedOperationError(
+                f"{name}: a tg.Tensor met a traced array (inside tg.jit/tg.grad, or in a "
+                "tg.scan/while_loop/cond body started on NumPy arrays). To loop over tensors, "
+                "pass the loop's init/xs as tensors (tg.as_tensor(x)): the body then sees "
+                "tensors and gradients reach the parameters it uses. In tg.jit/tg.grad "
+                "functions pass arrays (t.detach().numpy()) as arguments instead")
         raise TracegradError(f"{name} closes over a value traced elsewhere; pass it as an "
                              "argument")
     return _Op(graph, None if out_tree.kind == "leaf" else out_tree, name)
@@ -515,6 +522,9 @@ def _forward_op(walk: _Walk, out_codes, name="tensor_forward"):
 
 # --- evaluation ------------------------------------------------------------------------------
 def _no_values_in_capture(what: str):
+    hint = getattr(_CAPTURE[-1], "no_values_hint", None) if _CAPTURE else None
+    if hint is not None:  # a loop body being recorded (tensor/control.py) says why
+        raise TracegradError(f"{what} needs a concrete value, but {hint}")
     raise TracegradError(
         f"{what} needs a concrete value, but inside tg.compile tensors are symbolic while the "
         "step is captured (the captured program is replayed without running Python). Return "
