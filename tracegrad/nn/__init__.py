@@ -42,3 +42,4 @@ from .layers import (  # noqa: F401
                      MaxPool2d,
                      SmoothL1Loss,
 )
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
