@@ -70,8 +70,8 @@ def emit_body(em: _Emitter, e, graph: Graph, what: str) -> _BodyEmitter:
         raise
     except TracegradError as exc:
         raise UnsupportedOperationError(
-            f"the {what} of this {e.prim.name} cannot be compiled to C: {exc}; "
-            "use backend='numpy' for this function", src=e.src) from exc
+            f"the {what} of this {e.prim.name} cannot be compiled to C: {exc}",
+            src=e.src) from exc
     em.n_kernels = sub.n_kernels
     em.uses_blas |= sub.uses_blas
     if getattr(sub, "uses_lapack", False):
