@@ -324,3 +324,20 @@ def test_tracing_generators_copy_pickle_and_pass_isinstance():
     class Mine(np.random.RandomState):
         pass
     assert not isinstance(np.random.RandomState(0), Mine) and isinstance(Mine(0), np.random.RandomState)
+
+
+@pytest.mark.parametrize("k", [[0, 0], [5, 7], [2 ** 32 - 1, 123], [-3, 2 ** 40]])
+def test_the_python_and_vector_cipher_paths_agree(k, monkeypatch):
+    """Small draws run the unrolled Python-int cipher, large ones NumPy's ufuncs: the same
+    words at every size around the switch."""
+    from tracegrad.prims import np_random
+    key = np.array(k, np.int64)
+    small = [np_random.threefry_bits(key, (n,)) for n in range(60)]
+    monkeypatch.setattr(np_random, "SMALL_BLOCKS", -1)
+    for n in range(60):
+        assert np.array_equal(np_random.threefry_bits(key, (n,)), small[n]), n
+
+
+def test_integers_refuse_a_range_beyond_53_bits():
+    with pytest.raises(ArgumentError, match="2\\*\\*53"):
+        R.integers(R.key(0), 0, 2 ** 60, (3,))

@@ -184,6 +184,10 @@ def integers(k, minval, maxval=None, shape=(), dtype=np.int64):
     if not isinstance(minval, Tracer) and not isinstance(maxval, Tracer) and \
             np.any(np.asarray(maxval) <= np.asarray(minval)):
         raise ArgumentError(f"integers: low >= high ({minval} >= {maxval})")
+    if not isinstance(minval, Tracer) and not isinstance(maxval, Tracer) and \
+            np.any(np.asarray(maxval, np.float64) - np.asarray(minval, np.float64) > 2.0 ** 53):
+        raise ArgumentError(f"integers: the range [{minval}, {maxval}) is wider than 2**53, "
+                            "more than a 53-bit uniform can reach evenly")
     u = uniform(k, _shape(shape))
     span = maxval - minval
     # floor(u * span) < span for every 53-bit u < 1 and span < 2**53
