@@ -6,19 +6,18 @@ bounds, cond inside scan, second order, and that the generated source does not g
 trip count."""
 from __future__ import annotations
 
-import difflib
 import re
 
 import numpy as np
 import pytest
-
-import tracegrad as tg
-from tracegrad import numpy as tnp
-from tracegrad.pytree import tree_flatten
-
-from benchmarks.rnn_scan import make_args as rnn_args, numpy_value_and_grad, rnn_loss
 from c_support import needs_c
 from cases import CASES, make_args
+
+import tracegrad as tg
+from benchmarks.rnn_scan import make_args as rnn_args
+from benchmarks.rnn_scan import numpy_value_and_grad, rnn_loss
+from tracegrad import numpy as tnp
+from tracegrad.pytree import tree_flatten
 
 pytestmark = [needs_c, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
@@ -94,7 +93,7 @@ def _small_rnn(W, h0, xs):
 def _functions(src: str) -> dict[str, str]:
     """Every ``TG_KERNEL`` function of a module by name."""
     return {m.group(1): m.group(0) for m in
-            re.finditer(r"TG_KERNEL \w+ (\w+)\(.*?\n}\n", src, re.S)}
+            re.finditer(r"TG_KERNEL \w+ (\w+)\(.*?\n}\n", src, re.DOTALL)}
 
 
 def test_source_does_not_grow_with_the_trip_count():
@@ -114,7 +113,7 @@ def test_source_does_not_grow_with_the_trip_count():
 
     def loops(src):  # the loop statements of tg_program, numbers replaced
         prog = src[src.index("static int tg_program("):]
-        blocks = re.findall(r"/\* scan:.*?\n    }\n", prog, re.S)
+        blocks = re.findall(r"/\* scan:.*?\n    }\n", prog, re.DOTALL)
         return [re.sub(r"\d+", "N", b) for b in blocks]
     assert len(loops(s10)) == 2 and loops(s10) == loops(s10k)
     assert "for (int64_t s = 0; s < 10000; s++)" in s10k
@@ -278,6 +277,7 @@ def test_cond_inside_scan_forward_and_gradient():
 # --- errors ----------------------------------------------------------------------------------
 def test_body_the_c_backend_cannot_hold_names_the_loop(monkeypatch):
     from tracegrad.codegen.c import lowerings
+
     from tracegrad.prims import cumsum_p
     lowerings.lowering(cumsum_p)  # every emitter module registered
     monkeypatch.delitem(lowerings.LOWERINGS, cumsum_p)
