@@ -11,12 +11,14 @@ import numpy as np
 from tracegrad.ir import Eqn, Graph, Lit, Var, make_lit
 from tracegrad.prims import constant_p
 
+from .bodies import in_bodies
 from .registry import register
 
 MAX_FOLD_ELEMENTS = 1 << 16
 
 
 @register("constfold", "evaluate equations whose inputs are all constants")
+@in_bodies
 def constfold(graph: Graph) -> Graph:
     values: dict[int, np.ndarray] = {}
     subst: dict[int, object] = {}

@@ -1,7 +1,9 @@
 """Common-subexpression elimination: equations with the same primitive, operands and
 parameters compute the same value once. Source-free primitives (constants) are keyed by
 their value's bytes. Literals and scalar parameters are keyed by ``tracegrad.identity``
-(type and bit pattern), never by ``==``: ``x * 0.0`` and ``x * -0.0`` are different values."""
+(type and bit pattern), never by ``==``: ``x * 0.0`` and ``x * -0.0`` are different values.
+Graph parameters (loop bodies, branches) are keyed by their structure (passes/bodies.py), so two
+loops merge only when their bodies compute the same thing; CSE also runs inside each body."""
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +13,7 @@ import numpy as np
 from tracegrad.identity import value_key
 from tracegrad.ir import Graph, Graph as _G, Lit, Var
 
+from .bodies import graph_key, in_bodies
 from .registry import register
 
 
@@ -20,7 +23,9 @@ def _param_key(v):
                 .hexdigest())
     if isinstance(v, (tuple, list)):
         return (type(v).__name__, tuple(_param_key(x) for x in v))
-    if isinstance(v, _G) or callable(v):
+    if isinstance(v, _G):
+        return graph_key(v, _param_key)
+    if callable(v):
         return ("id", id(v))
     return value_key(v)
 
@@ -32,6 +37,7 @@ def _atom_key(a):
 
 
 @register("cse", "compute identical equations once")
+@in_bodies
 def cse(graph: Graph) -> Graph:
     seen: dict = {}
     subst: dict[int, Var] = {}

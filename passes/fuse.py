@@ -20,6 +20,7 @@ import heapq
 from tracegrad.ir import Eqn, Graph, Lit, Var
 from tracegrad.prims.fused import fused_p
 
+from .bodies import in_bodies
 from .fuse_legality import Quotient
 from .registry import register
 
@@ -49,6 +50,7 @@ def intermediate_bytes(graph: Graph) -> int:
 
 @register("fuse", "group elementwise chains (+ input broadcasts, + a final reduction) into "
                   "kernels")
+@in_bodies  # fuses inside loop bodies and branches too (each body by its own size)
 def fuse(graph: Graph, force: bool = False) -> Graph:
     if not force and intermediate_bytes(graph) < SMALL_PROGRAM_BYTES:
         return graph

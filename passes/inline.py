@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from tracegrad.ir import Eqn, Graph, Lit, Var
 
+from .bodies import map_bodies
+
 CALLS = ("custom",)  # primitive kinds inlined before code generation
 
 
@@ -16,7 +18,8 @@ def unfuse(graph: Graph) -> Graph:
 
 def inline_calls(graph: Graph, calls=CALLS) -> Graph:
     """Replace each equation whose primitive's kind is in ``calls`` by its body graph (the
-    parameter named by the primitive's ``Traits.body_param``)."""
+    parameter named by the primitive's ``Traits.body_param``), in loop bodies and branches too."""
+    graph = map_bodies(graph, lambda g: inline_calls(g, calls))
     if not any(e.prim.kind in calls for e in graph.eqns):
         return graph
     subst: dict[int, object] = {}

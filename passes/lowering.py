@@ -5,6 +5,7 @@ from __future__ import annotations
 from tracegrad.ir import Graph
 
 from .inline import inline_calls
+from .bodies import in_bodies
 from .registry import register
 from .rewrite import Rule, rewrite_once
 
@@ -12,6 +13,7 @@ _IDENTITY = Rule(lambda e, b: [e.inputs[0]], "ad-only identity (stop_gradient(x)
 
 
 @register("lower", "inline custom-rule calls and drop stop_gradient (after differentiation)")
+@in_bodies
 def lower(graph: Graph) -> Graph:
     graph = inline_calls(graph)
     ad_only = {e.prim.name for e in graph.eqns if e.prim.traits.ad_only}

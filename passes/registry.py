@@ -48,13 +48,16 @@ def register(name: str, doc: str, *, analysis: bool = False):
 # stabilisation, fusion and memory planning (the default of tg.jit). Each has a variant per
 # backend that needs one: the C backend's (``O2-c``) fuses at any size and leaves the memory
 # plan to the backend (it plans top-level values only, with its own views; codegen/c/emit.py).
+# Every pass but memplan also works inside loop bodies and branches (passes/bodies.py);
+# ``hoist`` moves loop invariants out before ``cse`` merges them with the values outside.
 PIPELINES: dict[str, list[str]] = {
     "O0": ["lower", "dce"],
-    "O1": ["lower", "simplify", "constfold", "cse", "dce"],
-    "O2": ["stabilize", "lower", "simplify", "constfold", "cse", "dce", "fuse", "memplan"],
+    "O1": ["lower", "simplify", "constfold", "hoist", "cse", "dce"],
+    "O2": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse",
+           "memplan"],
     "O0-c": ["lower", "dce", "fuse-all"],
-    "O1-c": ["lower", "simplify", "constfold", "cse", "dce", "fuse-all"],
-    "O2-c": ["stabilize", "lower", "simplify", "constfold", "cse", "dce", "fuse-all"],
+    "O1-c": ["lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse-all"],
+    "O2-c": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse-all"],
 }
 # Run on a traced function before it is differentiated, so gradients come from stable forms.
 PRE_AD = ["stabilize", "cse", "dce"]
@@ -64,8 +67,8 @@ def _load_passes():
     """Import the pass modules (each registers itself) the first time a pipeline runs."""
     if "stabilize" in PASSES:
         return
-    from . import (constfold, cse, dce, fuse, fuse_all, lowering, memplan,  # noqa: F401
-                   simplify, stabilize)
+    from . import (constfold, cse, dce, fuse, fuse_all, hoist, lowering,  # noqa: F401
+                   memplan, simplify, stabilize)
 
 
 def backend_pipeline(pipeline, backend: str):

@@ -103,7 +103,8 @@ def rewrite_once(graph: Graph, rules: dict[str, list[Rule]], hits: dict | None =
 def rewrite_fixpoint(graph: Graph, rules: dict[str, list[Rule]], budget: int = 8,
                      hits: dict | None = None) -> Graph:
     for _ in range(budget):
-        graph, changed = rewrite_once(graph, rules, hits)
-        if not changed:
+        new, changed = rewrite_once(graph, rules, hits)
+        if not changed:  # the same object back: a loop holding this body keeps its params
             break
+        graph = new
     return graph

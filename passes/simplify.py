@@ -16,6 +16,7 @@ from tracegrad.ir import Graph, Lit, Var
 from tracegrad.primitive import PRIMITIVES
 from tracegrad.prims import ELEMENTWISE  # noqa: F401  (registers every declaration)
 
+from .bodies import in_bodies
 from .registry import register
 from .rewrite import Rule, rewrite_fixpoint
 
@@ -320,6 +321,7 @@ def _sum_of_bcast(e, b):
 
 
 @register("simplify", "algebraic identities and shape-chain folding (rule table, fixed point)")
+@in_bodies
 def simplify(graph: Graph) -> Graph:
     return rewrite_fixpoint(graph, RULES)
 

@@ -16,6 +16,7 @@ from tracegrad.ir import Graph, Lit
 
 from .match import (lit_equals, producer_named, reduction_axes, reexpands, same_aval,
                     same_computation, same_value, view_of)
+from .bodies import in_bodies
 from .registry import register
 from .rewrite import Rule, rewrite_fixpoint
 
@@ -273,5 +274,6 @@ def _softmax(e, b):
 
 @register("stabilize", "rewrite overflow-prone patterns (logsumexp, log1p, expm1, softplus, "
                        "log-sigmoid, log-softmax, softmax) into stable forms")
+@in_bodies
 def stabilize(graph: Graph) -> Graph:
     return rewrite_fixpoint(graph, RULES)

@@ -22,9 +22,11 @@ BEFORE_FUSE = ["stabilize", "lower", "simplify", "constfold", "cse", "dce"]
 
 
 def _same_fusion(graph):
+    from tracegrad.passes.bodies import in_bodies
     from tracegrad.passes.fuse import fuse
     g, _ = run_pipeline(graph, BEFORE_FUSE)
-    new, old = fuse(g, force=True), fuse_reference.fuse(g, force=True)
+    # fuse works inside loop bodies too: compare the decisions made in every body
+    new, old = fuse(g, force=True), in_bodies(fuse_reference.fuse)(g, force=True)
     assert str(new) == str(old)
     return new
 

@@ -71,11 +71,11 @@ def fmt_param(key: str, value) -> str:
             return f"{key}={value.tolist()!r}"
         digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:12]
         return f"{key}=<{AVal(value.shape, value.dtype)} sha256:{digest}>"
-    if isinstance(value, Graph):
-        inner = format_graph(value).replace("\n", "\n    ")
+    if isinstance(value, Graph):  # nested lines: 2 deeper than the equation (see format_graph)
+        inner = format_graph(value).replace("\n", "\n  ")
         return f"{key}={inner}"
     if isinstance(value, tuple) and value and all(isinstance(g, Graph) for g in value):
-        inner = ",\n".join(format_graph(g) for g in value).replace("\n", "\n    ")
+        inner = ",\n".join(format_graph(g) for g in value).replace("\n", "\n  ")
         return f"{key}=({inner})"
     if isinstance(value, np.dtype):
         return f"{key}={str(value)!r}"
@@ -101,7 +101,10 @@ def format_graph(graph: Graph, *, show_src: bool = False, namer: Namer | None = 
     ins = " ".join(f"{name(v)}:{v.aval}" for v in graph.inputs)
     lines = [f"{{ lambda {ins} ."]
     for i, e in enumerate(graph.eqns):
-        lines.append(("  let " if i == 0 else "      ") + format_eqn(e, name, show_src))
+        # a nested graph's lines start at the equation's column (6) plus fmt_param's 2, so its
+        # `let` sits 4 columns right of the equation that holds it, at every depth
+        text = format_eqn(e, name, show_src).replace("\n", "\n      ")
+        lines.append(("  let " if i == 0 else "      ") + text)
     if not graph.eqns:
         lines.append("  let")
     outs = " ".join(fmt_lit(a) if isinstance(a, Lit) else name(a) for a in graph.outputs)

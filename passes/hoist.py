@@ -1,0 +1,106 @@
+"""Loop-invariant code motion: a body equation whose operands are all loop constants (or
+values computed from them only) runs once before the loop, and its result becomes a new
+constant of the loop (``h @ W.T`` in an RNN step transposes ``W`` once, not once per step).
+
+Safe for ``while`` and zero-trip loops: every primitive is pure (no effects, no state) and total
+(no primitive raises on values: linalg gives NaN where LAPACK fails, indices are clamped), so
+evaluating an invariant that the loop would have skipped changes no result; it costs one
+evaluation at most. Branches of ``cond`` are left alone (hoisting would run the untaken
+branch's work, for no saving). Equations that read no loop constant (constants, iotas,
+broadcasts of literals, and values made from those only) stay in the body, where constant
+folding and fusion handle them; an invariant that reads one is hoisted with a copy of them.
+Runs innermost body first (``in_bodies``), so an invariant of nested loops climbs out of all
+of them in one run.
+"""
+from __future__ import annotations
+
+from tracegrad.ir import Eqn, Graph, Var
+
+from .bodies import in_bodies
+from .registry import register
+
+
+def hoist_from(graph: Graph, nconsts: int, operands) -> tuple[list, Graph, list]:
+    """Split ``graph`` (whose first ``nconsts`` inputs are loop constants bound to the outer
+    atoms ``operands``) into equations to run before the loop, the new body, and the outer
+    atoms of its added constants (inserted right after the old ones). The new body reuses
+    the hoisted values' Vars as its added inputs."""
+    outer: dict[int, object] = {id(v): a for v, a in zip(graph.inputs[:nconsts], operands)}
+    free: dict[int, Eqn] = {}   # body values made without loop constants -> their equation
+    before: list[Eqn] = []
+    kept: list[Eqn] = []
+    hoisted_vars: list[Var] = []
+
+    def copy_out(e: Eqn) -> None:
+        """Emit ``e`` before the loop (its free operands first) and map its outputs."""
+        for a in e.inputs:
+            if isinstance(a, Var) and id(a) not in outer:
+                copy_out(free[id(a)])
+        outs = tuple(Var(o.aval, o.hint) for o in e.outputs)
+        ins = tuple(outer[id(a)] if isinstance(a, Var) else a for a in e.inputs)
+        before.append(Eqn(e.prim, ins, e.params, outs, e.src))  # params kept: provenance
+        for o, n in zip(e.outputs, outs):
+            outer[id(o)] = n
+
+    for e in graph.eqns:
+        vs = [a for a in e.inputs if isinstance(a, Var)]
+        if not all(id(a) in outer or id(a) in free for a in vs):
+            kept.append(e)
+        elif not any(id(a) in outer for a in vs):
+            kept.append(e)  # invariant but reads no constant: stays, copied out if needed
+            free.update((id(o), e) for o in e.outputs)
+        else:
+            copy_out(e)
+            hoisted_vars.extend(e.outputs)
+    if not before:
+        return [], graph, []
+    read = {id(a) for e in kept for a in e.inputs if isinstance(a, Var)}
+    read |= {id(a) for a in graph.outputs if isinstance(a, Var)}
+    new_consts = [v for v in hoisted_vars if id(v) in read]
+    body = Graph(graph.inputs[:nconsts] + tuple(new_consts) + graph.inputs[nconsts:],
+                 tuple(kept), graph.outputs, graph.meta)
+    return before, body, [outer[id(v)] for v in new_consts]
+
+
+def _hoist_scan(e: Eqn) -> list[Eqn]:
+    nc = e.params["num_consts"]
+    before, body, added = hoist_from(e.params["body"], nc, e.inputs[:nc])
+    if not before:
+        return [e]
+    params = {**e.params, "body": body, "num_consts": nc + len(added)}
+    return before + [e.replace(inputs=e.inputs[:nc] + tuple(added) + e.inputs[nc:],
+                               params=params)]
+
+
+def _hoist_while(e: Eqn) -> list[Eqn]:
+    p = e.params
+    ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+    cc, bc, init = e.inputs[:ncc], e.inputs[ncc:ncc + nbc], e.inputs[ncc + nbc:]
+    before_c, cond, added_c = hoist_from(p["cond"], ncc, cc)
+    before_b, body, added_b = hoist_from(p["body"], nbc, bc)
+    if not before_c and not before_b:
+        return [e]
+    params = {**p, "cond": cond, "body": body, "cond_nconsts": ncc + len(added_c),
+              "body_nconsts": nbc + len(added_b)}
+    inputs = cc + tuple(added_c) + bc + tuple(added_b) + init
+    return before_c + before_b + [e.replace(inputs=inputs, params=params)]
+
+
+_HOISTERS = {"scan": _hoist_scan, "while": _hoist_while}
+
+
+@register("hoist", "move loop-invariant equations out of loop bodies (they become constants)")
+@in_bodies
+def hoist(graph: Graph) -> Graph:
+    if not any(e.prim.name in _HOISTERS for e in graph.eqns):
+        return graph
+    eqns: list[Eqn] = []
+    changed = False
+    for e in graph.eqns:
+        fn = _HOISTERS.get(e.prim.name)
+        new = fn(e) if fn is not None else [e]
+        changed |= new[-1] is not e
+        eqns.extend(new)
+    if not changed:
+        return graph
+    return Graph(graph.inputs, tuple(eqns), graph.outputs, graph.meta)

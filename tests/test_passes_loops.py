@@ -1,0 +1,524 @@
+"""Passes inside loop bodies and branches (issue 14 item 3): every graph pass reaches nested
+graphs through passes/bodies.py; DCE drops unused loop outputs, carries, constants and whole
+loops; ``hoist`` moves loop invariants out; CSE keys loops by their bodies; constfold never
+evaluates a loop. Each transformation is checked against the graph before it on the reference
+interpreter, and whole pipelines are checked on the loop rows of tests/cases.py and on
+gradients of loops."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import tracegrad as tg
+from tracegrad import numpy as tnp
+from tracegrad.interpreter import eval_graph
+from tracegrad.ir import AVal, Graph, Var, subgraphs, verify
+from tracegrad.passes import registry
+from tracegrad.passes.bodies import graph_key
+from tracegrad.passes.registry import PASSES, run_pipeline
+from tracegrad.prims import scan_p
+
+from cases import CASES, make_args
+from programs import PROGRAMS
+
+registry._load_passes()
+RNG = np.random.default_rng(0)
+
+
+def _ir(fn, *args, stage="traced"):
+    return tg.make_ir(fn, stage=stage)(*args)
+
+
+def _run(graph, args):
+    with np.errstate(all="ignore"):
+        return [np.asarray(o) for o in eval_graph(graph, list(args), check=True)]
+
+
+def _same(graph, new, args, rtol=1e-12):
+    verify(new)
+    for a, b in zip(_run(graph, args), _run(new, args)):
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=1e-13)
+
+
+def _loops(graph, name=None):
+    return [e for e in graph.eqns if e.prim.kind == "control" and
+            (name is None or e.prim.name == name)]
+
+
+def _body(graph, name="scan", key="body"):
+    (e,) = _loops(graph, name)
+    return e.params[key]
+
+
+def _prims(graph):
+    return [e.prim.name for e in graph.eqns]
+
+
+def _pass(name):
+    return PASSES[name].fn
+
+
+# --- each pass inside a body -------------------------------------------------------------------
+def _rnn_like(h0, xs):
+    def step(h, x):
+        a = tnp.sin(x) * 1.0          # simplify: x * 1 -> x
+        b = tnp.sin(x) * 1.0          # cse: the same as a
+        h = tnp.tanh(h * 0.5 + a + b)
+        return h, tnp.log(1.0 + h * h)  # stabilize: log(1 + x) -> log1p
+    return tg.scan(step, h0, xs)
+
+
+def test_simplify_cse_stabilize_inside_scan_body():
+    args = [RNG.normal(size=3), RNG.normal(size=(5, 3))]
+    g = _ir(_rnn_like, *args)
+    assert "mul" in _prims(_body(g)) and _prims(_body(g)).count("sin") == 2
+    s = _pass("simplify")(g)
+    assert _prims(_body(s)).count("mul") == _prims(_body(g)).count("mul") - 2  # both * 1.0
+    _same(g, s, args)
+    c = _pass("cse")(s)
+    assert _prims(_body(c)).count("sin") == 1
+    _same(g, c, args)
+    st = _pass("stabilize")(c)
+    assert "log1p" in _prims(_body(st)) and "log" not in _prims(_body(st))
+    _same(g, st, args)
+
+
+def test_constfold_folds_inside_bodies_but_never_a_loop():
+    def f(h0):
+        def step(h, _):
+            k = tnp.exp(tnp.asarray(np.arange(3.0)))   # constant: folds inside the body
+            return h + k, None
+        init = tnp.exp(tnp.asarray(np.ones(3)))                # traced, folds to a constant
+        return tg.scan(step, init, None, length=4)[0] + h0
+    args = [RNG.normal(size=3)]
+    g = _ir(f, *args)
+    assert "exp" in _prims(_body(g))
+    out = _pass("constfold")(g)
+    assert "exp" not in _prims(_body(out))
+    # every operand of the scan is a constant now: still a loop (Traits.foldable=False)
+    assert _loops(out, "scan")
+    _same(g, out, args)
+
+
+def test_lower_inlines_custom_calls_and_drops_stop_gradient_inside_bodies():
+    @tg.custom_jvp
+    def softclip(x):
+        return tnp.tanh(x)
+
+    @softclip.defjvp
+    def _(primals, tangents):
+        (x,), (t,) = primals, tangents
+        y = tnp.tanh(x)
+        return y, t * (1 - y * y)
+
+    def f(h0, xs):
+        def step(h, x):
+            return softclip(h + tg.stop_gradient(x)), None
+        return tg.scan(step, h0, xs)[0]
+    args = [RNG.normal(size=3), RNG.normal(size=(4, 3))]
+    g = _ir(f, *args)
+    kinds = {e.prim.kind for e in _body(g).eqns}
+    assert "custom" in kinds
+    out = _pass("lower")(g)
+    assert not {e.prim.kind for e in _body(out).eqns} & {"custom"}
+    assert not any(e.prim.traits.ad_only for e in _body(out).eqns)
+    _same(g, out, args)
+
+
+def test_every_pass_acts_in_a_body_as_on_the_graph_itself():
+    """The class: each registered graph pass, run on a corpus program wrapped as the body of a
+    one-step scan, leaves the body it would make of the program alone (structurally equal)."""
+    from tracegrad.passes import fuse
+    from tracegrad.passes.cse import _param_key
+    lower = _pass("lower")
+    checked = 0
+    for prog in PROGRAMS:
+        g = lower(tg.make_ir(prog.fn, stage="traced")(*prog.make_args(np.random.default_rng(0))))
+        xs = tuple(Var(AVal((1,) + v.aval.shape, v.aval.dtype)) for v in g.inputs)
+        outs = scan_p.abstract_eval([x.aval for x in xs], body=g, num_consts=0, num_carry=0,
+                                    length=1, reverse=False, checkpoint=0)
+        eqn = g.eqns[0].replace(prim=scan_p, inputs=xs, outputs=tuple(Var(a) for a in outs),
+                                params=dict(body=g, num_consts=0, num_carry=0, length=1,
+                                            reverse=False, checkpoint=0))
+        wrapped = Graph(xs, (eqn,), eqn.outputs)
+        for name, info in sorted(PASSES.items()):
+            if info.analysis:
+                continue
+            for small in (False, True):
+                old = fuse.SMALL_PROGRAM_BYTES
+                fuse.SMALL_PROGRAM_BYTES = 0 if small else old
+                try:
+                    alone, inside = info.fn(g), info.fn(wrapped)
+                finally:
+                    fuse.SMALL_PROGRAM_BYTES = old
+                verify(inside)
+                body = _body(inside) if _loops(inside) else None
+                assert body is not None, (prog.name, name)
+                assert graph_key(body, _param_key) == graph_key(alone, _param_key), \
+                    (prog.name, name)
+                checked += 1
+    assert checked >= 2 * len(PROGRAMS) * 8
+
+
+# --- CSE keys loops by their bodies ---------------------------------------------------------------
+def test_cse_merges_equal_loops_and_keeps_different_ones():
+    def f(h0, xs):
+        def s1(h, x):
+            return tnp.sin(h) + x, None
+
+        def s2(h, x):
+            return tnp.cos(h) + x, None
+        a = tg.scan(s1, h0, xs)[0]
+        b = tg.scan(s1, h0, xs)[0]      # the same loop, traced twice: merges
+        c = tg.scan(s2, h0, xs)[0]      # another body: stays
+        d = tg.cond(h0.sum() > 0, lambda v: v * 2.0, lambda v: v - 1.0, h0)
+        e = tg.cond(h0.sum() > 0, lambda v: v * 2.0, lambda v: v + 1.0, h0)
+        return a + b + c + d + e
+    args = [RNG.normal(size=3), RNG.normal(size=(4, 3))]
+    g = _ir(f, *args)
+    assert len(_loops(g, "scan")) == 3 and len(_loops(g, "cond")) == 2
+    out = _pass("cse")(g)
+    assert len(_loops(out, "scan")) == 2 and len(_loops(out, "cond")) == 2
+    _same(g, out, args)
+
+
+def test_graph_key_tells_literals_apart_by_bits():
+    from tracegrad.passes.cse import _param_key
+
+    def body(c):
+        def f(h0, xs):
+            return tg.scan(lambda h, x: (h * c + x, None), h0, xs)[0]
+        return _body(_ir(f, np.ones(2), np.ones((3, 2))))
+    assert graph_key(body(0.0), _param_key) != graph_key(body(-0.0), _param_key)
+    assert graph_key(body(0.5), _param_key) == graph_key(body(0.5), _param_key)
+    hash(graph_key(body(float("nan")), _param_key))
+
+
+# --- DCE ---------------------------------------------------------------------------------------
+def _three_carries(h0, xs, w):
+    def step(c, x):
+        a, b, n = c
+        a2 = tnp.tanh(a + x)            # used (final value returned)
+        b2 = b * 0.9 + a                # unused, and no kept value reads it: goes
+        n2 = n + tnp.sum(w)             # unused counter reading a constant: goes with w
+        return (a2, b2, n2), (a2 * 2.0, b2 + x)   # ys[1] unused: goes
+    (a, b, n), (y0, y1) = tg.scan(step, (h0, h0, 0.0), xs)
+    return a, y0
+
+
+def test_dce_drops_unused_ys_carries_and_constants():
+    args = [RNG.normal(size=3), RNG.normal(size=(4, 3)), RNG.normal(size=(2,))]
+    g = _ir(_three_carries, *args)
+    (e,) = _loops(g)
+    assert e.params["num_carry"] == 3 and len(e.outputs) == 5 and e.params["num_consts"] == 1
+    out = _pass("dce")(g)
+    (e2,) = _loops(out)
+    assert e2.params["num_carry"] == 1 and len(e2.outputs) == 2
+    assert e2.params["num_consts"] == 0
+    assert "reduce_sum" not in _prims(e2.params["body"])
+    _same(g, out, args)
+
+
+def test_dce_keeps_an_unused_carry_a_used_one_reads():
+    def f(h0, xs):
+        def step(c, x):
+            a, b = c
+            return (tnp.sin(b) + x, b * 0.5 + x), None   # a's update reads b
+        return tg.scan(step, (h0, h0), xs)[0][0]
+    args = [RNG.normal(size=3), RNG.normal(size=(4, 3))]
+    g = _ir(f, *args)
+    out = _pass("dce")(g)
+    assert _loops(out)[0].params["num_carry"] == 2
+    _same(g, out, args)
+
+
+def test_dce_removes_a_loop_whose_outputs_are_unused():
+    def f(h0, xs):
+        tg.scan(lambda h, x: (tnp.sin(h) + x, h), h0, xs)
+        tg.while_loop(lambda c: c[1] < 3, lambda c: (c[0] * 2.0, c[1] + 1), (h0, 0))
+        tg.cond(h0.sum() > 0, tnp.sin, tnp.cos, h0)
+        return h0 * 2.0
+    args = [RNG.normal(size=3), RNG.normal(size=(4, 3))]
+    g = _ir(f, *args)
+    assert len(_loops(g)) == 3
+    out = _pass("dce")(g)
+    assert not _loops(out)
+    _same(g, out, args)
+
+
+def test_dce_while_keeps_what_the_condition_reads():
+    def f(x):
+        def body(c):
+            v, i, junk = c
+            return v * 0.5 + tnp.sin(v), i + 1, junk * v
+        return tg.while_loop(lambda c: c[1] < 4, body, (x, 0, x))[0]
+    args = [RNG.normal(size=3)]
+    g = _ir(f, *args)
+    out = _pass("dce")(g)
+    (e,) = _loops(out)
+    assert len(e.outputs) == 2   # v and the counter the condition reads; junk goes
+    _same(g, out, args)
+
+
+def test_dce_cond_prunes_outputs_and_operands():
+    def f(p, x, y):
+        a, b = tg.cond(p.sum() > 0, lambda x, y: (tnp.sin(x), tnp.exp(y)),
+                       lambda x, y: (tnp.cos(x), y * 2.0), x, y)
+        return a
+    args = [RNG.normal(size=2), RNG.normal(size=3), RNG.normal(size=4)]
+    g = _ir(f, *args)
+    out = _pass("dce")(g)
+    (e,) = _loops(out)
+    assert len(e.outputs) == 1 and len(e.inputs) == 2   # index and x
+    for b in e.params["branches"]:
+        assert len(b.inputs) == 1 and len(b.eqns) == 1
+    _same(g, out, args)
+
+
+def test_dce_keeps_params_when_nothing_changes():
+    """Provenance notes are keyed on id(params): a pass that changes nothing in a body keeps
+    the equation's params dict (and the graph itself)."""
+    args = [RNG.normal(size=3), RNG.normal(size=(4, 3))]
+    g = _ir(lambda h0, xs: tg.scan(lambda h, x: (tnp.sin(h) + x, None), h0, xs)[0], *args)
+    for name in ("dce", "cse", "simplify", "constfold", "stabilize", "hoist", "lower"):
+        out = _pass(name)(g)
+        assert out is g, name
+
+
+# --- loop-invariant code motion --------------------------------------------------------------
+# The tracer already emits operations on captured values only outside the body; invariants
+# inside a body read something the body made itself (ones_like(h) below), or come from rewrites
+def _rnn_w(W, h0, xs):
+    def step(h, x):
+        M = W * tnp.ones_like(h)[:, None]     # invariant, but traced inside the body
+        h = tnp.tanh(h @ M.T + x)
+        return h, h * h
+    return tg.scan(step, h0, xs)
+
+
+def test_hoist_moves_an_invariant_transpose_out_of_the_body():
+    args = [RNG.normal(size=(3, 3)), RNG.normal(size=3), RNG.normal(size=(5, 3))]
+    g = _ir(_rnn_w, *args)
+    assert "transpose" in _prims(_body(g)) and "transpose" not in _prims(g)
+    out = _pass("hoist")(g)
+    assert "transpose" not in _prims(_body(out)) and "transpose" in _prims(out)
+    assert "mul" in _prims(out)     # W * ones, with a copy of the ones it reads
+    _same(g, out, args)
+    # the original constant W and the body's ones are dead now: dce drops them
+    cleaned = _pass("dce")(out)
+    (e,) = _loops(cleaned)
+    assert e.params["num_consts"] == 1 and "broadcast_in_dim" not in _prims(e.params["body"])
+    _same(g, cleaned, args)
+
+
+@pytest.mark.parametrize("trips", [0, 3])
+def test_hoist_out_of_while_including_zero_trip(trips):
+    def f(W, x):
+        def body(c):
+            v, i = c
+            return tnp.tanh(W.T @ v + tnp.sum(tnp.exp(W))), i + 1
+        return tg.while_loop(lambda c: c[1] < trips + tnp.sum(W * 0.0).astype(np.int32),
+                             body, (x, np.int32(0)))[0]
+    args = [RNG.normal(size=(3, 3)), RNG.normal(size=3)]
+    g = _ir(f, *args)
+    out = _pass("hoist")(g)
+    names = _prims(_body(out, "while"))
+    assert "transpose" not in names and "exp" not in names
+    assert "mul" not in _prims(_body(out, "while", "cond"))
+    _same(g, out, args)
+
+
+def test_hoist_climbs_out_of_nested_loops():
+    def f(W, h0, xs):
+        def outer(h, x):
+            def inner(g, _):
+                return tnp.tanh(g @ W.T) + x, None
+            return tg.scan(inner, h, None, length=2)[0], None
+        return tg.scan(outer, h0, xs)[0]
+    args = [RNG.normal(size=(3, 3)), RNG.normal(size=3), RNG.normal(size=(4, 3))]
+    g = _ir(f, *args)
+    out = _pass("hoist")(g)
+    assert "transpose" in _prims(out)
+    inner = _body(_body(out))
+    assert "transpose" not in _prims(inner) and "transpose" not in _prims(_body(out))
+    _same(g, out, args)
+
+
+def test_hoist_leaves_branches_and_sources_alone():
+    def f(W, x):
+        def step(h, _):
+            return h + tnp.ones(3), None    # a broadcast of a literal: no variable operand
+        h = tg.scan(step, x, None, length=2)[0]
+        return tg.cond(x.sum() > 0, lambda v: W.T @ v, lambda v: v, h)
+    args = [RNG.normal(size=(3, 3)), RNG.normal(size=3)]
+    g = _ir(f, *args)
+    out = _pass("hoist")(g)
+    assert out is g
+
+
+# --- fusion inside bodies ------------------------------------------------------------------------
+def _fusable(h0, xs):
+    def step(h, x):
+        u = tnp.exp(h * 0.5) + tnp.sin(x) * 2.0 - h
+        return tnp.tanh(u), tnp.sum(u * u)
+    return tg.scan(step, h0, xs)
+
+
+def test_fuse_all_fuses_inside_bodies_and_numpy_runs_them():
+    args = [RNG.normal(size=16), RNG.normal(size=(6, 16))]
+    g = _ir(_fusable, *args)
+    out, _ = run_pipeline(g, "O1-c", check=True)
+    assert "fused" in _prims(_body(out))
+    _same(g, out, args)
+    f = tg.jit(_fusable, backend="numpy", opt_level="O2")
+    ref = tg.jit(_fusable, backend="numpy", opt_level="O0")(*args)
+    from tracegrad.passes import fuse
+    old, fuse.SMALL_PROGRAM_BYTES = fuse.SMALL_PROGRAM_BYTES, 0
+    try:
+        got = f(*args)
+        low = f.lower(*args)
+    finally:
+        fuse.SMALL_PROGRAM_BYTES = old
+    assert "fused" in _prims(_body(low.ir))
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def _c_has_loops() -> bool:
+    try:
+        from tracegrad.codegen.c.lowerings import lowering
+        lowering(scan_p)
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _c_has_loops(), reason="the C lowering of loops has not landed yet")
+def test_c_backend_runs_fused_bodies():
+    args = [RNG.normal(size=16), RNG.normal(size=(6, 16))]
+    ref = _fusable(*args)  # eager
+    f = tg.jit(_fusable, backend="c")
+    low = f.lower(*args)
+    assert "fused" in _prims(_body(low.ir))
+    for a, b in zip(f(*args), ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+# --- whole pipelines on the loop rows and on gradients of loops ------------------------------------
+PIPES = ["O0", "O1", "O2", "O0-c", "O1-c", "O2-c"]
+CONTROL = [c for c in CASES if c.prim in ("scan", "while", "cond")]
+
+
+def _grad_graph(case, args):
+    def loss(*a):
+        outs = case.fn(*a)
+        return sum(tnp.sum(tnp.sin(o)) for o in (outs if isinstance(outs, tuple) else (outs,)))
+    return tg.make_ir(loss, grad=True, stage="grad")(*args)
+
+
+@pytest.mark.parametrize("case", CONTROL, ids=[c.id for c in CONTROL])
+def test_pipelines_agree_on_loop_programs_and_their_gradients(case):
+    from tracegrad.passes import fuse
+    for shapes in case.shapes:
+        args = make_args(case, shapes, np.float64, np.random.default_rng(1))
+        graphs = [_ir(case.fn, *args)]
+        if case.differentiable and any(np.asarray(a).size for a in args):
+            graphs.append(_grad_graph(case, args))
+        for g in graphs:
+            ref = _run(g, args)
+            for pipe in PIPES:
+                for small in (False, True):
+                    old = fuse.SMALL_PROGRAM_BYTES
+                    fuse.SMALL_PROGRAM_BYTES = 0 if small else old
+                    try:
+                        out, _ = run_pipeline(g, pipe, check=True)
+                    finally:
+                        fuse.SMALL_PROGRAM_BYTES = old
+                    for a, b in zip(ref, _run(out, args)):
+                        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14,
+                                                   err_msg=f"{case.id} {shapes} {pipe}")
+
+
+def test_o2_shrinks_a_scan_gradient():
+    """Gradient graphs of an RNN: O2 removes the unused residual outputs, duplicate body work
+    and the invariant transpose, and the jitted gradient matches the unoptimised one."""
+    from tracegrad.passes.bodies import nested_eqn_count
+
+    def loss(W, h0, xs):
+        return tnp.sum(_rnn_w(W, h0, xs)[1])
+    args = [RNG.normal(size=(4, 4)) * 0.5, RNG.normal(size=4), RNG.normal(size=(6, 4))]
+    g = tg.make_ir(loss, grad=True, stage="grad")(*args)
+    out, _ = run_pipeline(g, "O2", check=True)
+    assert nested_eqn_count(out) < nested_eqn_count(g)
+    for e in _loops(out, "scan"):
+        assert "transpose" not in _prims(e.params["body"]) or \
+            e.params["body"].eqns[-1].prim.name == "transpose"
+    _same(g, out, args)
+    for level in (0, 1, 2):
+        got = tg.jit(tg.grad(loss), backend="numpy", opt_level=f"O{level}")(*args)
+        np.testing.assert_allclose(got, _run(g, args)[-1], rtol=1e-12)
+
+
+def test_second_order_through_an_optimised_scan():
+    def loss(W, h0, xs):
+        return tnp.sum(_rnn_w(W, h0, xs)[0] ** 2)
+    args = [RNG.normal(size=(3, 3)) * 0.5, RNG.normal(size=3), RNG.normal(size=(4, 3))]
+    v = RNG.normal(size=(3, 3))
+    hvp = tg.jit(lambda W: tg.jvp(tg.grad(lambda W: loss(W, *args[1:])), (W,), (v,))[1],
+                 backend="numpy")
+    h = 1e-5
+    g = tg.grad(lambda W: loss(W, *args[1:]))
+    fd = (np.asarray(g(args[0] + h * v)) - np.asarray(g(args[0] - h * v))) / (2 * h)
+    np.testing.assert_allclose(hvp(args[0]), fd, rtol=1e-6, atol=1e-8)
+
+
+# --- dumps --------------------------------------------------------------------------------------
+def _nested_text():
+    def f(W, h0, xs):
+        def outer(h, x):
+            def inner(g, _):
+                return tnp.tanh(g @ W.T) + x, None
+            return tg.scan(inner, h, None, length=2)[0], None
+        return tg.scan(outer, h0, xs)[0]
+    return str(_ir(f, np.ones((3, 3)), np.ones(3), np.ones((4, 3))))
+
+
+def test_nested_bodies_print_indented_under_their_equation():
+    lines = _nested_text().splitlines()
+    lets = [ln for ln in lines if ln.lstrip().startswith("let ")]
+    cols = [len(ln) - len(ln.lstrip()) for ln in lets]
+    assert cols == [2, 10, 18], cols           # each body 4 columns right of its equation
+    for ln in lines:
+        if " = scan[" in ln and not ln.lstrip().startswith("let "):
+            col = len(ln) - len(ln.lstrip())
+            nxt = lines[lines.index(ln) + 1]
+            assert len(nxt) - len(nxt.lstrip()) == col + 4
+    from tracegrad.printing import parse_graph
+    assert str(parse_graph(_nested_text())) == _nested_text()
+
+
+def test_cli_stage_all_shows_loop_bodies(tmp_path):
+    import subprocess
+    import sys
+    src = tmp_path / "prog.py"
+    src.write_text("import tracegrad as tg\nfrom tracegrad import numpy as tnp\n"
+                   "def f(W, h0, xs):\n"
+                   "    def step(h, x):\n"
+                   "        h = tnp.tanh(h @ W.T + x * 1.0)\n"
+                   "        return h, h\n"
+                   "    return tnp.sum(tg.scan(step, h0, xs)[1])\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACEGRAD_")}
+    out = subprocess.run([sys.executable, "-m", "tracegrad", "dump", f"{src}:f", "f64[3,3]",
+                          "f64[3]", "f64[5,3]", "--grad", "--stage", "all"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "scan[body={ lambda" in text
+    import re
+    # simplify's diff removes `x * 1.0` inside the forward body (deeper than top-level lines)
+    assert re.search(r"^- {10,}\w+:f64\[3\] = mul \w+ 1\.0:f64$", text, re.M), text
+    optimized = text.split("===== optimized")[1].split("// =====")[0]
+    assert optimized.count("scan[body={ lambda") == 2
+    assert not re.search(r"= mul \w+ 1\.0:f64$", optimized, re.M)
