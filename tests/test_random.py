@@ -341,3 +341,9 @@ def test_the_python_and_vector_cipher_paths_agree(k, monkeypatch):
 def test_integers_refuse_a_range_beyond_53_bits():
     with pytest.raises(ArgumentError, match="2\\*\\*53"):
         R.integers(R.key(0), 0, 2 ** 60, (3,))
+
+
+def test_randint_takes_jax_argument_order():
+    a = R.randint(R.key(1), (1000,), 5, 8)
+    assert a.shape == (1000,) and set(a.tolist()) == {5, 6, 7}
+    assert np.array_equal(a, R.integers(R.key(1), 5, 8, (1000,)))

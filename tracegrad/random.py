@@ -10,11 +10,17 @@ different numbers from ``np.random``. See docs/random.md.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .random_draws import (bernoulli, binomial, bits, choice, exponential, fold_in, gumbel,
                            integers, key, normal, permutation, shuffle, split, uniform)
 
 PRNGKey = key  # JAX's older name
-randint = integers
+
+
+def randint(key, shape, minval, maxval, dtype=np.int64):
+    """JAX's ``randint(key, shape, minval, maxval)``: integers uniform on [minval, maxval)."""
+    return integers(key, minval, maxval, shape, dtype)
 
 __all__ = ["PRNGKey", "bernoulli", "binomial", "bits", "choice", "exponential", "fold_in",
            "gumbel", "integers", "key", "normal", "permutation", "randint", "shuffle", "split",
