@@ -179,6 +179,17 @@ def deftranspose(prim: Primitive, rule: Callable) -> Callable:
     return _register(TRANSPOSE_RULES, "transpose", prim, rule)
 
 
+# --- batching rules (vmap), keyed by the primitive object ---------------------------------------
+#   batch(args, batched, size, **params) -> what ``bind`` returns, every output carrying the batch
+#   along axis 0; ``batched[i]`` says whether ``args[i]`` carries it (at axis 0) or is shared.
+# Primitives without operands (constants, iota) have nothing to batch and need none.
+BATCH_RULES: dict[Primitive, Callable] = {}
+
+
+def defbatch(prim: Primitive, rule: Callable) -> Callable:
+    return _register(BATCH_RULES, "batching", prim, rule)
+
+
 # Primitives with nested graphs (loops, branches) differentiate their bodies, and want more
 # than the per-equation rules above give:
 #   jvp_full(primals, tangents, **params) -> (outputs, output tangents): one new equation

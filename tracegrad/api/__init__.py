@@ -10,8 +10,9 @@ from .make_ir import make_ir
 from .transform_cache import transform_cache_clear, transform_cache_info
 from .transform_function import TransformFunction
 from .transforms import grad, hvp, jvp, value_and_grad, vjp
+from .vmap import vmap
 
 __all__ = ["BACKENDS", "CacheInfo", "JitFunction", "Lowered", "MISS_REASONS_KEPT", "Signature",
            "TransformFunction", "compile_traced", "grad", "hessian", "hvp", "ident", "jacobian",
            "jit", "jvp", "make_executable", "make_ir", "planned_peak_bytes", "transform_cache_clear",
-           "transform_cache_info", "value_and_grad", "vjp"]
+           "transform_cache_info", "value_and_grad", "vjp", "vmap"]

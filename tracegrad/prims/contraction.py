@@ -101,3 +101,42 @@ def _dot_vjp(cts, primals, outs, *, dimension_numbers):
 defjvp(dot_general_p, _dot_jvp)
 defvjp(dot_general_p, _dot_vjp)
 deftranspose(dot_general_p, _dot_vjp)
+
+
+# --- batching rule (vmap) -----------------------------------------------------------------------
+from ..primitive import defbatch  # noqa: E402
+from .batching import shift_axes  # noqa: E402
+
+
+def _move_to_front(x, axis):
+    nd = len(ops.shape_of(x))
+    if axis == 0:
+        return x
+    return ops.transpose(x, (axis,) + tuple(d for d in range(nd) if d != axis))
+
+
+def _batch_dot(args, batched, size, *, dimension_numbers):
+    """Both batched: the examples become one more dot batch axis. One batched: its example axis
+    becomes a free axis placed right after the dot batch axes (which must lead), and the result's
+    example axis is moved to the front."""
+    (lc, rc), (lb, rb) = dimension_numbers
+    a, b = args
+    nb = len(lb)
+    if batched[0] and batched[1]:
+        return dot_general_p.bind(a, b, dimension_numbers=(
+            (shift_axes(lc), shift_axes(rc)), ((0,) + shift_axes(lb), (0,) + shift_axes(rb))))
+    x = a if batched[0] else b
+    nd = len(ops.shape_of(x))
+    if nb:  # example axis behind the dot batch axes
+        x = ops.transpose(x, tuple(range(1, nb + 1)) + (0,) + tuple(range(nb + 1, nd)))
+    if batched[0]:
+        out = dot_general_p.bind(x, b, dimension_numbers=((shift_axes(lc), tuple(rc)),
+                                                          (tuple(lb), tuple(rb))))
+        return _move_to_front(out, nb)
+    a_free = len(ops.shape_of(a)) - nb - len(lc)
+    out = dot_general_p.bind(a, x, dimension_numbers=((tuple(lc), shift_axes(rc)),
+                                                      (tuple(lb), tuple(rb))))
+    return _move_to_front(out, nb + a_free)
+
+
+defbatch(dot_general_p, _batch_dot)

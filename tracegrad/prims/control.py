@@ -144,3 +144,4 @@ def _dtypes():
 _BOOL, _INT32 = _dtypes()
 
 from . import control_rules  # noqa: E402,F401  (the derivative rules, keyed by these primitives)
+from . import control_batching  # noqa: E402,F401  (their batching rules)

@@ -40,3 +40,11 @@ custom_jvp_call_p = Primitive(
     doc="fun: inputs -> outputs; rule(primals, tangents) -> (outputs, output tangents), "
         "a Python function run when the call is differentiated",
     traits=Traits(foldable=False, body_param="fun", range="singular"))
+
+
+# --- batching (vmap): a loop over the examples keeps each call (and so its custom rule) --------
+from ..primitive import defbatch  # noqa: E402
+from .batching import batch_by_loop  # noqa: E402
+
+defbatch(custom_vjp_call_p, batch_by_loop(custom_vjp_call_p))
+defbatch(custom_jvp_call_p, batch_by_loop(custom_jvp_call_p))

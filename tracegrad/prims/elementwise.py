@@ -329,3 +329,11 @@ def _convert_vjp(cts, primals, outs, *, new_dtype):
 
 defjvp(convert_p, _convert_jvp)
 defvjp(convert_p, _convert_vjp)
+
+
+# --- batching rules (vmap): broadcast shared operands, apply once ------------------------------
+from ..primitive import defbatch  # noqa: E402
+from .batching import batch_elementwise  # noqa: E402
+
+for _p in ELEMENTWISE.values():
+    defbatch(_p, batch_elementwise(_p))

@@ -166,3 +166,31 @@ def _prod_vjp(cts, primals, outs, *, axes):
 
 defjvp(reduce_prod_p, _prod_jvp)
 defvjp(reduce_prod_p, _prod_vjp)
+
+
+# --- batching rules (vmap): the batch is a new leading axis, reductions shift theirs past it ----
+from ..primitive import defbatch  # noqa: E402
+from .batching import shift_axes  # noqa: E402
+
+
+def _batch_reduce(prim):
+    def rule(args, batched, size, *, axes):
+        return prim.bind(args[0], axes=shift_axes(axes))
+    return rule
+
+
+def _batch_arg(prim):
+    def rule(args, batched, size, *, axis, index_dtype):
+        return prim.bind(args[0], axis=axis + 1, index_dtype=index_dtype)
+    return rule
+
+
+def _batch_cumsum(args, batched, size, *, axis, reverse):
+    return cumsum_p.bind(args[0], axis=axis + 1, reverse=reverse)
+
+
+for _p in (reduce_sum_p, reduce_max_p, reduce_min_p, reduce_prod_p):
+    defbatch(_p, _batch_reduce(_p))
+defbatch(argmax_p, _batch_arg(argmax_p))
+defbatch(argmin_p, _batch_arg(argmin_p))
+defbatch(cumsum_p, _batch_cumsum)

@@ -166,8 +166,9 @@ scatter_add_p = Primitive(
 
 # --- derivative rules: linear, so the tangent goes through the primitive and the vjp is the
 # transpose (after the declarations: ops binds them; rules call ops.* only when they run) ----
-from ..primitive import defjvp, deftranspose, defvjp  # noqa: E402
+from ..primitive import defbatch, defjvp, deftranspose, defvjp  # noqa: E402
 from . import ops  # noqa: E402
+from .batching import shift_axes, with_batch  # noqa: E402
 from .linear import linear_jvp  # noqa: E402
 
 
@@ -258,3 +259,78 @@ for _p, _rule in ((broadcast_in_dim_p, _bcast_vjp), (reshape_p, _reshape_vjp),
     defjvp(_p, linear_jvp(_p))
     defvjp(_p, _rule)
     deftranspose(_p, _rule)
+
+
+# --- batching rules (vmap): the batch is axis 0 of every batched operand and result ----------
+def _batch_bcast(args, batched, size, *, shape, broadcast_dimensions):
+    return broadcast_in_dim_p.bind(args[0], shape=(size,) + tuple(shape),
+                                   broadcast_dimensions=(0,) + shift_axes(broadcast_dimensions))
+
+
+def _batch_reshape(args, batched, size, *, new_sizes):
+    return reshape_p.bind(args[0], new_sizes=(size,) + tuple(new_sizes))
+
+
+def _batch_transpose(args, batched, size, *, permutation):
+    return transpose_p.bind(args[0], permutation=(0,) + shift_axes(permutation))
+
+
+def _batch_slice(args, batched, size, *, start_indices, limit_indices, strides):
+    return slice_p.bind(args[0], start_indices=(0,) + tuple(start_indices),
+                        limit_indices=(size,) + tuple(limit_indices),
+                        strides=(1,) + tuple(strides))
+
+
+def _batch_pad(args, batched, size, *, low, high, interior):
+    x, pv = args
+    if batched[1]:  # a padding value per example: pad with zeros, then add it where padded
+        xb = with_batch(x, batched[0], size)
+        zero = ops.full((), 0, ops.dtype_of(xb))
+        body = pad_p.bind(xb, zero, low=(0,) + tuple(low), high=(0,) + tuple(high),
+                          interior=(0,) + tuple(interior))
+        ones = ops.full(ops.shape_of(x)[int(batched[0]):], 1, dtypes.bool_)
+        where = pad_p.bind(ones, ops.full((), False, dtypes.bool_), low=tuple(low),
+                           high=tuple(high), interior=tuple(interior))
+        shape = ops.shape_of(body)
+        fill = ops.broadcast_in_dim(pv, shape, (0,))
+        inside = ops.broadcast_in_dim(where, shape, tuple(range(1, len(shape))))
+        return ops.select(inside, body, fill)
+    return pad_p.bind(x, pv, low=(0,) + tuple(low), high=(0,) + tuple(high),
+                      interior=(0,) + tuple(interior))
+
+
+def _batch_concat(args, batched, size, *, dimension):
+    return concatenate_p.bind(*[with_batch(a, b, size) for a, b in zip(args, batched)],
+                              dimension=dimension + 1)
+
+
+def _batch_rev(args, batched, size, *, dimensions):
+    return rev_p.bind(args[0], dimensions=shift_axes(dimensions))
+
+
+def _batched_indices(indices, batched, size):
+    """Indices addressing a batched operand: the example's number becomes the first index
+    component, so one gather/scatter serves every example."""
+    idx = with_batch(indices, batched, size)
+    shape = ops.shape_of(idx)
+    example = ops.iota(shape[:-1] + (1,), 0, ops.dtype_of(idx))
+    return ops.concatenate([example, idx], len(shape) - 1)
+
+
+def _batch_gather(args, batched, size):
+    x, idx = args
+    return gather_p.bind(with_batch(x, batched[0], size), _batched_indices(idx, batched[1], size))
+
+
+def _batch_scatter_add(args, batched, size):
+    x, idx, upd = args
+    return scatter_add_p.bind(with_batch(x, batched[0], size),
+                              _batched_indices(idx, batched[1], size),
+                              with_batch(upd, batched[2], size))
+
+
+for _p, _rule in ((broadcast_in_dim_p, _batch_bcast), (reshape_p, _batch_reshape),
+                  (transpose_p, _batch_transpose), (slice_p, _batch_slice), (pad_p, _batch_pad),
+                  (concatenate_p, _batch_concat), (rev_p, _batch_rev), (gather_p, _batch_gather),
+                  (scatter_add_p, _batch_scatter_add)):
+    defbatch(_p, _rule)
