@@ -347,3 +347,23 @@ def test_randint_takes_jax_argument_order():
     a = R.randint(R.key(1), (1000,), 5, 8)
     assert a.shape == (1000,) and set(a.tolist()) == {5, 6, 7}
     assert np.array_equal(a, R.integers(R.key(1), 5, 8, (1000,)))
+
+
+@pytest.mark.parametrize("transform", ["value_and_grad", "jit_value_and_grad", "jvp",
+                                       "value_and_grad_aux"])
+def test_value_and_derivative_of_one_call_see_the_same_noise(transform):
+    """f(mu) = sum(mu * z): within one call the value is mu times the derivative, which holds
+    only if both were computed from one draw of z."""
+    rs = np.random.RandomState(2)
+
+    def f(mu):
+        return np.sum(mu * rs.randn(5))
+    if transform == "value_and_grad":
+        v, d = tg.value_and_grad(f)(2.0)
+    elif transform == "jit_value_and_grad":
+        v, d = tg.jit(tg.value_and_grad(f))(2.0)
+    elif transform == "jvp":
+        v, d = tg.jvp(f, (2.0,), (1.0,))
+    else:
+        (v, _), d = tg.value_and_grad(lambda mu: (f(mu), mu), has_aux=True)(2.0)
+    assert d != 0 and np.isclose(v, 2.0 * d)
