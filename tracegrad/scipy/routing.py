@@ -12,8 +12,9 @@ once per process, when a trace starts and SciPy is loaded (``install``):
   ``_Router`` holding the original function (a copy of it: same code, globals, defaults and
   closure) and tracegrad's implementation; concrete arguments go to the original untouched.
 - each distribution *method* (``rv_continuous.logpdf``, ``rv_discrete.logpmf``,
-  ``multivariate_normal_gen.logpdf``, ...) is replaced on its class by a wrapper, so every
-  instance, frozen distributions included, goes through it.
+  ``multivariate_normal_gen.logpdf``, ...) is routed the same way, its function object given
+  a trampoline, so every instance, frozen distributions and bound methods taken earlier
+  (``logpdf = norm.logpdf``) included, goes through it.
 
 The cost on concrete arguments is one extra Python call and an isinstance scan of the
 arguments (measured in tests/test_stats.py). Installation holds a lock and is idempotent, so
@@ -84,61 +85,64 @@ def _trampoline(*args, **kwargs):
 
 
 class _Router:
-    __slots__ = ("original", "impl", "qualname")
+    """Called by a trampoline with the call's arguments: tracegrad's ``impl`` when one is
+    traced, SciPy's ``original`` otherwise. For a method (``method``), ``args[0]`` is the
+    instance and ``impl(self, args, kwargs)`` gets the rest."""
+    __slots__ = ("original", "impl", "qualname", "method")
 
-    def __init__(self, original, impl, qualname):
-        self.original, self.impl, self.qualname = original, impl, qualname
+    def __init__(self, original, impl, qualname, method=False):
+        self.original, self.impl, self.qualname, self.method = original, impl, qualname, method
 
     def __call__(self, args, kwargs):
-        if _traced(args, kwargs):
+        if self.method:
+            if _traced(args[1:], kwargs):
+                return self.impl(args[0], args[1:], kwargs)
+        elif _traced(args, kwargs):
             return self.impl(*args, **kwargs)
         return self.original(*args, **kwargs)
 
 
-# installed function -> (its own code, its router)
+# routed function -> (its own code, its router)
 _ROUTED_FUNCTIONS: dict = {}
 
 
-def route_function(fn, impl, qualname: str) -> None:
-    """Make ``fn`` (a plain Python function) call ``impl`` when an argument is traced."""
-    if fn in _ROUTED_FUNCTIONS:
-        return
-    original = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__,
-                                  fn.__closure__)
-    original.__kwdefaults__ = fn.__kwdefaults__
-    original.__dict__.update(fn.__dict__)
-    original.__qualname__, original.__doc__ = fn.__qualname__, fn.__doc__
-    original.__module__ = fn.__module__
-    router = _Router(original, impl, qualname)
+def _copy(fn):
+    """A new function object with ``fn``'s code, globals, defaults, closure and attributes."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__,
+                              fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__dict__.update(fn.__dict__)
+    copy.__qualname__, copy.__doc__, copy.__module__ = fn.__qualname__, fn.__doc__, fn.__module__
+    return copy
+
+
+def _swap(fn, router) -> None:
+    if fn.__closure__:  # a trampoline has no free variables to match a closure with
+        raise TracegradError(f"internal: {router.qualname} has a closure; it cannot be routed")
     code = _trampoline.__code__
     consts = tuple(router if type(c) is float and c == _SENTINEL else c for c in code.co_consts)
     code = code.replace(co_consts=consts, co_name=fn.__code__.co_name,
                         co_qualname=fn.__code__.co_qualname)
-    if fn.__closure__:
-        raise TracegradError(f"internal: {qualname} has a closure; route it by attribute")
     _ROUTED_FUNCTIONS[fn] = (fn.__code__, router)
-    fn.__wrapped__ = original  # inspect.signature and help() show SciPy's signature
+    fn.__wrapped__ = router.original  # inspect.signature and help() show SciPy's signature
     fn.__code__ = code  # one assignment: a concurrent call sees the old code or the new one
 
 
-# --- methods: a wrapper on the class -------------------------------------------------------
-_ROUTED_METHODS: dict = {}  # (class, name) -> the class's own attribute before routing
+def route_function(fn, impl, qualname: str) -> None:
+    """Make ``fn`` (a plain Python function) call ``impl`` when an argument is traced."""
+    if fn not in _ROUTED_FUNCTIONS:
+        _swap(fn, _Router(_copy(fn), impl, qualname))
 
 
 def route_method(cls, name: str, dispatch) -> None:
-    """Replace ``cls.name`` by a wrapper calling ``dispatch(self, name, args, kwargs)`` when
-    an argument is traced, and the original method otherwise."""
-    if (cls, name) in _ROUTED_METHODS:
-        return
-    original = cls.__dict__[name]
-
-    @functools.wraps(original)
-    def method(self, *args, **kwargs):
-        if _traced(args, kwargs):
-            return dispatch(self, name, args, kwargs)
-        return original(self, *args, **kwargs)
-    _ROUTED_METHODS[(cls, name)] = original
-    setattr(cls, name, method)
+    """Make the method ``cls.name`` call ``dispatch(self, name, args, kwargs)`` when an
+    argument is traced. The function object itself is routed, as for functions, so bound
+    methods taken before (``logpdf = norm.logpdf``) and subclasses' lookups all see it."""
+    fn = cls.__dict__[name]
+    if fn not in _ROUTED_FUNCTIONS:
+        _swap(fn, _Router(_copy(fn), lambda self, args, kwargs: dispatch(self, name, args,
+                                                                          kwargs),
+                          f"{cls.__name__}.{name}", method=True))
 
 
 # --- installation --------------------------------------------------------------------------
@@ -173,9 +177,6 @@ def uninstall() -> None:
             fn.__code__ = code
             del fn.__wrapped__
         _ROUTED_FUNCTIONS.clear()
-        for (cls, name), original in list(_ROUTED_METHODS.items()):
-            setattr(cls, name, original)
-        _ROUTED_METHODS.clear()
         _INSTALLED.clear()
 
 
