@@ -1,7 +1,10 @@
 """Graphs as pictures: a networkx model of one or more IR graphs, written as Graphviz DOT.
 
 Each equation is a node labelled with its primitive, operands, output type and the user's line;
-fused kernels are clusters holding their body's equations; derivative equations (noted by the
+fused kernels are clusters holding their body's equations; a loop or branch is a cluster holding
+its equation and, in sub-clusters, its bodies' equations (edges inside a body run between that
+body's nodes; dashed edges tie the loop to the body nodes that read its operands and return its
+results); derivative equations (noted by the
 autodiff pass, see ``derivative_eqns``) are drawn in another colour. The DOT text is written
 here rather than by pydot so that it needs no extra package and is byte-for-byte deterministic:
 every node is declared (with its attributes) at the top level and only *mentioned* inside its
@@ -9,13 +12,15 @@ cluster, so readers that ignore subgraphs (networkx's ``read_dot``) still see ev
 """
 from __future__ import annotations
 
-from tracegrad.ir import Graph, Lit, Var
+from tracegrad.ir import Graph, Lit, Var, subgraphs
 from tracegrad.printing import fmt_lit, fmt_param
 
 FORWARD_STYLE = {"fillcolor": "#dae8fc", "color": "#6c8ebf"}
 DERIVATIVE_STYLE = {"fillcolor": "#f8cecc", "color": "#b85450", "penwidth": "1.5"}
 VALUE_STYLE = {"shape": "ellipse", "fillcolor": "#f5f5f5", "color": "#666666"}
 KERNEL_STYLE = {"style": "rounded,dashed", "color": "#82b366", "bgcolor": "#f7fbf4"}
+LOOP_STYLE = {"style": "rounded", "color": "#9673a6", "bgcolor": "#fbf8fd"}
+BODY_EDGE = {"style": "dashed", "color": "#9673a6"}
 LEGEND = "blue: forward    red: derivative (emitted by the autodiff pass)    dashed: fused kernel"
 _PARAM_LABEL_LIMIT = 32  # longer parameter text is left to the tooltip
 
@@ -161,7 +166,10 @@ def _add_graph(G, graph: Graph, prefix: str, input_names, top) -> bool:
         for o in e.outputs:
             node_of[id(o)] = node
         if kernel is None:
-            add_to(node)
+            if subgraphs(e.params) and e.prim.kind == "control":
+                _add_loop(G, e, node, top, style)
+            else:
+                add_to(node)
             continue
         cluster = kernels.get(id(kernel))
         if cluster is None:
@@ -184,6 +192,56 @@ def _add_graph(G, graph: Graph, prefix: str, input_names, top) -> bool:
             G.add_edge(node_of[id(src)], node)
         add_to(node)
     return bool(deriv)
+
+
+def _loop_title(e) -> str:
+    p = e.params
+    if e.prim.name == "scan":
+        return (f"scan: {p['length']} steps" + (", reversed" if p["reverse"] else "") +
+                f", {p['num_carry']} carries")
+    if e.prim.name == "while":
+        bound = p.get("max_iter")
+        return "while" + (f": at most {bound} steps" if bound is not None else "")
+    return f"{e.prim.name}: {len(subgraphs(e.params))} branches"
+
+
+def _add_loop(G, e, node: str, top, style) -> None:
+    """A cluster holding the loop node and, per nested graph, a sub-cluster of its equations
+    (drawn in the loop's colour; nested loops recurse)."""
+    from tracegrad.printing import Namer
+
+    parent = top["children"] if isinstance(top, dict) else top
+    cluster = {"id": f"cluster_{node}", "attrs": {"label": _loop_title(e), **LOOP_STYLE},
+               "nodes": [node], "children": []}
+    parent.append(cluster)
+    for k, (label, body) in enumerate(subgraphs(e.params)):
+        sub = {"id": f"cluster_{node}_{k}", "attrs": {"label": label, **LOOP_STYLE},
+               "nodes": [], "children": []}
+        cluster["children"].append(sub)
+        name = Namer()
+        for v in body.inputs:
+            name(v)
+        node_of: dict[int, str] = {}
+        for j, be in enumerate(body.eqns):
+            bn = f"{node}_{k}_{j}"
+            G.add_node(bn, label=_label(be, name), tooltip=_tooltip(be, name), **style)
+            reads_input = False
+            for a in be.inputs:
+                if isinstance(a, Var) and id(a) in node_of:
+                    G.add_edge(node_of[id(a)], bn)
+                elif isinstance(a, Var):
+                    reads_input = True
+            if reads_input:
+                G.add_edge(node, bn, **BODY_EDGE)
+            for o in be.outputs:
+                node_of[id(o)] = bn
+            if subgraphs(be.params) and be.prim.kind == "control":
+                _add_loop(G, be, bn, sub, style)
+            else:
+                sub["nodes"].append(bn)
+        for a in body.outputs:
+            if isinstance(a, Var) and id(a) in node_of and not G.has_edge(node_of[id(a)], node):
+                G.add_edge(node_of[id(a)], node, **BODY_EDGE)
 
 
 def _params_text(e) -> str:

@@ -499,6 +499,23 @@ def test_nested_bodies_print_indented_under_their_equation():
     assert str(parse_graph(_nested_text())) == _nested_text()
 
 
+def test_dot_draws_a_loop_body_as_a_cluster():
+    from tracegrad.passes.graphviz import to_networkx, write_dot
+    args = [RNG.normal(size=(3, 3)), RNG.normal(size=3), RNG.normal(size=(5, 3))]
+    g = _ir(_rnn_w, *args)
+    dot = write_dot(to_networkx([("traced", g, ["W", "h0", "xs"])]))
+    G = to_networkx([("traced", g, ["W", "h0", "xs"])])
+    (loop,) = [c for c in G.graph["clusters"] if c["attrs"]["label"].startswith("scan")]
+    assert loop["attrs"]["label"] == "scan: 5 steps, 1 carries"
+    (body,) = loop["children"]
+    assert len(body["nodes"]) == len(_body(g).eqns)
+    labels = [G.nodes[n]["label"] for n in body["nodes"]]
+    assert any(" = tanh " in lab for lab in labels), labels
+    assert f'subgraph "{loop["id"]}"' in dot and f'subgraph "{body["id"]}"' in dot
+    import networkx as nx
+    assert nx.is_directed_acyclic_graph(G.subgraph(body["nodes"]))
+
+
 def test_cli_stage_all_shows_loop_bodies(tmp_path):
     import subprocess
     import sys

@@ -40,9 +40,16 @@ HAND = {
     "custom_jvp_call": ("custom", "the user's tangent rule, traced; reverse mode transposes it"),
     "custom_vjp_call": ("custom", "the user's backward, traced; forward mode transposes it"),
     "fused": ("fused", "expanded back into its equations before differentiating"),
+    # loops and branches (tracegrad/prims/control_rules.py): the derivative of a loop is a loop
+    "scan": ("loop", ("forward: a scan carrying tangents beside the carry; reverse: a reverse "
+                      "scan over the residuals the forward scan stacks (with checkpoint=k, "
+                      "every k-th carry, the steps between recomputed)")),
+    "while": ("loop", ("forward: a while carrying tangents; reverse only with max_iter: the "
+                       "steps as a guarded scan over a bounded tape")),
+    "cond": ("loop", "the taken branch's derivative (a cond over the branches' rules)"),
 }
 _ORDER = ("elementwise", "linear", "bilinear", "selection", "cast", "product", "custom", "fused",
-          "zero")
+          "loop", "zero")
 
 
 def describe_all() -> list[tuple[str, str, str]]:
@@ -84,6 +91,7 @@ _HEADINGS = {
     "product": "products",
     "custom": "custom rules (tg.Function, custom_vjp, custom_jvp, straight_through)",
     "fused": "fused kernels",
+    "loop": "loops and branches (the derivative of a loop is a loop)",
     "zero": "zero gradient (stated in docs/gradients.md)",
 }
 
