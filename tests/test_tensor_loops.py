@@ -231,3 +231,53 @@ def test_body_started_on_arrays_reading_a_parameter_is_a_typed_error_not_a_const
         with pytest.raises(UnsupportedOperationError, match="tg.as_tensor"):
             tg.scan(lambda h, x, b=body: (b(h), None), np.zeros(3, np.float32),
                     np.ones((2, 3), np.float32))
+
+
+@pytest.mark.parametrize("read", [lambda h: np.asarray(h), lambda h: h.numpy(),
+                                  lambda h: h.data, lambda h: float(h.sum()), lambda h: bool(h[0])],
+                         ids=["np.asarray", "numpy", "data", "float", "bool"])
+def test_loop_values_cannot_be_read_as_made_up_numbers(read):
+    """A loop value inside the body has no value yet: every way of reading one raises (a
+    placeholder that returned zeros would silently compute the wrong thing)."""
+    def step(h, x):
+        read(h)
+        return h + x, None
+    with pytest.raises(TracegradError, match="symbolic"):
+        tg.scan(step, tg.ones(2), tg.ones(3, 2))
+
+
+def test_augmented_assignment_in_a_body_rebinds_and_nested_loops_differentiate_twice():
+    w0 = np.array([[0.5, -0.2], [0.3, 0.1]])
+    xs0 = np.arange(12.).reshape(3, 2, 2) * 0.1
+    w = tg.tensor(w0, requires_grad=True)
+
+    def ref(m):
+        h = np.zeros(2)
+        for x in xs0:
+            for row in x:
+                h = np.tanh(h @ m + row)
+        return h.sum()
+
+    def model(w):
+        def outer(c, x):
+            h, k = c
+
+            def inner(hh, row):
+                hh += row                    # rebinds hh (a computed tensor), as in PyTorch
+                return tg.tanh((hh - row) @ w + row), None
+            h, _ = tg.scan(inner, h, x)
+            return (h, k), h.sum()         # k passes through unchanged
+        (h, k), ys = tg.scan(outer, (tg.zeros(2, dtype=tg.float64), tg.tensor(3.0)),
+                             tg.tensor(xs0))
+        assert k.item() == 3.0 and np.isclose(ys[-1].item(), h.sum().item())
+        return h.sum()
+
+    (g,) = tg.autograd.grad(model(w), w, create_graph=True)
+    assert np.allclose(g.detach().numpy(), fd_grad(ref, w0), atol=1e-8)
+    (g ** 2).sum().backward()                # second order through both loops
+
+    def g2(m):
+        v = tg.tensor(m, requires_grad=True)
+        (gv,) = tg.autograd.grad(model(v), v)
+        return float((gv.numpy() ** 2).sum())
+    assert np.allclose(w.grad.numpy(), fd_grad(g2, w0, eps=1e-5), atol=1e-6)

@@ -22,8 +22,10 @@ from .. import control_flow as cf
 from .. import dtypes
 from ..errors import ArgumentError, ShapeError, TracegradError, UnsupportedOperationError
 from ..interpreter import eval_graph
+from ..ir import AVal
 from ..pytree import tree_flatten, tree_unflatten
 from ..source_info import user_src_with_text
+from ..tracer import TraceContext
 from . import lazy as L
 from .core import Tensor, _to_array
 from .grad_mode import _GRAD_ENABLED
@@ -85,6 +87,23 @@ class _BodyCapture:
             "tg.autograd.grad(..., create_graph=True) inside the body", src=self.src)
 
 
+_PLACEHOLDER_OPS: dict = {}
+
+
+def _placeholder(aval, grad) -> Tensor:
+    """A lazy tensor standing for a loop value while the body is recorded: the output of a node
+    with no inputs that is never computed, so reading its value (``.item()``, ``.numpy()``,
+    ``np.asarray``, ``if``) raises instead of seeing made-up numbers, and ``h += x`` rebinds
+    ``h`` as it does for any computed tensor."""
+    op = _PLACEHOLDER_OPS.get(aval)
+    if op is None:
+        with TraceContext("loop value") as ctx:
+            graph, _ = ctx.to_graph([ctx.new_input(AVal(*aval))])
+        op = _PLACEHOLDER_OPS[aval] = L._Op(graph, None, "loop value")
+    rg = grad and dtypes.is_float(aval[1])
+    return L._new_lazy(L.Node(op, (), rg, 1), 0, rg)
+
+
 class _Body:
     """A function of tensors recorded once on placeholders.
 
@@ -100,11 +119,9 @@ class _Body:
         grad = _GRAD_ENABLED[0]
         for td, avals in in_trees:
             leaves = []
-            for shape, dt in avals:
-                # never read (values cannot be materialised in a body): a broadcast zero
-                t = Tensor._leaf(np.broadcast_to(np.zeros((), dt), shape),
-                                 grad and dtypes.is_float(dt))
-                ph_ids[id(t)] = len(ph_ids)
+            for aval in avals:
+                t = _placeholder(aval, grad)
+                ph_ids[id(t._node)] = len(ph_ids)
                 leaves.append(t)
             args.append(tree_unflatten(td, leaves))
         self.placeholders = args  # kept alive: the ids above stay theirs
@@ -131,6 +148,8 @@ class _Body:
         def code(ref):
             if type(ref) is tuple:
                 node, j = ref
+                if id(node) in ph_ids:
+                    return ("p", ph_ids[id(node)])
                 p = pos.get(id(node))
                 if p is not None:
                     return ("n", p, j)
@@ -142,8 +161,6 @@ class _Body:
                                               and dtypes.is_float(av.dtype)))
                 return ("c", const_pos[k])
             k = id(ref)
-            if k in ph_ids:
-                return ("p", ph_ids[k])
             if k not in const_pos:
                 const_pos[k] = len(consts)
                 consts.append(ref)
@@ -161,7 +178,7 @@ class _Body:
         """The nodes behind ``outs`` that depend on a placeholder, in topological order. Nodes
         that do not (computed before the loop, or from parameters only) stay outside: their
         values are operands of the loop. Each node is visited once."""
-        dep: dict = {}
+        dep: dict = dict.fromkeys(ph_ids, True)  # placeholder nodes: depended on, not recorded
         order: list = []
         stack = [t._node for t in outs if t._node is not None]
         while stack:
@@ -175,12 +192,8 @@ class _Body:
                 stack.extend(todo)
                 continue
             stack.pop()
-            d = False
-            for r in node.inputs:
-                if type(r) is tuple:
-                    d = d or (dep.get(id(r[0]), False) and r[0].values[r[1]] is None)
-                else:
-                    d = d or id(r) in ph_ids
+            d = any(type(r) is tuple and dep.get(id(r[0])) and r[0].values[r[1]] is None
+                    for r in node.inputs)
             dep[id(node)] = d
             if d:
                 order.append(node)
