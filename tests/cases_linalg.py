@@ -13,6 +13,7 @@ import numpy as np
 from tracegrad import lax
 from tracegrad.prims.linalg import (cholesky_p, eigh_p, slogdet_p, solve_p,
                                     triangular_solve_p)
+from tracegrad.prims.linalg_svd import qr_p, svd_p
 
 FLOAT = ("float32", "float64")
 
@@ -66,6 +67,60 @@ def _solve_ref(trans):
     return ref
 
 
+def _signed_svd(a):
+    """svd's factors with each singular pair signed by u's first row (as _eigh_vectors), summed
+    into one output so the gradient rows see all three."""
+    u, s, vt = svd_p.bind(a, full_matrices=False)
+    shape = lax.shape_of(u)
+    nd = len(shape)
+    k = shape[-1]
+    if k == 0 or shape[-2] == 0:
+        return s
+    first = lax.reshape(lax.sign(lax.slice(u, (0,) * nd, shape[:-2] + (1, k))),
+                        shape[:-2] + (k,))
+    su = lax.mul(u, lax.broadcast_in_dim(first, shape, tuple(range(nd - 2)) + (nd - 1,)))
+    vshape = lax.shape_of(vt)
+    svt = lax.mul(vt, lax.broadcast_in_dim(first, vshape, tuple(range(nd - 2)) + (nd - 2,)))
+    w = lax.reduce_sum(lax.mul(su, su), (nd - 2,))          # column norms: 1, but differentiated
+    t = lax.reduce_sum(lax.mul(svt, lax.sin(svt)), (nd - 1,))
+    row = lax.reduce_sum(lax.mul(su, lax.cos(su)), (nd - 2,))
+    return lax.add(lax.add(s, lax.mul(w, t)), row)
+
+
+def _signed_svd_ref(a):
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    if 0 in u.shape[-2:]:
+        return s
+    sg = np.sign(u[..., :1, :])
+    su, svt = u * sg, vt * np.swapaxes(sg, -1, -2)
+    return (s + np.sum(su * su, -2) * np.sum(svt * np.sin(svt), -1)
+            + np.sum(su * np.cos(su), -2))
+
+
+def _qr_sum(a):
+    q, r = qr_p.bind(a)
+    nd = len(lax.shape_of(a))
+    mat = (nd - 2, nd - 1)
+    return lax.add(lax.reduce_sum(lax.sin(q), mat), lax.reduce_sum(lax.mul(r, r), mat))
+
+
+def _qr_sum_ref(a):
+    q, r = np.linalg.qr(a)
+    return np.sum(np.sin(q), (-2, -1)) + np.sum(r * r, (-2, -1))
+
+
+def _spread(a):
+    """Singular values separated and away from 0: diag(1, 2, ...) plus a small random part."""
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    d = np.zeros((m, n))
+    d[np.arange(k), np.arange(k)] = np.arange(1, k + 1)
+    return ((0.2 * a + d).astype(a.dtype),)
+
+
+_RECT = [((3, 2),), ((2, 2),), ((4, 3),), ((2, 3, 2),), ((1, 1),), ((0, 2),), ((3, 0),)]
+_WIDE = [((2, 3),), ((2, 2, 3),), ((1, 2),)]
+
 _SQUARE = [((2, 2),), ((3, 3),), ((2, 4, 4),), ((1, 1),), ((0, 0),), ((0, 3, 3),)]
 _SYSTEMS = [((2, 2), (2, 1)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((1, 1), (1, 1)),
             ((0, 0), (0, 2)), ((3, 3), (3, 0))]
@@ -84,6 +139,10 @@ def linalg_rows(Case) -> list:
              FLOAT, ("real",), post=lambda a: (_separated(a),), name="values"),
         Case("eigh", _eigh_vectors, _eigh_vectors_ref, _SQUARE, FLOAT, ("real",),
              post=lambda a: (_separated(a),), name="vectors"),
+    ]
+    rows += [
+        Case("svd", _signed_svd, _signed_svd_ref, _RECT + _WIDE, FLOAT, ("real",), post=_spread),
+        Case("qr", _qr_sum, _qr_sum_ref, _RECT, FLOAT, ("real",), post=_spread),
     ]
     for lower in (True, False):
         for trans in (False, True):

@@ -76,6 +76,34 @@ for _ord in (None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf):
 for _ord in (None, 0, 1, -1, 2, -2, 3, 0.5, np.inf, -np.inf):
     FORWARD[f"norm-vector-{_ord}"] = ((lambda o: lambda a: np.linalg.norm(a, ord=o, axis=-1))(_ord),
                                       M)
+R = M.T @ np.random.default_rng(7).standard_normal((3, 4))  # 5 x 4 of rank 3
+
+
+def _signs(u):
+    return np.sign(u[..., :1, :])
+
+
+FORWARD.update({
+    "svd-reduced": (lambda a: tuple(np.linalg.svd(a, full_matrices=False)), M.T),
+    "svd-full-wide": (lambda a: tuple(np.linalg.svd(a)), M),
+    "svd-batched": (lambda a: tuple(np.linalg.svd(a)), GB),
+    "svd-values": (lambda a: np.linalg.svd(a, compute_uv=False), M),
+    "svdvals": (np.linalg.svdvals, GB),
+    "qr": (lambda a: tuple(np.linalg.qr(a)), M.T),
+    "qr-wide": (lambda a: tuple(np.linalg.qr(a)), M),
+    "qr-r": (lambda a: np.linalg.qr(a, mode="r"), GB),
+    "qr-complete-wide": (lambda a: tuple(np.linalg.qr(a, mode="complete")), M),
+    "pinv": (np.linalg.pinv, M),
+    "pinv-rank-deficient": (lambda a: np.linalg.pinv(R), M),
+    "pinv-batched-rtol": (lambda a: np.linalg.pinv(a, rtol=1e-3), GB),
+    "lstsq-tall": (lambda a: tuple(np.linalg.lstsq(a.T, b[:3] @ M)), M),
+    "lstsq-matrix-rhs": (lambda a: tuple(np.linalg.lstsq(a.T, a.T @ BM[:3])), M),
+    "lstsq-wide": (lambda a: tuple(np.linalg.lstsq(a, b[:3])), M),
+    "matrix_rank": (lambda a: np.linalg.matrix_rank(R), M),
+    "matrix_rank-batched": (np.linalg.matrix_rank, GB),
+    "cond": (np.linalg.cond, M),
+    "cond-fro-batched": (lambda a: np.linalg.cond(a, "fro"), GB),
+})
 FORWARD["matrix_norm-nuc"] = (lambda a: np.linalg.matrix_norm(a, ord="nuc"), GB)
 FORWARD["vector_norm-axes"] = (lambda a: np.linalg.vector_norm(a, axis=(0, 2), ord=3), GB[0])
 
@@ -134,7 +162,18 @@ GRADS = {
     "solve_triangular": (lambda a: np.sum(sl.solve_triangular(a, BM, lower=True) ** 2), G),
     "solve_triangular-T": (lambda a: np.sum(sl.solve_triangular(a, b, trans=1) ** 2), G),
 }
-SECOND = ("cholesky", "solve", "slogdet", "inv", "cho_solve", "eigvalsh")
+GRADS.update({
+    "svd-values": (lambda a: np.sum(np.linalg.svd(a, compute_uv=False) * np.arange(3.0)), M),
+    "svd-vectors": (lambda a: np.sum(np.sin(np.linalg.svd(a, full_matrices=False)[0]
+                                            * _signs(np.linalg.svd(a, full_matrices=False)[0]))),
+                    M.T),
+    "qr": (lambda a: np.sum(np.sin(np.linalg.qr(a)[0])) + np.sum(np.linalg.qr(a)[1] ** 2), M.T),
+    "pinv": (lambda a: np.sum(np.linalg.pinv(a) ** 2), M),
+    "lstsq": (lambda a: np.sum(np.linalg.lstsq(a.T, b[:3] @ M)[0] ** 2), M + 0.5),
+    "cond": (lambda a: np.linalg.cond(a), M),
+    "norm-neg2": (lambda a: np.linalg.norm(a, -2), M),
+})
+SECOND = ("cholesky", "solve", "slogdet", "inv", "cho_solve", "eigvalsh", "svd-values", "qr")
 
 
 @pytest.mark.parametrize("name", sorted(GRADS))
@@ -208,6 +247,11 @@ SCIPY = {
     "det": lambda a: sl.det(a),
     "eigh-values": lambda a: sl.eigh(a, eigvals_only=True),
     "eigh-upper": lambda a: sl.eigh(a, lower=False)[0],
+    "svd": lambda a: sl.svd(a[:, :3], full_matrices=False),
+    "svd-values": lambda a: sl.svd(a, compute_uv=False),
+    "qr-economic": lambda a: sl.qr(a[:, :3], mode="economic"),
+    "qr-r-tall": lambda a: sl.qr(a[:, :3], mode="r"),
+    "qr-full-wide": lambda a: sl.qr(a[:3]),
 }
 
 
@@ -221,7 +265,7 @@ def test_scipy_linalg_on_traced_arrays(name, backend):
 def test_scipy_routing_leaves_concrete_calls_alone():
     """The wrapper is SciPy's own function for arrays: same result object type, name, docs."""
     for name in ("cholesky", "cho_factor", "cho_solve", "solve_triangular", "solve", "inv",
-                 "det", "eigh"):
+                 "det", "eigh", "svd", "qr"):
         fn = getattr(sl, name)
         original = fn.__tracegrad_routes__
         assert fn.__name__ == original.__name__ and fn.__doc__ == original.__doc__
@@ -243,5 +287,15 @@ def test_scipy_linalg_imported_after_tracegrad_is_routed():
 
 
 def test_unsupported_linalg_function_is_named():
-    with pytest.raises(tg.UnsupportedOperationError, match="np.linalg.svd"):
-        tg.jit(lambda a: np.linalg.svd(a)[1])(G)
+    with pytest.raises(tg.UnsupportedOperationError, match="np.linalg.eig"):
+        tg.jit(lambda a: np.linalg.eig(a)[0])(G)
+
+
+def test_non_unique_derivatives_raise_typed_errors():
+    """Where a factor is not unique the derivative is refused by name, not silently wrong."""
+    with pytest.raises(tg.TracegradError, match="full_matrices=False"):
+        tg.grad(lambda a: np.sum(np.linalg.svd(a)[0]))(M)
+    with pytest.raises(tg.TracegradError, match="m >= n"):
+        tg.grad(lambda a: np.sum(np.linalg.qr(a)[1]))(M)
+    with pytest.raises(tg.UnsupportedOperationError, match="mode='reduced'"):
+        tg.jit(lambda a: np.linalg.qr(a, mode="complete"))(M.T)

@@ -1,6 +1,6 @@
 """The linear-algebra primitives in C: LAPACK's potrf (cholesky), getrf/getrs (solve, slogdet),
-syevd (eigh) and BLAS's trsm (triangular_solve), one call per matrix of a batch; no
-factorisation is written as a loop here.
+syevd (eigh), gesdd (svd), geqrf/orgqr (qr) and BLAS's trsm (triangular_solve), one call per
+matrix of a batch; no factorisation is written as a loop here.
 
 Which LAPACK: the one inside NumPy's own OpenBLAS (``scipy_dpotrf_64_`` ..., ILP64), the library
 ``blas_lib.blas_functions`` already chose for the matrix products, else scipy-openblas32's
@@ -12,7 +12,8 @@ addresses through ``set_lapack`` (the same pattern as ``set_blas``), so nothing 
 Layout: our matrices are row-major, LAPACK's column-major, so LAPACK sees each matrix
 transposed. potrf with uplo 'U' on A^T is the lower factor of A in row-major; getrf factors
 A^T, and getrs with trans 'T' solves A x = b; syevd gets a transposed copy (A itself, column-
-major, lower triangle: what np.linalg.eigh hands LAPACK, so both backends agree to rounding).
+major, lower triangle: what np.linalg.eigh hands LAPACK, so both backends agree to rounding);
+gesdd and geqrf/orgqr likewise get column-major copies, and their factors are transposed back.
 
 A matrix that is not positive definite or is exactly singular gives NaN in its own result (the
 NumPy backend's convention, tracegrad/prims/linalg_np.py); slogdet of a singular matrix is
@@ -25,11 +26,12 @@ from functools import lru_cache
 
 from tracegrad.prims.linalg import (cholesky_p, eigh_p, slogdet_p, solve_p,
                                     triangular_solve_p)
+from tracegrad.prims.linalg_svd import qr_p, svd_p
 
 from .lowerings import ctype, register_lowering
 
 # slot order of set_lapack's addresses: each routine in s then d precision
-ROUTINES = ("potrf", "getrf", "getrs", "syevd", "trsm")
+ROUTINES = ("potrf", "getrf", "getrs", "syevd", "trsm", "gesdd", "geqrf", "orgqr")
 
 
 @lru_cache(maxsize=1)
@@ -140,6 +142,51 @@ static void tg_la_eigh_{p}(const {t}* a, {t}* w, {t}* v, int64_t n, int64_t batc
         for (int64_t r = 0; r < n; r++) for (int64_t c = 0; c < n; c++) vec[r*n + c] = buf[c*n + r];
     }}
 }}
+/* column-major copies in buf (m*n); u: m x um, vt: vn x n (row-major out); ub, vb: their
+   column-major scratch; gesdd's work and iwork */
+static void tg_la_svd_{p}(const {t}* a, {t}* u, {t}* s, {t}* vt, int64_t m, int64_t n,
+                         int64_t batch, int full, {t}* buf, {t}* ub, {t}* vb, {t}* work,
+                         tg_lint lwork, tg_lint* iwork) {{
+    int64_t k = m < n ? m : n, um = full ? m : k, vn = full ? n : k;
+    for (int64_t bi = 0; bi < batch; bi++) {{
+        tg_lint mm = (tg_lint)m, nn = (tg_lint)n, ldu = (tg_lint)m, info = 0;
+        tg_lint ldvt = (tg_lint)(vn > 0 ? vn : 1);
+        char jobz = full ? 'A' : 'S';
+        const {t}* x = a + bi*m*n;
+        {t}* uo = u + bi*m*um; {t}* vo = vt + bi*vn*n; {t}* so = s + bi*k;
+        if (k == 0) {{  /* np.linalg.svd of an empty matrix: identity factors */
+            for (int64_t i = 0; i < m*um; i++) uo[i] = (i / um == i % um);
+            for (int64_t i = 0; i < vn*n; i++) vo[i] = (i / n == i % n);
+            continue;
+        }}
+        for (int64_t r = 0; r < m; r++) for (int64_t c = 0; c < n; c++) buf[r + c*m] = x[r*n + c];
+        ((tg_gesdd_t)tg_lapack[{i['gesdd']}])(&jobz, &mm, &nn, buf, &mm, so, ub, &ldu, vb, &ldvt,
+                                          work, &lwork, iwork, &info, 1);
+        if (info != 0) {{
+            tg_la_nan_{p}(uo, m*um); tg_la_nan_{p}(so, k); tg_la_nan_{p}(vo, vn*n); continue;
+        }}
+        for (int64_t r = 0; r < m; r++) for (int64_t c = 0; c < um; c++) uo[r*um + c] = ub[r + c*m];
+        for (int64_t r = 0; r < vn; r++) for (int64_t c = 0; c < n; c++) vo[r*n + c] = vb[r + c*vn];
+    }}
+}}
+/* buf: m*n column-major, tau: k, work: lwork */
+static void tg_la_qr_{p}(const {t}* a, {t}* q, {t}* r, int64_t m, int64_t n, int64_t batch,
+                        {t}* buf, {t}* tau, {t}* work, tg_lint lwork) {{
+    int64_t k = m < n ? m : n;
+    for (int64_t bi = 0; bi < batch; bi++) {{
+        tg_lint mm = (tg_lint)m, nn = (tg_lint)n, kk = (tg_lint)k, info = 0;
+        const {t}* x = a + bi*m*n;
+        {t}* qo = q + bi*m*k; {t}* ro = r + bi*k*n;
+        for (int64_t i = 0; i < m; i++) for (int64_t j = 0; j < n; j++) buf[i + j*m] = x[i*n + j];
+        ((tg_geqrf_t)tg_lapack[{i['geqrf']}])(&mm, &nn, buf, &mm, tau, work, &lwork, &info);
+        if (info != 0) {{ tg_la_nan_{p}(qo, m*k); tg_la_nan_{p}(ro, k*n); continue; }}
+        for (int64_t i = 0; i < k; i++) for (int64_t j = 0; j < n; j++)
+            ro[i*n + j] = j >= i ? buf[i + j*m] : 0;
+        ((tg_orgqr_t)tg_lapack[{i['orgqr']}])(&mm, &kk, &kk, buf, &mm, tau, work, &lwork, &info);
+        if (info != 0) {{ tg_la_nan_{p}(qo, m*k); continue; }}
+        for (int64_t i = 0; i < m; i++) for (int64_t j = 0; j < k; j++) qo[i*k + j] = buf[i + j*m];
+    }}
+}}
 """
 
 
@@ -166,13 +213,23 @@ typedef void (*tg_getrs_t)(const char*, const tg_lint*, const tg_lint*, const vo
 typedef void (*tg_syevd_t)(const char*, const char*, const tg_lint*, void*, const tg_lint*,
                            void*, void*, const tg_lint*, tg_lint*, const tg_lint*, tg_lint*,
                            size_t, size_t);
+typedef void (*tg_gesdd_t)(const char*, const tg_lint*, const tg_lint*, void*, const tg_lint*,
+                           void*, void*, const tg_lint*, void*, const tg_lint*, void*,
+                           const tg_lint*, tg_lint*, tg_lint*, size_t);
+typedef void (*tg_geqrf_t)(const tg_lint*, const tg_lint*, void*, const tg_lint*, void*, void*,
+                           const tg_lint*, tg_lint*);
+typedef void (*tg_orgqr_t)(const tg_lint*, const tg_lint*, const tg_lint*, void*,
+                           const tg_lint*, const void*, void*, const tg_lint*, tg_lint*);
 typedef void (*tg_trsm_s_t)(int32_t, int32_t, int32_t, int32_t, int32_t, tg_lint, tg_lint,
                             float, const float*, tg_lint, float*, tg_lint);
 typedef void (*tg_trsm_d_t)(int32_t, int32_t, int32_t, int32_t, int32_t, tg_lint, tg_lint,
                             double, const double*, tg_lint, double*, tg_lint);
 static PyObject* tg_set_lapack(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {{
     Py_ssize_t i;
-    if (nargs != {n}) {{ PyErr_SetString(PyExc_TypeError, "set_lapack: {n} addresses"); return NULL; }}
+    if (nargs != {n}) {{
+        PyErr_SetString(PyExc_TypeError, "set_lapack: {n} addresses");
+        return NULL;
+    }}
     for (i = 0; i < {n}; i++) tg_lapack[i] = PyLong_AsVoidPtr(args[i]);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
@@ -181,7 +238,8 @@ static PyObject* tg_set_lapack(PyObject* self, PyObject* const* args, Py_ssize_t
     return head + _helpers("float", ilp64) + _helpers("double", ilp64)
 
 
-METHOD = '{"set_lapack", (PyCFunction)(void(*)(void))tg_set_lapack, METH_FASTCALL, "LAPACK addresses"},'
+METHOD = ('{"set_lapack", (PyCFunction)(void(*)(void))tg_set_lapack, METH_FASTCALL, '
+          '"LAPACK addresses"},')
 
 
 def method(em) -> str:
@@ -255,6 +313,50 @@ def emit_eigh(em, e):
             f"({t}*){buf}, ({t}*){work}, {lwork}, (tg_lint*){iwork}, {liwork});", e)
 
 
+def _matrix_dims(em, a):
+    """(C type, suffix, m, n, batch) of a rectangular operand (marks the module as above)."""
+    em.uses_lapack = True
+    em.uses_blas = True
+    t = ctype(a.aval.dtype)
+    m, n = a.aval.shape[-2:]
+    batch = 1
+    for d in a.aval.shape[:-2]:
+        batch *= d
+    return t, "s" if t == "float" else "d", m, n, batch
+
+
+def emit_svd(em, e):
+    (a,), (u, s, vt) = e.inputs, e.outputs
+    t, p, m, n, batch = _matrix_dims(em, a)
+    full = bool(e.params["full_matrices"])
+    k, mx = min(m, n), max(m, n)
+    um, vn = (m, n) if full else (k, k)
+    size = a.aval.dtype.itemsize
+    lwork = 5 * k * k + 9 * k + mx + 64  # above gesdd's minimum for jobz 'S' and 'A'
+    buf, off = em.scratch(max(m * n, 1) * size)
+    ub, off = em.scratch(max(m * um, 1) * size, off)
+    vb, off = em.scratch(max(vn * n, 1) * size, off)
+    work, off = em.scratch(lwork * size, off)
+    iwork, off = em.scratch(max(8 * k, 1) * _lint_bytes(), off)
+    em.stmt(f"    tg_la_svd_{p}({em.read(a)}, {em.storage(u)}, {em.storage(s)}, {em.storage(vt)}, "
+            f"{m}, {n}, {batch}, {int(full)}, ({t}*){buf}, ({t}*){ub}, ({t}*){vb}, ({t}*){work}, "
+            f"{lwork}, (tg_lint*){iwork});", e)
+
+
+def emit_qr(em, e):
+    (a,), (q, r) = e.inputs, e.outputs
+    t, p, m, n, batch = _matrix_dims(em, a)
+    size = a.aval.dtype.itemsize
+    lwork = 64 * max(m, n, 1) + 64  # blocked Householder: n * block size
+    buf, off = em.scratch(max(m * n, 1) * size)
+    tau, off = em.scratch(max(min(m, n), 1) * size, off)
+    work, off = em.scratch(lwork * size, off)
+    em.stmt(f"    tg_la_qr_{p}({em.read(a)}, {em.storage(q)}, {em.storage(r)}, {m}, {n}, {batch}, "
+            f"({t}*){buf}, ({t}*){tau}, ({t}*){work}, {lwork});", e)
+
+
+register_lowering(svd_p, emit=emit_svd)
+register_lowering(qr_p, emit=emit_qr)
 register_lowering(cholesky_p, emit=emit_cholesky)
 register_lowering(triangular_solve_p, emit=emit_triangular_solve)
 register_lowering(solve_p, emit=emit_solve)

@@ -23,6 +23,7 @@ from .. import dtypes as _dt
 from .. import lax
 from ..errors import ShapeError, TracegradError
 from ..prims.linalg import cholesky_p, eigh_p, slogdet_p, solve_p, triangular_solve_p
+from ..prims.linalg_svd import qr_p, svd_p
 from ..source_info import user_src_with_text
 from .promotion import _as_array, _broadcast_shapes, _dtype, _shape
 from .registry import _public, _unsupported
@@ -31,6 +32,9 @@ TABLE: dict = {}  # np.linalg function -> traced implementation (dispatch.py)
 
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
+QRResult = namedtuple("QRResult", ["Q", "R"])
+LstsqResult = namedtuple("LstsqResult", ["x", "residuals", "rank", "s"])
 
 
 def _linalg_public(fn, np_name=None):
@@ -163,6 +167,104 @@ def eigvalsh(a, UPLO="L"):
     return eigh(a, UPLO).eigenvalues
 
 
+@_linalg_public
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    a = _float_matrix(a, "svd")
+    if not compute_uv:
+        return svd_p.bind(a, full_matrices=False)[1]
+    u, s, vt = svd_p.bind(a, full_matrices=bool(full_matrices))
+    return SVDResult(u, s, vt)
+
+
+@_linalg_public
+def svdvals(x, /):
+    return svd(x, compute_uv=False)
+
+
+@_linalg_public
+def qr(a, mode="reduced"):
+    a = _float_matrix(a, "qr")
+    m, n = _shape(a)[-2:]
+    if mode not in ("reduced", "complete", "r"):
+        _unsupported(f"np.linalg.qr(mode={mode!r}) on a traced array",
+                     "use mode='reduced', 'complete' or 'r'")
+    if mode == "complete" and m > n:
+        _unsupported("np.linalg.qr(mode='complete') of a tall traced matrix (the extra columns "
+                     "of Q are not unique)", "use mode='reduced'")
+    q, r = qr_p.bind(a)
+    return r if mode == "r" else QRResult(q, r)
+
+
+def _cutoff_rank(s, rtol):
+    """Which singular values (descending) count: above rtol times the largest."""
+    big = lax.broadcast_to(s[..., :1], _shape(s))
+    return greater(s, multiply(big, rtol))
+
+
+@_linalg_public
+def pinv(a, rcond=None, hermitian=False, *, rtol=None):
+    """V diag(1/s) U^T over the singular values above ``rcond`` (NumPy 2: ``rtol``) times the
+    largest; default max(M, N) * eps, as NumPy."""
+    a = _float_matrix(a, "pinv")
+    m, n = _shape(a)[-2:]
+    cut = rcond if rcond is not None else rtol
+    if cut is None:
+        cut = builtins.max(m, n) * _np.finfo(_dtype(a)).eps
+    u, s, vt = svd_p.bind(a, full_matrices=False)
+    keep = _cutoff_rank(s, cut)
+    zero = _np.zeros((), _dtype(s))
+    sinv = where(keep, divide(1.0, where(keep, s, _np.ones((), _dtype(s)))), zero)
+    scaled = multiply(_mT(vt), reshape(sinv, _shape(sinv)[:-1] + (1, _shape(sinv)[-1])))
+    return matmul(scaled, _mT(u))
+
+
+@_linalg_public
+def lstsq(a, b, rcond=None):
+    """(x, residuals, rank, s) as NumPy, through the pseudo-inverse. ``residuals`` has NumPy's
+    full-rank shape ((K,) when M > N, else empty): its shape cannot depend on the traced rank,
+    so for a rank-deficient tall matrix it holds the residual where NumPy returns an empty
+    array (docs/linalg.md)."""
+    a = _float_matrix(a, "lstsq")
+    b = _as_array(b)
+    a, b = _common(a, _float_matrix(b, "lstsq", 1))
+    m, n = _shape(a)
+    cut = rcond if rcond is not None else _np.finfo(_dtype(a)).eps * builtins.max(m, n)
+    x = matmul(pinv(a, rcond=cut), b)
+    s = svd_p.bind(a, full_matrices=False)[1]
+    rank = sum(astype(_cutoff_rank(s, cut), _dt.int64))
+    if m > n:
+        res = sum(square(subtract(matmul(a, x), b)), axis=0)
+        if len(_shape(b)) == 1:
+            res = reshape(res, (1,))
+    else:
+        res = _np.zeros((0,), _dtype(a))
+    return LstsqResult(x, res, rank, s)
+
+
+@_linalg_public
+def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
+    a = _as_array(A)
+    if len(_shape(a)) < 2:
+        return astype(any(not_equal(a, 0)), _dt.int64)
+    a = _float_matrix(a, "matrix_rank")
+    s = svd_p.bind(a, full_matrices=False)[1]
+    if tol is None:
+        m, n = _shape(a)[-2:]
+        r = rtol if rtol is not None else builtins.max(m, n) * _np.finfo(_dtype(a)).eps
+        return sum(astype(_cutoff_rank(s, r), _dt.int64), axis=-1)
+    return sum(astype(greater(s, tol), _dt.int64), axis=-1)
+
+
+@_linalg_public
+def cond(x, p=None):
+    a = _float_matrix(x, "cond")
+    if p is None or p in (2, -2):
+        s = svd_p.bind(a, full_matrices=False)[1]
+        hi, lo = s[..., 0], s[..., -1]
+        return divide(lo, hi) if p == -2 else divide(hi, lo)
+    return multiply(norm(a, p, axis=(-2, -1)), norm(inv(a), p, axis=(-2, -1)))
+
+
 # --- composed ---------------------------------------------------------------------------------
 @_linalg_public
 def matrix_power(a, n):
@@ -202,16 +304,12 @@ def multi_dot(arrays, *, out=None):
 
 
 def _svals(x, axes, keepdims, pick):
-    """Singular values along ``axes`` combined by ``pick``: the square roots of the eigenvalues
-    of the smaller Gram matrix (eigh: symmetric, so its derivative rule applies)."""
+    """Singular values along ``axes`` (descending) combined by ``pick``."""
     r, c = axes
     nd = len(_shape(x))
     rest = [i for i in range(nd) if i not in (r, c)]
     m = lax.transpose(x, tuple(rest) + (r, c))
-    g = matmul(_mT(m), m) if _shape(m)[-1] <= _shape(m)[-2] else matmul(m, _mT(m))
-    w = eigh_p.bind(g)[0]
-    s = sqrt(maximum(w, _np.zeros((), _dtype(w))))  # rounding may make a zero slightly negative
-    out = pick(s)
+    out = pick(svd_p.bind(m, full_matrices=False)[1])
     if keepdims:
         shape = list(_shape(x))
         shape[r] = shape[c] = 1
@@ -235,7 +333,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
             raise TracegradError("Duplicate axes given.", src=user_src_with_text(3))
         if ord == "nuc":
             return _svals(a, axes, keepdims, lambda s: sum(s, axis=-1))
-        pick = (lambda s: s[..., -1]) if ord == 2 else (lambda s: s[..., 0])  # ascending
+        pick = (lambda s: s[..., 0]) if ord == 2 else (lambda s: s[..., -1])  # descending
         return _svals(a, axes, keepdims, pick)
     return _norm(a, ord, axis, keepdims)
 
@@ -319,18 +417,19 @@ def kron(a, b):
 
 __all__ = ["cholesky", "solve", "inv", "slogdet", "det", "eigh", "eigvalsh", "matrix_power",
            "multi_dot", "norm", "matrix_norm", "vector_norm", "trace", "outer", "tensordot",
-           "matrix_transpose", "diagonal", "matmul", "vecdot", "kron", "LinAlgError",
-           "SlogdetResult", "EighResult"]
+           "matrix_transpose", "diagonal", "matmul", "vecdot", "kron", "svd", "svdvals", "qr",
+           "pinv", "lstsq", "matrix_rank", "cond", "LinAlgError", "SlogdetResult", "EighResult",
+           "SVDResult", "QRResult", "LstsqResult"]
 
 LinAlgError = _np.linalg.LinAlgError
 
 # The families call one another: siblings are imported after the definitions.
-from .arithmetic import maximum, multiply  # noqa: E402
-from .transcendental import exp, sqrt  # noqa: E402
+from .arithmetic import divide, greater, multiply, not_equal, subtract  # noqa: E402
+from .transcendental import exp, square  # noqa: E402
 from .predicates import where  # noqa: E402
 from .creation import astype  # noqa: E402
 from .manipulation import ravel, reshape  # noqa: E402
-from .reductions import sum  # noqa: E402
+from .reductions import any, sum  # noqa: E402
 from .contraction import dot, tensordot as _tensordot, outer as _outer  # noqa: E402
 from .contraction import matmul as _matmul, vecdot as _vecdot  # noqa: E402
 from .matrix import _norm, diagonal as _diagonal, trace as _trace  # noqa: E402

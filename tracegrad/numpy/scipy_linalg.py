@@ -1,6 +1,7 @@
 """``scipy.linalg`` on traced arrays: SciPy's functions call ``np.asarray`` on their inputs, which
 a tracer refuses, so ``__array_function__`` never sees them. Instead each supported function in
-``scipy.linalg`` is wrapped once: with a traced argument the call goes to tracegrad's version
+``scipy.linalg`` (cholesky, cho_factor, cho_solve, solve_triangular, solve, inv, det, eigh,
+svd, qr) is wrapped once: with a traced argument the call goes to tracegrad's version
 (below), with concrete arrays to SciPy's own function unchanged (same object underneath, same
 name, docstring and signature through ``functools.wraps``).
 
@@ -15,10 +16,12 @@ import importlib.abc
 import importlib.util
 import sys
 
+from .. import lax
 from ..errors import TracegradError
 from ..source_info import user_src_with_text
 from ..tracer import Tracer
 from . import linalg as _la
+from .promotion import _shape
 
 
 def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
@@ -76,9 +79,36 @@ def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwr
     return w if eigvals_only else (w, v)
 
 
+def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=True,
+        lapack_driver="gesdd"):
+    out = _la.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+    return out if not compute_uv else tuple(out)
+
+
+def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):
+    """SciPy's modes: 'full' and 'r' give R with M rows (zero rows below min(M, N)),
+    'economic' the reduced factors; a tall matrix's 'full' Q is not unique (refused)."""
+    if pivoting or mode not in ("full", "r", "economic"):
+        raise TracegradError(f"scipy.linalg.qr(mode={mode!r}, pivoting={pivoting!r}) on a "
+                             "traced array: use mode='economic', 'full' or 'r' without "
+                             "pivoting", src=user_src_with_text(3))
+    m, n = _shape(a)[-2:]
+    if mode == "full" and m > n:
+        raise TracegradError("scipy.linalg.qr(mode='full') of a tall traced matrix: the extra "
+                             "columns of Q are not unique; use mode='economic'",
+                             src=user_src_with_text(3))
+    q, r = _la.qr(a)
+    if mode == "economic":
+        return q, r
+    if m > n:  # R with M rows
+        nd = len(_shape(r))
+        r = lax.pad(r, 0.0, (0,) * nd, (0,) * (nd - 2) + (m - n, 0))
+    return (r,) if mode == "r" else (q, r)
+
+
 SCIPY_LINALG = {"cholesky": cholesky, "cho_factor": cho_factor, "cho_solve": cho_solve,
                 "solve_triangular": solve_triangular, "solve": solve, "inv": inv, "det": det,
-                "eigh": eigh}
+                "eigh": eigh, "svd": svd, "qr": qr}
 
 
 def _traced(args, kwargs) -> bool:

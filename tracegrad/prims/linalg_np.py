@@ -65,3 +65,29 @@ def eigh(a):
     """Eigenvalues (ascending) and eigenvectors of each symmetric matrix (lower triangle)."""
     w, v = np.linalg.eigh(a, UPLO="L")
     return [np.asarray(w, a.dtype), np.asarray(v, a.dtype)]
+
+
+def svd(a, full_matrices):
+    """(u, s, vt) of each matrix; NaN where LAPACK's gesdd does not converge."""
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    try:
+        u, s, vt = np.linalg.svd(a, full_matrices=full_matrices)
+    except np.linalg.LinAlgError:
+        batch = a.shape[:-2]
+        um, vn = (m, n) if full_matrices else (k, k)
+        u = np.full(batch + (m, um), np.nan, a.dtype)
+        s = np.full(batch + (k,), np.nan, a.dtype)
+        vt = np.full(batch + (vn, n), np.nan, a.dtype)
+        for idx in np.ndindex(*batch):
+            try:
+                u[idx], s[idx], vt[idx] = np.linalg.svd(a[idx], full_matrices=full_matrices)
+            except np.linalg.LinAlgError:
+                pass
+    return [np.asarray(u, a.dtype), np.asarray(s, a.dtype), np.asarray(vt, a.dtype)]
+
+
+def qr(a):
+    """Reduced QR of each matrix (Householder, LAPACK geqrf/orgqr, as np.linalg.qr)."""
+    q, r = np.linalg.qr(a, mode="reduced")
+    return [np.asarray(q, a.dtype), np.asarray(r, a.dtype)]
