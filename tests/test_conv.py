@@ -150,3 +150,17 @@ def test_conv_shape_errors_name_the_mismatch():
     with pytest.raises(tg.ShapeError, match="groups=2 needs 4"):
         tg.jit(lambda x, w: conv(x, w, (1, 1), ((0, 0), (0, 0)), feature_group_count=2))(
             np.ones((1, 3, 4, 4)), np.ones((2, 2, 2, 2)))
+
+
+@needs_c
+def test_conv_c_column_blocks(monkeypatch):
+    """Images go through im2col + gemm in blocks bounded by BLOCK_BYTES; a bound below one
+    image's columns (one image per block) and one splitting 5 images 2 + 2 + 1 agree."""
+    from tracegrad.codegen.c import conv as conv_c
+    x, w = RNG.normal(size=(5, 3, 6, 5)), RNG.normal(size=(4, 3, 3, 2))
+    p = ((2, 1), ((1, 0), (1, 1)), (1, 1), (1, 2), 1)
+    want = _bind(p)(x, w)
+    cols = 3 * (3 * 2) * (3 * 5) * 8  # C * K * P * itemsize of one image's columns
+    for limit in (1, 2 * cols):
+        monkeypatch.setattr(conv_c, "BLOCK_BYTES", limit)
+        np.testing.assert_allclose(tg.jit(_bind(p), backend="c")(x, w), want, rtol=1e-12)

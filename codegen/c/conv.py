@@ -16,8 +16,15 @@ from .kernels import parallel_for, size, strides
 from .lowerings import ctype, register_lowering
 
 
-def _im2col_kernel(em, e, t: str) -> str:
-    """A kernel ``(x, col, n, g)`` filling the column matrix of image n, group g."""
+# Images per column block: the column matrix of a block stays below this many bytes (a module
+# constant so tests can shrink it and run the multi-block path on small inputs)
+BLOCK_BYTES = 1 << 24
+
+
+def _im2col_kernel(em, e, t: str, nb: int) -> str:
+    """A kernel ``(x, col, n0, nn, g)`` filling columns of images n0 .. n0 + nn - 1, group g:
+    row (c, k) of ``col`` holds, image after image, the input under kernel offset k of every
+    output position (``nb`` images' worth of columns per row)."""
     x, w, o = e.inputs[0].aval, e.inputs[1].aval, e.outputs[0].aval
     p = e.params
     nd = x.ndim - 2
@@ -27,18 +34,19 @@ def _im2col_kernel(em, e, t: str) -> str:
     kst, pst, xst = strides(kern), strides(outs), strides(spatial)
     em.n_kernels += 1
     kname = f"op{em.n_kernels}"
-    lines = [f"TG_KERNEL void {kname}(const {t}* restrict x, {t}* restrict col, int64_t n, "
-             f"int64_t g) {{"]
-    par = parallel_for(cg * kn * pn) if cg > 1 else ""
+    lines = [f"TG_KERNEL void {kname}(const {t}* restrict x, {t}* restrict col, int64_t n0, "
+             f"int64_t nn, int64_t g) {{"]
+    par = parallel_for(cg * kn * pn * nb) if cg > 1 else ""
     if par:
         lines.append("    " + par)
-    lines.append(f"    for (int64_t c = 0; c < {cg}; c++) {{")
-    lines.append(f"      const {t}* restrict xc = x + (n * {c} + g * {cg} + c) * {sn};")
-    pad = "      "
+    lines.append(f"    for (int64_t c = 0; c < {cg}; c++)")
+    pad = "    "
     for d in range(nd):
         lines.append(f"{pad}for (int64_t k{d} = 0; k{d} < {kern[d]}; k{d}++)")
     kflat = " + ".join(f"k{d}*{kst[d]}" for d in range(nd))
-    lines.append(f"{pad}{{ {t}* restrict row = col + (c * {kn} + {kflat}) * {pn};")
+    lines.append(f"{pad}for (int64_t i = 0; i < nn; i++) {{")
+    lines.append(f"{pad}  const {t}* restrict xc = x + ((n0 + i) * {c} + g * {cg} + c) * {sn};")
+    lines.append(f"{pad}  {t}* restrict row = col + (c * {kn} + {kflat}) * {nb * pn} + i * {pn};")
     for d in range(nd):
         s, (lo, hi), ld, rd = (p["window_strides"][d], p["padding"][d], p["lhs_dilation"][d],
                                p["rhs_dilation"][d])
@@ -52,8 +60,7 @@ def _im2col_kernel(em, e, t: str) -> str:
                      if p["lhs_dilation"][d] != 1 else f"q{d}*{xst[d]}" for d in range(nd))
     lines.append(f"{pad}    row[{pflat}] = ok{nd - 1} ? xc[{src}] : ({t})0;")
     lines += [f"{pad}  }}"] * nd
-    lines.append(f"{pad}}}")
-    lines += ["    }", "}"]
+    lines += [f"{pad}}}", "}"]
     em.kernels.append("\n".join(lines))
     return kname
 
@@ -76,27 +83,42 @@ def emit_conv(em, e):
     cg, og = c // g, oc // g
     kn, pn, sn = size(w.aval.shape[2:]), size(o.aval.shape[2:]), size(x.aval.shape[2:])
     out, px, pw = em.storage(o), em.read(x), em.read(w)
-    em.stmt(f"    /* convolution: {n} images, {g} groups, gemm {og} x {pn} x {cg * kn} */", e)
+    em.stmt(f"    /* convolution: {n} images, {g} groups, gemm {og} x {pn} x {cg * kn} per "
+            f"image */", e)
     if cg == 0:  # no input channels: an empty sum
         em.stmt(f"    memset({out}, 0, {o.aval.nbytes});")
         return
     em.uses_blas = True
     gemm = "tg_sgemm" if t == "float" else "tg_dgemm"
     one, zero = ("1.0f", "0.0f") if t == "float" else ("1.0", "0.0")
-    if _pointwise(e):
-        col = f"(({t}*){px} + (ni * {c} + gi * {cg}) * {sn})"
-        fill = ""
-    else:
-        kname = _im2col_kernel(em, e, t)
-        scratch, _ = em.scratch(cg * kn * pn * o.aval.dtype.itemsize)
-        col = f"(({t}*){scratch})"
-        fill = f"        {kname}({px}, {col}, ni, gi);\n"
-    em.stmt(f"    for (int64_t ni = 0; ni < {n}; ni++)\n"
-            f"      for (int64_t gi = 0; gi < {g}; gi++) {{\n{fill}"
-            f"        {gemm}(TgRowMajor, TgNoTrans, TgNoTrans, {og}, {pn}, {cg * kn}, {one},\n"
-            f"            ({t}*){pw} + gi * {og * cg * kn}, {cg * kn}, {col}, {pn}, {zero},\n"
-            f"            {out} + (ni * {oc} + gi * {og}) * {pn}, {pn});\n"
-            f"      }}")
+    wg = f"({t}*){pw} + gi * {og * cg * kn}"
+    if _pointwise(e):  # one product per image, straight from the input
+        em.stmt(f"    for (int64_t ni = 0; ni < {n}; ni++)\n"
+                f"      for (int64_t gi = 0; gi < {g}; gi++)\n"
+                f"        {gemm}(TgRowMajor, TgNoTrans, TgNoTrans, {og}, {pn}, {cg}, {one},\n"
+                f"            {wg}, {cg}, ({t}*){px} + (ni * {c} + gi * {cg}) * {sn}, {pn},"
+                f" {zero},\n            {out} + (ni * {oc} + gi * {og}) * {pn}, {pn});")
+        return
+    # Images in blocks: one product per block and group, (Og, Cg*K) x (Cg*K, nb*P), whose
+    # (Og, nb, P) result is then copied to the (N, O, P) output: a few big gemms, not N small
+    item = o.aval.dtype.itemsize
+    nb = max(1, min(n, BLOCK_BYTES // max(1, cg * kn * pn * item)))
+    kname = _im2col_kernel(em, e, t, nb)
+    col_ptr, off = em.scratch(cg * kn * nb * pn * item)
+    tmp_ptr, _ = em.scratch(og * nb * pn * item, off)
+    col, tmp = f"(({t}*){col_ptr})", f"(({t}*){tmp_ptr})"
+    em.stmt(f"    for (int64_t n0 = 0; n0 < {n}; n0 += {nb}) {{\n"
+            f"      const int64_t nn = {n} - n0 < {nb} ? {n} - n0 : {nb};\n"
+            f"      for (int64_t gi = 0; gi < {g}; gi++) {{\n"
+            f"        {kname}({px}, {col}, n0, nn, gi);\n"
+            f"        {gemm}(TgRowMajor, TgNoTrans, TgNoTrans, {og}, nn * {pn}, {cg * kn},"
+            f" {one},\n            {wg}, {cg * kn}, {col}, {nb * pn}, {zero}, {tmp},"
+            f" {nb * pn});\n"
+            f"        for (int64_t oi = 0; oi < {og}; oi++)\n"
+            f"          for (int64_t i = 0; i < nn; i++)\n"
+            f"            memcpy({out} + ((n0 + i) * {oc} + gi * {og} + oi) * {pn},\n"
+            f"                   {tmp} + (oi * {nb} + i) * {pn}, {pn * item});\n"
+            f"      }}\n    }}")
 
 
 register_lowering(conv_p, emit=emit_conv)
