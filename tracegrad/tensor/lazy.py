@@ -543,12 +543,15 @@ def _materialize(tensors) -> None:
         _no_values_in_capture("reading a tensor's value")
     walk = _Walk([t._node for t in todo], grad_mode=False)
     pos = walk.pos
-    if len(pos) > 1:
+    if len(pos) > 1 and _PENDING:
         seen = {id(t) for t in todo}
         todo += [t for t in _PENDING if id(t._node) in pos and id(t) not in seen]
-    out_codes = tuple(walk.ref_code((t._node, t._index)) for t in todo)
+    # every node of todo is in the walk (roots, or reached): its output code is its position
+    out_codes = tuple([-1 - (pos[id(t._node)] * 1024 + t._index) for t in todo])
     key = ("fwd", walk.key(), out_codes)
-    op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
+    op = _PROGRAMS.get(key)
+    if op is None:
+        op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
     vals = op.run(walk.input_values())
     for t, v in zip(todo, vals):
         t._node.values[t._index] = v
