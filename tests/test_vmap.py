@@ -200,3 +200,50 @@ def test_while_loop_batched_runs_each_example_its_own_iterations():
         return tg.while_loop(lambda v: v > 1.0, lambda v: v * 0.5, x)
     xs = np.array([0.5, 3.0, 100.0])
     _compare(tg.jit(tg.vmap(halve_until_small))(xs), np.array([0.5, 0.75, 100 / 128]))
+
+
+def test_hessian_program_size_does_not_grow_with_the_parameters():
+    rng = np.random.default_rng(3)
+    counts = []
+    for n in (10, 100, 400):
+        a, x = rng.normal(size=(20, n)) / np.sqrt(n), rng.normal(size=n)
+
+        def f(x):
+            return np.sum(np.log1p(np.exp(a @ x)))
+        counts.append(len(tg.make_ir(tg.hessian(f))(x).eqns))
+        s = 1 / (1 + np.exp(-(a @ x)))
+        _compare(tg.jit(tg.hessian(f))(x), a.T @ (a * (s * (1 - s))[:, None]))
+    assert max(counts) - min(counts) <= 4, counts  # not one program per parameter
+    assert max(counts) < 40
+
+
+@pytest.mark.parametrize("mode", ["fwd", "rev"])
+def test_jacobian_modes_batched(mode):
+    rng = np.random.default_rng(4)
+    x, w = rng.normal(size=(3, 2)), rng.normal(size=(2, 5))
+
+    def f(x, w):
+        return np.tanh(x @ w)
+    jx, jw = tg.jacobian(f, argnums=(0, 1), mode=mode)(x, w)
+    named = (tg.jacfwd if mode == "fwd" else tg.jacrev)(f, argnums=(0, 1))(x, w)
+    eps = 1e-6
+    for k, (arg, j) in enumerate(((x, jx), (w, jw))):
+        _compare(named[k], j)
+        for idx in np.ndindex(arg.shape):
+            d = np.zeros_like(arg)
+            d[idx] = eps
+            args_p = [x + d, w] if k == 0 else [x, w + d]
+            args_m = [x - d, w] if k == 0 else [x, w - d]
+            fd = (f(*args_p) - f(*args_m)) / (2 * eps)
+            np.testing.assert_allclose(j[(...,) + idx], fd, rtol=1e-6, atol=1e-8)
+
+
+def test_tensor_front_vmap_gets_closed_over_gradients():
+    w = tg.randn(3, 4, requires_grad=True)
+    x = tg.randn(5, 3)
+    out = tg.func.vmap(lambda xi: (xi @ w).tanh().sum())(x)
+    xv, wv = x.numpy().astype(np.float64), w.detach().numpy().astype(np.float64)
+    np.testing.assert_allclose(out.detach().numpy(), np.tanh(xv @ wv).sum(1), rtol=1e-5)
+    out.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), xv.T @ (1 - np.tanh(xv @ wv) ** 2), rtol=1e-4,
+                               atol=1e-5)

@@ -6,7 +6,7 @@ sympy and networkx load only when a pass really needs them.
 from __future__ import annotations
 
 from . import numpy  # noqa: F401  (tracegrad.numpy: the traced NumPy namespace)
-from .api import (grad, hessian, hvp, jacobian, jit, jvp, make_ir, value_and_grad,  # noqa: F401
+from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jvp, make_ir, value_and_grad,  # noqa: F401
                   vjp, vmap, transform_cache_clear, transform_cache_info)
 from .errors import (ArgumentError, CompileError, DTypeError, GradientError,  # noqa: F401
                      IRError, ShapeError,

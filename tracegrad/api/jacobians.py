@@ -1,4 +1,6 @@
-"""Jacobians and Hessians: ``jacobian`` (forward or reverse, per basis vector) and ``hessian``."""
+"""Jacobians and Hessians: ``jacobian`` (forward: the tangent map batched over the input basis;
+reverse: the backward sweep batched over the output basis; one program whatever the size, via
+the batching pass), ``jacfwd``/``jacrev`` and ``hessian`` (forward over reverse)."""
 from __future__ import annotations
 
 from .. import lax
@@ -11,6 +13,8 @@ from .transform_function import (argnum_positions, as_operands, autodiff_passes,
                                  fn_name, regroup, split_differentiated, trace_for_ad,
                                  wrt_leaves)
 from .transforms import _as_tuple, _respec, grad
+from ..tracer import TraceContext
+from ..prims.batching import with_batch
 
 
 @names_caller
@@ -47,42 +51,71 @@ def _jacobian(fn, argnums, mode, static_argnums):
         use_fwd = mode == "fwd" or (mode == "auto" and n_in <= out_aval.size)
         ad = autodiff_passes()
         from .. import numpy as tnp
+        from ..passes.vmap import batch_inline
         blocks = []  # one Jacobian block per wrt leaf: out.shape + leaf.shape
         if use_fwd:
-            from ..interpreter import eval_graph
-            # primal once, in this trace; then the linear tangent map once per basis vector
+            # primal once, in this trace; then the linear tangent map batched over the basis
+            # (vmap): one program whatever the number of input elements
             _, tgraph, captured = ad.linearize_inline(graph, flat_in, wrt)
-            for k, av in enumerate(in_avals):
-                cols = []
-                for e in range(av.size):
-                    ts = [_basis(a, e) if j == k else lax.full(a.shape, 0, a.dtype)
-                          for j, a in enumerate(in_avals)]
-                    with ad.derivative_region():  # the replayed tangent map (for dumps)
-                        cols.append(eval_graph(tgraph, ts + captured)[0])
-                blocks.append(tnp.reshape(tnp.stack(cols, axis=-1), out_aval.shape + av.shape)
-                              if cols else lax.full(out_aval.shape + av.shape, 0, out_aval.dtype))
+            basis = _basis_batch(in_avals)
+            with ad.derivative_region():  # the batched tangent map (for dumps)
+                outs, out_b = batch_inline(tgraph, basis + list(captured),
+                                           [True] * len(basis) + [False] * len(captured), n_in)
+            cols = with_batch(outs[0], out_b[0], n_in)  # (n_in,) + out.shape
+            start = 0
+            nd = len(out_aval.shape)
+            for av in in_avals:
+                part = lax.slice(cols, (start,) + (0,) * nd, (start + av.size,) + out_aval.shape) \
+                    if n_in else cols
+                start += av.size
+                part = tnp.moveaxis(part, 0, -1)  # out.shape + (leaf size,)
+                blocks.append(tnp.reshape(part, out_aval.shape + av.shape))
         else:
-            # forward once; one backward sweep per output element
+            # forward once; the backward sweep traced once as a linear map of the output
+            # cotangent, batched over the output basis
             env, residuals = ad.forward_sweep(graph, flat_in)
-            rows = [ad.backward_sweep(graph, env, residuals,
-                                      [_basis(out_aval, e)] + [None] * (len(graph.outputs) - 1),
-                                      wrt)
-                    for e in range(out_aval.size)]
-            for k, av in enumerate(in_avals):
-                if rows:
-                    st = tnp.stack([r[k] for r in rows], axis=0)
-                    blocks.append(tnp.reshape(st, out_aval.shape + av.shape))
-                else:
-                    blocks.append(lax.full(out_aval.shape + av.shape, 0, out_aval.dtype))
+            with TraceContext("jacobian rows") as ctx:
+                ct = ctx.new_input(out_aval)
+                rows = ad.backward_sweep(graph, env, residuals,
+                                         [ct] + [None] * (len(graph.outputs) - 1), wrt)
+                bgraph, bcaptured = ctx.to_graph(rows)
+            m = out_aval.size
+            with ad.derivative_region():
+                outs, out_b = batch_inline(bgraph, _basis_batch([out_aval]) + list(bcaptured),
+                                           [True] + [False] * len(bcaptured), m)
+            for o, b, av in zip(outs, out_b, in_avals):
+                o = with_batch(o, b, m)  # (out size,) + leaf.shape
+                blocks.append(tnp.reshape(o, out_aval.shape + av.shape))
         return regroup(blocks, nums, ranges, argnums)
     return compiled(body, f"jacobian_{fn_name(fn)}", argnum_positions(argnums), static_argnums,
                     _respec(jacobian, fn, static_argnums, argnums=argnums, mode=mode))
 
 
-def _basis(aval: AVal, e: int):
-    """The one-hot array of ``aval`` with a 1 at flat position ``e``."""
-    flat = lax.convert(lax.eq(lax.iota((aval.size,), 0), e), aval.dtype)
-    return lax.reshape(flat, aval.shape)
+def _basis_batch(avals) -> list:
+    """The standard basis of the concatenated leaves ``avals``, one batch per leaf: leaf k's
+    batch has shape ``(n,) + aval.shape`` (n: total elements) and holds the rows of the n x n
+    identity that fall on it."""
+    n = sum(a.size for a in avals)
+    out, start = [], 0
+    for a in avals:
+        rows = lax.iota((n, a.size), 0)
+        cols = lax.add(lax.iota((n, a.size), 1), start) if start else lax.iota((n, a.size), 1)
+        eye = lax.convert(lax.eq(rows, cols), a.dtype)
+        out.append(lax.reshape(eye, (n,) + a.shape))
+        start += a.size
+    return out
+
+
+@names_caller
+def jacfwd(fn, argnums=0, static_argnums=()):
+    """``jacobian(fn, argnums, mode="fwd")``: JAX's name (tangents of the input basis, batched)."""
+    return jacobian(fn, argnums, mode="fwd", static_argnums=static_argnums)
+
+
+@names_caller
+def jacrev(fn, argnums=0, static_argnums=()):
+    """``jacobian(fn, argnums, mode="rev")``: JAX's name (cotangents of the output basis)."""
+    return jacobian(fn, argnums, mode="rev", static_argnums=static_argnums)
 
 
 @names_caller

@@ -6,8 +6,7 @@ differentiable copies of the chosen arguments and differentiates the lazy DAG it
 (an outer transform's input) is differentiated through, not cut off.
 
 ``jacfwd`` returns the same Jacobian as ``jacrev`` (PyTorch computes it in forward mode; here it
-is built from reverse-mode rows). ``vmap`` is not provided yet (tracegrad has no batching
-transform). ``tg.grad``/``tg.jacobian``/``tg.hessian`` keep their JAX-style meaning on NumPy
+is built from reverse-mode rows). ``vmap`` is tracegrad/tensor/vmap.py. ``tg.grad``/``tg.jacobian``/``tg.hessian`` keep their JAX-style meaning on NumPy
 arrays (API.md); these are the torch spellings.
 """
 from __future__ import annotations
@@ -18,6 +17,7 @@ from ..errors import ArgumentError, GradientError
 from .autograd import grad as _autograd_grad
 from .core import Tensor, _to_array
 from .grad_mode import is_grad_enabled
+from .vmap import vmap  # noqa: F401  (torch.func.vmap)
 
 
 def _argnums(argnums, n):
