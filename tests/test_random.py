@@ -367,3 +367,42 @@ def test_value_and_derivative_of_one_call_see_the_same_noise(transform):
     else:
         (v, _), d = tg.value_and_grad(lambda mu: (f(mu), mu), has_aux=True)(2.0)
     assert d != 0 and np.isclose(v, 2.0 * d)
+
+
+# (sampler, args, mean, variance) of NumPy's definitions
+CONTINUOUS = [
+    ("lognormal", (0.0, 0.5), math.exp(0.125), (math.exp(0.25) - 1) * math.exp(0.25)),
+    ("laplace", (1.0, 2.0), 1.0, 8.0),
+    ("logistic", (0.0, 1.0), 0.0, math.pi ** 2 / 3),
+    ("rayleigh", (1.0,), math.sqrt(math.pi / 2), (4 - math.pi) / 2),
+    ("weibull", (2.0,), math.sqrt(math.pi) / 2, 1 - math.pi / 4),
+    ("pareto", (6.0,), 0.2, 6 / (25 * 4)),
+    ("power", (3.0,), 0.75, 3 / (16 * 5)),
+    ("exponential", (2.0,), 2.0, 4.0),
+    ("gumbel", (1.0, 2.0), 1.0 + 2 * np.euler_gamma, 4 * math.pi ** 2 / 6),
+    ("normal", (1.0, 3.0), 1.0, 9.0),
+    ("uniform", (-1.0, 3.0), 1.0, 16 / 12),
+]
+
+
+@pytest.mark.parametrize("name,args,mean,var", CONTINUOUS, ids=[c[0] for c in CONTINUOUS])
+def test_np_random_sampler_moments(name, args, mean, var):
+    """The NumPy-API samplers (random_numpy.py) with NumPy's parameterisations, eagerly on a
+    fixed key: mean and variance at five standard errors."""
+    from tracegrad import random_numpy
+    x = getattr(random_numpy, name)(R.key(20), *args, size=N)
+    assert x.shape == (N,) and np.all(np.isfinite(x))
+    _moments(x, mean, var, name)
+
+
+def test_cauchy_quartiles_and_multivariate_normal_covariance():
+    from tracegrad import random_numpy
+    c = random_numpy.standard_cauchy(R.key(21), size=N)
+    q = 0.75  # P(X < 1)
+    _close(np.mean(c < 1), q, math.sqrt(q * (1 - q) / N), "cauchy quartile")
+    cov = np.array([[2.0, 0.6], [0.6, 1.0]])
+    m = random_numpy.multivariate_normal(R.key(22), np.array([1.0, -1.0]), cov, size=N)
+    assert m.shape == (N, 2)
+    emp = np.cov(m.T)
+    assert np.allclose(m.mean(0), [1.0, -1.0], atol=5 * math.sqrt(2 / N))
+    assert np.allclose(emp, cov, atol=5 * math.sqrt(2 * 2.0 ** 2 / N)), emp

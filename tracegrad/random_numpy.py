@@ -17,7 +17,7 @@ import numpy as np
 from . import random_draws as rd
 from .errors import ArgumentError, ImmutableArrayError, TracedRandomError
 from .source_info import user_src_with_text
-from .tracer import is_tracing
+from .tracer import Tracer, is_tracing
 
 F64 = np.float64
 
@@ -63,10 +63,12 @@ def standard_normal(k, size=None, dtype=F64, out=None):
 
 
 def normal(k, loc=0.0, scale=1.0, size=None):
+    loc, scale = _param(loc), _param(scale)
     return _shift_scale(rd.normal(k, _size(size, loc, scale)), loc, scale)
 
 
 def uniform(k, low=0.0, high=1.0, size=None):
+    low, high = _param(low), _param(high)
     return rd.uniform(k, _size(size, low, high), F64, low, high)
 
 
@@ -76,14 +78,17 @@ def standard_exponential(k, size=None, dtype=F64, method="zig", out=None):
 
 
 def exponential(k, scale=1.0, size=None):
+    scale = _param(scale)
     return _shift_scale(rd.exponential(k, _size(size, scale)), 0, scale)
 
 
 def gumbel(k, loc=0.0, scale=1.0, size=None):
+    loc, scale = _param(loc), _param(scale)
     return _shift_scale(rd.gumbel(k, _size(size, loc, scale)), loc, scale)
 
 
 def binomial(k, n, p, size=None):
+    p = _param(p)
     return rd.binomial(k, n, p, _size(size, p))
 
 
@@ -105,6 +110,71 @@ def permutation(k, x, axis=0):
     return rd.permutation(k, x, axis)
 
 
+# --- more continuous samplers, by inverse CDF on an open-interval uniform (never 0 or 1) -------
+def lognormal(k, mean=0.0, sigma=1.0, size=None):
+    mean, sigma = _param(mean), _param(sigma)
+    return np.exp(_shift_scale(rd.normal(k, _size(size, mean, sigma)), mean, sigma))
+
+
+def laplace(k, loc=0.0, scale=1.0, size=None):
+    loc, scale = _param(loc), _param(scale)
+    d = rd.uniform_open(k, _size(size, loc, scale)) - 0.5
+    return _shift_scale(-np.sign(d) * np.log1p(-2.0 * np.abs(d)), loc, scale)
+
+
+def logistic(k, loc=0.0, scale=1.0, size=None):
+    loc, scale = _param(loc), _param(scale)
+    u = rd.uniform_open(k, _size(size, loc, scale))
+    return _shift_scale(np.log(u) - np.log1p(-u), loc, scale)
+
+
+def rayleigh(k, scale=1.0, size=None):
+    scale = _param(scale)
+    return _shift_scale(np.sqrt(2.0 * rd.exponential(k, _size(size, scale))), 0, scale)
+
+
+def weibull(k, a, size=None):
+    return rd.exponential(k, _size(size, a)) ** (1.0 / _param(a))
+
+
+def pareto(k, a, size=None):
+    """NumPy's pareto: the Lomax (Pareto II) distribution, exp(E / a) - 1."""
+    return np.expm1(rd.exponential(k, _size(size, a)) / _param(a))
+
+
+def power(k, a, size=None):
+    return rd.uniform_open(k, _size(size, a)) ** (1.0 / _param(a))
+
+
+def standard_cauchy(k, size=None):
+    return np.tan(np.pi * (rd.uniform_open(k, _size(size)) - 0.5))
+
+
+def multivariate_normal(k, mean, cov, size=None, check_valid="warn", tol=1e-8, *,
+                        method="cholesky"):
+    """mean + L z with L the Cholesky factor of a concrete ``cov`` (``mean`` may be traced)."""
+    if _traced(cov):
+        raise ArgumentError("multivariate_normal inside a traced function needs a concrete "
+                            "cov (its factor is computed once, when tracing); for a traced "
+                            "covariance write mean + np.linalg.cholesky(cov) @ z with "
+                            "z = rng.standard_normal(...)")
+    chol = np.linalg.cholesky(np.asarray(cov, np.float64))
+    shape = rd._shape(size) + (chol.shape[0],) if size is not None else (chol.shape[0],)
+    return mean + rd.normal(k, shape) @ chol.T
+
+
+def _traced(x) -> bool:
+    return isinstance(x, Tracer)
+
+
+def _param(x):
+    """A distribution parameter: Python numbers and traced values as they are, sequences
+    (NumPy accepts lists) as float arrays."""
+    if isinstance(x, (int, float, Tracer, np.ndarray, np.generic)):
+        return x
+    return np.asarray(x, np.float64)
+
+
 def shuffle(k, x, axis=0):
     raise ImmutableArrayError(
         "shuffle(x) shuffles x in place, and arrays in traced functions are immutable: use "
@@ -120,12 +190,18 @@ RANDOM_STATE = {
     "exponential": exponential, "gumbel": gumbel, "binomial": binomial, "randint": randint,
     "choice": choice, "permutation": permutation, "shuffle": shuffle,
 }
+_CONTINUOUS = {
+    "lognormal": lognormal, "laplace": laplace, "logistic": logistic, "rayleigh": rayleigh,
+    "weibull": weibull, "pareto": pareto, "power": power, "standard_cauchy": standard_cauchy,
+    "multivariate_normal": multivariate_normal,
+}
+RANDOM_STATE.update(_CONTINUOUS)
 # Generator's methods
 GENERATOR = {
     "random": random_sample, "standard_normal": standard_normal, "normal": normal,
     "uniform": uniform, "standard_exponential": standard_exponential,
     "exponential": exponential, "gumbel": gumbel, "binomial": binomial, "integers": integers,
-    "choice": choice, "permutation": permutation, "shuffle": shuffle,
+    "choice": choice, "permutation": permutation, "shuffle": shuffle, **_CONTINUOUS,
 }
 # not samplers: state handling, construction, raw bytes of the stream
 NOT_DRAWS = frozenset({"seed", "get_state", "set_state", "spawn", "default_rng",
