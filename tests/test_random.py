@@ -406,3 +406,15 @@ def test_cauchy_quartiles_and_multivariate_normal_covariance():
     emp = np.cov(m.T)
     assert np.allclose(m.mean(0), [1.0, -1.0], atol=5 * math.sqrt(2 / N))
     assert np.allclose(emp, cov, atol=5 * math.sqrt(2 * 2.0 ** 2 / N)), emp
+
+
+def test_reparameterised_gradients_agree_across_backends():
+    def f(mu, sigma, key):
+        z = mu + sigma * R.normal(key, (64,)) + R.gumbel(R.fold_in(key, 1), (64,))
+        return np.mean(np.sin(z) * z)
+    args = (np.array(0.3), np.array(1.7), R.key(5))
+    out = [tg.jit(tg.grad(f, argnums=(0, 1)), backend=b)(*args) for b in BACKENDS]
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-12)
+    h = [tg.jit(tg.hessian(lambda m: f(m, args[1], args[2])), backend=b)(args[0])
+         for b in BACKENDS]
+    np.testing.assert_allclose(h[0], h[1], rtol=1e-12)
