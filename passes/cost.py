@@ -1,13 +1,15 @@
 """Cost estimates for ``.stats``: floating-point operations and the peak bytes of intermediates."""
 from __future__ import annotations
 
-from tracegrad.ir import Graph, Var
+from tracegrad.ir import Graph, Var, subgraphs
 from tracegrad.prims import constant_p, dot_general_p, fused_p, scatter_add_p
 
 
 def eqn_flops(e) -> int:
     if e.prim is fused_p:
         return flops(e.params["body"])
+    if e.prim.kind == "control":
+        return _loop_flops(e)
     if not e.prim.traits.flops:  # pure data movement
         return 0
     if e.prim is dot_general_p:
@@ -24,6 +26,19 @@ def eqn_flops(e) -> int:
 
 def flops(graph: Graph) -> int:
     return sum(eqn_flops(e) for e in graph.eqns)
+
+
+def _loop_flops(e) -> int:
+    """A scan: its steps times one step; a while: ``max_iter`` iterations (condition and body)
+    when bounded, else one (the trip count is not known before running); a cond: its most
+    expensive branch."""
+    p = e.params
+    if e.prim.name == "scan":
+        return p["length"] * flops(p["body"])
+    if e.prim.name == "while":
+        trips = p["max_iter"] if p["max_iter"] is not None else 1
+        return trips * (flops(p["cond"]) + flops(p["body"])) + flops(p["cond"])
+    return max((flops(g) for _, g in subgraphs(p)), default=0)
 
 
 def kernel_count(graph: Graph) -> int:

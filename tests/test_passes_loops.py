@@ -456,9 +456,25 @@ def test_o2_shrinks_a_scan_gradient():
         assert "transpose" not in _prims(e.params["body"]) or \
             e.params["body"].eqns[-1].prim.name == "transpose"
     _same(g, out, args)
-    for level in (0, 1, 2):
-        got = tg.jit(tg.grad(loss), backend="numpy", opt_level=f"O{level}")(*args)
-        np.testing.assert_allclose(got, _run(g, args)[-1], rtol=1e-12)
+    runs = [("numpy", f"O{level}") for level in (0, 1, 2)]
+    if _c_has_loops():
+        runs.append(("c", "O2"))   # O2-c: fusion inside the bodies, C loops around them
+    for backend, level in runs:
+        got = tg.jit(tg.grad(loss), backend=backend, opt_level=level)(*args)
+        np.testing.assert_allclose(got, _run(g, args)[-1], rtol=1e-12, err_msg=backend)
+
+
+def test_flops_count_every_step_of_a_loop():
+    from tracegrad.passes.cost import eqn_flops, flops
+    args = [RNG.normal(size=(3, 3)), RNG.normal(size=3), RNG.normal(size=(5, 3))]
+    g = _ir(_rnn_w, *args)
+    (e,) = _loops(g)
+    assert eqn_flops(e) == 5 * flops(_body(g)) > 0
+    w = _ir(lambda x: tg.while_loop(lambda c: c[1] < 3, lambda c: (tnp.sin(c[0]), c[1] + 1),
+                                    (x, 0), max_iter=7)[0], args[1])
+    (e,) = _loops(w)
+    one = flops(e.params["cond"]) + flops(e.params["body"])
+    assert eqn_flops(e) == 7 * one + flops(e.params["cond"])
 
 
 def test_second_order_through_an_optimised_scan():

@@ -18,11 +18,13 @@ def collect(result: DumpResult, *, timings: bool = True) -> dict:
     eqns["final"] = len(final.eqns)
     plan = result.plan
     fused = [e for e in final.eqns if e.prim.name == "fused"]
+    nested = sum(1 for e in _all_eqns(final) if e.prim.name == "fused") - len(fused)
     stats = {
         "eqns": eqns,
         "kernels": kernel_count(final),
         "fused_kernels": len(fused),
         "fused_eqns": sum(len(e.params["body"].eqns) for e in fused),
+        "body_fused_kernels": nested,  # inside loop bodies and branches
         "flops": flops(final),
         "unplanned_peak_bytes": naive_peak_bytes(final),
         "peak_bytes": plan.peak_bytes if plan is not None else None,
@@ -40,6 +42,16 @@ def collect(result: DumpResult, *, timings: bool = True) -> dict:
     return stats
 
 
+def _all_eqns(graph):
+    """The equations of ``graph`` and of the bodies of its loops and branches, at any depth."""
+    from tracegrad.ir import subgraphs
+    for e in graph.eqns:
+        yield e
+        if e.prim.kind == "control":
+            for _, g in subgraphs(e.params):
+                yield from _all_eqns(g)
+
+
 def human_bytes(n: int) -> str:
     if n < 1024:
         return f"{n} B"
@@ -54,7 +66,9 @@ def format_text(stats: dict) -> list[str]:
     lines = ["// ===== stats ====="]
     lines.append("equations: " + ", ".join(f"{k} {v}" for k, v in stats["eqns"].items()))
     lines.append(f"kernels: {stats['kernels']} per call ({stats['fused_kernels']} fused, "
-                 f"holding {stats['fused_eqns']} equations)")
+                 f"holding {stats['fused_eqns']} equations)" +
+                 (f"; loop bodies and branches hold {stats['body_fused_kernels']} more fused "
+                  "kernels" if stats.get("body_fused_kernels") else ""))
     lines.append(f"flops: {stats['flops']:,} per call")
     plan = stats["memplan"]
     unplanned = stats["unplanned_peak_bytes"]
