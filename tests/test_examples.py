@@ -13,7 +13,8 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCENARIOS = ["tensor_polynomial", "custom_function", "detach_requires_grad", "retain_graph",
              "higher_order", "linear_regression", "straight_through", "gumbel_softmax",
-             "bbvi"]  # bbvi: np.random draws inside the differentiated function (issue 15)
+             "bbvi",  # bbvi: np.random draws inside the differentiated function (issue 15)
+             "gaussian_process"]  # np.linalg / scipy.linalg inside value_and_grad (issue 15)
 
 
 def run(script, *args, cwd=None):

@@ -74,7 +74,7 @@ solve_p = Primitive(
     traits=_TRAITS, doc="x with op(a) x = b, op(a) = a or a^T (transpose_a); LU, partial pivoting")
 slogdet_p = Primitive(
     "slogdet", kind="linalg", abstract_eval=_slogdet_rule, impl=linalg_np.slogdet,
-    multiple_results=True, traits=Traits(),
+    multiple_results=True, traits=_TRAITS,  # log|det| = -inf for a singular matrix
     doc="(sign, log|det|) of each matrix; (0, -inf) when singular, as NumPy")
 eigh_p = Primitive(
     "eigh", kind="linalg", abstract_eval=_eigh_rule, impl=linalg_np.eigh,
