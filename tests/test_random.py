@@ -418,3 +418,13 @@ def test_reparameterised_gradients_agree_across_backends():
     h = [tg.jit(tg.hessian(lambda m: f(m, args[1], args[2])), backend=b)(args[0])
          for b in BACKENDS]
     np.testing.assert_allclose(h[0], h[1], rtol=1e-12)
+
+
+def test_gradient_conventions_of_draws():
+    """docs/gradients.md: a discrete draw gives its probability no gradient; a location
+    parameter gets exactly 1 per element."""
+    k = R.key(9)
+    g = tg.grad(lambda p: np.mean(R.bernoulli(k, p, (100,)).astype(np.float64)))(0.3)
+    assert g == 0.0
+    g = tg.grad(lambda a: np.sum(R.uniform(k, (10,), np.float64, a, a + 2.0)))(1.0)
+    np.testing.assert_allclose(g, 10.0)
