@@ -30,11 +30,17 @@ def _as_operand(x):
     return arr.astype(dtypes.canonical(arr.dtype, what="loop value"), copy=False)
 
 
+# The tensor front registers its loops here when it is imported (tracegrad/tensor/control.py;
+# this layer may not import it): with a tg.Tensor argument the body sees tensors there, and the
+# loop is one recorded tensor operation.
+TENSOR_LOOPS: list = []
+
+
 def _tensor_loops(*trees):
-    """The tensor front's loops (tracegrad/tensor/control.py) when an argument is a tg.Tensor:
-    there the body sees tensors and the loop is one recorded operation."""
-    from .tensor import control
-    return control if control.has_tensor(*trees) else None
+    for loops in TENSOR_LOOPS:
+        if loops.has_tensor(*trees):
+            return loops
+    return None
 
 
 def _fmt(avals) -> str:

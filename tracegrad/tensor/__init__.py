@@ -28,3 +28,4 @@ from .creation import (_RNG, _make, _shape_args, arange, as_tensor, bool_,  # no
                        default_generator, dynamic_leaf, float32, float64, from_numpy, full,
                        int32, int64, is_tensor, manual_seed, ones, ones_like, rand, randn,
                        tensor, zeros, zeros_like)
+from . import control  # noqa: F401,E402  (registers tg.scan & co on tensors with control_flow)

@@ -16,6 +16,8 @@ ids and wiring), so a training loop compiles its program once.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .. import control_flow as cf
@@ -362,3 +364,5 @@ def checkpoint_call(f, args):
 
 __all__ = ["checkpoint_call", "cond", "fori_loop", "has_tensor", "scan", "switch",
            "while_loop", "TracegradError"]
+
+cf.TENSOR_LOOPS.append(sys.modules[__name__])  # tg.scan & co send tensor arguments here
