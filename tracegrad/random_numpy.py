@@ -17,7 +17,7 @@ import numpy as np
 from . import random_draws as rd
 from .errors import ArgumentError, ImmutableArrayError, TracedRandomError
 from .source_info import user_src_with_text
-from .tracer import Tracer, is_tracing
+from .tracer import _ACTIVE, Tracer, is_tracing
 
 F64 = np.float64
 
@@ -226,7 +226,7 @@ def _method(base, owner: str, name: str, table: dict):
 
     @functools.wraps(orig)
     def method(self, *args, **kwargs):
-        if is_tracing():
+        if _ACTIVE.items:  # is_tracing(), inlined: every eager draw passes here
             return traced_draw(self, owner, name, table, args, kwargs)
         return orig(self, *args, **kwargs)
     return method
@@ -302,7 +302,7 @@ def default_rng(seed=None):
 def _module_function(name: str, orig):
     @functools.wraps(orig)
     def fn(*args, **kwargs):
-        if is_tracing():
+        if _ACTIVE.items:  # is_tracing(), inlined: every eager draw passes here
             return traced_draw(np.random.mtrand._rand, "np.random", name, RANDOM_STATE,
                                args, kwargs)
         return orig(*args, **kwargs)
