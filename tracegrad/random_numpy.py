@@ -35,11 +35,16 @@ def _no_out(out, name):
                             "immutable; use the returned array")
 
 
+def _is(x, value) -> bool:
+    return isinstance(x, (int, float)) and x == value
+
+
 def _shift_scale(z, loc, scale):
-    if not (isinstance(loc, (int, float)) and loc == 0):
-        z = loc + scale * z if not (isinstance(scale, (int, float)) and scale == 1) else loc + z
-    elif not (isinstance(scale, (int, float)) and scale == 1):
+    """``loc + scale * z``, leaving out a multiply by a Python 1 or an add of a Python 0."""
+    if not _is(scale, 1):
         z = scale * z
+    if not _is(loc, 0):
+        z = loc + z
     return z
 
 
