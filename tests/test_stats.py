@@ -116,6 +116,14 @@ def test_unsupported_cdf_names_the_scipy_method_and_the_page():
     assert "test_stats.py" in msg  # the user's line, not SciPy's or tracegrad's
 
 
+def test_frozen_distribution_error_names_the_user_line():
+    """A frozen distribution's method reaches the routed one from SciPy's own file: the error
+    still names this file's line (SciPy's frames are library frames, source_info.py)."""
+    with pytest.raises(UnsupportedOperationError) as info:
+        tg.jit(lambda x: st.t(3.0).cdf(x))(X)
+    assert "test_stats.py" in str(info.value) and "_distn_infrastructure" not in str(info.value)
+
+
 def test_poisson_cdf_needs_a_concrete_k():
     with pytest.raises(UnsupportedOperationError, match="poisson.cdf with a traced k"):
         tg.jit(lambda k, mu: st.poisson.cdf(k, mu))(K, np.ones(5))

@@ -17,6 +17,10 @@ _SKIP_PREFIXES = (
     os.path.join(_PACKAGE_ROOT, "passes") + os.sep,
     os.path.join(_PACKAGE_ROOT, "codegen") + os.sep,
     os.path.dirname(os.path.abspath(_np.__file__)) + os.sep,
+    # SciPy beside NumPy (found without importing it): a frozen distribution's method calls
+    # the routed one from SciPy's own code (tracegrad/scipy/routing.py)
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(_np.__file__))), "scipy")
+    + os.sep,
 )
 _frame_cache: dict[str, bool] = {}
 
