@@ -127,6 +127,24 @@ def test_lower_inlines_custom_calls_and_drops_stop_gradient_inside_bodies():
     _same(g, out, args)
 
 
+def test_lower_reaches_loops_that_come_out_of_custom_calls():
+    @tg.custom_jvp
+    def run(x):
+        return tg.scan(lambda h, t: (tnp.sin(h) + tg.stop_gradient(t), None), x,
+                       tnp.stack([x, x * 2.0]))[0]
+
+    @run.defjvp
+    def _(primals, tangents):
+        return run(primals[0]), tangents[0]
+
+    args = [RNG.normal(size=3)]
+    g = _ir(lambda x: run(x) * 2.0, *args)
+    out = _pass("lower")(g)
+    assert not any(e.prim.kind == "custom" for e in out.eqns)
+    assert not any(e.prim.traits.ad_only for e in _body(out).eqns)
+    _same(g, out, args)
+
+
 def test_every_pass_acts_in_a_body_as_on_the_graph_itself():
     """The class: each registered graph pass, run on a corpus program wrapped as the body of a
     one-step scan, leaves the body it would make of the program alone (structurally equal)."""
