@@ -164,3 +164,45 @@ def test_conv_c_column_blocks(monkeypatch):
     for limit in (1, 2 * cols):
         monkeypatch.setattr(conv_c, "BLOCK_BYTES", limit)
         np.testing.assert_allclose(tg.jit(_bind(p), backend="c")(x, w), want, rtol=1e-12)
+
+
+def _random_convs(count, seed):
+    """Random conv parameters (1-2 spatial axes, strides, padding from -2 to 2, both
+    dilations, groups) whose output is not empty, with their operands."""
+    from cases import _conv_ref
+    from tracegrad.prims.np_signal import conv_out_size
+    r = np.random.default_rng(seed)
+    out = []
+    while len(out) < count:
+        nd, g, cg, og = (int(v) for v in (r.integers(1, 3), r.integers(1, 3), r.integers(1, 3),
+                                          r.integers(1, 3)))
+        spatial, kern, s, ld, rd = (tuple(int(v) for v in r.integers(lo, hi, nd))
+                                    for lo, hi in ((1, 7), (1, 4), (1, 4), (1, 3), (1, 3)))
+        pad = tuple((int(a), int(b)) for a, b in r.integers(-2, 3, (nd, 2)))
+        if min(conv_out_size(spatial[i], kern[i], s[i], *pad[i], ld[i], rd[i])
+               for i in range(nd)) < 1:
+            continue
+        p = (s, pad, ld, rd, g)
+        out.append((p, r.normal(size=(2, cg * g) + spatial), r.normal(size=(og * g, cg) + kern),
+                    _conv_ref(*p)))
+    return out
+
+
+def test_conv_random_parameters_match_an_independent_reference():
+    """Closes the class of parameter combinations: the NumPy implementation (the interpreter
+    and the NumPy backend) against cases.py's shift-and-add reference on 200 random ones."""
+    for p, x, w, ref in _random_convs(200, 0):
+        np.testing.assert_allclose(conv(x, w, *p), ref(x, w), rtol=1e-12, atol=1e-12,
+                                   err_msg=str(p))
+
+
+@needs_c
+def test_conv_random_parameters_c_backend():
+    """The C lowering on 12 random parameter sets, compiled as one program."""
+    convs = _random_convs(12, 1)
+
+    def many(*xs):
+        return tuple(conv(x, w, *p) for (p, _, _, _), x, w in zip(convs, xs[::2], xs[1::2]))
+    args = [a for _, x, w, _ in convs for a in (x, w)]
+    for got, (p, x, w, ref) in zip(tg.jit(many, backend="c")(*args), convs):
+        np.testing.assert_allclose(got, ref(x, w), rtol=1e-12, atol=1e-12, err_msg=str(p))
