@@ -281,3 +281,48 @@ def test_augmented_assignment_in_a_body_rebinds_and_nested_loops_differentiate_t
         (gv,) = tg.autograd.grad(model(v), v)
         return float((gv.numpy() ** 2).sum())
     assert np.allclose(w.grad.numpy(), fd_grad(g2, w0, eps=1e-5), atol=1e-6)
+
+
+X0 = np.array([1.0, 2.0])
+LOOPS = {
+    "scan": lambda w, x: tg.scan(lambda a, k: (a * w + k, None), x, tg.tensor([0., 1., 2.],
+                                                                           dtype=tg.float64))[0],
+    "fori": lambda w, x: tg.fori_loop(0, 3, lambda i, a: a * w + i.to(a.dtype), x),
+    "while": lambda w, x: tg.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * 1.5 + w),
+                                        (tg.tensor(0), x), max_iter=5)[1],
+    "cond": lambda w, x: tg.cond((x.sum() > 0), lambda v: v * w, lambda v: v * w * w, x),
+    "switch": lambda w, x: tg.switch(tg.tensor(1), [lambda v: v + w, lambda v: tg.sin(v * w)],
+                                     x),
+}
+
+
+@pytest.mark.parametrize("kind", list(LOOPS))
+def test_each_loop_on_tensors_differentiates_closed_over_weight(kind):
+    def value(wv, grad=False):
+        w = tg.tensor(wv, requires_grad=grad)
+        out = LOOPS[kind](w, tg.tensor(X0)).sum()
+        if grad:
+            out.backward()
+            return w.grad.numpy()
+        return out.item()
+    w0 = np.array([0.7, -0.3])
+    assert np.allclose(value(w0, grad=True), fd_grad(value, w0), atol=1e-7)
+
+
+def test_loops_in_a_compiled_step_match_the_eager_step():
+    def run(compiled):
+        w = tg.nn.Parameter(tg.tensor([0.7, -0.3]))
+        opt = tg.optim.SGD([w], lr=0.05)
+
+        def step(x):
+            opt.zero_grad()
+            loss = sum(LOOPS[k](w, x).sum() for k in ("fori", "while", "cond", "switch"))
+            loss.backward()
+            opt.step()
+            return loss
+        if compiled:
+            step = tg.compile(step)
+        x = tg.tensor([1.0, 2.0])
+        return [(step(x).item(), w.detach().numpy().copy()) for _ in range(3)]
+    for (le, we), (lc, wc) in zip(run(False), run(True)):
+        assert np.isclose(le, lc, rtol=1e-6) and np.allclose(we, wc, rtol=1e-6)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import control_flow as cf
 from .. import dtypes
-from ..errors import ArgumentError, ShapeError, TracegradError, UnsupportedOperationError
+from ..errors import ArgumentError, ShapeError, UnsupportedOperationError
 from ..interpreter import eval_graph
 from ..ir import AVal
 from ..pytree import tree_flatten, tree_unflatten
@@ -363,6 +363,6 @@ def checkpoint_call(f, args):
 
 
 __all__ = ["checkpoint_call", "cond", "fori_loop", "has_tensor", "scan", "switch",
-           "while_loop", "TracegradError"]
+           "while_loop"]
 
 cf.TENSOR_LOOPS.append(sys.modules[__name__])  # tg.scan & co send tensor arguments here
