@@ -428,3 +428,42 @@ def test_gradient_conventions_of_draws():
     assert g == 0.0
     g = tg.grad(lambda a: np.sum(R.uniform(k, (10,), np.float64, a, a + 2.0)))(1.0)
     np.testing.assert_allclose(g, 10.0)
+
+
+SANITIZED_CHILD = """
+import numpy as np
+import tracegrad as tg
+from tracegrad.prims.random import random_bits_p
+from tracegrad.tracer import bind
+R = tg.random
+for shape in [(), (1,), (7,), (4, 5), (0, 3), (300001,)]:
+    for key in (np.array([5, 7]), np.array([-1, 2 ** 40 + 3])):
+        f = tg.jit(lambda k: bind(random_bits_p, k, shape=shape), backend="c")
+        assert np.array_equal(f(key), bind(random_bits_p, key, shape=shape)), shape
+g = tg.jit(lambda k: (R.normal(k, (1001,)), R.permutation(k, 33), R.binomial(k, 5, 0.3, (7,))),
+           backend="c")
+g(R.key(1))
+print("SANITIZED OK")
+"""
+
+
+@pytest.mark.slow
+def test_threefry_kernel_under_address_and_undefined_sanitizers(tmp_path):
+    """The C cipher's shifts and wrapping adds are defined behaviour (uint32_t) and its odd
+    last block writes in bounds: built with ASan and UBSan, on a thread team too."""
+    import os
+    import subprocess
+    import sys
+    from test_sanitized import SAN_FLAGS, _sanitizer_runtime
+    asan, why = _sanitizer_runtime()
+    if asan is None:
+        pytest.skip(why)
+    env = {**os.environ, "TRACEGRAD_CFLAGS": SAN_FLAGS,
+           "TRACEGRAD_CACHE_DIR": str(tmp_path / "cache"), "TRACEGRAD_NUM_THREADS": "2",
+           "LD_PRELOAD": asan, "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+           "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+    r = subprocess.run([sys.executable, "-c", SANITIZED_CHILD], env=env, capture_output=True,
+                       text=True, timeout=600, check=False)
+    report = r.stdout[-3000:] + r.stderr[-6000:]
+    assert "runtime error" not in r.stderr and "AddressSanitizer" not in r.stderr, report
+    assert r.returncode == 0 and "SANITIZED OK" in r.stdout, report
