@@ -326,3 +326,18 @@ def test_loops_in_a_compiled_step_match_the_eager_step():
         return [(step(x).item(), w.detach().numpy().copy()) for _ in range(3)]
     for (le, we), (lc, wc) in zip(run(False), run(True)):
         assert np.isclose(le, lc, rtol=1e-6) and np.allclose(we, wc, rtol=1e-6)
+
+
+def test_dropout_in_a_body_draws_one_mask_per_call_and_anew_per_compiled_replay():
+    import tracegrad.nn.functional as F
+    tg.manual_seed(0)
+
+    def masks(x):
+        return tg.scan(lambda c, _: (c, F.dropout(x, 0.5, True)), tg.zeros(1), None,
+                       length=4)[1]
+    x = tg.ones(64)
+    ys = masks(x).numpy()
+    assert (ys == ys[0]).all() and 0 < (ys[0] == 0).sum() < 64   # the same mask every step
+    compiled = tg.compile(masks)
+    a, b = compiled(x).numpy(), compiled(x).numpy()
+    assert compiled.cache_info()["hits"] == 1 and not np.array_equal(a[0], b[0])
