@@ -193,7 +193,7 @@ RANDOM_STATE = {
     "ranf": random_sample, "sample": random_sample, "standard_normal": standard_normal,
     "normal": normal, "uniform": uniform, "standard_exponential": standard_exponential,
     "exponential": exponential, "gumbel": gumbel, "binomial": binomial, "randint": randint,
-    "choice": choice, "permutation": permutation, "shuffle": shuffle,
+    "choice": choice, "permutation": permutation,
 }
 _CONTINUOUS = {
     "lognormal": lognormal, "laplace": laplace, "logistic": logistic, "rayleigh": rayleigh,
@@ -206,8 +206,10 @@ GENERATOR = {
     "random": random_sample, "standard_normal": standard_normal, "normal": normal,
     "uniform": uniform, "standard_exponential": standard_exponential,
     "exponential": exponential, "gumbel": gumbel, "binomial": binomial, "integers": integers,
-    "choice": choice, "permutation": permutation, "shuffle": shuffle, **_CONTINUOUS,
+    "choice": choice, "permutation": permutation, **_CONTINUOUS,
 }
+# samplers refused with an error of their own (not "unsupported": they cannot mean it here)
+REFUSED = {"shuffle": shuffle}
 # not samplers: state handling, construction, raw bytes of the stream
 NOT_DRAWS = frozenset({"seed", "get_state", "set_state", "spawn", "default_rng",
                        "get_bit_generator", "set_bit_generator", "bit_generator"})
@@ -216,7 +218,7 @@ NOT_DRAWS = frozenset({"seed", "get_state", "set_state", "spawn", "default_rng",
 def traced_draw(gen, owner: str, name: str, table: dict, args, kwargs):
     """The traced value of ``owner.name(*args, **kwargs)`` drawn from host generator ``gen``."""
     from .random_host import next_key
-    impl = table.get(name)
+    impl = table.get(name) or REFUSED.get(name)
     if impl is None:
         raise TracedRandomError(
             f"{owner}.{name} inside a traced function: tracegrad traces "
