@@ -3,9 +3,10 @@
 and backward, in the same run.
 
 Measures the first call in a fresh process with a cold cache (a temporary
-``TRACEGRAD_CACHE_DIR``: trace, passes, C generation, compiling, loading, one run) at 10,
-1,000 and 10,000 steps, and the steady-state median with one thread and with the default
-threads. Hidden 128, batch 32, float64; each figure is the median of ``--reps`` repeats.
+``TRACEGRAD_CACHE_DIR``), split into its compile part (trace, passes, C generation, cc,
+loading) and the run, at 10, 1,000 and 10,000 steps; and the steady-state median with one
+thread and with the default threads, C and NumPy alternating in the same process. Hidden 128,
+batch 32, float64.
 """
 from __future__ import annotations
 
@@ -71,25 +72,31 @@ def compiled(backend: str = "c"):
 
 _FIRST_CALL = """
 import sys, time
-t0 = time.perf_counter()
 import tracegrad as tg
 from benchmarks.rnn_scan import compiled, make_args
 args = make_args(int(sys.argv[1]))
+f = compiled()
+t0 = time.perf_counter()
+f.lower(*args)
 t1 = time.perf_counter()
-compiled()(*args)
-print(time.perf_counter() - t1, t1 - t0)
+f(*args)
+t2 = time.perf_counter()
+f(*args)
+print(t2 - t0, t1 - t0, time.perf_counter() - t2)
 """
 
 
-def first_call(T: int) -> float:
-    """Seconds of the first call (trace + passes + C + compile + load + run) in a fresh
-    process with an empty cache directory; imports and argument creation excluded."""
+def first_call(T: int) -> tuple[float, float, float]:
+    """(first call, its compile part, a later call) in seconds, in a fresh process with an
+    empty cache directory. The first call is trace + passes + C generation + compiling +
+    loading (the compile part, ``lower``) and one run; imports and arguments excluded."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="tg-rnn-cold-") as cache:
         env = dict(os.environ, TRACEGRAD_CACHE_DIR=cache, TRACEGRAD_PROGRAM_CACHE="0")
         out = subprocess.run([sys.executable, "-c", _FIRST_CALL, str(T)], cwd=root, env=env,
                              capture_output=True, text=True, check=True)
-    return float(out.stdout.split()[0])
+    first, compile_part, later = (float(x) for x in out.stdout.split())
+    return first, compile_part, later
 
 
 def _median(fn, args, reps: int) -> float:
@@ -119,14 +126,19 @@ def main() -> int:
     print(f"tanh RNN hidden {HIDDEN}, batch {BATCH}, {T} steps, float64, forward+gradient "
           f"(W, b); max relative difference C vs hand NumPy {err:.1e}")
 
-    print("first call, fresh process, cold cache (median of "
-          f"{max(3, reps // 2)}):")
+    n_first = max(3, reps // 2)
+    print(f"first call, fresh process, cold cache (median of {n_first}): total = compile "
+          "(trace, passes, C, cc, load) + the first run")
     firsts = {}
     for steps in ((10, 100) if opts.quick else (10, 1000, 10000)):
-        firsts[steps] = statistics.median(first_call(steps) for _ in range(max(3, reps // 2)))
-        print(f"  {steps:>6} steps: {firsts[steps]:.3f} s")
+        runs = [first_call(steps) for _ in range(n_first)]
+        firsts[steps] = [statistics.median(r[k] for r in runs) for k in range(3)]
+        total, comp, later = firsts[steps]
+        print(f"  {steps:>6} steps: total {total:.3f} s  compile {comp:.3f} s  "
+              f"(a later call: {later:.3f} s)")
     lo, hi = min(firsts), max(firsts)
-    print(f"  {hi} vs {lo} steps: {firsts[hi] / firsts[lo]:.2f}x")
+    print(f"  {hi} vs {lo} steps: compile {firsts[hi][1] / firsts[lo][1]:.2f}x, "
+          f"first call {firsts[hi][0] / firsts[lo][0]:.2f}x")
 
     ex = f.lower(*args).executable
     default_threads = ex.threads

@@ -291,3 +291,85 @@ def test_body_the_c_backend_cannot_hold_names_the_loop(monkeypatch):
     assert f"test_c_loops.py:{line}" in str(info.value)
     # the NumPy backend runs it
     np.testing.assert_allclose(tg.jit(f, backend="numpy")(np.ones((4, 3))), 12.0)
+
+
+def test_ctrl_c_stops_an_endless_while_loop():
+    """A while loop with no bound whose condition never turns false: SIGINT raises
+    KeyboardInterrupt (the bodies poll between equations and the loop returns), and the
+    function still computes afterwards."""
+    import os
+    import signal
+    import threading
+
+    f = tg.jit(lambda x, stop: tg.while_loop(lambda v: v[0] < stop, lambda v: v + 1e-300, x),
+               backend="c")
+    x = np.zeros(4)
+    np.testing.assert_allclose(f(x, 1e-299), np.full(4, 1e-299), rtol=1e-12)  # 10 steps
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        f(x, 1.0)  # 1e-300 added to 0 forever: never reaches 1
+    timer.join()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    np.testing.assert_allclose(f(x, 1e-299), np.full(4, 1e-299), rtol=1e-12)
+
+
+# --- memory safety ---------------------------------------------------------------------------
+_SANITIZED_CHILD = """
+import sys, warnings
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+warnings.simplefilter("ignore", RuntimeWarning)
+import tracegrad as tg
+from tracegrad import numpy as tnp
+from tracegrad.pytree import tree_flatten
+
+
+def progs(W, h0, xs, k):
+    def step(h, x):  # gemm in the body, a cond and a nested while
+        h = tnp.tanh(h @ W + x)
+        h = tg.cond(h.sum() > 0, lambda h: h * 0.5, lambda h: -h, h)
+        h = tg.while_loop(lambda v: tnp.sum(v * v) > 4.0, lambda v: v * 0.5, h, max_iter=3)
+        return h, h[0]
+    c, ys = tg.scan(step, h0, xs)
+    r, _ = tg.scan(lambda a, y: (a * 0.9 + y, None), h0[0], ys, reverse=True)
+    w = tg.fori_loop(0, k, lambda i, v: tnp.cos(v) + v, c)  # traced bound: a while loop
+    return tnp.sum(c ** 2) + tnp.sum(ys) + tnp.sum(r), tnp.sum(w)
+
+
+rng = np.random.default_rng(0)
+W, h0 = rng.standard_normal((8, 8)) * 0.4, rng.standard_normal((3, 8))
+checked = 0
+for T in (0, 1, 7):
+    args = (W, h0, rng.standard_normal((T, 3, 8)), np.int32(min(T, 2)))
+    loss = lambda W, h0, xs, k: progs(W, h0, xs, k)[0]  # noqa: E731 (the while has no bound)
+    for f in (progs, tg.value_and_grad(loss, argnums=(0, 1, 2))):
+        got, want = tg.jit(f, backend="c")(*args), tg.jit(f, backend="numpy")(*args)
+        for g, r in zip(tree_flatten(got)[0], tree_flatten(want)[0]):
+            np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
+            checked += 1
+print("SANITIZED OK", checked)
+"""
+
+
+@pytest.mark.slow
+def test_loops_built_with_sanitizers_report_nothing(tmp_path):
+    """Step slices (xs/ys at t*slice), the swapped carry buffers and the body arenas stay in
+    bounds under AddressSanitizer and UBSan, for 0, 1 and 7 steps."""
+    import os
+    import subprocess
+    import sys
+
+    from test_sanitized import SAN_FLAGS, _sanitizer_runtime
+    asan, why = _sanitizer_runtime()
+    if asan is None:
+        pytest.skip(why)
+    env = {**os.environ, "TRACEGRAD_CFLAGS": SAN_FLAGS,
+           "TRACEGRAD_CACHE_DIR": str(tmp_path / "cache"), "LD_PRELOAD": asan,
+           "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+           "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+    r = subprocess.run([sys.executable, "-c", _SANITIZED_CHILD, os.path.dirname(__file__)],
+                       env=env, capture_output=True, text=True, timeout=900, check=False)
+    report = r.stdout[-3000:] + r.stderr[-6000:]
+    assert "runtime error" not in r.stderr and "AddressSanitizer" not in r.stderr, report
+    assert r.returncode == 0 and "SANITIZED OK" in r.stdout, report

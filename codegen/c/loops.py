@@ -18,9 +18,10 @@ from .emit import _Emitter, plan_c
 from .kernels import size
 from .lowerings import ctype, register_lowering
 
-# a while loop's trip count is unknown: its work counts as this many steps of its body when the
-# module decides whether to release the GIL and to watch for Ctrl-C (module.py)
-WHILE_STEPS_GUESS = 1000
+# a while loop without max_iter may run for ever: its work counts as this many steps of its
+# body when the module decides whether to release the GIL and to watch for Ctrl-C (module.py),
+# so that such a loop can always be interrupted
+UNBOUNDED_STEPS = 1 << 30
 
 
 class _BodyEmitter(_Emitter):
@@ -82,7 +83,7 @@ def emit_body(em: _Emitter, e, graph: Graph, what: str) -> _BodyEmitter:
 def _add_work(em, e, steps: int, *bodies) -> None:
     """Record the loop's work (steps x its bodies' work) for module.py's GIL/Ctrl-C choices."""
     from .module import program_work
-    per_step = sum(program_work(b.graph) + getattr(b, "loop_work", 0) for b in bodies)
+    per_step = sum(max(program_work(b.graph), 1) + getattr(b, "loop_work", 0) for b in bodies)
     em.loop_work = getattr(em, "loop_work", 0) + steps * per_step
 
 
@@ -148,7 +149,7 @@ def emit_while(em, e):
     finals = e.outputs
     cond = emit_body(em, e, p["cond"], "condition")
     body = emit_body(em, e, p["body"], "body")
-    _add_work(em, e, WHILE_STEPS_GUESS if max_iter is None else max_iter, cond, body)
+    _add_work(em, e, UNBOUNDED_STEPS if max_iter is None else max_iter, cond, body)
     # cond and body run one after the other: one region serves both
     outs, spares, arena = _carry_buffers(em, finals, max(cond.arena_bytes, body.arena_bytes))
     bound = "" if max_iter is None else f" (at most {max_iter})"
