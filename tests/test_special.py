@@ -210,3 +210,60 @@ def test_special_functions_on_concrete_arrays_are_scipy_itself():
                                np.exp(a) / np.exp(a).sum(axis=1, keepdims=True), rtol=1e-15)
     with pytest.raises(ValueError):
         sc.polygamma(np.ones(2), np.ones(3))  # SciPy's own broadcasting error
+
+
+# --- random compositions (the class: any program mixing them, not only each alone) --------
+import scipy.stats as _stats  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as hst  # noqa: E402
+
+
+def _sq(x):
+    return 0.5 + np.square(x)  # into (0.5, inf): gamma functions' smooth region
+
+
+# name -> step of a chain, on values in [-2, 2] (each step's input is 2 tanh(previous))
+STEPS = {
+    "gammaln": lambda x: sc.gammaln(_sq(x)),
+    "digamma": lambda x: sc.digamma(_sq(x)),
+    "polygamma": lambda x: sc.polygamma(1, _sq(x)),
+    "gamma": lambda x: sc.gamma(0.5 + np.square(x) / 4),
+    "erfc": lambda x: sc.erfc(x),
+    "erfinv": lambda x: sc.erfinv(0.45 * x),
+    "i0": lambda x: sc.i0(x),
+    "i1": lambda x: sc.i1(x),
+    "expit": lambda x: sc.expit(x),
+    "logit": lambda x: sc.logit(0.5 + 0.2 * x),
+    "xlogy": lambda x: sc.xlogy(x, _sq(x)),
+    "xlog1py": lambda x: sc.xlog1py(x, np.square(x)),
+    "betaln": lambda x: sc.betaln(_sq(x), 1.5),
+    "logsumexp": lambda x: x + sc.logsumexp(x, axis=-1, keepdims=True),
+    "softmax": lambda x: sc.softmax(x, axis=-1),
+    "log_softmax": lambda x: sc.log_softmax(x, axis=0),
+    "norm.logcdf": lambda x: _stats.norm.logcdf(x, 0.3, 1.5),
+    "gamma.logpdf": lambda x: _stats.gamma.logpdf(_sq(x), 2.5),
+    "t.logpdf": lambda x: _stats.t.logpdf(x, 4.0),
+}
+
+
+def _chain(names):
+    def f(x):
+        for n in names:
+            x = STEPS[n](2 * np.tanh(x))
+        return x
+    return f
+
+
+@needs_c
+@settings(max_examples=25, derandomize=True, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(names=hst.lists(hst.sampled_from(sorted(STEPS)), min_size=1, max_size=3),
+       shape=hst.sampled_from([(3,), (2, 3)]), seed=hst.integers(0, 2**16))
+def test_random_special_chains_agree_on_both_backends_and_differentiate(names, shape, seed):
+    x = np.random.default_rng(seed).uniform(-2, 2, shape)
+    f = _chain(names)
+    want = f(x)  # SciPy itself: concrete arrays never reach tracegrad
+    for backend in ("numpy", "c"):
+        np.testing.assert_allclose(tg.jit(f, backend=backend)(x), want, rtol=1e-10,
+                                   atol=1e-12, err_msg=f"{names} on {backend}")
+    check_grads(f, (x,), order=1, modes=("rev", "fwd"), rtol=1e-6, atol=1e-8)
