@@ -54,6 +54,10 @@ CALLS = {
     "dirichlet.logpdf-batch": (lambda a: st.dirichlet.logpdf(np.array([[0.2, 0.6], [0.3, 0.1],
                                                                        [0.5, 0.3]]), a),
                                (np.array([1.5, 2.0, 3.0]),)),
+    "dirichlet-frozen-traced-alpha": (lambda a: st.dirichlet(a).logpdf(np.array([0.2, 0.3, 0.5])),
+                                      (np.array([1.5, 2.0, 3.0]),)),
+    "dirichlet-frozen-pdf": (lambda a: st.dirichlet(a).pdf(np.array([0.2, 0.3, 0.5])),
+                             (np.array([1.5, 2.0, 3.0]),)),
     "norm-frozen": (lambda x, m: st.norm(m, 2.0).logpdf(x), (X, np.full(5, 0.4))),
     "gamma-frozen": (lambda x, a: st.gamma(a).logpdf(x), (X, np.full(5, 1.7))),
 }
@@ -70,6 +74,11 @@ MVN = {
                                    (rng.normal(size=(4, 3)), rng.normal(size=3), _COV)),
     "multivariate_normal.logpdf-1d": (lambda x: st.multivariate_normal.logpdf(x, cov=_COV),
                                       (rng.normal(size=3),)),
+    "multivariate_normal-frozen-traced-mean": (
+        lambda x, m: st.multivariate_normal(m, _COV).logpdf(x),
+        (rng.normal(size=(4, 3)), rng.normal(size=3))),
+    "multivariate_normal-frozen-traced-x": (
+        lambda x: st.multivariate_normal(np.ones(3), _COV).logpdf(x), (rng.normal(size=(2, 3)),)),
     "multivariate_normal.pdf-diag": (lambda x, c: st.multivariate_normal.pdf(x, np.zeros(3), c),
                                      (rng.normal(size=(2, 3)), np.array([1.0, 2.0, 0.5]))),
 }

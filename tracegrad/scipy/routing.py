@@ -200,8 +200,10 @@ def _install_stats() -> None:
     from . import stats
     for cls, names in ((st.rv_continuous, ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")),
                        (st.rv_discrete, ("logpmf", "pmf", "cdf", "logcdf", "sf", "logsf")),
-                       (mv.multivariate_normal_gen, ("logpdf", "pdf")),
-                       (mv.dirichlet_gen, ("logpdf", "pdf"))):
+                       (mv.multivariate_normal_gen, ("logpdf", "pdf", "__call__")),
+                       (mv.dirichlet_gen, ("logpdf", "pdf", "__call__")),
+                       (mv.multivariate_normal_frozen, ("logpdf", "pdf")),
+                       (mv.dirichlet_frozen, ("logpdf", "pdf"))):
         for name in names:
             route_method(cls, name, stats.dispatch)
 

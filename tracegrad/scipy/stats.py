@@ -212,16 +212,11 @@ def dirichlet_logpdf(x, alpha):
 # --- the dispatcher routed SciPy methods call ------------------------------------------------
 def dispatch(dist, method, args, kwargs):
     """``dist.method(*args, **kwargs)`` with traced arguments, as SciPy would compute it."""
-    name = getattr(dist, "name", None) or type(dist).__name__.removesuffix("_gen")
-    if type(dist).__name__ == "multivariate_normal_gen":
-        name = "multivariate_normal"
-    elif type(dist).__name__ == "dirichlet_gen":
-        name = "dirichlet"
+    cls = type(dist).__name__
+    if cls.startswith(("multivariate_normal_", "dirichlet_")):
+        return _multivariate(dist, cls, method, args, kwargs)
+    name = getattr(dist, "name", None) or cls.removesuffix("_gen")
     qual = f"scipy.stats.{name}.{method}"
-    if name in ("multivariate_normal", "dirichlet"):
-        impl = multivariate_normal_logpdf if name == "multivariate_normal" else dirichlet_logpdf
-        out = impl(*args, **kwargs)
-        return tnp.exp(out) if method == "pdf" else out
     if name not in _UNIVARIATE or not (isinstance(dist, _Named)
                                        or type(dist).__name__ == f"{name}_gen"):
         unsupported(qual, f"tracegrad implements {', '.join(sorted(_UNIVARIATE))}"
@@ -235,6 +230,43 @@ def dispatch(dist, method, args, kwargs):
     if method in ("cdf", "logcdf", "sf", "logsf"):
         return _cdf(name, args, kwargs, log=method.startswith("log"), upper=method.endswith("sf"))
     unsupported(qual)
+
+
+def _multivariate(dist, cls, method, args, kwargs):
+    """multivariate_normal / dirichlet: their logpdf and pdf, frozen ones too (a traced
+    mean, cov or alpha freezes into ``_Frozen``; SciPy's frozen objects give their params)."""
+    mvn = cls.startswith("multivariate_normal_")
+    impl = multivariate_normal_logpdf if mvn else dirichlet_logpdf
+    if method == "__call__":  # freezing with traced parameters: SciPy would np.asarray them
+        if mvn:
+            params = dict(zip(("mean", "cov", "allow_singular", "seed"), args), **kwargs)
+            params.pop("seed", None)
+        else:
+            params = dict(zip(("alpha", "seed"), args), **kwargs)
+            params.pop("seed", None)
+        return _Frozen(impl, params)
+    if cls.endswith("_frozen"):  # SciPy's frozen object: concrete parameters, traced x
+        params = ({"mean": dist.mean, "cov": dist.cov} if mvn else {"alpha": dist.alpha})
+        return _Frozen(impl, params).call(method, args, kwargs)
+    out = impl(*args, **kwargs)
+    return tnp.exp(out) if method == "pdf" else out
+
+
+class _Frozen:
+    """A multivariate distribution frozen with traced parameters: logpdf(x), pdf(x)."""
+
+    def __init__(self, impl, params):
+        self.impl, self.params = impl, params
+
+    def call(self, method, args, kwargs):
+        out = self.impl(*args, **kwargs, **self.params)
+        return tnp.exp(out) if method == "pdf" else out
+
+    def logpdf(self, x):
+        return self.call("logpdf", (x,), {})
+
+    def pdf(self, x):
+        return self.call("pdf", (x,), {})
 
 
 def _method(name, method):
