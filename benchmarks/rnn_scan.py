@@ -71,32 +71,40 @@ def compiled(backend: str = "c"):
 
 
 _FIRST_CALL = """
-import sys, time
+import resource, sys, time
 import tracegrad as tg
 from benchmarks.rnn_scan import compiled, make_args
+
+
+def cpu():  # this process and its finished children (the C compiler)
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
 args = make_args(int(sys.argv[1]))
 f = compiled()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), cpu()
 f.lower(*args)
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), cpu()
 f(*args)
 t2 = time.perf_counter()
 f(*args)
-print(t2 - t0, t1 - t0, time.perf_counter() - t2)
+print(t2 - t0, t1 - t0, time.perf_counter() - t2, c1 - c0)
 """
 
 
-def first_call(T: int) -> tuple[float, float, float]:
-    """(first call, its compile part, a later call) in seconds, in a fresh process with an
-    empty cache directory. The first call is trace + passes + C generation + compiling +
-    loading (the compile part, ``lower``) and one run; imports and arguments excluded."""
+def first_call(T: int) -> tuple[float, float, float, float]:
+    """(first call, its compile part, a later call, the compile part's CPU seconds) in a fresh
+    process with an empty cache directory. The first call is trace + passes + C generation +
+    compiling + loading (the compile part, ``lower``) and one run; imports and arguments
+    excluded. CPU seconds (the process and the compiler) vary less on a busy machine."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="tg-rnn-cold-") as cache:
         env = dict(os.environ, TRACEGRAD_CACHE_DIR=cache, TRACEGRAD_PROGRAM_CACHE="0")
         out = subprocess.run([sys.executable, "-c", _FIRST_CALL, str(T)], cwd=root, env=env,
                              capture_output=True, text=True, check=True)
-    first, compile_part, later = (float(x) for x in out.stdout.split())
-    return first, compile_part, later
+    first, compile_part, later, compile_cpu = (float(x) for x in out.stdout.split())
+    return first, compile_part, later, compile_cpu
 
 
 def _median(fn, args, reps: int) -> float:
@@ -132,13 +140,15 @@ def main() -> int:
     firsts = {}
     for steps in ((10, 100) if opts.quick else (10, 1000, 10000)):
         runs = [first_call(steps) for _ in range(n_first)]
-        firsts[steps] = [statistics.median(r[k] for r in runs) for k in range(3)]
-        total, comp, later = firsts[steps]
-        print(f"  {steps:>6} steps: total {total:.3f} s  compile {comp:.3f} s  "
-              f"(a later call: {later:.3f} s)")
+        firsts[steps] = [statistics.median(r[k] for r in runs) for k in range(4)]
+        total, comp, later, comp_cpu = firsts[steps]
+        print(f"  {steps:>6} steps: total {total:.3f} s  compile {comp:.3f} s "
+              f"({comp_cpu:.3f} CPU s)  a later call {later:.3f} s")
     lo, hi = min(firsts), max(firsts)
-    print(f"  {hi} vs {lo} steps: compile {firsts[hi][1] / firsts[lo][1]:.2f}x, "
-          f"first call {firsts[hi][0] / firsts[lo][0]:.2f}x")
+    print(f"  {hi} vs {lo} steps: compile {firsts[hi][1] / firsts[lo][1]:.2f}x "
+          f"(CPU {firsts[hi][3] / firsts[lo][3]:.2f}x), first call "
+          f"{firsts[hi][0] / firsts[lo][0]:.2f}x")
+    print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
     ex = f.lower(*args).executable
     default_threads = ex.threads
