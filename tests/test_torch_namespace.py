@@ -252,7 +252,9 @@ def test_func_transforms():
     assert unused.tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(tg.GradientError, match="one-element"):
         grad(lambda v: v * 2)(x)
-    assert not hasattr(tg.func, "vmap")  # no batching transform yet (docs/tensor.md)
+    # torch.func.vmap: per-example values of a function of tensors (docs/vmap.md)
+    per = tg.func.vmap(lambda v: (v * v).sum())(tg.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    assert per.tolist() == [5.0, 25.0]
 
 
 def test_api_names_keep_their_meaning():
