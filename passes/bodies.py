@@ -44,7 +44,6 @@ def in_bodies(pass_fn: Callable[..., Graph]) -> Callable[..., Graph]:
     def run(graph: Graph, *args, **kwargs) -> Graph:
         graph = map_bodies(graph, lambda g: run(g, *args, **kwargs))
         return pass_fn(graph, *args, **kwargs)
-    run.flat = pass_fn  # the one-level pass, for callers that recurse themselves
     return run
 
 

@@ -81,14 +81,13 @@ def _prune_while(e: Eqn, live: set[int], dce) -> Eqn | None:
         return None
     cond = dce(cond)
     cond_reads = {i - ncc for i in _used_inputs(cond) if i >= ncc}
-    carries, pruned = _live_carries(body, nbc, nk, set(live), dce, cond_reads)
+    # the body pruned to the kept carries' outputs (all of them: dce(body) when every one stays)
+    carries, new_body = _live_carries(body, nbc, nk, set(live), dce, cond_reads)
     if len(carries) == nk:  # every carry stays: only dead code inside the graphs can go
-        new_body = dce(body)
         if new_body is body and cond is p["cond"]:
             return e
         return e.replace(params={**p, "cond": cond, "body": new_body})
     ks = sorted(carries)
-    new_body = _restrict(body, range(len(body.inputs)), ks, dce)
     new_cond = _restrict(cond, range(ncc + nk), [0], dce)
     cused, bused = _used_inputs(new_cond), _used_inputs(new_body)
     cc = [i for i in range(ncc) if i in cused]

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import tracegrad as tg
 from tracegrad import numpy as tnp
@@ -21,6 +22,7 @@ from tracegrad.passes.registry import PASSES, run_pipeline
 from tracegrad.prims import scan_p
 
 from cases import CASES, make_args
+from fuzz_programs import programs
 from programs import PROGRAMS
 
 registry._load_passes()
@@ -424,7 +426,7 @@ def test_c_backend_runs_fused_bodies():
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-# --- whole pipelines on the loop rows and on gradients of loops ------------------------------------
+# --- whole pipelines on the loop rows and on gradients of loops --------------------------------
 PIPES = ["O0", "O1", "O2", "O0-c", "O1-c", "O2-c"]
 CONTROL = [c for c in CASES if c.prim in ("scan", "while", "cond")]
 
@@ -434,6 +436,56 @@ def _grad_graph(case, args):
         outs = case.fn(*a)
         return sum(tnp.sum(tnp.sin(o)) for o in (outs if isinstance(outs, tuple) else (outs,)))
     return tg.make_ir(loss, grad=True, stage="grad")(*args)
+
+
+def _reads(graph) -> set:
+    return ({id(a) for e in graph.eqns for a in e.inputs} | {id(a) for a in graph.outputs})
+
+
+def _leftovers(graph) -> list:
+    """What O1/O2 should have removed, at any depth: loops with no used output, unused ys,
+    unused carries nothing reads, constants and xs a body does not read, and loop invariants
+    (a body equation whose variable operands are all loop constants)."""
+    found = []
+    used = _reads(graph)
+
+    def invariants(body, nconsts, what):
+        consts = {id(v) for v in body.inputs[:nconsts]}
+        for be in body.eqns:
+            vs = [a for a in be.inputs if isinstance(a, Var)]
+            if vs and all(id(a) in consts for a in vs):
+                found.append((what, "invariant", be.prim.name))
+        for i in range(nconsts):
+            if id(body.inputs[i]) not in _reads(body):
+                found.append((what, "unused constant", i))
+
+    for e in graph.eqns:
+        if e.prim.kind != "control":
+            continue
+        p = e.params
+        if not any(id(o) in used for o in e.outputs):
+            found.append((e.prim.name, "unused loop"))
+        if e.prim.name == "scan":
+            body, nc, nk = p["body"], p["num_consts"], p["num_carry"]
+            for j, o in enumerate(e.outputs):
+                if id(o) not in used and (j >= nk or id(body.inputs[nc + j]) not in _reads(body)):
+                    found.append(("scan", "unused output", j))
+            for i in range(nc + nk, len(body.inputs)):
+                if id(body.inputs[i]) not in _reads(body):
+                    found.append(("scan", "unused xs", i))
+            invariants(body, nc, "scan")
+        elif e.prim.name == "while":
+            cond, body = p["cond"], p["body"]
+            ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+            for k, o in enumerate(e.outputs):
+                if id(o) not in used and id(cond.inputs[ncc + k]) not in _reads(cond) and \
+                        id(body.inputs[nbc + k]) not in _reads(body):
+                    found.append(("while", "unused carry", k))
+            invariants(cond, ncc, "while cond")
+            invariants(body, nbc, "while body")
+        for _, g in subgraphs(p):
+            found += _leftovers(g)
+    return found
 
 
 @pytest.mark.parametrize("case", CONTROL, ids=[c.id for c in CONTROL])
@@ -457,6 +509,35 @@ def test_pipelines_agree_on_loop_programs_and_their_gradients(case):
                     for a, b in zip(ref, _run(out, args)):
                         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14,
                                                    err_msg=f"{case.id} {shapes} {pipe}")
+                    if pipe[:2] in ("O1", "O2"):
+                        assert not _leftovers(out), (case.id, pipe, _leftovers(out))
+
+
+@settings(max_examples=400, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(programs(max_steps=16))
+def test_random_programs_with_loops_lose_dead_parts_and_invariants(p):
+    """The class, on the fuzzer's programs (loops, branches, nested bodies): O1 and O2 keep
+    every value and leave no unused loop output, carry, constant or invariant, forward and
+    gradient."""
+    if not any(k in line for line in p.lines for k in ("scan(", "while_loop(", "cond(")):
+        return
+    args = p.make_args()
+    try:
+        graphs = [tg.make_ir(p.function(), stage="traced")(*args)]
+    except tg.TracegradError:
+        return
+    try:
+        graphs.append(tg.make_ir(p.function(), grad=True, stage="grad")(*args))
+    except tg.TracegradError:
+        pass  # not differentiable (integer outputs, while without max_iter ...)
+    for g in graphs:
+        ref = _run(g, args)
+        for pipe in ("O1", "O2-c"):
+            out, _ = run_pipeline(g, pipe, check=True)
+            for a, b in zip(ref, _run(out, args)):
+                np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12, equal_nan=True)
+            assert not _leftovers(out), (p.lines, pipe, _leftovers(out))
 
 
 def test_o2_shrinks_a_scan_gradient():
@@ -470,6 +551,7 @@ def test_o2_shrinks_a_scan_gradient():
     g = tg.make_ir(loss, grad=True, stage="grad")(*args)
     out, _ = run_pipeline(g, "O2", check=True)
     assert nested_eqn_count(out) < nested_eqn_count(g)
+    assert _leftovers(g) and not _leftovers(out)   # unused residuals before, none after
     for e in _loops(out, "scan"):
         assert "transpose" not in _prims(e.params["body"]) or \
             e.params["body"].eqns[-1].prim.name == "transpose"
