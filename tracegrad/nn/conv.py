@@ -1,12 +1,15 @@
 """Convolution and pooling as functions (``F.conv1d``, ``F.conv2d``, ``F.max_pool2d``,
 ``F.avg_pool2d``), written on ``tracegrad.numpy`` so they differentiate like everything else.
 
-Lowering (im2col): the padded input is moved to channels-last, each kernel offset is one
-*static* strided slice, the slices are stacked into patches (rows = output positions, columns =
-channel x kernel offset) and the contraction with the weight is ONE 2-D matmul, so the flops go
-to BLAS. The backward of a static slice is a static pad, so gradients need no scatter primitive.
-Shapes, padding, stride and dilation follow PyTorch (cross-correlation, weight
-``(out, in, *kernel)``, output size ``floor((L + 2p - d (k - 1) - 1) / s) + 1``).
+Convolutions are one ``conv`` primitive each (prims/conv.py: im2col + gemm in C, channels-last
+windows + matmul in NumPy; its gradients are convolutions again). It replaced an im2col written
+in IR (a static slice per kernel offset, stacked, one matmul; pads in the backward). Measured
+(CPU ms per forward + backward, float32, one BLAS thread; digits CNN 8x8, widths 16/32, batch
+64 | 28x28, widths 32/64, batch 64): C 1.07 -> 1.09 | 43.3 -> 40.6; NumPy backend
+3.08 -> 3.43 | 75.5 -> 79.4; the C build of the digits step 5.5 -> 3.6 s, its IR 272 -> 194
+lines. Pooling keeps the slice form. Shapes, padding, stride and dilation follow PyTorch
+(cross-correlation, weight ``(out, in, *kernel)``, output size
+``floor((L + 2p - d (k - 1) - 1) / s) + 1``).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import numpy as np
 
 from .. import numpy as tnp
 from ..errors import ShapeError, TracegradError
+from ..prims.conv import conv as _conv_p
 from ..tensor import tensor_op
 
 
@@ -32,18 +36,6 @@ def _out_size(size, k, s, p, d, what):
         raise ShapeError(f"{what}: input size {size} (padding {p}) is smaller than the "
                          f"dilated kernel {d * (k - 1) + 1}")
     return out
-
-
-def _patches(x, kernel, stride, dilation, out_sizes):
-    """x: (N, *spatial, C) already padded. Returns (N, *out, C, K) with K = prod(kernel), the
-    kernel offsets in row-major order (matching ``weight.reshape(O, C, K)``)."""
-    cols = []
-    for offs in itertools.product(*(range(k) for k in kernel)):
-        idx = (slice(None),) + tuple(
-            slice(o * d, o * d + s * (m - 1) + 1, s)
-            for o, d, s, m in zip(offs, dilation, stride, out_sizes)) + (slice(None),)
-        cols.append(x[idx])
-    return tnp.stack(cols, axis=-1)
 
 
 def _pad_spatial(x, padding, value=0.0):
@@ -87,26 +79,16 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd, what):
                          f"groups={groups} expects {ws[1] * groups} (and out channels "
                          f"divisible by groups)")
     pads = _resolve_padding(padding, kernel, stride, dilation, what)
-    outs = tuple(_out_size(xs[2 + i] + pads[i][0] + pads[i][1], kernel[i], stride[i], 0,
-                           dilation[i], what) for i in range(nd))
-    xp = _pad_spatial(x, pads)
-    xl = tnp.moveaxis(xp, 1, -1)                       # channels last: (N, *S, C)
-    cols = _patches(xl, kernel, stride, dilation, outs)  # (N, *out, C, K)
-    n, c_in, c_out = xs[0], xs[1], ws[0]
-    k = int(np.prod(kernel))
-    rows = int(n * np.prod(outs))
-    if groups == 1:
-        w2 = tnp.reshape(weight, (c_out, c_in * k))
-        y = tnp.matmul(tnp.reshape(cols, (rows, c_in * k)), tnp.transpose(w2))  # one BLAS call
-    else:  # one batched matmul over the groups: (G, rows, Cg*k) @ (G, Cg*k, Og)
-        cg, og = c_in // groups, c_out // groups
-        gc = tnp.moveaxis(tnp.reshape(cols, (rows, groups, cg * k)), 1, 0)
-        gw = tnp.transpose(tnp.reshape(weight, (groups, og, cg * k)), (0, 2, 1))
-        y = tnp.reshape(tnp.moveaxis(tnp.matmul(gc, gw), 0, 1), (rows, c_out))
+    for i in range(nd):  # the error PyTorch gives, before the primitive's own shape rule
+        _out_size(xs[2 + i] + pads[i][0] + pads[i][1], kernel[i], stride[i], 0, dilation[i],
+                  what)
+    dt = tnp.result_type(x, weight)
+    if not np.issubdtype(dt, np.floating):
+        raise TracegradError(f"{what}: needs float input and weight, got {dt}")
+    y = _conv_p(tnp.astype(x, dt), tnp.astype(weight, dt), stride, pads, None, dilation, groups)
     if bias is not None:
-        y = y + bias
-    y = tnp.reshape(y, (n,) + outs + (c_out,))
-    return tnp.moveaxis(y, -1, 1)
+        y = y + tnp.reshape(bias, (1, ws[0]) + (1,) * nd)
+    return y
 
 
 @tensor_op
