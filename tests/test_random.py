@@ -443,6 +443,9 @@ for shape in [(), (1,), (7,), (4, 5), (0, 3), (300001,)]:
 g = tg.jit(lambda k: (R.normal(k, (1001,)), R.permutation(k, 33), R.binomial(k, 5, 0.3, (7,))),
            backend="c")
 g(R.key(1))
+ks = np.arange(10, dtype=np.int64).reshape(5, 2)
+h = tg.jit(lambda ks: bind(random_bits_p, ks, shape=(3,)), backend="c")
+assert np.array_equal(h(ks), bind(random_bits_p, ks, shape=(3,)))
 print("SANITIZED OK")
 """
 
@@ -454,6 +457,7 @@ def test_threefry_kernel_under_address_and_undefined_sanitizers(tmp_path):
     import os
     import subprocess
     import sys
+
     from test_sanitized import SAN_FLAGS, _sanitizer_runtime
     asan, why = _sanitizer_runtime()
     if asan is None:
@@ -467,3 +471,20 @@ def test_threefry_kernel_under_address_and_undefined_sanitizers(tmp_path):
     report = r.stdout[-3000:] + r.stderr[-6000:]
     assert "runtime error" not in r.stderr and "AddressSanitizer" not in r.stderr, report
     assert r.returncode == 0 and "SANITIZED OK" in r.stdout, report
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_vmap_over_keys_draws_one_stream_per_key(backend):
+    """JAX's idiom vmap(f)(split(key, n)): the batching rule draws with the batch of keys,
+    each row the draw its key gives alone (a batch of keys is random_bits' own form)."""
+    keys = R.split(R.key(3), 4)
+
+    def f(k):
+        return R.normal(k, (5,)) + R.permutation(R.fold_in(k, 1), 5)
+    got = tg.jit(tg.vmap(f), backend=backend)(keys)
+    want = np.stack([f(k) for k in keys])
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    bits = tg.jit(lambda ks: bind(random_bits_p, ks, shape=(3,)), backend=backend)
+    ks = np.arange(12, dtype=np.int64).reshape(2, 3, 2)
+    assert np.array_equal(bits(ks), np.stack([[bind(random_bits_p, k, shape=(3,)) for k in row]
+                                              for row in ks]))

@@ -38,21 +38,23 @@ HELPER = "\n".join([
 
 def emit_random_bits(em, e) -> None:
     key, o = e.inputs[0], e.outputs[0]
-    n = size(o.aval.shape)
+    nkeys = size(key.aval.shape[:-1])  # a batch of keys (vmap): one draw per key
+    n = size(o.aval.shape) // nkeys    # (no elements at all never reaches an emitter)
     blocks = (n + 1) // 2
     em.n_kernels += 1
     kname = f"op{em.n_kernels}"
     body = ["uint32_t y0, y1;",
-            "tg_threefry2x32(k0, k1, (uint32_t)j, (uint32_t)((uint64_t)j >> 32), &y0, &y1);",
-            "o[2*j] = (int64_t)y0;",
-            f"if (2*j + 1 < {n}) o[2*j + 1] = (int64_t)y1;"]
+            # the key's low 32 bits per word, as the NumPy reference takes them
+            ("tg_threefry2x32((uint32_t)key[2*b], (uint32_t)key[2*b + 1], (uint32_t)j, "
+             "(uint32_t)((uint64_t)j >> 32), &y0, &y1);"),
+            f"o[b*{n} + 2*j] = (int64_t)y0;",
+            f"if (2*j + 1 < {n}) o[b*{n} + 2*j + 1] = (int64_t)y1;"]
     fn = [HELPER,
           f"/* {comment('threefry2x32 words')} */",
           (f"TG_KERNEL void {kname}(const {ctype(key.aval.dtype)}* restrict key, "
-           "int64_t* restrict o) {"),
-          # the key's low 32 bits per word, as the NumPy reference takes them
-          "    const uint32_t k0 = (uint32_t)key[0], k1 = (uint32_t)key[1];"]
-    fn += nest([blocks], body, names=["j"], work=blocks * 16)  # ~100 integer ops per block
+           "int64_t* restrict o) {")]
+    # ~100 integer operations per block
+    fn += nest([nkeys, blocks], body, names=["b", "j"], work=nkeys * blocks * 16)
     fn.append("}")
     em.kernels.append("\n".join(fn))
     em.stmt(f"    {kname}({em.read(key)}, {em.storage(o)});", e)

@@ -74,10 +74,19 @@ SMALL_BLOCKS = 24  # up to this many blocks, Python ints are faster than NumPy a
 def threefry_bits(key, shape) -> np.ndarray:
     """``prod(shape)`` 32-bit words (int64 values in [0, 2**32)) for ``key`` (two integers;
     their low 32 bits are the cipher key): block ``j`` encrypts the counter ``(j mod 2**32,
-    j >> 32)`` and gives words ``2j`` and ``2j + 1``."""
+    j >> 32)`` and gives words ``2j`` and ``2j + 1``. A batch of keys ``(..., 2)`` gives one
+    such draw per key, shape ``key.shape[:-1] + shape``."""
+    key = np.asarray(key)
     shape = tuple(int(d) for d in shape)
+    if key.ndim > 1:
+        draws = [_one_key(k, shape) for k in key.reshape(-1, 2)]
+        return np.array(draws, np.int64).reshape(key.shape[:-1] + shape)
+    return _one_key(key, shape)
+
+
+def _one_key(key, shape) -> np.ndarray:
     n = math.prod(shape)
-    k0, k1 = (int(v) & MASK32 for v in np.asarray(key).tolist())
+    k0, k1 = (int(v) & MASK32 for v in key.tolist())
     nblocks = (n + 1) // 2
     if nblocks <= SMALL_BLOCKS:
         words = [w for j in range(nblocks) for w in _threefry_py(k0, k1, j, 0)]
