@@ -9,13 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.special as sc
+import scipy.stats as _stats
+from c_support import needs_c
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hst
 
 import tracegrad as tg
 from tracegrad import lax
 from tracegrad.errors import UnsupportedOperationError
 from tracegrad.testing import check_grads
-
-from c_support import needs_c
 
 BACKENDS = ["numpy", pytest.param("c", marks=needs_c)]
 _rng = np.random.default_rng(0)
@@ -213,11 +215,6 @@ def test_special_functions_on_concrete_arrays_are_scipy_itself():
 
 
 # --- random compositions (the class: any program mixing them, not only each alone) --------
-import scipy.stats as _stats  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as hst  # noqa: E402
-
-
 def _sq(x):
     return 0.5 + np.square(x)  # into (0.5, inf): gamma functions' smooth region
 

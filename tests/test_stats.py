@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 import scipy.special as sc
 import scipy.stats as st
+from c_support import needs_c
 
 import tracegrad as tg
 from tracegrad.errors import UnsupportedOperationError
 from tracegrad.scipy import routing
 from tracegrad.testing import check_grads
-
-from c_support import needs_c
 
 BACKENDS = ["numpy", pytest.param("c", marks=needs_c)]
 rng = np.random.default_rng(3)
@@ -152,7 +151,8 @@ def test_names_bound_before_tracegrad_loads_are_routed():
             "g = tg.grad(lambda x: logsumexp(x))(x)\n"
             "want = logsumexp(x) + softmax(x)[0] + logpdf(x).sum()\n"
             "print(abs(v - want) < 1e-12, np.allclose(g, softmax(x), rtol=1e-14))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
     assert out.stdout.split() == ["True", "True"], out.stderr[-2000:]
 
 

@@ -47,7 +47,7 @@ def _numpy_sections() -> list[tuple[str, list[str]]]:
     ufuncs = [f"np.{n}" for n in dispatch._UFUNC_NAMES
               if isinstance(getattr(np, n, None), np.ufunc)]
     methods = [f"np.{u}.reduce" for u in dispatch._REDUCE_METHODS] + ["np.add.accumulate"] + \
-        [f"np.<ufunc>.outer (any ufunc above)"]
+        ["np.<ufunc>.outer (any ufunc above)"]
     # ufuncs are in the function table too (np.add(x, y, dtype=...)): listed above
     functions = [dispatch._numpy_name(f) for f in dispatch._function_table()
                  if not isinstance(f, np.ufunc)]

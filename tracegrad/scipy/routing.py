@@ -88,7 +88,7 @@ class _Router:
     """Called by a trampoline with the call's arguments: tracegrad's ``impl`` when one is
     traced, SciPy's ``original`` otherwise. For a method (``method``), ``args[0]`` is the
     instance and ``impl(self, args, kwargs)`` gets the rest."""
-    __slots__ = ("original", "impl", "qualname", "method")
+    __slots__ = ("impl", "method", "original", "qualname")
 
     def __init__(self, original, impl, qualname, method=False):
         self.original, self.impl, self.qualname, self.method = original, impl, qualname, method

@@ -19,7 +19,7 @@ import numpy as _np
 from .. import numpy as tnp
 from ..tracer import Tracer
 from .routing import implements, unsupported
-from .special import _float, betaln, erfc, gammaln, logsumexp, xlog1py, xlogy
+from .special import _float, betaln, erfc, gammaln, xlog1py, xlogy
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _NAN, _INF = float("nan"), float("inf")
@@ -124,7 +124,7 @@ def _norm_cdf(z, upper=False):
 
 
 def _cdf(name, args, kwargs, log=False, upper=False):
-    fn, shapes, continuous = _UNIVARIATE[name]
+    _, shapes, continuous = _UNIVARIATE[name]
     v = _parse(name, shapes, continuous, args, kwargs)
     if name == "norm":
         scale = _float(v["scale"])
