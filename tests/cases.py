@@ -604,8 +604,9 @@ def _source_rows() -> list[Case]:
         f, r = _iota_fns(iota_specs, dt)
         rows.append(Case("iota", f, r, NOARGS, (dt,), (), False, name=dt))
     # the key drawn from [-5, 5]: negative words check that only their low 32 bits count
-    rows.append(Case("random_bits", _random_bits_fn, _random_bits_ref, [((2,),)], INT,
-                     ("real",), False))
+    # (and a batch of keys, as vmap makes: one draw per key; an empty batch)
+    rows.append(Case("random_bits", _random_bits_fn, _random_bits_ref,
+                     [((2,),), ((3, 2),), ((0, 2),)], INT, ("real",), False))
     return rows
 
 
