@@ -34,6 +34,13 @@ raises `UnsupportedOperationError` naming the function as you wrote it (`np.frex
 SciPy's functions are called as usual (`scipy.special.gammaln(x)`,
 `scipy.stats.norm.logpdf(x, loc, scale)`); with a traced argument they run tracegrad's version
 (tracegrad/scipy/routing.py), with concrete ones SciPy's own, unchanged.
+
+Limits of the SciPy functions: the cdfs of `t`, `gamma` and `beta` need the incomplete gamma and
+beta functions, which tracegrad does not have (an error names them); `poisson.cdf` needs a
+concrete `k` (it sets the number of terms); `multivariate_normal` refuses `allow_singular=True`;
+`polygamma`'s order `n` gets no derivative (it is an integer); `betaln` is
+`gammaln(a) + gammaln(b) - gammaln(a + b)`, which loses digits when `a + b` is huge (1e-6
+relative at `a = 1e10, b = 1`).
 """
 
 

@@ -47,6 +47,13 @@ def _scipy_routing():
     from ..scipy import routing  # SciPy ufuncs: identity table, real names in errors
     return routing
 
+_COVERAGE = "docs/numpy-coverage.md lists the NumPy and SciPy functions tracegrad can trace"
+
+
+def _scipy_routing():
+    from ..scipy import routing  # SciPy ufuncs: identity table, real names in errors
+    return routing
+
 
 def _namespace() -> dict:
     """The ``tracegrad.numpy`` namespace, where every family's functions are found by name."""
@@ -90,7 +97,7 @@ def _dispatch_ufunc(ufunc, method, inputs, kwargs):
         a = reshape(a, sa + (1,) * len(_shape(b)))
         res = _namespace()[_UFUNC_NAMES[name]](a, b)
         return res if dtype is None else astype(res, dtype)
-    _unsupported(f"np.{name}.{method}")
+    _unsupported(f"np.{name}.{method}", _COVERAGE)
 
 
 _FUNCTIONS = None
