@@ -47,13 +47,6 @@ def _scipy_routing():
     from ..scipy import routing  # SciPy ufuncs: identity table, real names in errors
     return routing
 
-_COVERAGE = "docs/numpy-coverage.md lists the NumPy and SciPy functions tracegrad can trace"
-
-
-def _scipy_routing():
-    from ..scipy import routing  # SciPy ufuncs: identity table, real names in errors
-    return routing
-
 
 def _namespace() -> dict:
     """The ``tracegrad.numpy`` namespace, where every family's functions are found by name."""
