@@ -171,3 +171,11 @@ def test_gradient_c_backend_agrees(name, fn, x):
     g_np = tg.jit(tg.grad(loss), backend="numpy")(x)
     g_c = tg.jit(tg.grad(loss), backend="c")(x)
     np.testing.assert_allclose(g_c, g_np, rtol=1e-12, atol=1e-14)
+
+
+def test_array_methods_on_traced_arrays():
+    x = np.array([[3.0, 1.0, 2.0], [0.5, -1.0, 4.0]])
+    got = tg.jit(lambda x: (x.argsort(axis=0), x.cumprod(axis=1), x[:, 2].searchsorted(3.0)),
+                 backend="numpy")(x)
+    _assert_same(tuple(got), (x.argsort(axis=0, kind="stable"), x.cumprod(axis=1),
+                              x[:, 2].searchsorted(3.0)))

@@ -425,6 +425,15 @@ class Tracer:
     def cumsum(self, axis=None, dtype=None, out=None):
         return _tnp().cumsum(self, axis=axis, dtype=dtype, out=out)
 
+    def cumprod(self, axis=None, dtype=None, out=None):
+        return _tnp().cumprod(self, axis=axis, dtype=dtype, out=out)
+
+    def argsort(self, axis=-1, kind=None, order=None, *, stable=None):
+        return _tnp().argsort(self, axis=axis, kind=kind, order=order, stable=stable)
+
+    def searchsorted(self, v, side="left", sorter=None):
+        return _tnp().searchsorted(self, v, side=side, sorter=sorter)
+
     def clip(self, min=None, max=None, out=None, **kwargs):
         return _tnp().clip(self, min, max, out=out, **kwargs)
 
