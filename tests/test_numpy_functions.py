@@ -1131,6 +1131,23 @@ EXTRAS = [
     Case("select-scalar-choices", lambda m, a: m.select([a < 0, a > 1], [-1, 1]), (X,)),
     Case("real-imag", lambda m, a: m.real(a) + m.imag(a), (F32,)),
     Case("iscomplexobj", lambda m, a: a * m.iscomplexobj(a) + m.isrealobj(a), (X,)),
+    # issue 17 item 4 (gradients and the C backend: tests/test_array_building.py)
+    Case("append", lambda m, a, b: m.append(a, b), (X, normal(5))),
+    Case("append-axis", lambda m, a: m.append(a, a[:1], axis=0), (X,)),
+    Case("vsplit", lambda m, a: m.vsplit(a, [1]), (X,)),
+    Case("hsplit", lambda m, a: m.hsplit(a, 2), (X,)),
+    Case("dsplit", lambda m, a: m.dsplit(a, [1, 3]), (X3,)),
+    Case("row_stack-dtype", lambda m, a, b: m.vstack([a, b], dtype=np.float32), (X, Y)),
+    Case("rot90", lambda m, a: m.rot90(a, 3, axes=(2, 0)), (X3,)),
+    Case("rollaxis", lambda m, a: m.rollaxis(a, 2, 1), (X3,)),
+    Case("gradient", lambda m, a: m.gradient(a, 0.5, np.array([0., 1., 3., 3.5]),
+                                             edge_order=2), (X,)),
+    Case("gradient-axis", lambda m, a: m.gradient(a, axis=-1), (X3,)),
+    Case("cross", lambda m, a, b: m.cross(a, b, axisa=0, axisb=1, axisc=0),
+         (normal(3, 4), normal(4, 3))),
+    Case("angle", lambda m, a: m.angle(a, deg=True), (X,)),
+    Case("real_if_close", lambda m, a: m.real_if_close(a), (F32,)),
+    Case("iscomplex-isreal", lambda m, a: (m.iscomplex(a), m.isreal(a)), (I32,)),
 ]
 
 

@@ -49,6 +49,9 @@ from .gather import at, compress, extract, _getitem, take, take_along_axis
 from .sorting import (argpartition, argsort, cumprod, median, partition, percentile,  # noqa
                       quantile, searchsorted, sort, unique)
 from .signal import convolve, correlate, install_scipy_signal
+from .rearranging import append, dsplit, hsplit, rollaxis, rot90, row_stack, vsplit  # noqa
+from .calculus import cross, gradient  # noqa: F401
+from .realness import angle, iscomplex, isreal, real_if_close  # noqa: F401
 from .dispatch import _dispatch_function, _dispatch_ufunc
 
 install_scipy_linalg()  # scipy.linalg's functions route traced arguments here

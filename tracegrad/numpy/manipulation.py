@@ -10,7 +10,7 @@ import numpy as _np
 
 from .. import dtypes as _dt
 from .. import lax
-from ..errors import ArgumentError, ShapeError, TracegradError
+from ..errors import ArgumentError, DTypeError, ShapeError, TracegradError
 from ..source_info import user_src_with_text
 from ..tracer import Tracer
 from .registry import _public, _unsupported
@@ -217,9 +217,19 @@ def hstack(tup):
 
 
 @_public
-def vstack(tup):
+def vstack(tup, *, dtype=None, casting="same_kind"):
     arrs = atleast_2d(*tup) if len(tup) > 1 else [atleast_2d(*tup)]
-    return concatenate(arrs, axis=0)
+    if dtype is not None:  # NumPy's casting rule, checked on the static dtypes
+        _check_cast(arrs, dtype, casting, "vstack")
+    return concatenate(arrs, axis=0, dtype=dtype)
+
+
+def _check_cast(arrs, dtype, casting, name):
+    target = _creation_dtype(dtype, None)
+    for a in arrs:
+        if not _np.can_cast(_dtype(a), target, casting=casting):
+            raise DTypeError(f"np.{name}: cannot cast array data from {_dtype(a)} to {target} "
+                             f"according to the rule {casting!r}", src=user_src_with_text(4))
 
 
 @_public
