@@ -61,17 +61,19 @@ class _Counter:
         monkeypatch.setattr(L.Node, "__init__", counted_node)
 
 
-def test_manual_gradient_iteration_runs_five_programs(monkeypatch):
-    """One program for loss.item() (it also keeps y_pred, which the user holds) and one per
-    in-place update (the update's value computed with every held lazy tensor). Before, the
-    value of each update and the lazy tensors held were two programs, and y_pred was computed
-    again by the second: 9 programs per iteration."""
+def test_manual_gradient_iteration_runs_one_program(monkeypatch):
+    """The four in-place updates are deferred (lazy.defer_write) and land with the next
+    iteration's loss.item(): one program per iteration computes the previous gradients and
+    updates, the forward pass and the loss. Before: 9 programs (the value of each update and
+    the lazy tensors held were two programs, and y_pred was computed again by the second)."""
     _manual_loop(3)  # programs compiled
     counter = _Counter(monkeypatch)
     _manual_loop(1)
     base = counter.runs
-    _manual_loop(3)
-    assert counter.runs - base == 3 * 5
+    _manual_loop(4)
+    # per call of _manual_loop: the first iteration's item() has no writes to apply (one
+    # program), the following iterations one program each, and the final reads one more
+    assert counter.runs - base == 4 + 1
 
 
 def test_manual_gradient_iteration_walks_each_node_once(monkeypatch):
@@ -97,10 +99,11 @@ def test_in_place_update_keeps_held_values_and_runs_one_program(monkeypatch):
     held = w * 3.0
     step = held.sum()
     counter = _Counter(monkeypatch)
-    w -= 0.5 * step  # step is lazy: one program computes it, held, and the new w
+    w -= 0.5 * step  # deferred: nothing runs yet
+    assert counter.runs == 0
+    np.testing.assert_array_equal(w.numpy(), [-3.5, -3.5, -3.5])  # one program for it all
     assert counter.runs == 1
-    np.testing.assert_array_equal(held.numpy(), [3, 3, 3])
-    np.testing.assert_array_equal(w.numpy(), [-3.5, -3.5, -3.5])
+    np.testing.assert_array_equal(held.numpy(), [3, 3, 3])  # computed from the old w
 
 
 def test_pending_list_stays_bounded_without_mutations():

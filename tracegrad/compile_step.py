@@ -132,6 +132,9 @@ class CompiledStep:
     def __call__(self, *args, **kwargs):
         if T._CAPTURE:
             return self.fn(*args, **kwargs)  # nested: part of the enclosing capture
+        # a replay reads leaves' arrays and writes parameters in place: deferred writes land
+        # first, and lazy tensors still held are computed from the values they were made of
+        T._before_mutation()
         leaves, tree = tree_flatten((args, kwargs))
         try:
             sig = self._signature(leaves, tree)

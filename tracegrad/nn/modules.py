@@ -29,6 +29,9 @@ class Parameter(Tensor):
             arr = np.array(arr)  # updated in place by optimizers
         super().__init__(arr, requires_grad=False)
         self._value = arr  # shares the caller's memory, as PyTorch's Parameter does
+        self._private = False
+        if isinstance(data, Tensor):
+            data._private = False  # (so no write to either may be deferred)
         if requires_grad:
             self.requires_grad_(True)
 

@@ -1,8 +1,9 @@
 """``tg.Tensor``, the PyTorch-style front: operations record a lazy DAG, and values and gradients
 come from compiled programs built from it (cached by the DAG's structure, never by values).
 
-One job per module: ``lazy`` (the graph, program caches, evaluation, ``apply_op``),
-``grad_mode``, ``core`` (the ``Tensor`` class), ``methods`` (its array methods), ``ops``
+One job per module: ``lazy`` (the graph, program caches, evaluation, ``apply_op``, deferred
+in-place writes), ``walk`` (the DAG behind some tensors and its structural key), ``pending``
+(weak collections of tensors), ``grad_mode``, ``core`` (the ``Tensor`` class), ``methods`` (its array methods), ``ops``
 (operation bodies), ``creation`` (``tensor``, ``zeros``, ...), ``autograd`` (``backward``),
 and PyTorch's namespace: ``device`` (dtype/device names), ``functions`` (``tg.sin``,
 ``tg.cat``, ...), ``func`` (``tg.func.grad``, ``jacrev``, ...).
@@ -17,7 +18,8 @@ from .lazy import (_CACHE_LIMIT, _CAPTURE, _FLAT_TREES, _FLAT_TYPES,  # noqa: F4
                    Node, _before_mutation, _capture, _compile_graph, _flat_tree, _forward_op,
                    _freed_error, _has_tensor, _leaf_for_array, _materialize,
                    _no_values_in_capture, _node_outputs, _Op, _program, _remember, _serial,
-                   _skey, _trace_op, _value_of, _Walk, apply_op, bump_state_version, tensor_op)
+                   _skey, _trace_op, _value_of, _Walk, _WRITES, apply_op, bump_state_version,
+                   defer_write, flush, tensor_op)
 from .core import (_META_FUNCS, GradFn, Tensor, _canon_dtype, _rebuild,  # noqa: F401
                    _tensor_free, _to_array, zero_grad_of)
 from .methods import _dim, _MaxResult, TensorMethods  # noqa: F401

@@ -11,7 +11,7 @@ from ..ir import AVal
 from ..source_info import names_caller
 from .grad_mode import _GRAD_ENABLED, no_grad
 from .lazy import (_CAPTURE, _before_mutation, _capture, _serial, _value_of, apply_op,
-                   bump_state_version)
+                   bump_state_version, defer_write)
 from .methods import TensorMethods
 from .ops import (_as_dtype, _assign_like, _call_function, _call_ufunc, _full_like, _set_item,
                   _shape_of, _stop_gradient, tnp_add, tnp_div, tnp_mul, tnp_sub)
@@ -83,6 +83,7 @@ class Tensor(TensorMethods):
         "_grad_of",
         "_index",
         "_node",
+        "_private",
         "_rg",
         "_serial",
         "_value",
@@ -99,6 +100,7 @@ class Tensor(TensorMethods):
                                 f"this one is {arr.dtype}")
         self._value = arr
         self._node = None
+        self._private = True  # a copy of data: no one else holds this array (defer_write)
         self._index = 0
         self._rg = bool(requires_grad)
         self._grad = None
@@ -110,6 +112,7 @@ class Tensor(TensorMethods):
         t = cls.__new__(cls)
         t._value = arr
         t._node = None
+        t._private = False  # arr may be shared: in-place writes are never deferred
         t._index = 0
         t._rg = requires_grad
         t._grad = None
@@ -139,6 +142,7 @@ class Tensor(TensorMethods):
                                 f"this one is {self._value.dtype}")
         if bool(requires_grad) != self._rg:
             bump_state_version()
+            _value_of(self)  # a deferred write lands first: later operations read the leaf
         self._rg = bool(requires_grad)
         return self
 
@@ -191,7 +195,8 @@ class Tensor(TensorMethods):
         if _CAPTURE:
             return self._symbolic_detach()
         if node is None:
-            return Tensor._leaf(self._value, False)
+            self._private = False  # the two share memory from now on
+            return Tensor._leaf(_value_of(self), False)
         v = node.values[self._index]
         return Tensor._leaf(v, False) if v is not None else self._symbolic_detach()
 
@@ -211,6 +216,7 @@ class Tensor(TensorMethods):
         """A leaf's NumPy array (writable in place); a computed tensor's values."""
         if self._node is None:
             _before_mutation()  # the caller may write into it
+            self._private = False
             return self._value
         return _value_of(self)
 
@@ -228,6 +234,7 @@ class Tensor(TensorMethods):
         """The values as a NumPy array (a leaf's own array, as in PyTorch)."""
         if self._node is None:
             _before_mutation()
+            self._private = False
             return self._value
         return _value_of(self)
 
@@ -246,7 +253,11 @@ class Tensor(TensorMethods):
         v = _value_of(self)
         if dtype is not None and v.dtype != dtype:
             return v.astype(dtype)
-        return np.array(v, copy=True) if copy else v
+        if copy:
+            return np.array(v, copy=True)
+        if self._node is None:
+            self._private = False  # np.asarray(t) shares the leaf's memory
+        return v
 
     # --- static attributes --------------------------------------------------------------
     @property
@@ -383,6 +394,11 @@ class Tensor(TensorMethods):
         if cap is not None:
             val = apply_op(_assign_like, (self, value), name="assign")
             cap.replace(self, val)
+            return
+        # (not for a leaf that requires grad: operations on it must keep reading the leaf)
+        if self._private and not self._rg and value._node is not None and not value._rg and \
+                value.shape == self._value.shape and value.dtype == self._value.dtype:
+            defer_write(self, value)  # applied with the next program (see lazy.defer_write)
             return
         # one program computes the value together with every lazy tensor still held (which
         # must keep the leaf's old value): reading the value first would run two

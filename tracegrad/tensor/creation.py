@@ -56,6 +56,7 @@ def _shape_args(shape):
 
 def _make(arr, requires_grad):
     t = Tensor._leaf(arr, False)
+    t._private = True  # a fresh array: in-place writes may be deferred (lazy.defer_write)
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import operator
 from weakref import ref as _weakref
 
 import numpy as np
@@ -20,10 +19,12 @@ from ..pytree import tree_flatten, tree_unflatten
 from ..tracer import TraceContext, Tracer
 from .grad_mode import _GRAD_ENABLED
 from .pending import IdWeakSet, PendingList  # noqa: F401  (IdWeakSet: this package's interface)
+from .walk import _freed_error, _Walk  # noqa: F401  (_freed_error: this package's interface)
 
 # --- global state ----------------------------------------------------------------------------
 _CAPTURE: list = []             # the active tg.compile capture (compile_step.Capture), if any
 _PENDING = PendingList()        # lazy tensors the user still holds (values not computed yet)
+_WRITES: dict = {}              # id(leaf) -> (leaf, lazy value): deferred in-place writes
 _serial = itertools.count(1)    # creation order of leaves (a capture knows what it created)
 _MAX_LAZY_DEPTH = 256           # longer unevaluated chains are computed eagerly (bounded programs)
 _STATE_VERSION = [0]            # bumped by train()/eval(), requires_grad_ ...: tg.compile guards
@@ -77,8 +78,7 @@ def _compile_graph(graph, name):
     return lowered.executable
 
 
-_node_serial = itertools.count()
-_by_serial = operator.attrgetter("serial")
+_node_serial = itertools.count()  # Node.serial: creation order (walk.py sorts by it)
 
 
 class Node:
@@ -145,6 +145,9 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
         for x in args:
             if isinstance(x, Tensor):
                 node = x._node
+                if node is None and _WRITES and id(x) in _WRITES:
+                    x = _WRITES[id(x)][1]  # a leaf written in place: its new (lazy) value
+                    node = x._node
                 if node is None:
                     v = x._value
                     refs.append(x)
@@ -207,6 +210,8 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
         if isinstance(x, Tensor):
             if cap is not None:
                 x = cap.current(x)
+            elif _WRITES and x._node is None and id(x) in _WRITES:
+                x = _WRITES[id(x)][1]
             node = x._node
             if node is None:
                 v = x._value
@@ -356,142 +361,6 @@ def _has_tensor(xs) -> bool:
     return False
 
 
-# --- the DAG behind a set of outputs -----------------------------------------------------------
-class _Walk:
-    """The nodes behind some outputs in topological order, the inputs they read (leaves, and
-    computed values cut from the DAG) and the structural key of it all."""
-
-    __slots__ = ("codes", "in_pos", "inputs", "nodes", "pos", "probes", "specs")
-
-    def __init__(self, roots, grad_mode: bool, probes=()):
-        self.nodes: list = []
-        self.pos: dict = {}
-        self.inputs: list = []
-        self.in_pos: dict = {}
-        self.codes: list = []
-        self.specs: list = []   # (shape, dtype) of each input, for the key
-        self.probes = probes
-        found: dict = {}
-        stack = []
-        for node in roots:
-            if id(node) not in found:
-                if grad_mode and node.requires_grad and node.freed:
-                    _freed_error()
-                found[id(node)] = node
-                stack.append(node)
-        # the nodes to run: reachable through values not computed yet (and, for a gradient,
-        # through every node that requires grad); each node is created after its inputs, so
-        # creation order is a topological order (one scan per node, no post-order bookkeeping)
-        while stack:
-            for ref in stack.pop().inputs:
-                if type(ref) is tuple:
-                    child = ref[0]
-                    if id(child) not in found and (child.values[ref[1]] is None or (
-                            grad_mode and child.requires_grad)):
-                        if grad_mode and child.requires_grad and child.freed:
-                            _freed_error()
-                        found[id(child)] = child
-                        stack.append(child)
-        nodes = list(found.values())
-        if len(nodes) > 1:
-            nodes.sort(key=_by_serial)
-        self._number(nodes)
-
-    def ref_code(self, ref) -> int:
-        """Leaves and cut values are inputs (codes >= 0); node outputs are negative."""
-        if type(ref) is tuple:
-            node, j = ref
-            p = self.pos.get(id(node))
-            if p is not None:
-                return -1 - (p * 1024 + j)
-            return self.in_pos[(id(node), j)]
-        return self.in_pos[id(ref)]
-
-    def _number(self, nodes):
-        """Codes of ``nodes`` (in topological order): a node input is ``-1 - (pos * 1024 + j)``;
-        leaves and computed values are inputs numbered in order of first use."""
-        pos, in_pos, inputs = self.pos, self.in_pos, self.inputs
-        codes, specs = self.codes, self.specs
-        self.nodes = nodes
-        for p, node in enumerate(nodes):
-            pos[id(node)] = p
-        for node in nodes:
-            code = []
-            for ref in node.inputs:
-                if type(ref) is tuple:
-                    child, j = ref
-                    p = pos.get(id(child))
-                    if p is not None:
-                        code.append(-1 - (p * 1024 + j))
-                        continue
-                    k = (id(child), j)  # already computed: read, not redone
-                    c = in_pos.get(k)
-                    if c is None:
-                        c = in_pos[k] = len(inputs)
-                        inputs.append(ref)
-                        av = child.op.out_avals[j]
-                        specs.append((av.shape, av.dtype))
-                else:
-                    k = id(ref)
-                    c = in_pos.get(k)
-                    if c is None:
-                        c = in_pos[k] = len(inputs)
-                        inputs.append(ref)
-                        v = ref._value
-                        specs.append((v.shape, v.dtype))
-                code.append(c)
-            codes.append((node.op.id, tuple(code)))
-
-    def input_values(self):
-        vals = []
-        for r in self.inputs:
-            if type(r) is tuple:
-                vals.append(r[0].values[r[1]])
-            else:
-                vals.append(r._value)
-        return vals
-
-    def input_avals(self):
-        out = []
-        for r in self.inputs:
-            if type(r) is tuple:
-                out.append(r[0].op.out_avals[r[1]])
-            else:
-                out.append(AVal(r._value.shape, r._value.dtype))
-        return out
-
-    def key(self):
-        return (tuple(self.codes), tuple(self.specs))
-
-    def build(self, ins, probe_vals=None):
-        """Re-emit the DAG into the active trace on input tracers ``ins``; returns a function
-        mapping a ref code to its traced value. ``probe_vals[(pos, j)]`` is added to a node
-        output (a zero input whose gradient is that output's gradient)."""
-        from ..interpreter import eval_graph
-        env = []
-
-        def resolve(code):
-            if code >= 0:
-                return ins[code]
-            p, j = divmod(-1 - code, 1024)
-            return env[p][j]
-
-        for p, (node, (_, codes)) in enumerate(zip(self.nodes, self.codes)):
-            outs = eval_graph(node.op.graph, [resolve(c) for c in codes])
-            if probe_vals:
-                outs = [tnp.add(o, probe_vals[(p, j)]) if (p, j) in probe_vals else o
-                        for j, o in enumerate(outs)]
-            env.append(outs)
-        return resolve
-
-
-def _freed_error():
-    raise GradientError(
-        "Trying to backward through the graph a second time: the first backward() freed it. "
-        "Call backward(retain_graph=True) the first time if you need to backward through the "
-        "same graph again (or recompute the forward pass)")
-
-
 _CACHE_LIMIT = 2048  # programs and ops kept per cache (oldest dropped first)
 
 
@@ -535,7 +404,37 @@ def _no_values_in_capture(what: str):
 def _materialize(tensors) -> None:
     """Compute the values of lazy ``tensors`` with one compiled program (cached by structure).
     Pending tensors whose operations that program runs anyway come out of it too (a later
-    program would otherwise compute them again: ``y_pred`` behind ``loss.item()``)."""
+    program would otherwise compute them again: ``y_pred`` behind ``loss.item()``); with
+    deferred writes, every pending tensor does, and the writes are applied (``flush``)."""
+    if _WRITES and not _CAPTURE:
+        flush(tensors)
+    else:
+        _compute(tensors)
+
+
+def defer_write(leaf, value) -> None:
+    """``leaf``'s array becomes ``value`` (a lazy tensor of its shape and dtype that does not
+    require grad) at the next ``flush``, so that the write shares the program that computes
+    the next value read (a training loop of in-place updates runs one program per step, not
+    one per update). Operations recorded from now on read ``value`` in the leaf's place;
+    those recorded before read the old array, which ``flush`` overwrites only after they ran.
+    The tensor front defers only writes to leaves whose array nobody else holds (``_private``:
+    not shared by ``numpy()``, ``.data``, ``detach()``, ``from_numpy``, ...)."""
+    _WRITES[id(leaf)] = (leaf, value)
+
+
+def flush(tensors=()) -> None:
+    """Compute ``tensors``, every pending lazy tensor and the deferred writes' values in one
+    program, then write those values into their leaves. If the program fails, no leaf is
+    written and the writes stay deferred (a later read raises again, never a stale value)."""
+    writes = list(_WRITES.values())
+    _compute(list(tensors) + _PENDING.take() + [v for _, v in writes])
+    _WRITES.clear()
+    for leaf, v in writes:
+        np.copyto(leaf._value, v._node.values[v._index], casting="unsafe")
+
+
+def _compute(tensors) -> None:
     todo = [t for t in tensors if t._node is not None and t._node.values[t._index] is None]
     if not todo:
         return
@@ -560,13 +459,19 @@ def _materialize(tensors) -> None:
 def _before_mutation() -> None:
     """Leaves are about to change in place: compute every lazy tensor the user still holds,
     so it keeps the value it had when it was created (as PyTorch's eager values do)."""
-    if _PENDING and not _CAPTURE:
-        _materialize(_PENDING.take())
+    if _CAPTURE:
+        return
+    if _WRITES:
+        flush()
+    elif _PENDING:
+        _compute(_PENDING.take())
 
 
 def _value_of(t: Tensor) -> np.ndarray:
     node = t._node
     if node is None:
+        if _WRITES and id(t) in _WRITES:
+            flush()
         return t._value
     v = node.values[t._index]
     if v is None:
