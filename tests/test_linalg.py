@@ -199,31 +199,47 @@ def test_gradient_same_on_c(name):
                                rtol=1e-9, atol=1e-12)
 
 
-# --- failures: NaN in the failed matrix, as JAX; NumPy's own convention for slogdet ------------
+# --- failures: LinAlgError as NumPy, naming the matrix, the user's line and the fix -----------
 NOT_PD = np.array([[1.0, 2.0], [2.0, 1.0]])
 SINGULAR = np.array([[1.0, 2.0], [2.0, 4.0]])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_not_positive_definite_gives_nan_in_that_matrix_only(backend):
-    with pytest.raises(np.linalg.LinAlgError):  # eager NumPy raises
-        np.linalg.cholesky(NOT_PD)
-    out = tg.jit(np.linalg.cholesky, backend=backend)(np.stack([NOT_PD, np.eye(2)]))
-    assert np.isnan(out[0]).all()
-    np.testing.assert_array_equal(out[1], np.eye(2))
+def _raises_like_numpy(fn, arg, backend, match):
+    """NumPy raises LinAlgError; so does the compiled function, with the user's line."""
+    with pytest.raises(np.linalg.LinAlgError):
+        fn(arg)
+    with pytest.raises(tg.LinAlgError, match=match) as info:
+        tg.jit(fn, backend=backend)(arg)
+    assert isinstance(info.value, np.linalg.LinAlgError)
+    assert "test_linalg.py:" in str(info.value)  # the line that called np.linalg
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_singular_solve_gives_nan_and_slogdet_matches_numpy(backend):
-    f = tg.jit(lambda a: (np.linalg.solve(a, np.ones(2)), np.linalg.inv(a),
-                          *np.linalg.slogdet(a), np.linalg.det(a)), backend=backend)
-    x, ainv, sign, logdet, det = f(SINGULAR)
-    assert np.isnan(x).all() and np.isnan(ainv).all()
-    assert (sign, logdet, det) == (0.0, -np.inf, 0.0)
+def test_not_positive_definite_raises_naming_the_matrix(backend):
+    _raises_like_numpy(lambda a: np.linalg.cholesky(a), np.stack([np.eye(2), NOT_PD]), backend,
+                       r"not positive definite.*jitter.*matrix \(1,\) of the batch")
+    _raises_like_numpy(lambda a: sl.cho_factor(a), NOT_PD, backend, "not positive definite")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_singular_solve_raises_and_slogdet_matches_numpy(backend):
+    _raises_like_numpy(lambda a: np.linalg.solve(a, np.ones(2)), SINGULAR, backend,
+                       "singular matrix.*lstsq")
+    _raises_like_numpy(lambda a: np.linalg.inv(a), np.stack([SINGULAR] * 2), backend,
+                       r"singular matrix.*matrix \(0,\)")
+    _raises_like_numpy(lambda a: sl.solve_triangular(a, np.ones(2), lower=True),
+                       np.array([[1.0, 0.0], [1.0, 0.0]]), backend, "solve_triangular: singular")
+    f = tg.jit(lambda a: (*np.linalg.slogdet(a), np.linalg.det(a)), backend=backend)
+    assert f(SINGULAR) == (0.0, -np.inf, 0.0)
     assert tuple(np.linalg.slogdet(SINGULAR)) == (0.0, -np.inf)
-    tri = tg.jit(lambda a: sl.solve_triangular(a, np.ones(2), lower=True),
-                 backend=backend)(np.array([[1.0, 0.0], [1.0, 0.0]]))
-    assert np.isnan(tri).all()
+
+
+@needs_c
+def test_a_failure_does_not_stick_to_the_next_call():
+    f = tg.jit(np.linalg.cholesky, backend="c")
+    with pytest.raises(tg.LinAlgError):
+        f(NOT_PD)
+    np.testing.assert_array_equal(f(np.eye(2)), np.eye(2))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

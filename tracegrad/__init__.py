@@ -9,7 +9,7 @@ from . import numpy  # noqa: F401  (tracegrad.numpy: the traced NumPy namespace)
 from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jvp, make_ir, value_and_grad,  # noqa: F401
                   vjp, vmap, transform_cache_clear, transform_cache_info)
 from .errors import (ArgumentError, CompileError, DTypeError, GradientError,  # noqa: F401
-                     IRError, ShapeError,
+                     IRError, LinAlgError, ShapeError,
                      TracegradError, TracerArrayConversionError, TracerBoolError,
                      TracegradWarning, UnsupportedOperationError)
 from .ir import AVal, Eqn, Graph, Lit, Var, verify  # noqa: F401

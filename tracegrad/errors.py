@@ -4,6 +4,8 @@ All errors derive from ``TracegradError`` so callers can catch the whole family 
 """
 from __future__ import annotations
 
+import numpy as np
+
 
 class TracegradError(Exception):
     """Base class of every error tracegrad raises on purpose."""
@@ -110,3 +112,9 @@ class ArraySubclassError(TracegradError, TypeError):
 class TracedRandomError(UnsupportedOperationError):
     """A draw from ``np.random`` while tracing: its numbers would be frozen into the program and
     repeat on every call. Pass the noise as an argument instead."""
+
+
+class LinAlgError(TracegradError, np.linalg.LinAlgError):
+    """A matrix a factorisation or solve cannot take inside a compiled program (not positive
+    definite for ``cholesky``, singular for ``solve``/``inv``, no convergence for
+    ``eigh``/``svd``); also a ``numpy.linalg.LinAlgError``, which is what NumPy raises there."""

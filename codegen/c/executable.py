@@ -74,13 +74,13 @@ class CExecutable:
             from .blas_lib import blas_functions, gemv_functions
             self.module.set_blas(*blas_functions()[:3], *gemv_functions())
             blas_threads = c_threads.blas_thread_functions()
-        if hasattr(self.module, "set_lapack"):  # factorisations (lapack.py)
-            from .lapack import set_lapack
-            set_lapack(self.module)
         self._blas_threads = blas_threads
         self._adapt = adapt_threads()
         self.set_threads(num_threads())
         self._run = self.module.run
+        if hasattr(self.module, "set_lapack"):  # factorisations: addresses, failures raise
+            from .lapack import prepare_module
+            self._run = prepare_module(self.module)
         self._consts = prog.constants
         self._out_specs = [(a.shape, a.dtype) for a in prog.out_avals]
         self._arena_bytes = max(prog.arena_bytes, ARENA_ALIGN)

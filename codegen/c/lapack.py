@@ -15,14 +15,18 @@ A^T, and getrs with trans 'T' solves A x = b; syevd gets a transposed copy (A it
 major, lower triangle: what np.linalg.eigh hands LAPACK, so both backends agree to rounding);
 gesdd and geqrf/orgqr likewise get column-major copies, and their factors are transposed back.
 
-A matrix that is not positive definite or is exactly singular gives NaN in its own result (the
-NumPy backend's convention, tracegrad/prims/linalg_np.py); slogdet of a singular matrix is
-(0, -inf), as NumPy's.
+A matrix that is not positive definite or is exactly singular, or on which LAPACK does not
+converge, records its equation ("site") and batch index; the executable then raises
+``tracegrad.LinAlgError``, as the NumPy backend does (tracegrad/prims/linalg_np.py), instead of
+returning the NaN the failed matrix was given. slogdet of a singular matrix is (0, -inf), as
+NumPy's.
 """
 from __future__ import annotations
 
 import ctypes
 from functools import lru_cache
+
+import numpy as np
 
 from tracegrad.prims.linalg import (cholesky_p, eigh_p, slogdet_p, solve_p,
                                     triangular_solve_p)
@@ -55,9 +59,41 @@ def _index(routine: str, t: str) -> int:
     return ROUTINES.index(routine) * 2 + (t == "double")
 
 
-def set_lapack(module) -> None:
-    """Give a loaded module that calls LAPACK its addresses."""
+def prepare_module(module):
+    """Give a loaded module that calls LAPACK its addresses; return its ``run`` checked for
+    failures: a matrix a factorisation cannot take raises ``tracegrad.LinAlgError`` (as NumPy
+    raises ``LinAlgError``; the same messages as the NumPy backend, linalg_np.MESSAGES)."""
     module.set_lapack(*lapack_functions())
+    run, status = module.run, module.lapack_status
+
+    def checked(*args):
+        run(*args)
+        failed = status()
+        if failed is not None:
+            raise _failure(*failed)
+    return checked
+
+
+def _failure(site: str, flat: int):
+    from tracegrad.prims.linalg_np import failure
+    name, src, batch = site.split("|", 2)
+    shape = tuple(int(d) for d in batch.split(",") if d)
+    index = tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
+    return failure(name, index, src or None)
+
+
+def _site(em, e) -> int:
+    """Number this equation's LAPACK call: its primitive, the user's line and batch shape, read
+    back when it fails (``lapack_status``)."""
+    sites = em.__dict__.setdefault("lapack_sites", [])
+    batch = e.inputs[0].aval.shape[:-2]
+    sites.append(f"{e.prim.name}|{e.src or ''}|{','.join(map(str, batch))}")
+    return len(sites) - 1
+
+
+def _c_string(text: str) -> str:
+    """A C string literal of ``text``, every byte escaped (user text: file names)."""
+    return '"' + "".join(f"\\x{b:02x}" for b in text.encode()) + '"' if text else '""'
 
 
 def _helpers(t: str, ilp64: bool) -> str:
@@ -65,18 +101,18 @@ def _helpers(t: str, ilp64: bool) -> str:
     i = {r: _index(r, t) for r in ROUTINES}
     return f"""
 static void tg_la_nan_{p}({t}* x, int64_t n) {{ for (int64_t i = 0; i < n; i++) x[i] = NAN; }}
-static void tg_la_cholesky_{p}(const {t}* a, {t}* out, int64_t n, int64_t batch) {{
+static void tg_la_cholesky_{p}(int site, const {t}* a, {t}* out, int64_t n, int64_t batch) {{
     for (int64_t bi = 0; bi < batch; bi++) {{
         {t}* m = out + bi*n*n;
         tg_lint nn = (tg_lint)n, info = 0;
         char uplo = 'U';
         memmove(m, a + bi*n*n, (size_t)(n*n) * sizeof({t}));
         ((tg_potrf_t)tg_lapack[{i['potrf']}])(&uplo, &nn, m, &nn, &info, 1);
-        if (info != 0) {{ tg_la_nan_{p}(m, n*n); continue; }}
+        if (info != 0) {{ tg_la_fail(site, bi); tg_la_nan_{p}(m, n*n); continue; }}
         for (int64_t r = 0; r < n; r++) for (int64_t c = r + 1; c < n; c++) m[r*n + c] = 0;
     }}
 }}
-static void tg_la_trisolve_{p}(const {t}* a, const {t}* b, {t}* out, int64_t n, int64_t k,
+static void tg_la_trisolve_{p}(int site, const {t}* a, const {t}* b, {t}* out, int64_t n, int64_t k,
                               int64_t batch, int lower, int trans) {{
     for (int64_t bi = 0; bi < batch; bi++) {{
         const {t}* m = a + bi*n*n;
@@ -84,14 +120,14 @@ static void tg_la_trisolve_{p}(const {t}* a, const {t}* b, {t}* out, int64_t n, 
         int singular = 0;
         memmove(x, b + bi*n*k, (size_t)(n*k) * sizeof({t}));
         for (int64_t d = 0; d < n; d++) singular |= m[d*n + d] == 0;
-        if (singular) {{ tg_la_nan_{p}(x, n*k); continue; }}
+        if (singular) {{ tg_la_fail(site, bi); tg_la_nan_{p}(x, n*k); continue; }}
         ((tg_trsm_{p}_t)tg_lapack[{i['trsm']}])(101, 141, lower ? 122 : 121, trans ? 112 : 111,
                                          131, (tg_lint)n, (tg_lint)k, 1, m, (tg_lint)n, x,
                                          (tg_lint)k);
     }}
 }}
 /* lu: n*n scratch, ipiv: n, bt: n*k (b column-major) */
-static void tg_la_solve_{p}(const {t}* a, const {t}* b, {t}* out, int64_t n, int64_t k,
+static void tg_la_solve_{p}(int site, const {t}* a, const {t}* b, {t}* out, int64_t n, int64_t k,
                            int64_t batch, int trans, {t}* lu, tg_lint* ipiv, {t}* bt) {{
     for (int64_t bi = 0; bi < batch; bi++) {{
         tg_lint nn = (tg_lint)n, kk = (tg_lint)k, info = 0;
@@ -101,7 +137,7 @@ static void tg_la_solve_{p}(const {t}* a, const {t}* b, {t}* out, int64_t n, int
         for (int64_t r = 0; r < n; r++) for (int64_t c = 0; c < k; c++)
             bt[r + c*n] = b[bi*n*k + r*k + c];
         ((tg_getrf_t)tg_lapack[{i['getrf']}])(&nn, &nn, lu, &nn, ipiv, &info);
-        if (info != 0) {{ tg_la_nan_{p}(x, n*k); continue; }}
+        if (info != 0) {{ tg_la_fail(site, bi); tg_la_nan_{p}(x, n*k); continue; }}
         ((tg_getrs_t)tg_lapack[{i['getrs']}])(&tr, &nn, &kk, lu, &nn, ipiv, bt, &nn, &info, 1);
         for (int64_t r = 0; r < n; r++) for (int64_t c = 0; c < k; c++)
             x[r*k + c] = bt[r + c*n];
@@ -128,7 +164,8 @@ static void tg_la_slogdet_{p}(const {t}* a, {t}* sign, {t}* logdet, int64_t n, i
     }}
 }}
 /* buf: n*n, work: lwork, iwork: liwork (syevd's minimum sizes for eigenvectors) */
-static void tg_la_eigh_{p}(const {t}* a, {t}* w, {t}* v, int64_t n, int64_t batch, {t}* buf,
+static void tg_la_eigh_{p}(int site, const {t}* a, {t}* w, {t}* v, int64_t n, int64_t batch,
+                          {t}* buf,
                           {t}* work, tg_lint lwork, tg_lint* iwork, tg_lint liwork) {{
     for (int64_t bi = 0; bi < batch; bi++) {{
         tg_lint nn = (tg_lint)n, info = 0;
@@ -138,13 +175,15 @@ static void tg_la_eigh_{p}(const {t}* a, {t}* w, {t}* v, int64_t n, int64_t batc
         for (int64_t r = 0; r < n; r++) for (int64_t c = 0; c < n; c++) buf[c*n + r] = m[r*n + c];
         ((tg_syevd_t)tg_lapack[{i['syevd']}])(&jobz, &uplo, &nn, buf, &nn, w + bi*n, work, &lwork,
                                           iwork, &liwork, &info, 1, 1);
-        if (info != 0) {{ tg_la_nan_{p}(w + bi*n, n); tg_la_nan_{p}(vec, n*n); continue; }}
+        if (info != 0) {{
+            tg_la_fail(site, bi); tg_la_nan_{p}(w + bi*n, n); tg_la_nan_{p}(vec, n*n); continue;
+        }}
         for (int64_t r = 0; r < n; r++) for (int64_t c = 0; c < n; c++) vec[r*n + c] = buf[c*n + r];
     }}
 }}
 /* column-major copies in buf (m*n); u: m x um, vt: vn x n (row-major out); ub, vb: their
    column-major scratch; gesdd's work and iwork */
-static void tg_la_svd_{p}(const {t}* a, {t}* u, {t}* s, {t}* vt, int64_t m, int64_t n,
+static void tg_la_svd_{p}(int site, const {t}* a, {t}* u, {t}* s, {t}* vt, int64_t m, int64_t n,
                          int64_t batch, int full, {t}* buf, {t}* ub, {t}* vb, {t}* work,
                          tg_lint lwork, tg_lint* iwork) {{
     int64_t k = m < n ? m : n, um = full ? m : k, vn = full ? n : k;
@@ -163,6 +202,7 @@ static void tg_la_svd_{p}(const {t}* a, {t}* u, {t}* s, {t}* vt, int64_t m, int6
         ((tg_gesdd_t)tg_lapack[{i['gesdd']}])(&jobz, &mm, &nn, buf, &mm, so, ub, &ldu, vb, &ldvt,
                                           work, &lwork, iwork, &info, 1);
         if (info != 0) {{
+            tg_la_fail(site, bi);
             tg_la_nan_{p}(uo, m*um); tg_la_nan_{p}(so, k); tg_la_nan_{p}(vo, vn*n); continue;
         }}
         for (int64_t r = 0; r < m; r++) for (int64_t c = 0; c < um; c++) uo[r*um + c] = ub[r + c*m];
@@ -170,7 +210,8 @@ static void tg_la_svd_{p}(const {t}* a, {t}* u, {t}* s, {t}* vt, int64_t m, int6
     }}
 }}
 /* buf: m*n column-major, tau: k, work: lwork */
-static void tg_la_qr_{p}(const {t}* a, {t}* q, {t}* r, int64_t m, int64_t n, int64_t batch,
+static void tg_la_qr_{p}(int site, const {t}* a, {t}* q, {t}* r, int64_t m, int64_t n,
+                        int64_t batch,
                         {t}* buf, {t}* tau, {t}* work, tg_lint lwork) {{
     int64_t k = m < n ? m : n;
     for (int64_t bi = 0; bi < batch; bi++) {{
@@ -179,11 +220,13 @@ static void tg_la_qr_{p}(const {t}* a, {t}* q, {t}* r, int64_t m, int64_t n, int
         {t}* qo = q + bi*m*k; {t}* ro = r + bi*k*n;
         for (int64_t i = 0; i < m; i++) for (int64_t j = 0; j < n; j++) buf[i + j*m] = x[i*n + j];
         ((tg_geqrf_t)tg_lapack[{i['geqrf']}])(&mm, &nn, buf, &mm, tau, work, &lwork, &info);
-        if (info != 0) {{ tg_la_nan_{p}(qo, m*k); tg_la_nan_{p}(ro, k*n); continue; }}
+        if (info != 0) {{
+            tg_la_fail(site, bi); tg_la_nan_{p}(qo, m*k); tg_la_nan_{p}(ro, k*n); continue;
+        }}
         for (int64_t i = 0; i < k; i++) for (int64_t j = 0; j < n; j++)
             ro[i*n + j] = j >= i ? buf[i + j*m] : 0;
         ((tg_orgqr_t)tg_lapack[{i['orgqr']}])(&mm, &kk, &kk, buf, &mm, tau, work, &lwork, &info);
-        if (info != 0) {{ tg_la_nan_{p}(qo, m*k); continue; }}
+        if (info != 0) {{ tg_la_fail(site, bi); tg_la_nan_{p}(qo, m*k); continue; }}
         for (int64_t i = 0; i < m; i++) for (int64_t j = 0; j < k; j++) qo[i*k + j] = buf[i + j*m];
     }}
 }}
@@ -199,6 +242,8 @@ def decls(em) -> str:
     ilp64 = blas_functions()[2]
     lint = "int64_t" if ilp64 else "int32_t"
     n = 2 * len(ROUTINES)
+    # (a last empty entry: a program whose only LAPACK call is slogdet has no site)
+    sites = ", ".join([_c_string(t) for t in getattr(em, "lapack_sites", [])] + ['""'])
     head = f"""
 /* LAPACK through addresses given by set_lapack (codegen/c/lapack.py): Fortran calling
    convention (arguments by address, a trailing length per character argument) */
@@ -224,6 +269,21 @@ typedef void (*tg_trsm_s_t)(int32_t, int32_t, int32_t, int32_t, int32_t, tg_lint
                             float, const float*, tg_lint, float*, tg_lint);
 typedef void (*tg_trsm_d_t)(int32_t, int32_t, int32_t, int32_t, int32_t, tg_lint, tg_lint,
                             double, const double*, tg_lint, double*, tg_lint);
+/* failures: the first site (equation) and batch index of this thread's call that failed;
+   lapack_status() reports and clears it, and the executable raises LinAlgError */
+static const char* const tg_la_sites[] = {{ {sites} }};
+static __thread int tg_la_site = -1;
+static __thread int64_t tg_la_batch = 0;
+static void tg_la_fail(int site, int64_t bi) {{
+    if (tg_la_site < 0) {{ tg_la_site = site; tg_la_batch = bi; }}
+}}
+static PyObject* tg_lapack_status(PyObject* self, PyObject* unused) {{
+    PyObject* r;
+    if (tg_la_site < 0) Py_RETURN_NONE;
+    r = Py_BuildValue("(sL)", tg_la_sites[tg_la_site], (long long)tg_la_batch);
+    tg_la_site = -1;
+    return r;
+}}
 static PyObject* tg_set_lapack(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {{
     Py_ssize_t i;
     if (nargs != {n}) {{
@@ -239,7 +299,9 @@ static PyObject* tg_set_lapack(PyObject* self, PyObject* const* args, Py_ssize_t
 
 
 METHOD = ('{"set_lapack", (PyCFunction)(void(*)(void))tg_set_lapack, METH_FASTCALL, '
-          '"LAPACK addresses"},')
+          '"LAPACK addresses"},\n'
+          '    {"lapack_status", (PyCFunction)tg_lapack_status, METH_NOARGS, '
+          '"the failed site and batch index, or None"},')
 
 
 def method(em) -> str:
@@ -268,14 +330,16 @@ def _lint_bytes() -> int:
 def emit_cholesky(em, e):
     (a,), (o,) = e.inputs, e.outputs
     t, p, n, batch = _start(em, a)
-    em.stmt(f"    tg_la_cholesky_{p}({em.read(a)}, {em.storage(o)}, {n}, {batch});", e)
+    em.stmt(f"    tg_la_cholesky_{p}({_site(em, e)}, {em.read(a)}, {em.storage(o)}, {n}, "
+            f"{batch});", e)
 
 
 def emit_triangular_solve(em, e):
     (a, b), (o,) = e.inputs, e.outputs
     t, p, n, batch = _start(em, a)
     k = b.aval.shape[-1]
-    em.stmt(f"    tg_la_trisolve_{p}({em.read(a)}, {em.read(b)}, {em.storage(o)}, {n}, {k}, "
+    em.stmt(f"    tg_la_trisolve_{p}({_site(em, e)}, {em.read(a)}, {em.read(b)}, "
+            f"{em.storage(o)}, {n}, {k}, "
             f"{batch}, {int(e.params['lower'])}, {int(e.params['transpose_a'])});", e)
 
 
@@ -287,7 +351,8 @@ def emit_solve(em, e):
     lu, off = em.scratch(n * n * size)
     bt, off = em.scratch(n * k * size, off)
     ipiv, off = em.scratch(n * _lint_bytes(), off)
-    em.stmt(f"    tg_la_solve_{p}({em.read(a)}, {em.read(b)}, {em.storage(o)}, {n}, {k}, {batch}, "
+    em.stmt(f"    tg_la_solve_{p}({_site(em, e)}, {em.read(a)}, {em.read(b)}, {em.storage(o)}, "
+            f"{n}, {k}, {batch}, "
             f"{int(e.params['transpose_a'])}, ({t}*){lu}, (tg_lint*){ipiv}, ({t}*){bt});", e)
 
 
@@ -309,7 +374,8 @@ def emit_eigh(em, e):
     buf, off = em.scratch(n * n * size)
     work, off = em.scratch(lwork * size, off)
     iwork, off = em.scratch(liwork * _lint_bytes(), off)
-    em.stmt(f"    tg_la_eigh_{p}({em.read(a)}, {em.storage(w)}, {em.storage(v)}, {n}, {batch}, "
+    em.stmt(f"    tg_la_eigh_{p}({_site(em, e)}, {em.read(a)}, {em.storage(w)}, {em.storage(v)}, "
+            f"{n}, {batch}, "
             f"({t}*){buf}, ({t}*){work}, {lwork}, (tg_lint*){iwork}, {liwork});", e)
 
 
@@ -338,7 +404,8 @@ def emit_svd(em, e):
     vb, off = em.scratch(max(vn * n, 1) * size, off)
     work, off = em.scratch(lwork * size, off)
     iwork, off = em.scratch(max(8 * k, 1) * _lint_bytes(), off)
-    em.stmt(f"    tg_la_svd_{p}({em.read(a)}, {em.storage(u)}, {em.storage(s)}, {em.storage(vt)}, "
+    em.stmt(f"    tg_la_svd_{p}({_site(em, e)}, {em.read(a)}, {em.storage(u)}, {em.storage(s)}, "
+            f"{em.storage(vt)}, "
             f"{m}, {n}, {batch}, {int(full)}, ({t}*){buf}, ({t}*){ub}, ({t}*){vb}, ({t}*){work}, "
             f"{lwork}, (tg_lint*){iwork});", e)
 
@@ -351,7 +418,8 @@ def emit_qr(em, e):
     buf, off = em.scratch(max(m * n, 1) * size)
     tau, off = em.scratch(max(min(m, n), 1) * size, off)
     work, off = em.scratch(lwork * size, off)
-    em.stmt(f"    tg_la_qr_{p}({em.read(a)}, {em.storage(q)}, {em.storage(r)}, {m}, {n}, {batch}, "
+    em.stmt(f"    tg_la_qr_{p}({_site(em, e)}, {em.read(a)}, {em.storage(q)}, {em.storage(r)}, "
+            f"{m}, {n}, {batch}, "
             f"({t}*){buf}, ({t}*){tau}, ({t}*){work}, {lwork});", e)
 
 

@@ -2,11 +2,11 @@
 
 Factorisations and solves bind the primitives of tracegrad/prims/linalg.py; everything else is
 composed: ``inv`` is a solve against the identity, ``det`` is ``sign * exp(logabsdet)``, the
-spectral norms are eigenvalues of the Gram matrix, ``matrix_power`` repeated squaring. Inputs
-follow NumPy: integer and bool matrices compute in float64, leading axes are batch axes and
-broadcast between the operands of ``solve``. Inside a compiled function a matrix that is not
-positive definite (``cholesky``) or is singular (``solve``, ``inv``) gives NaN where eager
-NumPy raises ``LinAlgError`` (docs/linalg.md).
+spectral norms, ``pinv``, ``lstsq``, ``cond`` and ``matrix_rank`` use singular values,
+``matrix_power`` repeated squaring. Inputs follow NumPy: integer and bool matrices compute in
+float64, leading axes are batch axes and broadcast between the operands of ``solve``. A matrix
+that is not positive definite (``cholesky``) or is singular (``solve``, ``inv``) raises
+``tracegrad.LinAlgError``, a ``numpy.linalg.LinAlgError`` (docs/linalg.md).
 
 ``np.linalg.<name>`` reaches these through ``__array_function__`` (``TABLE``, read by
 dispatch.py); ``scipy.linalg``'s functions through tracegrad/numpy/scipy_linalg.py.

@@ -56,14 +56,15 @@ def _eigh_rule(a):
     return [aval(a.shape[:-1], a.dtype), a]
 
 
-# NaN at finite inputs (a non-positive-definite or singular matrix): "singular" for ranges.
+# not finite at some finite inputs (a failed factorisation leaves NaN before the executable
+# raises; log|det| = -inf): "singular" for ranges.
 _TRAITS = Traits(range="singular")
 
 cholesky_p = Primitive(
     "cholesky", kind="linalg", abstract_eval=_square_rule("cholesky"),
     impl=linalg_np.cholesky, traits=_TRAITS,
-    doc="lower Cholesky factor of each matrix (lower triangle read); NaN if not positive "
-        "definite")
+    doc="lower Cholesky factor of each matrix (lower triangle read); LinAlgError if not "
+        "positive definite")
 triangular_solve_p = Primitive(
     "triangular_solve", kind="linalg", abstract_eval=_solve_rule("triangular_solve"),
     impl=linalg_np.triangular_solve, traits=_TRAITS,

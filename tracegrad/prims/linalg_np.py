@@ -2,35 +2,89 @@
 and their reference ``impl``): ``np.linalg`` where it batches, SciPy's LAPACK wrappers where
 NumPy has no equivalent (triangular solves), imported on first use.
 
-Failure convention, shared with the C backend (codegen/c/lapack.py): a matrix that is not
-positive definite (``cholesky``) or is exactly singular (``solve``, ``triangular_solve``) gives
-NaN in its own result, as JAX does; the other matrices of a batch are unaffected. Eager NumPy
-raises ``LinAlgError`` instead; a compiled program has no way to raise from inside a LAPACK call
-(docs/linalg.md).
+Failures, as NumPy: a matrix that is not positive definite (``cholesky``), is exactly singular
+(``solve``, ``triangular_solve``) or on which LAPACK does not converge (``eigh``, ``svd``) raises
+``tracegrad.LinAlgError`` (also a ``numpy.linalg.LinAlgError``) naming the function, which
+matrix of the batch, the user's line and the fix; the C backend raises the same error
+(codegen/c/lapack.py) with the same ``MESSAGES``. ``slogdet`` of a singular matrix is
+(0, -inf), as NumPy's.
 """
 from __future__ import annotations
 
+import linecache
+import re
+import sys
+
 import numpy as np
 
+from ..errors import LinAlgError
 
-def _batched(fn, a, *rest, out_shape):
-    """Apply ``fn`` to each matrix of the leading batch axes; NaN where it raises LinAlgError."""
+# primitive name -> what failed and the fix (shared with the C backend)
+MESSAGES = {
+    "cholesky": "cholesky: the matrix is not positive definite; symmetrise it and add a small "
+                "multiple of the identity (jitter) to its diagonal",
+    "triangular_solve": "solve_triangular: singular matrix (a zero on the triangle's "
+                        "diagonal); a least-squares solution needs np.linalg.lstsq",
+    "solve": "solve/inv: singular matrix; for a least-squares solution use np.linalg.lstsq or "
+             "np.linalg.pinv",
+    "eigh": "eigh: the eigenvalue algorithm did not converge (is the matrix finite?)",
+    "svd": "svd: the SVD did not converge (is the matrix finite?)",
+    "qr": "qr: the QR factorisation failed (is the matrix finite?)",
+}
+
+
+def failure(name: str, index, src: str | None = None) -> LinAlgError:
+    """The error for primitive ``name`` failing on matrix ``index`` of its batch."""
+    where = f" (matrix {tuple(index)} of the batch)" if index else ""
+    return LinAlgError(MESSAGES[name] + where, src=src)
+
+
+_SRC = re.compile(r"\((?P<src>[^()]*:\d+)\)\s*$")
+
+
+def _user_src():
+    """The user's ``file:line`` of the equation being run, read from the comment of the generated
+    NumPy line that called us (codegen/numpy_emit.py ends each line with it); None when called
+    eagerly or from constant folding."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    if frame is None:
+        return None
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    m = _SRC.search(line)
+    return m.group("src") if m and "# " in line else None
+
+
+def _batched(name, fn, a, *rest):
+    """``fn`` on each matrix of the leading batch axes; the first failure raises."""
     batch = a.shape[:-2]
-    out = np.empty(batch + out_shape, dtype=a.dtype)
+    outs = None
     for idx in np.ndindex(*batch):
         try:
-            out[idx] = fn(a[idx], *(r[idx] for r in rest))
+            res = fn(a[idx], *(r[idx] for r in rest))
         except np.linalg.LinAlgError:
-            out[idx] = np.nan
-    return out
+            raise failure(name, idx if batch else (), _user_src()) from None
+        res = res if isinstance(res, tuple) else (res,)
+        if outs is None:
+            outs = [np.empty(batch + np.shape(r), a.dtype) for r in res]
+        for o, r in zip(outs, res):
+            o[idx] = r
+    return outs
+
+
+def _all_at_once(name, fn, a, *rest):
+    """``fn`` batched by NumPy; on failure, once more matrix by matrix to name the bad one."""
+    try:
+        return fn(a, *rest)
+    except np.linalg.LinAlgError:
+        _batched(name, fn, a, *rest)
+        raise failure(name, (), _user_src()) from None  # (_batched raised for a single matrix)
 
 
 def cholesky(a):
     """Lower Cholesky factor of each matrix (reads the lower triangle, as np.linalg.cholesky)."""
-    try:
-        return np.linalg.cholesky(a)
-    except np.linalg.LinAlgError:  # some matrix of the batch is not positive definite
-        return _batched(np.linalg.cholesky, a, out_shape=a.shape[-2:])
+    return _all_at_once("cholesky", np.linalg.cholesky, a)
 
 
 def triangular_solve(a, b, lower, transpose_a):
@@ -38,21 +92,20 @@ def triangular_solve(a, b, lower, transpose_a):
     from scipy.linalg import solve_triangular
 
     def one(m, rhs):
-        if not np.all(np.diagonal(m)):  # exactly singular: NaN, as the C backend
-            return np.full(rhs.shape, np.nan, rhs.dtype)
+        if not np.all(np.diagonal(m)):  # exactly singular (SciPy's own check, per matrix)
+            raise np.linalg.LinAlgError("singular")
         return solve_triangular(m, rhs, lower=lower, trans=1 if transpose_a else 0,
                                 check_finite=False)
-    return _batched(one, a, b, out_shape=b.shape[-2:])
+    if a.shape[-1] == 0 or b.shape[-1] == 0:
+        return np.zeros(b.shape, b.dtype)
+    return _batched("triangular_solve", one, a, b)[0]
 
 
 def solve(a, b, transpose_a):
     """x with op(a) @ x = b (LU with partial pivoting, LAPACK gesv)."""
     if transpose_a:
         a = np.swapaxes(a, -1, -2)
-    try:
-        return np.linalg.solve(a, b)
-    except np.linalg.LinAlgError:
-        return _batched(np.linalg.solve, a, b, out_shape=b.shape[-2:])
+    return _all_at_once("solve", np.linalg.solve, a, b)
 
 
 def slogdet(a):
@@ -63,31 +116,17 @@ def slogdet(a):
 
 def eigh(a):
     """Eigenvalues (ascending) and eigenvectors of each symmetric matrix (lower triangle)."""
-    w, v = np.linalg.eigh(a, UPLO="L")
+    w, v = _all_at_once("eigh", lambda x: np.linalg.eigh(x, UPLO="L"), a)
     return [np.asarray(w, a.dtype), np.asarray(v, a.dtype)]
 
 
 def svd(a, full_matrices):
-    """(u, s, vt) of each matrix; NaN where LAPACK's gesdd does not converge."""
-    m, n = a.shape[-2:]
-    k = min(m, n)
-    try:
-        u, s, vt = np.linalg.svd(a, full_matrices=full_matrices)
-    except np.linalg.LinAlgError:
-        batch = a.shape[:-2]
-        um, vn = (m, n) if full_matrices else (k, k)
-        u = np.full(batch + (m, um), np.nan, a.dtype)
-        s = np.full(batch + (k,), np.nan, a.dtype)
-        vt = np.full(batch + (vn, n), np.nan, a.dtype)
-        for idx in np.ndindex(*batch):
-            try:
-                u[idx], s[idx], vt[idx] = np.linalg.svd(a[idx], full_matrices=full_matrices)
-            except np.linalg.LinAlgError:
-                pass
+    """(u, s, vt) of each matrix (LAPACK gesdd, as np.linalg.svd)."""
+    u, s, vt = _all_at_once("svd", lambda x: np.linalg.svd(x, full_matrices=full_matrices), a)
     return [np.asarray(u, a.dtype), np.asarray(s, a.dtype), np.asarray(vt, a.dtype)]
 
 
 def qr(a):
     """Reduced QR of each matrix (Householder, LAPACK geqrf/orgqr, as np.linalg.qr)."""
-    q, r = np.linalg.qr(a, mode="reduced")
+    q, r = _all_at_once("qr", lambda x: np.linalg.qr(x, mode="reduced"), a)
     return [np.asarray(q, a.dtype), np.asarray(r, a.dtype)]

@@ -48,7 +48,7 @@ svd_p = Primitive(
     doc="(u, s, vt) of each matrix, s descending; full_matrices as np.linalg.svd")
 qr_p = Primitive(
     "qr", kind="linalg", abstract_eval=_qr_rule, impl=linalg_np.qr, multiple_results=True,
-    traits=Traits(range="singular"),  # NaN where LAPACK fails
+    traits=Traits(range="singular"),  # NaN where LAPACK fails (then LinAlgError)
     doc="reduced (q, r) of each matrix, as np.linalg.qr(mode='reduced')")
 
 
