@@ -16,8 +16,6 @@ import time
 # 8x8 images make small matrices: BLAS threads do not pay off, and cost a lot on a busy machine
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-
 import tracegrad as tg  # noqa: E402
 from tracegrad import nn  # noqa: E402
 

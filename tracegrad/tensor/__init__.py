@@ -3,8 +3,8 @@ come from compiled programs built from it (cached by the DAG's structure, never 
 
 One job per module: ``lazy`` (the graph, program caches, evaluation, ``apply_op``, deferred
 in-place writes), ``walk`` (the DAG behind some tensors and its structural key), ``pending``
-(weak collections of tensors), ``grad_mode``, ``core`` (the ``Tensor`` class), ``methods`` (its array methods), ``ops``
-(operation bodies), ``creation`` (``tensor``, ``zeros``, ...), ``autograd`` (``backward``),
+(weak collections of tensors), ``grad_mode``, ``core`` (the ``Tensor`` class), ``methods``
+(its array methods), ``ops`` (operation bodies), ``creation`` (``tensor``, ``zeros``, ...), ``autograd`` (``backward``),
 and PyTorch's namespace: ``device`` (dtype/device names), ``functions`` (``tg.sin``,
 ``tg.cat``, ...), ``func`` (``tg.func.grad``, ``jacrev``, ...).
 The names below are this package's interface, for ``nn``, ``optim``, ``data``, ``compile_step``.

@@ -11,8 +11,7 @@ from weakref import ref as _weakref
 import numpy as np
 
 from .. import dtypes
-from .. import numpy as tnp
-from ..errors import GradientError, TracegradError, UnsupportedOperationError
+from ..errors import TracegradError, UnsupportedOperationError
 from ..identity import value_key
 from ..ir import AVal
 from ..pytree import tree_flatten, tree_unflatten
@@ -167,7 +166,7 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
             t = type(x)
             if t is float:  # as _skey: -0.0 and nan are keyed by their text
                 sig.append(float)
-                sig.append(x if x != 0.0 and x == x else repr(x))
+                sig.append(x if x != 0.0 and x == x else repr(x))  # noqa: PLR0124
             elif t is int or t is bool:
                 sig.append(t)
                 sig.append(x)
