@@ -78,11 +78,29 @@ def test_scipy_signal_matches_scipy(name, backend):
 
 
 def test_scipy_signal_on_concrete_arrays_is_scipy_itself():
-    """The routing wrapper calls SciPy's own function whenever no argument is traced."""
-    original = ss.convolve.__tracegrad_routes__
+    """A routed function calls SciPy's own (a copy of it) whenever no argument is traced."""
+    original = ss.convolve.__wrapped__
     a, b = RNG.normal(size=(5, 4)), RNG.normal(size=(2, 2))
     np.testing.assert_array_equal(ss.convolve(a, b, "same"), original(a, b, "same"))
     assert ss.convolve.__name__ == "convolve" and ss.convolve.__doc__ == original.__doc__
+
+
+def test_scipy_signal_name_bound_before_tracegrad_is_routed():
+    """``from scipy.signal import convolve`` before ``import tracegrad``: the name holds the
+    same function object, whose code is routed (rebinding module attributes would miss it)."""
+    code = ("import numpy as np\n"
+            "from scipy.signal import convolve\n"
+            "import tracegrad as tg\n"
+            "x = np.arange(6.0)\n"
+            "y = tg.jit(lambda x: convolve(x, np.ones(2), 'same'), backend='numpy')(x)\n"
+            "assert np.allclose(y, convolve(x, np.ones(2), 'same')), y\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_scipy_signal_error_names_the_user_line():
+    with pytest.raises(tg.ShapeError, match="same dimensionality") as info:
+        tg.jit(lambda a, b: ss.correlate(a, b))(np.ones((2, 2)), np.ones(2))
+    assert "test_conv.py" in str(info.value) and "ss.correlate(a, b)" in str(info.value)
 
 
 def test_scipy_signal_imported_after_tracegrad_is_routed():

@@ -3,13 +3,13 @@
 primitive (a BLAS product in C) with NumPy's and SciPy's mode rules (full/same/valid, including
 which input is swapped when the second is longer).
 
-SciPy converts its inputs with ``np.asarray``, which a traced array refuses; so when SciPy is
-imported, its ``scipy.signal`` functions are wrapped: a call with a traced argument runs the
-version here, any other call runs SciPy's own function unchanged (``install_scipy_signal``).
+SciPy converts its inputs with ``np.asarray``, which a traced array refuses; so when SciPy's
+signal module is imported, its functions are routed (tracegrad/scipy/routing.py's trampolines):
+a call with a traced argument runs the version here, any other call runs SciPy's own function
+unchanged (``install_scipy_signal``).
 """
 from __future__ import annotations
 
-import functools
 import importlib.abc
 import importlib.util
 import sys
@@ -192,34 +192,17 @@ SCIPY_SIGNAL = {"convolve": signal_convolve, "correlate": signal_correlate,
 
 
 # --- routing SciPy's functions ---------------------------------------------------------------
-def _traced(args, kwargs) -> bool:
-    return any(isinstance(a, Tracer) for a in args) or \
-        any(isinstance(a, Tracer) for a in kwargs.values())
-
-
-def _route(original, traced_impl):
-    """SciPy's function for concrete arguments, tracegrad's as soon as one is traced."""
-    @functools.wraps(original)
-    def routed(*args, **kwargs):
-        if _traced(args, kwargs):
-            return traced_impl(*args, **kwargs)
-        return original(*args, **kwargs)
-    routed.__tracegrad_routes__ = original
-    return routed
-
-
 def _patch(module) -> None:
-    """Wrap the functions in ``scipy.signal`` and in the module defining them (SciPy's own
-    calls between them, correlate -> convolve, go through its module globals)."""
+    """Route each function through tracegrad/scipy/routing.py's trampolines: the function
+    object itself gets the router as its code, so a name bound before tracegrad was imported
+    (``from scipy.signal import convolve``) is routed too, and SciPy's internal calls."""
+    import types
+
+    from ..scipy.routing import route_function
     for name, impl in SCIPY_SIGNAL.items():
         fn = getattr(module, name, None)
-        if fn is None or hasattr(fn, "__tracegrad_routes__"):
-            continue
-        routed = _route(fn, impl)
-        home = sys.modules.get(getattr(fn, "__module__", "") or "")
-        if home is not None and getattr(home, name, None) is fn:
-            setattr(home, name, routed)
-        setattr(module, name, routed)
+        if isinstance(fn, types.FunctionType) and not fn.__closure__:
+            route_function(fn, impl, f"scipy.signal.{name}")
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
