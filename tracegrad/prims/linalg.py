@@ -15,7 +15,7 @@ Evaluation: tracegrad/prims/linalg_np.py (NumPy), codegen/c/lapack.py (C, throug
 from __future__ import annotations
 
 from ..errors import ShapeError
-from ..primitive import Primitive, Traits, defjvp, defvjp
+from ..primitive import Primitive, Traits, defbatch, defjvp, defvjp
 from . import linalg_np
 from .common import aval, check_class, same_dtypes
 
@@ -293,3 +293,18 @@ def _eigh_vjp(cts, primals, outs):
 
 defjvp(eigh_p, _eigh_jvp)
 defvjp(eigh_p, _eigh_vjp)
+
+
+# --- batching (vmap): every primitive here already maps over leading axes, with equal batch
+#     axes across operands, so the example axis is one more leading axis (shared operands are
+#     broadcast along it): vectorised, no loop ----------------------------------------------------
+def batch_leading(prim):
+    def rule(args, batched, size, **params):
+        from .batching import with_batch
+        return prim.bind(*[with_batch(a, b, size) for a, b in zip(args, batched)], **params)
+    rule.__name__ = f"batch_{prim.name}"
+    return rule
+
+
+for _p in (cholesky_p, triangular_solve_p, solve_p, slogdet_p, eigh_p):
+    defbatch(_p, batch_leading(_p))

@@ -14,10 +14,10 @@ Derivatives, for real matrices:
 from __future__ import annotations
 
 from ..errors import TracegradError
-from ..primitive import Primitive, Traits, defjvp, defvjp
+from ..primitive import Primitive, Traits, defbatch, defjvp, defvjp
 from . import linalg_np, ops
 from .common import aval, check_class
-from .linalg import _eye_like, _mm, _mT, _trisolve
+from .linalg import _eye_like, _mm, _mT, _trisolve, batch_leading
 
 
 def _matrix(name, a):
@@ -194,3 +194,5 @@ def _qr_vjp(cts, primals, outs):
 
 defjvp(qr_p, _qr_jvp)
 defvjp(qr_p, _qr_vjp)
+defbatch(svd_p, batch_leading(svd_p))  # leading axes batch, as linalg.py's primitives
+defbatch(qr_p, batch_leading(qr_p))
