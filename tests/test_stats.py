@@ -156,6 +156,22 @@ def test_names_bound_before_tracegrad_loads_are_routed():
     assert out.stdout.split() == ["True", "True"], out.stderr[-2000:]
 
 
+def test_scipy_imported_after_the_first_trace_is_routed_in_the_same_trace():
+    """A traced function that imports SciPy itself: the routes are installed when the import
+    finishes (an import hook registered at the first trace), not at the next trace."""
+    code = ("import numpy as np, tracegrad as tg\n"
+            "tg.jit(lambda x: x + 1)(np.ones(2))\n"
+            "def f(x):\n"
+            "    from scipy.special import logsumexp\n"
+            "    return logsumexp(x)\n"
+            "print(abs(tg.jit(f)(np.ones(3)) - (1 + np.log(3))) < 1e-14)\n"
+            "import scipy.stats as st\n"
+            "print(tg.grad(lambda x: np.sum(st.norm.logpdf(x)))(np.ones(2)).tolist())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
+    assert out.stdout.split() == ["True", "[-1.0,", "-1.0]"], out.stderr[-2000:]
+
+
 def test_import_tracegrad_does_not_import_scipy_stats():
     """Neither the import nor a trace loads SciPy's modules: routes are installed only for
     the ones the user's program imported."""

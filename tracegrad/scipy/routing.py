@@ -16,13 +16,18 @@ once per process, when a trace starts and SciPy is loaded (``install``):
   a trampoline, so every instance, frozen distributions and bound methods taken earlier
   (``logpdf = norm.logpdf``) included, goes through it.
 
-The cost on concrete arguments is one extra Python call and an isinstance scan of the
-arguments (measured in tests/test_stats.py). Installation holds a lock and is idempotent, so
-concurrent traces in several threads install once. ``uninstall`` restores SciPy exactly.
+A SciPy module imported after the first trace (even inside a traced function) gets its routes
+when its import finishes, through an import hook the first trace registers; tracegrad itself
+never imports SciPy for this. The cost on concrete arguments is one extra Python call and an
+isinstance scan of the arguments (~0.5 us, tests/test_stats.py). Installation holds a
+(reentrant) lock and is idempotent, so concurrent traces in several threads install once.
+``uninstall`` restores SciPy's code exactly.
 """
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.util
 import sys
 import threading
 import types
@@ -146,17 +151,20 @@ def route_method(cls, name: str, dispatch) -> None:
 
 
 # --- installation --------------------------------------------------------------------------
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # reentrant: installing imports, which may run the import hook
 _INSTALLED: set[str] = set()  # the SciPy modules whose routes are in place
 _MODULES = ("scipy.special", "scipy.stats")
 
 
-def install() -> None:
-    """Install the routes of every SciPy module already imported (called as each trace
-    starts: cheap when there is nothing new to do)."""
+def install(_done: str | None = None) -> None:
+    """Install the routes of every SciPy module already imported, and have the others
+    installed as soon as they are (called as each trace starts: cheap when there is nothing
+    new to do)."""
     if len(_INSTALLED) == len(_MODULES):
         return
-    pending = [m for m in _MODULES if m not in _INSTALLED and m in sys.modules]
+    pending = [m for m in _MODULES if m not in _INSTALLED and (m == _done or _loaded(m))]
+    if len(pending) + len(_INSTALLED) < len(_MODULES):
+        _watch_imports()
     if not pending:
         return
     with _LOCK:
@@ -168,6 +176,47 @@ def install() -> None:
             else:
                 _install_stats()
             _INSTALLED.add(mod)
+
+
+class _InstallOnImport(importlib.abc.MetaPathFinder):
+    """Installs a SciPy module's routes when it finishes importing: a traced function that
+    imports scipy.stats itself gets the routes in the same trace."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in _MODULES or fullname in _INSTALLED:
+            return None
+        try:  # find the real spec without finding ourselves
+            sys.meta_path.remove(self)
+        except ValueError:  # another thread's import took us out first
+            return None
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            if len(_INSTALLED) + 1 < len(_MODULES):
+                sys.meta_path.insert(0, self)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            install(fullname)  # executed, though importlib marks it initializing until we return
+        loader.exec_module = exec_module
+        return spec
+
+
+def _loaded(name: str) -> bool:
+    """``name`` is imported and done executing (scipy.stats imports scipy.special part-way
+    through its own import: its routes must wait until it is complete)."""
+    mod = sys.modules.get(name)
+    return mod is not None and not getattr(getattr(mod, "__spec__", None), "_initializing", False)
+
+
+def _watch_imports() -> None:
+    with _LOCK:
+        if not any(isinstance(f, _InstallOnImport) for f in sys.meta_path):
+            sys.meta_path.insert(0, _InstallOnImport())
 
 
 def uninstall() -> None:
