@@ -103,6 +103,12 @@ FORWARD.update({
     "matrix_rank-batched": (np.linalg.matrix_rank, GB),
     "cond": (np.linalg.cond, M),
     "cond-fro-batched": (lambda a: np.linalg.cond(a, "fro"), GB),
+    "tensorinv": (lambda a: np.linalg.tensorinv(a.reshape(4, 2, 2), ind=1), G),
+    "tensorinv-2": (lambda a: np.linalg.tensorinv(np.kron(a, a[:1, :1] + 1).reshape(4, 1, 4)), G),
+    "tensorsolve": (lambda a: np.linalg.tensorsolve(a.reshape(2, 2, 4), b.reshape(2, 2)), G),
+    "tensorsolve-axes": (lambda a: np.linalg.tensorsolve(a.reshape(2, 2, 2, 2), b.reshape(2, 2),
+                                                         axes=(0,)), G),
+    "cross": (lambda a: np.linalg.cross(a[:, :3], a[::-1, 1:]), G),
 })
 FORWARD["matrix_norm-nuc"] = (lambda a: np.linalg.matrix_norm(a, ord="nuc"), GB)
 FORWARD["vector_norm-axes"] = (lambda a: np.linalg.vector_norm(a, axis=(0, 2), ord=3), GB[0])

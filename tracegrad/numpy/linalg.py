@@ -401,6 +401,42 @@ def vecdot(x1, x2, /, *, axis=-1):
     return _vecdot(x1, x2, axis=axis)
 
 
+@_linalg_public
+def tensorinv(a, ind=2):
+    """The inverse of ``a`` seen as a matrix: its first ``ind`` axes against the rest."""
+    a = _as_array(a)
+    s = _shape(a)
+    if ind <= 0:
+        raise TracegradError(f"Invalid ind argument {ind!r}", src=user_src_with_text(3))
+    rows = int(_np.prod(s[:ind]))
+    inv_m = inv(reshape(a, (rows, -1)))
+    return reshape(inv_m, tuple(s[ind:]) + tuple(s[:ind]))
+
+
+@_linalg_public
+def tensorsolve(a, b, axes=None):
+    """x with tensordot(a, x, x.ndim) = b (NumPy's semantics, ``axes`` moved to the end)."""
+    a, b = _as_array(a), _as_array(b)
+    nd = len(_shape(a))
+    if axes is not None:
+        rest = [k for k in range(nd) if k not in [_norm_axis(x, nd) for x in axes]]
+        a = lax.transpose(a, tuple(rest) + tuple(_norm_axis(x, nd) for x in axes))
+    s = _shape(a)
+    sol_shape = tuple(s[-(nd - len(_shape(b))):])
+    n = int(_np.prod(sol_shape))
+    x = solve_general(reshape(a, (-1, n)), ravel(b), name="tensorsolve")
+    return reshape(x, sol_shape)
+
+
+@_linalg_public
+def cross(x1, x2, /, *, axis=-1):
+    """np.linalg.cross: 3-element vectors only (np.cross also takes 2-element ones)."""
+    if _shape(_as_array(x1))[axis] != 3 or _shape(_as_array(x2))[axis] != 3:
+        raise ShapeError("np.linalg.cross: both inputs must have 3 elements along the axis",
+                         src=user_src_with_text(3))
+    return _cross(x1, x2, axis=axis)
+
+
 @_public
 def kron(a, b):
     """np.kron: every product a[i] * b[j] at position i * b.shape + j (axes aligned on the
@@ -418,7 +454,7 @@ def kron(a, b):
 __all__ = ["cholesky", "solve", "inv", "slogdet", "det", "eigh", "eigvalsh", "matrix_power",
            "multi_dot", "norm", "matrix_norm", "vector_norm", "trace", "outer", "tensordot",
            "matrix_transpose", "diagonal", "matmul", "vecdot", "kron", "svd", "svdvals", "qr",
-           "pinv", "lstsq", "matrix_rank", "cond", "LinAlgError", "SlogdetResult", "EighResult",
+           "pinv", "lstsq", "matrix_rank", "cond", "tensorinv", "tensorsolve", "cross", "LinAlgError", "SlogdetResult", "EighResult",
            "SVDResult", "QRResult", "LstsqResult"]
 
 LinAlgError = _np.linalg.LinAlgError
@@ -432,5 +468,6 @@ from .manipulation import ravel, reshape  # noqa: E402
 from .reductions import any, sum  # noqa: E402
 from .contraction import dot, tensordot as _tensordot, outer as _outer  # noqa: E402
 from .contraction import matmul as _matmul, vecdot as _vecdot  # noqa: E402
+from .calculus import cross as _cross  # noqa: E402
 from .matrix import _norm, diagonal as _diagonal, trace as _trace  # noqa: E402
 from .arguments import _norm_axis  # noqa: E402
