@@ -4,9 +4,12 @@ padding, input-dilation holes and crops), and one sgemm/dgemm multiplies the gro
 rows (Og, Cg * prod(K)) by it, straight into the (N, O, *P) output. A 1x1 kernel with unit
 stride, no padding and no dilation skips the copy: the image itself is the column matrix.
 
-Why im2col + gemm and not a direct loop: measured on the digits CNN's shapes (see
-tests/test_conv.py's module docstring for the numbers), the BLAS product dominates and a
-direct loop nest was slower at every layer.
+Why im2col + gemm and not a direct loop: measured (CPU ms, float32, 3x3 kernels, padding 1,
+batch 64, one BLAS thread) against a direct loop nest written for it (GCC -O3 -march=native,
+the innermost loop over a contiguous output row, which vectorises): digits CNN layers 1 -> 16
+on 8x8: 0.295 direct vs 0.033; 16 -> 32 on 4x4: 3.80 vs 0.12; MNIST-sized 1 -> 32 on 28x28:
+2.15 vs 0.51; 32 -> 64 on 14x14: 78.7 vs 5.8. The BLAS kernel's register blocking wins at
+every size; the column copy costs less than its reuse saves.
 """
 from __future__ import annotations
 
