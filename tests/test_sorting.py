@@ -179,3 +179,30 @@ def test_array_methods_on_traced_arrays():
                  backend="numpy")(x)
     _assert_same(tuple(got), (x.argsort(axis=0, kind="stable"), x.cumprod(axis=1),
                               x[:, 2].searchsorted(3.0)))
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("c", marks=needs_c)])
+def test_searchsorted_random_with_duplicates_and_nans(backend):
+    """Binary search (log n gathers) against NumPy: duplicates, NaNs at the end of ``a`` and
+    among the values, values below and above every element, both sides, a sorter, sizes 1..33
+    (every halving path)."""
+    r = np.random.default_rng(3)
+    for n in (1, 2, 3, 7, 8, 33):
+        a = np.sort(r.integers(0, 5, n).astype(float))
+        if n > 2:
+            a[-1] = np.nan
+        v = np.concatenate([r.integers(-1, 7, 9).astype(float), [np.nan, -np.inf, np.inf]])
+        order = r.permutation(n)
+        shuffled = np.empty_like(a)
+        shuffled[order] = a
+        fn = tg.jit(lambda a, v, s, sh: (np.searchsorted(a, v), np.searchsorted(a, v, "right"),
+                                         np.searchsorted(sh, v, sorter=s)), backend=backend)
+        got = fn(a, v, order, shuffled)
+        want = (np.searchsorted(a, v), np.searchsorted(a, v, "right"),
+                np.searchsorted(shuffled, v, sorter=order))
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    ints = np.array([1, 3, 3, 9], np.int32)
+    np.testing.assert_array_equal(
+        tg.jit(lambda a, v: np.searchsorted(a, v, "right"), backend=backend)(ints, np.arange(11)),
+        np.searchsorted(ints, np.arange(11), "right"))

@@ -233,8 +233,9 @@ def cumprod(a, axis=None, dtype=None, out=None):
 
 @_public
 def searchsorted(a, v, side="left", sorter=None):
-    """Insertion points in the sorted 1-d ``a`` (NaN sorts last, as in NumPy), by counting
-    the elements before each value: O(len(a) * size(v)) compares, no data-dependent shapes."""
+    """Insertion points in the sorted 1-d ``a`` (NaN sorts last, as in NumPy): a binary search
+    of n.bit_length() static halving steps, each one gather of ``a`` at the midpoints, so the
+    work is O(size(v) log n) and no shape depends on the data."""
     a = _as_array(a)
     if len(_shape(a)) != 1:
         raise ShapeError(f"np.searchsorted: a must be 1-d, got shape {_shape(a)}",
@@ -245,17 +246,28 @@ def searchsorted(a, v, side="left", sorter=None):
     if sorter is not None:
         a = take(a, sorter)
     v = _as_operand(v)
-    vs = _shape(v)
-    av = reshape(a, (1,) * len(vs) + _shape(a))
-    vv = expand_dims(v, -1)
-    if _dt.is_float(_dtype(a)) or _dt.is_float(_dtype(v)):
-        v_nan = isnan(vv)
-        a_nan = isnan(av)
-        before = logical_or(less(av, vv), logical_and(v_nan, logical_not(a_nan))) \
-            if side == "left" else logical_or(less_equal(av, vv), v_nan)
-    else:
-        before = less(av, vv) if side == "left" else less_equal(av, vv)
-    return sum(before, axis=-1, dtype=_dt.int64)
+    n = _shape(a)[0]
+    lo = zeros(_shape(v), _dt.int64)
+    hi = full(_shape(v), n, dtype=_dt.int64)
+    if n == 0:
+        return lo
+    nan_aware = _dt.is_float(_dtype(a)) or _dt.is_float(_dtype(v))
+    for _ in range(n.bit_length()):
+        mid = floor_divide(add(lo, hi), 2)
+        am = take(a, minimum(mid, n - 1))
+        # "goes before v" in NumPy's order, where NaN is after every number
+        if side == "left":
+            before = less(am, v)
+            if nan_aware:
+                before = logical_or(before, logical_and(isnan(v), logical_not(isnan(am))))
+        else:
+            before = less_equal(am, v)
+            if nan_aware:
+                before = logical_or(before, isnan(v))
+        active = less(lo, hi)
+        lo = where(logical_and(active, before), add(mid, 1), lo)
+        hi = where(logical_and(active, logical_not(before)), mid, hi)
+    return lo
 
 
 @_public
@@ -309,11 +321,10 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
 
 
 # The families call one another: siblings are imported after the definitions.
-from .arithmetic import (add, less, less_equal, logical_and, logical_not, logical_or,  # noqa
-                         minimum, multiply, not_equal, subtract)
+from .arithmetic import (add, floor_divide, less, less_equal, logical_and,  # noqa: E402
+                         logical_not, logical_or, minimum, multiply, not_equal, subtract)
 from .predicates import isnan, where  # noqa: E402
-from .creation import arange, astype, full  # noqa: E402
-from .manipulation import (concatenate, expand_dims, pad, ravel, reshape, stack,  # noqa: E402
-                           transpose)
-from .reductions import cumsum, mean, sum  # noqa: E402
+from .creation import arange, astype, full, zeros  # noqa: E402
+from .manipulation import concatenate, pad, ravel, reshape, stack, transpose  # noqa: E402
+from .reductions import cumsum, mean  # noqa: E402
 from .gather import take, take_along_axis  # noqa: E402
