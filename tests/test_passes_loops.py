@@ -6,7 +6,6 @@ interpreter, and whole pipelines are checked on the loop rows of tests/cases.py 
 gradients of loops."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -561,3 +560,27 @@ def test_o2_shrinks_a_scan_gradient():
     for backend, level in runs:
         got = tg.jit(tg.grad(loss), backend=backend, opt_level=level)(*args)
         np.testing.assert_allclose(got, _run(g, args)[-1], rtol=1e-12, err_msg=backend)
+
+
+def test_pipelines_keep_checkpointing():
+    """CSE keys loops by structure: it must not merge a checkpointed scan's recomputation back
+    into the forward loop, nor may DCE make the forward loop store more per step."""
+    def loss(w, h0, xs, k):
+        def step(h, x):
+            h = tnp.tanh(h @ w + x)
+            return h, tnp.sum(h * h)
+        h, ys = tg.scan(step, h0, xs, checkpoint=k)
+        return tnp.sum(h) + tnp.sum(ys)
+
+    def stored(graph):  # per-step values the forward loops stack, in elements
+        return sum(o.aval.size for e in _loops(graph, "scan") if not e.params["reverse"]
+                   for o in e.outputs[e.params["num_carry"]:])
+    args = [np.eye(4) * 0.5, np.zeros((1, 4)), RNG.normal(size=(100, 1, 4))]
+    for k in (None, 10):
+        g = tg.make_ir(lambda w, h0, xs: tg.grad(loss)(w, h0, xs, k), stage="traced")(*args)
+        for pipe in ("O1", "O2", "O2-c"):
+            out, _ = run_pipeline(g, pipe, check=True)
+            assert stored(out) <= stored(g), (k, pipe)
+            _same(g, out, args)
+            if k:   # 10 segment starts (the per-step ys are unused by the gradient: gone)
+                assert stored(out) <= 4 * 10, (pipe, stored(out))
