@@ -147,3 +147,32 @@ def _conv_jvp(primals, tangents, outs, **params):
 defjvp(conv_p, _conv_jvp)
 defvjp(conv_p, _conv_vjp)
 deftranspose(conv_p, _conv_vjp)
+
+
+# --- batching (vmap): examples fold into the image axis, or into feature groups ---------------
+from ..primitive import defbatch  # noqa: E402
+from .batching import with_batch  # noqa: E402
+
+
+def _batch_conv(args, batched, size, **params):
+    """Only x batched: the examples are more images, (B*N, C, *S). Otherwise each example's
+    weight is its own feature group: x (N, B*C, *S) against w (B*O, Cg, *K) with B*G groups,
+    whose output channels (b, o) unfold to (B, N, O, *P)."""
+    x, w = args
+    if batched[0] and not batched[1]:
+        b, n = ops.shape_of(x)[:2]
+        y = conv_p.bind(ops.reshape(x, (b * n,) + ops.shape_of(x)[2:]), w, **params)
+        return ops.reshape(y, (b, n) + ops.shape_of(y)[1:])
+    x, w = with_batch(x, batched[0], size), with_batch(w, batched[1], size)
+    xs, ws = ops.shape_of(x), ops.shape_of(w)
+    b, n, c, nd = xs[0], xs[1], xs[2], len(xs) - 3
+    xt = ops.reshape(ops.transpose(x, (1, 0) + tuple(range(2, 3 + nd))), (n, b * c) + xs[3:])
+    wt = ops.reshape(w, (b * ws[1],) + ws[2:])
+    g = params.pop("feature_group_count")
+    y = conv_p.bind(xt, wt, feature_group_count=b * g, **params)
+    ys = ops.shape_of(y)
+    y = ops.reshape(y, (n, b, ws[1]) + ys[2:])
+    return ops.transpose(y, (1, 0) + tuple(range(2, 3 + nd)))
+
+
+defbatch(conv_p, _batch_conv)

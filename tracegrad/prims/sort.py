@@ -27,3 +27,9 @@ argsort_p = Primitive(
 
 def argsort(x, axis):
     return argsort_p.bind(x, axis=int(axis))
+
+
+# --- batching (vmap): the examples are one more leading axis, the sorted axis shifts past it --
+from ..primitive import defbatch  # noqa: E402
+
+defbatch(argsort_p, lambda args, batched, size, *, axis: argsort_p.bind(args[0], axis=axis + 1))
