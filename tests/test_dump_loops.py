@@ -122,6 +122,12 @@ def test_cli_stage_all_shows_loop_bodies(tmp_path):
     import re
     # simplify's diff removes `x * 1.0` inside the forward body (deeper than top-level lines)
     assert re.search(r"^- {10,}\w+:f64\[3\] = mul \w+ 1\.0:f64$", text, re.M), text
+    stats = subprocess.run([sys.executable, "-m", "tracegrad", "dump", f"{src}:f", "f64[3,3]",
+                            "f64[3]", "f64[5,3]", "--grad", "--stats", "--no-timings"],
+                           capture_output=True, text=True, env=env, timeout=300).stdout
+    m = re.search(r"^in loop bodies and branches: traced (\d+), grad (\d+), .* final (\d+)$",
+                  stats, re.M)
+    assert m and int(m.group(3)) < int(m.group(2)), stats   # the passes shrank the bodies
     optimized = text.split("===== optimized")[1].split("// =====")[0]
     assert optimized.count("scan[body={ lambda") == 2
     assert not re.search(r"= mul \w+ 1\.0:f64$", optimized, re.M)

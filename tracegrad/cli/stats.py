@@ -9,13 +9,14 @@ def collect(result: DumpResult, *, timings: bool = True) -> dict:
     from tracegrad.passes.cost import flops, kernel_count, naive_peak_bytes
 
     final = result.final
-    eqns = {"traced": len(result.traced.eqns)}
+    stages = [("traced", result.traced)]
     if result.grad is not None:
-        eqns[result.transform] = len(result.grad.eqns)
-    for step in result.steps:
-        if step.status == "ran":
-            eqns[step.name] = len(step.after.eqns)
-    eqns["final"] = len(final.eqns)
+        stages.append((result.transform, result.grad))
+    stages += [(s.name, s.after) for s in result.steps if s.status == "ran"]
+    stages.append(("final", final))
+    eqns = {name: len(g.eqns) for name, g in stages}
+    # equations inside loop bodies and branches (not fused kernels'), where passes work too
+    body_eqns = {name: _body_count(g) for name, g in stages}
     plan = result.plan
     fused = [e for e in final.eqns if e.prim.name == "fused"]
     nested = sum(1 for e in _all_eqns(final) if e.prim.name == "fused") - len(fused)
@@ -25,6 +26,7 @@ def collect(result: DumpResult, *, timings: bool = True) -> dict:
         "fused_kernels": len(fused),
         "fused_eqns": sum(len(e.params["body"].eqns) for e in fused),
         "body_fused_kernels": nested,  # inside loop bodies and branches
+        "body_eqns": body_eqns if any(body_eqns.values()) else None,
         "flops": flops(final),
         "unplanned_peak_bytes": naive_peak_bytes(final),
         "peak_bytes": plan.peak_bytes if plan is not None else None,
@@ -52,6 +54,10 @@ def _all_eqns(graph):
                 yield from _all_eqns(g)
 
 
+def _body_count(graph) -> int:
+    return sum(1 for _ in _all_eqns(graph)) - len(graph.eqns)
+
+
 def human_bytes(n: int) -> str:
     if n < 1024:
         return f"{n} B"
@@ -65,6 +71,9 @@ def human_bytes(n: int) -> str:
 def format_text(stats: dict) -> list[str]:
     lines = ["// ===== stats ====="]
     lines.append("equations: " + ", ".join(f"{k} {v}" for k, v in stats["eqns"].items()))
+    if stats.get("body_eqns"):
+        lines.append("in loop bodies and branches: " +
+                     ", ".join(f"{k} {v}" for k, v in stats["body_eqns"].items()))
     lines.append(f"kernels: {stats['kernels']} per call ({stats['fused_kernels']} fused, "
                  f"holding {stats['fused_eqns']} equations)" +
                  (f"; loop bodies and branches hold {stats['body_fused_kernels']} more fused "
