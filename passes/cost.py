@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tracegrad.ir import Graph, Var, subgraphs
-from tracegrad.prims import constant_p, dot_general_p, fused_p, scatter_add_p
+from tracegrad.prims import constant_p, conv_p, dot_general_p, fused_p, scatter_add_p
 
 
 def eqn_flops(e) -> int:
@@ -18,6 +18,11 @@ def eqn_flops(e) -> int:
         k = 1
         for i in lc:
             k *= a.shape[i]
+        return 2 * k * e.outputs[0].aval.size
+    if e.prim is conv_p:  # each output element is a dot product of Cg * prod(kernel) terms
+        k = 1
+        for d in e.inputs[1].aval.shape[1:]:
+            k *= d
         return 2 * k * e.outputs[0].aval.size
     if e.prim.kind == "reduction" or e.prim is scatter_add_p:
         return max(a.aval.size for a in e.inputs)

@@ -224,3 +224,11 @@ def test_conv_random_parameters_c_backend():
     args = [a for _, x, w, _ in convs for a in (x, w)]
     for got, (p, x, w, ref) in zip(tg.jit(many, backend="c")(*args), convs):
         np.testing.assert_allclose(got, ref(x, w), rtol=1e-12, atol=1e-12, err_msg=str(p))
+
+
+def test_conv_flops_count_its_products():
+    """A conv's cost is 2 * Cg * prod(K) flops per output element (it decides, with the rest
+    of the program's, whether the C call releases the GIL); before, one flop per output."""
+    lowered = tg.jit(lambda x, w: conv(x, w, (1, 1), ((1, 1), (1, 1)), None, None, 2),
+                     backend="numpy").lower(np.ones((2, 4, 5, 5)), np.ones((6, 2, 3, 3)))
+    assert lowered.stats["flops"] == 2 * (2 * 3 * 3) * (2 * 6 * 5 * 5)
