@@ -159,6 +159,14 @@ def test_scipy_special_gradients(name, fn, args):
     check_grads(fn, args, order=2, modes=("rev", "fwd"), rtol=1e-6, atol=1e-8)
 
 
+def test_polygamma_of_float32_is_float64_as_scipy():
+    """SciPy's polygamma is a Python function computing in float64: its dtype, not x's."""
+    x = np.linspace(0.5, 3, 4, dtype=np.float32)
+    got = tg.jit(lambda x: sc.polygamma(1, x))(x)
+    assert got.dtype == sc.polygamma(1, x).dtype == np.float64
+    np.testing.assert_allclose(got, sc.polygamma(1, x), rtol=1e-13)
+
+
 def test_xlogy_at_zero_has_scipy_value_and_finite_gradient():
     x, y = np.array([0.0, 0.0, 2.0]), np.array([0.0, 3.0, 0.5])
     f = tg.jit(lambda x, y: sc.xlogy(x, y))

@@ -98,6 +98,20 @@ def test_stats_gradients(name, fn, args):
     check_grads(fn, args, order=2, modes=("rev", "fwd"), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("name", ["norm.logpdf", "poisson.logpmf", "gamma.logpdf",
+                                  "bernoulli.logpmf", "dirichlet.logpdf", "norm.cdf"])
+def test_float32_inputs_compute_in_float64_as_scipy(name):
+    """SciPy's distributions return float64 for float32 inputs (some standardise x in float32
+    first, so values agree to float32 precision; tracegrad computes all of it in float64)."""
+    fn, args = CALLS[name]
+    args = tuple(a.astype(np.float32) for a in args)
+    want, got = fn(*args), tg.jit(fn)(*args)
+    assert got.dtype == want.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=2e-7)
+    exact = fn(*(a.astype(np.float64) for a in args))
+    np.testing.assert_allclose(got, exact, rtol=1e-13)
+
+
 def test_support_and_invalid_parameters_as_scipy():
     """-inf outside the support, NaN for invalid parameters, as SciPy returns them."""
     x = np.array([-1.0, 0.0, 0.5, 1.0, 1.5])

@@ -41,8 +41,10 @@ expit = _unary("expit", "sigmoid", "1 / (1 + exp(-x))")
 
 @implements("scipy.special.polygamma")
 def polygamma(n, x):
-    """psi^(n)(x), the n-th derivative of digamma (n a non-negative integer)."""
-    return _float_elementwise("polygamma", n, x)
+    """psi^(n)(x), the n-th derivative of digamma (n a non-negative integer). In float64 for
+    every input dtype, as SciPy's (a Python function mixing float64 scalars) computes it."""
+    return _float_elementwise("polygamma", tnp.astype(tnp.asarray(n), _np.float64),
+                              tnp.astype(tnp.asarray(x), _np.float64))
 
 
 @implements("scipy.special.logit")

@@ -19,10 +19,15 @@ import numpy as _np
 from .. import numpy as tnp
 from ..tracer import Tracer
 from .routing import implements, unsupported
-from .special import _float, betaln, erfc, gammaln, xlog1py, xlogy
+from .special import betaln, erfc, gammaln, xlog1py, xlogy
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _NAN, _INF = float("nan"), float("inf")
+
+
+def _float(x):
+    """SciPy's distributions compute in float64 whatever their inputs' dtype: so do these."""
+    return tnp.astype(tnp.asarray(x), _np.float64)
 
 
 def _valid(ok, value):
@@ -211,7 +216,15 @@ def dirichlet_logpdf(x, alpha):
 
 # --- the dispatcher routed SciPy methods call ------------------------------------------------
 def dispatch(dist, method, args, kwargs):
-    """``dist.method(*args, **kwargs)`` with traced arguments, as SciPy would compute it."""
+    """``dist.method(*args, **kwargs)`` with traced arguments, as SciPy would compute it
+    (in float64, whatever the inputs' dtype, as SciPy's distributions do)."""
+    out = _dispatch(dist, method, args, kwargs)
+    if isinstance(out, _Frozen):
+        return out
+    return tnp.astype(out, _np.float64) if _np.dtype(out.dtype) != _np.float64 else out
+
+
+def _dispatch(dist, method, args, kwargs):
     cls = type(dist).__name__
     if cls.startswith(("multivariate_normal_", "dirichlet_")):
         return _multivariate(dist, cls, method, args, kwargs)
