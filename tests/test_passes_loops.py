@@ -424,6 +424,37 @@ def test_c_backend_runs_fused_bodies():
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+def _passthrough_y(W, h0, xs):
+    def step(h, x):
+        M = W * tnp.ones_like(h)[:, None]   # hoisted: the body then returns a constant input
+        h2 = tnp.tanh(h @ M + x)
+        return h2, (M, h2)
+    return tg.scan(step, h0, xs)
+
+
+def _passthrough_carry(W, h0):
+    def step(c, _):
+        h, _m = c
+        return (tnp.sin(h), W * tnp.ones_like(h)[:, None] + 1.0), None
+    return tg.scan(step, (h0, W), None, length=3)[0]
+
+
+@pytest.mark.parametrize("fn", [_passthrough_y, _passthrough_carry])
+def test_backends_run_bodies_returning_hoisted_constants(fn):
+    W, h0, xs = RNG.normal(size=(3, 3)), RNG.normal(size=3), RNG.normal(size=(4, 3))
+    args = (W, h0, xs) if fn is _passthrough_y else (W, h0)
+    g = _ir(fn, *args)
+    out = _pass("hoist")(g)
+    body = _body(out)
+    assert any(o is v for o in body.outputs for v in body.inputs[:_loops(out)[0].params[
+        "num_consts"]])
+    ref = [np.asarray(a) for a in tg.pytree.tree_flatten(fn(*args))[0]]  # eager
+    for backend in ["numpy"] + (["c"] if _c_has_loops() else []):
+        got = tg.pytree.tree_flatten(tg.jit(fn, backend=backend)(*args))[0]
+        for a, b in zip(ref, got):
+            np.testing.assert_allclose(b, a, rtol=1e-13, err_msg=backend)
+
+
 # --- whole pipelines on the loop rows and on gradients of loops --------------------------------
 PIPES = ["O0", "O1", "O2", "O0-c", "O1-c", "O2-c"]
 CONTROL = [c for c in CASES if c.prim in ("scan", "while", "cond")]
