@@ -28,6 +28,8 @@ def _compute_dtype(*xs):
     """(dtype the convolution runs in, dtype of the result): floats as NumPy promotes them;
     integers and bools run in float64 (exact below 2**53) and are converted back."""
     out = _np.result_type(*[_np.dtype(_dtype(x)) for x in xs])
+    if out.kind not in "fiub":
+        _unsupported(f"convolving {out} arrays", "the conv primitive takes real floats")
     return (out if out.kind == "f" else _np.dtype(_np.float64)), out
 
 
