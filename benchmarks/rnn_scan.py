@@ -107,14 +107,18 @@ def first_call(T: int) -> tuple[float, float, float, float]:
     return first, compile_part, later, compile_cpu
 
 
-def _median(fn, args, reps: int) -> float:
-    fn(*args)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+def _medians(fns, args, reps: int) -> list[float]:
+    """Median seconds of each of ``fns``, called in turn (so a load that comes and goes on a
+    shared machine hits them alike)."""
+    for fn in fns:
         fn(*args)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(reps):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn(*args)
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
 
 
 def main() -> int:
@@ -152,13 +156,12 @@ def main() -> int:
 
     ex = f.lower(*args).executable
     default_threads = ex.threads
-    print(f"steady state, median of {reps} (ratio: tracegrad C / hand NumPy):")
+    print(f"steady state, median of {reps}, C and NumPy calls alternating (ratio: C / NumPy):")
     from threadpoolctl import threadpool_limits  # the BLAS NumPy and tracegrad both call
     for label, n in (("1 thread", 1), (f"default ({default_threads} threads)", None)):
         with threadpool_limits(n):
             ex.set_threads(n or default_threads)
-            t_c = _median(f, args, reps)
-            t_np = _median(numpy_value_and_grad, args, reps)
+            t_c, t_np = _medians([f, numpy_value_and_grad], args, reps)
         ex.set_threads(default_threads)
         print(f"  {label:<22} C {t_c * 1e3:8.1f} ms   NumPy {t_np * 1e3:8.1f} ms   "
               f"ratio {t_c / t_np:.2f}")
