@@ -1,7 +1,9 @@
 """Constant folding: evaluate equations whose inputs are all literals or constants.
 
 Broadcasts and iotas of constants are left alone (folding them would only make big constants);
-results larger than ``MAX_FOLD_ELEMENTS`` are not folded.
+results larger than ``MAX_FOLD_ELEMENTS`` are not folded. Loops are never evaluated; a branch
+with a constant index, or a loop that cannot run, is replaced (passes/fold_control.py) and
+the equations it leaves are folded in the same sweep.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from tracegrad.ir import Eqn, Graph, Lit, Var, make_lit
 from tracegrad.prims import constant_p
 
 from .bodies import in_bodies
+from .fold_control import fold_control
 from .registry import register
 
 MAX_FOLD_ELEMENTS = 1 << 16
@@ -26,12 +29,30 @@ def constfold(graph: Graph) -> Graph:
     changed = False
 
     def read(a):
-        return subst.get(id(a), a) if isinstance(a, Var) else a
+        # chains: a folded branch's output is a Var its own equations may fold in turn
+        while isinstance(a, Var) and id(a) in subst:
+            a = subst[id(a)]
+        return a
 
-    for e in graph.eqns:
+    def known(a):
+        if isinstance(a, Lit):
+            return np.asarray(a.value, a.aval.dtype)
+        return values.get(id(a))
+
+    pending = list(reversed(graph.eqns))  # a stack: a folded branch's equations go on top
+    while pending:
+        e = pending.pop()
         ins = tuple(read(a) for a in e.inputs)
         if ins != e.inputs:
             e = e.replace(inputs=ins)
+        if e.prim.kind == "control":
+            folded = fold_control(e, known)
+            if folded is not None:
+                new_eqns, outs = folded
+                pending.extend(reversed(new_eqns))
+                subst.update((id(o), a) for o, a in zip(e.outputs, outs))
+                changed = True
+                continue
         if e.prim is constant_p:
             values[id(e.outputs[0])] = e.params["value"]
             eqns.append(e)

@@ -615,3 +615,24 @@ def test_pipelines_keep_checkpointing():
             _same(g, out, args)
             if k:   # 10 segment starts (the per-step ys are unused by the gradient: gone)
                 assert stored(out) <= 4 * 10, (pipe, stored(out))
+
+
+def test_constfold_inlines_a_decided_branch_and_drops_loops_that_cannot_run():
+    def f(x):
+        pick = tnp.sum(tnp.asarray(np.ones(3))) > 0.0       # constant once folded: true
+        a = tg.cond(pick, lambda v: tnp.sin(v) * tnp.exp(tnp.asarray(np.zeros(3))),
+                    lambda v: tnp.cos(v), x)
+        h, ys = tg.scan(lambda h, t: (h + t, h * t), x, tnp.zeros((0, 3)) + x[None] * 0)
+        w = tg.while_loop(lambda c: c[0].sum() < 9.0, lambda c: (c[0] + 1.0,), (x,),
+                          max_iter=0)[0]
+        return a, h, ys, w
+    args = [RNG.normal(size=3)]
+    g = _ir(f, *args)
+    assert {e.prim.name for e in _loops(g)} == {"cond", "scan", "while"}
+    out = _pass("constfold")(g)
+    assert not _loops(out)
+    assert "exp" not in _prims(out) and "sin" in _prims(out)   # the branch's constants folded
+    _same(g, out, args)
+    out2, _ = run_pipeline(g, "O2", check=True)
+    assert not _loops(out2)
+    _same(g, out2, args)
