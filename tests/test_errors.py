@@ -174,11 +174,13 @@ def f_setitem(x):
 
 
 def f_asarray(x):
-    return np.asarray(x) + 1  # asarray
+    # np.asarray/np.array of traced values trace now (issue 17); a NumPy scalar type still needs
+    # a number the trace does not have
+    return np.int64(x) + 1  # asarray
 
 
 def f_array(x):
-    return np.array(x, copy=True)  # np-array
+    return np.float32(x * 2)  # np-array
 
 
 def f_complex_const(x):

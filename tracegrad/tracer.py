@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes
-from .errors import (ArgumentError, ImmutableArrayError, TracegradError,
+from .errors import (ArgumentError, TracegradError,
                      TracerArrayConversionError, TracerBoolError, UnsupportedAttributeError,
                      UnsupportedOperationError)
 from .int_range import check_operands as check_int_operands, note_consumed, note_weak_int
@@ -27,6 +27,13 @@ from .thread_local import ThreadLocalList
 _level_counter = itertools.count(1)
 _ACTIVE: ThreadLocalList = ThreadLocalList()  # TraceContexts of this thread, innermost last
 _SRC_OVERRIDE = ThreadLocalList()  # source line given to equations built by passes
+# (opened, closed): run as any trace opens and closes; numpy/intercept.py counts them to keep
+# its np.array/np.r_ wrappers installed exactly while some thread traces
+_TRACE_HOOKS: list = [lambda: None, lambda: None]
+
+
+def install_trace_hooks(opened, closed) -> None:
+    _TRACE_HOOKS[:] = [opened, closed]
 
 
 def current_trace() -> TraceContext | None:
@@ -80,11 +87,13 @@ class TraceContext:
     def __enter__(self) -> "TraceContext":
         self.active = True
         _ACTIVE.append(self)
+        _TRACE_HOOKS[0]()
         return self
 
     def __exit__(self, *exc) -> None:
         self.active = False
         _ACTIVE.remove(self)
+        _TRACE_HOOKS[1]()
 
     def new_input(self, aval: AVal, hint: str | None = None, weak: bool = False) -> "Tracer":
         v = Var(aval, hint)
@@ -204,7 +213,8 @@ def _tnp():
 class Tracer:
     """A traced array: static shape and dtype, no data. Operators build IR equations."""
 
-    __slots__ = ("_ctx", "_var", "_weak")
+    # _view (unset for most): how this array aliases another, for x[idx] = v (numpy/inplace.py)
+    __slots__ = ("_ctx", "_var", "_weak", "_view", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, ctx: TraceContext, var: Var, weak: bool = False):
@@ -283,10 +293,21 @@ class Tracer:
             "(np.where(c, a, b) for an elementwise choice; static_argnums=(...) if the value is "
             "a configuration setting)", src=user_src_with_text(2))
 
+    def _known(self):
+        """The value when it does not depend on the arguments (numpy/known_values.py)."""
+        from .numpy.known_values import known_value
+        return known_value(self)
+
     def __int__(self):
+        value = self._known()
+        if value is not None:
+            return int(value)
         self._concrete_error("int()")
 
     def __float__(self):
+        value = self._known()
+        if value is not None:
+            return float(value)
         self._concrete_error("float()")
 
     def __complex__(self):
@@ -297,12 +318,18 @@ class Tracer:
                              "shape, or indexing a NumPy array or list)")
 
     def item(self):
+        value = self._known()
+        if value is not None:
+            return value.item()
         self._concrete_error(".item()")
 
     def tolist(self):
         self._concrete_error(".tolist()")
 
     def __array__(self, dtype=None, copy=None):
+        value = self._known()  # np.int64(x), y[i] = x ... of a value known while tracing
+        if value is not None:
+            return np.asarray(value, dtype=dtype)
         from .indexing import assignment_into_array_error
         err = assignment_into_array_error(self)  # y[a:b] = x with y a NumPy array
         if err is not None:
@@ -313,7 +340,8 @@ class Tracer:
             "traced index). Inside a traced function keep values as arrays: use np.stack(...) "
             "to build an array from traced values, tracegrad.numpy.asarray(table)[i] or "
             "tracegrad.numpy.take(table, i, axis=0) to index a NumPy array with a traced index, "
-            "or compute the value outside the function", src=user_src_with_text(2))
+            "or compute the value outside the function (np.int64(x)/np.float32(x) of a traced "
+            "array: x.astype(np.int64))", src=user_src_with_text(2))
 
     def __hash__(self):
         raise ArgumentError("traced arrays are unhashable (as NumPy arrays are), so they cannot "
@@ -329,14 +357,11 @@ class Tracer:
 
     # --- methods and operators (all delegate to tracegrad.numpy) ------------------------
     def __getitem__(self, idx):
-        return _tnp()._getitem(self, idx)
+        return _tnp().inplace.getitem(self, idx)  # basic indexing records a view
 
     def __setitem__(self, idx, value):
-        raise ImmutableArrayError(
-            "in-place assignment x[...] = v on a traced array is not supported: arrays in traced "
-            "functions are immutable. Use the functional update x = x.at[...].set(v) (or "
-            ".add(v)), or build the result with np.where(mask, v, x) or np.concatenate",
-            src=user_src_with_text(2))
+        # rewritten as x.at[idx].set(v) with NumPy's aliasing; arguments refuse (inplace.py)
+        _tnp().inplace.setitem(self, idx, value)
 
     @property
     def at(self):
@@ -378,7 +403,7 @@ class Tracer:
         return _tnp().transpose(self, axes or None)
 
     def flatten(self, order="C"):
-        return _tnp().reshape(self, (-1,), order=order)
+        return _tnp().copy(_tnp().reshape(self, (-1,), order=order))  # a copy, not a view
 
     def ravel(self, order="C"):
         return _tnp().reshape(self, (-1,), order=order)
@@ -484,8 +509,8 @@ class Tracer:
         raise UnsupportedAttributeError(f"traced arrays, like NumPy arrays, have no attribute "
                                         f"{name!r}", src=user_src_with_text(2))
 
-    def copy(self):
-        return self
+    def copy(self, order="C"):
+        return _tnp().copy(self)  # a new array object: x[i] = v on it leaves self alone
 
     def detach(self):
         from .lax import stop_gradient

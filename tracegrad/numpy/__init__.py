@@ -46,12 +46,13 @@ from . import linalg  # noqa: F401  (np.linalg on traced arrays)
 from .linalg import kron
 from .scipy_linalg import install_scipy_linalg
 from .gather import at, compress, extract, _getitem, take, take_along_axis
-from .sorting import (argpartition, argsort, cumprod, median, partition, percentile,  # noqa
-                      quantile, searchsorted, sort, unique)
+from .sorting import (argpartition, argsort, cumprod, median, nanmedian, nanpercentile,  # noqa
+                      nanquantile, partition, percentile, quantile, searchsorted, sort, unique)
 from .signal import convolve, correlate, install_scipy_signal
 from .rearranging import append, dsplit, hsplit, rollaxis, rot90, row_stack, vsplit  # noqa
 from .calculus import cross, gradient  # noqa: F401
 from .realness import angle, iscomplex, isreal, real_if_close  # noqa: F401
+from . import inplace, intercept  # noqa: F401  (x[i] = v; np.array of traced values)
 from .dispatch import _dispatch_function, _dispatch_ufunc
 
 install_scipy_linalg()  # scipy.linalg's functions route traced arguments here

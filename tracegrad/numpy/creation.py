@@ -86,8 +86,14 @@ def empty_like(a, dtype=None, shape=None):
 
 
 @_public
-def copy(a):
-    return _as_operand(a)
+def copy(a, order="K", subok=False):
+    a = _as_operand(a)
+    if isinstance(a, Tracer):  # a new array object that owns its value (inplace.py)
+        ctx = current_trace()
+        ctx = ctx if ctx is not None and ctx.level > a._ctx.level else a._ctx
+        a = Tracer(ctx, ctx.atom(a))
+        a._view = OWNED
+    return a
 
 
 @_public
@@ -164,3 +170,4 @@ def tri(N, M=None, k=0, dtype=float):
 # siblings are imported after the definitions, so every cycle resolves at call time.
 from .arithmetic import add, multiply, subtract, true_divide  # noqa: E402
 from .manipulation import broadcast_to, concatenate, expand_dims, moveaxis  # noqa: E402
+from .inplace import OWNED  # noqa: E402

@@ -11,6 +11,7 @@ import numpy as _np
 from ..errors import TracegradError, UnsupportedOperationError
 from ..source_info import user_src_with_text
 from ..tracer import Tracer
+from .inplace import OWNED, READ_ONLY, VIEW_FUNCTIONS, note_view
 
 
 _PUBLIC: dict[str, object] = {}  # name -> implementation, for the dispatch tables
@@ -24,6 +25,7 @@ def _public(fn):
     """
     name = fn.__name__
     is_ufunc = isinstance(getattr(_np, name, None), _np.ufunc)
+    is_view = name in VIEW_FUNCTIONS
 
     @functools.wraps(fn)
     def public(*args, **kwargs):
@@ -32,6 +34,15 @@ def _public(fn):
                 out = _call_with_ufunc_kwargs(name, fn, args, kwargs)
             else:
                 out = fn(*args, **kwargs)
+            if type(out) is Tracer and builtins.any(out is a for a in args):
+                # NumPy returns a new array object (or a view): x[i] = v on it must not reach
+                # the argument's object (numpy/inplace.py)
+                out = Tracer(out._ctx, out._var, out._weak)
+                if not is_view:
+                    out._view = OWNED
+            if is_view and args and type(args[0]) is Tracer:
+                note_view(out, args[0], lambda b: public(b, *args[1:], **kwargs),
+                          name in READ_ONLY)
             # What a NumPy function returns is a NumPy value, never a Python scalar: np.sum(s)
             # of a Python int s is a strong np.int64. (Operators on weak values mark their
             # results weak again, as Python computes them; see Tracer._weak.)

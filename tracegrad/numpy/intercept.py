@@ -1,0 +1,124 @@
+"""``np.array``/``np.asarray``/``np.asanyarray``/``np.r_``/``np.c_`` on traced values.
+
+NumPy's protocols never see these calls (``np.array`` is C code that asks each element for
+``__array__``, which a tracer cannot answer with numbers). So while any thread traces, the
+``numpy`` module's attributes of those names are wrappers: a call whose argument holds a
+tracer *and* comes from a thread that is tracing builds a traced array (building.py); every
+other call runs NumPy's own function with the same arguments. The first trace to open (in any
+thread) installs them and the last to close restores NumPy's objects, under a lock, so outside
+traces ``np.array is numpy._core.multiarray.array`` again. A wrapper object kept by user code
+past the trace stays correct (it falls through). Limitation: names bound before the trace
+(``from numpy import array``) call NumPy directly. benchmarks/array_intercept.py measures
+the cost of a wrapped call on plain NumPy values.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as _np
+from numpy.lib import _index_tricks_impl as _tricks
+
+from ..tracer import _ACTIVE, install_trace_hooks
+
+ORIGINAL = {name: getattr(_np, name) for name in ("array", "asarray", "asanyarray", "r_", "c_")}
+_np_array, _np_asarray, _np_asanyarray = ORIGINAL["array"], ORIGINAL["asarray"], \
+    ORIGINAL["asanyarray"]
+
+_lock = threading.Lock()
+_open_traces = 0  # in every thread: the wrappers are installed while this is positive
+
+
+def array(object, dtype=None, *args, copy=True, ndmin=0, **kwargs):  # noqa: A002 (NumPy's name)
+    if _ACTIVE.items and (type(object) is _Tracer or (type(object) in (list, tuple) and
+                                                       _holds_tracer(object))) \
+            and not args and not kwargs.get("like") and not kwargs.get("subok"):
+        # (subok=True is NumPy's own code keeping a subclass, np.ma's operators: they go on to
+        # ndarray methods a tracer lacks, so they keep NumPy's conversion error)
+        return _building().build_array(object, dtype, copy=copy is not False and copy is not None,
+                                       ndmin=ndmin)
+    return _np_array(object, dtype, *args, copy=copy, ndmin=ndmin, **kwargs)
+
+
+def asarray(a, dtype=None, *args, **kwargs):
+    if _ACTIVE.items and (type(a) is _Tracer or (type(a) in (list, tuple) and
+                                                  _holds_tracer(a))) and not args:
+        return _building().build_array(a, dtype, copy=kwargs.get("copy") is True)
+    return _np_asarray(a, dtype, *args, **kwargs)
+
+
+def asanyarray(a, dtype=None, *args, **kwargs):
+    if _ACTIVE.items and (type(a) is _Tracer or (type(a) in (list, tuple) and
+                                                  _holds_tracer(a))) and not args:
+        return _building().build_array(a, dtype, copy=kwargs.get("copy") is True)
+    return _np_asanyarray(a, dtype, *args, **kwargs)
+
+
+for _f, _orig in ((array, _np_array), (asarray, _np_asarray), (asanyarray, _np_asanyarray)):
+    _f.__doc__ = _orig.__doc__  # help(np.array) while tracing reads NumPy's text
+    _f.__wrapped__ = _orig
+
+
+def _key_holds_tracer(key) -> bool:
+    return type(key) is _Tracer or (type(key) is tuple and _holds_tracer(key))
+
+
+class _RClass(_tricks.RClass):
+    """``np.r_`` whose ``[...]`` with traced items joins them in the trace."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        if _ACTIVE.items and _key_holds_tracer(key):
+            return _building().R_(key)
+        return _tricks.RClass.__getitem__(self, key)
+
+
+class _CClass(_tricks.CClass):
+    """``np.c_`` whose ``[...]`` with traced items joins them in the trace."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        if _ACTIVE.items and _key_holds_tracer(key):
+            return _building().C_(key)
+        return _tricks.CClass.__getitem__(self, key)
+
+
+WRAPPERS = {"array": array, "asarray": asarray, "asanyarray": asanyarray, "r_": _RClass(),
+            "c_": _CClass()}
+
+
+def _opened() -> None:
+    global _open_traces
+    with _lock:
+        _open_traces += 1
+        if _open_traces == 1:
+            for name, wrapper in WRAPPERS.items():
+                if getattr(_np, name) is ORIGINAL[name]:  # never displace another library's
+                    setattr(_np, name, wrapper)
+
+
+def _closed() -> None:
+    global _open_traces
+    with _lock:
+        _open_traces -= 1
+        if _open_traces == 0:
+            for name, wrapper in WRAPPERS.items():
+                if getattr(_np, name) is wrapper:
+                    setattr(_np, name, ORIGINAL[name])
+
+
+def installed() -> bool:
+    """Whether the wrappers are the ``numpy`` module's attributes now (tests, benchmark)."""
+    return _np.array is array
+
+
+def _building():
+    from . import building
+    return building
+
+
+from ..tracer import Tracer as _Tracer  # noqa: E402
+from .building import holds_tracer as _holds_tracer  # noqa: E402
+
+install_trace_hooks(_opened, _closed)
