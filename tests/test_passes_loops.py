@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 import tracegrad as tg
 from tracegrad import numpy as tnp
 from tracegrad.interpreter import eval_graph
-from tracegrad.ir import AVal, Graph, Var, subgraphs, verify
+from tracegrad.ir import AVal, Graph, Lit, Var, subgraphs, verify
 from tracegrad.passes import registry
 from tracegrad.passes.bodies import graph_key
 from tracegrad.passes.registry import PASSES, run_pipeline
@@ -472,7 +472,8 @@ def _reads(graph) -> set:
 
 
 def _leftovers(graph) -> list:
-    """What O1/O2 should have removed, at any depth: loops with no used output, unused ys,
+    """What O1/O2 should have removed, at any depth: loops with no used output, a cond with a
+    literal index, loops that cannot run, unused ys,
     unused carries nothing reads, constants and xs a body does not read, and loop invariants
     (a body equation whose variable operands are all loop constants)."""
     found = []
@@ -494,6 +495,9 @@ def _leftovers(graph) -> list:
         p = e.params
         if not any(id(o) in used for o in e.outputs):
             found.append((e.prim.name, "unused loop"))
+        if (e.prim.name == "cond" and isinstance(e.inputs[0], Lit)) or \
+                p.get("length") == 0 or p.get("max_iter", 1) == 0:
+            found.append((e.prim.name, "decided"))
         if e.prim.name == "scan":
             body, nc, nk = p["body"], p["num_consts"], p["num_carry"]
             for j, o in enumerate(e.outputs):
