@@ -5,7 +5,8 @@ While capturing, tensors stay symbolic: ``backward()`` yields lazy gradients, in
 (optimizer steps, ``zero_()``) are recorded as replacements of the leaves they write. The
 program reads every leaf it needs and returns the step's results, the new values of written
 leaves and the final ``.grad`` of touched parameters. A replay skips Python entirely: it gathers
-the inputs (arguments, current leaf values, fresh dropout masks and hyper-parameters), runs the
+the inputs (arguments, current leaf values, hyper-parameters, NumPy arrays the step reads, and
+every random draw the step made, drawn again in the step's order: tensor/drawn.py), runs the
 program and writes the outputs back in place. The guard is the arguments' signature plus tg's
 state version (``train()``/``eval()``, ``requires_grad_``, new parameters): a change re-captures,
 and the program itself is cached by structure, so that costs no recompilation.
@@ -20,6 +21,7 @@ import numpy as np
 from . import options
 from .errors import TracegradError
 from .pytree import tree_flatten, tree_unflatten
+from .random_host import CAPTURING
 from .tensor import Tensor, _identity_copy, _skey, apply_op
 
 T = importlib.import_module("tracegrad.tensor")  # the module (tg.tensor is the function)
@@ -32,8 +34,18 @@ class Capture:
         self.start = next(T._serial)
         self.replaced: dict = {}   # id(leaf) -> (leaf, lazy tensor now standing for it)
         self.grads: dict = {}      # id(param) -> (param, its .grad before the step)
-        self.providers: dict = {}  # id(leaf) -> (leaf, make): values drawn anew per replay
+        self.providers: dict = {}  # id(leaf) -> (leaf, make): values read anew per replay
+        self.draws: list = []      # random draws' makes, in draw order (tensor/drawn.py)
+        self.drawn: dict = {}      # id(leaf) -> (leaf, its index in draws)
+        self.arrays: dict = {}     # id(leaf) -> (leaf, NumPy array it copied): read per replay
         self.grad_reads: dict = {}  # id(param) -> (param, was None): .grad read before written
+
+    def add_draw(self, leaf: Tensor, make) -> None:
+        self.drawn[id(leaf)] = (leaf, len(self.draws))
+        self.draws.append(make)
+
+    def add_array(self, leaf: Tensor, src: np.ndarray) -> None:
+        self.arrays[id(leaf)] = (leaf, src)
 
     def current(self, t: Tensor) -> Tensor:
         hit = self.replaced.get(id(t))
@@ -60,8 +72,9 @@ class _Entry:
     """One captured step: the program, how to gather its inputs and where its outputs go."""
 
     def __init__(self, op, getters, in_avals, setters, out_tree, results, replayable,
-                 grad_guards):
+                 grad_guards, draws):
         self.op = op
+        self.draws = draws  # the step's random draws, made again in this order at each replay
         self.grad_guards = grad_guards  # (param, had no .grad): the step assumed that state
         self.getters = getters
         self.in_avals = in_avals
@@ -74,8 +87,12 @@ class _Entry:
         for p, was_none in self.grad_guards:
             if (p._grad is None) != was_none:
                 raise _Replay
-        vals = []
+        vals, drawn = [], []
         for (kind, obj), (shape, dtype) in zip(self.getters, self.in_avals):
+            if kind == "draw":  # filled below, once no guard can send us to capture again
+                drawn.append((len(vals), obj, shape, dtype))
+                vals.append(None)
+                continue
             if kind == "arg":
                 v = arg_leaves[obj]
                 v = T._value_of(v) if isinstance(v, Tensor) else T._to_array(v, copy=False)
@@ -88,11 +105,20 @@ class _Entry:
                 if g is None or g._node is not None:
                     raise _Replay
                 v = g._value
+            elif kind == "array":  # a NumPy array the step read: its current contents
+                v = np.asarray(obj)
+                if v.dtype != dtype:
+                    v = v.astype(dtype)
             else:  # a constant computed before the capture
                 v = obj
             if v.shape != shape or v.dtype != dtype:
                 raise _Replay
             vals.append(v)
+        if drawn:
+            self._fill_draws(vals, drawn, first)
+        elif self.draws and not first:
+            for make in self.draws:  # draws the program does not read still advance generators
+                make()
         outs = self.op.run(vals)
         n_res = sum(isinstance(r, int) for r in self.results)
         for (kind, obj), v in zip(self.setters, outs[n_res:]):
@@ -106,6 +132,19 @@ class _Entry:
             p._grad = None  # ("grad_none", p): the step left .grad unset
         leaves = [Tensor._leaf(outs[r]) if isinstance(r, int) else r[1] for r in self.results]
         return tree_unflatten(self.out_tree, leaves)
+
+
+    def _fill_draws(self, vals, drawn, first):
+        """Every draw of the step, made again in the eager order (an unused one too: eagerly it
+        advances its generator); at capture, the numbers the capture drew."""
+        fresh = [make() for make in self.draws] if not first else None
+        for i, (leaf, k), shape, dtype in drawn:
+            v = leaf._value if first else fresh[k]
+            if v.shape != shape or v.dtype != dtype:
+                raise TracegradError(
+                    f"{leaf._what} gave shape {v.shape} {v.dtype} on replay, {shape} {dtype} at "
+                    "capture: a draw's shape must not depend on state the capture cannot see")
+            vals[i] = v
 
 
 class CompiledStep:
@@ -177,6 +216,7 @@ class CompiledStep:
         T._before_mutation()
         cap = Capture()
         T._CAPTURE.append(cap)
+        CAPTURING.append(cap)  # np.random draws become drawn leaves (tensor/drawn.py)
         try:
             args, kwargs = tree_unflatten(tree, wrapped)
             out = self.fn(*args, **kwargs)
@@ -205,6 +245,7 @@ class CompiledStep:
                     target(g)
                     setters.append(("grad", p))
         finally:
+            CAPTURING.pop()
             T._CAPTURE.pop()
             for p, before in cap.grads.values():
                 p._grad = before  # the program's run below applies the step's final state
@@ -221,8 +262,15 @@ class CompiledStep:
                 getters.append(("const", r[0].values[r[1]]))
             elif id(r) in arg_pos:
                 getters.append(("arg", arg_pos[id(r)]))
+            elif id(r) in cap.drawn:
+                getters.append(("draw", cap.drawn[id(r)]))
             elif id(r) in cap.providers:
                 getters.append(("provider", cap.providers[id(r)]))
+            elif id(r) in cap.arrays and _unchanged(*cap.arrays[id(r)]):
+                getters.append(("array", cap.arrays[id(r)][1]))
+            elif r._serial >= cap.start and id(r) in cap.replaced:
+                # made by the step and written in place by it: each call starts it afresh
+                getters.append(("const", r._value.copy()))
             elif r._grad_of is not None and r._grad_of._grad is r and r._serial < cap.start:
                 getters.append(("grad", r._grad_of))
             else:
@@ -230,8 +278,19 @@ class CompiledStep:
         in_avals = [(tuple(s), d) for s, d in walk.key()[1]]
         guards = list(cap.grad_reads.values())
         entry = _Entry(op, getters, in_avals, setters + tail, out_tree, results, replayable,
-                       guards)
+                       guards, cap.draws)
         return entry, entry.run(leaves, first=True)
+
+
+def _unchanged(leaf: Tensor, src: np.ndarray) -> bool:
+    """Whether NumPy array ``src`` still holds what ``leaf`` copied from it during the capture:
+    then a replay reads ``src`` (the caller may refill it between steps); if the step wrote it
+    after reading it, each read keeps the copy it made (as eagerly)."""
+    copy = leaf._value
+    if src.shape != copy.shape:
+        return False
+    return bool(np.array_equal(src.astype(copy.dtype, copy=False), copy,
+                               equal_nan=copy.dtype.kind in "fc"))
 
 
 def compile(fn=None):

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.random import bit_generator as _bit_generator_module
 
 from .errors import TracedRandomError
+from .random_host import capturing
 from .source_info import user_src_with_text
 from .thread_local import ThreadLocalList
 from .tracer import is_tracing
@@ -50,18 +51,27 @@ class GuardedRLock(_thread.RLock):
     __slots__ = ()
 
     def __enter__(self, _acquire=_thread.RLock.acquire):
-        if is_tracing() and not _ALLOWED:
+        if (is_tracing() or capturing() is not None) and not _ALLOWED:
             _refuse()
         return _acquire(self)
 
     def acquire(self, blocking: bool = True, timeout: float = -1,
                 _acquire=_thread.RLock.acquire):
-        if is_tracing() and not _ALLOWED:
+        if (is_tracing() or capturing() is not None) and not _ALLOWED:
             _refuse()
         return _acquire(self, blocking, timeout)
 
 
 def _refuse():
+    if not is_tracing():  # a tg.compile step being captured (tensor/drawn.py)
+        raise TracedRandomError(
+            "a random draw from np.random that a tg.compile step cannot redraw at each replay "
+            "(np.random.seed or set_state inside the step, a RandomState/Generator made before "
+            "`import tracegrad` or NumPy's own class, a library's sampler such as SciPy's "
+            "rvs): its numbers would be frozen into the compiled program. Seed before calling "
+            "the step; draw with tg.randn/tg.rand, np.random.* or a generator made by "
+            "np.random.default_rng after `import tracegrad`; or draw outside the step and pass "
+            "the noise in as an argument", src=user_src_with_text(3))
     raise TracedRandomError(
         "a random draw from np.random that tracegrad cannot trace (a sampler it does not "
         "support, np.random.seed, or a RandomState/Generator made before `import tracegrad`) "

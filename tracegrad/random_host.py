@@ -23,6 +23,18 @@ from .tracer import active_traces
 _BaseGenerator = np.random._generator.Generator
 _BaseRandomState = np.random.mtrand.RandomState
 
+# A tg.compile capture (or a tensor loop body being recorded) in this thread, innermost last;
+# ``None`` on top while a draw the capture already handles runs (tensor/drawn.py). The np.random
+# wrappers (random_numpy.py) and the bit-generator lock (random_guard.py) read it: a draw
+# during a capture must be redrawn at each replay, never frozen into the program.
+CAPTURING = ThreadLocalList()
+
+
+def capturing():
+    """The capture a host draw made now belongs to, or None."""
+    items = CAPTURING.items
+    return items[-1] if items else None
+
 
 class HostRandom:
     """One top-level trace's host-random state (``TraceContext.host_random``, set by

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import random_draws as rd
 from .errors import ArgumentError, ImmutableArrayError, TracedRandomError
+from .random_host import CAPTURING
 from .source_info import user_src_with_text
 from .tracer import _ACTIVE, Tracer, is_tracing
 
@@ -235,8 +236,17 @@ def _method(base, owner: str, name: str, table: dict):
     def method(self, *args, **kwargs):
         if _ACTIVE.items:  # is_tracing(), inlined: every eager draw passes here
             return traced_draw(self, owner, name, table, args, kwargs)
+        if CAPTURING.items and CAPTURING.items[-1] is not None:  # inside tg.compile
+            return _captured(self, f"{owner}.{name}", functools.partial(orig, self), args,
+                             kwargs)
         return orig(self, *args, **kwargs)
     return method
+
+
+def _captured(gen, what, call, args, kwargs):
+    """A draw while a tg.compile step is captured: drawn anew at each replay (tensor/drawn.py)."""
+    from .tensor.drawn import captured_draw
+    return captured_draw(gen, what, call, args, kwargs)
 
 
 class _CompatMeta(type):
@@ -267,8 +277,10 @@ class _Reduce:
 
 
 def _mark(obj):
-    # made while tracing: its seed is fixed per call, so its draws are constants (random_host)
+    # made while tracing: its seed is fixed per call, so its draws are constants (random_host);
+    # made while a tg.compile step is captured: a replay cannot make it again (tensor/drawn.py)
     obj._tg_made_in_trace = is_tracing()
+    obj._tg_made_in_capture = bool(CAPTURING.items) and CAPTURING.items[-1] is not None
 
 
 class RandomState(_Reduce, np.random.RandomState, metaclass=_CompatMeta):
@@ -312,6 +324,8 @@ def _module_function(name: str, orig):
         if _ACTIVE.items:  # is_tracing(), inlined: every eager draw passes here
             return traced_draw(np.random.mtrand._rand, "np.random", name, RANDOM_STATE,
                                args, kwargs)
+        if CAPTURING.items and CAPTURING.items[-1] is not None:  # inside tg.compile
+            return _captured(np.random.mtrand._rand, f"np.random.{name}", orig, args, kwargs)
         return orig(*args, **kwargs)
     fn._tg_wraps = orig
     return fn

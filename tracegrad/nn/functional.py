@@ -14,7 +14,8 @@ import numpy as np
 from .. import numpy as tnp
 from ..errors import ShapeError, TracegradError
 from ..lax import stop_gradient
-from ..tensor import Tensor, apply_op, default_generator, dynamic_leaf, tensor_op
+from ..tensor import Tensor, apply_op, default_generator, tensor_op
+from ..tensor.drawn import drawn_leaf
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -253,14 +254,17 @@ def dropout(x, p=0.5, training=True, generator=None):
         raise TracegradError(f"dropout probability must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
-    gen = generator if generator is not None else default_generator()
     shape, dt = tuple(x.shape), np.dtype(x.dtype)
 
-    def draw():
+    def draw():  # the default generator as it is now: tg.manual_seed replaces it
+        gen = generator if generator is not None else default_generator()
         keep = gen.random(shape) >= p
         return (keep / (1.0 - p)).astype(dt) if p < 1.0 else np.zeros(shape, dt)
-    if isinstance(x, Tensor):
-        return apply_op(_mul, (x, dynamic_leaf(draw)), name="dropout")
+    if isinstance(x, Tensor):  # inside tg.compile: drawn again at each replay, in order
+        mask = drawn_leaf(draw, "dropout", gen=generator)
+        if mask is None:
+            mask = Tensor._leaf(draw())
+        return apply_op(_mul, (x, mask), name="dropout")
     return x * draw()
 
 

@@ -9,7 +9,9 @@ from ..errors import TracegradError
 from ..source_info import names_caller
 from .core import Tensor, _canon_dtype, _to_array
 from .device import check_device
-from .lazy import _capture
+from .drawn import capture_for, drawn_leaf
+from .lazy import _capture, apply_op
+from .ops import _as_dtype
 
 
 _RNG = [np.random.default_rng(0)]  # the default generator (PyTorch's is seeded too)
@@ -17,6 +19,13 @@ _RNG = [np.random.default_rng(0)]  # the default generator (PyTorch's is seeded 
 
 def manual_seed(seed: int) -> None:
     """Seed the default generator used by ``randn``/``rand``, layer initialisation and dropout."""
+    if capture_for() is not None:
+        from ..errors import TracedRandomError
+        from ..source_info import user_src_with_text
+        raise TracedRandomError(
+            "tg.manual_seed inside a tg.compile step: the replays run "
+            "no Python, so they would not seed. Seed before calling the step",
+            src=user_src_with_text(2))
     _RNG[0] = np.random.default_rng(seed)
 
 
@@ -28,7 +37,25 @@ def default_generator() -> np.random.Generator:
 def tensor(data, dtype=None, requires_grad: bool = False, *, device=None) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (Python floats become float32)."""
     check_device(device)
+    cap = _capture()
+    if cap is not None:
+        held = _captured_data(cap, data, dtype, requires_grad)
+        if held is not None:
+            return held
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _captured_data(cap, data, dtype, requires_grad):
+    """``tensor(data)`` inside a tg.compile step: a tensor (an ``np.random`` draw is one there)
+    is copied symbolically; a NumPy array is read again at each replay (the caller may refill
+    it between steps), unless the step itself writes it after this call (compile_step)."""
+    if isinstance(data, Tensor) and not requires_grad:
+        return apply_op(_as_dtype, (data, _canon_dtype(dtype) or data.dtype), name="copy")
+    if isinstance(data, np.ndarray) and hasattr(cap, "add_array"):
+        t = Tensor(data, requires_grad=requires_grad, dtype=dtype)
+        cap.add_array(t, data)
+        return t
+    return None
 
 
 @names_caller
@@ -37,12 +64,16 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     check_device(device)
     if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
         return data
+    if isinstance(data, Tensor) and _capture() is not None:
+        return data.to(dtype)  # a draw inside tg.compile: converted symbolically
     return Tensor._leaf(_to_array(data, dtype, copy=False))
 
 
 @names_caller
 def from_numpy(arr: np.ndarray) -> Tensor:
     """A leaf sharing ``arr``'s memory (writes to either are seen by both)."""
+    if isinstance(arr, Tensor) and _capture() is not None:
+        return arr  # an np.random draw inside tg.compile is a tensor already (drawn.py)
     if not isinstance(arr, np.ndarray):
         raise TracegradError(f"from_numpy expects an ndarray, got {type(arr).__name__}")
     return Tensor._leaf(_to_array(arr, None, copy=False))
@@ -107,17 +138,27 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Te
     return full(shape, fill_value, dtype=dt, device=device, requires_grad=requires_grad)
 
 
+def _draw(what, generator, method, args, dtype, requires_grad):
+    """``generator.method(*args)`` as ``dtype`` (default generator: tg's, looked up at each
+    draw). Inside a tg.compile step the draw is repeated at every replay (drawn.py)."""
+    dt = _canon_dtype(dtype)
+
+    def make():
+        g = generator if generator is not None else _RNG[0]
+        return getattr(g, method)(*args).astype(dt)
+    t = drawn_leaf(make, what, requires_grad, generator)
+    return _make(make(), requires_grad) if t is None else t
+
+
 def randn(*shape, dtype=np.float32, device=None, requires_grad=False, generator=None) -> Tensor:
     check_device(device)
-    g = generator or _RNG[0]
-    return _make(g.standard_normal(_shape_args(shape)).astype(_canon_dtype(dtype)),
+    return _draw("tg.randn", generator, "standard_normal", (_shape_args(shape),), dtype,
                  requires_grad)
 
 
 def rand(*shape, dtype=np.float32, device=None, requires_grad=False, generator=None) -> Tensor:
     check_device(device)
-    g = generator or _RNG[0]
-    return _make(g.random(_shape_args(shape)).astype(_canon_dtype(dtype)), requires_grad)
+    return _draw("tg.rand", generator, "random", (_shape_args(shape),), dtype, requires_grad)
 
 
 def randn_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -136,9 +177,8 @@ def randint(*args, size=None, dtype=np.int64, device=None, generator=None) -> Te
     if size is None:
         *args, size = args
     low, high = (0, args[0]) if len(args) == 1 else tuple(args)
-    g = generator or _RNG[0]
     shape = tuple(size) if isinstance(size, (tuple, list)) else (size,)
-    return _make(g.integers(low, high, shape).astype(_canon_dtype(dtype)), False)
+    return _draw("tg.randint", generator, "integers", (low, high, shape), dtype, False)
 
 
 def arange(*args, dtype=None, device=None, requires_grad=False) -> Tensor:

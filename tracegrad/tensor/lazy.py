@@ -225,6 +225,9 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
             requires = requires or x._rg
         elif isinstance(x, (np.ndarray, np.generic)):
             t = _leaf_for_array(x)
+            if cap is not None and t._value is not x and isinstance(x, np.ndarray) and \
+                    hasattr(cap, "add_array"):
+                cap.add_array(t, x)  # tg.compile reads the caller's array at each replay
             leaves[i] = t
             refs.append(t)
             spec.append((t._value.shape, t._value.dtype))

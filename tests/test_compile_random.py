@@ -1,0 +1,283 @@
+"""Random draws inside ``tg.compile`` (issue 15 item 1, issue 18): every draw the captured step
+makes is drawn again on every replay, from the same generator and in the same order as the eager
+step, so a seeded run of N compiled steps gives bit for bit the numbers of N eager steps. A draw
+the capture cannot follow raises at capture. Also: NumPy arrays the step reads are read at each
+replay, not frozen at capture."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracegrad as tg
+from tracegrad import nn
+from tracegrad.errors import TracedRandomError
+
+N_STEPS = 4
+
+
+def _seed(s):
+    tg.manual_seed(s)
+    np.random.seed(s)
+
+
+def _run(step, n=N_STEPS, seed=7):
+    """``n`` calls of ``step`` after seeding: the arrays each call returns."""
+    _seed(seed)
+    out = []
+    for _ in range(n):
+        res = step()
+        leaves = res if isinstance(res, (tuple, list)) else (res,)
+        out.append([np.array(r.numpy() if isinstance(r, tg.Tensor) else r) for r in leaves])
+    return out
+
+
+def _same_as_eager(body, n=N_STEPS):
+    """Compiled and eager runs of ``body`` give equal arrays (same dtype), and draws differ
+    between steps (nothing frozen)."""
+    eager = _run(body, n)
+    compiled = tg.compile(body)
+    comp = _run(compiled, n)
+    assert compiled.cache_info()["captures"] == 1
+    assert compiled.cache_info()["hits"] == n - 1
+    for e, c in zip(eager, comp):
+        for a, b in zip(e, c):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
+    for k in range(len(eager[0])):
+        assert not np.array_equal(comp[0][k], comp[1][k]), f"output {k} frozen"
+    return comp
+
+
+def test_compile_redraws_tg_creation_draws_like_eager():
+    w = tg.ones(3)
+
+    def body():
+        a = tg.randn(3) * w
+        b = tg.rand(2, 3) + 1
+        c = tg.randint(0, 1000, (5,))
+        d = tg.randn_like(w) + w
+        e = tg.rand_like(w, dtype=tg.float64)
+        f = tg.randint(1000, (2,)) * 2
+        return a, b, c, d, e, f
+    _same_as_eager(body)
+
+
+def test_compile_redraws_after_manual_seed_replaces_the_generator():
+    """``manual_seed`` makes a new default generator: a replay draws from the current one."""
+    body = tg.compile(lambda: tg.randn(4) + 0)
+    tg.manual_seed(1)
+    first = [body().numpy() for _ in range(3)]
+    tg.manual_seed(1)
+    again = [body().numpy() for _ in range(3)]
+    tg.manual_seed(1)
+    eager = [tg.randn(4).numpy() for _ in range(3)]
+    for a, b, c in zip(first, again, eager):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+
+def test_compile_redraws_the_frozen_example_of_the_report():
+    """The reported case: a parameter plus noise under lr=0 gave [1.597] * 4."""
+    w = tg.zeros(1, requires_grad=True)
+    opt = tg.optim.SGD([w], lr=0.0)
+
+    def step():
+        opt.zero_grad()
+        loss = ((w + tg.randn(1)) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+    _same_as_eager(step)
+
+
+def test_compile_redraws_dropout_like_eager():
+    tg.manual_seed(0)
+    x = tg.ones(4, 6)
+    drop = nn.Dropout(0.5)  # its own generator
+    lin = nn.Linear(6, 6)
+
+    def body():
+        h = drop(lin(x))
+        return h, nn.functional.dropout(h, 0.3)  # tg's default generator
+
+    def run(step):
+        drop.generator = np.random.default_rng(5)
+        return _run(step)
+    eager = run(body)
+    compiled = tg.compile(body)
+    comp = run(compiled)
+    for e, c in zip(eager, comp):
+        for a, b in zip(e, c):
+            np.testing.assert_array_equal(a, b)
+    assert compiled.cache_info()["hits"] == N_STEPS - 1
+    assert (comp[0][0] == 0).any() and not np.array_equal(comp[0][0], comp[1][0])
+    assert not np.array_equal(comp[0][1] == 0, comp[1][1] == 0)
+
+
+def test_compile_redraws_numpy_module_draws_like_eager():
+    x = tg.ones(3, dtype=tg.float64)
+
+    def body():
+        a = x + np.random.randn(3)
+        b = x * np.random.normal(1.0, 2.0, size=3)
+        c = np.random.uniform(-1, 1, size=(2, 3)) + x
+        d = x * np.random.rand()  # a scalar draw used as a tensor
+        e = tg.from_numpy(np.random.standard_normal((2,)).astype(np.float32))
+        f = tg.tensor(np.random.randint(0, 100, size=3))
+        return a, b, c, d, e, f
+    _same_as_eager(body)
+
+
+def test_compile_redraws_random_state_and_generator_methods_like_eager():
+    x = tg.ones(3, dtype=tg.float64)
+    states = {}
+
+    def body():
+        rs, gen = states["rs"], states["gen"]
+        a = x + rs.standard_normal(3)
+        b = x * gen.normal(0.0, 1.0, size=3)
+        c = gen.integers(0, 50, size=4)
+        d = rs.gamma(2.0, size=3) + x  # any sampler: the replay calls NumPy's own
+        e = gen.permutation(6)
+        return a, b, c, d, e
+
+    def run(step):
+        states["rs"] = np.random.RandomState(3)
+        states["gen"] = np.random.default_rng(3)
+        return _run(step)
+    eager = run(body)
+    compiled = tg.compile(body)
+    comp = run(compiled)
+    for e, c in zip(eager, comp):
+        for a, b in zip(e, c):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(comp[0][0], comp[1][0])
+
+
+def test_compile_replays_draws_in_draw_order_including_unused_ones():
+    """Draws from one generator come out in the eager order although the program reads its
+    inputs in another order, and a draw the program does not use still advances the
+    generator (eagerly it is drawn too)."""
+    def body():
+        a = tg.randn(2)
+        tg.rand(5)  # unused: dead in the program, drawn anyway
+        np.random.randn(4)  # unused too
+        b = tg.randn(3)
+        c = np.random.uniform(size=2)
+        return b * 1, a * 1, c + tg.zeros(2, dtype=tg.float64)
+    _same_as_eager(body)
+
+
+def test_compile_draw_read_as_python_value_raises_at_capture():
+    x = tg.ones(2)
+
+    @tg.compile
+    def step():
+        s = float(np.random.rand())  # eagerly a new float per call: frozen if captured
+        return x * s
+    with pytest.raises(TracedRandomError, match=r"np\.random\.rand.*tg\.compile"):
+        step()
+
+    @tg.compile
+    def step2():
+        if tg.rand(()) < 0.5:
+            return x * 2
+        return x
+    with pytest.raises(tg.TracegradError, match="concrete value"):
+        step2()
+
+    @tg.compile
+    def step3():
+        return x * tg.randn(2).numpy()
+    with pytest.raises(TracedRandomError, match=r"tg\.randn"):
+        step3()
+
+
+def test_compile_draw_from_a_generator_made_in_the_step_raises():
+    @tg.compile
+    def step():
+        g = np.random.default_rng(0)
+        return tg.ones(2) + g.normal(size=2)
+    with pytest.raises(TracedRandomError, match="made inside"):
+        step()
+
+    @tg.compile
+    def step2():
+        return tg.randn(2, generator=np.random.default_rng(0))
+    with pytest.raises(TracedRandomError, match="made inside"):
+        step2()
+
+
+def test_compile_draw_with_symbolic_parameters_raises():
+    mu = tg.ones(3, requires_grad=True)
+
+    @tg.compile
+    def step():
+        return np.random.normal(mu * 2, 1.0)
+    with pytest.raises(TracedRandomError, match="standard_normal"):
+        step()
+
+
+def test_compile_untraceable_host_draws_raise():
+    """Draws the capture cannot re-run in place: shuffle (in place on a host array), seeding,
+    a NumPy generator class the wrappers do not see (its bit generator's lock refuses)."""
+    x = tg.ones(3)
+
+    @tg.compile
+    def shuffle():
+        idx = np.arange(3)
+        np.random.shuffle(idx)
+        return x[idx]
+    with pytest.raises(TracedRandomError, match="permutation"):
+        shuffle()
+
+    @tg.compile
+    def seed():
+        tg.manual_seed(0)
+        return tg.randn(3)
+    with pytest.raises(TracedRandomError, match="manual_seed"):
+        seed()
+
+    base = np.random._generator.Generator(np.random.PCG64(0))  # NumPy's own class
+
+    @tg.compile
+    def plain():
+        return x + np.random._generator.Generator.normal(base, size=3)
+    with pytest.raises(TracedRandomError, match="tg.compile"):
+        plain()
+
+
+def test_compile_redraws_draws_in_a_loop_body_like_eager():
+    """A loop body's Python runs once per call (tensor/control.py): its draws are one value
+    per call that every iteration reads, eagerly and compiled alike."""
+    def body():
+        def step(h, _):
+            return h + tg.randn(3) + np.random.randn(3), h
+        return tg.scan(step, tg.zeros(3, dtype=tg.float64), None, length=3)[0]
+    _same_as_eager(body)
+
+
+def test_compile_reads_numpy_operands_at_each_replay():
+    """A NumPy array the step reads (a closed-over buffer the caller refills between steps)
+    is read at each call, as eagerly; one written inside the step keeps its per-op values."""
+    buf = np.zeros(3, np.float32)
+    w = tg.ones(3)
+
+    @tg.compile
+    def step():
+        local = np.ones(3, np.float32)
+        y = w * local
+        local[0] = 5.0  # written after its use: that use keeps the old contents
+        fresh = tg.zeros(3)
+        fresh.add_(w)  # made by the step and written in place: starts afresh at each call
+        return w + buf, tg.tensor(buf) * 2, y + tg.tensor(local), fresh * 1
+    outs = []
+    for k in range(3):
+        buf[:] = k
+        outs.append([t.numpy().copy() for t in step()])
+    for k, (a, b, c, d) in enumerate(outs):
+        np.testing.assert_array_equal(d, np.ones(3, np.float32))
+        np.testing.assert_array_equal(a, np.full(3, 1.0 + k, np.float32))
+        np.testing.assert_array_equal(b, np.full(3, 2.0 * k, np.float32))
+        np.testing.assert_array_equal(c, [6.0, 2.0, 2.0])
+    assert step.cache_info()["hits"] == 2
