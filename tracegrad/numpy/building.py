@@ -6,8 +6,6 @@ tests/test_array_building.py.
 """
 from __future__ import annotations
 
-import builtins
-
 import numpy as _np
 
 from .. import dtypes as _dt
@@ -18,11 +16,18 @@ from .promotion import _as_operand, _dtype, _shape, _strong
 
 
 def holds_tracer(obj) -> bool:
-    """Whether ``obj`` is a tracer or a (nested) list/tuple holding one."""
+    """Whether ``obj`` is a tracer or a (nested) list/tuple holding one (a flat loop: it runs
+    on every np.array call of a tracing thread)."""
     if type(obj) is Tracer:
         return True
-    if type(obj) in (list, tuple):
-        return builtins.any(holds_tracer(o) for o in obj)
+    todo = [obj] if type(obj) in (list, tuple) else []
+    while todo:
+        for t in todo.pop():
+            kind = type(t)
+            if kind is Tracer:
+                return True
+            if kind is list or kind is tuple:
+                todo.append(t)
     return False
 
 

@@ -28,29 +28,39 @@ _lock = threading.Lock()
 _open_traces = 0  # in every thread: the wrappers are installed while this is positive
 
 
-def array(object, dtype=None, *args, copy=True, ndmin=0, **kwargs):  # noqa: A002 (NumPy's name)
-    if _ACTIVE.items and (type(object) is _Tracer or (type(object) in (list, tuple) and
-                                                       _holds_tracer(object))) \
-            and not args and not kwargs.get("like") and not kwargs.get("subok"):
+def _traced(a) -> bool:
+    """Whether ``a`` (the first argument) holds a tracer; only asked in a tracing thread."""
+    return type(a) is _Tracer or (type(a) in (list, tuple) and _holds_tracer(a))
+
+
+# The wrappers take NumPy's arguments as given and pass them on unchanged (parsing keywords
+# here would cost every plain call), reading them only on the traced path.
+def array(*args, **kwargs):
+    if _ACTIVE.items and args and _traced(args[0]) and len(args) <= 2 and \
+            not kwargs.get("like") and not kwargs.get("subok"):
         # (subok=True is NumPy's own code keeping a subclass, np.ma's operators: they go on to
         # ndarray methods a tracer lacks, so they keep NumPy's conversion error)
-        return _building().build_array(object, dtype, copy=copy is not False and copy is not None,
-                                       ndmin=ndmin)
-    return _np_array(object, dtype, *args, copy=copy, ndmin=ndmin, **kwargs)
+        copy = kwargs.get("copy", True)
+        return _building().build_array(args[0], args[1] if len(args) > 1 else
+                                       kwargs.get("dtype"), copy=copy is True,
+                                       ndmin=kwargs.get("ndmin", 0))
+    return _np_array(*args, **kwargs)
 
 
-def asarray(a, dtype=None, *args, **kwargs):
-    if _ACTIVE.items and (type(a) is _Tracer or (type(a) in (list, tuple) and
-                                                  _holds_tracer(a))) and not args:
-        return _building().build_array(a, dtype, copy=kwargs.get("copy") is True)
-    return _np_asarray(a, dtype, *args, **kwargs)
+def asarray(*args, **kwargs):
+    if _ACTIVE.items and args and _traced(args[0]) and len(args) <= 2 and \
+            not kwargs.get("like"):
+        return _building().build_array(args[0], args[1] if len(args) > 1 else
+                                       kwargs.get("dtype"), copy=kwargs.get("copy") is True)
+    return _np_asarray(*args, **kwargs)
 
 
-def asanyarray(a, dtype=None, *args, **kwargs):
-    if _ACTIVE.items and (type(a) is _Tracer or (type(a) in (list, tuple) and
-                                                  _holds_tracer(a))) and not args:
-        return _building().build_array(a, dtype, copy=kwargs.get("copy") is True)
-    return _np_asanyarray(a, dtype, *args, **kwargs)
+def asanyarray(*args, **kwargs):
+    if _ACTIVE.items and args and _traced(args[0]) and len(args) <= 2 and \
+            not kwargs.get("like"):
+        return _building().build_array(args[0], args[1] if len(args) > 1 else
+                                       kwargs.get("dtype"), copy=kwargs.get("copy") is True)
+    return _np_asanyarray(*args, **kwargs)
 
 
 for _f, _orig in ((array, _np_array), (asarray, _np_asarray), (asanyarray, _np_asanyarray)):
