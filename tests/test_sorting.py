@@ -59,6 +59,16 @@ FORWARD = [
      (np.array([0.0, 1.0, 1.0, 2.5, np.nan]), np.array([[-1.0, 1.0], [np.nan, 9.0]]))),
 ]
 
+FORWARD += [
+    ("nanmedian", lambda x: np.nanmedian(x, axis=1), (_with_nans(),)),
+    ("nanmedian-keepdims", lambda x: np.nanmedian(x, axis=0, keepdims=True), (_with_nans(),)),
+    ("nanquantile", lambda x: np.nanquantile(x, [0.0, 0.3, 0.5, 1.0], axis=1), (_with_nans(),)),
+    ("nanquantile-float32", lambda x: np.nanquantile(x, 0.3, axis=1),
+     (_with_nans().astype(np.float32),)),
+    ("nanpercentile-nearest", lambda x: np.nanpercentile(x, 35, axis=0, method="nearest"),
+     (_with_nans(),)),
+]
+
 for _m in ("linear", "lower", "higher", "midpoint", "nearest"):
     FORWARD.append((f"quantile-{_m}", lambda x, m=_m: np.quantile(x, [0.0, 0.35, 0.5, 1.0],
                                                                  axis=1, method=m),
@@ -73,12 +83,14 @@ def _assert_same(got, want):
                                    atol=0, equal_nan=True)
 
 
+@pytest.mark.filterwarnings("ignore:All-NaN slice")  # NumPy's, on the all-NaN row
 @pytest.mark.parametrize("name,fn,args", FORWARD, ids=[f[0] for f in FORWARD])
 def test_forward_numpy_backend(name, fn, args):
     _assert_same(tg.jit(fn, backend="numpy")(*args), fn(*args))
 
 
 @needs_c
+@pytest.mark.filterwarnings("ignore:All-NaN slice")
 @pytest.mark.parametrize("name,fn,args", FORWARD, ids=[f[0] for f in FORWARD])
 def test_forward_c_backend(name, fn, args):
     _assert_same(tg.jit(fn, backend="c")(*args), fn(*args))
@@ -206,3 +218,19 @@ def test_searchsorted_random_with_duplicates_and_nans(backend):
     np.testing.assert_array_equal(
         tg.jit(lambda a, v: np.searchsorted(a, v, "right"), backend=backend)(ints, np.arange(11)),
         np.searchsorted(ints, np.arange(11), "right"))
+
+
+def test_nan_quantile_gradient_is_the_quantile_of_the_numbers():
+    """np.nanquantile / np.nanmedian differentiate as the quantile of each row's numbers: the
+    gradient equals that of np.quantile on the row with its NaNs removed, and NaNs get 0."""
+    x = _distinct((3, 7), 9)
+    x[0, [1, 4]] = np.nan
+    x[2, 6] = np.nan
+    for f_nan, f in ((lambda r: np.nanquantile(r, 0.4), lambda r: np.quantile(r, 0.4)),
+                     (lambda r: np.nanmedian(r), lambda r: np.median(r))):
+        g = tg.grad(lambda x: sum(f_nan(x[i]) * (i + 1.0) for i in range(3)))(x)
+        for i in range(3):
+            keep = ~np.isnan(x[i])
+            want = np.zeros(7)
+            want[keep] = tg.grad(lambda r: f(r) * (i + 1.0))(x[i][keep])
+            np.testing.assert_allclose(g[i], want, rtol=1e-12, atol=0)

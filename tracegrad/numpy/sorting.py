@@ -1,5 +1,5 @@
-"""Sorting and order statistics: sort, argsort, partition, median, quantile/percentile, cumprod,
-searchsorted and unique, on the ``argsort`` primitive (stable, NaN last, as NumPy sorts).
+"""Sorting and order statistics: sort, argsort, partition, median, quantile/percentile (and
+their NaN-ignoring forms), cumprod, searchsorted and unique, on the ``argsort`` primitive (stable, NaN last, as NumPy sorts).
 
 Sorted values are a ``take_along_axis`` of the input at the order, so gradients follow the
 permutation (a gather, whose transpose scatters back). Quantile positions are static (``q`` is
@@ -207,6 +207,104 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
     return _quantile(a, q, axis, method, keepdims, "np.percentile", 100, _np.percentile)
 
 
+# --- NaN-ignoring order statistics: positions depend on each row's count of numbers ---------
+def _take_last(s, idx):
+    """``s[..., idx]`` for an index array with s's leading shape (a gather per row)."""
+    return take_along_axis(s, expand_dims(idx, -1), -1)[..., 0]
+
+
+def _nan_counts(a, axis, who):
+    flat, n, kept, keep_shape = _to_last(a, axis)
+    if n == 0:
+        raise ShapeError(f"{who} of an empty axis", src=user_src_with_text(4))
+    s = sort(flat, axis=-1)  # NaN last: the numbers of each row come first
+    cnt = sum(logical_not(isnan(flat)), axis=-1, dtype=_dt.int64)
+    return s, cnt, keep_shape
+
+
+@_public
+def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """The median of each row's numbers (NaN where a row has none, as NumPy warns and gives)."""
+    _no_extras("nanmedian", out)
+    a = _as_array(a)
+    if not _dt.is_float(_dtype(a)):
+        return median(a, axis=axis, keepdims=keepdims)
+    s, cnt, keep_shape = _nan_counts(a, axis, "np.nanmedian")
+    lo = _take_last(s, maximum(floor_divide(subtract(cnt, 1), 2), 0))
+    hi = _take_last(s, floor_divide(cnt, 2))
+    res = where(equal(remainder(cnt, 2), 1), lo, (lo + hi) / 2)
+    res = where(equal(cnt, 0), _np.nan, res)
+    return reshape(res, keep_shape) if keepdims else res
+
+
+def _nan_quantile(a, q, axis, method, keepdims, who, scale, numpy_fn):
+    """NumPy's nanquantile: the quantile of each row's numbers, its positions computed from the
+    row's count (traced), blended as ``_quantile`` does; NaN where a row has no numbers."""
+    a = _as_array(a)
+    if not _dt.is_float(_dtype(a)):
+        return _quantile(a, q, axis, method, keepdims, who, scale, numpy_fn)
+    if isinstance(q, Tracer):
+        raise ArgumentError(f"{who}: q must be a constant; pass it as a number or a NumPy "
+                            "array", src=user_src_with_text(4))
+    if method not in _METHODS:
+        _unsupported(f"{who}(..., method={method!r})", f"tracegrad has {', '.join(_METHODS)}")
+    qa = _np.true_divide(q, scale) if scale != 1 else _np.asanyarray(q)
+    if qa.ndim > 1 or not (_np.all(qa >= 0) and _np.all(qa <= 1)):
+        raise ArgumentError(f"{who}: q must be a scalar or 1-d within range, got {q!r}",
+                            src=user_src_with_text(4))
+    s, cnt, keep_shape = _nan_counts(a, axis, who)
+    out_dt = _dt.canonical(_np.asarray(numpy_fn(_np.zeros(2, _dtype(a)), q,
+                                                method=method)).dtype)
+    last = maximum(subtract(cnt, 1), 0)
+    span = astype(subtract(cnt, 1), _dt.float64)
+    results = []
+    for j in _np.ndindex(qa.shape):
+        qj = float(qa[j])
+        v = span * qj
+        if method in ("lower", "higher", "nearest"):
+            pos = {"lower": floor, "higher": ceil, "nearest": rint}[method](v)
+            r = astype(_take_last(s, minimum(astype(pos, _dt.int64), last)), out_dt)
+        else:
+            if method == "midpoint":
+                v = (floor(v) + ceil(v)) * 0.5
+            prev = clip(astype(floor(v), _dt.int64), 0, last)
+            nxt = minimum(add(prev, 1), last)
+            t = v - astype(prev, _dt.float64)
+            if method == "midpoint":
+                t = where(equal(remainder(v, 1.0), 0.0), 0.0, 0.5)
+            lo, hi = _take_last(s, prev), _take_last(s, nxt)
+            d = astype(subtract(hi, lo), out_dt)
+            lo, hi = astype(lo, out_dt), astype(hi, out_dt)
+            # NumPy's _lerp, with its switch at t = 0.5 (t is per row here); t and 1 - t are
+            # computed in float64 and rounded to the result dtype, as NumPy's weak float does
+            r = where(greater_equal(t, 0.5), subtract(hi, d * astype(1.0 - t, out_dt)),
+                      add(lo, d * astype(t, out_dt)))
+        results.append(astype(where(equal(cnt, 0), _np.nan, r), out_dt))
+    res = stack(results, axis=0) if qa.ndim else results[0]
+    if keepdims:
+        res = reshape(res, qa.shape + keep_shape)
+    return res
+
+
+@_public
+def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+                keepdims=False, *, weights=None, interpolation=None):
+    _no_extras("nanquantile", out)
+    if weights is not None or interpolation is not None:
+        _unsupported("np.nanquantile(..., weights=/interpolation=)", "use method=")
+    return _nan_quantile(a, q, axis, method, keepdims, "np.nanquantile", 1, _np.nanquantile)
+
+
+@_public
+def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+                  keepdims=False, *, weights=None, interpolation=None):
+    _no_extras("nanpercentile", out)
+    if weights is not None or interpolation is not None:
+        _unsupported("np.nanpercentile(..., weights=/interpolation=)", "use method=")
+    return _nan_quantile(a, q, axis, method, keepdims, "np.nanpercentile", 100,
+                         _np.nanpercentile)
+
+
 # --- cumulative product, searchsorted, unique ------------------------------------------------
 @_public
 def cumprod(a, axis=None, dtype=None, out=None):
@@ -321,10 +419,12 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
 
 
 # The families call one another: siblings are imported after the definitions.
-from .arithmetic import (add, floor_divide, less, less_equal, logical_and,  # noqa: E402
-                         logical_not, logical_or, minimum, multiply, not_equal, subtract)
-from .predicates import isnan, where  # noqa: E402
+from .arithmetic import (add, ceil, equal, floor, floor_divide, greater_equal, less,  # noqa
+                         less_equal, logical_and, logical_not, logical_or, maximum, minimum,
+                         multiply, not_equal, remainder, rint, subtract)
+from .predicates import clip, isnan, where  # noqa: E402
 from .creation import arange, astype, full, zeros  # noqa: E402
-from .manipulation import concatenate, pad, ravel, reshape, stack, transpose  # noqa: E402
-from .reductions import cumsum, mean  # noqa: E402
+from .manipulation import (concatenate, expand_dims, pad, ravel, reshape, stack,  # noqa: E402
+                           transpose)
+from .reductions import cumsum, mean, sum  # noqa: E402
 from .gather import take, take_along_axis  # noqa: E402
