@@ -7,6 +7,9 @@ are entered: a fused kernel's body is fusion's own output and a custom call's gr
 rules (the ``lower`` pass inlines those). Unchanged graphs are returned as the same objects and
 unchanged equations keep their ``params`` dict (``ir.replace_subgraphs``), so provenance notes
 keyed on ``id(params)`` (passes/autodiff.py) survive a pass that changed nothing in a body.
+A pass run this way must keep each body's signature (input and output types): ``map_bodies``
+checks it. Changing a signature (dropping a carry, adding a constant) is the business of the
+loop equation's own pass (passes/loop_dce.py, passes/hoist.py), which rewrites both sides.
 ``graph_key`` gives a nested graph a structural identity for passes that compare parameters.
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
+from tracegrad.errors import IRError
 from tracegrad.ir import Graph, Lit, replace_subgraphs, subgraphs
 
 
@@ -26,10 +30,18 @@ def map_bodies(graph: Graph, fn: Callable[[Graph], Graph]) -> Graph:
     ``fn`` recurses if it wants to); the same object when ``fn`` changed nothing."""
     if not has_bodies(graph):
         return graph
+    def checked(g: Graph) -> Graph:
+        new = fn(g)
+        if new is not g and (new.in_avals != g.in_avals or new.out_avals != g.out_avals):
+            name = getattr(fn, "__name__", "a pass")
+            raise IRError(f"{name} changed a loop body's signature from "
+                          f"{_sig(g)} to {_sig(new)}; only the loop's own pass may do that")
+        return new
+
     eqns, changed = [], False
     for e in graph.eqns:
         if e.prim.kind == "control":
-            params = replace_subgraphs(e.params, fn)
+            params = replace_subgraphs(e.params, checked)
             if params is not e.params:
                 e = e.replace(params=params)
                 changed = True
@@ -37,12 +49,20 @@ def map_bodies(graph: Graph, fn: Callable[[Graph], Graph]) -> Graph:
     return Graph(graph.inputs, tuple(eqns), graph.outputs, graph.meta) if changed else graph
 
 
+def _sig(g: Graph) -> str:
+    return (f"({', '.join(map(str, g.in_avals))}) -> "
+            f"({', '.join(map(str, g.out_avals))})")
+
+
 def in_bodies(pass_fn: Callable[..., Graph]) -> Callable[..., Graph]:
     """``pass_fn`` applied to every nested body (innermost first), then to the graph itself.
     Keyword arguments reach every level."""
     @functools.wraps(pass_fn)
     def run(graph: Graph, *args, **kwargs) -> Graph:
-        graph = map_bodies(graph, lambda g: run(g, *args, **kwargs))
+        def in_body(g: Graph) -> Graph:
+            return run(g, *args, **kwargs)
+        in_body.__name__ = f"pass {pass_fn.__name__!r}"  # for map_bodies' error
+        graph = map_bodies(graph, in_body)
         return pass_fn(graph, *args, **kwargs)
     return run
 

@@ -640,3 +640,16 @@ def test_constfold_inlines_a_decided_branch_and_drops_loops_that_cannot_run():
     out2, _ = run_pipeline(g, "O2", check=True)
     assert not _loops(out2)
     _same(g, out2, args)
+
+
+def test_map_bodies_refuses_a_pass_that_changes_a_body_signature():
+    from tracegrad.errors import IRError
+    from tracegrad.passes.bodies import map_bodies
+    args = [RNG.normal(size=3), RNG.normal(size=(4, 3))]
+    g = _ir(lambda h0, xs: tg.scan(lambda h, x: (tnp.sin(h) + x, h), h0, xs), *args)
+
+    def drop_last_output(body):
+        return Graph(body.inputs, body.eqns, body.outputs[:-1])
+    with pytest.raises(IRError, match="drop_last_output changed a loop body's signature"):
+        map_bodies(g, drop_last_output)
+    assert map_bodies(g, lambda b: b) is g
