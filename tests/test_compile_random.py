@@ -281,3 +281,102 @@ def test_compile_reads_numpy_operands_at_each_replay():
         np.testing.assert_array_equal(b, np.full(3, 2.0 * k, np.float32))
         np.testing.assert_array_equal(c, [6.0, 2.0, 2.0])
     assert step.cache_info()["hits"] == 2
+
+
+def test_compile_replays_nn_init_inside_the_step():
+    """An initialiser called by the step writes at every replay, with fresh draws (it wrote
+    once, at capture, before: a replay skipped it)."""
+    w = tg.zeros(4)
+    b = tg.zeros(2)
+
+    def body():
+        nn.init.normal_(w, 0.0, 1.0)
+        nn.init.constant_(b, 3.0)
+        return w * 1, b + 0
+
+    def run(step):
+        out = []
+        tg.manual_seed(2)
+        for _ in range(3):
+            b.data[:] = 0.0
+            out.append([t.numpy().copy() for t in step()] + [w.numpy().copy()])
+        return out
+    eager = run(body)
+    comp = run(tg.compile(body))
+    for e, c in zip(eager, comp):
+        for x, y in zip(e, c):
+            np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(comp[0][0], comp[1][0])
+
+
+# --- every NumPy sampler, on np.random, a RandomState and a Generator ------------------------
+# (args, kwargs) of one call per sampler name; a name NumPy adds fails the coverage test below
+_ARGS = {
+    "beta": ((2.0, 3.0), {}), "binomial": ((5, 0.3), {}), "chisquare": ((2.0,), {}),
+    "choice": ((5,), {}), "dirichlet": (([1.0, 2.0],), {}), "exponential": ((), {}),
+    "f": ((2.0, 3.0), {}), "gamma": ((2.0,), {}), "geometric": ((0.3,), {}),
+    "gumbel": ((), {}), "hypergeometric": ((5, 4, 3), {}), "laplace": ((), {}),
+    "logistic": ((), {}), "lognormal": ((), {}), "logseries": ((0.5,), {}),
+    "multinomial": ((5, [0.2, 0.8]), {}), "multivariate_normal": (([0.0, 1.0], np.eye(2)), {}),
+    "negative_binomial": ((3, 0.5), {}), "noncentral_chisquare": ((2.0, 1.0), {}),
+    "noncentral_f": ((2.0, 3.0, 1.0), {}), "normal": ((), {}), "pareto": ((2.0,), {}),
+    "poisson": ((3.0,), {}), "power": ((2.0,), {}), "rayleigh": ((), {}),
+    "standard_cauchy": ((), {}), "standard_exponential": ((), {}),
+    "standard_gamma": ((2.0,), {}), "standard_normal": ((), {}), "standard_t": ((3.0,), {}),
+    "triangular": ((0.0, 1.0, 2.0), {}), "uniform": ((), {}), "vonmises": ((0.0, 1.0), {}),
+    "wald": ((1.0, 1.0), {}), "weibull": ((2.0,), {}), "zipf": ((2.0,), {}),
+    "random": ((), {}), "random_sample": ((), {}), "randint": ((0, 9), {}),
+    "random_integers": ((1, 9), {}), "integers": ((0, 9), {}), "tomaxint": ((), {}),
+    "multivariate_hypergeometric": (([3, 4], 3), {}),
+    # no size keyword
+    "rand": ((3,), None), "randn": ((3,), None), "permutation": ((5,), None),
+    "permuted": ((np.arange(5),), None),
+}
+_REFUSED = {"shuffle": "permutation", "bytes": "bytes"}
+
+
+def _owners():
+    from tracegrad.random_numpy import _samplers
+    rs_names = _samplers(np.random.mtrand.RandomState(0))
+    gen_names = _samplers(np.random._generator.Generator(np.random.PCG64(0)))
+    mod_names = [n for n in rs_names if getattr(np.random, n, None) is not None
+                 and hasattr(getattr(np.random, n), "_tg_wraps")]
+    return {"RandomState": rs_names, "Generator": gen_names, "np.random": mod_names}
+
+
+def test_compile_sampler_table_covers_every_numpy_sampler():
+    names = set().union(*_owners().values())
+    assert names - set(_ARGS) - set(_REFUSED) == set()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("owner,name", [(o, n) for o, ns in sorted(_owners().items())
+                                        for n in ns])
+def test_compile_redraws_every_numpy_sampler_like_eager(owner, name):
+    made = {}
+
+    def sampler():
+        return getattr(np.random if owner == "np.random" else made["g"], name)
+
+    def body():
+        if name in _REFUSED:
+            return sampler()(np.arange(4) if name == "shuffle" else 4)
+        args, kw = _ARGS[name]
+        return sampler()(*args, **({"size": 3} if kw is not None else {}))
+
+    def run(step):
+        np.random.seed(11)
+        made["g"] = (np.random.RandomState(11) if owner == "RandomState" else
+                     np.random.default_rng(11))
+        return [np.array(step() * 1) for _ in range(3)]
+    if name in _REFUSED:
+        with pytest.raises(TracedRandomError, match=_REFUSED[name]):
+            run(tg.compile(body))
+        return
+    eager = run(body)
+    compiled = tg.compile(lambda: body() * 1)
+    comp = run(compiled)
+    assert compiled.cache_info()["hits"] == 2
+    for e, c in zip(eager, comp):
+        assert e.dtype == c.dtype
+        np.testing.assert_array_equal(e, c)

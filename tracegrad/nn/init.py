@@ -11,6 +11,10 @@ T = importlib.import_module("tracegrad.tensor")  # the module (tg.tensor is the 
 
 
 def _fill(t, values):
+    if T._CAPTURE:  # inside tg.compile: a recorded write (values may be a redrawn draw)
+        with T.no_grad():
+            t._inplace_assign(values)
+        return t
     T._before_mutation()
     np.copyto(t._value, values, casting="unsafe")
     return t
