@@ -61,11 +61,12 @@ def test_writes_that_read_each_other():
     assert (a.item(), b.item()) == (22.0, 21.0)
 
 
-@pytest.mark.parametrize("share", ["numpy", "data", "detach", "asarray", "from_numpy"])
+@pytest.mark.parametrize("share", ["numpy", "data", "detach", "asarray", "from_numpy",
+                                   "as_tensor"])
 def test_memory_shared_with_the_user_is_written_at_once(share):
-    if share == "from_numpy":
+    if share in ("from_numpy", "as_tensor"):
         arr = np.array([1.0, 2.0], np.float32)
-        a = tg.from_numpy(arr)
+        a = getattr(tg, share)(arr)
         view = arr
     else:
         a = _leaf([1.0, 2.0])
@@ -190,3 +191,12 @@ def test_compiled_step_replay_keeps_held_lazy_values():
     assert compiled.cache_info()["hits"] == 2
     np.testing.assert_array_equal(held.numpy(), w_before)
     assert not np.array_equal(lin.weight.detach().numpy(), w_before)
+
+
+def test_data_assigned_from_an_array_is_shared_and_written_at_once():
+    arr = np.array([1.0, 2.0], np.float32)
+    a = _leaf([0.0, 0.0])
+    a.data = arr  # a now writes into arr, as in PyTorch
+    a += 1.0
+    assert not L._WRITES
+    np.testing.assert_array_equal(arr, [2.0, 3.0])

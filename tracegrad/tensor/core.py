@@ -229,6 +229,7 @@ class Tensor(TensorMethods):
         if arr.shape != self._value.shape or arr.dtype != self._value.dtype:
             bump_state_version()
         self._value = arr
+        self._private = False  # arr may be the caller's array (or another tensor's)
 
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array (a leaf's own array, as in PyTorch)."""
