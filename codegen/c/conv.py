@@ -52,8 +52,8 @@ def _im2col_kernel(em, e, t: str, nb: int) -> str:
     lines.append(f"{pad}  const {t}* restrict xc = x + ((n0 + i) * {c} + g * {cg} + c) * {sn};")
     lines.append(f"{pad}  {t}* restrict row = col + (c * {kn} + {kflat}) * {nb * pn} + i * {pn};")
     for d in range(nd):
-        s, (lo, hi), ld, rd = (p["window_strides"][d], p["padding"][d], p["lhs_dilation"][d],
-                               p["rhs_dilation"][d])
+        s, lo, ld, rd = (p["window_strides"][d], p["padding"][d][0], p["lhs_dilation"][d],
+                         p["rhs_dilation"][d])
         span = (spatial[d] - 1) * ld + 1
         lines.append(f"{pad}  for (int64_t p{d} = 0; p{d} < {outs[d]}; p{d}++) {{")
         lines.append(f"{pad}    const int64_t q{d} = p{d} * {s} + k{d} * {rd} - ({lo});")

@@ -19,7 +19,6 @@ import numpy as _np
 from ..errors import ShapeError
 from ..prims.conv import conv as _conv
 from ..source_info import user_src_with_text
-from ..tracer import Tracer
 from .registry import _public, _unsupported
 from .promotion import _as_array, _dtype, _shape
 

@@ -1,5 +1,6 @@
 """Sorting and order statistics: sort, argsort, partition, median, quantile/percentile (and
-their NaN-ignoring forms), cumprod, searchsorted and unique, on the ``argsort`` primitive (stable, NaN last, as NumPy sorts).
+their NaN-ignoring forms), cumprod, searchsorted and unique, on the ``argsort`` primitive
+(stable, NaN last, as NumPy sorts).
 
 Sorted values are a ``take_along_axis`` of the input at the order, so gradients follow the
 permutation (a gather, whose transpose scatters back). Quantile positions are static (``q`` is

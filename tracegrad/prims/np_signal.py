@@ -28,7 +28,7 @@ def _channels_last_padded(x, padding, lhs_dilation):
     src, dst = [], []
     for s, d, m, (lo, hi), sp in zip(spatial, lhs_dilation, dil, padding, span):
         # dilated position j*d lands at j*d + lo: keep the j whose position is inside [0, sp)
-        first = max(0, -(-(-lo) // d)) if lo < 0 else 0
+        first = (-lo + d - 1) // d if lo < 0 else 0  # ceil(-lo / d)
         last = min(s, (sp - 1 - lo) // d + 1) if s else 0
         if last <= first:
             return out
