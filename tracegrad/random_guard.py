@@ -25,7 +25,7 @@ import numpy as np
 from numpy.random import bit_generator as _bit_generator_module
 
 from .errors import TracedRandomError
-from .random_host import capturing
+from .random_host import CAPTURING
 from .source_info import user_src_with_text
 from .thread_local import ThreadLocalList
 from .tracer import is_tracing
@@ -51,13 +51,17 @@ class GuardedRLock(_thread.RLock):
     __slots__ = ()
 
     def __enter__(self, _acquire=_thread.RLock.acquire):
-        if (is_tracing() or capturing() is not None) and not _ALLOWED:
+        # tracing, or a tg.compile step being captured (its top is None while a draw the
+        # capture handles runs: tensor/drawn.py)
+        cap = CAPTURING.items
+        if (is_tracing() or (cap and cap[-1] is not None)) and not _ALLOWED:
             _refuse()
         return _acquire(self)
 
     def acquire(self, blocking: bool = True, timeout: float = -1,
                 _acquire=_thread.RLock.acquire):
-        if (is_tracing() or capturing() is not None) and not _ALLOWED:
+        cap = CAPTURING.items
+        if (is_tracing() or (cap and cap[-1] is not None)) and not _ALLOWED:
             _refuse()
         return _acquire(self, blocking, timeout)
 
