@@ -232,3 +232,56 @@ def test_conv_flops_count_its_products():
     lowered = tg.jit(lambda x, w: conv(x, w, (1, 1), ((1, 1), (1, 1)), None, None, 2),
                      backend="numpy").lower(np.ones((2, 4, 5, 5)), np.ones((6, 2, 3, 3)))
     assert lowered.stats["flops"] == 2 * (2 * 3 * 3) * (2 * 6 * 5 * 5)
+
+
+SANITIZED_CHILD = """
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+import tracegrad as tg
+from tracegrad.codegen.c import conv as conv_c
+from tracegrad.prims.conv import conv
+from test_conv import _random_convs
+convs = _random_convs(10, 2)
+def many(*xs):
+    return tuple(conv(x, w, *p) for (p, _, _, _), x, w in zip(convs, xs[::2], xs[1::2]))
+def loss(*xs):
+    return sum((y ** 2).sum() for y in many(*xs))
+args = [a for _, x, w, _ in convs for a in (x, w)]
+for got, (p, x, w, ref) in zip(tg.jit(many, backend="c")(*args), convs):
+    np.testing.assert_allclose(got, ref(x, w), rtol=1e-12, atol=1e-12)
+g = tg.jit(tg.grad(loss, argnums=tuple(range(len(args)))), backend="c")(*args)
+conv_c.BLOCK_BYTES = 1  # one image per column block
+g1 = tg.jit(tg.grad(loss, argnums=tuple(range(len(args)))), backend="c")(*args)
+for a, b in zip(g, g1):
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+x = np.random.default_rng(0).normal(size=(5, 33))
+x[1, ::3] = np.nan
+for a in (x, x.astype(np.float32), np.rint(x * 2).astype(np.int32)[:, :0], np.ones((3, 1))):
+    for ax in (0, 1):
+        got = tg.jit(lambda v: np.argsort(v, axis=ax), backend="c")(a)
+        np.testing.assert_array_equal(got, np.argsort(a, axis=ax, kind="stable"))
+print("SANITIZED OK")
+"""
+
+
+@pytest.mark.slow
+def test_conv_and_argsort_kernels_under_sanitizers(tmp_path):
+    """The im2col, column-block and argsort kernels built with -fsanitize=address,undefined:
+    random conv parameters (crops, dilations, groups) forward and gradient, one-image blocks,
+    argsort with NaNs, ints, an empty and a length-1 axis; zero sanitizer reports."""
+    import os
+
+    from test_sanitized import SAN_FLAGS, _sanitizer_runtime
+    asan, why = _sanitizer_runtime()
+    if asan is None:
+        pytest.skip(why)
+    env = {**os.environ, "TRACEGRAD_CFLAGS": SAN_FLAGS, "TRACEGRAD_BACKEND": "c",
+           "TRACEGRAD_CACHE_DIR": str(tmp_path / "cache"), "TRACEGRAD_NUM_THREADS": "2",
+           "LD_PRELOAD": asan, "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+           "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run([sys.executable, "-c", SANITIZED_CHILD, tests_dir], env=env,
+                       capture_output=True, text=True, timeout=900, check=False)
+    report = r.stdout[-3000:] + r.stderr[-6000:]
+    assert "runtime error" not in r.stderr and "AddressSanitizer" not in r.stderr, report
+    assert r.returncode == 0 and "SANITIZED OK" in r.stdout, report
