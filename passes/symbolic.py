@@ -50,6 +50,7 @@ OVERRIDES: dict[str, tuple[str, ...]] = {
     "polygamma": ("0", "polygamma(x + 1, y)"),
     # I1' = (I0 + I2)/2 = I0 - I1/x, whose limit at 0 is 1/2
     "i1": ("where(x == 0, 0.5, besseli(0, x) - out/where(x == 0, 1, x))",),
+    "erfcx": ("2*x*out - 2/sqrt(pi)",),
 }
 
 

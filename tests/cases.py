@@ -203,6 +203,7 @@ _UNARY = [
     ("gamma", lax.gamma, lambda x: _sc().gamma(x), FLOAT, "positive", True, ()),
     ("i0", lax.i0, lambda x: _sc().i0(x), FLOAT, "real", True, ()),
     ("i1", lax.i1, lambda x: _sc().i1(x), FLOAT, "real", True, ()),
+    ("erfcx", lax.erfcx, lambda x: _sc().erfcx(x), FLOAT, "real", True, ()),
     ("not", lax.logical_not, np.logical_not, (BOOL,), "real", False, ()),
 ]
 

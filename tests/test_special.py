@@ -48,6 +48,8 @@ SPECIAL = {
     "erfinv": (lax.erfinv, sc.erfinv, _erfinv_points(), 1e-9),
     "i0": (lax.i0, sc.i0, np.concatenate([np.linspace(-720, 720, 4001), _reals()]), 1e-13),
     "i1": (lax.i1, sc.i1, np.concatenate([np.linspace(-720, 720, 4001), _reals()]), 1e-13),
+    "erfcx": (lax.erfcx, sc.erfcx, np.concatenate([np.linspace(-26.6, 40, 5001), _reals(),
+                                                   np.logspace(0, 300, 300)]), 1e-13),
 }
 for _n in (0, 1, 2, 3, 5, 10):
     SPECIAL[f"polygamma{_n}"] = (
@@ -143,6 +145,10 @@ COMPOSITES = [
     ("softmax", lambda x: sc.softmax(x, axis=-1), (_rng.normal(size=(2, 5)),)),
     ("softmax-all", lambda x: sc.softmax(x), (_rng.normal(size=(2, 3)),)),
     ("log_softmax", lambda x: sc.log_softmax(x, axis=0), (_rng.normal(size=(4, 2)),)),
+    ("ndtr", lambda x: sc.ndtr(x), (np.array([-9.0, -1.5, 0.2, 3.0]),)),
+    # log Phi in both tails: -804.6 at -40, where log(Phi) would be log(0) = -inf
+    ("log_ndtr", lambda x: sc.log_ndtr(x), (np.array([-40.0, -5.0, -1.2, -0.8, 0.5, 6.0]),)),
+    ("erfcx", lambda x: sc.erfcx(x), (np.array([-3.0, -0.5, 0.7, 11.0, 13.0, 80.0]),)),
 ]
 
 

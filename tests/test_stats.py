@@ -36,6 +36,10 @@ CALLS = {
     "norm.cdf": (lambda x, m, s: st.norm.cdf(x, m, s), (X * 4 - 2, np.full(5, 0.3), np.full(5, 1.5))),
     "norm.logcdf": (lambda x: st.norm.logcdf(x), (X * 6 - 3,)),
     "norm.sf": (lambda x: st.norm.sf(x, 0.5), (X * 6 - 3,)),
+    # both tails of log Phi stay finite, with finite gradients (log(Phi) underflowed to -inf)
+    "norm.logcdf-tails": (lambda x: st.norm.logcdf(x, 0.5, 2.0),
+                          (np.array([-90.0, -10.0, 0.0, 10.0, 90.0]),)),
+    "norm.logsf-tails": (lambda x: st.norm.logsf(x), (np.array([-45.0, -3.0, 0.2, 7.0, 45.0]),)),
     "t.logpdf": (lambda x, df, s: st.t.logpdf(x, df, 0.1, s), (X * 4 - 2, np.full(5, 3.5), np.full(5, 1.2))),
     "gamma.logpdf": (lambda x, a, s: st.gamma.logpdf(x, a, scale=s), (X * 3, np.full(5, 2.5), np.full(5, 0.8))),
     "beta.logpdf": (lambda x, a, b: st.beta.logpdf(x, a, b), (X, np.full(5, 2.5), np.full(5, 1.7))),

@@ -10,6 +10,8 @@ libm has lgamma, tgamma and erfc; the rest are written here from their textbook 
 - erfinv: M. Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011), single
   precision polynomial as the start, then Halley steps on erf(x) = y (on erfc(x) = 1 - |y| for
   |y| > 1/2, where 1 - |y| is exact), which reach double precision in one or two steps.
+- erfcx: exp(x^2) erfc(x) with x^2 split exactly by fma below 12, Laplace's continued
+  fraction above (A&S 7.1.14), 2 exp(x^2) - erfcx(-x) for negative x.
 - i0, i1: the power series sum (x^2/4)^k / (k! (k + nu)!) (positive terms: no cancellation)
   for |x| <= 30, the asymptotic expansion e^x / sqrt(2 pi x) sum (-1)^k a_k(nu) / x^k above
   (A&S 9.7.1), with e^x split in two halves so that it overflows where the result does.
@@ -125,6 +127,25 @@ static double tg_sp_erfinv(double y) {
         if (fabs(r) <= 1e-17 * x) break;
     }
     return y < 0 ? -x : x; }
+static double tg_sp_erfcx(double x) {
+    double xx, err, r;
+    int k;
+    if (x != x) return x;
+    if (x < 0) {  /* 2 exp(x^2) - erfcx(-x); inf once exp(x^2) overflows, as SciPy */
+        if (x < -26.7) return INFINITY;
+        xx = x * x; err = fma(x, x, -xx);
+        return 2 * exp(xx) * (1 + err) - tg_sp_erfcx(-x);
+    }
+    if (x < 12) {  /* exp(x^2) erfc(x), x^2 split exactly (fma) so exp's argument is exact */
+        xx = x * x; err = fma(x, x, -xx);
+        return exp(xx) * (1 + err) * erfc(x);
+    }
+    if (x == INFINITY) return 0;
+    /* Laplace's continued fraction 1/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))),
+       bottom-up: 40 levels are exact to rounding for x >= 12 */
+    r = x;
+    for (k = 40; k >= 1; k--) r = x + 0.5 * k / r;
+    return 0.5641895835477563 / r; }
 static double tg_sp_besseli(int nu, double x) {
     double ax = fabs(x), sum, t;
     int k;
@@ -165,7 +186,8 @@ def _lower(call: str):
 for _prim, _call in ((E["gammaln"], "tg_sp_gammaln({0})"), (E["digamma"], "tg_sp_digamma({0})"),
                      (E["polygamma"], "tg_sp_polygamma({0}, {1})"), (E["erfc"], "erfc({0})"),
                      (E["erfinv"], "tg_sp_erfinv({0})"), (E["gamma"], "tg_sp_gamma({0})"),
-                     (E["i0"], "tg_sp_besseli(0, {0})"), (E["i1"], "tg_sp_besseli(1, {0})")):
+                     (E["i0"], "tg_sp_besseli(0, {0})"), (E["i1"], "tg_sp_besseli(1, {0})"),
+                     (E["erfcx"], "tg_sp_erfcx({0})")):
     register_lowering(_prim, _lower(_call))
 
 

@@ -20,6 +20,7 @@ PARTIALS = {
     'div': ('1/y', '-out/y'),
     'erf': ('2*exp(-x**2)/sqrt(pi)',),
     'erfc': ('-2*exp(-x**2)/sqrt(pi)',),
+    'erfcx': ('2*x*out - 2/sqrt(pi)',),
     'erfinv': ('sqrt(pi)*exp(out**2)/2',),
     'exp': ('out',),
     'exp2': ('out*log(2)',),

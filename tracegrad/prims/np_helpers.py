@@ -118,8 +118,8 @@ def dot_general(a, b, dimension_numbers, out=None):
 
 
 # the special functions' SciPy implementations, called as rt.<name> by generated NumPy code
-from .special_np import (digamma, erfc, erfinv, gamma, gammaln, i0, i1,  # noqa: E402,F401
-                         polygamma)
+from .special_np import (digamma, erfc, erfcx, erfinv, gamma, gammaln, i0,  # noqa: E402,F401
+                         i1, polygamma)
 
 
 from . import linalg_np as linalg  # noqa: E402  (rt.linalg.<fn>: the linalg primitives)

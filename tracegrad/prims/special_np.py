@@ -73,3 +73,9 @@ def i0(x, out=None):
 def i1(x, out=None):
     """Modified Bessel function of the first kind, order 1."""
     return _sc().i1(x, out=out)
+
+
+def erfcx(x, out=None):
+    """exp(x**2) erfc(x), the scaled complementary error function: finite where erfc
+    underflows (log Phi(z) of a very negative z is log(erfcx(-z/sqrt 2)/2) - z**2/2)."""
+    return _sc().erfcx(x, out=out)

@@ -37,6 +37,32 @@ gamma = _unary("gamma", "gamma", "Gamma(x)")
 i0 = _unary("i0", "i0", "modified Bessel function of the first kind, order 0")
 i1 = _unary("i1", "i1", "modified Bessel function of the first kind, order 1")
 expit = _unary("expit", "sigmoid", "1 / (1 + exp(-x))")
+erfcx = _unary("erfcx", "erfcx", "exp(x**2) erfc(x), finite where erfc underflows")
+
+_SQRT1_2 = math.sqrt(0.5)
+
+
+@implements("scipy.special.ndtr")
+def ndtr(x):
+    """The standard normal cdf, erfc(-x / sqrt 2) / 2 (accurate in the lower tail)."""
+    return tnp.multiply(0.5, erfc(tnp.multiply(_float(x), -_SQRT1_2)))
+
+
+@implements("scipy.special.log_ndtr")
+def log_ndtr(x):
+    """log Phi(x), accurate in both tails: log(erfcx(-x/sqrt 2) / 2) - x**2/2 below -1 (where
+    Phi underflows, e.g. -804.6 at x = -40, not -inf), log1p(-Phi(-x)) above."""
+    x = _float(x)
+    below = tnp.less(x, -1.0)
+    # each branch sees only its own inputs (the other's are replaced by -1), so neither
+    # computes log(0) or an overflow that the where then discards: no warnings, no NaN
+    # reaching the gradient through the untaken branch
+    xl = tnp.where(below, x, -1.0)
+    xh = tnp.where(below, -1.0, x)
+    low = tnp.subtract(tnp.log(tnp.multiply(0.5, erfcx(tnp.multiply(xl, -_SQRT1_2)))),
+                       tnp.multiply(0.5, tnp.square(xl)))
+    high = tnp.log1p(tnp.negative(ndtr(tnp.negative(xh))))
+    return tnp.where(below, low, high)
 
 
 @implements("scipy.special.polygamma")

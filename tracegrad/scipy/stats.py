@@ -19,7 +19,7 @@ import numpy as _np
 from .. import numpy as tnp
 from ..tracer import Tracer
 from .routing import implements, unsupported
-from .special import betaln, erfc, gammaln, xlog1py, xlogy
+from .special import betaln, erfc, gammaln, log_ndtr, xlog1py, xlogy
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _NAN, _INF = float("nan"), float("inf")
@@ -134,6 +134,8 @@ def _cdf(name, args, kwargs, log=False, upper=False):
     if name == "norm":
         scale = _float(v["scale"])
         z = tnp.divide(tnp.subtract(_float(v["x"]), v["loc"]), scale)
+        if log:  # log Phi through erfcx: finite far into the tails (-inf from log(0) before)
+            return _valid(tnp.greater(scale, 0), log_ndtr(tnp.negative(z) if upper else z))
         out = _valid(tnp.greater(scale, 0), _norm_cdf(z, upper))
     elif name == "bernoulli":
         k = tnp.subtract(_float(v["x"]), v["loc"])
