@@ -380,3 +380,24 @@ def test_compile_redraws_every_numpy_sampler_like_eager(owner, name):
     for e, c in zip(eager, comp):
         assert e.dtype == c.dtype
         np.testing.assert_array_equal(e, c)
+
+
+def test_compile_batch_norm_cumulative_average_reads_the_count_at_each_replay():
+    """BatchNorm(momentum=None) weights the batch by 1/num_batches_tracked: a replay must use
+    the count it increments (the count read as a Python number at capture was frozen)."""
+    x = tg.tensor(np.arange(12, dtype=np.float32).reshape(4, 3))
+    runs = []
+    for compiled in (False, True):
+        bn = nn.BatchNorm1d(3, momentum=None)
+
+        def body(xk):
+            return bn(xk * 1.0)
+        step = tg.compile(body) if compiled else body
+        for k in range(4):
+            step(x * (k + 1.0))
+        runs.append((bn.running_mean.numpy().copy(), bn.running_var.numpy().copy(),
+                     int(bn.num_batches_tracked.item())))
+    (m1, v1, n1), (m2, v2, n2) = runs
+    assert n1 == n2 == 4
+    np.testing.assert_array_equal(m1, m2)
+    np.testing.assert_array_equal(v1, v2)

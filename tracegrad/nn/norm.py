@@ -68,12 +68,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             if momentum is None:  # cumulative moving average
                 if num_batches_tracked is None:
                     raise TracegradError("batch_norm: momentum=None needs num_batches_tracked")
-                m = 1.0 / float(num_batches_tracked.item())
+                # a tensor, not .item(): a tg.compile replay must read the count it updates
+                # (as a Python float it was frozen at capture); 1/n and 1 - 1/n in float64 then
+                # rounded once to the buffer's dtype, as the Python float was
+                m64 = 1.0 / num_batches_tracked.to(np.float64)
+                keep, m = (1.0 - m64).to(running_mean.dtype), m64.to(running_mean.dtype)
             else:
                 m = float(momentum)
+                keep = 1.0 - m
             for buf, new in ((running_mean, mean), (running_var, var)):
                 if not isinstance(buf, Tensor):
                     raise TracegradError("batch_norm: running statistics must be tensors "
                                          "(updated in place)")
-                buf.copy_(buf * (1.0 - m) + new.detach() * m)
+                buf.copy_(buf * keep + new.detach() * m)
     return y
