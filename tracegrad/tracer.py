@@ -8,6 +8,7 @@ captured as extra inputs of the inner graph, so nested transforms (``grad(grad(f
 from __future__ import annotations
 
 import itertools
+import sys
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from .int_range import check_operands as check_int_operands, note_consumed, note
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
 from .primitive import install_graph_transforms as _install_graph_transforms
 from .primitive import install_tracing as _install_tracing
-from .source_info import user_src, user_src_with_text
+from .source_info import _is_library, user_src, user_src_with_text
 from .subclasses import plain_array
 from .thread_local import ThreadLocalList
 
@@ -641,6 +642,25 @@ for _dunder, _tnp_name in [("add", "add"), ("sub", "subtract"), ("mul", "multipl
     _op.__name__, _rop.__name__ = f"__{_dunder}__", f"__r{_dunder}__"
     setattr(Tracer, _op.__name__, _op)
     setattr(Tracer, _rop.__name__, _rop)
+def _augmented_operator(dunder: str, symbol: str):
+    """``x op= v``: NumPy writes x in place, which only differs from rebinding the name when
+    another array shares x's memory; numpy/inplace.py's ``augmented`` decides and writes."""
+    binary = getattr(Tracer, f"__{dunder}__")
+
+    def iop(self, o):
+        out = binary(self, o)
+        # tracegrad's own code (derivative rules, the NumPy layer) keeps functional rebinding
+        if out is NotImplemented or self._weak or _is_library(sys._getframe(1).f_code.co_filename):
+            return out
+        return _tnp().inplace.augmented(self, out, symbol)
+    iop.__name__ = f"__i{dunder}__"
+    return iop
+
+
+for _dunder, _symbol in [("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"),
+                         ("floordiv", "//"), ("mod", "%"), ("pow", "**"), ("matmul", "@"),
+                         ("and", "&"), ("or", "|"), ("xor", "^")]:
+    setattr(Tracer, f"__i{_dunder}__", _augmented_operator(_dunder, _symbol))
 for _dunder, _tnp_name in [("lt", "less"), ("le", "less_equal"), ("gt", "greater"),
                            ("ge", "greater_equal"), ("eq", "equal"), ("ne", "not_equal")]:
     _op, _ = _binary_operator(_tnp_name)

@@ -11,7 +11,7 @@ import numpy as _np
 from ..errors import TracegradError, UnsupportedOperationError
 from ..source_info import user_src_with_text
 from ..tracer import Tracer
-from .inplace import OWNED, READ_ONLY, VIEW_FUNCTIONS, note_view
+from .inplace import VIEW_FUNCTIONS, note_function_view, own_result
 
 
 _PUBLIC: dict[str, object] = {}  # name -> implementation, for the dispatch tables
@@ -34,15 +34,14 @@ def _public(fn):
                 out = _call_with_ufunc_kwargs(name, fn, args, kwargs)
             else:
                 out = fn(*args, **kwargs)
-            if type(out) is Tracer and builtins.any(out is a for a in args):
-                # NumPy returns a new array object (or a view): x[i] = v on it must not reach
-                # the argument's object (numpy/inplace.py)
-                out = Tracer(out._ctx, out._var, out._weak)
-                if not is_view:
-                    out._view = OWNED
-            if is_view and args and type(args[0]) is Tracer:
-                note_view(out, args[0], lambda b: public(b, *args[1:], **kwargs),
-                          name in READ_ONLY)
+            # NumPy returns a new array object or a view: x[i] = v on it reaches the argument
+            # only through a view (numpy/inplace.py)
+            if not is_view:
+                out = own_result(out, args)
+            elif args and type(args[0]) is Tracer:
+                if out is args[0]:
+                    out = Tracer(out._ctx, out._var, out._weak)
+                note_function_view(out, args, kwargs, name, public)
             # What a NumPy function returns is a NumPy value, never a Python scalar: np.sum(s)
             # of a Python int s is a strong np.int64. (Operators on weak values mark their
             # results weak again, as Python computes them; see Tracer._weak.)
