@@ -13,7 +13,7 @@ segment is differentiated. Memory O(T / k + k) carries (k = sqrt(T): 2 sqrt(T)).
 """
 from __future__ import annotations
 
-from ..ir import Graph, Lit
+from ..ir import Graph, Lit, Var
 from ..primitive import GRAPH_TRANSFORMS as G
 from . import ops
 
@@ -149,3 +149,80 @@ def scan_vjp_segments(primals, *, body, num_consts, num_carry, length, reverse, 
 
     assert len(outs) == nk + ny
     return outs, backward
+
+
+def cheap_residuals(f_graph: Graph, kept, nc: int, nk: int, n_f_out: int, hoist_out,
+                    candidates: dict, max_depth: int = 4):
+    """Which per-step residuals of a scan's forward body (``candidates``: {slot: var}) the
+    reverse loop can recompute cheaply instead of the forward loop stacking them: a short chain
+    of elementwise equations from values the reverse loop has anyway (the body's own ``y``
+    outputs, stacked regardless; loop constants; ``xs``; hoisted invariants). A tanh RNN then
+    stacks ``h`` once (as its output) instead of also ``1 - h**2``.
+
+    Returns ``(graph, index, bases)`` or None: ``graph`` maps the base values to the recomputed
+    residuals, ``index[slot]`` is a residual's output position, ``bases`` the ``(kind, key)``
+    of each input: ``("y", j)`` the j-th stacked y, ``("c", i)`` constant i, ``("x", i)`` xs i,
+    ``("h", var)`` a hoisted value."""
+    y_index: dict = {}
+    for j, a in enumerate(f_graph.outputs[nk:n_f_out]):
+        if isinstance(a, Var):
+            y_index.setdefault(id(a), j)
+    const_ids = {id(v): i for i, v in enumerate(f_graph.inputs[:nc])}
+    x_ids = {id(v): i for i, v in enumerate(f_graph.inputs[nc + nk:])}
+    hoist_ids = {id(v) for v in hoist_out}
+    define = {id(o): e for e in kept for o in e.outputs}
+
+    def base(v):
+        if id(v) in y_index:
+            return ("y", y_index[id(v)])
+        if id(v) in const_ids:
+            return ("c", const_ids[id(v)])
+        if id(v) in x_ids:
+            return ("x", x_ids[id(v)])
+        if id(v) in hoist_ids:
+            return ("h", v)
+        return None
+
+    memo: dict = {}
+
+    def cheap(v, depth) -> bool:
+        if base(v) is not None:
+            return True
+        if id(v) in memo:
+            return memo[id(v)]
+        e = define.get(id(v))
+        ok = (e is not None and depth < max_depth and e.prim.kind == "elementwise"
+              and not e.prim.multiple_results
+              and all(isinstance(a, Lit) or cheap(a, depth + 1) for a in e.inputs))
+        memo[id(v)] = ok
+        return ok
+
+    chosen = {k: v for k, v in candidates.items() if cheap(v, 0)}
+    if not chosen:
+        return None
+    bases, base_vars, chain = [], [], {}
+    seen_base: set = set()
+
+    def collect(v):
+        b = base(v)
+        if b is not None:
+            if id(v) not in seen_base:
+                seen_base.add(id(v))
+                bases.append(b)
+                base_vars.append(v)
+            return
+        e = define[id(v)]
+        if id(e) in chain:
+            return
+        for a in e.inputs:
+            if isinstance(a, Var):
+                collect(a)
+        chain[id(e)] = e
+    for v in chosen.values():
+        collect(v)
+    order = {id(e): i for i, e in enumerate(kept)}
+    eqns = sorted(chain.values(), key=lambda e: order[id(e)])
+    outs = list(dict.fromkeys(chosen.values()))  # distinct residual vars
+    pos = {id(v): i for i, v in enumerate(outs)}
+    graph = Graph(tuple(base_vars), tuple(eqns), tuple(outs))
+    return graph, {k: pos[id(v)] for k, v in chosen.items()}, bases

@@ -186,12 +186,18 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
     invariant_res = {k: a for k, a in step_pos.items()
                      if isinstance(a, Var) and (id(a) in defined_by_hoist or
                                                 any(a is c for c in const_vars))}
-    stacked = [a for k, a in step_pos.items() if k not in invariant_res]
+    # residuals the reverse loop can recompute cheaply from what it has anyway are not stacked
+    from .control_remat import cheap_residuals
+    plan = cheap_residuals(f_graph, kept, nc, nk, n_f_out, hoist_out,
+                           {k: a for k, a in step_pos.items()
+                            if k not in invariant_res and isinstance(a, Var)})
+    remat_graph, remat_idx, remat_bases = plan if plan else (None, {}, [])
+    stacked = [a for k, a in step_pos.items() if k not in invariant_res and k not in remat_idx]
     f_body = Graph(tuple(const_vars) + tuple(hoist_out) + f_graph.inputs[nc:], tuple(kept),
                    tuple(f_graph.outputs[:n_f_out]) + tuple(stacked))
     fwd = _bind(scan_p, list(consts) + list(hoisted_vals) + list(init) + list(xs),
-                         body=f_body, num_consts=nc + len(hoist_out), num_carry=nk,
-                         length=length, reverse=reverse, checkpoint=checkpoint)
+                body=f_body, num_consts=nc + len(hoist_out), num_carry=nk,
+                length=length, reverse=reverse, checkpoint=checkpoint)
     ny = len(body.outputs) - nk
     outs, stacked_vals = fwd[:nk + ny], fwd[nk + ny:]
     hoist_val = {id(v): val for v, val in zip(hoist_out, hoisted_vals)}
@@ -206,7 +212,6 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
         ct_ys = [ops.instantiate(out_cts[j], outs[j]) for j in fy]
         # where each captured value comes from, as (operand group, value)
         b_consts, b_xs, slots = [], [], []
-        stacked_iter = iter(stacked_vals)
         for k, (kind, v) in enumerate(kinds):
             if kind == "outer":
                 slots.append(("c", len(b_consts)))
@@ -221,9 +226,19 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
                 a = invariant_res[k]
                 slots.append(("c", len(b_consts)))
                 b_consts.append(hoist_val[id(a)] if id(a) in hoist_val else const_val[id(a)])
+            elif k in remat_idx:
+                slots.append(("r", remat_idx[k]))
             else:
                 slots.append(("s", None))
-        step_vals = list(stacked_iter)
+        base_slots = []  # the recomputation's inputs: stacked ys and xs per step, constants
+        for kind, key in remat_bases:
+            if kind in ("y", "x"):
+                base_slots.append(("x", len(b_xs)))
+                b_xs.append(outs[nk + key] if kind == "y" else xs[key])
+            else:
+                base_slots.append(("c", len(b_consts)))
+                b_consts.append(consts[key] if kind == "c" else hoist_val[id(key)])
+        step_vals = list(stacked_vals)
         nbc, nfk, nfc, nfy = len(b_consts), len(fk), len(fc), len(fy)
         n_step = len(step_vals)
 
@@ -234,10 +249,12 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
             rest = ins[nbc + nfk + nfc:]
             cy, steps, bx = rest[:nfy], rest[nfy:nfy + n_step], rest[nfy + n_step:]
             steps = iter(steps)
+            remat = eval_graph(remat_graph, [bc[i] if g == "c" else bx[i]
+                                             for g, i in base_slots]) if remat_graph else []
             captured_vals = []
             for group, idx in slots:
                 captured_vals.append(bc[idx] if group == "c" else bx[idx] if group == "x"
-                                     else next(steps))
+                                     else remat[idx] if group == "r" else next(steps))
             b_ct_in = []
             it_k, it_y = iter(ck), iter(cy)
             for j in float_outs:
