@@ -85,29 +85,28 @@ def _float(x):
     return x if _np.dtype(x.dtype).kind == "f" else tnp.astype(x, _np.float64)
 
 
-def _xlog(x, y, log):
+def _xlog(x, y, log, pole):
     """x * log(y) with SciPy's 0 where x == 0 (y not NaN), written as x * L where L is log(y)
-    except 0 where x == 0 and log(y) is not finite: the value is SciPy's everywhere, and the
-    derivative in x stays log(y) at x == 0 (a where around the product would make it 0 there).
-    where's untaken branch (log 0 = -inf) gets a zero cotangent, which log's masked partial
-    keeps at 0."""
+    except 0 where x == 0 and log(y) is not finite (y <= ``pole`` or y == inf): the value is
+    SciPy's everywhere, and the derivative in x stays log(y) at x == 0 (a where around the
+    product would make it 0 there). Those y are replaced by 1 before the log, so no log(0)
+    is computed only to be discarded (no warning, no NaN through the untaken branch)."""
     x, y = _float(x), _float(y)
-    ly = log(y)
-    drop = tnp.logical_and(tnp.logical_and(tnp.equal(x, 0), tnp.logical_not(tnp.isnan(y))),
-                           tnp.logical_not(tnp.isfinite(ly)))
-    return tnp.multiply(x, tnp.where(drop, 0.0, ly))
+    drop = tnp.logical_and(tnp.equal(x, 0), tnp.logical_or(tnp.less_equal(y, pole),
+                                                           tnp.equal(y, _np.inf)))
+    return tnp.multiply(x, log(tnp.where(drop, 1.0 if log is tnp.log else 0.0, y)))
 
 
 @implements("scipy.special.xlogy")
 def xlogy(x, y):
     """x * log(y), 0 where x == 0 (y not NaN)."""
-    return _xlog(x, y, tnp.log)
+    return _xlog(x, y, tnp.log, 0.0)
 
 
 @implements("scipy.special.xlog1py")
 def xlog1py(x, y):
     """x * log1p(y), 0 where x == 0 (y not NaN)."""
-    return _xlog(x, y, tnp.log1p)
+    return _xlog(x, y, tnp.log1p, -1.0)
 
 
 @implements("scipy.special.betaln")
