@@ -247,3 +247,16 @@ def test_tensor_front_vmap_gets_closed_over_gradients():
     out.sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), xv.T @ (1 - np.tanh(xv @ wv) ** 2), rtol=1e-4,
                                atol=1e-5)
+
+
+def test_tensor_front_per_example_gradients_torch_func_style():
+    w = tg.randn(3, 4, requires_grad=True)
+    x = tg.randn(5, 3)
+
+    def loss(w, xi):
+        return ((xi @ w).tanh() ** 2).sum()
+    per = tg.func.vmap(tg.func.grad(loss), in_axes=(None, 0))(w.detach(), x)
+    wv, xv = w.detach().numpy().astype(np.float64), x.numpy().astype(np.float64)
+    t = np.tanh(xv @ wv)
+    ref = np.einsum("bi,bj->bij", xv, 2 * t * (1 - t ** 2))
+    np.testing.assert_allclose(per.numpy(), ref, rtol=1e-4, atol=1e-5)

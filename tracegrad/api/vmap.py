@@ -1,10 +1,6 @@
-"""``tg.vmap``: a function mapped over a leading (or any) axis of its arguments, as one batched
-program (the batching pass, passes/vmap.py), not a Python loop.
-
-``fn`` is traced once on one example's shapes; the graph is re-emitted with the examples along
-axis 0 of every value that depends on a mapped argument, by each primitive's batching rule.
-Works inside and outside ``jit``, and composes with ``grad``/``jvp``/``vmap`` in any order.
-"""
+"""``tg.vmap``: ``fn`` traced once on one example's shapes, then re-emitted with the examples along
+a new axis by each primitive's batching rule (passes/vmap.py): one batched program, not a loop.
+Works inside and outside ``jit`` and composes with ``grad``/``jvp``/``vmap`` in any order."""
 from __future__ import annotations
 
 import functools

@@ -31,6 +31,7 @@ from ..tracer import TraceContext
 from . import lazy as L
 from .core import Tensor, _to_array
 from .grad_mode import _GRAD_ENABLED
+from .walk import CUT_OPS
 
 
 def has_tensor(*trees) -> bool:
@@ -102,6 +103,7 @@ def _placeholder(aval, grad) -> Tensor:
         with TraceContext("loop value") as ctx:
             graph, _ = ctx.to_graph([ctx.new_input(AVal(*aval))])
         op = _PLACEHOLDER_OPS[aval] = L._Op(graph, None, "loop value")
+        CUT_OPS.add(op.id)  # read as an input by any program built inside the body
     rg = grad and dtypes.is_float(aval[1])
     return L._new_lazy(L.Node(op, (), rg, 1), 0, rg)
 
