@@ -321,3 +321,25 @@ def test_non_unique_derivatives_raise_typed_errors():
         tg.grad(lambda a: np.sum(np.linalg.qr(a)[1]))(M)
     with pytest.raises(tg.UnsupportedOperationError, match="mode='reduced'"):
         tg.jit(lambda a: np.linalg.qr(a, mode="complete"))(M.T)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gp_hessian_through_cho_solve_and_slogdet(backend):
+    """A Gaussian-process negative log likelihood's Hessian in its hyperparameters (third
+    derivatives of the kernel through cholesky, two triangular solves and slogdet) against
+    finite differences of its gradient."""
+    x = np.linspace(-1, 1, 6)
+    y = np.sin(3 * x)
+
+    def nll(p):
+        k = np.exp(p[0]) * np.exp(-0.5 * (x[:, None] - x[None, :]) ** 2 / np.exp(2 * p[1]))
+        k = k + np.exp(p[2]) * np.eye(6)
+        alpha = sl.cho_solve(sl.cho_factor(k, lower=True), y)
+        return 0.5 * y @ alpha + 0.5 * np.linalg.slogdet(k)[1]
+    p = np.array([0.1, -0.5, -2.0])
+    hess = tg.jit(tg.hessian(nll), backend=backend)(p)
+    g = tg.grad(nll)
+    eps = 1e-5
+    fd = np.stack([(g(p + eps * e) - g(p - eps * e)) / (2 * eps) for e in np.eye(3)])
+    np.testing.assert_allclose(hess, fd, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(hess, hess.T, rtol=1e-12, atol=1e-12)
