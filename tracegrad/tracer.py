@@ -528,7 +528,8 @@ class Tracer:
         return out
 
     def __pos__(self):
-        return self
+        # +x is a new array in NumPy (x[i] = v on it leaves x alone); +n stays a weak scalar
+        return self if self._weak else _tnp().copy(self)
 
     def __abs__(self):
         out = _weak_if(_tnp().abs(self), self)

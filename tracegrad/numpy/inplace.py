@@ -116,7 +116,9 @@ def own_result(out, args):
     object owning its value, so writing it never reaches the argument (``np.meshgrid(x)``
     builds its result from a reshape of ``x``; ``np.copy`` may return its own operand)."""
     if type(out) is Tracer:
-        if getattr(out, "_view", None) or any(out is a for a in args):
+        if getattr(out, "_view", None) or any(
+                out is a or (type(a) in (list, tuple) and any(out is b for b in a))
+                for a in args):  # (np.concatenate([x]) may return x)
             fresh = Tracer(out._ctx, out._var, out._weak)
             fresh._view = OWNED
             return fresh
