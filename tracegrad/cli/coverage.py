@@ -60,8 +60,12 @@ def _numpy_sections() -> list[tuple[str, list[str]]]:
                  if not isinstance(f, np.ufunc)]
     linalg = [n for n in functions if n.startswith("np.linalg.")]
     plain = [n for n in functions if not n.startswith("np.linalg.")]
+    # np.array & co. never reach NumPy's protocols: the names wrapped while tracing
+    wrapped = _optional("tracegrad.numpy.intercept", "WRAPPERS") or {}
     return [("NumPy ufuncs", ufuncs), ("Ufunc methods", methods), ("NumPy functions", plain),
-            ("np.linalg", linalg)]
+            ("np.linalg", linalg),
+            ("Arrays built from traced values (lists and tuples holding them included)",
+             [f"np.{n}" for n in wrapped])]
 
 
 def _optional(module: str, attr: str):
