@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracegrad.ir import Eqn, Lit, Var
-from tracegrad.prims import constant_p
+from tracegrad.prims import cond_p, constant_p, scan_p, while_p
 
 
 def inline_graph(graph, operands, src) -> tuple[list[Eqn], list]:
@@ -32,14 +32,14 @@ def fold_control(e: Eqn, known) -> tuple[list[Eqn], list] | None:
     """``(equations, outputs)`` replacing the control equation ``e``, or None when its outcome
     is not known. ``known(atom)``: the atom's constant value, or None."""
     p = e.params
-    if e.prim.name == "cond":
+    if e.prim is cond_p:
         index = known(e.inputs[0])
         if index is None:
             return None
         branches = p["branches"]
         k = min(max(int(np.asarray(index)), 0), len(branches) - 1)
         return inline_graph(branches[k], e.inputs[1:], e.src)
-    if e.prim.name == "scan" and p["length"] == 0:
+    if e.prim is scan_p and p["length"] == 0:
         nc, nk = p["num_consts"], p["num_carry"]
         eqns, outs = [], list(e.inputs[nc:nc + nk])
         for o in e.outputs[nk:]:
@@ -49,6 +49,6 @@ def fold_control(e: Eqn, known) -> tuple[list[Eqn], list] | None:
             eqns.append(Eqn(constant_p, (), {"value": value}, (v,), e.src))
             outs.append(v)
         return eqns, outs
-    if e.prim.name == "while" and p["max_iter"] == 0:
+    if e.prim is while_p and p["max_iter"] == 0:
         return [], list(e.inputs[p["cond_nconsts"] + p["body_nconsts"]:])
     return None

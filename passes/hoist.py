@@ -15,6 +15,7 @@ of them in one run.
 from __future__ import annotations
 
 from tracegrad.ir import Eqn, Graph, Var
+from tracegrad.prims import scan_p, while_p
 
 from .bodies import in_bodies
 from .registry import register
@@ -86,18 +87,18 @@ def _hoist_while(e: Eqn) -> list[Eqn]:
     return before_c + before_b + [e.replace(inputs=inputs, params=params)]
 
 
-_HOISTERS = {"scan": _hoist_scan, "while": _hoist_while}
+_HOISTERS = {scan_p: _hoist_scan, while_p: _hoist_while}
 
 
 @register("hoist", "move loop-invariant equations out of loop bodies (they become constants)")
 @in_bodies
 def hoist(graph: Graph) -> Graph:
-    if not any(e.prim.name in _HOISTERS for e in graph.eqns):
+    if not any(e.prim in _HOISTERS for e in graph.eqns):
         return graph
     eqns: list[Eqn] = []
     changed = False
     for e in graph.eqns:
-        fn = _HOISTERS.get(e.prim.name)
+        fn = _HOISTERS.get(e.prim)
         new = fn(e) if fn is not None else [e]
         changed |= new[-1] is not e
         eqns.extend(new)

@@ -13,6 +13,7 @@ nothing can go.
 from __future__ import annotations
 
 from tracegrad.ir import Eqn, Graph, Var
+from tracegrad.prims import cond_p, scan_p, while_p
 
 
 def _used_inputs(graph: Graph) -> set[int]:
@@ -118,13 +119,13 @@ def _prune_cond(e: Eqn, live: set[int], dce) -> Eqn | None:
                {**e.params, "branches": new}, tuple(e.outputs[i] for i in outs), e.src)
 
 
-PRUNERS = {"scan": _prune_scan, "while": _prune_while, "cond": _prune_cond}
+PRUNERS = {scan_p: _prune_scan, while_p: _prune_while, cond_p: _prune_cond}
 
 
 def prune(e: Eqn, live: set[int], dce) -> Eqn | None:
     """``e`` (a control equation) keeping the outputs at positions ``live``; ``dce`` is the
     dead-code pass run on the bodies. A control primitive without a pruner is kept whole."""
-    fn = PRUNERS.get(e.prim.name)
+    fn = PRUNERS.get(e.prim)
     if fn is None:
         return e if live else None
     return fn(e, live, dce)

@@ -77,12 +77,12 @@ def _cond_false_ref(p, x):
 
 def control_rows(Case, FLOAT):
     return [
-        Case("scan", _scan_ys, _scan_ys_ref, [((3,), (4, 3)), ((2,), (0, 2)), ((), (5,))],
+        Case("scan", _scan_ys, _scan_ys_ref, [((3,), (4, 3)), ((2,), (0, 2)), ((), (5,)), ((1,), (1, 1))],
              FLOAT, ("real", "real"), name="rnn"),
         Case("scan", _scan_reverse, _scan_reverse_ref, [((3,), (4, 3))], FLOAT,
              ("real", "real"), name="reverse"),
-        Case("while", _while, _while_ref, [((3,),), ((),)], FLOAT, ("real",)),
-        Case("cond", _cond, _cond_ref, [((2,), (3,))], FLOAT, ("positive", "real"),
+        Case("while", _while, _while_ref, [((3,),), ((),), ((0,),), ((1,),)], FLOAT, ("real",)),
+        Case("cond", _cond, _cond_ref, [((2,), (3,)), ((1,), (0,))], FLOAT, ("positive", "real"),
              name="true"),
         Case("cond", _cond_false, _cond_false_ref, [((2,), (3,))], FLOAT, ("positive", "real"),
              name="false"),
