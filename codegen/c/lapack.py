@@ -24,6 +24,7 @@ NumPy's.
 from __future__ import annotations
 
 import ctypes
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -96,11 +97,14 @@ def _c_string(text: str) -> str:
     return '"' + "".join(f"\\x{b:02x}" for b in text.encode()) + '"' if text else '""'
 
 
-def _helpers(t: str, ilp64: bool) -> str:
+def _helpers(t: str, used: set) -> str:
+    """The C helpers of dtype ``t`` this module calls (``used``: (name, s/d) pairs), each one
+    loop over a batch of LAPACK calls; only those, to keep the module's compile time down."""
     p = "s" if t == "float" else "d"
     i = {r: _index(r, t) for r in ROUTINES}
-    return f"""
+    text = f"""
 static void tg_la_nan_{p}({t}* x, int64_t n) {{ for (int64_t i = 0; i < n; i++) x[i] = NAN; }}
+
 static void tg_la_cholesky_{p}(int site, const {t}* a, {t}* out, int64_t n, int64_t batch) {{
     for (int64_t bi = 0; bi < batch; bi++) {{
         {t}* m = out + bi*n*n;
@@ -112,6 +116,7 @@ static void tg_la_cholesky_{p}(int site, const {t}* a, {t}* out, int64_t n, int6
         for (int64_t r = 0; r < n; r++) for (int64_t c = r + 1; c < n; c++) m[r*n + c] = 0;
     }}
 }}
+
 static void tg_la_trisolve_{p}(int site, const {t}* a, const {t}* b, {t}* out, int64_t n, int64_t k,
                               int64_t batch, int lower, int trans) {{
     for (int64_t bi = 0; bi < batch; bi++) {{
@@ -126,6 +131,7 @@ static void tg_la_trisolve_{p}(int site, const {t}* a, const {t}* b, {t}* out, i
                                          (tg_lint)k);
     }}
 }}
+
 /* lu: n*n scratch, ipiv: n, bt: n*k (b column-major) */
 static void tg_la_solve_{p}(int site, const {t}* a, const {t}* b, {t}* out, int64_t n, int64_t k,
                            int64_t batch, int trans, {t}* lu, tg_lint* ipiv, {t}* bt) {{
@@ -143,6 +149,7 @@ static void tg_la_solve_{p}(int site, const {t}* a, const {t}* b, {t}* out, int6
             x[r*k + c] = bt[r + c*n];
     }}
 }}
+
 static void tg_la_slogdet_{p}(const {t}* a, {t}* sign, {t}* logdet, int64_t n, int64_t batch,
                              {t}* lu, tg_lint* ipiv) {{
     for (int64_t bi = 0; bi < batch; bi++) {{
@@ -163,6 +170,7 @@ static void tg_la_slogdet_{p}(const {t}* a, {t}* sign, {t}* logdet, int64_t n, i
         logdet[bi] = ({t})l;
     }}
 }}
+
 /* buf: n*n, work: lwork, iwork: liwork (syevd's minimum sizes for eigenvectors) */
 static void tg_la_eigh_{p}(int site, const {t}* a, {t}* w, {t}* v, int64_t n, int64_t batch,
                           {t}* buf,
@@ -181,6 +189,7 @@ static void tg_la_eigh_{p}(int site, const {t}* a, {t}* w, {t}* v, int64_t n, in
         for (int64_t r = 0; r < n; r++) for (int64_t c = 0; c < n; c++) vec[r*n + c] = buf[c*n + r];
     }}
 }}
+
 /* column-major copies in buf (m*n); u: m x um, vt: vn x n (row-major out); ub, vb: their
    column-major scratch; gesdd's work and iwork */
 static void tg_la_svd_{p}(int site, const {t}* a, {t}* u, {t}* s, {t}* vt, int64_t m, int64_t n,
@@ -209,6 +218,7 @@ static void tg_la_svd_{p}(int site, const {t}* a, {t}* u, {t}* s, {t}* vt, int64
         for (int64_t r = 0; r < vn; r++) for (int64_t c = 0; c < n; c++) vo[r*n + c] = vb[r + c*vn];
     }}
 }}
+
 /* buf: m*n column-major, tau: k, work: lwork */
 static void tg_la_qr_{p}(int site, const {t}* a, {t}* q, {t}* r, int64_t m, int64_t n,
                         int64_t batch,
@@ -231,6 +241,13 @@ static void tg_la_qr_{p}(int site, const {t}* a, {t}* q, {t}* r, int64_t m, int6
     }}
 }}
 """
+    keep = []
+    for part in text.split("\n\n"):
+        m = re.search(r"static void tg_la_(\w+)_([sd])\(", part)
+        if m is None or m.group(1) == "nan" or (m.group(1), m.group(2)) in used:
+            keep.append(part)
+    return "\n\n".join(keep)
+
 
 
 def decls(em) -> str:
@@ -295,7 +312,9 @@ static PyObject* tg_set_lapack(PyObject* self, PyObject* const* args, Py_ssize_t
     Py_RETURN_NONE;
 }}
 """
-    return head + _helpers("float", ilp64) + _helpers("double", ilp64)
+    used = getattr(em, "lapack_used", set())
+    return head + "".join(_helpers(t, used) for t in ("float", "double")
+                          if any(p == ("s" if t == "float" else "d") for _, p in used))
 
 
 METHOD = ('{"set_lapack", (PyCFunction)(void(*)(void))tg_set_lapack, METH_FASTCALL, '
@@ -322,6 +341,11 @@ def _start(em, a):
     return t, "s" if t == "float" else "d", n, batch
 
 
+def _use(em, helper: str, p: str) -> None:
+    """Record that this module calls helper ``tg_la_<helper>_<p>`` (decls emits only those)."""
+    em.__dict__.setdefault("lapack_used", set()).add((helper, p))
+
+
 def _lint_bytes() -> int:
     from .blas_lib import blas_functions
     return 8 if blas_functions()[2] else 4
@@ -330,6 +354,7 @@ def _lint_bytes() -> int:
 def emit_cholesky(em, e):
     (a,), (o,) = e.inputs, e.outputs
     t, p, n, batch = _start(em, a)
+    _use(em, "cholesky", p)
     em.stmt(f"    tg_la_cholesky_{p}({_site(em, e)}, {em.read(a)}, {em.storage(o)}, {n}, "
             f"{batch});", e)
 
@@ -337,6 +362,7 @@ def emit_cholesky(em, e):
 def emit_triangular_solve(em, e):
     (a, b), (o,) = e.inputs, e.outputs
     t, p, n, batch = _start(em, a)
+    _use(em, "trisolve", p)
     k = b.aval.shape[-1]
     em.stmt(f"    tg_la_trisolve_{p}({_site(em, e)}, {em.read(a)}, {em.read(b)}, "
             f"{em.storage(o)}, {n}, {k}, "
@@ -346,6 +372,7 @@ def emit_triangular_solve(em, e):
 def emit_solve(em, e):
     (a, b), (o,) = e.inputs, e.outputs
     t, p, n, batch = _start(em, a)
+    _use(em, "solve", p)
     k = b.aval.shape[-1]
     size = a.aval.dtype.itemsize
     lu, off = em.scratch(n * n * size)
@@ -359,6 +386,7 @@ def emit_solve(em, e):
 def emit_slogdet(em, e):
     (a,), (sign, logdet) = e.inputs, e.outputs
     t, p, n, batch = _start(em, a)
+    _use(em, "slogdet", p)
     size = a.aval.dtype.itemsize
     lu, off = em.scratch(max(n * n, 1) * size)
     ipiv, off = em.scratch(max(n, 1) * _lint_bytes(), off)
@@ -369,6 +397,7 @@ def emit_slogdet(em, e):
 def emit_eigh(em, e):
     (a,), (w, v) = e.inputs, e.outputs
     t, p, n, batch = _start(em, a)
+    _use(em, "eigh", p)
     size = a.aval.dtype.itemsize
     lwork, liwork = 1 + 6 * n + 2 * n * n, 3 + 5 * n  # syevd's minimum with eigenvectors
     buf, off = em.scratch(n * n * size)
@@ -394,6 +423,7 @@ def _matrix_dims(em, a):
 def emit_svd(em, e):
     (a,), (u, s, vt) = e.inputs, e.outputs
     t, p, m, n, batch = _matrix_dims(em, a)
+    _use(em, "svd", p)
     full = bool(e.params["full_matrices"])
     k, mx = min(m, n), max(m, n)
     um, vn = (m, n) if full else (k, k)
@@ -413,6 +443,7 @@ def emit_svd(em, e):
 def emit_qr(em, e):
     (a,), (q, r) = e.inputs, e.outputs
     t, p, m, n, batch = _matrix_dims(em, a)
+    _use(em, "qr", p)
     size = a.aval.dtype.itemsize
     lwork = 64 * max(m, n, 1) + 64  # blocked Householder: n * block size
     buf, off = em.scratch(max(m * n, 1) * size)
