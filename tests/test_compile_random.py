@@ -401,3 +401,37 @@ def test_compile_batch_norm_cumulative_average_reads_the_count_at_each_replay():
     assert n1 == n2 == 4
     np.testing.assert_array_equal(m1, m2)
     np.testing.assert_array_equal(v1, v2)
+
+
+def test_compile_refuses_reading_a_value_a_replay_would_not_read_again():
+    """A leaf's value read as Python data at capture would be a constant of every replay:
+    refused for arguments, tensors made before the step and tensors the step writes; allowed
+    for constants the step makes itself."""
+    scale = tg.tensor(2.0)
+    x = tg.ones(3)
+
+    @tg.compile
+    def outer_state():
+        return x * scale.item()
+    with pytest.raises(tg.TracegradError, match="made before the step"):
+        outer_state()
+
+    @tg.compile
+    def argument(s):
+        return x * float(s)
+    with pytest.raises(tg.TracegradError, match="argument"):
+        argument(tg.tensor(3.0))
+
+    @tg.compile
+    def written():
+        c = tg.zeros(())
+        c.add_(1)
+        return x * c.item()
+    with pytest.raises(tg.TracegradError, match="written by the step"):
+        written()
+
+    @tg.compile
+    def constant():
+        return x * tg.tensor(4.0).item()
+    np.testing.assert_array_equal(constant().numpy(), [4.0] * 3)
+    np.testing.assert_array_equal(constant().numpy(), [4.0] * 3)

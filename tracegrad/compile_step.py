@@ -47,6 +47,20 @@ class Capture:
     def add_array(self, leaf: Tensor, src: np.ndarray) -> None:
         self.arrays[id(leaf)] = (leaf, src)
 
+    def read_leaf(self, t: Tensor, how: str) -> None:
+        """``t``'s value read as Python data (``how``) during the capture: frozen into every
+        replay, so refused unless ``t`` is a constant the step itself made."""
+        if t._serial >= self.start and id(t) not in self.replaced and id(t) not in self.arrays:
+            return
+        what = ("written by the step" if id(t) in self.replaced else
+                "read from a NumPy array" if id(t) in self.arrays else
+                "an argument or made before the step")
+        raise TracegradError(
+            f"reading a tensor's value ({how}) inside tg.compile, of a tensor {what}: the "
+            "value read while capturing would be frozen into every replay (the replays run no "
+            "Python). Compute with it as a tensor (x * scale, tg.where(cond, a, b)), or read it "
+            "outside the step and pass the number in as an argument")
+
     def current(self, t: Tensor) -> Tensor:
         hit = self.replaced.get(id(t))
         return t if hit is None else hit[1]

@@ -49,6 +49,14 @@ def _to_array(data, dtype=None, copy=True) -> np.ndarray:
     return arr
 
 
+def _leaf_read(t, how: str) -> None:
+    """A leaf's value read as Python data while a tg.compile step is captured: the capture
+    refuses a value a replay would not read again (compile_step.Capture.read_leaf)."""
+    check = getattr(_CAPTURE[-1], "read_leaf", None)
+    if check is not None:
+        check(t, how)
+
+
 def _tensor_free(data):
     if isinstance(data, (list, tuple)):
         return [_tensor_free(d) for d in data]
@@ -241,6 +249,8 @@ class Tensor(TensorMethods):
 
     @names_caller
     def item(self):
+        if _CAPTURE and self._node is None:
+            _leaf_read(self, "item()")
         v = _value_of(self)
         if v.size != 1:
             raise ShapeError(f"item() needs a tensor with one element, this one has shape "
@@ -248,9 +258,13 @@ class Tensor(TensorMethods):
         return v.item()
 
     def tolist(self):
+        if _CAPTURE and self._node is None:
+            _leaf_read(self, "tolist()")
         return _value_of(self).tolist()
 
     def __array__(self, dtype=None, copy=None):
+        if _CAPTURE and self._node is None:
+            _leaf_read(self, "np.asarray")
         v = _value_of(self)
         if dtype is not None and v.dtype != dtype:
             return v.astype(dtype)
@@ -329,6 +343,8 @@ class Tensor(TensorMethods):
         return format(repr(self), spec)
 
     def __bool__(self) -> bool:
+        if _CAPTURE and self._node is None:
+            _leaf_read(self, "bool()")
         v = _value_of(self)
         if v.size != 1:
             raise ValueError(f"the truth value of a tensor with {v.size} elements is ambiguous; "
