@@ -61,11 +61,17 @@ def _mul_minus_one(e, b):
             return [b.add("neg", u)]
 
 
-@rule("add", doc="x + 0 -> x (not for -0.0 + 0: IEEE gives +0.0; we keep x's sign of zero)")
+def _zero_for_sum(a, out) -> bool:
+    """``a`` is the additive identity of ``out``'s dtype: ``-0.0`` for floats (``x + -0.0`` is
+    ``x`` for every x; ``-0.0 + 0.0`` is ``+0.0``, so ``+0.0`` is not), ``0`` for integers."""
+    return is_lit(a, -0.0) if dtypes.is_float(out.aval.dtype) else is_lit(a, 0)
+
+
+@rule("add", doc="x + (-0.0) -> x (floats; x + 0 for ints: -0.0 + 0.0 is +0.0, so not +0.0)")
 def _add_zero(e, b):
     x, y = e.inputs
     for u, v in ((x, y), (y, x)):
-        if is_lit(v, 0) and _same_type(u, e.outputs[0]):
+        if _zero_for_sum(v, e.outputs[0]) and _same_type(u, e.outputs[0]):
             return [u]
 
 
@@ -76,10 +82,10 @@ def _sub_zero(e, b):
         return [x]
 
 
-@rule("sub", doc="0 - x -> neg x (0 - 0.0 is +0.0, neg gives -0.0: only the sign of zero)")
+@rule("sub", doc="(-0.0) - x -> neg x (floats; 0 - x for ints: 0.0 - 0.0 is +0.0, neg -0.0)")
 def _zero_sub(e, b):
     x, y = e.inputs
-    if is_lit(x, 0) and _same_type(y, e.outputs[0]):
+    if _zero_for_sum(x, e.outputs[0]) and _same_type(y, e.outputs[0]):
         return [b.add("neg", y)]
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 import tracegrad as tg
 from tracegrad.interpreter import eval_graph
-from tracegrad.ir import verify
+from tracegrad.ir import Graph, verify
 from tracegrad.passes.registry import _load_passes
 from tracegrad.passes.rewrite import rewrite_fixpoint
 from tracegrad.printing import parse_graph
@@ -84,8 +84,42 @@ def run_case(case: Case) -> None:
         g = np.asarray(g)
         assert g.shape == e.shape and g.dtype == e.dtype, (g.shape, g.dtype, e.shape, e.dtype)
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12, equal_nan=True)
+    if case.module == "simplify" and isinstance(case.program, str) and \
+            not any(e.prim.name in ("dot_general", "reduce_sum") for e in graph.eqns):
+        # (a sum's zero is +0.0 however its terms are signed: dot -> mul may flip it, as
+        # NumPy's own reductions do between BLAS and pairwise summation)
+        _check_special_values(graph, out)
     if case.grad:
         _check_gradient(case, args, expected[0].shape)
+
+
+SPECIAL = (0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 2.5)
+
+
+def _check_special_values(before, after) -> None:
+    """A simplification is an identity on every float, not only on normal ones: signed zeros,
+    infinities and NaN give the same results (the sign of a zero included: 1 / (0 - x) at
+    x = 0 is +inf, and atan2(0 - x, -1) is pi, not -pi)."""
+    args = []
+    for v in before.inputs:
+        shape, dt = v.aval.shape, np.dtype(v.aval.dtype)
+        if dt.kind != "f":
+            args.append(_args_for(Graph((v,), (), ()), np.random.default_rng(1))[0])
+            continue
+        n = int(np.prod(shape))
+        args.append(np.resize(np.array(SPECIAL, dt), n).reshape(shape))
+    with np.errstate(all="ignore"):
+        want = [np.asarray(r) for r in eval_graph(before, args)]
+        got = [np.asarray(r) for r in eval_graph(after, args)]
+    for g, e in zip(got, want):
+        if e.dtype.kind != "f":
+            np.testing.assert_array_equal(g, e)
+            continue
+        assert np.array_equal(np.isnan(g), np.isnan(e)), (args, g, e)
+        ok = ~np.isnan(e)
+        assert np.array_equal(np.signbit(g[ok]), np.signbit(e[ok])), \
+            f"the rewrite changes a sign (of a zero or an infinity) at {args}: {g} vs {e}"
+        np.testing.assert_allclose(g[ok], e[ok], rtol=1e-12, atol=0)
 
 
 def _check_gradient(case: Case, args, out_shape) -> None:
@@ -129,16 +163,24 @@ SIMPLIFY = [
     _s("x * 1 -> x", False, "mul_var", ir(F3B, "c:f64[3] = mul a b", out="c")),
     _s("x * -1 -> neg x", True, "mul_minus_one", ir(F3, "b:f64[3] = mul -1.0:f64 a", out="b")),
     _s("x * -1 -> neg x", False, "mul_minus_two", ir(F3, "b:f64[3] = mul a -2.0:f64", out="b")),
-    _s("x + 0 -> x (not for -0.0 + 0: IEEE gives +0.0; we keep x's sign of zero)", True,
-       "add_zero", ir(F3, "b:f64[3] = add 0.0:f64 a", out="b")),
-    _s("x + 0 -> x (not for -0.0 + 0: IEEE gives +0.0; we keep x's sign of zero)", False,
+    _s("x + (-0.0) -> x (floats; x + 0 for ints: -0.0 + 0.0 is +0.0, so not +0.0)", True,
+       "add_zero", ir(F3, "b:f64[3] = add -0.0:f64 a", out="b")),
+    _s("x + (-0.0) -> x (floats; x + 0 for ints: -0.0 + 0.0 is +0.0, so not +0.0)", True,
+       "add_int_zero", ir("a:i32[2]", "b:i32[2] = add a 0:i32", out="b")),
+    _s("x + (-0.0) -> x (floats; x + 0 for ints: -0.0 + 0.0 is +0.0, so not +0.0)", False,
+       "add_plus_zero", ir(F3, "b:f64[3] = add a 0.0:f64", out="b")),
+    _s("x + (-0.0) -> x (floats; x + 0 for ints: -0.0 + 0.0 is +0.0, so not +0.0)", False,
        "add_one", ir(F3, "b:f64[3] = add a 1.0:f64", out="b")),
     _s("x - 0 -> x", True, "sub_zero", ir("a:i32[2]", "b:i32[2] = sub a 0:i32", out="b")),
     _s("x - 0 -> x", False, "zero_minus", ir(F3, "b:f64[3] = sub 0.0:f64 a", out="b")),
     _s("x - 0 -> x", False, "sub_neg_zero", ir(F3, "b:f64[3] = sub a -0.0:f64", out="b")),
-    _s("0 - x -> neg x (0 - 0.0 is +0.0, neg gives -0.0: only the sign of zero)", True,
-       "zero_sub", ir(F3, "b:f64[3] = sub 0.0:f64 a", out="b")),
-    _s("0 - x -> neg x (0 - 0.0 is +0.0, neg gives -0.0: only the sign of zero)", False,
+    _s("(-0.0) - x -> neg x (floats; 0 - x for ints: 0.0 - 0.0 is +0.0, neg -0.0)", True,
+       "zero_sub", ir(F3, "b:f64[3] = sub -0.0:f64 a", out="b")),
+    _s("(-0.0) - x -> neg x (floats; 0 - x for ints: 0.0 - 0.0 is +0.0, neg -0.0)", True,
+       "int_zero_sub", ir("a:i32[2]", "b:i32[2] = sub 0:i32 a", out="b")),
+    _s("(-0.0) - x -> neg x (floats; 0 - x for ints: 0.0 - 0.0 is +0.0, neg -0.0)", False,
+       "plus_zero_sub", ir(F3, "b:f64[3] = sub 0.0:f64 a", out="b")),
+    _s("(-0.0) - x -> neg x (floats; 0 - x for ints: 0.0 - 0.0 is +0.0, neg -0.0)", False,
        "one_sub", ir(F3, "b:f64[3] = sub 1.0:f64 a", out="b")),
     _s("x / 1 -> x", True, "div_one", ir(F3, "b:f64[3] = div a 1.0:f64", out="b")),
     _s("x / 1 -> x", False, "one_div", ir(F3, "b:f64[3] = div 1.0:f64 a", out="b")),

@@ -272,3 +272,21 @@ def test_fuzz_checks_of_correct_gradients_pass(name):
     several kinks (fuzz_check.quotients_converge)."""
     import fuzz_check
     fuzz_check.check_gradients(_fuzz_program(name))
+
+
+def test_zero_minus_x_keeps_the_sign_of_zero():
+    """0.0 - x was simplified to neg(x): at x = 0 that is -0.0 instead of +0.0, and the sign
+    shows: 1 / (0.0 - x) was -inf where NumPy gives +inf, atan2(0.0 - x, -1) -pi instead of pi.
+    (The class: tests/rule_cases.py checks every simplify rule on signed zeros, infinities and
+    NaN, bit for bit in sign.)"""
+    import tracegrad as tg
+
+    def f(x):
+        return 1.0 / (0.0 - x), np.arctan2(0.0 - x, -1.0), 1.0 / (x + 0.0)
+    x = np.array([0.0, -0.0, 2.0])
+    with np.errstate(divide="ignore"):
+        want = f(x)
+        for level in ("O0", "O1", "O2"):
+            got = tg.jit(f, opt_level=level)(x)
+            for g, w in zip(got, want):
+                assert np.array_equal(np.signbit(g), np.signbit(w)) and np.allclose(g, w)
