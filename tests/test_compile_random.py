@@ -435,3 +435,29 @@ def test_compile_refuses_reading_a_value_a_replay_would_not_read_again():
         return x * tg.tensor(4.0).item()
     np.testing.assert_array_equal(constant().numpy(), [4.0] * 3)
     np.testing.assert_array_equal(constant().numpy(), [4.0] * 3)
+
+
+def test_compile_copies_of_tensors_follow_the_replay():
+    """``tg.Tensor(arr)`` reads the array at each replay; a copy of a draw or of outside state
+    made through ``Tensor(t)`` is refused rather than frozen."""
+    buf = np.zeros(2, np.float32)
+    x = tg.ones(2)
+
+    @tg.compile
+    def step():
+        return x + tg.Tensor(buf)
+    for k in range(3):
+        buf[:] = k
+        np.testing.assert_array_equal(step().numpy(), [1.0 + k] * 2)
+
+    @tg.compile
+    def copy_of_draw():
+        return x + tg.Tensor(tg.randn(2))
+    with pytest.raises(tg.TracegradError, match="drawn at random"):
+        copy_of_draw()
+
+    @tg.compile
+    def copy_of_state():
+        return tg.Tensor([x[0] * 1, x[1]])
+    with pytest.raises(tg.TracegradError):
+        copy_of_state()

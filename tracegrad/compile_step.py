@@ -50,9 +50,12 @@ class Capture:
     def read_leaf(self, t: Tensor, how: str) -> None:
         """``t``'s value read as Python data (``how``) during the capture: frozen into every
         replay, so refused unless ``t`` is a constant the step itself made."""
-        if t._serial >= self.start and id(t) not in self.replaced and id(t) not in self.arrays:
+        k = id(t)
+        if t._serial >= self.start and k not in self.replaced and k not in self.arrays and \
+                k not in self.drawn:
             return
-        what = ("written by the step" if id(t) in self.replaced else
+        what = ("written by the step" if k in self.replaced else
+                "drawn at random by the step" if k in self.drawn else
                 "read from a NumPy array" if id(t) in self.arrays else
                 "an argument or made before the step")
         raise TracegradError(

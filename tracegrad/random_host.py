@@ -30,10 +30,24 @@ _BaseRandomState = np.random.mtrand.RandomState
 CAPTURING = ThreadLocalList()
 
 
+_CAPTURE_HANDLER: list = []  # the tensor front's handler of such draws (tensor/drawn.py)
+
+
 def capturing():
     """The capture a host draw made now belongs to, or None."""
     items = CAPTURING.items
     return items[-1] if items else None
+
+
+def on_captured_draw(handler) -> None:
+    """Register ``handler(gen, what, call, args, kwargs)``: the front above this layer that
+    turns a draw made during a capture into one every replay makes again."""
+    _CAPTURE_HANDLER[:] = [handler]
+
+
+def captured_draw(gen, what: str, call, args, kwargs):
+    """``call(*args, **kwargs)``, a sampler of host generator ``gen``, made during a capture."""
+    return _CAPTURE_HANDLER[0](gen, what, call, args, kwargs)
 
 
 class HostRandom:

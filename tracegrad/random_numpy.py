@@ -244,8 +244,9 @@ def _method(base, owner: str, name: str, table: dict):
 
 
 def _captured(gen, what, call, args, kwargs):
-    """A draw while a tg.compile step is captured: drawn anew at each replay (tensor/drawn.py)."""
-    from .tensor.drawn import captured_draw
+    """A draw while a tg.compile step is captured: drawn anew at each replay (tensor/drawn.py,
+    registered with random_host, since this layer does not import the tensor front)."""
+    from .random_host import captured_draw
     return captured_draw(gen, what, call, args, kwargs)
 
 

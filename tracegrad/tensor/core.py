@@ -32,6 +32,8 @@ def _to_array(data, dtype=None, copy=True) -> np.ndarray:
     """PyTorch's conversion rules: Python floats become float32, ints int64; NumPy arrays keep
     their dtype (narrowed to the dtypes tracegrad supports)."""
     if isinstance(data, Tensor):
+        if _CAPTURE and data._node is None:
+            _leaf_read(data, "a copy")
         data = _value_of(data)
     dt = _canon_dtype(dtype)
     if isinstance(data, (np.ndarray, np.generic)):
@@ -61,6 +63,8 @@ def _tensor_free(data):
     if isinstance(data, (list, tuple)):
         return [_tensor_free(d) for d in data]
     if isinstance(data, Tensor):
+        if _CAPTURE and data._node is None:
+            _leaf_read(data, "a copy")
         return _value_of(data)
     return data
 
@@ -103,6 +107,10 @@ class Tensor(TensorMethods):
         if not isinstance(requires_grad, (bool, np.bool_)):
             raise ArgumentError(f"requires_grad must be True or False, got {requires_grad!r}")
         arr = _to_array(data, dtype)
+        if _CAPTURE and isinstance(data, np.ndarray):
+            check = getattr(_CAPTURE[-1], "add_array", None)
+            if check is not None:  # tg.compile reads the caller's array at each replay
+                check(self, data)
         if requires_grad and not dtypes.is_float(arr.dtype):
             raise GradientError(f"only tensors of floating point dtype can require gradients; "
                                 f"this one is {arr.dtype}")

@@ -46,15 +46,12 @@ def tensor(data, dtype=None, requires_grad: bool = False, *, device=None) -> Ten
 
 
 def _captured_data(cap, data, dtype, requires_grad):
-    """``tensor(data)`` inside a tg.compile step: a tensor (an ``np.random`` draw is one there)
-    is copied symbolically; a NumPy array is read again at each replay (the caller may refill
-    it between steps), unless the step itself writes it after this call (compile_step)."""
+    """``tensor(data)`` inside a tg.compile step when ``data`` is a tensor (an ``np.random``
+    draw is one there): a symbolic copy. (A NumPy array is copied by ``Tensor``, which tells
+    the capture to read the array again at each replay.)"""
+    del cap
     if isinstance(data, Tensor) and not requires_grad:
         return apply_op(_as_dtype, (data, _canon_dtype(dtype) or data.dtype), name="copy")
-    if isinstance(data, np.ndarray) and hasattr(cap, "add_array"):
-        t = Tensor(data, requires_grad=requires_grad, dtype=dtype)
-        cap.add_array(t, data)
-        return t
     return None
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from .. import dtypes
 from ..errors import TracedRandomError
 from ..pytree import tree_flatten
-from ..random_host import CAPTURING
+from ..random_host import CAPTURING, on_captured_draw
 from ..source_info import user_src, user_src_with_text
 from . import lazy as L
 from .core import Tensor
@@ -173,3 +173,6 @@ def captured_draw(gen, what: str, call, args, kwargs):
             arr = arr.astype(dtypes.canonical(arr.dtype, what=what))
         return arr
     return drawn_leaf(make, what, gen=gen)
+
+
+on_captured_draw(captured_draw)  # np.random's wrappers (random_numpy.py) call it
