@@ -390,7 +390,7 @@ def test_compile_batch_norm_cumulative_average_reads_the_count_at_each_replay():
     for compiled in (False, True):
         bn = nn.BatchNorm1d(3, momentum=None)
 
-        def body(xk):
+        def body(xk, bn=bn):
             return bn(xk * 1.0)
         step = tg.compile(body) if compiled else body
         for k in range(4):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import TracegradError
-from ..source_info import names_caller
+from ..errors import TracedRandomError, TracegradError
+from ..source_info import names_caller, user_src_with_text
 from .core import Tensor, _canon_dtype, _to_array
 from .device import check_device
 from .drawn import capture_for, drawn_leaf
 from .lazy import _capture, apply_op
 from .ops import _as_dtype
-
 
 _RNG = [np.random.default_rng(0)]  # the default generator (PyTorch's is seeded too)
 
@@ -20,8 +19,6 @@ _RNG = [np.random.default_rng(0)]  # the default generator (PyTorch's is seeded 
 def manual_seed(seed: int) -> None:
     """Seed the default generator used by ``randn``/``rand``, layer initialisation and dropout."""
     if capture_for() is not None:
-        from ..errors import TracedRandomError
-        from ..source_info import user_src_with_text
         raise TracedRandomError(
             "tg.manual_seed inside a tg.compile step: the replays run "
             "no Python, so they would not seed. Seed before calling the step",

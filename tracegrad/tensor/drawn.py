@@ -147,7 +147,7 @@ _IN_PLACE = frozenset({"shuffle"})  # write the caller's array: no value to redr
 def captured_draw(gen, what: str, call, args, kwargs):
     """``call(*args, **kwargs)`` (NumPy's own sampler bound to ``gen``) during a capture: a
     drawn leaf (a tg.Tensor) that each replay draws anew."""
-    if capture_for() is None:  # a capture of another thread's kind: draw as usual
+    if capture_for() is None:  # defensive: CAPTURING is pushed with a tg.compile capture
         with host_draws():
             return call(*args, **kwargs)
     if what.rsplit(".", 1)[-1] in _IN_PLACE:
