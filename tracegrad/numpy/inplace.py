@@ -91,7 +91,8 @@ def note_view(out, base, np_call, fn) -> None:
     for k, (v, sh) in enumerate(zip(items, shadows)):
         if type(v) is not Tracer or v is root or v is base:
             continue
-        if not (isinstance(sh, _np.ndarray) and _np.may_share_memory(sh, root_shadow)):
+        # NumPy's views of the stand-in name it as their base (a copy owns its memory)
+        if not (isinstance(sh, _np.ndarray) and (sh.base is root_shadow or sh is root_shadow)):
             v._view = OWNED  # NumPy copied
             continue
         sub = (lambda b, p=path, k=k: p(b)[k]) if many else path
@@ -106,6 +107,7 @@ def note_function_view(out, args, kwargs, name, public) -> None:
             any(type(a) is Tracer for a in kwargs.values()):
         return  # atleast_1d(x, y) & co.: several arrays, not modelled (each a new array)
     np_fn = getattr(_np, name)
+    np_fn = getattr(np_fn, "_implementation", np_fn)  # past NumPy's dispatch: it is an ndarray
     note_view(out, args[0], lambda a: np_fn(a, *args[1:], **kwargs),
               lambda b: public(b, *args[1:], **kwargs))
 
