@@ -38,7 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # the API, the PyTorch-style front and the CLI
     "top": ("tracegrad", "tracegrad.__main__", "tracegrad.api", "tracegrad.custom",
             "tracegrad.testing", "tracegrad.tensor", "tracegrad.nn", "tracegrad.optim",
-            "tracegrad.data", "tracegrad.compile_step", "tracegrad.cli"),
+            "tracegrad.data", "tracegrad.compile_step", "tracegrad.cli", "tracegrad.ode"),
 }
 
 # layer -> the layers it may import at module level

@@ -20,6 +20,7 @@ from .control_flow import checkpoint, cond, fori_loop, scan, switch, while_loop 
 from .printing import parse_graph  # noqa: F401
 from .version import __version__  # noqa: F401
 from .custom import Function, custom_jvp, custom_vjp, straight_through  # noqa: F401,E402
+from .ode import odeint  # noqa: F401,E402
 # PyTorch-style front (tensor/, nn/, optim.py, data.py, compile_step.py)
 from .tensor import autograd  # noqa: E402
 from .tensor import (Tensor, arange, as_tensor, enable_grad, from_numpy, is_grad_enabled,  # noqa: F401,E402
