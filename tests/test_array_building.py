@@ -65,9 +65,14 @@ BUILD = {
     "c_-matrix": (lambda x: np.c_[x, x[:, :1]], (X,)),
     "append": (lambda x: np.append(x, x[:2] * 2), (V,)),
     "append-axis": (lambda x: np.append(x, x[:1] ** 2, axis=0), (X,)),
-    "int64-of-known": (lambda x: x * np.int64(np.sum(np.ones(3))), (V,)),
-    "float-of-known": (lambda x: x * float(np.max(np.arange(4.0))) + int(np.ones(2).sum()),
-                       (V,)),
+    # traced values computed from constants alone (ones_like of an argument is a constant of
+    # its shape) are numbers while tracing (numpy/known_values.py)
+    "int64-of-known": (lambda x: x * np.int64(np.sum(np.ones_like(x)) + 1), (V,)),
+    "float-of-known": (lambda x: x * float(np.max(np.cumsum(np.ones_like(x)))) +
+                       int(np.ones_like(x).sum() * x.shape[0]), (V,)),
+    "int-of-shape": (lambda x: x[:int(np.sum(np.ones_like(x[0]))) - 2] *
+                     np.float64(np.mean(np.zeros_like(x) + x.shape[1])), (X,)),
+    "item-of-known": (lambda x: x * tg.numpy.asarray(COORDS)[3].item(), (V,)),
 }
 
 
