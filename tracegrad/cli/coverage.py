@@ -35,6 +35,14 @@ SciPy's functions are called as usual (`scipy.special.gammaln(x)`,
 `scipy.stats.norm.logpdf(x, loc, scale)`); with a traced argument they run tracegrad's version
 (tracegrad/scipy/routing.py), with concrete ones SciPy's own, unchanged.
 
+Arrays are built from traced values as NumPy builds them: `np.array([x, 2 * y])`, `np.asarray`,
+`np.r_[x, 0:3]`, `np.c_[x, y]` (the wrapped names below; `from numpy import array` bound before
+the trace is not wrapped). `x[i] = v`, `x[a:b] += v` and `x *= 2` on an array made inside the
+traced function are rewritten as functional updates with NumPy's aliasing (a view sees a write
+to its base and the reverse; NumPy decides what is a view); on an argument they raise
+`ImmutableArrayError` naming `x.at[i].set(v)` / `tg.at(x)[i].set(v)`. `float(x)`, `int(x)` and
+`np.int64(x)` work when `x` is computed from constants alone.
+
 Limits of the SciPy functions: the cdfs of `t`, `gamma` and `beta` need the incomplete gamma and
 beta functions, which tracegrad does not have (an error names them); `poisson.cdf` needs a
 concrete `k` (it sets the number of terms); `multivariate_normal` refuses `allow_singular=True`;
