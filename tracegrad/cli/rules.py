@@ -47,9 +47,20 @@ HAND = {
     "while": ("loop", ("forward: a while carrying tangents; reverse only with max_iter: the "
                        "steps as a guarded scan over a bounded tape")),
     "cond": ("loop", "the taken branch's derivative (a cond over the branches' rules)"),
+    # factorisations and solves (tracegrad/prims/linalg.py, linalg_svd.py; sources cited there)
+    "cholesky": ("matrix", ("L^-T Phi(L^T dA_bar) L^-1 symmetrised (Murray 2016); forward: "
+                            "L Phi(L^-1 dA L^-T)")),
+    "triangular_solve": ("matrix", ("B_bar = A^-T X_bar (a triangular solve); A_bar = -B_bar X^T "
+                                    "kept on A's triangle")),
+    "solve": ("matrix", "B_bar = A^-T X_bar; A_bar = -B_bar X^T (Giles 2008)"),
+    "slogdet": ("matrix", "logabsdet_bar A^-T (Giles 2008); the sign gets none"),
+    "eigh": ("matrix", ("V (diag(w_bar) + F o (V^T V_bar)) V^T with F_ij = 1/(w_j - w_i) "
+                        "(Giles 2008)")),
+    "svd": ("matrix", "Townsend 2016's formula for U, S and V^T cotangents (distinct values)"),
+    "qr": ("matrix", "Walter & Lehmann 2018 (square or tall matrices)"),
 }
-_ORDER = ("elementwise", "linear", "bilinear", "selection", "cast", "product", "custom", "fused",
-          "loop", "zero")
+_ORDER = ("elementwise", "linear", "bilinear", "selection", "cast", "product", "matrix", "custom",
+          "fused", "loop", "zero")
 
 
 def describe_all() -> list[tuple[str, str, str]]:
