@@ -583,3 +583,18 @@ def test_random_views_and_writes_match_numpy(seed):
     _same(got, _numpy_reference(program, (X,)))
     if seed < 6:
         check_grads(lambda x: _flat(program(x)), (X,))
+
+
+def test_whole_array_writes_are_the_new_value():
+    """s += x, s[:] = v and s[...] = v replace the value: no identity gather or where."""
+    def f(x):
+        s = x * 1
+        for _ in range(3):
+            s += x
+        s[:] = s * 2
+        v = s.reshape(2, 3)
+        v[...] = v + 1  # a same-layout view: also the whole root
+        return s
+    ir = str(tg.make_ir(f)(np.ones(6)))
+    assert "gather" not in ir and "where" not in ir, ir
+    _same(tg.jit(f)(V[:5].repeat(2)[:6]), _numpy_reference(f, (V[:5].repeat(2)[:6],)))

@@ -166,7 +166,10 @@ def setitem(x, idx, value) -> None:
         raise err
     from .gather import at
     from .manipulation import reshape
-    if parent is None:
+    if _whole(root, parent, idx):  # x[...] = v, x += v: the new value, no gather or where
+        from . import astype, broadcast_to
+        new_root = broadcast_to(astype(value, root.dtype), root.shape)
+    elif parent is None:
         new_root = at(root)[idx].set(value)
     else:
         # the root positions this view shows, in the view's shape; the write lands there
@@ -180,6 +183,22 @@ def setitem(x, idx, value) -> None:
         new_root = reshape(flat, root.shape)
     root._var = new_root._var
     _refresh(root)
+
+
+def _whole(root, parent, idx) -> bool:
+    """Whether ``x[idx]`` is every element of the root in its own order and shape (a static
+    index), so the write replaces the root's value outright."""
+    if parent is not None and parent[3].shape != root.shape:
+        return False
+    items = idx if isinstance(idx, tuple) else (idx,)
+    if not all(i is Ellipsis or (isinstance(i, slice) and i == slice(None)) for i in items) \
+            or sum(i is Ellipsis for i in items) > 1 or \
+            sum(i is not Ellipsis for i in items) > root.ndim:
+        return False
+    if parent is None:
+        return True
+    pos = _positions(parent[3], parent[4])  # a same-shaped view: the identity layout?
+    return bool((pos.ravel() == _np.arange(root.size)).all())
 
 
 def _refresh(root) -> None:
