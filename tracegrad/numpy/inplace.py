@@ -164,41 +164,28 @@ def setitem(x, idx, value) -> None:
     err = _write_error(x, root, ctx, parent is not None and parent[2])
     if err is not None:
         raise err
+    from . import asarray, astype, broadcast_to
     from .gather import at
     from .manipulation import reshape
-    if _whole(root, parent, idx):  # x[...] = v, x += v: the new value, no gather or where
-        from . import astype, broadcast_to
-        new_root = broadcast_to(astype(value, root.dtype), root.shape)
+    traced = isinstance(idx, Tracer) or (isinstance(idx, tuple) and
+                                         any(isinstance(i, Tracer) for i in idx))
+    # the root positions x shows, in x's shape; the write lands on positions[idx]
+    positions = _np.arange(root.size, dtype=_np.int64).reshape(root.shape) if parent is None \
+        else _positions(parent[3], parent[4])
+    sel = None if traced else positions[idx]
+    if sel is not None and sel.size == root.size and \
+            (sel.ravel() == _np.arange(root.size)).all():
+        # x[...] = v, x += v: every element in order, so the value is replaced outright (no
+        # gather and where over the whole array)
+        new_root = reshape(broadcast_to(astype(value, root.dtype), sel.shape), root.shape)
     elif parent is None:
         new_root = at(root)[idx].set(value)
     else:
-        # the root positions this view shows, in the view's shape; the write lands there
-        positions = _positions(parent[3], parent[4])
-        if isinstance(idx, Tracer) or (isinstance(idx, tuple) and
-                                       any(isinstance(i, Tracer) for i in idx)):
-            from . import asarray
-            positions = asarray(positions)
-        sel = positions[idx]
+        sel = asarray(positions)[idx] if traced else sel
         flat = at(reshape(root, (-1,)))[sel].set(value)
         new_root = reshape(flat, root.shape)
     root._var = new_root._var
     _refresh(root)
-
-
-def _whole(root, parent, idx) -> bool:
-    """Whether ``x[idx]`` is every element of the root in its own order and shape (a static
-    index), so the write replaces the root's value outright."""
-    if parent is not None and parent[3].shape != root.shape:
-        return False
-    items = idx if isinstance(idx, tuple) else (idx,)
-    if not all(i is Ellipsis or (isinstance(i, slice) and i == slice(None)) for i in items) \
-            or sum(i is Ellipsis for i in items) > 1 or \
-            sum(i is not Ellipsis for i in items) > root.ndim:
-        return False
-    if parent is None:
-        return True
-    pos = _positions(parent[3], parent[4])  # a same-shaped view: the identity layout?
-    return bool((pos.ravel() == _np.arange(root.size)).all())
 
 
 def _refresh(root) -> None:
