@@ -218,6 +218,11 @@ class CompiledStep:
     def cache_info(self) -> dict:
         return {"hits": self.hits, "captures": self.captures, "entries": len(self._cache)}
 
+    def __reduce__(self):
+        # its programs read this process's tensors by identity: the receiver captures afresh
+        # (the step function travels; its tensors arrive with it as copies)
+        return compile, (self.fn,)
+
     def _capture(self, leaves, tree):
         self.captures += 1
         arg_pos, wrapped = {}, []

@@ -24,6 +24,7 @@ from ..source_info import check_callable, names_caller, user_src_with_text
 from ..staging import as_array, call_user, leaf_aval, trace
 from ..tracer import Tracer, is_tracing
 from .lowering import Lowered, compile_traced
+from .wire import lower_shipped, reduce_jit
 
 BACKENDS = ("auto", "numpy", "c")
 
@@ -303,7 +304,9 @@ class JitFunction:
             sig = dataclasses.replace(sig, names=tuple(self._leaf_names(sig.tree, statics)))
             reason = self._first_reason if self._last_sig is None else \
                 self._last_sig.describe_change(sig)
-            entry = self._lower(dyn, kwargs, statics)  # a failed trace is not cached or counted
+            # a program shipped with a pickled function (wire.py) compiles without tracing
+            entry = lower_shipped(self, sig, statics) or \
+                self._lower(dyn, kwargs, statics)  # a failed trace is not cached or counted
             self._info.misses += 1
             self._info.miss_reasons.append(reason)
             del self._info.miss_reasons[:-MISS_REASONS_KEPT]
@@ -377,6 +380,10 @@ class JitFunction:
 
     def __repr__(self) -> str:
         return f"<tracegrad.jit of {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+    def __reduce__(self):
+        # pickles as recipe + traced graphs, never as compiled code (wire.py)
+        return reduce_jit(self)
 
 
 def _as_int_tuple(nums, what: str) -> tuple:

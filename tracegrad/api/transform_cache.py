@@ -36,13 +36,13 @@ def cached(kind: str, fn, opts: tuple, build):
     computed again at each trace (``revalidate``); when it moved, the entry leaves the cache
     (the object keeps working as a hoisted ``g`` does)."""
     if is_tracing():
-        return build()
+        return _with_recipe(build(), kind, fn, opts)
     try:
         fkey, refs = function_key(fn)
         key = (kind, opts, fkey)
         hash(key)
     except TypeError:  # an unhashable option: nothing to key on, so build a fresh one
-        return build()
+        return _with_recipe(build(), kind, fn, opts)
     with _LOCK:
         tf = _ENTRIES.get(key)
         if tf is not None:
@@ -50,7 +50,7 @@ def cached(kind: str, fn, opts: tuple, build):
             _INFO.hits += 1
             return tf
     reason = _why_miss(kind, fn, opts, key)
-    tf = build()
+    tf = _with_recipe(build(), kind, fn, opts)
     tf._identity = (kind, fn, opts, key)
     tf._key_refs = refs  # keeps the objects keyed by id alive while the entry lives
     tf._created_because = reason
@@ -62,6 +62,12 @@ def cached(kind: str, fn, opts: tuple, build):
         del _INFO.miss_reasons[:-MISS_REASONS_KEPT]
         _file(key, tf)
         _LAST[(kind, _anchor(fn))] = key
+    return tf
+
+
+def _with_recipe(tf, kind: str, fn, opts: tuple):
+    """``tf`` remembering how it was made, so a pickle can make it again (api/wire.py)."""
+    tf._recipe = (kind, fn, opts)
     return tf
 
 

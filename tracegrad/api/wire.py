@@ -1,0 +1,202 @@
+"""Pickling compiled functions: a ``tg.jit`` function or a transform travels as its recipe (the
+user function, by reference or by value, and its options) plus, per compiled signature, the
+traced graph as exact JSON text (program_cache's encoding), the signature and the options that
+shape compilation. The receiving process rebuilds each program with ``compile_traced`` on first
+call (its own program and kernel caches: one compile per process, never a shipped ``.so``).
+
+Invariant: what the payload adds to a pickle is data: graphs decode without running code and are
+verified before use, and generated code quotes everything user-controlled (codegen's safe_text
+rules). A pickle as such can run any code: unpickle compiled functions only from sources you
+trust, as with any pickle (docs/distributed.md).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import uuid
+import warnings
+import weakref
+
+from .. import options
+from ..errors import TracegradError, TracegradWarning
+
+FORMAT = 1
+# options that change the program a graph compiles to; shipped so a worker can say when its own
+# differ (opt level and backend are applied; the others are environment of the worker process)
+SHAPING = ("TRACEGRAD_BACKEND", "TRACEGRAD_OPT_LEVEL", "TRACEGRAD_DISABLE_PASSES",
+           "TRACEGRAD_NUM_THREADS", "TRACEGRAD_CFLAGS")
+_REBUILT: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
+_LOCK = threading.Lock()
+
+
+def wire_id(jf) -> str:
+    """A process-independent name of ``jf``: every unpickling of it in one process returns one
+    object, so its compiled programs are made once per worker, not once per task."""
+    wid = jf.__dict__.get("_wire_id")
+    if wid is None:
+        wid = jf.__dict__.setdefault("_wire_id", uuid.uuid4().hex)
+    return wid
+
+
+def reduce_jit(jf):
+    """``JitFunction.__reduce__``: rebuilt by ``rebuild`` from the recipe and the programs."""
+    from .transform_function import TransformFunction
+    if isinstance(jf, TransformFunction):
+        recipe = getattr(jf, "_recipe", None)
+        if recipe is None or recipe[0] not in _TRANSFORMS:
+            raise TracegradError(
+                f"{jf.__name__} cannot be pickled: only tg.jit, tg.grad, tg.value_and_grad and "
+                "tg.jacobian functions travel. Pickle the user function instead and apply the "
+                "transform where it is called")
+        head = ("transform",) + tuple(recipe)
+    else:
+        ref = _module_attr(jf)
+        head = ("attr",) + ref if ref is not None else \
+            ("jit", jf.fn, jf.backend, jf.static_argnums, jf.donate_argnums, jf.opt_level)
+    state = {"format": FORMAT, "id": wire_id(jf), "entries": shipped_entries(jf),
+             "options": {k: options.get(k) for k in SHAPING}}
+    return rebuild, (head, state)
+
+
+def _module_attr(jf):
+    """``(module, qualname)`` when that names ``jf`` itself (a ``@tg.jit`` decorated function:
+    its own function is shadowed there, so only the decorated object can be found by name)."""
+    mod, qual = getattr(jf, "__module__", None), getattr(jf, "__qualname__", None)
+    if not mod or not qual or "<" in qual or mod == "__main__":
+        return None
+    try:
+        obj = importlib.import_module(mod)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except Exception:  # noqa: BLE001 - not importable by name: ship the function by value
+        return None
+    return (mod, qual) if obj is jf else None
+
+
+def shipped_entries(jf) -> list:
+    """``(signature, graph JSON text, out_tree, int_checks)`` per compiled signature whose traced
+    graph the exact encoding can write; programs drawing from host generators (np.random) stay
+    behind: the receiver traces them again against its own generators."""
+    from ..random_host import HostKeyed
+    from .program_cache import Uncacheable, encode_graph
+    out = []
+    for sig, entry in list(jf._cache.items()):
+        if isinstance(entry.executable, HostKeyed):
+            continue
+        try:
+            text = json.dumps(encode_graph(entry.traced_ir), separators=(",", ":"))
+        except Uncacheable:
+            continue
+        out.append((sig, text, entry.out_tree, tuple(entry.int_checks)))
+    return out
+
+
+def rebuild(head, state):
+    """The unpickled function: the one this process already rebuilt under ``state["id"]``, or
+    a new one made from ``head``; the shipped programs it lacks are filed for its first call."""
+    if type(state) is not dict or state.get("format") != FORMAT:
+        raise TracegradError("a pickled tracegrad function from another tracegrad version: "
+                             "pickle it again with this one")
+    wid = str(state["id"])
+    with _LOCK:
+        jf = _REBUILT.get(wid)
+    if jf is None:
+        jf = _make(head)
+        jf.__dict__["_wire_id"] = wid
+        with _LOCK:
+            jf = _REBUILT.setdefault(wid, jf)
+    _warn_options(state.get("options", {}))
+    shipped = jf.__dict__.setdefault("_shipped", {})
+    for sig, text, out_tree, int_checks in state["entries"]:
+        if sig not in jf._cache and sig not in shipped:
+            shipped[sig] = (str(text), out_tree, tuple(int_checks),
+                            dict(state.get("options", {})))
+    return jf
+
+
+def _make(head):
+    kind = head[0]
+    if kind == "attr":
+        obj = importlib.import_module(head[1])
+        for part in head[2].split("."):
+            obj = getattr(obj, part)
+        return obj
+    if kind == "jit":
+        from .jit import JitFunction
+        _, fn, backend, static_argnums, donate_argnums, opt_level = head
+        return JitFunction(fn, backend=backend, static_argnums=static_argnums,
+                           donate_argnums=donate_argnums, opt_level=opt_level)
+    if kind == "transform":
+        _, name, fn, opts = head
+        return _TRANSFORMS[name](fn, opts)
+    raise TracegradError(f"unknown pickled tracegrad function kind {kind!r}")
+
+
+def _grad(fn, opts):
+    from .transforms import grad
+    return grad(fn, argnums=opts[0], has_aux=opts[1], static_argnums=opts[2])
+
+
+def _value_and_grad(fn, opts):
+    from .transforms import value_and_grad
+    return value_and_grad(fn, argnums=opts[0], has_aux=opts[1], static_argnums=opts[2])
+
+
+def _jacobian(fn, opts):
+    from .jacobians import jacobian
+    return jacobian(fn, argnums=opts[0], mode=opts[1], static_argnums=opts[2])
+
+
+_TRANSFORMS = {"grad": _grad, "value_and_grad": _value_and_grad, "jacobian": _jacobian}
+
+
+def _warn_options(sent: dict) -> None:
+    """Options the worker does not share with the sender change its programs (or their
+    rounding): say so once per difference instead of silently returning other bits."""
+    for k in ("TRACEGRAD_DISABLE_PASSES", "TRACEGRAD_NUM_THREADS", "TRACEGRAD_CFLAGS"):
+        if k in sent and str(sent[k]) != options.get(k) and (k, sent[k]) not in _WARNED:
+            _WARNED.add((k, sent[k]))
+            warnings.warn(f"tracegrad: a shipped function was compiled with {k}={sent[k]!r}, "
+                          f"this process has {options.get(k)!r}: results may differ from the "
+                          "sender's in the last bits (set the same value on the workers)",
+                          TracegradWarning, stacklevel=2)
+
+
+_WARNED: set = set()
+
+
+def lower_shipped(jf, sig, statics):
+    """The ``Lowered`` of a signature whose traced graph was shipped with ``jf``, compiled here
+    (None when none was, or it does not fit the call: then ``jf`` traces as usual)."""
+    shipped = jf.__dict__.get("_shipped")
+    if not shipped:
+        return None
+    payload = shipped.pop(sig, None)
+    if payload is None:
+        return None
+    from ..ir import verify
+    from ..pytree import tree_unflatten
+    from ..staging import Traced
+    from .lowering import compile_traced
+    from .program_cache import decode_graph
+    text, out_tree, int_checks, sent = payload
+    try:
+        graph = decode_graph(json.loads(text))
+        verify(graph)
+    except Exception as exc:  # noqa: BLE001 - a damaged payload: trace again, never trust it
+        warnings.warn(f"tracegrad: a shipped program did not decode ({exc}); tracing again",
+                      TracegradWarning, stacklevel=3)
+        return None
+    if [(tuple(v.aval.shape), v.aval.dtype) for v in graph.inputs] != \
+            [(tuple(s), d) for s, d, _ in sig.avals]:
+        return None
+    dyn, kwargs = tree_unflatten(sig.tree, [None] * len(sig.avals))
+    backend = jf.backend
+    if backend == "auto":
+        backend = sent.get("TRACEGRAD_BACKEND", "auto")
+    traced = Traced(graph, [], out_tree, sig.tree, int_checks, ())
+    return compile_traced(traced, backend=backend,
+                          opt_level=jf.opt_level or sent.get("TRACEGRAD_OPT_LEVEL"),
+                          name=getattr(jf.fn, "__name__", "fn"),
+                          donate=jf._donated_leaves(dyn, statics), trace_seconds=0.0)
