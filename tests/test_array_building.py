@@ -598,3 +598,19 @@ def test_whole_array_writes_are_the_new_value():
     ir = str(tg.make_ir(f)(np.ones(6)))
     assert "gather" not in ir and "where" not in ir, ir
     _same(tg.jit(f)(V[:5].repeat(2)[:6]), _numpy_reference(f, (V[:5].repeat(2)[:6],)))
+
+
+def test_basic_index_writes_are_a_pad_and_a_where():
+    """y[1:5:2, ::-2] = v: the value padded into place (interior padding = step) and one where
+    on a static mask, with NumPy's result; no gather over the whole array."""
+    def f(x):
+        y = x * 1
+        y[1:5:2, ::-2] = x[:2, :3] * 3
+        y[-1] = 0.5
+        y[2, 1] += 4
+        y[None, 0, ..., 1:1] = 9.0  # selects nothing
+        return y
+    ir = str(tg.make_ir(f)(X))
+    assert "gather" not in ir and ir.count("pad[") == 3, ir
+    _same(tg.jit(f)(X), _numpy_reference(f, (X,)))
+    check_grads(f, (X,))

@@ -179,13 +179,53 @@ def setitem(x, idx, value) -> None:
         # gather and where over the whole array)
         new_root = reshape(broadcast_to(astype(value, root.dtype), sel.shape), root.shape)
     elif parent is None:
-        new_root = at(root)[idx].set(value)
+        new_root = _box_write(root, idx, value, sel)
+        if new_root is None:
+            new_root = at(root)[idx].set(value)
     else:
         sel = asarray(positions)[idx] if traced else sel
         flat = at(reshape(root, (-1,)))[sel].set(value)
         new_root = reshape(flat, root.shape)
     root._var = new_root._var
     _refresh(root)
+
+
+def _box_write(root, idx, value, sel):
+    """``root`` with ``value`` written at a basic index (ints, slices, None, Ellipsis): the
+    value padded into place (pad's interior padding is the slice step) and one ``where`` on a
+    static mask; a gather of the values over the whole array otherwise (``.at[].set``). None
+    for any other index."""
+    items = list(idx) if isinstance(idx, tuple) else [idx]
+    if not _is_basic(tuple(items)) or sum(i is Ellipsis for i in items) > 1:
+        return None
+    real = sum(i is not None and i is not Ellipsis for i in items)
+    if real > root.ndim:
+        return None
+    k = items.index(Ellipsis) if Ellipsis in items else len(items)
+    items[k:k + (Ellipsis in items)] = [slice(None)] * (root.ndim - real)
+    low, high, interior, box, flips = [], [], [], [], []
+    for item in (i for i in items if i is not None):
+        d = root.shape[len(low)]
+        if isinstance(item, slice):
+            start, stop, step = item.indices(d)
+            n = len(range(start, stop, step))
+        else:
+            start, n, step = int(item) % d, 1, 1
+        if n == 0:
+            return root  # nothing selected: NumPy writes nothing
+        first = start if step > 0 else start + (n - 1) * step
+        flips.append(step < 0)
+        low.append(first)
+        high.append(d - (first + (n - 1) * abs(step) + 1))
+        interior.append(abs(step) - 1)
+        box.append(n)
+    from . import asarray, astype, broadcast_to, reshape, where
+    from .. import lax
+    v = reshape(broadcast_to(astype(asarray(value), root.dtype), sel.shape), tuple(box))
+    v = lax.rev(v, tuple(a for a, f in enumerate(flips) if f))
+    mask = _np.zeros(root.shape, bool)
+    mask[idx] = True
+    return where(mask, lax.pad(v, 0, low, high, interior), root)
 
 
 def _refresh(root) -> None:
