@@ -24,7 +24,7 @@ from tracegrad.numpy import intercept
 from tracegrad.testing import assert_backends_agree, check_grads
 from tracegrad.tracer import Tracer
 
-from c_support import needs_c
+from c_support import c_available, needs_c
 
 rng = np.random.default_rng(17)
 X = rng.standard_normal((4, 6))
@@ -614,3 +614,5 @@ def test_basic_index_writes_are_a_pad_and_a_where():
     assert "gather" not in ir and ir.count("pad[") == 3, ir
     _same(tg.jit(f)(X), _numpy_reference(f, (X,)))
     check_grads(f, (X,))
+    if c_available():
+        _same(tg.jit(f, backend="c")(X), _numpy_reference(f, (X,)))
