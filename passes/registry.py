@@ -56,8 +56,10 @@ PIPELINES: dict[str, list[str]] = {
     "O2": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse",
            "memplan"],
     "O0-c": ["lower", "dce", "fuse-all"],
-    "O1-c": ["lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse-all"],
-    "O2-c": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse-all"],
+    "O1-c": ["lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse-all",
+             "fuse-rows"],
+    "O2-c": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse-all",
+             "fuse-rows"],
 }
 # Run on a traced function before it is differentiated, so gradients come from stable forms.
 PRE_AD = ["stabilize", "cse", "dce"]
@@ -67,7 +69,8 @@ def _load_passes():
     """Import the pass modules (each registers itself) the first time a pipeline runs."""
     if "stabilize" in PASSES:
         return
-    from . import (constfold, cse, dce, fuse, fuse_all, hoist, lowering,  # noqa: F401
+    from . import (constfold, cse, dce, fuse, fuse_all, fuse_rows, hoist,  # noqa: F401
+                   lowering,
                    memplan, simplify, stabilize)
 
 

@@ -23,16 +23,11 @@ FLOAT = (F32, F64)
 INT = (I32, I64)
 NUM = FLOAT + INT
 ALL = NUM + (BOOL,)
-C64, C128 = "complex64", "complex128"
-COMPLEX = (C64, C128)  # drawn as domain + 1j * U(-1, 1); the C backend refuses them (typed)
 
 # Domains a drawn argument can come from. Floats: see ``_draw_float``; integers use small ranges
 # with the same meaning (so pow/prod stay far from overflow); bools ignore the domain.
 DOMAINS = ("real", "positive", "unit", "ge1", "nonzero", "away_from_int", "bool", "index",
-           "index_neg", "index_oob")
-# index domains: "index" in [0, n), "index_neg" in [-n, 0), "index_oob" in range but for one
-# entry outside [-n, n) (tests/test_index_bounds.py: every backend raises IndexError naming it)
-INDEX_DOMAINS = ("index", "index_neg", "index_oob")
+           "index_neg")
 
 NOARGS = [()]  # the one shape set of a function of no arguments (constant, iota)
 
@@ -119,21 +114,9 @@ def _draw_int(domain: str, shape, rng) -> np.ndarray:
 
 
 def _draw_index(domain: str, shape, operand_shape, rng) -> np.ndarray:
-    """Indices ``(..., k)``: component ``j`` is valid for axis ``j`` of argument 0 (except one
-    entry for ``index_oob``)."""
+    """Indices ``(..., k)``: component ``j`` is valid for axis ``j`` of argument 0."""
     k = shape[-1]
     out = np.zeros(shape, dtype=np.int64)
-    if domain == "index_oob":
-        if not int(np.prod(shape[:-1])):
-            raise ValueError(f"indices {shape} have no entry to put out of range")
-        valid = [n if n else 1 for n in operand_shape[:k]]  # (a bad entry goes to an empty axis)
-        out = _draw_index("index", shape, tuple(valid) + tuple(operand_shape[k:]), rng)
-        b = tuple(int(rng.integers(0, d)) for d in shape[:-1])
-        j = int(rng.integers(0, k))
-        n = operand_shape[j]
-        out[b + (j,)] = n + int(rng.integers(0, 3)) if rng.random() < 0.5 else \
-            -n - 1 - int(rng.integers(0, 3))
-        return out
     for j in range(k):
         n = operand_shape[j]
         if n == 0:
@@ -152,14 +135,12 @@ def make_args(case: Case, shape_set, dtype, rng: np.random.Generator) -> list[np
     for i, (shape, domain) in enumerate(zip(shape_set, case.domain)):
         dt = case.arg_dtype(i, dtype)
         shape = tuple(shape)
-        if domain in INDEX_DOMAINS:
+        if domain in ("index", "index_neg"):
             a = _draw_index(domain, shape, tuple(shape_set[0]), rng)
         elif dt.kind == "b":
             a = rng.random(shape) < 0.5
         elif dt.kind in "iu":
             a = _draw_int(domain, shape, rng)
-        elif dt.kind == "c":  # the real part from the domain: positive stays off log's cut
-            a = _draw_float(domain, shape, rng) + 1j * rng.uniform(-1.0, 1.0, shape)
         else:
             a = _draw_float(domain, shape, rng)
         args.append(np.asarray(a).astype(dt))  # np.asarray: 0-d arrays, never Python scalars
@@ -279,31 +260,13 @@ _BINARY = [
 ]
 
 
-# the table's primitives NumPy also defines on complex (dtype classes cnumeric/inexact/anyc)
-_ON_COMPLEX = ("neg", "add", "sub", "mul", "div", "exp", "log", "sqrt", "sin", "cos", "tanh",
-               "tan", "sinh", "cosh", "log1p", "expm1", "exp2", "log2", "eq", "ne")
-
-
-def _cx(name, dts):
-    return dts + COMPLEX if name in _ON_COMPLEX else dts
-
-
 def _elementwise_rows() -> list[Case]:
     rows = []
     for name, fn, ref, dts, dom, diff, lin in _UNARY:
-        rows.append(Case(name, fn, ref, _same(1), _cx(name, dts), (dom,), diff, lin))
+        rows.append(Case(name, fn, ref, _same(1), dts, (dom,), diff, lin))
     for name, fn, ref, dts, dom, diff, lin, post in _BINARY:
-        rows.append(Case(name, fn, ref, _same(2), _cx(name, dts), dom, diff, lin,
-                         bilinear=name == "mul", post=post))
-    # real, imag, conj: complex values apart (identity / zero / identity on reals)
-    rows += [Case("real", lax.real, np.real, _same(1), FLOAT + COMPLEX, ("real",),
-                  linear_args=(0,)),
-             Case("imag", lax.imag, lambda x: np.array(np.imag(x)), _same(1), FLOAT + COMPLEX,
-                  ("real",), linear_args=(0,)),
-             Case("conj", lax.conj, np.conjugate, _same(1), FLOAT + COMPLEX, ("real",),
-                  linear_args=(0,)),
-             Case("pow", lax.pow, np.power, _same(2), COMPLEX, ("positive", "real"), False,
-                  name="complex")]  # gradients: tests/test_complex.py (FD in re and im)
+        rows.append(Case(name, fn, ref, _same(2), dts, dom, diff, lin, bilinear=name == "mul",
+                         post=post))
     rows += _polygamma_rows()
     rows += [
         # pow splits by dtype: a float exponent needs a positive base, ints a positive exponent
@@ -342,13 +305,11 @@ def _elementwise_rows() -> list[Case]:
              lambda c, x: np.where(c, x, x.dtype.type(0)), _same(2), ALL, ("bool", "real"),
              linear_args=(1,), arg_dtypes=(BOOL, None), name="literal-branch"),
     ]
-    for target in ALL + COMPLEX:
+    for target in ALL:
         floaty = target in FLOAT
         fn, ref = _convert_fns(target)
-        # same dtype: no equation at all; complex -> real is real_p first (its own row)
-        sources = ALL + (tuple(d for d in COMPLEX if target in COMPLEX))
         rows.append(Case("convert", fn, ref, _same(1),
-                         tuple(d for d in sources if d != target),
+                         tuple(d for d in ALL if d != target),  # same dtype: no equation at all
                          ("real",), floaty, (0,) if floaty else (), name=f"to-{target}"))
     return rows
 
@@ -535,8 +496,8 @@ def _reduction_rows() -> list[Case]:
                   "last": [((2, 3),), ((0, 3),), ((2, 3, 4),)],
                   "all": [((4,),), ((2, 3),), ((1, 1, 1),)]}
     axes_of = {"axis0": lambda x: (0,), "last": _last, "all": _all, "axes02": lambda x: (0, 2)}
-    specs = [("reduce_sum", lax.reduce_sum, np.sum, NUM + COMPLEX, sum_shapes, (0,)),
-             ("reduce_prod", lax.reduce_prod, np.prod, NUM + COMPLEX,
+    specs = [("reduce_sum", lax.reduce_sum, np.sum, NUM, sum_shapes, (0,)),
+             ("reduce_prod", lax.reduce_prod, np.prod, NUM,
               {k: v for k, v in sum_shapes.items() if k != "axes02"}, ()),
              ("reduce_max", lax.reduce_max, np.max, ALL, max_shapes, ()),
              ("reduce_min", lax.reduce_min, np.min, ALL, max_shapes, ())]
@@ -602,8 +563,7 @@ _DOTS = [
 
 
 def _contraction_rows() -> list[Case]:
-    return [Case("dot_general", _dot_fn(dn), _einsum_ref(dn), shapes, NUM + COMPLEX,
-                 ("real", "real"),
+    return [Case("dot_general", _dot_fn(dn), _einsum_ref(dn), shapes, NUM, ("real", "real"),
                  linear_args=(0, 1), bilinear=True, name=name)
             for name, dn, shapes in _DOTS]
 

@@ -15,10 +15,12 @@ import numpy as np
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
 
+from tracegrad.passes.fuse_rows import is_row_kernel
 from tracegrad.prims import broadcast_in_dim_p, constant_p, fused_p
 
 from .alias import aliased_inputs, separate_unsafe
 from .kernels import Kernel, comment
+from .row_kernels import RowKernel
 from .lowerings import c_literal, ctype, lowering, register_lowering
 
 
@@ -213,9 +215,12 @@ class _Emitter:
         out_ptrs = [self.storage(o) for o in e.outputs]
         # an operand written over in place (the plan's in-place pairs, see alias.py) is read
         # and written through two pointers: neither may be declared restrict
-        k = Kernel(self, kname, body, e, aliased_inputs(in_ptrs, out_ptrs),
-                    {id(bv): self.uniform[id(a)] for bv, a in zip(body.inputs, outer_ins)
-                     if isinstance(a, Var) and id(a) in self.uniform})
+        uni = {id(bv): self.uniform[id(a)] for bv, a in zip(body.inputs, outer_ins)
+               if isinstance(a, Var) and id(a) in self.uniform}
+        if is_row_kernel(e):  # fuse-rows' kernels: one pass over rows (row_kernels.py)
+            k = RowKernel(self, kname, body, e, uni)
+        else:
+            k = Kernel(self, kname, body, e, aliased_inputs(in_ptrs, out_ptrs), uni)
         self.kernels.append(k.function())
         args = [p for p in in_ptrs if p is not None] + out_ptrs
         self.stmt(f"    {kname}({', '.join(args)});", e)

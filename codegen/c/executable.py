@@ -40,8 +40,6 @@ def prepare(graph: Graph, fn_name: str) -> tuple:
     """``(plan, CProgram, seconds)``: the memory plan and the generated source of ``graph``
     (raises ``CompileError`` when no compiler works: its libmvec support decides the source)."""
     from .loader import compiler_info
-    from .unsupported import refuse_complex
-    refuse_complex(graph)  # before planning: a typed error, never a kernel reading complex as real
     t0 = time.perf_counter()
     plan = plan_c(graph)
     prog = emit_c(graph, fn_name, libmvec=bool(compiler_info().get("libmvec")), plan=plan)
@@ -83,9 +81,6 @@ class CExecutable:
         if hasattr(self.module, "set_lapack"):  # factorisations: addresses, failures raise
             from .lapack import prepare_module
             self._run = prepare_module(self.module)
-        if prog.index_sites:  # gathers and scatters: an index out of range raises (bounds.py)
-            from .bounds import checked
-            self._run = checked(self._run, self.module.index_status, prog.index_sites)
         self._consts = prog.constants
         self._out_specs = [(a.shape, a.dtype) for a in prog.out_avals]
         self._arena_bytes = max(prog.arena_bytes, ARENA_ALIGN)

@@ -167,10 +167,7 @@ def positive(x):
 @_public
 def abs(x):
     x = _as_operand(x)
-    if _is_scalar(x) or not _dt.is_complex(_dtype(x)):
-        return x if _dt.is_bool(_dtype(x)) else _elementwise("abs", x)
-    # |z| = hypot(Re z, Im z), as NumPy computes it; real output, d|z| = Re(conj(z) dz) / |z|
-    return hypot(lax.real(x), lax.imag(x))
+    return x if _dt.is_bool(_dtype(x)) else _elementwise("abs", x)
 
 
 absolute = fabs = abs
@@ -184,7 +181,7 @@ def sign(x):
 def _rounding(name, prim):
     def fn(x):
         x = _as_operand(x)
-        if not _dt.is_inexact(_dtype(x)):
+        if not _dt.is_float(_dtype(x)):
             return x  # integers are already whole (NumPy 2 keeps their dtype)
         return _elementwise(prim, x)
     fn.__name__ = name
@@ -197,7 +194,7 @@ floor, ceil = _rounding("floor", "floor"), _rounding("ceil", "ceil")
 @_public
 def rint(x):
     x = _as_operand(x)
-    if not _dt.is_inexact(_dtype(x)):
+    if not _dt.is_float(_dtype(x)):
         return astype(x, _dt.float64)  # np.rint is a float ufunc: integers come back as float64
     return _elementwise("round", x)
 
@@ -205,7 +202,7 @@ def rint(x):
 @_public
 def trunc(x):
     x = _as_operand(x)
-    if not _dt.is_inexact(_dtype(x)):
+    if not _dt.is_float(_dtype(x)):
         return x
     return where(less(x, 0), ceil(x), floor(x))
 
@@ -241,4 +238,3 @@ around = round
 # siblings are imported after the definitions, so every cycle resolves at call time.
 from .predicates import isnan, where  # noqa: E402
 from .creation import astype  # noqa: E402
-from .transcendental import hypot  # noqa: E402

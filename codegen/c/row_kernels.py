@@ -1,0 +1,332 @@
+"""The C loop of a row kernel (``rows<n>``, passes/fuse_rows.py): one pass over the rows of an
+[R, C] space; per row, the per-row scalar code and one column loop per phase.
+
+Values by shape: E ([R, C]) live in a column loop, S ([R] / [R, 1]) are locals of the row,
+K ([C] / [1, C]) are read at the column, U ([]) are computed once. A row reduction over an E
+value of phase p gives an S value of level p + 1, which the S code after loop p computes on and
+loop p + 1 reads: a softmax is max (loop 0), then sum of exp (loop 1), then the output (loop 2),
+each reading the row from cache. An E value needed in a later loop is recomputed there when its
+chain costs at most a store and a load (passes/fuse_rows.op_weight), else stored in a row buffer
+(C elements per thread) by its own loop. Column sums and full sums accumulate per thread (in
+double for floats, like every reduction here) and are added in thread order after the rows;
+the team is the fixed TG_TEAM size, so a result is the same at every call.
+"""
+from __future__ import annotations
+
+from tracegrad.ir import Graph, Lit
+from tracegrad.passes.fuse_rows import STORE_AND_LOAD, op_weight
+from tracegrad.printing import Namer, format_eqn
+from tracegrad.prims import broadcast_in_dim_p, reshape_p, select_p
+
+from .kernels import POLL_MIN_ELEMENTS, comment, team_size
+from .lowerings import c_literal, ctype, lowering, scalar_expr
+
+_WIDE = {"float": "double", "double": "double", "int32_t": "int64_t", "int64_t": "int64_t",
+         "uint8_t": "int64_t"}
+
+
+def row_space(body: Graph) -> tuple[int, int]:
+    for e in body.eqns:
+        for a in list(e.inputs) + list(e.outputs):
+            if len(a.aval.shape) == 2 and 1 not in a.aval.shape:
+                return tuple(a.aval.shape)
+    raise AssertionError("a row kernel without a 2-D value")
+
+
+class RowKernel:
+    def __init__(self, em, name: str, body: Graph, eqn, uniform_in=None):
+        self.name, self.body, self.eqn = name, body, eqn
+        self.R, self.C = row_space(body)
+        self.namer = Namer()
+        for v in body.inputs:
+            self.namer(v)
+        for e in body.eqns:
+            for o in e.outputs:
+                self.namer(o)
+        self.uniform_in = uniform_in or {}
+
+    # --- classes and levels -------------------------------------------------------------------
+    def cls(self, v) -> str:
+        s = tuple(v.aval.shape)
+        R, C = self.R, self.C
+        return {(R, C): "E", (R,): "S", (R, 1): "S", (C,): "K", (1, C): "K", (): "U"}[s]
+
+    def analyse(self):
+        R, C = self.R, self.C
+        self.alias, self.expr, self.level, self.uni = {}, {}, {}, {}
+        self.def_eqn = {}           # computed E value -> its equation
+        self.e_input = set()        # E values read from an operand
+        self.s_code: dict[int, list] = {}   # level -> row-scope statements
+        self.pre: list[str] = []    # U code, once per call
+        self.reds = []              # (kind, eqn, phase)
+        for v in self.body.inputs:
+            nm, c, t = self.namer(v), self.cls(v), ctype(v.aval.dtype)
+            self.level[id(v)] = 0
+            if c == "E":
+                self.e_input.add(id(v))
+            elif c == "S":
+                self.s_code.setdefault(0, []).append(f"const {t} s_{nm} = p_{nm}[i0];")
+                self.expr[id(v)] = f"s_{nm}"
+            elif c == "K":
+                self.expr[id(v)] = f"p_{nm}[i1]"
+            else:
+                self.pre.append(f"const {t} s_{nm} = p_{nm}[0];")
+                self.expr[id(v)] = f"s_{nm}"
+                self.uni[id(v)] = True
+            if id(v) in self.uniform_in:
+                self.uni[id(v)] = self.uniform_in[id(v)]
+        for e in self.body.eqns:
+            o = e.outputs[0]
+            oc = self.cls(o)
+            lv = max([self.lvl(a) for a in e.inputs] or [0])
+            cmt = comment(format_eqn(e, self.namer), e.src)
+            if e.prim.traits.reduction:
+                x = e.inputs[0]
+                xc = "E" if isinstance(x, Lit) else self.cls(self.res(x))
+                axes = tuple(e.params["axes"])
+                kind = "row" if xc == "E" and axes == (1,) else \
+                    "col" if xc == "E" and axes == (0,) else "full" if xc == "E" else "rowsum"
+                self.reds.append((kind, e, lv))
+                if kind == "row":
+                    self.level[id(o)] = lv + 1
+                    self.expr[id(o)] = f"s_{self.namer(o)}"
+                continue
+            if e.prim is broadcast_in_dim_p or e.prim is reshape_p:
+                src = e.inputs[0]
+                if not isinstance(src, Lit) and self.cls(src) == oc:
+                    self.alias[id(o)] = self.res(src)
+                    continue
+                self.expr[id(o)] = c_literal(src) if isinstance(src, Lit) else \
+                    self.expr[id(self.res(src))]
+                self.uni[id(o)] = src if isinstance(src, Lit) else self.uni.get(id(src))
+                self.level[id(o)] = lv
+                continue
+            self.level[id(o)] = lv
+            if oc == "E":
+                self.def_eqn[id(o)] = e
+                continue
+            t = ctype(o.aval.dtype)
+            rhs = self.scalar(e, [self.expr[id(self.res(a))] if not isinstance(a, Lit)
+                                  else c_literal(a) for a in e.inputs])
+            line = f"const {t} s_{self.namer(o)} = {rhs}; /* {cmt} */"
+            self.expr[id(o)] = f"s_{self.namer(o)}"
+            if oc == "U":
+                self.uni[id(o)] = True
+                self.pre.append(line)
+            else:
+                self.s_code.setdefault(lv, []).append(line)
+
+    def res(self, v):
+        while id(v) in self.alias:
+            v = self.alias[id(v)]
+        return v
+
+    def lvl(self, a) -> int:
+        return 0 if isinstance(a, Lit) else self.level.get(id(self.res(a)), 0)
+
+    def scalar(self, e, args):
+        o = e.outputs[0]
+        in_dt = e.inputs[-1].aval.dtype if e.prim is select_p else e.inputs[0].aval.dtype
+        uni = [a if isinstance(a, Lit) else self.uni.get(id(self.res(a))) for a in e.inputs]
+        return scalar_expr(e.prim, args, in_dt, o.aval.dtype, e.params, uni)
+
+    # --- the recompute-or-buffer choice --------------------------------------------------------
+    def rc_cost(self, v) -> int:
+        """Cost of computing ``v`` again in a later loop (loads of operands count 1)."""
+        v = self.res(v)
+        if id(v) in self.e_input:
+            return 1
+        e = self.def_eqn.get(id(v))
+        if e is None:  # a broadcast of a row scalar, column value or constant: free
+            return 0
+        if id(v) in self._rc:
+            return self._rc[id(v)]
+        cost = op_weight(e)
+        for a in e.inputs:
+            if not isinstance(a, Lit):
+                c = self.rc_cost(a)
+                cost += c if c <= STORE_AND_LOAD else 1  # dearer operands come from a buffer
+        self._rc[id(v)] = cost
+        return cost
+
+    # --- one column loop ---------------------------------------------------------------------
+    def need(self, v, p: int, ph: dict) -> str:
+        """C expression of ``v`` in loop ``p``, adding the statements it needs to ``ph``."""
+        if isinstance(v, Lit):
+            return c_literal(v)
+        v = self.res(v)
+        nm = self.namer(v)
+        if id(v) in ph["have"]:
+            return ph["have"][id(v)]
+        t = ctype(v.aval.dtype)
+        if id(v) in self.e_input:
+            ph["stmts"].append(f"const {t} v_{nm} = p_{nm}[i0*{self.C} + i1];")
+        elif id(v) not in self.def_eqn:
+            return self.expr[id(v)]
+        else:
+            pv = self.level[id(v)]
+            if pv < p and self.rc_cost(v) > STORE_AND_LOAD:
+                self.buffered[id(v)] = v
+                self.roots.setdefault(pv, []).append(("store", v))
+                ph["have"][id(v)] = f"rb_{nm}[i1]"
+                return ph["have"][id(v)]
+            e = self.def_eqn[id(v)]
+            args = [self.need(a, p, ph) for a in e.inputs]
+            cmt = comment(format_eqn(e, self.namer), e.src)
+            ph["stmts"].append(f"const {t} v_{nm} = {self.scalar(e, args)}; /* {cmt} */")
+        ph["have"][id(v)] = f"v_{nm}"
+        return ph["have"][id(v)]
+
+    def function(self) -> str:
+        self._rc = {}
+        self.analyse()
+        R, C = self.R, self.C
+        body_in = list(self.body.inputs)
+        params = [f"const {ctype(v.aval.dtype)}* restrict p_{self.namer(v)}" for v in body_in]
+        outs = list(self.body.outputs)
+        params += [f"{ctype(o.aval.dtype)}* q{j}" for j, o in enumerate(outs)]
+        out_of = {}
+        for j, o in enumerate(outs):
+            out_of.setdefault(id(o), []).append(j)
+        self.buffered, self.roots = {}, {}
+        for kind, e, lv in self.reds:
+            if kind != "rowsum":
+                self.roots.setdefault(lv, []).append(("red", e))
+        for j, o in enumerate(outs):
+            r = self.res(o)
+            if self.cls(o) == "E" and not any(o is e.outputs[0] for _, e, _ in self.reds):
+                self.roots.setdefault(self.lvl(r), []).append(("write", (j, o)))
+        loops: dict[int, list] = {}
+        p = max(self.roots, default=-1)
+        while p >= 0:  # last loop first: a buffered value adds a store to an earlier loop
+            if p in self.roots:
+                loops[p] = self.column_loop(p, out_of)
+            p -= 1
+        row, decl, merge = self.row_scope(loops, out_of)
+        fn = [f"TG_KERNEL void {self.name}({', '.join(params)}) {{"]
+        fn += ["    " + s for s in self.pre]
+        red_outs = {id(e.outputs[0]) for _, e, _ in self.reds}
+        for j, o in enumerate(outs):
+            if self.cls(o) in ("K", "U") and id(o) not in red_outs:
+                # the pass joins no broadcast into [C]; a [] result is U code's
+                assert self.cls(o) == "U", "row kernel: a column result not from a sum"
+                fn.append(f"    q{j}[0] = {self.expr[id(self.res(o))]};")
+        fn += ["    " + s for s in decl]
+        team = team_size(R * C)
+        threads = ["int t = TG_THREAD_ID, nt = TG_NUM_THREADS;",
+                   f"int64_t lo = (int64_t){R} * t / nt, hi = (int64_t){R} * (t + 1) / nt;"]
+        threads += [f"{ctype(v.aval.dtype)}* rb_{self.namer(v)} = ({ctype(v.aval.dtype)}*)"
+                    f"malloc(sizeof({ctype(v.aval.dtype)}) * {C}); /* row buffer */"
+                    for v in self.buffered.values()]
+        threads += self.thread_acc_init
+        threads += ["for (int64_t i0 = lo; i0 < hi; i0++) {"]
+        if R * C >= POLL_MIN_ELEMENTS:
+            threads.append("    TG_POLL_SKIP")
+        threads += ["    " + s for s in row] + ["}"]
+        threads += self.thread_acc_fini + ["if (t == 0) nparts = nt;"]
+        threads += [f"free(rb_{self.namer(v)});" for v in self.buffered.values()]
+        if R * C >= POLL_MIN_ELEMENTS:
+            fn.append("    TG_POLL_DECL")
+        fn.append("    int nparts = 1; (void)nparts;")
+        if team >= 2:
+            fn.append(f"    TG_PARALLEL_REGION_N({team})")
+        fn += ["    {"] + ["        " + s for s in threads] + ["    }"]
+        fn += ["    " + s for s in merge]
+        fn.append("}")
+        return "\n".join(fn)
+
+    def column_loop(self, p: int, out_of) -> list[str]:
+        ph = {"have": {}, "stmts": []}
+        tail, red_clause, before, after = [], [], [], []
+        done = set()
+        for kind, item in self.roots[p]:  # roots added while this loop is built come later
+            if kind == "write":
+                j, o = item
+                tail.append(f"q{j}[i0*{self.C} + i1] = {self.need(o, p, ph)};")
+            elif kind == "store":
+                if id(item) in done:
+                    continue
+                done.add(id(item))
+                tail.append(f"rb_{self.namer(item)}[i1] = {self.need(item, p, ph)};")
+            else:
+                self.reduction_in_loop(item, p, ph, tail, red_clause, before, after, out_of)
+        lines = list(before)
+        lines.append(f"TG_SIMD_RED({' '.join(red_clause)})" if red_clause else "TG_SIMD")
+        lines.append(f"for (int64_t i1 = 0; i1 < {self.C}; i1++) {{")
+        lines += ["    " + s for s in ph["stmts"] + tail]
+        lines.append("}")
+        return lines + after
+
+    def reduction_in_loop(self, e, p, ph, tail, clause, before, after, out_of):
+        kind = next(k for k, x, _ in self.reds if x is e)
+        src, o = e.inputs[0], e.outputs[0]
+        red = lowering(e.prim).reduction
+        st = ctype(src.aval.dtype)
+        acc_t = _WIDE[st] if red.widen else st
+        isfloat = st in ("float", "double")
+        nm = self.namer(o)
+        x = f"(({acc_t}){self.need(src, p, ph)})"
+        acc = f"acc_{nm}"
+        if kind == "col":
+            tail.append(red.combine.replace("acc", f"cacc_{nm}[i1]").format(x=x))
+            return
+        nan = isfloat and red.nan
+        tail.append(red.combine.replace("acc", acc).format(x=x) +
+                    (f" nan_{nm} |= ({x} != {x});" if nan else ""))
+        clause.append(f"reduction({red.simd}:{acc})" + (f" reduction(|:nan_{nm})" if nan else ""))
+        if kind == "full":
+            return  # a per-thread accumulator declared with the thread's others
+        before.append(f"{acc_t} {acc} = {red.init(isfloat, src.aval.dtype)};" +
+                      (f" int nan_{nm} = 0;" if nan else ""))
+        fin = f"(nan_{nm} ? NAN : {acc})" if nan else acc
+        after.append(f"const {ctype(o.aval.dtype)} s_{nm} = ({ctype(o.aval.dtype)}){fin};")
+
+    def row_scope(self, loops, out_of):
+        """The row's code (S levels and loops interleaved), the declarations before the thread
+        region, and the merge of per-thread accumulators after it."""
+        decl, merge = [], []
+        self.thread_acc_init, self.thread_acc_fini = [], []
+        rowsum_at: dict[int, list] = {}
+        for kind, e, lv in self.reds:
+            src, o = e.inputs[0], e.outputs[0]
+            red = lowering(e.prim).reduction
+            st = ctype(src.aval.dtype)
+            acc_t = _WIDE[st] if red.widen else st
+            t_out = ctype(o.aval.dtype)
+            nm = self.namer(o)
+            q = [f"q{j}" for j in out_of.get(id(o), [])]
+            if kind == "row":
+                continue
+            if kind == "col":
+                decl.append(f"{acc_t}* cparts_{nm} = ({acc_t}*)malloc(sizeof({acc_t}) * "
+                            f"TG_TEAM({team_size(self.R * self.C)}) * {self.C});")
+                self.thread_acc_init += [
+                    f"{acc_t}* cacc_{nm} = cparts_{nm} + (int64_t)t * {self.C};",
+                    f"for (int64_t i1 = 0; i1 < {self.C}; i1++) cacc_{nm}[i1] = 0;"]
+                merge += [f"for (int64_t i1 = 0; i1 < {self.C}; i1++) {{",
+                          f"    {acc_t} a = cparts_{nm}[i1];",
+                          f"    for (int t = 1; t < nparts; t++) a += cparts_{nm}"
+                          f"[(int64_t)t * {self.C} + i1];"] + \
+                    [f"    {qq}[i1] = ({t_out})a;" for qq in q] + ["}", f"free(cparts_{nm});"]
+                continue
+            decl.append(f"{acc_t} parts_{nm}[TG_MAX_THREADS];")
+            self.thread_acc_init.append(f"{acc_t} acc_{nm} = 0;")
+            self.thread_acc_fini.append(f"parts_{nm}[t] = acc_{nm};")
+            merge += [f"{{ {acc_t} a = parts_{nm}[0];",
+                      f"  for (int t = 1; t < nparts; t++) a += parts_{nm}[t];"] + \
+                [f"  {qq}[0] = ({t_out})a;" for qq in q] + ["}"]
+            if kind == "rowsum":
+                rowsum_at.setdefault(lv, []).append(
+                    f"acc_{nm} += ({acc_t}){self.expr[id(self.res(src))] if not isinstance(src, Lit) else c_literal(src)};")
+        s_writes: dict[int, list] = {}
+        for j, o in enumerate(self.body.outputs):
+            if self.cls(o) == "S":
+                r = self.res(o)
+                s_writes.setdefault(self.lvl(r), []).append(f"q{j}[i0] = {self.expr[id(r)]};")
+        top = max(list(loops) + list(self.s_code) + list(rowsum_at) + list(s_writes) + [0])
+        row = []
+        for lv in range(top + 1):
+            row += self.s_code.get(lv, []) + s_writes.get(lv, []) + rowsum_at.get(lv, [])
+            if lv in loops:
+                row += loops[lv]
+        return row, decl, merge
