@@ -27,7 +27,10 @@ ALL = NUM + (BOOL,)
 # Domains a drawn argument can come from. Floats: see ``_draw_float``; integers use small ranges
 # with the same meaning (so pow/prod stay far from overflow); bools ignore the domain.
 DOMAINS = ("real", "positive", "unit", "ge1", "nonzero", "away_from_int", "bool", "index",
-           "index_neg")
+           "index_neg", "index_oob")
+# index domains: "index" in [0, n), "index_neg" in [-n, 0), "index_oob" in range but for one
+# entry outside [-n, n) (tests/test_index_bounds.py: every backend raises IndexError naming it)
+INDEX_DOMAINS = ("index", "index_neg", "index_oob")
 
 NOARGS = [()]  # the one shape set of a function of no arguments (constant, iota)
 
@@ -114,9 +117,21 @@ def _draw_int(domain: str, shape, rng) -> np.ndarray:
 
 
 def _draw_index(domain: str, shape, operand_shape, rng) -> np.ndarray:
-    """Indices ``(..., k)``: component ``j`` is valid for axis ``j`` of argument 0."""
+    """Indices ``(..., k)``: component ``j`` is valid for axis ``j`` of argument 0 (except one
+    entry for ``index_oob``)."""
     k = shape[-1]
     out = np.zeros(shape, dtype=np.int64)
+    if domain == "index_oob":
+        if not int(np.prod(shape[:-1])):
+            raise ValueError(f"indices {shape} have no entry to put out of range")
+        valid = [n if n else 1 for n in operand_shape[:k]]  # (a bad entry goes to an empty axis)
+        out = _draw_index("index", shape, tuple(valid) + tuple(operand_shape[k:]), rng)
+        b = tuple(int(rng.integers(0, d)) for d in shape[:-1])
+        j = int(rng.integers(0, k))
+        n = operand_shape[j]
+        out[b + (j,)] = n + int(rng.integers(0, 3)) if rng.random() < 0.5 else \
+            -n - 1 - int(rng.integers(0, 3))
+        return out
     for j in range(k):
         n = operand_shape[j]
         if n == 0:
@@ -135,7 +150,7 @@ def make_args(case: Case, shape_set, dtype, rng: np.random.Generator) -> list[np
     for i, (shape, domain) in enumerate(zip(shape_set, case.domain)):
         dt = case.arg_dtype(i, dtype)
         shape = tuple(shape)
-        if domain in ("index", "index_neg"):
+        if domain in INDEX_DOMAINS:
             a = _draw_index(domain, shape, tuple(shape_set[0]), rng)
         elif dt.kind == "b":
             a = rng.random(shape) < 0.5

@@ -32,6 +32,13 @@ class ShapeError(TracegradError, ValueError):
     """Operands whose shapes cannot be combined (both shapes are in the message)."""
 
 
+class TracedIndexError(ShapeError, IndexError):
+    """An index out of bounds for its axis (or too many indices, or a boolean mask of the wrong
+    shape): found while tracing when the index is static, or when the compiled program runs
+    when it is a traced value (a ``gather``/``scatter_add`` index; both backends check). An
+    ``IndexError``, as NumPy raises there; ``tracegrad.indexing`` re-exports it."""
+
+
 class ArgumentError(TracegradError, TypeError, ValueError):
     """An argument of the wrong kind or value given to a tracegrad function or to a traced NumPy
     function: not a function where one is expected, the wrong number of arguments, an axis,

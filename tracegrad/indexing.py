@@ -1,6 +1,7 @@
 """NumPy indexing on traced arrays: basic (ints, slices, None, Ellipsis) with lax.slice/rev/reshape,
-advanced (integer arrays) with one ``gather``. Indices are normalised here (negative values wrap),
-so the gather primitive only sees in-range indices; static out-of-range indices raise IndexError.
+advanced (integer arrays) with one ``gather``. Indices are normalised here (negative values wrap);
+static out-of-range indices raise IndexError now, traced ones when the program runs (the gather
+checks its indices on both backends: prims/np_bounds.py, codegen/c/bounds.py).
 """
 from __future__ import annotations
 
@@ -9,13 +10,10 @@ import operator
 import numpy as np
 
 from . import dtypes, lax
-from .errors import ArgumentError, ShapeError, TracerBoolError, UnsupportedOperationError
+from .errors import (ArgumentError, ShapeError, TracedIndexError,  # noqa: F401  (re-exported)
+                     TracerBoolError, UnsupportedOperationError)
 from .source_info import user_frame, user_src_with_text
 from .tracer import Tracer
-
-
-class TracedIndexError(ShapeError, IndexError):
-    """An index out of range for a static shape."""
 
 
 def _is_array_index(i) -> bool:

@@ -51,7 +51,10 @@ class Traits:
                        ``hull`` (within its operands' bounds), ``exploding`` (may overflow unless
                        bounds prove otherwise), ``singular`` (may be non-finite at finite
                        inputs), ``any`` (handled by the pass or unknown);
-    ``bounds``         (lo, hi) of the output for any finite input, if fixed (tanh, sigmoid ...).
+    ``bounds``         (lo, hi) of the output for any finite input, if fixed (tanh, sigmoid ...);
+    ``index_operands`` positions of integer operands whose values index another operand's axes
+                       (gather, scatter_add): valid in [-n, n) as NumPy's, anything else raises
+                       IndexError on every backend (tests/test_index_bounds.py checks each).
     """
     view: bool = False
     reduction: bool = False
@@ -67,6 +70,7 @@ class Traits:
     body_param: str | None = None
     range: str = "any"
     bounds: tuple[float, float] | None = None
+    index_operands: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.range not in RANGE_KINDS:

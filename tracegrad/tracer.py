@@ -167,7 +167,10 @@ def bind(prim, *args, _src: str | None = None, _ctx: TraceContext | None = None,
         ctx = _ctx
     if ctx is None:
         vals = [np.asarray(a.value, a.aval.dtype) if isinstance(a, Lit) else a for a in args]
-        out = prim.impl(*vals, **params)
+        try:
+            out = prim.impl(*vals, **params)
+        except TracegradError as exc:  # a run-time check (an index's bounds): name the line
+            raise exc.with_src(_src)
         if prim.multiple_results:
             avals = prim.abstract_eval([_aval_of(v) for v in vals], **params)
             return [np.asarray(o, dtype=av.dtype) for o, av in zip(out, avals)]

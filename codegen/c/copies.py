@@ -6,6 +6,7 @@ from tracegrad.ir import Lit
 from tracegrad.prims import (argmax_p, argmin_p, concatenate_p, cumsum_p, gather_p, iota_p,
                              pad_p, rev_p, scatter_add_p, slice_p, transpose_p)
 
+from . import bounds
 from .kernels import index, nest, parallel_for, size, strides, team_size
 from .lowerings import c_literal, ctype, register_lowering
 
@@ -98,45 +99,37 @@ def emit_concatenate(em, e):
             first = False
         offset += x.aval.shape[ax]
 
-def _gather_base(em, x, idx):
-    """C statements computing ``base`` for index row ``b`` (indices clamped to range)."""
-    k = idx.aval.shape[-1]
-    xst = strides(x.aval.shape)
-    parts = []
-    for j in range(k):
-        dim = x.aval.shape[j]
-        parts.append(f"{{ int64_t v = (int64_t)ix[b*{k} + {j}]; if (v < 0) v += {dim}; "
-                     f"v = v < 0 ? 0 : (v >= {dim} ? {dim} - 1 : v); base += v*{xst[j]}; }}")
-    return parts
-
-def _index_row_kernel(em, x, idx, params: str, prologue: list[str], row: str,
-                      parallel: bool) -> str:
-    """A kernel looping over the index rows of ``idx`` (``b``), computing each row's
-    clamped ``base`` offset into ``x``, then ``row`` for r in the trailing block."""
+def _index_row_kernel(em, e, params: str, prologue: list[str], row: str,
+                      parallel: bool) -> tuple[str, int]:
+    """A kernel looping over the index rows of ``idx`` (``b``), computing each row's ``base``
+    offset into ``x``, then ``row`` for r in the trailing block. It returns 1 when an index is
+    out of range (rows with one are skipped; bounds.py records the first and raises).
+    Returns the kernel's name and the site number its call passes last."""
+    x, idx = e.inputs[:2]
     k = idx.aval.shape[-1]
     nb = size(idx.aval.shape[:-1])
     r = size(x.aval.shape[k:])
     em.n_kernels += 1
     kname = f"op{em.n_kernels}"
     par = parallel_for(nb * r) + "\n    " if parallel and team_size(nb * r) >= 2 else ""
-    fn = [f"TG_KERNEL void {kname}({params}) {{", *prologue,
-          f"    {par}for (int64_t b = 0; b < {nb}; b++) {{",
-          "        int64_t base = 0;"]
-    fn += ["        " + p for p in _gather_base(em, x, idx)]
-    fn += ["        TG_SIMD", f"        for (int64_t r = 0; r < {r}; r++) {row}", "    }",
-           "}"]
+    fn = [f"TG_KERNEL int {kname}({params}, int site) {{", *prologue, "    int bad = 0;",
+          f"    {par}for (int64_t b = 0; b < {nb}; b++) {{"]
+    fn += ["        " + p for p in bounds.row_check(x, idx) + bounds.skip_row()]
+    fn += ["        TG_SIMD", f"        for (int64_t r = 0; r < {r}; r++) {row}", "    }"]
+    fn += bounds.report(x, idx) + ["}"]
     em.kernels.append("\n".join(fn))
-    return kname
+    return kname, bounds.site(em, e)
 
 def emit_gather(em, e):
     x, idx = e.inputs
     o = e.outputs[0]
     r = size(x.aval.shape[idx.aval.shape[-1]:])
     t, ti = ctype(x.aval.dtype), ctype(idx.aval.dtype)
-    kname = _index_row_kernel(em, 
-        x, idx, f"const {t}* restrict x, const {ti}* restrict ix, {t}* restrict o", [],
+    kname, site = _index_row_kernel(
+        em, e, f"const {t}* restrict x, const {ti}* restrict ix, {t}* restrict o", [],
         f"o[b*{r} + r] = x[base + r];", parallel=True)
-    em.stmt(f"    {kname}({em.read(x)}, {em.read(idx)}, {em.storage(o)});", e)
+    em.stmt(f"    if ({kname}({em.read(x)}, {em.read(idx)}, {em.storage(o)}, {site})) "
+            "return 1;", e)
 
 def emit_scatter_add(em, e):
     x, idx, upd = e.inputs
@@ -144,12 +137,12 @@ def emit_scatter_add(em, e):
     r = size(x.aval.shape[idx.aval.shape[-1]:])
     t, ti = ctype(x.aval.dtype), ctype(idx.aval.dtype)
     # sequential over index rows: duplicates accumulate in a fixed order (deterministic)
-    kname = _index_row_kernel(em, 
-        x, idx, f"const {t}* restrict x, const {ti}* restrict ix, const {t}* restrict u, "
+    kname, site = _index_row_kernel(
+        em, e, f"const {t}* restrict x, const {ti}* restrict ix, const {t}* restrict u, "
         f"{t}* o", [f"    if (o != x) memcpy(o, x, {x.aval.nbytes});"],
         f"o[base + r] += u[b*{r} + r];", parallel=False)
-    em.stmt(f"    {kname}({em.read(x)}, {em.read(idx)}, {em.read(upd)}, "
-              f"{em.storage(o)});", e)
+    em.stmt(f"    if ({kname}({em.read(x)}, {em.read(idx)}, {em.read(upd)}, "
+            f"{em.storage(o)}, {site})) return 1;", e)
 
 def emit_iota(em, e):
     o = e.outputs[0]

@@ -54,6 +54,7 @@ class CProgram:
     arena_bytes: int
     in_nbytes: list = field(default_factory=list)
     parallel: bool = False     # some loop may run on a team (then executable.py samples the load)
+    index_sites: list = field(default_factory=list)  # (primitive, src) per index check: bounds.py
 
 
 class _Emitter:
@@ -76,6 +77,7 @@ class _Emitter:
         self.ptr: dict[int, str] = {}   # id(var) -> C pointer expression
         self.scratch_bytes = 0
         self.n_kernels = 0
+        self.index_sites: list = []     # the equations checking indices (bounds.py)
         # top-level values equal at every element (broadcasts of a literal or a scalar):
         # id -> the Lit, or True; kernels reading them know their operand is loop-invariant
         self.uniform: dict[int, object] = {}

@@ -81,6 +81,9 @@ class CExecutable:
         if hasattr(self.module, "set_lapack"):  # factorisations: addresses, failures raise
             from .lapack import prepare_module
             self._run = prepare_module(self.module)
+        if prog.index_sites:  # gathers and scatters: an index out of range raises (bounds.py)
+            from .bounds import checked
+            self._run = checked(self._run, self.module.index_status, prog.index_sites)
         self._consts = prog.constants
         self._out_specs = [(a.shape, a.dtype) for a in prog.out_avals]
         self._arena_bytes = max(prog.arena_bytes, ARENA_ALIGN)

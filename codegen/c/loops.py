@@ -36,6 +36,7 @@ class _BodyEmitter(_Emitter):
         self.constants = parent.constants      # passed to tg_program, then down as cst<k>
         self.dtypes = parent.dtypes
         self.n_kernels = parent.n_kernels      # kernel names unique across the module
+        self.index_sites = parent.index_sites  # numbered across the module (bounds.py)
         self.kernel_prefix = f"{fname}_"       # fusion names kernels per graph (kernel0 ...)
         self.first_const = len(parent.constants)
 

@@ -12,6 +12,8 @@ from .np_random import threefry_bits  # noqa: F401  (random_bits)
 
 from .np_signal import argsort_stable, conv_general  # noqa: F401  (conv, argsort)
 
+from .np_bounds import check_in_range  # noqa: E402  (gather/scatter_add index bounds)
+
 _erf = None
 
 
@@ -71,12 +73,15 @@ def _index_tuple(indices):
 
 
 def gather(x, indices):
-    """``out[b..., rest] = x[idx[b..., 0], ..., idx[b..., k-1], rest]``; negative indices wrap."""
+    """``out[b..., rest] = x[idx[b..., 0], ..., idx[b..., k-1], rest]``; negative indices wrap,
+    others out of range raise TracedIndexError naming the user's line (np_bounds.py)."""
+    check_in_range("gather", np.shape(x), indices)
     return x[_index_tuple(indices)]
 
 
 def scatter_add(x, indices, updates):
     """A copy of ``x`` with ``updates`` added at ``indices`` (duplicates accumulate)."""
+    check_in_range("scatter_add", np.shape(x), indices)
     out = np.array(x, copy=True)
     np.add.at(out, _index_tuple(indices), updates)
     return out

@@ -146,8 +146,11 @@ def _gather_rule(x, indices):
 gather_p = Primitive(
     "gather", kind="structural", abstract_eval=_gather_rule, impl=rt.gather,
     linear_args=(0,),
-    doc="out[b..., r...] = x[idx[b..., 0], ..., idx[b..., k-1], r...]; negative indices wrap",
-    traits=Traits(flops=False, range="hull"))
+    # indices as NumPy's: -n <= i < n (negatives count from the end); others raise
+    # TracedIndexError on every backend (np_bounds.py, codegen/c/bounds.py), never clamp
+    doc="out[b..., r...] = x[idx[b..., 0], ..., idx[b..., k-1], r...]; negative indices wrap, "
+        "out-of-range ones raise IndexError",
+    traits=Traits(flops=False, range="hull", index_operands=(1,)))
 
 
 def _scatter_add_rule(x, indices, updates):
@@ -160,8 +163,9 @@ def _scatter_add_rule(x, indices, updates):
 
 scatter_add_p = Primitive(
     "scatter_add", kind="structural", abstract_eval=_scatter_add_rule, impl=rt.scatter_add,
-    linear_args=(0, 2), doc="x with updates added at indices (duplicates accumulate)",
-    traits=Traits(range="hull"))
+    linear_args=(0, 2), doc="x with updates added at indices (duplicates accumulate; "
+                            "indices as gather's: out-of-range ones raise IndexError)",
+    traits=Traits(range="hull", index_operands=(1,)))
 
 
 # --- derivative rules: linear, so the tangent goes through the primitive and the vjp is the

@@ -1,0 +1,224 @@
+"""Indices out of range raise IndexError on every backend, as NumPy does (never clamp, never wrap
+twice): gather (x[i], np.take, take_along_axis, fancy indexing), scatter_add (x.at[i].add, the
+gradient of a gather), inside loops too. The C backend clamped them silently (the reported
+defect); the NumPy backend raised NumPy's IndexError naming neither the line nor the fix.
+
+The class: every primitive whose shape rule takes an integer operand that indexes another
+operand declares it in ``Traits.index_operands`` (checked against the shape rules), and each
+row of tests/cases.py for such a primitive is run with an out-of-range entry drawn
+(``index_oob``) through eager NumPy, the NumPy backend and C, which must all raise IndexError,
+the two backends naming the same value and axis size.
+"""
+from __future__ import annotations
+
+import re
+import sys
+
+import numpy as np
+import pytest
+
+import tracegrad as tg
+from c_support import needs_c
+from cases import CASES, INDEX_DOMAINS, make_args, shapes_id
+from tracegrad import lax
+from tracegrad.errors import DTypeError, TracedIndexError
+from tracegrad.primitive import PRIMITIVES
+
+BACKENDS = ["numpy", pytest.param("c", marks=needs_c)]
+HERE = __file__.rsplit("/", 1)[-1]
+
+X = np.arange(12.0).reshape(4, 3)
+
+
+def _line_of(fn) -> int:
+    return fn.__code__.co_firstlineno
+
+
+# each: a function of (x, i...) whose one line indexes, and index arguments out of range
+def _getitem(x, i):
+    return x[i]
+
+
+def _take_axis1(x, i):
+    return np.take(x, i, axis=1)
+
+
+def _take_along(x, i):
+    return np.take_along_axis(x, i, axis=1)
+
+
+def _fancy2(x, i, j):
+    return x[i, j]
+
+
+def _at_add(x, i):
+    return x.at[i].add(1.0)
+
+
+def _scatter(x, i):
+    return lax.scatter_add(x, i, np.ones((i.shape[0], 3)))
+
+
+def _grad_of_gather(x, i):
+    return tg.grad(lambda x: np.sum(x[i] ** 2))(x)
+
+
+CASES_OOB = [
+    ("beyond-end", _getitem, (np.array([1, 7]),), 7, 4),
+    ("negative-beyond-minus-n", _getitem, (np.array([-5]),), -5, 4),
+    ("take-axis1", _take_axis1, (np.array([0, 3]),), 3, 3),
+    ("take-along-axis", _take_along, (np.array([[0], [1], [-4], [2]]),), -4, 3),
+    ("fancy-two-arrays", _fancy2, (np.array([0, 4]), np.array([0, 1])), 4, 4),
+    ("at-add", _at_add, (np.array([9]),), 9, 4),
+    ("scatter-add", _scatter, (np.array([[1], [-6]]),), -6, 4),
+    ("gradient-of-gather", _grad_of_gather, (np.array([2, 4]),), 4, 4),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,fn,idx,value,size", CASES_OOB, ids=[c[0] for c in CASES_OOB])
+def test_out_of_range_index_raises_like_numpy(backend, name, fn, idx, value, size):
+    with pytest.raises(TracedIndexError) as info:
+        tg.jit(fn, backend=backend)(X, *idx)
+    msg = str(info.value)
+    assert isinstance(info.value, IndexError)
+    assert f"index {value} is out of bounds for an axis with size {size}" in msg, msg
+    assert f"valid indices are {-size} to {size - 1}" in msg, msg  # the fix
+    # the user's line: the function's body (one line after its def)
+    assert re.search(rf"{HERE}:{_line_of(fn) + 1}\b", msg), msg
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_in_range_indices_still_wrap_as_numpy(backend):
+    """The check must not refuse what NumPy accepts: -n and n - 1, on every path."""
+    i = np.array([-4, 3, 0, -1])
+    np.testing.assert_array_equal(tg.jit(_getitem, backend=backend)(X, i), X[i])
+    j = np.array([-3, 2])
+    np.testing.assert_array_equal(tg.jit(_take_axis1, backend=backend)(X, j), np.take(X, j, 1))
+    g = tg.jit(_grad_of_gather, backend=backend)(X, i)
+    ref = np.zeros_like(X)
+    np.add.at(ref, i, 2 * X[i])
+    np.testing.assert_allclose(g, ref)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_failed_call_leaves_the_next_call_right(backend):
+    """The C record of the bad index is per call: a good call after a bad one returns."""
+    f = tg.jit(_getitem, backend=backend)
+    with pytest.raises(IndexError):
+        f(X, np.array([4]))
+    np.testing.assert_array_equal(f(X, np.array([3])), X[[3]])
+
+
+def _scan_gather(x, idx):
+    def step(c, i):
+        return c + x[i], x[i]
+    return lax.scan(step, np.zeros(3), idx)
+
+
+def _while_gather(x, i0):
+    # walks i up while x[i, 0] is small: NumPy runs off the end into IndexError; a clamped
+    # (or zeroed) read of row 4 would loop for ever
+    def cond(c):
+        return c[1][0] < 100.0
+
+    def body(c):
+        i = c[0] + 1
+        return i, x[i]
+    return lax.while_loop(cond, body, (i0, x[i0]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_of_range_inside_loops_raises(backend):
+    with pytest.raises(TracedIndexError, match="index 5 is out of bounds"):
+        tg.jit(_scan_gather, backend=backend)(X, np.array([0, 5, 1]))
+    with pytest.raises(TracedIndexError, match="index 4 is out of bounds"):
+        tg.jit(_while_gather, backend=backend)(X, np.array(0))
+    # and in range, the scan's stacked ys (ys[t] written at t in [0, T)) are NumPy's
+    c, ys = tg.jit(_scan_gather, backend=backend)(X, np.array([0, 3, 1]))
+    np.testing.assert_array_equal(ys, X[[0, 3, 1]])
+    np.testing.assert_array_equal(c, X[[0, 3, 1]].sum(0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_switch_index_clamps_on_every_backend(backend):
+    """``lax.switch``'s branch index is not a NumPy index: it clamps, as JAX documents, and
+    both backends agree (the C switch and loop_runtime.run_cond)."""
+    f = tg.jit(lambda k, x: lax.switch(k, [lambda x: x + 1.0, lambda x: x * 3.0], x),
+               backend=backend)
+    assert f(np.array(-3, np.int32), np.array(2.0)) == 3.0
+    assert f(np.array(7, np.int32), np.array(2.0)) == 6.0
+
+
+# --- the class: every primitive with index operands ------------------------------------------
+def _integer_only_operands() -> set:
+    """(primitive, position) of operands a shape rule refuses as floats while the case table
+    gives them a fixed integer dtype: operands that index (found from the rules, not names)."""
+    found = set()
+    for case in CASES:
+        for i, fixed in enumerate(case.arg_dtypes):
+            if fixed is None or np.dtype(fixed).kind not in "iu":
+                continue
+            shape_set = case.shapes[0]
+            args = make_args(case, shape_set, "float64", np.random.default_rng(0))
+            args[i] = np.zeros(args[i].shape, np.float64)
+            try:
+                tg.jit(case.fn, backend="numpy").lower(*args)
+            except DTypeError:
+                found.add((case.prim, i))
+    return found
+
+
+def test_index_operands_are_declared():
+    declared = {(name, i) for name, p in PRIMITIVES.items() for i in p.traits.index_operands}
+    assert declared, "no primitive declares index operands"
+    assert _integer_only_operands() == declared
+    # and every declared operand is drawn from an index domain in the case table
+    drawn = {(c.prim, i) for c in CASES for i, d in enumerate(c.domain) if d in INDEX_DOMAINS}
+    assert drawn == declared
+
+
+def _oob_params():
+    out = []
+    for case in CASES:
+        pos = PRIMITIVES[case.prim].traits.index_operands
+        if not pos:
+            continue
+        dtype = "float64" if "float64" in case.dtypes else case.dtypes[0]
+        for shape_set in case.shapes:
+            if all(int(np.prod(shape_set[i][:-1])) for i in pos):  # rows to put out of range
+                out.append(pytest.param(case, shape_set, dtype,
+                                        id=f"{case.id}-{shapes_id(shape_set)}"))
+    return out
+
+
+def _raised(fn, args):
+    try:
+        fn(*args)
+    except IndexError as exc:
+        return exc
+    return None
+
+
+@needs_c
+@pytest.mark.parametrize("case,shape_set,dtype", _oob_params())
+def test_every_index_primitive_raises_out_of_range_on_every_backend(case, shape_set, dtype):
+    pos = PRIMITIVES[case.prim].traits.index_operands
+    domain = tuple("index_oob" if i in pos else d for i, d in enumerate(case.domain))
+    oob = type(case)(**{**case.__dict__, "domain": domain})
+    for seed in range(3):
+        args = make_args(oob, shape_set, dtype, np.random.default_rng(seed))
+        eager = _raised(case.numpy_ref, args)
+        assert eager is not None, f"NumPy accepted {args}"
+        errs = [_raised(tg.jit(case.fn, backend=b), args) for b in ("numpy", "c")]
+        assert all(isinstance(e, TracedIndexError) for e in errs), errs
+        heads = [str(e).split(" (")[0] for e in errs]
+        assert heads[0] == heads[1], heads
+        bad = re.match(r"index (-?\d+) is out of bounds for an axis with size (\d+)", heads[0])
+        v, n = int(bad.group(1)), int(bad.group(2))
+        assert not -n <= v < n, heads[0]
+        assert str(v) in str(eager), (eager, heads[0])  # NumPy names the same value
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
