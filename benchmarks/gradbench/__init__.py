@@ -1,0 +1,18 @@
+"""tracegrad as a GradBench tool (github gradbench/gradbench), issue 19 item 5.
+
+* ``python -m benchmarks.gradbench.tool``: speaks GradBench's JSON protocol on stdin/stdout
+  (one message a line: start, define, evaluate with min_runs/min_seconds, analysis), so the
+  ``gradbench`` runner can drive it as a tool.
+* ``python -m benchmarks.gradbench``: the local runner. It generates each eval's inputs as the
+  eval does, validates every tracegrad answer against an independent NumPy reference, and times
+  tracegrad's objective, gradient and first call against JAX and PyTorch when installed.
+
+Each eval is written as a NumPy user would write it (loops through tg.fori_loop); see
+simple.py and gmm.py. EVALS lists them in GradBench's order.
+"""
+from __future__ import annotations
+
+from .gmm import GMM
+from .simple import KMEANS, LLSQ, LSE, ODE
+
+EVALS = {ev.name: ev for ev in (GMM, LSE, LLSQ, KMEANS, ODE)}
