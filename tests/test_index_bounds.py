@@ -222,3 +222,85 @@ def test_every_index_primitive_raises_out_of_range_on_every_backend(case, shape_
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# --- the audit: gathers tracegrad makes itself stay in range by construction ------------------
+def _internal_gathers(a, v, w):
+    """Every front-end function that builds a gather from indices it computes: sort (argsort +
+    take_along_axis), searchsorted (midpoints, both sides, values beyond both ends and NaN),
+    median/quantile, a sorter, and random.choice with and without replacement and with p."""
+    key = tg.random.PRNGKey(3)
+    return (np.sort(a), np.take_along_axis(a, np.argsort(a), 0),
+            np.searchsorted(np.sort(a), v), np.searchsorted(np.sort(a), v, side="right"),
+            np.searchsorted(a, v, sorter=np.argsort(a)),
+            np.median(a), np.quantile(a, np.array([0.0, 0.3, 1.0])),
+            tg.random.choice(key, a, (7,)), tg.random.choice(key, a, (3,), replace=False),
+            tg.random.choice(key, a, (4,), p=w))
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8])
+def test_internal_gathers_never_go_out_of_range(n):
+    """These passed on C only because out-of-range indices clamped, if they ever made one: now
+    one would raise. NumPy backend and C must agree on each (the same draws, same key)."""
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n)
+    v = np.concatenate([a, [a.min() - 1, a.max() + 1, np.nan, np.inf, -np.inf]])
+    w = np.abs(rng.standard_normal(n)) + 0.1
+    w /= w.sum()
+    if n < 3:  # choice without replacement of 3 needs 3 elements: only the rest
+        def fn(a, v, w):
+            return _internal_gathers(np.concatenate([a, a, a]), v, np.concatenate([w, w, w]) / 3)
+    else:
+        fn = _internal_gathers
+    ref = tg.jit(fn, backend="numpy")(a, v, w)
+    if not _has_c():
+        pytest.skip("no C compiler")
+    got = tg.jit(fn, backend="c")(a, v, w)
+    for r, g in zip(ref, got):
+        np.testing.assert_allclose(g, r, rtol=1e-12)
+
+
+def _has_c() -> bool:
+    from c_support import c_available
+    return c_available()
+
+
+@needs_c
+def test_a_parallel_gather_names_the_first_bad_index(monkeypatch):
+    """A gather big enough for a thread team: rows are checked on every thread, the first bad
+    index in row order is named (not whichever thread saw one first)."""
+    monkeypatch.setenv("TRACEGRAD_NUM_THREADS", "2")
+    x = np.arange(1 << 18, dtype=np.float64)
+    i = np.arange(1 << 18)[::-1].copy()
+    i[-5], i[7] = -(1 << 18) - 3, 1 << 18
+    f = tg.jit(_getitem, backend="c")
+    assert "TG_PARALLEL_FOR_N" in f.lower(x, i).executable.source
+    with pytest.raises(TracedIndexError, match=rf"index {1 << 18} is out of bounds"):
+        f(x, i)
+    i[7] = 0
+    with pytest.raises(TracedIndexError, match=rf"index {-(1 << 18) - 3} is out of bounds"):
+        f(x, i)
+    i[-5] = -1
+    np.testing.assert_array_equal(f(x, i), x[i])
+
+
+# --- per-module site lists in loop bodies (found auditing the scan/while paths above) ---------
+def _chol_steps(a, i):
+    def step(c, m):
+        return c, np.linalg.cholesky(m)[i]
+    return lax.scan(step, np.zeros(()), a)
+
+
+@needs_c
+def test_loop_bodies_share_the_modules_site_lists():
+    """A body's index checks and LAPACK calls are numbered in the module's lists: a cholesky
+    inside a scan called a helper the module never defined (a compile error), and its failure
+    site was lost. Both checks in one body: each raises its own error."""
+    good = np.stack([np.eye(2), 4 * np.eye(2)])
+    f = tg.jit(_chol_steps, backend="c")
+    _, ys = f(good, np.array([1]))
+    np.testing.assert_array_equal(ys, np.linalg.cholesky(good)[:, [1]])
+    with pytest.raises(tg.LinAlgError, match="cholesky"):
+        f(np.stack([np.eye(2), -np.eye(2)]), np.array([1]))
+    with pytest.raises(TracedIndexError, match="index 2 is out of bounds"):
+        f(good, np.array([2]))

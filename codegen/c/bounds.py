@@ -66,9 +66,9 @@ def report(x, idx) -> list[str]:
 def decls(em) -> str:
     """The module's record of the first bad index of a call (per thread, as tg_run's caller
     is), and the ``TG_INDEX_FAILED`` test ``tg_run`` makes before re-running a stopped call."""
-    if not em.index_sites:
-        return "#define TG_INDEX_FAILED 0\n"
-    return r"""/* an index out of range (codegen/c/bounds.py): the first of this thread's call */
+    if not em.index_sites:  # (on a line of its own: the text before may not end one)
+        return "\n#define TG_INDEX_FAILED 0\n"
+    return "\n" + r"""/* an index out of range (codegen/c/bounds.py): the first of this thread's call */
 static __thread int tg_ix_site = -1;
 static __thread int64_t tg_ix_value = 0, tg_ix_size = 0;
 static void tg_ix_fail(int site, int64_t value, int64_t size) {

@@ -37,6 +37,10 @@ class _BodyEmitter(_Emitter):
         self.dtypes = parent.dtypes
         self.n_kernels = parent.n_kernels      # kernel names unique across the module
         self.index_sites = parent.index_sites  # numbered across the module (bounds.py)
+        # so are LAPACK's failure sites and helpers (lapack.py): a body's were lost, and a
+        # factorisation inside a loop called a helper the module never defined
+        self.lapack_sites = parent.__dict__.setdefault("lapack_sites", [])
+        self.lapack_used = parent.__dict__.setdefault("lapack_used", set())
         self.kernel_prefix = f"{fname}_"       # fusion names kernels per graph (kernel0 ...)
         self.first_const = len(parent.constants)
 
