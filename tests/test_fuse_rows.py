@@ -130,3 +130,96 @@ def test_square_spaces_and_wide_rows_are_left_to_fuse():
     assert not any(e.params["name"].startswith("rows") for e in _kernels(logsumexp, a)[0])
     wide = np.ones((4, 40000), np.float32)  # a row of 160 KB: no longer in L1/L2 per value
     assert not any(e.params["name"].startswith("rows") for e in _kernels(logsumexp, wide)[0])
+
+
+# --- the class: random programs with row kernels formed at every size ------------------------
+from contextlib import contextmanager  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+FORMED = {"row kernels": 0}
+
+
+@contextmanager
+def row_kernels_at_any_size():
+    """fuse-rows on the fuzzer's small shapes too (its size floor only saves compile work), and
+    a count of the row kernels made, so the tests below can tell they exercised some."""
+    from tracegrad.passes import fuse_rows as fr
+    floor, build = fr.MIN_ELEMENTS, fr._build
+
+    def counted(*a, **k):
+        FORMED["row kernels"] += 1
+        return build(*a, **k)
+    fr.MIN_ELEMENTS, fr._build = 0, counted
+    try:
+        yield
+    finally:
+        fr.MIN_ELEMENTS, fr._build = floor, build
+
+
+_FUZZ = settings(max_examples=25, derandomize=True, database=None, deadline=None,
+                 suppress_health_check=list(HealthCheck), print_blob=True)
+
+# one stage of a row program: elementwise maps, per-row reductions broadcast back, column
+# vectors; maps keep values bounded so float error stays comparable
+_MAPS = [np.tanh, np.sin, lambda x: x * x, lambda x: np.exp(-x * x), lambda x: x / 3 + 1]
+_REDS = [lambda x: np.max(x, axis=1), lambda x: np.min(x, axis=1),
+         lambda x: np.sum(x, axis=1) / x.shape[1], lambda x: np.mean(x * x, axis=1)]
+
+
+def _row_program(stages):
+    def prog(x, g):
+        s = None
+        for kind, k in stages:
+            if kind == "map":
+                x = _MAPS[k](x)
+            elif kind == "red":
+                s = _REDS[k](x)
+                x = (x - s[:, None]) if k % 2 == 0 else x / (1 + np.abs(s))[:, None]
+            else:
+                x = x * g if k == 0 else x + g
+        last = np.sum(x, axis=1) if s is None else s
+        return x, np.sum(x * x), np.sum(x, axis=0), last
+    return prog
+
+
+@st.composite
+def row_programs(draw):
+    R = draw(st.sampled_from([2, 3, 5, 17, 64]))
+    C = draw(st.sampled_from([c for c in (2, 4, 7, 33, 130) if c != R]))
+    stages = draw(st.lists(st.tuples(st.sampled_from(["map", "red", "red", "col"]),
+                                     st.integers(0, 4)).map(
+        lambda t: (t[0], t[1] % (5 if t[0] == "map" else 4 if t[0] == "red" else 2))),
+        min_size=1, max_size=6))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    seed = draw(st.integers(0, 2 ** 16))
+    return R, C, stages, dtype, seed
+
+
+@_FUZZ
+@given(row_programs())
+def test_random_row_programs_c_equals_numpy(case):
+    """Random row programs with row kernels formed at any size: the C backend at O1 and O2
+    (row kernels) and O0 (none) equals the NumPy backend, values and gradients."""
+    R, C, stages, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    x, g = rng.uniform(-2, 2, (R, C)).astype(dtype), rng.uniform(0.5, 1.5, C).astype(dtype)
+    f = _row_program(stages)
+    loss = lambda x, g: np.sum(f(x, g)[0] * np.cos(x)) + np.sum(f(x, g)[2])  # noqa: E731
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-10)
+    with row_kernels_at_any_size():
+        ref = tg.jit(f, backend="numpy")(x, g), \
+            tg.jit(tg.grad(loss, argnums=(0, 1)), backend="numpy")(x, g)
+        for level in ("O0", "O1", "O2"):
+            got = tg.jit(f, backend="c", opt_level=level)(x, g), \
+                tg.jit(tg.grad(loss, argnums=(0, 1)), backend="c", opt_level=level)(x, g)
+            _close(got, ref, **tol)
+
+
+def test_the_fuzz_test_above_formed_row_kernels():
+    """Runs after it (file order): the drawn programs must have made row kernels."""
+    if FORMED["row kernels"] == 0:
+        test_random_row_programs_c_equals_numpy()
+    assert FORMED["row kernels"] >= 10
