@@ -58,7 +58,9 @@ def test_many_small_kernels_out_of_line_match_numpy(unfused):
     lowered = tg.jit(tg.value_and_grad(loss), backend="c").lower(*args)
     src = lowered.source
     kernels = re.findall(r"^TG_KERNEL void (\w+)\(", src, re.M)
-    assert len(kernels) >= 50 and background.kernel_count(src) == len(kernels)  # ~100 today
+    assert len(kernels) >= 10 and background.kernel_count(src) == len(kernels)  # ~23 today
+    # ~100 calls: the 12 steps' repeated kernels are defined once (dedupe.py), called per step
+    assert len(re.findall(r"^\s+(?:op|kernel)\d+\(", _tg_program(src), re.M)) >= 50
     # every kernel function is declared through TG_KERNEL, which keeps it out of line
     assert not re.search(r"^static void op\d+\(", src, re.M)
     assert "#define TG_KERNEL static __attribute__((noinline))" in src
