@@ -1,5 +1,5 @@
-"""``python -m benchmarks.gradbench [--quick] [--evals gmm,lse] [--all-sizes] [--threads 1|default|both]
-[--peers jax,torch|none] [--backend c|numpy] [--reps N]``
+"""``python -m benchmarks.gradbench [--quick] [--evals gmm,lse] [--all-sizes]
+[--threads 1|default|both] [--peers jax,torch|none] [--backend c|numpy] [--reps N]``
 
 The local GradBench runner. For each eval and size it generates the input as GradBench's eval
 does (same distributions, seed 31337), runs tracegrad's answer to every function, validates it
@@ -18,6 +18,7 @@ XLA's Eigen pool, ``torch.set_num_threads(1)``), then with the defaults. Rows ar
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import statistics
@@ -71,7 +72,7 @@ def _peer(table, ev, function, inp, reps):
 
 
 def _fmt(x: float, digits: int = 3) -> str:
-    if x != x:
+    if math.isnan(x):
         return "-"
     return f"{x:.{digits}g}" if x < 1000 else f"{x:.0f}"
 

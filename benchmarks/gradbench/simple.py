@@ -45,7 +45,8 @@ LSE = Eval(
                "gradient": Function("gradient", lambda b, s: _jit(tg.grad(lse), b))},
     prepare=_lse_prepare, post=lambda f, r: tolist(r), generate=_lse_generate,
     sizes=[2500, 5000, 10000, 20000, 40000, 80000, 160000, 320000, 640000, 1280000],
-    quick_sizes=[7, 100], bench_sizes=[10000, 1280000], reference=_lse_reference, describe=lambda n: f"n={n}")
+    quick_sizes=[7, 100], bench_sizes=[10000, 1280000], reference=_lse_reference,
+    describe=lambda n: f"n={n}")
 
 
 # --- llsq --------------------------------------------------------------------------------------
@@ -86,7 +87,8 @@ LLSQ = Eval(
                "gradient": Function("gradient", _llsq_build(True))},
     prepare=_llsq_prepare, post=lambda f, r: tolist(r), generate=_llsq_generate,
     sizes=[(n, 128) for n in (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8196, 16392)],
-    quick_sizes=[(9, 4), (33, 8)], bench_sizes=[(1024, 128), (16392, 128)], reference=_llsq_reference,
+    quick_sizes=[(9, 4), (33, 8)], bench_sizes=[(1024, 128), (16392, 128)],
+    reference=_llsq_reference,
     describe=lambda s: f"n={s[0]},m={s[1]}")
 
 

@@ -7,8 +7,9 @@ of one configuration replay one compiled program, as GradBench's ``min_runs`` lo
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass

@@ -61,7 +61,7 @@ def respond(message: dict, backend: str = "c") -> dict:
                 response["error"] = f"tracegrad has no module {message['module']!r}"
         elif kind == "evaluate":
             response.update(_evaluate(EVALS[message["module"]], message, backend))
-    except Exception as e:  # the eval reports the failure; the tool keeps serving
+    except Exception as e:  # noqa: BLE001 -- the eval reports any failure; the tool keeps serving
         response.update(success=False, error="".join(traceback.format_exception(e)))
     return response
 
