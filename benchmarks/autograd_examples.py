@@ -1,4 +1,5 @@
-"""``python -m benchmarks.autograd_examples [--quick] [--backend numpy|c|both] [--only a,b]``
+"""``python -m benchmarks.autograd_examples [--quick] [--backend numpy|c|both] [--only a,b]
+[--repeat N] [--threads default|1|both]``
 
 First-call cost of ``tg.jit(tg.value_and_grad(loss))`` on HIPS autograd's example programs at
 issue 13's full sizes (autograd_programs.py): each program and backend runs in a fresh
@@ -10,6 +11,14 @@ load, which is the C compiler's build on a cold cache), traced / optimized equat
 kernels, the steady-state call, and the eager NumPy forward of the same loss for reference.
 Each gradient is checked against central differences of the eager loss on a few coordinates,
 so the times are for correct programs. Timings are printed, never asserted.
+
+The programs are the faithful ports (Python loops unrolled by tracing) and their loop variants
+(``lstm-scan`` ..., autograd_scan_programs.py). ``--repeat N`` runs each configuration N times
+(each a fresh process and cold cache) and ends with a summary of the first call's least and
+median and the median of each phase, with the 1-minute load average around the runs (the
+machine is shared: least = least interference). ``--threads 1`` runs with one thread for
+tracegrad's loops, OpenMP and the BLAS (``TRACEGRAD_NUM_THREADS``, ``OMP_NUM_THREADS``,
+``OPENBLAS_NUM_THREADS`` = 1); ``default`` leaves them unset.
 """
 from __future__ import annotations
 
@@ -26,7 +35,11 @@ import time
 
 import numpy as np
 
-from .autograd_programs import PROGRAMS
+from .autograd_programs import PROGRAMS as PORTS
+from .autograd_scan_programs import SCAN_PROGRAMS
+
+PROGRAMS = {**PORTS, **SCAN_PROGRAMS}
+THREAD_VARS = ("TRACEGRAD_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 TIMEOUT = 300.0  # seconds per (program, backend) subprocess
 FD_COORDS = 3    # coordinates checked against finite differences per program
@@ -94,10 +107,14 @@ def child(name, backend, quick):
     print(json.dumps(row))
 
 
-def run_one(name, backend, quick, timeout):
+def run_one(name, backend, quick, timeout, threads="default"):
     """The child's row, or a row saying ``timeout`` / ``error`` with the stderr tail."""
     cache = tempfile.mkdtemp(prefix="tg-autograd-bench-")
-    env = {**os.environ, "TRACEGRAD_CACHE_DIR": cache, "TRACEGRAD_PROGRAM_CACHE": "0"}
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    env.update({"TRACEGRAD_CACHE_DIR": cache, "TRACEGRAD_PROGRAM_CACHE": "0"})
+    if threads == "1":
+        env.update({k: "1" for k in THREAD_VARS})
+    load_before = os.getloadavg()[0]
     cmd = [sys.executable, "-m", "benchmarks.autograd_examples", "--child", name,
            "--backend", backend] + (["--quick"] if quick else [])
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,17 +127,19 @@ def run_one(name, backend, quick, timeout):
         os.killpg(proc.pid, signal.SIGKILL)  # the child and the compilers it started
         proc.communicate()
         return {"program": name, "backend": backend, "status": "timeout",
-                "wall": time.perf_counter() - t0}
+                "wall": time.perf_counter() - t0, "threads": threads}
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     wall = time.perf_counter() - t0
     lines = out.strip().splitlines()
     if proc.returncode != 0 or not lines:
         return {"program": name, "backend": backend, "status": "error", "wall": wall,
-                "error": err.strip().splitlines()[-3:]}
+                "error": err.strip().splitlines()[-3:], "threads": threads}
     row = json.loads(lines[-1])
     row["status"] = "ok" if row["correct"] else "WRONG GRADIENT"
     row["wall"] = wall
+    row["threads"] = threads
+    row["load"] = (load_before, os.getloadavg()[0])
     return row
 
 
@@ -128,7 +147,7 @@ def _fmt(v, width=8):
     return f"{v:>{width}.3f}" if isinstance(v, (int, float)) else f"{'-':>{width}}"
 
 
-HEADER = (f"{'program':<11}{'backend':<8}{'first':>8}{'trace':>8}{'passes':>8}{'codegen':>8}"
+HEADER = (f"{'program':<14}{'backend':<8}{'first':>8}{'trace':>8}{'passes':>8}{'codegen':>8}"
           f"{'load':>8}{'traced':>8}{'final':>7}{'kern':>6}{'src KB':>7}{'steady ms':>10}"
           f"{'eager ms':>9}"
           f"{'fd err':>9}  status / slowest passes")
@@ -139,16 +158,39 @@ def format_row(r):
         tail = f"  {r['status']} after {r['wall']:.0f} s"
         if r["status"] == "error":
             tail += ": " + " | ".join(r.get("error", []))
-        return f"{r['program']:<11}{r['backend']:<8}" + tail
+        return f"{r['program']:<14}{r['backend']:<8}" + tail
     t = r["times"]
     top = sorted(r["pass_seconds"].items(), key=lambda kv: -kv[1])[:3]
     slow = ", ".join(f"{k} {v:.2f}" for k, v in top)
-    return (f"{r['program']:<11}{r['actual_backend']:<8}{_fmt(r['first_call'])}"
+    return (f"{r['program']:<14}{r['actual_backend']:<8}{_fmt(r['first_call'])}"
             f"{_fmt(t.get('trace'))}{_fmt(t.get('passes'))}{_fmt(t.get('codegen'))}"
             f"{_fmt(t.get('load'))}{r['eqns_traced']:>8}{r['eqns_final']:>7}{r['kernels']:>6}"
             f"{r['source_kb']:>7.0f}"
             f"{r['steady_call'] * 1e3:>10.3f}{r['eager_forward'] * 1e3:>9.3f}"
-            f"{r['fd_rel_error']:>9.1e}  {r['status']}; {slow}")
+            f"{r['fd_rel_error']:>9.1e}  {r['status']}; {slow}; threads {r['threads']}, "
+            f"load {r['load'][0]:.1f}-{r['load'][1]:.1f}")
+
+
+def summary(rows):
+    """Per (program, backend, threads): runs, least and median first call, median phases,
+    least and greatest load average seen around the runs."""
+    groups = {}
+    for r in rows:
+        if r["status"] == "ok":
+            groups.setdefault((r["program"], r["backend"], r["threads"]), []).append(r)
+    out = [f"{'program':<14}{'backend':<8}{'threads':>8}{'runs':>5}{'min':>8}{'median':>8}"
+           f"{'trace':>8}{'passes':>8}{'codegen':>8}{'load':>8}{'kern':>6}  load avg"]
+    for (name, backend, threads), rs in groups.items():
+        def med(key):
+            vals = [x["times"].get(key) for x in rs if x["times"].get(key) is not None]
+            return statistics.median(vals) if vals else None
+        firsts = [x["first_call"] for x in rs]
+        loads = [v for x in rs for v in x["load"]]
+        out.append(f"{name:<14}{backend:<8}{threads:>8}{len(rs):>5}{_fmt(min(firsts))}"
+                   f"{_fmt(statistics.median(firsts))}{_fmt(med('trace'))}{_fmt(med('passes'))}"
+                   f"{_fmt(med('codegen'))}{_fmt(med('load'))}{rs[0]['kernels']:>6}"
+                   f"  {min(loads):.1f}-{max(loads):.1f}")
+    return out
 
 
 def main(argv=None):
@@ -158,6 +200,8 @@ def main(argv=None):
     ap.add_argument("--only", default=",".join(PROGRAMS), help="comma-separated subset")
     ap.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per run")
     ap.add_argument("--json", default=None, help="also write the rows to this file")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per configuration")
+    ap.add_argument("--threads", default="default", choices=("default", "1", "both"))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -175,15 +219,23 @@ def main(argv=None):
           f"unless marked" + (f"; TRACEGRAD_CFLAGS={cflags!r}" if cflags else ""))
     print(HEADER)
     rows, failed = [], False
-    for backend in backends:
-        for n in names:
-            r = run_one(n, backend, args.quick, args.timeout)
-            rows.append(r)
-            print(format_row(r), flush=True)
-            failed |= r["status"] not in ("ok", "timeout")
+    threads = ("1", "default") if args.threads == "both" else (args.threads,)
+    for _ in range(args.repeat):  # interleaved, so a burst of load hits every configuration
+        for th in threads:
+            for backend in backends:
+                for n in names:
+                    r = run_one(n, backend, args.quick, args.timeout, th)
+                    rows.append(r)
+                    print(format_row(r), flush=True)
+                    failed |= r["status"] not in ("ok", "timeout")
+    seen = set()
     for r in rows:
-        if "note" in r and r["backend"] == backends[0]:
+        if "note" in r and r["program"] not in seen:
+            seen.add(r["program"])
             print(f"#   {r['program']}: {r['note']}")
+    if args.repeat > 1 or len(threads) > 1:
+        print("# summary: first call, least and median over runs; phases are medians")
+        print("\n".join(summary(rows)))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
