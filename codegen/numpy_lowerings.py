@@ -287,3 +287,6 @@ from . import numpy_control  # noqa: E402,F401  (loops and branches: their bodie
 
 
 from . import numpy_linalg  # noqa: E402,F401  (the linalg primitives' lowerings register there)
+
+
+from . import numpy_fft  # noqa: E402,F401  (the fft primitive: np.fft / pocketfft)

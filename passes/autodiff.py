@@ -86,7 +86,8 @@ def _rebind(eqn, vals):
 
 
 def _is_float_atom(a) -> bool:
-    return dtypes.is_float(a.aval.dtype)
+    # float or complex: the values that carry tangents (complex: docs/gradients.md)
+    return dtypes.is_inexact(a.aval.dtype)
 
 
 def _accumulate(env: dict, v, ct):

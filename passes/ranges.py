@@ -9,10 +9,12 @@ modelled (it is not what the masks are for).
 """
 from __future__ import annotations
 
+import cmath
 import math
 
 import numpy as np
 
+from tracegrad import dtypes
 from tracegrad.ir import Graph, Lit
 from tracegrad.prims import (ELEMENTWISE, broadcast_in_dim_p, constant_p, gather_p, reduce_max_p,
                              reshape_p, scatter_add_p, select_p, stop_gradient_p)
@@ -48,6 +50,7 @@ class Fact:
 
 
 UNKNOWN = Fact()
+_COMPLEX_FACT = Fact(None, None, True)
 
 
 def _add(a, b):
@@ -59,13 +62,18 @@ def analyze(graph: Graph) -> dict[int, Fact]:
 
     def get(a) -> Fact:
         if isinstance(a, Lit):
+            if isinstance(a.value, complex):
+                return Fact(None, None, not cmath.isfinite(a.value))
             v = float(a.value)
             return Fact(v, v, not math.isfinite(v))
         return facts.get(id(a), UNKNOWN)
 
     for e in graph.eqns:
         ins = [get(a) for a in e.inputs]
-        f = _transfer(e, ins)
+        # complex values (and what is computed from them) have no interval: the traits' bounds
+        # are for real arguments (sin of a complex value is unbounded), so assume the worst
+        f = _COMPLEX_FACT if any(dtypes.is_complex(v.aval.dtype)
+                                 for v in (*e.inputs, *e.outputs)) else _transfer(e, ins)
         for o in e.outputs:
             facts[id(o)] = f
     return facts
@@ -214,6 +222,8 @@ def partial_may_be_nonfinite(e, i: int, facts: dict[int, Fact]) -> bool:
     """Whether partial derivative ``i`` of elementwise equation ``e`` can be inf or NaN."""
     def get(a):
         if isinstance(a, Lit):
+            if isinstance(a.value, complex):
+                return Fact(None, None, not cmath.isfinite(a.value))
             v = float(a.value)
             return Fact(v, v, not math.isfinite(v))
         return facts.get(id(a), UNKNOWN)

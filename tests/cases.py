@@ -8,7 +8,7 @@ Every primitive in ``tracegrad.primitive.PRIMITIVES`` has at least one row (test
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -23,6 +23,8 @@ FLOAT = (F32, F64)
 INT = (I32, I64)
 NUM = FLOAT + INT
 ALL = NUM + (BOOL,)
+C64, C128 = "complex64", "complex128"
+COMPLEX = (C64, C128)  # drawn as domain + 1j * U(-1, 1); the C backend refuses them (typed)
 
 # Domains a drawn argument can come from. Floats: see ``_draw_float``; integers use small ranges
 # with the same meaning (so pow/prod stay far from overflow); bools ignore the domain.
@@ -156,6 +158,8 @@ def make_args(case: Case, shape_set, dtype, rng: np.random.Generator) -> list[np
             a = rng.random(shape) < 0.5
         elif dt.kind in "iu":
             a = _draw_int(domain, shape, rng)
+        elif dt.kind == "c":  # the real part from the domain: positive stays off log's cut
+            a = _draw_float(domain, shape, rng) + 1j * rng.uniform(-1.0, 1.0, shape)
         else:
             a = _draw_float(domain, shape, rng)
         args.append(np.asarray(a).astype(dt))  # np.asarray: 0-d arrays, never Python scalars
@@ -275,13 +279,31 @@ _BINARY = [
 ]
 
 
+# the table's primitives NumPy also defines on complex (dtype classes cnumeric/inexact/anyc)
+_ON_COMPLEX = ("neg", "add", "sub", "mul", "div", "exp", "log", "sqrt", "sin", "cos", "tanh",
+               "tan", "sinh", "cosh", "log1p", "expm1", "exp2", "log2", "eq", "ne", "abs")
+
+
+def _cx(name, dts):
+    return dts + COMPLEX if name in _ON_COMPLEX else dts
+
+
 def _elementwise_rows() -> list[Case]:
     rows = []
     for name, fn, ref, dts, dom, diff, lin in _UNARY:
-        rows.append(Case(name, fn, ref, _same(1), dts, (dom,), diff, lin))
+        rows.append(Case(name, fn, ref, _same(1), _cx(name, dts), (dom,), diff, lin))
     for name, fn, ref, dts, dom, diff, lin, post in _BINARY:
-        rows.append(Case(name, fn, ref, _same(2), dts, dom, diff, lin, bilinear=name == "mul",
-                         post=post))
+        rows.append(Case(name, fn, ref, _same(2), _cx(name, dts), dom, diff, lin,
+                         bilinear=name == "mul", post=post))
+    # real, imag, conj: complex values apart (identity / zero / identity on reals)
+    rows += [Case("real", lax.real, np.real, _same(1), FLOAT + COMPLEX, ("real",),
+                  linear_args=(0,)),
+             Case("imag", lax.imag, lambda x: np.array(np.imag(x)), _same(1), FLOAT + COMPLEX,
+                  ("real",), linear_args=(0,)),
+             Case("conj", lax.conj, np.conjugate, _same(1), FLOAT + COMPLEX, ("real",),
+                  linear_args=(0,)),
+             Case("pow", lax.pow, np.power, _same(2), COMPLEX, ("positive", "real"), False,
+                  name="complex")]  # gradients: tests/test_complex.py (FD in re and im)
     rows += _polygamma_rows()
     rows += [
         # pow splits by dtype: a float exponent needs a positive base, ints a positive exponent
@@ -320,11 +342,13 @@ def _elementwise_rows() -> list[Case]:
              lambda c, x: np.where(c, x, x.dtype.type(0)), _same(2), ALL, ("bool", "real"),
              linear_args=(1,), arg_dtypes=(BOOL, None), name="literal-branch"),
     ]
-    for target in ALL:
+    for target in ALL + COMPLEX:
         floaty = target in FLOAT
         fn, ref = _convert_fns(target)
+        # same dtype: no equation at all; complex -> real is real_p first (its own row)
+        sources = ALL + (tuple(d for d in COMPLEX if target in COMPLEX))
         rows.append(Case("convert", fn, ref, _same(1),
-                         tuple(d for d in ALL if d != target),  # same dtype: no equation at all
+                         tuple(d for d in sources if d != target),
                          ("real",), floaty, (0,) if floaty else (), name=f"to-{target}"))
     return rows
 
@@ -474,7 +498,8 @@ def _structural_rows() -> list[Case]:
              NUM, ("real", "index", "real"), linear_args=(0, 2), arg_dtypes=(None, I32, None),
              name="k2-int32"),
     ]
-    return rows
+    # index/copy operations are dtype-agnostic: every row that takes float64 takes complex too
+    return [replace(c, dtypes=c.dtypes + COMPLEX) if F64 in c.dtypes else c for c in rows]
 
 
 # --- reductions --------------------------------------------------------------------------
@@ -511,8 +536,8 @@ def _reduction_rows() -> list[Case]:
                   "last": [((2, 3),), ((0, 3),), ((2, 3, 4),)],
                   "all": [((4,),), ((2, 3),), ((1, 1, 1),)]}
     axes_of = {"axis0": lambda x: (0,), "last": _last, "all": _all, "axes02": lambda x: (0, 2)}
-    specs = [("reduce_sum", lax.reduce_sum, np.sum, NUM, sum_shapes, (0,)),
-             ("reduce_prod", lax.reduce_prod, np.prod, NUM,
+    specs = [("reduce_sum", lax.reduce_sum, np.sum, NUM + COMPLEX, sum_shapes, (0,)),
+             ("reduce_prod", lax.reduce_prod, np.prod, NUM + COMPLEX,
               {k: v for k, v in sum_shapes.items() if k != "axes02"}, ()),
              ("reduce_max", lax.reduce_max, np.max, ALL, max_shapes, ()),
              ("reduce_min", lax.reduce_min, np.min, ALL, max_shapes, ())]
@@ -578,7 +603,8 @@ _DOTS = [
 
 
 def _contraction_rows() -> list[Case]:
-    return [Case("dot_general", _dot_fn(dn), _einsum_ref(dn), shapes, NUM, ("real", "real"),
+    return [Case("dot_general", _dot_fn(dn), _einsum_ref(dn), shapes, NUM + COMPLEX,
+                 ("real", "real"),
                  linear_args=(0, 1), bilinear=True, name=name)
             for name, dn, shapes in _DOTS]
 
@@ -711,6 +737,8 @@ CASES: list[Case] = (control_rows(Case, FLOAT) + _elementwise_rows() + _structur
 
 from cases_linalg import linalg_rows  # noqa: E402  (the linalg primitives' rows)
 CASES += linalg_rows(Case)
+from cases_fft import fft_rows  # noqa: E402  (the fft primitive's rows)
+CASES += fft_rows(Case)
 
 CASES_BY_PRIM: dict[str, list[Case]] = {}
 for _c in CASES:

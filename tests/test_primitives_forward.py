@@ -26,7 +26,9 @@ from cases import CASES, FLOAT, make_args, shapes_id
 # overflow-free logaddexp form) and erf (math.erf in double, then rounded) are other formulas,
 # and contractions sum in another order.
 TOL = {np.dtype("float64"): dict(rtol=1e-12, atol=1e-13),
-       np.dtype("float32"): dict(rtol=1e-5, atol=1e-5)}
+       np.dtype("float32"): dict(rtol=1e-5, atol=1e-5),
+       np.dtype("complex128"): dict(rtol=1e-12, atol=1e-13),
+       np.dtype("complex64"): dict(rtol=1e-5, atol=1e-5)}
 
 PARAMS = [pytest.param(case, shape_set, dtype,
                        id=f"{case.id}-{shapes_id(shape_set)}-{dtype}")
@@ -47,7 +49,7 @@ def assert_matches(got, want, what: str) -> None:
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, NumPy gives {want.dtype}"
     assert got.shape == want.shape, f"{what}: shape {got.shape}, NumPy gives {want.shape}"
-    if want.dtype.kind == "f":
+    if want.dtype.kind in "fc":
         np.testing.assert_allclose(got, want, equal_nan=True, err_msg=what, **TOL[want.dtype])
     else:
         np.testing.assert_array_equal(got, want, err_msg=what)

@@ -19,7 +19,7 @@ from tracegrad import dtypes
 from tracegrad.primitive import (JVP_RULES, PRIMITIVES, RANGE_KINDS, TRANSPOSE_RULES, VJP_RULES,
                                  Traits, get_primitive)
 
-from cases import ALL, CASES, CASES_BY_PRIM, DOMAINS, NOARGS
+from cases import ALL, CASES, CASES_BY_PRIM, COMPLEX, DOMAINS, NOARGS
 
 # Kinds whose primitives are not reached through a lax wrapper, with the reason: they wrap
 # graphs of other primitives (a parameter), so the rows of those primitives cover their
@@ -240,7 +240,7 @@ def test_case_row_is_well_formed(case):
     assert _required_args(case.fn) == case.arity, "one domain per argument of fn"
     assert _required_args(case.numpy_ref) == case.arity, "numpy_ref takes fn's arguments"
     assert all(d in DOMAINS for d in case.domain), case.domain
-    assert case.dtypes and set(case.dtypes) <= set(ALL), case.dtypes
+    assert case.dtypes and set(case.dtypes) <= set(ALL + COMPLEX), case.dtypes
     assert case.shapes, "at least one shape set"
     for shape_set in case.shapes:
         assert len(shape_set) == case.arity, f"shape set {shape_set} for {case.arity} arguments"
@@ -279,4 +279,4 @@ def test_differentiable_primitives_have_a_differentiable_row():
 
 
 def test_dtype_groups_are_the_supported_dtypes():
-    assert {np.dtype(d) for d in ALL} == set(dtypes.SUPPORTED)
+    assert {np.dtype(d) for d in ALL + COMPLEX} == set(dtypes.SUPPORTED)

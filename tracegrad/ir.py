@@ -160,6 +160,8 @@ def make_lit(value, dtype) -> Lit:
         value = bool(value)
     elif dtypes.is_int(dtype):
         value = int(value)
+    elif dtypes.is_complex(dtype):
+        value = complex(value)
     else:
         value = float(value)
     return Lit(value, AVal((), dtype))
@@ -176,7 +178,7 @@ def _lit_ok(lit: Lit) -> bool:
     if dtypes.is_int(dt):  # and it fits: an out-of-range literal would wrap in C
         info = np.iinfo(dt)
         return type(v) is int and info.min <= v <= info.max
-    return type(v) is float
+    return type(v) is (complex if dtypes.is_complex(dt) else float)
 
 
 def verify(graph: Graph) -> Graph:

@@ -56,10 +56,16 @@ def _py(value):
     return value
 
 
+def _fmt_float(v: float) -> str:
+    return repr(v) if np.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
+
+
 def fmt_lit(lit: Lit) -> str:
     v = _py(lit.value)
     if isinstance(v, float):
-        text = repr(v) if np.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
+        text = _fmt_float(v)
+    elif isinstance(v, complex):  # both parts as floats (signed zeros, inf, nan round-trip)
+        text = f"complex({_fmt_float(v.real)}, {_fmt_float(v.imag)})"
     else:
         text = repr(v)
     return f"{text}:{dtypes.short_name(lit.aval.dtype)}"
@@ -113,7 +119,7 @@ def format_graph(graph: Graph, *, show_src: bool = False, namer: Namer | None = 
 
 
 # --- parsing -------------------------------------------------------------------------------
-_TYPE_RE = re.compile(r"^(f32|f64|i32|i64|bool)\[([0-9,]*)\]$")
+_TYPE_RE = re.compile(r"^(f32|f64|i32|i64|bool|c64|c128)\[([0-9,]*)\]$")
 
 
 def parse_aval(text: str) -> AVal:
@@ -171,12 +177,17 @@ def _literal(text: str):
             v = conv(node.operand)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id == "complex" and len(node.args) == 2 and not node.keywords:
+            re_, im = conv(node.args[0]), conv(node.args[1])  # fmt_lit's complex(re, im)
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (re_, im)):
+                return complex(re_, im)
         if isinstance(node, ast.Tuple):
             return tuple(conv(e) for e in node.elts)
         if isinstance(node, ast.List):
             return [conv(e) for e in node.elts]
         raise IRError(f"cannot parse the value {text!r}: only numbers, strings, bools, None, "
-                      "inf, nan, tuples and lists may appear")
+                      "inf, nan, complex(re, im), tuples and lists may appear")
     return conv(tree)
 
 
@@ -188,7 +199,7 @@ def _parse_lit(tok: str) -> Lit:
         raise IRError(f"bad literal {tok!r}: expected value:type with a type among "
                       f"{sorted(dtypes.FROM_SHORT)}")
     v = _literal(value)
-    if not isinstance(v, (bool, int, float)):
+    if not isinstance(v, (bool, int, float, complex)):
         raise IRError(f"bad literal {tok!r}: not a number")
     return make_lit(v, dtypes.FROM_SHORT[short])
 

@@ -16,7 +16,8 @@ from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .subclasses import plain_array
 from .tracer import TraceContext, Tracer
 
-_PY_SCALAR_DTYPES = {bool: dtypes.bool_, int: dtypes.int64, float: dtypes.float64}
+_PY_SCALAR_DTYPES = {bool: dtypes.bool_, int: dtypes.int64, float: dtypes.float64,
+                     complex: dtypes.complex128}
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 # NumPy arrays may have 64 dimensions, but np.broadcast (which shape inference uses) takes 32
 MAX_RANK = 32
@@ -30,7 +31,8 @@ def leaf_aval(x, where: str) -> tuple[AVal, bool]:
         dt = x.dtype
         if dt not in dtypes.SHORT_NAMES:
             raise DTypeError(f"{where} has dtype {dt}; tracegrad traces float32, float64, int32, "
-                             "int64 and bool arrays (convert it with .astype first)")
+                             "int64, bool, complex64 and complex128 arrays (convert it with "
+                             ".astype first)")
         if x.ndim > MAX_RANK:
             _too_many_dims(x.ndim, where)
         return AVal(x.shape, dt), False
@@ -42,9 +44,6 @@ def leaf_aval(x, where: str) -> tuple[AVal, bool]:
             raise IntegerOverflowError(f"{where} is the Python int {x}, which does not fit in "
                                        "int64 (tracegrad's widest integer); pass it as a float")
         return AVal((), _PY_SCALAR_DTYPES[t]), True
-    if t is complex:
-        raise DTypeError(f"{where} is the complex number {x!r}; tracegrad traces float32, "
-                         "float64, int32, int64 and bool values (complex is not supported)")
     if isinstance(x, np.generic):
         return AVal((), dtypes.canonical(x.dtype, what=where)), False
     if hasattr(x, "__array__") and not isinstance(x, (str, bytes)):

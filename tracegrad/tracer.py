@@ -383,7 +383,11 @@ class Tracer:
 
     @property
     def real(self):
-        return self
+        return _tnp().real(self) if self.dtype.kind == "c" else self
+
+    @property
+    def imag(self):
+        return _tnp().imag(self)
 
     @property
     def itemsize(self) -> int:
@@ -496,7 +500,7 @@ class Tracer:
         return _tnp().trace(self, offset, axis1, axis2, dtype=dtype, out=out)
 
     def conj(self):
-        return self
+        return _tnp().conj(self) if self.dtype.kind == "c" else self
 
     conjugate = conj
 

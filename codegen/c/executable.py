@@ -40,6 +40,8 @@ def prepare(graph: Graph, fn_name: str) -> tuple:
     """``(plan, CProgram, seconds)``: the memory plan and the generated source of ``graph``
     (raises ``CompileError`` when no compiler works: its libmvec support decides the source)."""
     from .loader import compiler_info
+    from .unsupported import refuse_complex
+    refuse_complex(graph)  # before planning: a typed error, never a kernel reading complex as real
     t0 = time.perf_counter()
     plan = plan_c(graph)
     prog = emit_c(graph, fn_name, libmvec=bool(compiler_info().get("libmvec")), plan=plan)

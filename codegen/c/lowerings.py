@@ -96,6 +96,8 @@ def lowering(prim: Primitive) -> CLowering:
         from . import random_bits  # noqa: F401  (Threefry-2x32 for random_bits)
         from . import lapack  # noqa: F401  (factorisations and solves through LAPACK)
         from . import loops  # noqa: F401  (scan, while and cond as C loops over body functions)
+        from . import complex_parts  # noqa: F401  (real/imag/conj of real operands)
+        from . import fft  # noqa: F401  (refused: FFT programs hold complex values)
     low = LOWERINGS.get(prim)
     if low is None:
         raise TracegradError(f"primitive {prim.name!r} has no C lowering: register one in "

@@ -163,7 +163,8 @@ def make_executable(graph: Graph, backend: str, name: str, plan=None):
     from ..errors import CompileError, TracegradWarning
     if backend == "c":
         return CExecutable(graph, ident(name))
-    if _C_UNAVAILABLE:
+    from tracegrad.codegen.c.unsupported import first_complex
+    if _C_UNAVAILABLE or first_complex(graph) is not None:  # C takes no complex values yet
         return NumpyExecutable(graph, ident(name), plan)
     try:
         if options.flag("TRACEGRAD_BACKGROUND_BUILD"):

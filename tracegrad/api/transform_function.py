@@ -204,10 +204,10 @@ def wrt_leaves(args, nums, fname):
             raise GradientError(f"{fname}: argument {i} has no arrays to differentiate")
         for j, leaf in enumerate(leaves):
             aval, _ = leaf_aval(leaf, f"argument {i}")
-            if not dtypes.is_float(aval.dtype):
+            if not dtypes.is_inexact(aval.dtype):
                 raise GradientDTypeError(
                     f"{fname}: argument {i} has dtype {aval.dtype}; gradients are defined for "
-                    "float inputs only. Convert it (x.astype(np.float64)) or differentiate "
+                    "float and complex inputs only. Convert it (x.astype(np.float64)) or differentiate "
                     "with respect to another argument (argnums=...)")
         wrt.extend(range(start, stop))
     return wrt, ranges
@@ -220,6 +220,12 @@ def check_scalar_output(aval: AVal, fname: str):
             "Gradients are defined for one-element outputs: reduce it with .sum() or .mean(), "
             "or use tg.vjp(f, *args) and pass a cotangent of that shape to the returned "
             "function")
+    if dtypes.is_complex(aval.dtype):
+        raise GradientDTypeError(
+            f"{fname} needs a real output, but the function returned {aval.dtype}: the gradient "
+            "of a complex output is not one array. Differentiate a real quantity (np.real(z), "
+            "np.abs(z)**2), or use tg.vjp(f, *args) and pull back a complex cotangent (the "
+            "convention: docs/gradients.md, 'Complex numbers')")
     if not dtypes.is_float(aval.dtype):
         raise GradientDTypeError(
             f"{fname} needs a float output, but the function returned {aval.dtype}"

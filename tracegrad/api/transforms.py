@@ -128,7 +128,7 @@ def _pull(fn, has_aux, fname):
         n_main = out_tree.num_leaves
         leaves = tree_flatten(prim_args)[0]
         wrt = [i for i, v in enumerate(tr.graph.inputs[:len(leaves)])
-               if dtypes.is_float(v.aval.dtype)]
+               if dtypes.is_inexact(v.aval.dtype)]
         ct_leaves, ct_tree = tree_flatten(ct)
         if ct_tree != out_tree:
             raise GradientError(f"{fname}: the cotangent has structure {ct_tree} but the output "
@@ -137,7 +137,7 @@ def _pull(fn, has_aux, fname):
             if tuple(lax.shape_of(c)) != o.aval.shape:
                 raise GradientError(f"{fname}: cotangent shape {tuple(lax.shape_of(c))} does not "
                                     f"match the output shape {o.aval.shape}")
-        cts = [lax.convert(c, o.aval.dtype) if dtypes.is_float(o.aval.dtype) else None
+        cts = [lax.convert(c, o.aval.dtype) if dtypes.is_inexact(o.aval.dtype) else None
                for c, o in zip(ct_leaves, tr.graph.outputs[:n_main])]
         cts += [None] * (len(tr.graph.outputs) - n_main)
         flat_in = as_operands(leaves)
@@ -195,7 +195,7 @@ def _jvp(fn, n):
         tr = trace_for_ad(fn, tuple(primals), {})
         flat_p = as_operands(tree_flatten(tuple(primals))[0])
         flat_t = as_operands(tree_flatten(tuple(tangents))[0])
-        ts = [lax.convert(t, v.aval.dtype) if dtypes.is_float(v.aval.dtype) else None
+        ts = [lax.convert(t, v.aval.dtype) if dtypes.is_inexact(v.aval.dtype) else None
               for t, v in zip(flat_t, tr.graph.inputs)]
         outs, out_ts = autodiff_passes().jvp_inline(tr.graph, flat_p + tr.captured,
                                                     ts + [None] * len(tr.captured))

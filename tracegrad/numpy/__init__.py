@@ -43,6 +43,7 @@ from .reductions import (all, amax, amin, any, any_zero, argmax, argmin, average
 from .contraction import dot, einsum, inner, matmul, matvec, outer, tensordot, vdot, vecdot, vecmat
 from .matrix import diag, diagonal, trace, tril, triu
 from . import linalg  # noqa: F401  (np.linalg on traced arrays)
+from . import fft  # noqa: F401  (np.fft on traced arrays)
 from .linalg import kron
 from .scipy_linalg import install_scipy_linalg
 from .gather import at, compress, extract, _getitem, take, take_along_axis

@@ -167,7 +167,7 @@ def positive(x):
 @_public
 def abs(x):
     x = _as_operand(x)
-    return x if _dt.is_bool(_dtype(x)) else _elementwise("abs", x)
+    return x if _dt.is_bool(_dtype(x)) else _elementwise("abs", x)  # complex: a real |z|
 
 
 absolute = fabs = abs
@@ -181,7 +181,7 @@ def sign(x):
 def _rounding(name, prim):
     def fn(x):
         x = _as_operand(x)
-        if not _dt.is_float(_dtype(x)):
+        if not _dt.is_inexact(_dtype(x)):
             return x  # integers are already whole (NumPy 2 keeps their dtype)
         return _elementwise(prim, x)
     fn.__name__ = name
@@ -194,7 +194,7 @@ floor, ceil = _rounding("floor", "floor"), _rounding("ceil", "ceil")
 @_public
 def rint(x):
     x = _as_operand(x)
-    if not _dt.is_float(_dtype(x)):
+    if not _dt.is_inexact(_dtype(x)):
         return astype(x, _dt.float64)  # np.rint is a float ufunc: integers come back as float64
     return _elementwise("round", x)
 
@@ -202,7 +202,7 @@ def rint(x):
 @_public
 def trunc(x):
     x = _as_operand(x)
-    if not _dt.is_float(_dtype(x)):
+    if not _dt.is_inexact(_dtype(x)):
         return x
     return where(less(x, 0), ceil(x), floor(x))
 

@@ -120,6 +120,7 @@ def _function_table():
             if target is not None:
                 table[target] = _namespace()[alias]
         table.update(_LINALG)  # np.linalg.* (linalg.py)
+        table.update(_FFT)  # np.fft.* (fft.py)
         _FUNCTIONS = table
     return _FUNCTIONS
 
@@ -144,3 +145,4 @@ from .creation import astype  # noqa: E402
 from .manipulation import reshape  # noqa: E402
 from .reductions import cumsum  # noqa: E402
 from .linalg import TABLE as _LINALG  # noqa: E402
+from .fft import TABLE as _FFT  # noqa: E402

@@ -80,7 +80,8 @@ def heaviside(x1, x2):
 
 @_public
 def conjugate(x):
-    return _as_array(x)
+    x = _as_array(x)
+    return lax.conj(x) if _dt.is_complex(_dtype(x)) else x
 
 
 conj = conjugate
@@ -88,22 +89,24 @@ conj = conjugate
 
 @_public
 def real(val):
-    return _as_array(val)
+    val = _as_array(val)
+    return lax.real(val) if _dt.is_complex(_dtype(val)) else val
 
 
 @_public
 def imag(val):
-    return zeros_like(_as_array(val))
+    val = _as_array(val)
+    return lax.imag(val) if _dt.is_complex(_dtype(val)) else zeros_like(val)
 
 
 @_public
 def iscomplexobj(x):
-    return False
+    return _dt.is_complex(_dtype(_as_array(x)))
 
 
 @_public
 def isrealobj(x):
-    return True
+    return not iscomplexobj(x)
 
 
 @_public

@@ -42,10 +42,6 @@ def _as_operand(x):
             _unsupported(f"an array of strings ({x!r})")
     if x is None:
         raise TracegradError("None is not an array operand", src=user_src_with_text(3))
-    if isinstance(x, complex):  # a TypeError, as NumPy and autograd users catch
-        raise DTypeError(f"the complex number {x!r} is not supported: tracegrad traces float32, "
-                         "float64, int32, int64 and bool values; keep the real and imaginary "
-                         "parts as two real arrays", src=user_src_with_text(3))
     if getattr(type(x), "_tg_tensor", False):  # a tg.Tensor in a traced function
         raise UnsupportedOperationError(
             f"a tg.Tensor of shape {tuple(x.shape)} met a traced array (inside tg.jit/tg.grad, "
@@ -92,7 +88,7 @@ def _shape(x):
     return lax.shape_of(x)
 
 
-_WEAK_STANDIN = {"f": 0.0, "i": 0, "b": False}
+_WEAK_STANDIN = {"f": 0.0, "i": 0, "b": False, "c": 0j}
 
 
 def _result_dtype(xs):
@@ -147,7 +143,7 @@ def _float_elementwise(name, *xs):
 
 def _float_operand(x):
     x = _as_operand(x)
-    if _is_scalar(x) or _dt.is_float(_dtype(x)):
+    if _is_scalar(x) or _dt.is_inexact(_dtype(x)):
         return x
     out = astype(x, _dt.float64)
     if isinstance(x, Tracer) and x._weak:

@@ -7,6 +7,8 @@ from . import linalg, linalg_svd  # noqa: F401  (factorisations and solves)
 from .contraction import dot_general_p  # noqa: F401
 from .random import random_bits_p  # noqa: F401  (counter-based random words)
 from .conv import conv_p  # noqa: F401
+from .complex_parts import conj_p, imag_p, real_p  # noqa: F401  (complex values apart)
+from .fft import fft_p  # noqa: F401  (np.fft's transforms)
 from .sort import argsort_p  # noqa: F401
 from .control import cond_p, scan_p, while_p  # noqa: F401
 from .custom import custom_jvp_call_p, custom_vjp_call_p  # noqa: F401

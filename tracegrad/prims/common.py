@@ -22,11 +22,19 @@ def same_dtypes(name: str, avals) -> "dtypes.np.dtype":
 
 
 def check_class(name: str, dtype, allowed: str):
+    # "inexact" and "cnumeric" also take complex (the functions NumPy defines on complex);
+    # "any" is every real dtype, "anyc" every dtype
     ok = {"float": dtypes.is_float(dtype),
+          "inexact": dtypes.is_inexact(dtype),
           "numeric": dtypes.is_float(dtype) or dtypes.is_int(dtype),
+          "cnumeric": not dtypes.is_bool(dtype),
           "bool": dtypes.is_bool(dtype),
           "int": dtypes.is_int(dtype),
-          "any": True}[allowed]
+          "any": not dtypes.is_complex(dtype),
+          "anyc": True}[allowed]
+    if not ok and dtypes.is_complex(dtype):  # NumPy orders or rounds complex values, we do not
+        raise DTypeError(f"{name} does not take complex operands (got {dtype}); apply it to "
+                         "np.real(z), np.imag(z) or np.abs(z)")
     if not ok:
         raise DTypeError(f"{name} needs {allowed} operands, got {dtype}")
 

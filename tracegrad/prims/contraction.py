@@ -10,7 +10,7 @@ from .common import aval, check_class, same_dtypes
 def _dot_rule(a, b, *, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
     dt = same_dtypes("dot_general", (a, b))
-    check_class("dot_general", dt, "numeric")
+    check_class("dot_general", dt, "cnumeric")
     if len(lc) != len(rc) or len(lb) != len(rb):
         raise ShapeError("dot_general: contracting/batch dimension lists differ in length")
     # axes are non-negative: a negative one would pass the size check but not the free-axis

@@ -26,18 +26,20 @@ def T(flags: str, **fields) -> Traits:
 
 # name: (arity, NumPy callable (the reference implementation; the NumPy backend calls it too,
 #        codegen/numpy_lowerings.py), dtype class, scalar meaning or None if nondiff, traits)
+# Classes "cnumeric"/"inexact" also take complex: their partials are holomorphic, so the same
+# table rules are the complex derivatives (conventions: docs/gradients.md, "Complex numbers").
 _TABLE = {
-    "neg": (1, np.negative, "numeric", "-x",
+    "neg": (1, np.negative, "cnumeric", "-x",
             T("out lit")),
-    "add": (2, np.add, "numeric", "x + y",
+    "add": (2, np.add, "cnumeric", "x + y",
             T("out scalar lit")),
-    "sub": (2, np.subtract, "numeric", "x - y",
+    "sub": (2, np.subtract, "cnumeric", "x - y",
             T("out scalar lit")),
-    "mul": (2, np.multiply, "numeric", "x * y",
+    "mul": (2, np.multiply, "cnumeric", "x * y",
             T("out scalar lit mask")),
-    "div": (2, np.true_divide, "float", "x / y",
+    "div": (2, np.true_divide, "inexact", "x / y",
             T("out scalar lit mask")),
-    "pow": (2, np.power, "numeric", "x**y",
+    "pow": (2, np.power, "cnumeric", "x**y",
             T("out scalar mask piecewise")),
     "max": (2, np.maximum, "any", "Max(x, y)",
             T("out scalar lit piecewise")),
@@ -47,7 +49,7 @@ _TABLE = {
             T("out scalar mask piecewise", range="singular")),
     "floor_divide": (2, np.floor_divide, "numeric", None,
                      T("out", range="singular")),
-    "abs": (1, np.abs, "numeric", "Abs(x)",
+    "abs": (1, np.abs, "cnumeric", "Abs(x)",
             T("out lit piecewise")),
     "sign": (1, np.sign, "numeric", None,
              T("out")),
@@ -57,31 +59,31 @@ _TABLE = {
              T("out")),
     "round": (1, np.rint, "float", None,
               T("out")),
-    "exp": (1, np.exp, "float", "exp(x)",
+    "exp": (1, np.exp, "inexact", "exp(x)",
             T("out lit mask", range="exploding")),
-    "exp2": (1, np.exp2, "float", "2**x",
+    "exp2": (1, np.exp2, "inexact", "2**x",
              T("out mask", range="exploding")),
-    "log": (1, np.log, "float", "log(x)",
+    "log": (1, np.log, "inexact", "log(x)",
             T("out lit mask")),
-    "log2": (1, np.log2, "float", "log(x)/log(2)",
+    "log2": (1, np.log2, "inexact", "log(x)/log(2)",
              T("out mask")),
-    "log1p": (1, np.log1p, "float", "log(1 + x)",
+    "log1p": (1, np.log1p, "inexact", "log(1 + x)",
               T("out mask")),
-    "expm1": (1, np.expm1, "float", "exp(x) - 1",
+    "expm1": (1, np.expm1, "inexact", "exp(x) - 1",
               T("out mask", range="exploding")),
-    "sqrt": (1, np.sqrt, "float", "sqrt(x)",
+    "sqrt": (1, np.sqrt, "inexact", "sqrt(x)",
              T("out lit mask")),
-    "sin": (1, np.sin, "float", "sin(x)",
+    "sin": (1, np.sin, "inexact", "sin(x)",
             T("out", bounds=(-1.0, 1.0))),
-    "cos": (1, np.cos, "float", "cos(x)",
+    "cos": (1, np.cos, "inexact", "cos(x)",
             T("out", bounds=(-1.0, 1.0))),
-    "tan": (1, np.tan, "float", "tan(x)",
+    "tan": (1, np.tan, "inexact", "tan(x)",
             T("out mask", range="singular")),
-    "tanh": (1, np.tanh, "float", "tanh(x)",
+    "tanh": (1, np.tanh, "inexact", "tanh(x)",
              T("out", bounds=(-1.0, 1.0))),
-    "sinh": (1, np.sinh, "float", "sinh(x)",
+    "sinh": (1, np.sinh, "inexact", "sinh(x)",
              T("out mask", range="exploding")),
-    "cosh": (1, np.cosh, "float", "cosh(x)",
+    "cosh": (1, np.cosh, "inexact", "cosh(x)",
              T("out mask", range="exploding")),
     "arcsin": (1, np.arcsin, "float", "asin(x)",
                T("out mask", range="singular")),
@@ -133,9 +135,9 @@ _TABLE = {
            T("out scalar lit", range="unit")),
     "ge": (2, np.greater_equal, "any", None,
            T("out scalar lit", range="unit")),
-    "eq": (2, np.equal, "any", None,
+    "eq": (2, np.equal, "anyc", None,
            T("out scalar lit", range="unit")),
-    "ne": (2, np.not_equal, "any", None,
+    "ne": (2, np.not_equal, "anyc", None,
            T("out scalar lit", range="unit")),
     "and": (2, np.logical_and, "bool", None,
             T("out scalar lit", range="unit")),
@@ -156,6 +158,8 @@ def _make_rule(name: str, arity: int, klass: str, bool_out: bool):
         shape = same_shapes(name, avals)
         dt = same_dtypes(name, avals)
         check_class(name, dt, klass)
+        if name == "abs":  # |z| of a complex value is real (float32 from complex64)
+            dt = dtypes.real_dtype(dt)
         return [aval(shape, dtypes.bool_ if bool_out else dt)]
     return rule
 
@@ -189,7 +193,12 @@ ELEMENTWISE["where"] = select_p
 
 
 def _convert_rule(x, *, new_dtype):
-    return [aval(x.shape, dtypes.canonical(new_dtype))]
+    dt = dtypes.canonical(new_dtype)
+    if dtypes.is_complex(x.dtype) and not dtypes.is_complex(dt):
+        # NumPy's astype drops the imaginary part with a ComplexWarning: say which part
+        raise DTypeError(f"convert: {x.dtype} to {dt} would drop the imaginary part; take "
+                         "np.real(z) (or np.abs(z)) first")
+    return [aval(x.shape, dt)]
 
 
 def _convert_impl(x, *, new_dtype):
@@ -289,8 +298,35 @@ def _elementwise_rules(prim, exprs):
     return jvp, vjp
 
 
+def _complex_abs_rules(jvp, vjp):
+    """abs's table rules for real operands; for complex z, d|z| = Re(conj(z) dz) / |z|, so the
+    cotangent is ct * conj(z) / |z| (0 at z = 0, as hypot's): docs/gradients.md."""
+    def unit_conj(z, out):
+        zero = ops.eq(out, 0)
+        d = ops.convert(ops.select(zero, 1.0, out), ops.dtype_of(z))
+        return zero, ops.div(ops.conj(z), d)
+
+    def cjvp(primals, tangents, outs, **params):
+        (z,), (t,) = primals, tangents
+        if t is None or not ops.is_complex(z):
+            return jvp(primals, tangents, outs, **params)
+        zero, u = unit_conj(z, outs[0])
+        return [ops.select(zero, 0.0, ops.real(ops.mul(u, t)))]
+
+    def cvjp(cts, primals, outs, **params):
+        (z,) = primals
+        if not ops.is_complex(z):
+            return vjp(cts, primals, outs, **params)
+        zero, u = unit_conj(z, outs[0])
+        ct = ops.convert(cts[0], ops.dtype_of(z))
+        return [ops.select(zero, 0.0, ops.mul(ct, u))]
+    return cjvp, cvjp
+
+
 for _name, _exprs in PARTIALS.items():
     _jvp, _vjp = _elementwise_rules(ELEMENTWISE[_name], _exprs)
+    if _name == "abs":
+        _jvp, _vjp = _complex_abs_rules(_jvp, _vjp)
     defjvp(ELEMENTWISE[_name], _jvp)
     defvjp(ELEMENTWISE[_name], _vjp)
 
@@ -316,15 +352,18 @@ defvjp(select_p, _select_vjp)
 
 def _convert_jvp(primals, tangents, outs, *, new_dtype):
     (t,) = tangents
-    if t is None or not ops.is_float(outs[0]) or not ops.is_float(primals[0]):
+    if t is None or not ops.is_inexact(outs[0]) or not ops.is_inexact(primals[0]):
         return [None]
     return [ops.convert(t, new_dtype)]
 
 
 def _convert_vjp(cts, primals, outs, *, new_dtype):
     (ct,) = cts
-    if not ops.is_float(primals[0]) or not ops.is_float(outs[0]):
+    if not ops.is_inexact(primals[0]) or not ops.is_inexact(outs[0]):
         return [None]
+    if ops.is_float(primals[0]) and not ops.is_float(outs[0]):
+        from .complex_parts import real_p  # real -> complex: Re(ct * t) = Re(ct) * t
+        ct = real_p.bind(ct)
     return [ops.convert(ct, ops.dtype_of(primals[0]))]
 
 

@@ -128,3 +128,6 @@ from .special_np import (digamma, erfc, erfcx, erfinv, gamma, gammaln, i0,  # no
 
 
 from . import linalg_np as linalg  # noqa: E402  (rt.linalg.<fn>: the linalg primitives)
+
+
+from .complex_np import imag, real  # noqa: E402,F401  (rt.real, rt.imag: new arrays)

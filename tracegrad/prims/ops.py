@@ -26,7 +26,7 @@ from .sources import iota_p
 from .structural import (broadcast_in_dim_p, concatenate_p, gather_p, pad_p, reshape_p, rev_p,
                          scatter_add_p, slice_p, transpose_p)
 
-_PY_SCALARS = (bool, int, float)
+_PY_SCALARS = (bool, int, float, complex)
 
 
 def is_python_scalar(x) -> bool:
@@ -51,6 +51,15 @@ def shape_of(x) -> tuple[int, ...]:
 
 def is_float(x) -> bool:
     return dtypes.is_float(dtype_of(x))
+
+
+def is_complex(x) -> bool:
+    return dtypes.is_complex(dtype_of(x))
+
+
+def is_inexact(x) -> bool:
+    """Float or complex: a value that carries tangents and cotangents."""
+    return dtypes.is_inexact(dtype_of(x))
 
 
 def _operands(xs):
@@ -98,6 +107,24 @@ for _prim in list(ELEMENTWISE.values()):
     ELEMENTWISE_OPS[_py] = globals()[_py] = _elementwise_op(_prim, _py)
 
 
+from .complex_parts import conj_p, imag_p, real_p  # noqa: E402
+
+
+def real(x):
+    """Real part (float32 from complex64)."""
+    return real_p.bind(x)
+
+
+def imag(x):
+    """Imaginary part (float32 from complex64)."""
+    return imag_p.bind(x)
+
+
+def conj(x):
+    """Complex conjugate."""
+    return conj_p.bind(x)
+
+
 def select(pred, on_true, on_false):
     a, b = _operands((on_true, on_false))
     return select_p.bind(pred, a, b)
@@ -108,7 +135,13 @@ def convert(x, dtype):
     if dtype_of(x) == dtype:
         return x
     if is_python_scalar(x):
-        return make_lit(x, dtype)
+        return make_lit(x.real if isinstance(x, complex) and not dtypes.is_complex(dtype) else x,
+                        dtype)
+    if dtypes.is_complex(dtype_of(x)) and not dtypes.is_complex(dtype):
+        from .complex_parts import real_p  # NumPy's astype keeps the real part
+        x = real_p.bind(x)
+        if dtype_of(x) == dtype:
+            return x
     return convert_p.bind(x, new_dtype=str(dtype))
 
 

@@ -30,14 +30,14 @@ def _reduction(name, np_name, klass, traits, linear=False):
         linear_args=(0,) if linear else (), traits=traits)
 
 
-reduce_sum_p = _reduction("reduce_sum", "sum", "numeric",
+reduce_sum_p = _reduction("reduce_sum", "sum", "cnumeric",
                           Traits(reduction=True, epilogue=True), linear=True)
 reduce_max_p = _reduction("reduce_max", "max", "any",
                           Traits(reduction=True, epilogue=True, range="hull"))
 reduce_min_p = _reduction("reduce_min", "min", "any",
                           Traits(reduction=True, epilogue=True, range="hull"))
 # a product of finite values can overflow anywhere: its partials are treated as singular
-reduce_prod_p = _reduction("reduce_prod", "prod", "numeric",
+reduce_prod_p = _reduction("reduce_prod", "prod", "cnumeric",
                            Traits(reduction=True, range="singular"))
 
 
@@ -69,7 +69,7 @@ argmin_p = Primitive(
 def _cumsum_rule(x, *, axis, reverse):
     if not 0 <= axis < x.ndim:
         raise ShapeError(f"cumsum: axis {axis} out of range for {x.shape}")
-    check_class("cumsum", x.dtype, "numeric")
+    check_class("cumsum", x.dtype, "cnumeric")
     return [x]
 
 

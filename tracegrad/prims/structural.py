@@ -157,7 +157,7 @@ def _scatter_add_rule(x, indices, updates):
     expect = _check_indices("scatter_add", x, indices)
     if tuple(updates.shape) != expect:
         raise ShapeError(f"scatter_add: updates {updates.shape} should be {expect}")
-    check_class("scatter_add", same_dtypes("scatter_add", (x, updates)), "numeric")
+    check_class("scatter_add", same_dtypes("scatter_add", (x, updates)), "cnumeric")
     return [x]
 
 
