@@ -67,11 +67,12 @@ def _numpy_sections() -> list[tuple[str, list[str]]]:
     functions = [dispatch._numpy_name(f) for f in dispatch._function_table()
                  if not isinstance(f, np.ufunc)]
     linalg = [n for n in functions if n.startswith("np.linalg.")]
-    plain = [n for n in functions if not n.startswith("np.linalg.")]
+    fft = [n for n in functions if n.startswith("np.fft.")]
+    plain = [n for n in functions if not n.startswith(("np.linalg.", "np.fft."))]
     # np.array & co. never reach NumPy's protocols: the names wrapped while tracing
     wrapped = _optional("tracegrad.numpy.intercept", "WRAPPERS") or {}
     return [("NumPy ufuncs", ufuncs), ("Ufunc methods", methods), ("NumPy functions", plain),
-            ("np.linalg", linalg),
+            ("np.linalg", linalg), ("np.fft", fft),
             ("Arrays built from traced values (lists and tuples holding them included)",
              [f"np.{n}" for n in wrapped])]
 
