@@ -8,7 +8,7 @@ optimised, compiled and batched again (nested vmap).
 """
 from __future__ import annotations
 
-from tracegrad.errors import TracegradError
+from tracegrad.errors import TracedIndexError, TracegradError
 from tracegrad.ir import Graph, Lit
 from tracegrad.primitive import BATCH_RULES, install_graph_transforms
 from tracegrad.prims.batching import with_batch
@@ -45,8 +45,8 @@ def batch_inline(graph: Graph, args: list, batched: list, size: int) -> tuple[li
                                         "rule", src=eqn.src)
                 try:
                     outs = rule(list(vals), list(flags), size, **eqn.params)
-                except BatchingError:
-                    raise
+                except (BatchingError, TracedIndexError):  # (an index out of range met by
+                    raise                                  # an eager vmap: NumPy's IndexError)
                 except TracegradError as exc:
                     raise BatchingError(f"vmap: batching {eqn.prim.name!r} failed: {exc}",
                                         src=eqn.src) from exc

@@ -304,3 +304,18 @@ def test_loop_bodies_share_the_modules_site_lists():
         f(np.stack([np.eye(2), -np.eye(2)]), np.array([1]))
     with pytest.raises(TracedIndexError, match="index 2 is out of bounds"):
         f(good, np.array([2]))
+
+
+def _loss(x, i):
+    return np.sum(x[i] ** 2)
+
+
+def test_eager_transforms_raise_index_error_naming_the_line():
+    """Without jit: tg.grad runs its graph through the interpreter, tg.vmap binds the batched
+    gather eagerly; both raise the IndexError (vmap wrapped it in a BatchingError, a
+    ValueError), naming the line of the indexing."""
+    with pytest.raises(TracedIndexError, match=rf"index 5 .*\n.*{HERE}:{_line_of(_loss) + 1}"):
+        tg.grad(_loss)(X, np.array([5]))
+    with pytest.raises(TracedIndexError, match=rf"index 5 .* size 3 .*\n.*{HERE}:"
+                                               rf"{_line_of(_getitem) + 1}"):
+        tg.vmap(_getitem)(X, np.array([0, 1, 5, 2]))

@@ -170,7 +170,7 @@ def bind(prim, *args, _src: str | None = None, _ctx: TraceContext | None = None,
         try:
             out = prim.impl(*vals, **params)
         except TracegradError as exc:  # a run-time check (an index's bounds): name the line
-            raise exc.with_src(_src)
+            raise exc.with_src(_src or (_SRC_OVERRIDE[-1] if _SRC_OVERRIDE else None))
         if prim.multiple_results:
             avals = prim.abstract_eval([_aval_of(v) for v in vals], **params)
             return [np.asarray(o, dtype=av.dtype) for o, av in zip(out, avals)]
