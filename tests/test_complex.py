@@ -253,3 +253,23 @@ def test_auto_backend_runs_complex_programs_on_numpy():
     x = np.linspace(0, 1, 5)
     np.testing.assert_allclose(f(x), np.abs(np.exp(1j * x) + 1.0), rtol=1e-12)
     assert f.lower(x).stats["backend"] == "numpy"
+
+
+def test_check_grads_sees_complex_outputs_and_arguments():
+    """check_grads once gave complex outputs no cotangent (u = None), so any complex rule passed
+    unchecked; a wrong rule (the conjugate of the right cotangent) must now fail, in either
+    the output or the argument."""
+    from tracegrad.testing import GradientCheckError
+
+    @tg.custom_vjp
+    def double(z):
+        return z * 2.0
+
+    double.defvjp(lambda z: (z * 2.0, None), lambda res, g: (np.conj(g) * 2.0,))  # wrong
+    x = np.array([0.5, -1.0])
+    with pytest.raises(GradientCheckError):
+        check_grads(lambda x: double(x * (1 + 2j)), (x,), modes=("rev",))
+    with pytest.raises(GradientCheckError):
+        check_grads(lambda z: np.imag(double(z)), (Z,), modes=("rev",))
+    check_grads(lambda x: np.fft.fft(x * (1 + 2j)) * 2.0, (x,), order=2)  # the right rules pass
+    check_grads(lambda z: np.exp(z) * np.abs(z), (Z,), order=2)

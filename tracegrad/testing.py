@@ -3,7 +3,9 @@ against each other and against NumPy eager.
 
 ``check_grads`` evaluates in float64 with Richardson-extrapolated central differences (error
 O(h**4)), so tolerances can be tight; on failure it names the worst element, its absolute and
-relative error and the tolerance used.
+relative error and the tolerance used. Complex arguments are perturbed in their real and their
+imaginary direction, and complex outputs are projected by ``Re(u * out)`` with a complex ``u``
+(the convention of docs/gradients.md), so neither is skipped.
 """
 from __future__ import annotations
 
@@ -20,14 +22,17 @@ class GradientCheckError(AssertionError):
 
 def _float_leaf_positions(args):
     leaves, tree = tree_flatten(tuple(args))
-    pos = [i for i, x in enumerate(leaves) if np.asarray(x).dtype.kind == "f"]
+    pos = [i for i, x in enumerate(leaves) if np.asarray(x).dtype.kind in "fc"]
     return leaves, tree, pos
+
+
+_WIDE = {"f": np.float64, "c": np.complex128}
 
 
 def _to_f64(args):
     leaves, tree = tree_flatten(tuple(args))
-    out = [np.array(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else x
-           for x in leaves]
+    out = [np.array(x, dtype=_WIDE[np.asarray(x).dtype.kind])
+           if np.asarray(x).dtype.kind in _WIDE else x for x in leaves]
     return tree_unflatten(tree, out)
 
 
@@ -39,8 +44,13 @@ def _project(fn, u_leaves):
         out_leaves, _ = tree_flatten(fn(*args))
         total = 0.0
         for o, u in zip(out_leaves, u_leaves):
-            if u is not None:
-                total = tnp.add(total, tnp.sum(tnp.multiply(tnp.astype(o, np.float64), u)))
+            if u is None:
+                continue
+            if np.iscomplexobj(u):  # a complex output: the real loss Re(u * out)
+                term = tnp.real(tnp.sum(tnp.multiply(tnp.astype(o, np.complex128), u)))
+            else:
+                term = tnp.sum(tnp.multiply(tnp.astype(o, np.float64), u))
+            total = tnp.add(total, term)
         return total
     return scalar
 
@@ -50,14 +60,16 @@ def _random_cotangent(fn, args, rng):
     us = []
     for o in out_leaves:
         o = np.asarray(o)
-        us.append(rng.standard_normal(o.shape) if o.dtype.kind == "f" else None)
+        us.append(rng.standard_normal(o.shape) if o.dtype.kind == "f" else
+                  rng.standard_normal(o.shape) + 1j * rng.standard_normal(o.shape)
+                  if o.dtype.kind == "c" else None)
     return us
 
 
-def _numeric_partial(scalar_fn, leaves, tree, leaf, index, h):
+def _numeric_partial(scalar_fn, leaves, tree, leaf, index, h, direction=1.0):
     def at(delta):
         shifted = [np.array(x, copy=True) if i == leaf else x for i, x in enumerate(leaves)]
-        shifted[leaf][index] += delta
+        shifted[leaf][index] += delta * direction  # direction 1j: a complex leaf's imaginary part
         return float(scalar_fn(*tree_unflatten(tree, shifted)))
 
     def central(step):
@@ -97,7 +109,7 @@ def check_grads(fn, args, order: int = 1, modes=("rev", "fwd"), rtol: float | No
     args = _to_f64(args)
     leaves, tree, pos = _float_leaf_positions(args)
     if not pos:
-        raise TracegradError("check_grads: no float arguments to differentiate")
+        raise TracegradError("check_grads: no float or complex arguments to differentiate")
     u = _random_cotangent(fn, args, rng)
     scalar = _project(fn, u)
     # one compiled forward-mode function, reused for every basis tangent
@@ -107,7 +119,7 @@ def check_grads(fn, args, order: int = 1, modes=("rev", "fwd"), rtol: float | No
     # analytic derivatives of the scalar projection, per mode, as flat leaf lists
     analytic = {}
     float_args = [i for i, a in enumerate(args)
-                  if any(np.asarray(x).dtype.kind == "f" for x in tree_flatten(a)[0])]
+                  if any(np.asarray(x).dtype.kind in "fc" for x in tree_flatten(a)[0])]
     if "rev" in modes:
         g = grad(scalar, argnums=tuple(float_args))(*args)
         analytic["rev"] = _leaves_for(g, float_args, args)
@@ -118,17 +130,19 @@ def check_grads(fn, args, order: int = 1, modes=("rev", "fwd"), rtol: float | No
         if len(idxs) > max_elements:
             pick = rng.choice(len(idxs), max_elements, replace=False)
             idxs = [idxs[i] for i in sorted(pick)]
-        for idx in idxs:
-            num = _numeric_partial(scalar, leaves, tree, leaf, idx, eps * max(1.0, abs(x[idx])))
+        directions = (1.0, 1j) if x.dtype.kind == "c" else (1.0,)
+        for idx, direction in ((i, d) for i in idxs for d in directions):
+            num = _numeric_partial(scalar, leaves, tree, leaf, idx, eps * max(1.0, abs(x[idx])),
+                                   direction)
             for mode in modes:
-                if mode == "rev":
-                    val = float(np.asarray(analytic["rev"][leaf])[idx])
+                if mode == "rev":  # a complex gradient is dL/dx - i dL/dy
+                    g = complex(np.asarray(analytic["rev"][leaf])[idx])
+                    val = g.real if direction == 1.0 else -g.imag
                 else:
-                    tangent_leaves = [np.zeros_like(np.asarray(v), dtype=np.float64)
-                                      if np.asarray(v).dtype.kind == "f" else
-                                      np.zeros(np.shape(v), np.float64)
+                    tangent_leaves = [np.zeros(np.shape(v), _WIDE.get(np.asarray(v).dtype.kind,
+                                                                       np.float64))
                                       for v in leaves]
-                    tangent_leaves[leaf][idx] = 1.0
+                    tangent_leaves[leaf][idx] = direction
                     val = float(jvp_scalar(tuple(args), tree_unflatten(tree, tangent_leaves)))
                 err = abs(val - num)
                 tol = atol + rtol * abs(num)
