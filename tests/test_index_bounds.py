@@ -319,3 +319,38 @@ def test_eager_transforms_raise_index_error_naming_the_line():
     with pytest.raises(TracedIndexError, match=rf"index 5 .* size 3 .*\n.*{HERE}:"
                                                rf"{_line_of(_getitem) + 1}"):
         tg.vmap(_getitem)(X, np.array([0, 1, 5, 2]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("mode", ["clip", "wrap", "raise"])
+def test_take_modes_follow_numpy(backend, mode):
+    """np.take's clip and wrap modes map indices into range before the gather: they never
+    raise; mode='raise' (the default) does, as NumPy's."""
+    x, i = np.arange(4.0), np.array([-7, 5, 2, -1])
+    f = tg.jit(lambda x, i: np.take(x, i, mode=mode), backend=backend)
+    if mode == "raise":
+        with pytest.raises(IndexError, match="index -7 is out of bounds"):
+            f(x, i)
+    else:
+        np.testing.assert_array_equal(f(x, i), np.take(x, i, mode=mode))
+
+
+def _two_gathers(x, i, j):
+    a = x[i]
+    b = x[j]
+    return a + b
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_equal_gathers_at_two_lines_name_their_own_line(backend):
+    """On C the two gathers are one kernel text (dedupe.py defines it once; the site is a
+    parameter of the call): the error still names the line of the gather that failed."""
+    f = tg.jit(_two_gathers, backend=backend)
+    line = _line_of(_two_gathers)
+    with pytest.raises(TracedIndexError, match=rf"index 9 .*\n.*{HERE}:{line + 2}\b"):
+        f(X, np.array([0, 1]), np.array([2, 9]))
+    with pytest.raises(TracedIndexError, match=rf"index -9 .*\n.*{HERE}:{line + 1}\b"):
+        f(X, np.array([-9, 1]), np.array([2, 9]))
+    if backend == "c":
+        src = f.lower(X, np.array([0, 1]), np.array([2, 3])).executable.source
+        assert src.count("tg_ix_fail(site") == 1, "the two gathers' kernels were not merged"
