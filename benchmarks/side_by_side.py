@@ -1,4 +1,5 @@
-"""``python -m benchmarks.side_by_side [--quick] [--rounds 5] [--threads 1,default] [--only W3]``
+"""``python -m benchmarks.side_by_side [--quick] [--rounds 5] [--threads 1,default] [--only W3]
+[--clock wall|cpu]``
 
 W1-W6 forward+gradient (W6: the HVP) for NumPy eager with a hand-written backward, tracegrad's
 C and NumPy backends, JAX ``jit`` and PyTorch eager (when installed), in one process per thread
@@ -24,17 +25,20 @@ import numpy as np
 ONE_THREAD = {"TRACEGRAD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MKL_NUM_THREADS": "1",
               "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
-SYSTEMS = ("eager", "tg-c", "tg-numpy", "jax", "torch")
+# cpu: the process's CPU seconds (every thread), steady under other jobs' load where wall time
+# swings 5x; meaningful for one thread (with several it adds the threads up)
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+SYSTEMS = ("eager", "tg-c", "tg-c-no-rows", "tg-numpy", "jax", "torch")
 
 
-def _time(fn, args, min_s: float, small: bool) -> float:
+def _time(fn, args, min_s: float, small: bool, clock=time.perf_counter) -> float:
     inner = 200 if small else 1
     times, t_end = [], time.perf_counter() + min_s
     while len(times) < 5 or time.perf_counter() < t_end:
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(inner):
             fn(*args)
-        times.append((time.perf_counter() - t0) / inner)
+        times.append((clock() - t0) / inner)
     return statistics.median(times)
 
 
@@ -46,6 +50,8 @@ def _systems(w: str, wargs):
     out = {"eager": (EAGER[w][0], wargs)}
     for b in ("c", "numpy"):
         out[f"tg-{b}"] = (build(b)[w][0], wargs)
+    if w in ("W3", "W4"):  # the row kernels' effect, in the same run
+        out["tg-c-no-rows"] = (_without_fuse_rows(build("c")[w][0]), wargs)
     for name, make in (("jax", peers.make_jax), ("torch", peers.make_torch)):
         try:
             made = make(w, wargs)
@@ -58,7 +64,23 @@ def _systems(w: str, wargs):
     return out
 
 
-def worker(only, rounds: int, quick: bool) -> dict:
+def _without_fuse_rows(fn):
+    """``fn`` called with the fuse-rows pass disabled (the option is part of the program's
+    key, read at each call: set around every call)."""
+    def run(*a):
+        old = os.environ.get("TRACEGRAD_DISABLE_PASSES")
+        os.environ["TRACEGRAD_DISABLE_PASSES"] = "fuse-rows"
+        try:
+            return fn(*a)
+        finally:
+            if old is None:
+                del os.environ["TRACEGRAD_DISABLE_PASSES"]
+            else:
+                os.environ["TRACEGRAD_DISABLE_PASSES"] = old
+    return run
+
+
+def worker(only, rounds: int, quick: bool, clock: str = "wall") -> dict:
     if os.environ.get("TRACEGRAD_NUM_THREADS") == "1":
         try:
             import torch
@@ -78,7 +100,7 @@ def worker(only, rounds: int, quick: bool) -> dict:
         per = {s: [] for s in systems}
         for _ in range(rounds):
             for s, (fn, a) in systems.items():
-                per[s].append(_time(fn, a, 0.05 if quick else 0.3, w == "W5"))
+                per[s].append(_time(fn, a, 0.05 if quick else 0.3, w == "W5", CLOCKS[clock]))
         row = {}
         for s, ts in per.items():
             ratios = [e / t for e, t in zip(per["eager"], ts)]
@@ -113,25 +135,27 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="W1,W2,W3,W4,W5,W6")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", default="")
+    ap.add_argument("--clock", default="wall", choices=sorted(CLOCKS),
+                    help="wall, or cpu (process CPU time: for --threads 1 on a loaded machine)")
     a = ap.parse_args(argv)
     only = [w for w in a.only.split(",") if w]
     if a.worker:
-        print(json.dumps(worker(only, a.rounds, a.quick)))
+        print(json.dumps(worker(only, a.rounds, a.quick, a.clock)))
         return 0
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     everything = {}
     for mode in a.threads.split(","):
         env = dict(os.environ, **(ONE_THREAD if mode == "1" else {}))
         cmd = [sys.executable, "-m", "benchmarks.side_by_side", "--worker", "--only", a.only,
-               "--rounds", str(a.rounds)] + (["--quick"] if a.quick else [])
+               "--rounds", str(a.rounds), "--clock", a.clock] + (["--quick"] if a.quick else [])
         out = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True)
         if out.returncode:
             print(out.stderr[-2000:], file=sys.stderr)
             return 1
         res = json.loads(out.stdout.strip().splitlines()[-1])
         everything[mode] = res
-        print(table(res, f"threads: {mode} (median ms; speed-up over NumPy eager, median over "
-                         f"{a.rounds} rounds)"))
+        print(table(res, f"threads: {mode} ({a.clock} clock, median ms; speed-up over NumPy "
+                         f"eager, median over {a.rounds} rounds)"))
         print()
     if a.json:
         with open(a.json, "w") as f:
