@@ -354,3 +354,89 @@ def test_equal_gathers_at_two_lines_name_their_own_line(backend):
     if backend == "c":
         src = f.lower(X, np.array([0, 1]), np.array([2, 3])).executable.source
         assert src.count("tg_ix_fail(site") == 1, "the two gathers' kernels were not merged"
+
+
+# --- a fuzzer strategy: random indexing programs with indices drawn across the bounds ---------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FORMS = ("getitem", "axis1", "take", "along", "two", "at_add", "grad")
+
+
+@st.composite
+def _index_programs(draw):
+    """(form, x, index arrays): x of 1-3 axes of 0..4 elements, indices drawn from
+    [-n - 2, n + 1] so about a third of the programs hold one out of range."""
+    form = draw(st.sampled_from(_FORMS))
+    ndim = draw(st.integers(2 if form in ("axis1", "two") else 1, 3))
+    shape = tuple(draw(st.lists(st.integers(0, 4), min_size=ndim, max_size=ndim)))
+    seed = draw(st.integers(0, 2 ** 16))
+    rng = np.random.default_rng(seed)
+    dt = draw(st.sampled_from([np.int32, np.int64]))
+    m = draw(st.integers(0, 4))
+
+    def idx(n, ishape):
+        return rng.integers(-n - 2, n + 2, ishape).astype(dt)
+    x = rng.standard_normal(shape)
+    if form == "along":
+        ax = draw(st.integers(0, ndim - 1))
+        ishape = shape[:ax] + (m,) + shape[ax + 1:]
+        return form, ax, x, (idx(shape[ax], ishape),)
+    if form == "take":
+        ax = draw(st.integers(0, ndim - 1))
+        return form, ax, x, (idx(shape[ax], (m,)),)
+    if form == "axis1":
+        return form, 1, x, (idx(shape[1], (m,)),)
+    if form == "two":
+        return form, 0, x, (idx(shape[0], (m,)), idx(shape[1], (m,)))
+    return form, 0, x, (idx(shape[0], (m,)),)
+
+
+def _program(form, ax):
+    if form in ("getitem", "at_add", "grad"):
+        return {"getitem": lambda x, i: x[i], "at_add": lambda x, i: x.at[i].add(1.0),
+                "grad": lambda x, i: tg.grad(lambda x: np.sum(x[i] ** 2))(x)}[form]
+    if form == "axis1":
+        return lambda x, i: x[:, i]
+    if form == "two":
+        return lambda x, i, j: x[i, j]
+    if form == "take":
+        return lambda x, i: np.take(x, i, axis=ax)
+    return lambda x, i: np.take_along_axis(x, i, axis=ax)
+
+
+def _numpy_reference(form, ax, x, idx):
+    if form == "at_add":
+        out = x.copy()
+        np.add.at(out, idx[0], 1.0)
+        return out
+    if form == "grad":
+        out = np.zeros_like(x)
+        np.add.at(out, idx[0], 2 * x[idx[0]])
+        return out
+    return _program(form, ax)(x, *idx)
+
+
+def _outcome(fn, *args):
+    try:
+        return "ok", np.asarray(fn(*args))
+    except IndexError as exc:
+        return "IndexError", str(exc).split("\n")[0]
+
+
+@needs_c
+@settings(max_examples=25, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(_index_programs())
+def test_fuzz_indexing_across_the_bounds(prog):
+    """Eager NumPy, the NumPy backend and C agree: all raise IndexError (the two backends
+    naming the same index) or all return the same values."""
+    form, ax, x, idx = prog
+    ref = _outcome(_numpy_reference, form, ax, x, idx)
+    got = [_outcome(tg.jit(_program(form, ax), backend=b), x, *idx) for b in ("numpy", "c")]
+    for kind, value in got:
+        assert kind == ref[0], (form, ax, x.shape, idx, ref, got)
+        if kind == "ok":
+            np.testing.assert_allclose(value, ref[1], rtol=1e-12, atol=1e-12)
+    if ref[0] == "IndexError":
+        assert got[0][1] == got[1][1], got
