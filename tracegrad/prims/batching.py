@@ -12,19 +12,37 @@ its declaration (``defbatch``); the ones here are the building blocks:
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..ir import Lit
-from ..primitive import Primitive
+from ..primitive import Primitive, current_trace
+from ..tracer import Tracer
 from . import ops
+
+# the constfold pass's MAX_FOLD_ELEMENTS (passes/constfold.py; prims may not import passes)
+MAX_EAGER_BROADCAST = 1 << 16
 
 
 def with_batch(x, batched: bool, size: int):
-    """``x`` carrying the batch along axis 0: broadcast when it is shared."""
+    """``x`` carrying the batch along axis 0: broadcast when it is shared.
+
+    A shared *concrete* array (a constant of the mapped function, run eagerly by the pass) whose
+    broadcast would exceed ``MAX_EAGER_BROADCAST`` elements is broadcast by an equation recorded
+    in the current trace, as ``ops.full`` does for a literal: evaluated eagerly it became a
+    ``size``-times larger constant, so compile time and program size grew with the number of
+    examples (vmap of jacfwd over 31,843 examples: 18 s). Smaller ones are still evaluated, as
+    the constfold pass would fold them."""
     if batched:
         return x
     shape = ops.shape_of(x)
     if isinstance(x, Lit):
         return ops.full((size,) + shape, x.value, x.aval.dtype)
-    return ops.broadcast_in_dim(x, (size,) + shape, tuple(range(1, len(shape) + 1)))
+    dims = tuple(range(1, len(shape) + 1))
+    if not isinstance(x, Tracer) and current_trace() is not None and \
+            size * int(np.prod(shape)) > MAX_EAGER_BROADCAST:
+        return ops.broadcast_in_dim_p.bind(x, shape=(size,) + shape,
+                                           broadcast_dimensions=dims, _ctx=current_trace())
+    return ops.broadcast_in_dim(x, (size,) + shape, dims)
 
 
 def shift_axes(axes, by: int = 1) -> tuple:
