@@ -52,9 +52,9 @@ def _tracegrad(ev, function, inp, backend, reps):
     program = ev.program(function, backend, static)
     result = program(*arrays)
     first = time.perf_counter() - t0
-    ok, err = validate(ev, function, inp, ev.post(function, result))
+    ok, err = validate(ev, function, inp, ev.post(function, result, inp))
     median = _median_ms(program, arrays, reps) if reps else float("nan")
-    return {"first": first, "ms": median, "ok": ok, "err": err, "out": ev.post(function, result)}
+    return {"first": first, "ms": median, "ok": ok, "err": err, "out": ev.post(function, result, inp)}
 
 
 def _peer(table, ev, function, inp, reps):
@@ -66,7 +66,7 @@ def _peer(table, ev, function, inp, reps):
     t0 = time.perf_counter()
     result = call(*prepared)
     first = time.perf_counter() - t0
-    ok, err = validate(ev, function, inp, ev.post(function, to_numpy(result)))
+    ok, err = validate(ev, function, inp, ev.post(function, to_numpy(result), inp))
     median = _median_ms(call, prepared, reps) if reps else float("nan")
     return {"first": first, "ms": median, "ok": ok, "err": err}
 

@@ -77,7 +77,7 @@ def _build(grad):
     return build
 
 
-def _post(function, result):
+def _post(function, result, inp):
     if function == "objective":
         return tolist(result)
     return {key: tolist(v) for key, v in zip(("alpha", "mu", "q", "l"), result)}

@@ -117,7 +117,7 @@ LSTM = Eval(
     name="lstm",
     functions={"objective": Function("objective", _build(False)),
                "jacobian": Function("gradient", _build(True))},
-    prepare=_prepare, post=lambda f, r: tolist(r), generate=_generate,
+    prepare=_prepare, post=lambda f, r, i: tolist(r), generate=_generate,
     sizes=sorted([(l, c) for l in (2, 4, 6) for c in (1024, 4096, 8192)],
                  key=lambda v: v[0] * v[1]),
     quick_sizes=[(1, 4), (2, 6)], bench_sizes=[(2, 1024), (4, 4096), (6, 8192)],

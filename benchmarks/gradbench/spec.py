@@ -25,7 +25,7 @@ class Eval:
     name: str
     functions: dict[str, Function]
     prepare: Callable[[dict], tuple[tuple, tuple]]      # input -> (arrays, static ints)
-    post: Callable[[str, Any], Any]                      # (function, result) -> JSON value
+    post: Callable[[str, Any, dict], Any]               # (function, result, input) -> JSON
     generate: Callable[[Any, int], dict]                # (size, seed) -> protocol input
     sizes: list                                          # GradBench's default sizes
     quick_sizes: list                                    # tiny sizes for the smoke test
@@ -46,7 +46,7 @@ class Eval:
     def run(self, function: str, input: dict, backend: str = "c") -> Any:
         """The JSON answer tracegrad gives to ``function`` at ``input`` (one call)."""
         arrays, static = self.prepare(input)
-        return self.post(function, self.program(function, backend, static)(*arrays))
+        return self.post(function, self.program(function, backend, static)(*arrays), input)
 
 
 def tolist(x) -> Any:

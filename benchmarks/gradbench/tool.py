@@ -44,7 +44,7 @@ def _evaluate(ev, message: dict, backend: str) -> dict:
         took = time.perf_counter_ns() - start
         timings.append({"name": "evaluate", "nanoseconds": took})
         runs, elapsed = runs + 1, elapsed + took
-    return {"success": True, "output": ev.post(function, result), "timings": timings}
+    return {"success": True, "output": ev.post(function, result, inp), "timings": timings}
 
 
 def respond(message: dict, backend: str = "c") -> dict:
