@@ -9,7 +9,8 @@ each reading the row from cache. An E value needed in a later loop is recomputed
 chain costs at most a store and a load (passes/fuse_rows.op_weight), else stored in a row buffer
 (C elements per thread) by its own loop. Column sums and full sums accumulate per thread (in
 double for floats, like every reduction here) and are added in thread order after the rows;
-the team is the fixed TG_TEAM size, so a result is the same at every call.
+the team is then the fixed TG_TEAM size, so a result is the same at every call. Without such
+sums the rows are independent and the team is sized by the CPUs free at the call.
 """
 from __future__ import annotations
 
@@ -228,8 +229,10 @@ class RowKernel:
         if R * C >= POLL_MIN_ELEMENTS:
             fn.append("    TG_POLL_DECL")
         fn.append("    int nparts = 1; (void)nparts;")
-        if team >= 2:
-            fn.append(f"    TG_PARALLEL_REGION_N({team})")
+        if team >= 2 and any(kind != "row" for kind, _, _ in self.reds):
+            fn.append(f"    TG_PARALLEL_REGION_N({team})")  # sums across rows: a fixed team
+        elif team >= 2:  # rows are independent: as many threads as CPUs are free now
+            fn.append(f"    TG_PRAGMA(omp parallel num_threads(TG_TEAM_NOW({team})))")
         fn += ["    {"] + ["        " + s for s in threads] + ["    }"]
         fn += ["    " + s for s in merge]
         fn.append("}")
