@@ -33,6 +33,31 @@ def available() -> dict:
     return found
 
 
+def _ba_error(xp, cam, x, w, feat):
+    """ba's reprojection error for one observation, for a NumPy-like module ``xp`` (jax.numpy
+    or torch); the zero rotation through ``where`` with a safe square root as in ba.py."""
+    def cross(a, b):
+        return xp.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2],
+                         a[0] * b[1] - a[1] * b[0]])
+    rot, pt = cam[0:3], x - cam[3:6]
+    sq = xp.sum(rot * rot)
+    theta = xp.sqrt(xp.where(sq != 0, sq, xp.ones_like(sq)))
+    u = rot / theta
+    rotated = (pt * xp.cos(theta) + cross(u, pt) * xp.sin(theta)
+               + u * (xp.sum(u * pt) * (1 - xp.cos(theta))))
+    xcam = xp.where(sq != 0, rotated, pt + cross(rot, pt))
+    proj = xcam[0:2] / xcam[2]
+    rsq = xp.sum(proj * proj)
+    proj = proj * (1 + cam[9] * rsq + cam[10] * rsq * rsq)
+    return w * (proj * cam[6] + cam[7:9] - feat)
+
+
+def _ba_expand(xp, tile, cam, x, w, feat, n, m, p):
+    obs = np.arange(p)
+    return (tile(cam, (n, 1))[obs % n], tile(x, (m, 1))[obs % m], w * xp.ones(p, dtype=cam.dtype),
+            tile(feat, (p, 1)))
+
+
 # --- JAX ---------------------------------------------------------------------------------------
 def _jax_table():
     import jax
@@ -118,6 +143,21 @@ def _jax_table():
         gm, ge = jax.grad(lstm, argnums=(0, 1))(*a)
         return jnp.concatenate([gm.ravel(), ge.ravel()])
 
+    def ba(static):
+        def error(c, x, w, f):
+            return _ba_error(jnp, c, x, w, f)
+
+        def objective(cam, x, w, feat):
+            cs, xs, ws, fs = _ba_expand(jnp, jnp.tile, cam, x, w, feat, *static)
+            return jax.vmap(error)(cs, xs, ws, fs), 1 - ws * ws
+
+        def jacobian(cam, x, w, feat):
+            cs, xs, ws, fs = _ba_expand(jnp, jnp.tile, cam, x, w, feat, *static)
+            jc, jx, jw = jax.vmap(jax.jacfwd(error, argnums=(0, 1, 2)))(cs, xs, ws, fs)
+            rows = jnp.concatenate([jc, jx, jw[:, :, None]], axis=2)
+            return jnp.concatenate([rows.reshape(-1), -2 * ws])
+        return objective, jacobian
+
     def jit(f):
         jf = jax.jit(f)
 
@@ -141,6 +181,8 @@ def _jax_table():
                 "jacobian": entry(lambda s: jit(jax.grad(gmm(*s), argnums=(0, 1, 2, 3))))},
         "lstm": {"objective": entry(lambda s: jit(lstm)),
                  "jacobian": entry(lambda s: jit(lstm_grad))},
+        "ba": {"objective": entry(lambda s: jit(ba(s)[0])),
+               "jacobian": entry(lambda s: jit(ba(s)[1]))},
     }
 
 
@@ -230,6 +272,23 @@ def _torch_table():
         gm, ge = gradient(lstm, argnums=(0, 1))(*a)
         return torch.cat([gm.reshape(-1), ge.reshape(-1)])
 
+    def ba(static):
+        from torch.func import jacfwd, vmap
+
+        def error(c, x, w, f):
+            return _ba_error(torch, c, x, w, f)
+
+        def objective(cam, x, w, feat):
+            cs, xs, ws, fs = _ba_expand(torch, torch.tile, cam, x, w, feat, *static)
+            return vmap(error)(cs, xs, ws, fs), 1 - ws * ws
+
+        def jacobian(cam, x, w, feat):
+            cs, xs, ws, fs = _ba_expand(torch, torch.tile, cam, x, w, feat, *static)
+            jc, jx, jw = vmap(jacfwd(error, argnums=(0, 1, 2)))(cs, xs, ws, fs)
+            rows = torch.cat([jc, jx, jw[:, :, None]], dim=2)
+            return torch.cat([rows.reshape(-1), -2 * ws])
+        return objective, jacobian
+
     def tensors(arrays):
         return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
 
@@ -257,6 +316,8 @@ def _torch_table():
         "gmm": {"objective": lambda s: value(gmm(*s))(s),
                 "jacobian": lambda s: (tensors, gradient(gmm(*s), argnums=(0, 1, 2, 3)))},
         "lstm": {"objective": value(lstm), "jacobian": lambda s: (tensors, lstm_grad)},
+        "ba": {"objective": lambda s: value(ba(s)[0])(s),
+               "jacobian": lambda s: value(ba(s)[1])(s)},
     }
 
 
