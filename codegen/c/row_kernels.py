@@ -7,10 +7,11 @@ value of phase p gives an S value of level p + 1, which the S code after loop p 
 loop p + 1 reads: a softmax is max (loop 0), then sum of exp (loop 1), then the output (loop 2),
 each reading the row from cache. An E value needed in a later loop is recomputed there when its
 chain costs at most a store and a load (passes/fuse_rows.op_weight), else stored in a row buffer
-(C elements per thread) by its own loop. Column sums and full sums accumulate per thread (in
-double for floats, like every reduction here) and are added in thread order after the rows;
-the team is then the fixed TG_TEAM size, so a result is the same at every call. Without such
-sums the rows are independent and the team is sized by the CPUs free at the call.
+(C elements per chunk of rows) by its own loop. The rows are split into a fixed number of
+chunks; column sums and full sums accumulate per chunk (in double for floats, like every
+reduction here) and are added in chunk order after the rows, so a result is the same for every
+thread count, and the team is sized by the CPUs free at the call (a fixed team waits for a
+descheduled thread on a loaded machine).
 """
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from tracegrad.passes.fuse_rows import STORE_AND_LOAD, op_weight
 from tracegrad.printing import Namer, format_eqn
 from tracegrad.prims import broadcast_in_dim_p, reshape_p, select_p
 
-from .kernels import POLL_MIN_ELEMENTS, comment, team_size
+from .kernels import POLL_MIN_ELEMENTS, comment, parallel_for, team_size
 from .lowerings import c_literal, ctype, lowering, scalar_expr
 
+MAX_CHUNKS = 64  # partial column sums: chunks x C doubles
 _WIDE = {"float": "double", "double": "double", "int32_t": "int64_t", "int64_t": "int64_t",
          "uint8_t": "int64_t"}
 
@@ -180,6 +182,9 @@ class RowKernel:
 
     def function(self) -> str:
         self._rc = {}
+        # chunks of rows (the most threads the loop is worth, at most MAX_CHUNKS): each
+        # chunk's partial sums are its own, so results never depend on the thread count
+        self.chunks = max(1, min(team_size(self.R * self.C), MAX_CHUNKS, self.R))
         self.analyse()
         R, C = self.R, self.C
         body_in = list(self.body.inputs)
@@ -213,27 +218,27 @@ class RowKernel:
                 assert self.cls(o) == "U", "row kernel: a column result not from a sum"
                 fn.append(f"    q{j}[0] = {self.expr[id(self.res(o))]};")
         fn += ["    " + s for s in decl]
-        team = team_size(R * C)
-        threads = ["int t = TG_THREAD_ID, nt = TG_NUM_THREADS;",
-                   f"int64_t lo = (int64_t){R} * t / nt, hi = (int64_t){R} * (t + 1) / nt;"]
-        threads += [f"{ctype(v.aval.dtype)}* rb_{self.namer(v)} = ({ctype(v.aval.dtype)}*)"
-                    f"malloc(sizeof({ctype(v.aval.dtype)}) * {C}); /* row buffer */"
-                    for v in self.buffered.values()]
-        threads += self.thread_acc_init
-        threads += ["for (int64_t i0 = lo; i0 < hi; i0++) {"]
+        n = self.chunks
+        chunk = [f"const int64_t lo = (int64_t){R} * t / {n}, hi = (int64_t){R} * (t + 1) / {n};"]
+        chunk += [f"{ctype(v.aval.dtype)}* rb_{self.namer(v)} = ({ctype(v.aval.dtype)}*)"
+                  f"malloc(sizeof({ctype(v.aval.dtype)}) * {C}); /* row buffer */"
+                  for v in self.buffered.values()]
+        chunk += self.thread_acc_init
+        chunk += ["for (int64_t i0 = lo; i0 < hi; i0++) {"]
         if R * C >= POLL_MIN_ELEMENTS:
-            threads.append("    TG_POLL_SKIP")
-        threads += ["    " + s for s in row] + ["}"]
-        threads += self.thread_acc_fini + ["if (t == 0) nparts = nt;"]
-        threads += [f"free(rb_{self.namer(v)});" for v in self.buffered.values()]
+            chunk.append("    TG_POLL_SKIP")
+        chunk += ["    " + s for s in row] + ["}"]
+        chunk += self.thread_acc_fini
+        chunk += [f"free(rb_{self.namer(v)});" for v in self.buffered.values()]
         if R * C >= POLL_MIN_ELEMENTS:
             fn.append("    TG_POLL_DECL")
-        fn.append("    int nparts = 1; (void)nparts;")
-        if team >= 2 and any(kind != "row" for kind, _, _ in self.reds):
-            fn.append(f"    TG_PARALLEL_REGION_N({team})")  # sums across rows: a fixed team
-        elif team >= 2:  # rows are independent: as many threads as CPUs are free now
-            fn.append(f"    TG_PRAGMA(omp parallel num_threads(TG_TEAM_NOW({team})))")
-        fn += ["    {"] + ["        " + s for s in threads] + ["    }"]
+        # fixed chunks of rows, each with its own partial sums added in chunk order: the
+        # result does not depend on the team, which is sized by the CPUs free at the call
+        par = parallel_for(R * C)
+        if par:
+            fn.append("    " + par)
+        fn += [f"    for (int t = 0; t < {n}; t++) {{"] + ["        " + s for s in chunk] + \
+            ["    }"]
         fn += ["    " + s for s in merge]
         fn.append("}")
         return "\n".join(fn)
@@ -302,21 +307,21 @@ class RowKernel:
                 continue
             if kind == "col":
                 decl.append(f"{acc_t}* cparts_{nm} = ({acc_t}*)malloc(sizeof({acc_t}) * "
-                            f"TG_TEAM({team_size(self.R * self.C)}) * {self.C});")
+                            f"{self.chunks} * {self.C});")
                 self.thread_acc_init += [
                     f"{acc_t}* cacc_{nm} = cparts_{nm} + (int64_t)t * {self.C};",
                     f"for (int64_t i1 = 0; i1 < {self.C}; i1++) cacc_{nm}[i1] = 0;"]
                 merge += [f"for (int64_t i1 = 0; i1 < {self.C}; i1++) {{",
                           f"    {acc_t} a = cparts_{nm}[i1];",
-                          f"    for (int t = 1; t < nparts; t++) a += cparts_{nm}"
+                          f"    for (int t = 1; t < {self.chunks}; t++) a += cparts_{nm}"
                           f"[(int64_t)t * {self.C} + i1];"] + \
                     [f"    {qq}[i1] = ({t_out})a;" for qq in q] + ["}", f"free(cparts_{nm});"]
                 continue
-            decl.append(f"{acc_t} parts_{nm}[TG_MAX_THREADS];")
+            decl.append(f"{acc_t} parts_{nm}[{self.chunks}];")
             self.thread_acc_init.append(f"{acc_t} acc_{nm} = 0;")
             self.thread_acc_fini.append(f"parts_{nm}[t] = acc_{nm};")
             merge += [f"{{ {acc_t} a = parts_{nm}[0];",
-                      f"  for (int t = 1; t < nparts; t++) a += parts_{nm}[t];"] + \
+                      f"  for (int t = 1; t < {self.chunks}; t++) a += parts_{nm}[t];"] + \
                 [f"  {qq}[0] = ({t_out})a;" for qq in q] + ["}"]
             if kind == "rowsum":
                 rowsum_at.setdefault(lv, []).append(
