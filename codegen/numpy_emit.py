@@ -46,11 +46,19 @@ def py_literal(lit: Lit, typed: bool) -> str:
     """Python source for a literal; ``typed`` wraps it in its NumPy dtype (needed when no array
     operand fixes the result dtype, since bare Python scalars are weak)."""
     v = plain(lit.value)  # the builtin's repr, never a subclass's
-    if isinstance(v, float) and not math.isfinite(v):
-        text = "np.nan" if math.isnan(v) else ("np.inf" if v > 0 else "-np.inf")
+    if isinstance(v, complex):  # repr(-0.0-0j) is "(-0-0j)", which reads back as 0+0j
+        text = f"complex({_float_text(v.real)}, {_float_text(v.imag)})"
+    elif isinstance(v, float):
+        text = _float_text(v)
     else:
         text = repr(v)
     return f"np.{lit.aval.dtype}({text})" if typed else text
+
+
+def _float_text(v: float) -> str:
+    if math.isfinite(v):
+        return repr(v)
+    return "np.nan" if math.isnan(v) else ("np.inf" if v > 0 else "-np.inf")
 
 
 def eqn_comment(e, namer) -> str:

@@ -49,7 +49,7 @@ def _same_type(a, out) -> bool:
 def _mul_one(e, b):
     x, y = e.inputs
     for u, v in ((x, y), (y, x)):
-        if is_lit(v, 1) and _same_type(u, e.outputs[0]):
+        if is_lit(v, 1) and _same_type(u, e.outputs[0]) and _real_out(e):
             return [u]
 
 
@@ -57,14 +57,23 @@ def _mul_one(e, b):
 def _mul_minus_one(e, b):
     x, y = e.inputs
     for u, v in ((x, y), (y, x)):
-        if is_lit(v, -1) and _same_type(u, e.outputs[0]):
+        if is_lit(v, -1) and _same_type(u, e.outputs[0]) and _real_out(e):
             return [b.add("neg", u)]
 
 
 def _zero_for_sum(a, out) -> bool:
     """``a`` is the additive identity of ``out``'s dtype: ``-0.0`` for floats (``x + -0.0`` is
-    ``x`` for every x; ``-0.0 + 0.0`` is ``+0.0``, so ``+0.0`` is not), ``0`` for integers."""
+    ``x`` for every x; ``-0.0 + 0.0`` is ``+0.0``, so ``+0.0`` is not), ``-0.0 - 0.0j`` for
+    complex (each part on its own), ``0`` for integers."""
+    if dtypes.is_complex(out.aval.dtype):
+        return is_lit(a, complex(-0.0, -0.0))
     return is_lit(a, -0.0) if dtypes.is_float(out.aval.dtype) else is_lit(a, 0)
+
+
+def _real_out(e) -> bool:
+    """Multiplicative identities hold bit for bit on reals only: ``z * (1+0j)`` computes
+    ``re*0 + im``, which turns an imaginary ``-0.0`` into ``+0.0`` (so do ``/ 1`` and ``** 1``)."""
+    return not dtypes.is_complex(e.outputs[0].aval.dtype)
 
 
 @rule("add", doc="x + (-0.0) -> x (floats; x + 0 for ints: -0.0 + 0.0 is +0.0, so not +0.0)")
@@ -92,7 +101,7 @@ def _zero_sub(e, b):
 @rule("div", doc="x / 1 -> x")
 def _div_one(e, b):
     x, y = e.inputs
-    if is_lit(y, 1) and _same_type(x, e.outputs[0]):
+    if is_lit(y, 1) and _same_type(x, e.outputs[0]) and _real_out(e):
         return [x]
 
 
@@ -132,7 +141,7 @@ def _mul_recip(e, b):
 @rule("pow", doc="x ** 1 -> x")
 def _pow_one(e, b):
     x, y = e.inputs
-    if is_lit(y, 1) and _same_type(x, e.outputs[0]):
+    if is_lit(y, 1) and _same_type(x, e.outputs[0]) and _real_out(e):
         return [x]
 
 

@@ -273,3 +273,30 @@ def test_check_grads_sees_complex_outputs_and_arguments():
         check_grads(lambda z: np.imag(double(z)), (Z,), modes=("rev",))
     check_grads(lambda x: np.fft.fft(x * (1 + 2j)) * 2.0, (x,), order=2)  # the right rules pass
     check_grads(lambda z: np.exp(z) * np.abs(z), (Z,), order=2)
+
+
+SIGNED = np.array([1 + 2j, complex(-0.0, 0.0), complex(0.0, -0.0), complex(-0.0, -0.0), 3j,
+                   complex(np.inf, -0.0), complex(np.nan, 1.0)])
+IDENTITIES = {
+    "add-0j": lambda z: z + 0j, "add-neg-zero": lambda z: z + complex(-0.0, -0.0),
+    "mul-1": lambda z: z * 1, "mul-1+0j": lambda z: z * (1 + 0j), "mul-minus-1": lambda z: z * -1,
+    "zero-minus": lambda z: 0j - z, "neg-zero-minus": lambda z: complex(-0.0, -0.0) - z,
+    "sub-0j": lambda z: z - 0j, "div-1": lambda z: z / 1.0, "pow-1": lambda z: z ** 1,
+    "real-of-sum": lambda z: np.real(z + 0), "inf-literal": lambda z: z * complex(np.inf, -0.0),
+}
+
+
+@pytest.mark.parametrize("level", ["O0", "O1", "O2"])
+@pytest.mark.parametrize("name", sorted(IDENTITIES))
+def test_complex_literals_and_identities_keep_signed_zeros(name, level):
+    """simplify's x + 0 -> x, x * 1 -> x, x / 1 -> x, x ** 1 -> x, 0 - x -> neg x fired on
+    complex values, where only x + (-0-0j) is exact (z * (1+0j) computes re*0 + im), and the
+    NumPy emitter wrote complex(-0.0, -0.0) as (-0-0j), which Python reads as 0-0j."""
+    f = IDENTITIES[name]
+    with np.errstate(all="ignore"):
+        got, want = tg.jit(f, backend="numpy", opt_level=level)(SIGNED), f(SIGNED)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    for part in (np.real, np.imag):  # the sign of a NaN means nothing
+        num = ~np.isnan(part(want))
+        np.testing.assert_array_equal(np.signbit(part(got))[num], np.signbit(part(want))[num])
