@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from tracegrad.errors import DTypeError
 from tracegrad.ir import Eqn, Graph, Lit, Var, make_lit
 from tracegrad.primitive import get_primitive
 
@@ -78,7 +79,12 @@ def rewrite_once(graph: Graph, rules: dict[str, list[Rule]], hits: dict | None =
         for rule in rules.get(e.prim.name, ()):
             b = Builder(eqns, producers, e.src, readers)
             mark = len(eqns)
-            replaced = rule.fn(e, b)
+            try:
+                replaced = rule.fn(e, b)
+            except DTypeError:
+                # the rewrite's target is not defined at these dtypes (log1p(exp(z)) ->
+                # softplus(z) for a complex z): the rule does not apply
+                replaced = None
             if replaced is not None:
                 if hits is not None:
                     hits[rule.doc] = hits.get(rule.doc, 0) + 1

@@ -300,3 +300,22 @@ def test_complex_literals_and_identities_keep_signed_zeros(name, level):
     for part in (np.real, np.imag):  # the sign of a NaN means nothing
         num = ~np.isnan(part(want))
         np.testing.assert_array_equal(np.signbit(part(got))[num], np.signbit(part(want))[num])
+
+
+STABILIZED = {
+    "softplus": lambda z: np.log(1 + np.exp(z)), "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "log-sigmoid": lambda z: np.log(1 / (1 + np.exp(-z))), "log1p": lambda z: np.log(1 + z),
+    "expm1": lambda z: np.exp(z) - 1,
+}
+
+
+@pytest.mark.parametrize("name", sorted(STABILIZED))
+def test_rewrites_into_real_only_primitives_skip_complex_values(name):
+    """stabilize rewrote log(1 + exp(z)) to softplus(z) and 1/(1 + exp(-z)) to sigmoid(z) for
+    complex z too, and those primitives take real operands only: a DTypeError at O2 for a
+    program NumPy runs. A rewrite whose target refuses the dtype now does not apply."""
+    f = STABILIZED[name]
+    got = tg.jit(f, backend="numpy", opt_level="O2")(Z)
+    np.testing.assert_allclose(got, f(Z), rtol=1e-12)
+    loss = lambda z: np.sum(np.abs(f(z)))  # noqa: E731
+    np.testing.assert_allclose(tg.grad(loss)(Z), fd_grad(loss, Z), rtol=1e-6, atol=1e-7)
