@@ -16,7 +16,8 @@ The programs are the faithful ports (Python loops unrolled by tracing) and their
 (``lstm-scan`` ..., autograd_scan_programs.py). ``--repeat N`` runs each configuration N times
 (each a fresh process and cold cache) and ends with a summary of the first call's least and
 median and the median of each phase, with the 1-minute load average around the runs (the
-machine is shared: least = least interference). ``--threads 1`` runs with one thread for
+machine is shared: least = least interference), and the median CPU seconds of the first call
+in the process and in the C compiler (steadier than wall time under load). ``--threads 1`` runs with one thread for
 tracegrad's loops, OpenMP and the BLAS (``TRACEGRAD_NUM_THREADS``, ``OMP_NUM_THREADS``,
 ``OPENBLAS_NUM_THREADS`` = 1); ``default`` leaves them unset.
 """
@@ -85,9 +86,16 @@ def child(name, backend, quick):
     eager = _median_call(loss, args)
     row["eager_forward"] = eager
     f = tg.jit(tg.value_and_grad(loss), backend=backend)
-    t0 = time.perf_counter()
+    import resource
+    cc0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0, c0 = time.perf_counter(), time.process_time()
     value, grad = f(*args)
     row["first_call"] = time.perf_counter() - t0
+    # CPU seconds, steadier than wall time on a shared machine: this process (trace, passes,
+    # codegen, load) and the C compiler it ran
+    row["first_cpu"] = time.process_time() - c0
+    cc1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    row["cc_cpu"] = (cc1.ru_utime - cc0.ru_utime) + (cc1.ru_stime - cc0.ru_stime)
     low = f.lower(*args)  # the entry the first call compiled
     stats = low.stats
     row["times"] = stats["times"]
@@ -168,7 +176,8 @@ def format_row(r):
             f"{r['source_kb']:>7.0f}"
             f"{r['steady_call'] * 1e3:>10.3f}{r['eager_forward'] * 1e3:>9.3f}"
             f"{r['fd_rel_error']:>9.1e}  {r['status']}; {slow}; threads {r['threads']}, "
-            f"load {r['load'][0]:.1f}-{r['load'][1]:.1f}")
+            f"load {r['load'][0]:.1f}-{r['load'][1]:.1f}; cpu {r['first_cpu']:.2f} + cc "
+            f"{r['cc_cpu']:.2f}")
 
 
 def summary(rows):
@@ -179,7 +188,8 @@ def summary(rows):
         if r["status"] == "ok":
             groups.setdefault((r["program"], r["backend"], r["threads"]), []).append(r)
     out = [f"{'program':<14}{'backend':<8}{'threads':>8}{'runs':>5}{'min':>8}{'median':>8}"
-           f"{'trace':>8}{'passes':>8}{'codegen':>8}{'load':>8}{'kern':>6}  load avg"]
+           f"{'trace':>8}{'passes':>8}{'codegen':>8}{'load':>8}{'cpu':>7}{'cc cpu':>7}"
+           f"{'steady ms':>10}{'kern':>6}  load avg"]
     for (name, backend, threads), rs in groups.items():
         def med(key):
             vals = [x["times"].get(key) for x in rs if x["times"].get(key) is not None]
@@ -188,7 +198,11 @@ def summary(rows):
         loads = [v for x in rs for v in x["load"]]
         out.append(f"{name:<14}{backend:<8}{threads:>8}{len(rs):>5}{_fmt(min(firsts))}"
                    f"{_fmt(statistics.median(firsts))}{_fmt(med('trace'))}{_fmt(med('passes'))}"
-                   f"{_fmt(med('codegen'))}{_fmt(med('load'))}{rs[0]['kernels']:>6}"
+                   f"{_fmt(med('codegen'))}{_fmt(med('load'))}"
+                   f"{statistics.median(x['first_cpu'] for x in rs):>7.2f}"
+                   f"{statistics.median(x['cc_cpu'] for x in rs):>7.2f}"
+                   f"{statistics.median(x['steady_call'] for x in rs) * 1e3:>10.3f}"
+                   f"{rs[0]['kernels']:>6}"
                    f"  {min(loads):.1f}-{max(loads):.1f}")
     return out
 

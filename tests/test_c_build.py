@@ -108,12 +108,38 @@ def test_kernels_keep_the_module_optimisation_and_vectorisation():
     x = np.linspace(-2, 2, 1 << 16, dtype=F32).reshape(256, 256)
     lowered = tg.jit(f, backend="c").lower(x, x)
     src = lowered.source
-    assert 'optimize(' not in src and "GCC optimize" not in src
+    # the only optimize attribute is tg_program's (the call sequence, -O1: see the next test)
+    assert src.count('optimize(') == 1 and "GCC optimize" not in src
+    assert '#define TG_PROGRAM_OPT __attribute__((optimize("O1"), noinline))' in src
+    assert all("optimize" not in t for t in re.findall(r"^TG_KERNEL .*$", src, re.M))
     k = re.search(r"^TG_KERNEL void \w+\([^)]*\) \{\n(.*?)^\}", src, re.M | re.S).group(1)
     assert "TG_SIMD" in k and "tg_tanhf" in k
     assert "-O3" in compiler_info()["flags"]
     np.testing.assert_allclose(tg.jit(f, backend="c")(x, x), np.tanh(x * x + 1), rtol=1e-6,
                                atol=1e-6)
+
+
+def test_tg_program_at_o1_gives_the_o3_builds_numbers_bit_for_bit(monkeypatch):
+    """tg_program (kernel calls, BLAS batch loops, inline dot products) is compiled at -O1
+    (issue 13: -O3 on thousands of calls cost seconds of cc for nothing); the numbers are
+    those of the -O3 build bit for bit, with fusion on and off."""
+    def loss(w, u, b, xs, h):
+        for t in range(6):
+            h = np.tanh(h @ w + xs[t] @ u + b) + 0.1 * np.exp(-h * h)
+            h = h + 0.01 * (h[0] @ h[1])  # a dot product, emitted inline in tg_program
+        return np.sum(h * h) + np.max(h)
+    _, args = rnn(steps=6, hidden=20)
+    for disable in ("", "fuse-all"):
+        monkeypatch.setenv("TRACEGRAD_DISABLE_PASSES", disable)
+        monkeypatch.delenv("TRACEGRAD_CFLAGS", raising=False)
+        jf = tg.jit(tg.value_and_grad(loss), backend="c")
+        src = jf.lower(*args).source
+        assert re.search(r"^TG_PROGRAM_OPT\nstatic int tg_program\(", src, re.M)
+        new = jf(*args)
+        monkeypatch.setenv("TRACEGRAD_CFLAGS", "-DTG_PROGRAM_OPT=")  # the module's -O3
+        old = tg.jit(tg.value_and_grad(loss), backend="c")(*args)
+        for a, b in zip(_leaves(new), _leaves(old)):
+            assert a.tobytes() == b.tobytes()
 
 
 @pytest.fixture
