@@ -319,3 +319,43 @@ def test_rewrites_into_real_only_primitives_skip_complex_values(name):
     np.testing.assert_allclose(got, f(Z), rtol=1e-12)
     loss = lambda z: np.sum(np.abs(f(z)))  # noqa: E731
     np.testing.assert_allclose(tg.grad(loss)(Z), fd_grad(loss, Z), rtol=1e-6, atol=1e-7)
+
+
+# --- random complex programs: every pass level against NumPy, gradients against FD -----------
+_UN = [lambda a: np.exp(a * 0.3), np.sin, np.cos, np.tanh, lambda a: np.sqrt(a + 3.0),
+       lambda a: np.log(a * a + 2.0), np.conj, lambda a: np.real(a) - 2j * np.imag(a),
+       lambda a: np.abs(a) + 0.5j * a, lambda a: -a, lambda a: a * a * 0.5,
+       lambda a: np.angle(a + 0.1) * a, lambda a: np.fft.fft(a) * 0.3,
+       lambda a: np.fft.irfft(a, n=7)[:4] + 0j, lambda a: a[::-1],
+       lambda a: a + np.sum(a) * 0.1, lambda a: np.where(np.real(a) > 0, a, a * 1j)]
+_BIN = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b * 0.5,
+        lambda a, b: a / (b * b + 2.0), lambda a, b: a * np.dot(a, b) * 0.1]
+
+
+def _random_program(seed):
+    rng = np.random.default_rng(seed)
+    steps = [(int(rng.integers(len(_UN))), None) if rng.random() < 0.6 else
+             (int(rng.integers(len(_BIN))), int(rng.integers(10)))
+             for _ in range(int(rng.integers(3, 8)))]
+
+    def f(z, w):
+        vals = [z, w]
+        for op, other in steps:
+            vals.append(_UN[op](vals[-1]) if other is None else
+                        _BIN[op](vals[-1], vals[other % len(vals)]))
+        return vals[-1]
+    return f
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_complex_programs_at_every_level_and_their_gradients(seed):
+    f = _random_program(seed)
+    z, w = Z, Z[::-1] * (0.5 - 1j)
+    with np.errstate(all="ignore"):
+        want = f(z, w)
+        for level in ("O0", "O1", "O2"):
+            got = tg.jit(f, backend="numpy", opt_level=level)(z, w)
+            assert got.dtype == want.dtype
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=level)
+        loss = lambda z: np.sum(np.abs(f(z, w)) ** 2) * 0.01  # noqa: E731
+        np.testing.assert_allclose(tg.grad(loss)(z), fd_grad(loss, z), rtol=1e-5, atol=1e-6)
