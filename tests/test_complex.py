@@ -359,3 +359,28 @@ def test_random_complex_programs_at_every_level_and_their_gradients(seed):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=level)
         loss = lambda z: np.sum(np.abs(f(z, w)) ** 2) * 0.01  # noqa: E731
         np.testing.assert_allclose(tg.grad(loss)(z), fd_grad(loss, z), rtol=1e-5, atol=1e-6)
+
+
+def test_jacobians_of_complex_inputs_are_typed_errors_and_complex_outputs_go_forward():
+    """jacfwd of a complex input took the real direction only while jacrev gave the conjugate
+    gradient: two answers to one question. Now (as JAX) a complex input, or a complex output
+    in reverse mode, is a GradientDTypeError; forward mode takes complex outputs."""
+    absz = lambda z: np.abs(z)  # noqa: E731
+    for jac in (tg.jacobian, tg.jacfwd, tg.jacrev):
+        with pytest.raises(GradientDTypeError, match="complex input"):
+            jac(absz)(Z)
+    with pytest.raises(GradientDTypeError, match="complex input"):
+        tg.hessian(lambda z: np.sum(np.abs(z) ** 2))(Z)
+    with pytest.raises(GradientDTypeError, match="mode='fwd'"):
+        tg.jacrev(lambda x: x * (1 + 1j))(np.ones(2))
+    x = np.array([0.5, -1.0, 2.0])
+    f = lambda x: np.exp(1j * x) * x  # noqa: E731
+    want = np.diag(np.exp(1j * x) * (1 + 1j * x))
+    np.testing.assert_allclose(tg.jacobian(f)(x), want, rtol=1e-12)  # auto: forward
+    np.testing.assert_allclose(tg.jacfwd(f)(x), want, rtol=1e-12)
+    # real inputs through complex values: the Hessian of |exp(ix) x|^2 = x^2 is 2 I
+    np.testing.assert_allclose(tg.hessian(lambda x: np.sum(np.abs(f(x)) ** 2))(x),
+                               2 * np.eye(3), atol=1e-12)
+    # hvp of a complex argument is the directional derivative of its gradient 2 conj(z)
+    np.testing.assert_allclose(tg.hvp(lambda z: np.sum(np.abs(z) ** 2), (Z,), (Z,)),
+                               2 * np.conj(Z), rtol=1e-12)

@@ -3,8 +3,8 @@ reverse: the backward sweep batched over the output basis; one program whatever 
 the batching pass), ``jacfwd``/``jacrev`` and ``hessian`` (forward over reverse)."""
 from __future__ import annotations
 
-from .. import lax
-from ..errors import ArgumentError, TracegradError
+from .. import dtypes, lax
+from ..errors import ArgumentError, GradientDTypeError, TracegradError
 from ..ir import AVal
 from ..pytree import tree_flatten
 from ..source_info import check_callable, names_caller
@@ -48,7 +48,9 @@ def _jacobian(fn, argnums, mode, static_argnums):
         out_aval = graph.outputs[0].aval
         in_avals = [graph.inputs[i].aval for i in wrt]
         n_in = sum(a.size for a in in_avals)
-        use_fwd = mode == "fwd" or (mode == "auto" and n_in <= out_aval.size)
+        _refuse_complex(fname, in_avals, out_aval, mode)
+        use_fwd = mode == "fwd" or (mode == "auto" and (n_in <= out_aval.size
+                                                        or dtypes.is_complex(out_aval.dtype)))
         ad = autodiff_passes()
         from .. import numpy as tnp
         from ..passes.vmap import batch_inline
@@ -89,6 +91,22 @@ def _jacobian(fn, argnums, mode, static_argnums):
         return regroup(blocks, nums, ranges, argnums)
     return compiled(body, f"jacobian_{fn_name(fn)}", argnum_positions(argnums), static_argnums,
                     _respec(jacobian, fn, static_argnums, argnums=argnums, mode=mode))
+
+
+def _refuse_complex(fname, in_avals, out_aval, mode):
+    """As JAX's jacfwd/jacrev: a complex input has two real directions per element, so no
+    one matrix (forward mode took only the real one, reverse mode the conjugate gradient:
+    two different answers), and a reverse-mode Jacobian needs a real output."""
+    for av in in_avals:
+        if dtypes.is_complex(av.dtype):
+            raise GradientDTypeError(
+                f"{fname}: an argument is {av.dtype}; the Jacobian w.r.t. a complex input is "
+                "not one matrix (its real and imaginary parts are two directions). Pass the "
+                "parts as real arguments, f(x + 1j * y), or use tg.jvp / tg.vjp / tg.grad")
+    if mode == "rev" and dtypes.is_complex(out_aval.dtype):
+        raise GradientDTypeError(
+            f"{fname}: the function returns {out_aval.dtype}; a reverse-mode Jacobian needs a "
+            "real output: use mode='fwd' (tg.jacfwd), or return np.real(...) and np.imag(...)")
 
 
 def _basis_batch(avals) -> list:
