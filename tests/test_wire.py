@@ -127,7 +127,7 @@ def test_a_damaged_shipped_graph_is_refused_and_traced_again(wire_module):
     w, x, y = _args()
     vg = tg.jit(wire_module.loss)
     want = vg(w, x, y)
-    fn, (head, state) = vg.__reduce__()
+    fn, (_, state) = vg.__reduce__()
     sig, text, out_tree, checks = state["entries"][0]
     state = dict(state, id="damaged-" + state["id"],
                  entries=[(sig, text.replace('"tanh"', '"os.system"'), out_tree, checks)])

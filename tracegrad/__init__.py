@@ -52,3 +52,11 @@ _sys.modules.setdefault(__name__ + ".func", func)
 del _sys
 # tg.save / tg.load: state dicts as .npz, never pickle (issue 18 item 2)
 from .tensor.serialization import SerializationError, load, save  # noqa: F401,E402
+
+
+def __getattr__(name):
+    # tg.distributed (the optional Dask extra) loads on first use, never with `import tracegrad`
+    if name == "distributed":
+        import importlib
+        return importlib.import_module(__name__ + ".distributed")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,14 +1,11 @@
-"""Pickling compiled functions: a ``tg.jit`` function or a transform travels as its recipe (the
-user function, by reference or by value, and its options) plus, per compiled signature, the
-traced graph as exact JSON text (program_cache's encoding), the signature and the options that
-shape compilation. The receiving process rebuilds each program with ``compile_traced`` on first
-call (its own program and kernel caches: one compile per process, never a shipped ``.so``).
+"""Pickling compiled functions: a jit function or transform travels as its recipe plus, per
+compiled signature, its traced graph as exact JSON; the receiver compiles that graph through its
+own caches on first call (never a shipped ``.so``; graphs decode as data and are verified)."""
 
-Invariant: what the payload adds to a pickle is data: graphs decode without running code and are
-verified before use, and generated code quotes everything user-controlled (codegen's safe_text
-rules). A pickle as such can run any code: unpickle compiled functions only from sources you
-trust, as with any pickle (docs/distributed.md).
-"""
+# Security: a pickle as such can run any code. Unpickle compiled functions only from sources
+# you trust, as with any pickle (docs/distributed.md). What this module adds to a pickle is data:
+# graphs decode without running code, are verified before use, and generated code quotes
+# everything user-controlled (codegen's safe_text rules).
 from __future__ import annotations
 
 import importlib
@@ -16,7 +13,7 @@ import json
 import threading
 import uuid
 import warnings
-import weakref
+from collections import OrderedDict
 
 from .. import options
 from ..errors import TracegradError, TracegradWarning
@@ -26,7 +23,10 @@ FORMAT = 1
 # differ (opt level and backend are applied; the others are environment of the worker process)
 SHAPING = ("TRACEGRAD_BACKEND", "TRACEGRAD_OPT_LEVEL", "TRACEGRAD_DISABLE_PASSES",
            "TRACEGRAD_NUM_THREADS", "TRACEGRAD_CFLAGS")
-_REBUILT: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
+# wire id -> the function rebuilt here. Strong references: a worker's task drops its arguments
+# when it ends, and the next task must find the compiled programs (most recently used kept)
+_REBUILT: OrderedDict[str, object] = OrderedDict()
+REBUILT_KEPT = 256
 _LOCK = threading.Lock()
 
 
@@ -41,8 +41,7 @@ def wire_id(jf) -> str:
 
 def reduce_jit(jf):
     """``JitFunction.__reduce__``: rebuilt by ``rebuild`` from the recipe and the programs."""
-    from .transform_function import TransformFunction
-    if isinstance(jf, TransformFunction):
+    if "_diff" in jf.__dict__:  # a TransformFunction: made again by its transform
         recipe = getattr(jf, "_recipe", None)
         if recipe is None or recipe[0] not in _TRANSFORMS:
             raise TracegradError(
@@ -101,11 +100,15 @@ def rebuild(head, state):
     wid = str(state["id"])
     with _LOCK:
         jf = _REBUILT.get(wid)
+        if jf is not None:
+            _REBUILT.move_to_end(wid)
     if jf is None:
         jf = _make(head)
         jf.__dict__["_wire_id"] = wid
         with _LOCK:
             jf = _REBUILT.setdefault(wid, jf)
+            while len(_REBUILT) > REBUILT_KEPT:
+                _REBUILT.popitem(last=False)
     _warn_options(state.get("options", {}))
     shipped = jf.__dict__.setdefault("_shipped", {})
     for sig, text, out_tree, int_checks in state["entries"]:
@@ -118,37 +121,30 @@ def rebuild(head, state):
 def _make(head):
     kind = head[0]
     if kind == "attr":
-        obj = importlib.import_module(head[1])
-        for part in head[2].split("."):
-            obj = getattr(obj, part)
-        return obj
+        return _resolve(head[1], head[2])
     if kind == "jit":
-        from .jit import JitFunction
+        # by name, not an import: api/jit.py imports this module (api imports one way)
         _, fn, backend, static_argnums, donate_argnums, opt_level = head
-        return JitFunction(fn, backend=backend, static_argnums=static_argnums,
-                           donate_argnums=donate_argnums, opt_level=opt_level)
-    if kind == "transform":
+        return _resolve("tracegrad.api.jit", "JitFunction")(
+            fn, backend=backend, static_argnums=static_argnums, donate_argnums=donate_argnums,
+            opt_level=opt_level)
+    if kind == "transform" and head[1] in _TRANSFORMS:
         _, name, fn, opts = head
-        return _TRANSFORMS[name](fn, opts)
+        # grad(fn, argnums, has_aux, static_argnums); jacobian(fn, argnums, mode, static_argnums)
+        return _resolve(_TRANSFORMS[name], name)(fn, *opts)
     raise TracegradError(f"unknown pickled tracegrad function kind {kind!r}")
 
 
-def _grad(fn, opts):
-    from .transforms import grad
-    return grad(fn, argnums=opts[0], has_aux=opts[1], static_argnums=opts[2])
+def _resolve(module: str, qualname: str):
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
-def _value_and_grad(fn, opts):
-    from .transforms import value_and_grad
-    return value_and_grad(fn, argnums=opts[0], has_aux=opts[1], static_argnums=opts[2])
-
-
-def _jacobian(fn, opts):
-    from .jacobians import jacobian
-    return jacobian(fn, argnums=opts[0], mode=opts[1], static_argnums=opts[2])
-
-
-_TRANSFORMS = {"grad": _grad, "value_and_grad": _value_and_grad, "jacobian": _jacobian}
+# the transforms whose functions travel, and the module defining each
+_TRANSFORMS = {"grad": "tracegrad.api.transforms", "value_and_grad": "tracegrad.api.transforms",
+               "jacobian": "tracegrad.api.jacobians"}
 
 
 def _warn_options(sent: dict) -> None:
@@ -191,7 +187,7 @@ def lower_shipped(jf, sig, statics):
     if [(tuple(v.aval.shape), v.aval.dtype) for v in graph.inputs] != \
             [(tuple(s), d) for s, d, _ in sig.avals]:
         return None
-    dyn, kwargs = tree_unflatten(sig.tree, [None] * len(sig.avals))
+    dyn, _ = tree_unflatten(sig.tree, [None] * len(sig.avals))
     backend = jf.backend
     if backend == "auto":
         backend = sent.get("TRACEGRAD_BACKEND", "auto")
