@@ -15,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Lit
-from ..primitive import Primitive, current_trace
-from ..tracer import Tracer
+from ..primitive import Primitive, current_trace, is_traced
 from . import ops
 
 # the constfold pass's MAX_FOLD_ELEMENTS (passes/constfold.py; prims may not import passes)
@@ -38,7 +37,7 @@ def with_batch(x, batched: bool, size: int):
     if isinstance(x, Lit):
         return ops.full((size,) + shape, x.value, x.aval.dtype)
     dims = tuple(range(1, len(shape) + 1))
-    if not isinstance(x, Tracer) and current_trace() is not None and \
+    if not is_traced(x) and current_trace() is not None and \
             size * int(np.prod(shape)) > MAX_EAGER_BROADCAST:
         return ops.broadcast_in_dim_p.bind(x, shape=(size,) + shape,
                                            broadcast_dimensions=dims, _ctx=current_trace())
