@@ -83,9 +83,14 @@ def shipped_entries(jf) -> list:
     for sig, entry in list(jf._cache.items()):
         if isinstance(entry.executable, HostKeyed):
             continue
-        try:
-            text = json.dumps(encode_graph(entry.traced_ir), separators=(",", ":"))
-        except Uncacheable:
+        text = entry.__dict__.get("_wire_text")
+        if text is None:  # encoded once per compiled signature: a task pickles it each step
+            try:
+                text = json.dumps(encode_graph(entry.traced_ir), separators=(",", ":"))
+            except Uncacheable:
+                text = ""
+            entry.__dict__["_wire_text"] = text
+        if not text:
             continue
         out.append((sig, text, entry.out_tree, tuple(entry.int_checks)))
     return out

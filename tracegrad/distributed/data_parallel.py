@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 from ..errors import ArgumentError
-from .reduce import add_terms, finish, shard_terms, tree_order
+from .reduce import add_terms, finish, shard_terms, tree_levels, tree_order
 
 BROADCAST_ATTEMPTS = 4
+DRIVER_FANIN = 4  # the tree's top levels with at most this many terms are summed by the driver
 
 
 def require_dask():
@@ -100,15 +101,19 @@ def data_parallel_value_and_grad(loss, params, shards, client, *, reduction: str
     vg = value_and_grad if value_and_grad is not None else vg_of(loss)
     futures = scatter_shards(client, shards)
     params_f = broadcast(client, params)
-    root = reduce_on(client, vg, params_f, futures, reduction)
-    return client.submit(finish, root, reduction, pure=False).result()
-
-
-def reduce_on(client, vg, params_f, shard_futures, reduction):
-    """The future of the root term: one task per shard, then the fixed-order tree of sums."""
     terms = [client.submit(shard_terms, vg, params_f, s, reduction, pure=False)
-             for s in shard_futures]
-    return tree_order(terms, lambda a, b: client.submit(add_terms, a, b, pure=False))
+             for s in futures]
+    return finish(reduce_terms(client, terms), reduction)
+
+
+def reduce_terms(client, terms: list, driver_fanin: int = DRIVER_FANIN):
+    """The root term of ``terms`` (futures): tree levels on the workers down to at most
+    ``driver_fanin`` terms, then the same tree's last levels here. The top of the tree costs a
+    task hop per level on the cluster but only an addition here, and the driver receives at most
+    ``driver_fanin`` gradient-sized terms however many shards there are."""
+    top = tree_levels(terms, lambda a, b: client.submit(add_terms, a, b, pure=False),
+                      driver_fanin)
+    return tree_order(client.gather(top), add_terms)
 
 
 def local_value_and_grad(loss, params, shards, *, reduction: str = "mean", value_and_grad=None):

@@ -50,12 +50,18 @@ def finish(term, reduction: str):
 def tree_order(items: list, combine) -> object:
     """Reduce ``items`` pairwise, level by level, in their order: ``((a+b)+(c+d))+e``. The
     shape of the tree depends only on ``len(items)``, so floating-point sums are reproducible."""
+    return tree_levels(items, combine, 1)[0]
+
+
+def tree_levels(items: list, combine, stop_at: int) -> list:
+    """The first level of ``tree_order``'s tree with at most ``stop_at`` items: finishing it
+    with ``tree_order`` elsewhere (on the driver) builds the very same tree."""
     if not items:
         raise ValueError("no shards to reduce")
     level = list(items)
-    while len(level) > 1:
+    while len(level) > max(stop_at, 1):
         nxt = [combine(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
-    return level[0]
+    return level

@@ -10,7 +10,7 @@ import pickle
 import numpy as np
 
 from ..errors import ArgumentError
-from .data_parallel import _check_reduction, broadcast, require_dask, scatter_shards
+from .data_parallel import _check_reduction, broadcast, reduce_terms, require_dask, scatter_shards
 from .progress import Progress
 from .reduce import add_terms, finish, tree_order
 from .replica import Replica, replica_terms
@@ -52,8 +52,7 @@ class DistributedTrainer:
             # a shard given as arrays rides in its task, so a dead worker's task can be rerun
             terms = [c.submit(replica_terms, self._replica, state_f, _as_pair(s),
                               self.reduction, pure=False) for s in shards]
-            root = tree_order(terms, lambda a, b: c.submit(add_terms, a, b, pure=False))
-            value, grads = c.submit(finish, root, self.reduction, pure=False).result()
+            value, grads = finish(reduce_terms(c, terms), self.reduction)
         params = dict(self.model.named_parameters())
         for name, g in zip(names, grads):
             params[name].grad = np.asarray(g, params[name].dtype)
