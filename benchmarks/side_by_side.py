@@ -80,6 +80,24 @@ def _without_fuse_rows(fn):
     return run
 
 
+def _value(w: str, out) -> np.ndarray:
+    """The loss (W1-W5) or the HVP (W6) of a system's result, as float64."""
+    v = out if w == "W6" else out[0]
+    v = v.detach() if hasattr(v, "detach") else v
+    return np.asarray(v, np.float64)
+
+
+def _check(w: str, systems) -> dict:
+    """Each system's value against eager NumPy's (relative 1e-3: float32 sums in any order)."""
+    fn, a = systems["eager"]
+    ref = _value(w, fn(*a))
+    out = {}
+    for s, (fn, a) in systems.items():
+        err = float(np.max(np.abs(_value(w, fn(*a)) - ref)) / (np.max(np.abs(ref)) + 1e-30))
+        out[s] = "ok" if err <= 1e-3 else f"MISMATCH {err:.1e}"
+    return out
+
+
 def worker(only, rounds: int, quick: bool, clock: str = "wall") -> dict:
     if os.environ.get("TRACEGRAD_NUM_THREADS") == "1":
         try:
@@ -97,6 +115,7 @@ def worker(only, rounds: int, quick: bool, clock: str = "wall") -> dict:
         for fn, a in systems.values():  # first calls: compiles, caches, arenas
             for _ in range(3):
                 fn(*a)
+        checks = _check(w, systems)
         per = {s: [] for s in systems}
         for _ in range(rounds):
             for s, (fn, a) in systems.items():
@@ -105,7 +124,7 @@ def worker(only, rounds: int, quick: bool, clock: str = "wall") -> dict:
         for s, ts in per.items():
             ratios = [e / t for e, t in zip(per["eager"], ts)]
             row[s] = {"ms": statistics.median(ts) * 1e3, "speedup": statistics.median(ratios),
-                      "spread": [min(ratios), max(ratios)]}
+                      "spread": [min(ratios), max(ratios)], "check": checks[s]}
         result[w] = row
     return result
 
@@ -119,6 +138,8 @@ def table(res: dict, title: str) -> str:
         for s in cols:
             if s not in row:
                 cells.append("-")
+            elif row[s]["check"] != "ok":
+                cells.append(row[s]["check"])
             elif s == "eager":
                 cells.append(f"{row[s]['ms']:.3g} ms")
             else:

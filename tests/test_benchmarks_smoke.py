@@ -72,3 +72,14 @@ def test_autograd_loop_variants_compute_their_ports_loss_and_gradient():
         assert sorted(g) == sorted(pg)
         for k in g:
             np.testing.assert_allclose(g[k], pg[k], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_side_by_side_quick_run_agrees():
+    """``python -m benchmarks.side_by_side`` (issue 19): every system it times (tracegrad C and
+    NumPy, JAX and PyTorch when installed) gives eager NumPy's value; times not asserted."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.side_by_side", "--quick",
+                          "--rounds", "1", "--threads", "1", "--only", "W3,W4,W6"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| W")]
+    assert len(rows) == 3 and "MISMATCH" not in out.stdout, out.stdout
