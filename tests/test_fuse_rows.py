@@ -241,3 +241,22 @@ def test_the_fuzz_test_above_formed_row_kernels():
     if FORMED["row kernels"] == 0:
         test_random_row_programs_c_equals_numpy()
     assert FORMED["row kernels"] >= 10
+
+
+def test_row_kernels_inside_a_scan_body():
+    """fuse-rows runs in loop bodies too (the C loop emitter shares the kernel dispatch): a
+    softmax-normalised recurrence, forward and gradient, equals the NumPy backend."""
+    def f(h0, w):
+        def step(h, _):
+            z = np.tanh(h * w)
+            p = np.exp(z - np.max(z, axis=1, keepdims=True))
+            h = p / np.sum(p, axis=1, keepdims=True) + 0.5 * h
+            return h, np.sum(h * h)
+        h, ys = tg.scan(step, h0, length=4)
+        return np.sum(ys) + np.sum(h)
+    rng = np.random.default_rng(7)
+    h0, w = rng.standard_normal((64, 100)), rng.standard_normal((64, 100))
+    g = tg.value_and_grad(f, argnums=(0, 1))
+    src = tg.jit(g, backend="c").lower(h0, w).source
+    assert "rows1(" in src  # a row kernel in the step body
+    _close(tg.jit(g, backend="c")(h0, w), tg.jit(g, backend="numpy")(h0, w), 1e-10, 1e-12)
