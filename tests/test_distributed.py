@@ -81,7 +81,8 @@ def test_shards_as_futures_dask_arrays_and_float32(client):
     )
     w, x, y = _data(dtype=np.float32, seed=1)
     shards = _shards(x, y, [15, 15, 15, 15])
-    futures = scatter_shards(client, shards)  # sent once, reused by every call
+    futures = scatter_shards(client, shards, replicas=2)  # sent once, reused by every call
+    assert all(len(h) == 2 for h in client.who_has(futures).values())
     first = data_parallel_value_and_grad(loss, w, futures, client)
     assert _same(first, data_parallel_value_and_grad(loss, w, futures, client))
     assert _same(first, local_value_and_grad(loss, w, shards))
@@ -199,3 +200,17 @@ def test_killed_worker_loses_no_step(client):
     assert victim not in client.scheduler_info(n_workers=-1)["workers"]
     assert losses == baseline
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it for later tests
+
+
+def test_distributed_digits_example_runs(tmp_path):
+    """examples/distributed_digits.py as the README runs it (its own LocalCluster)."""
+    pytest.importorskip("sklearn")
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "examples" / "distributed_digits.py"
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    proc = subprocess.run([sys.executable, str(script), "--no-throughput"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "test accuracy 0.9" in proc.stdout

@@ -48,12 +48,13 @@ def broadcast(client, value):
             time.sleep(0.2 * (attempt + 1))
 
 
-def scatter_shards(client, shards) -> list:
+def scatter_shards(client, shards, replicas: int = 1) -> list:
     """Futures of the shards, each a tuple of arrays, held by the workers. ``shards``: a list of
     arrays / tuples of arrays (sent once, spread over the workers), of futures (kept), or a
     dask array / tuple of dask arrays (each block along axis 0 is a shard, computed where
     Dask puts it). Call it once and pass the result to every step: data then never travels
-    again."""
+    again. Arrays sent this way have no lineage: a worker's death loses its only copy unless
+    ``replicas >= 2`` keeps more (dask-array blocks are recomputed instead)."""
     distributed = require_dask()
     import dask
     import dask.array as da
@@ -81,7 +82,10 @@ def scatter_shards(client, shards) -> list:
         else:
             out.append(None)
             local.append(s if isinstance(s, tuple) else (s,))
-    sent = iter(client.scatter(local, hash=False)) if local else iter(())
+    scattered = client.scatter(local, hash=False) if local else []
+    if scattered and replicas > 1:
+        client.replicate(scattered, n=replicas)
+    sent = iter(scattered)
     return [s if s is not None else next(sent) for s in out]
 
 
