@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from c_support import needs_c
 
 import tracegrad as tg
 from tracegrad.api import wire
@@ -174,3 +175,45 @@ def test_import_tracegrad_loads_no_dask():
             "or m == 'tracegrad.distributed']\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("c", marks=needs_c)])
+def test_shipped_names_and_source_lines_reach_generated_code_quoted(wire_module, backend):
+    """A payload is as untrusted as a user's names: variable hints and source lines crafted to
+    break out of a comment land in the generated source inside comments (safe_text)."""
+    import json
+    w, x, y = _args()
+    vg = tg.jit(wire_module.loss, backend=backend)
+    want = vg(w, x, y)
+    fn, (_, state) = vg.__reduce__()
+    sig, text, out_tree, checks = state["entries"][0]
+    doc = json.loads(text)
+    evil = "x\n__import__('os').system('echo pwned') # */ system(\"id\"); /*"
+    for v in doc["vars"]:
+        v[1] = evil
+    for e in doc["graph"]["eqns"]:
+        e[4] = evil
+    state = dict(state, id=f"evil-{backend}-" + state["id"],
+                 entries=[(sig, json.dumps(doc), out_tree, checks)])
+    back = fn(("jit", wire_module.loss, backend, (), (), None), state)
+    assert back(w, x, y).tobytes() == want.tobytes()
+    source = back.lower(w, x, y).source
+    assert "system(" in source  # it did reach the source, as a comment
+    for line in source.splitlines():
+        if "system(" in line:
+            before = line.split("system(")[0]
+            if backend == "numpy":
+                assert "#" in before, line
+            else:  # inside a /* */ comment that the text could not close
+                assert before.rfind("/*") > before.rfind("*/"), line
+
+
+@needs_c
+def test_c_programs_rebuild_in_the_receiver_with_the_senders_bits(tmp_path, wire_module):
+    """backend='c': the receiver builds (or loads from its kernel cache) its own module from the
+    shipped graph; same thread count, same bits."""
+    w, x, y = _args()
+    fns = [tg.jit(tg.value_and_grad(wire_module.loss), backend="c")]
+    expect = [fns[0](w, x, y)]
+    out, misses = _run_child(tmp_path, pickle.dumps((fns, [(w, x, y)])))
+    assert _tree_equal(out[0], expect[0]) and misses == [1]
