@@ -154,6 +154,27 @@ def test_trainer_equals_the_in_process_run(client):
     assert _train(client, (dx, dy), accumulate=2)[0] == on_cluster[0]
 
 
+def test_trainer_follows_the_single_process_loop(client):
+    """Shards and accumulation change nothing but rounding: the data-parallel run tracks the
+    plain loop (zero_grad, loss.backward(), step) on whole batches of the same examples."""
+    _, x, y = _data(n=64, dtype=np.float32, seed=5)
+    loader = tg.data.DataLoader(tg.data.TensorDataset(x, y), batch_size=32)
+    got, state = _train(client, loader, accumulate=1, shards_per_step=3)
+    model = _model()
+    opt = tg.optim.Adam(model.parameters(), lr=0.05)
+    want = []
+    for _ in range(2):
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = tg.nn.MSELoss()(model(xb), yb)
+            loss.backward()
+            opt.step()
+            want.append(loss.item())
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for k, v in model.state_dict().items():
+        np.testing.assert_allclose(state[k], v, rtol=1e-4, atol=1e-5)
+
+
 def _slow(shard, delay):
     time.sleep(delay)
     return shard
