@@ -24,6 +24,10 @@ import tracegrad as tg
 def loss(w, x, y):
     return np.mean((np.tanh(x @ w) - y) ** 2)
 
+def powered(x, n, scale=1.0):
+    return scale * x ** n
+
+
 @tg.jit
 def decorated(x):
     return np.sin(x) * 2.0 + np.cumsum(x, axis=0)
@@ -88,8 +92,10 @@ def test_pickled_functions_rebuild_in_a_new_process_without_tracing(tmp_path, wi
     w, x, y = _args()
     fns = [tg.value_and_grad(wire_module.loss), tg.grad(wire_module.loss, argnums=(0, 1)),
            tg.jit(tg.value_and_grad(wire_module.loss)), wire_module.decorated,
-           tg.jit(wire_module.loss, static_argnums=())]
-    calls = [(w, x, y), (w, x, y), (w, x, y), (x,), (w, x, y)]
+           tg.jit(wire_module.loss, static_argnums=()),
+           tg.jit(wire_module.powered, static_argnums=(1,)),
+           tg.grad(wire_module.powered)]  # a Python int argument is static in transforms
+    calls = [(w, x, y), (w, x, y), (w, x, y), (x,), (w, x, y), (x, 3), (x[0, 0], 2)]
     expect = [fn(*args) for fn, args in zip(fns, calls)]
     out, misses = _run_child(tmp_path, pickle.dumps((fns, calls)))
     for got, want in zip(out, expect):
