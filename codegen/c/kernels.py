@@ -216,7 +216,8 @@ class Kernel:
         else:
             fn += self.reduction_loops(S, stmts, writes, val, outs, out_names)
         fn.append("}")
-        return "\n".join(fn)
+        from .simd_limit import drop_forced_simd  # a huge body: no forced vectorisation
+        return "\n".join(drop_forced_simd(fn, len(stmts)))
 
     def reduction_loops(self, S, stmts, writes, val, outs, out_names):
         epi = self.epilogue
@@ -229,7 +230,8 @@ class Kernel:
         t_out = ctype(o.aval.dtype)
         red = op.reduction
         acc_t = {"float": "double", "double": "double", "int32_t": "int64_t",
-                 "int64_t": "int64_t", "uint8_t": "int64_t"}[ctype(src.aval.dtype)] \
+                 "int64_t": "int64_t", "uint8_t": "int64_t", "float _Complex": "double _Complex",
+                 "double _Complex": "double _Complex"}[ctype(src.aval.dtype)] \
             if red.widen else ctype(src.aval.dtype)
         x = val[id(src)] if not isinstance(src, Lit) else c_literal(src)
         isfloat = ctype(src.aval.dtype) in ("float", "double")

@@ -23,7 +23,7 @@ from tracegrad.prims import (ELEMENTWISE, broadcast_in_dim_p, convert_p, custom_
                              reduce_prod_p, reduce_sum_p, reshape_p, select_p, stop_gradient_p)
 
 CTYPE = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
-         "bool": "uint8_t"}
+         "bool": "uint8_t", "complex64": "float _Complex", "complex128": "double _Complex"}
 
 
 # --- the registry ---------------------------------------------------------------------------
@@ -112,6 +112,8 @@ def ctype(dtype) -> str:
 def c_literal(lit: Lit) -> str:
     dt = str(lit.aval.dtype)
     v = lit.value
+    if dt in _complex.CTYPES:
+        return _complex.literal(v, dt)
     if dt in ("float32", "float64"):
         if math.isnan(v):
             return "NAN" if dt == "float32" else "((double)NAN)"
@@ -178,6 +180,8 @@ def scalar_expr(prim: Primitive, args: list[str], in_dtype, out_dtype, params: d
     if low.scalar is None:
         raise TracegradError(f"primitive {prim.name!r} has no scalar C lowering")
     el = Element(params, str(np.dtype(out_dtype)), list(uniform or [None] * len(args)))
+    if _complex.is_complex(in_dtype) or (prim is convert_p and _complex.is_complex(out_dtype)):
+        return _complex.scalar(prim, list(args), str(np.dtype(in_dtype)), el)
     return low.scalar(list(args), str(np.dtype(in_dtype)), el)
 
 
@@ -411,12 +415,14 @@ static inline {t} tg_ipow_{dt}({t} b, {t} e) {{
     {u} r = 1, p = ({u})b;  /* modular products wrap as NumPy's do */
     if (e < 0) return b == 1 ? 1 : (b == -1 ? (e & 1 ? -1 : 1) : 0);
     while (e) {{ if (e & 1) r *= p; p *= p; e >>= 1; }} return ({t})r; }}""")
-        else:
+        elif dt == "bool":
             out.append("""
 static inline uint8_t tg_max_bool(uint8_t x, uint8_t y) { return x | y; }
 static inline uint8_t tg_min_bool(uint8_t x, uint8_t y) { return x & y; }""")
     out.append(_special.helpers_source(dtypes_used))
+    out.append(_complex.helpers_source(dtypes_used))
     return "\n".join(out)
 
 
 from . import special as _special  # noqa: E402  (registers the special functions' C)
+from . import complex_c as _complex  # noqa: E402  (complex operands' scalar C)

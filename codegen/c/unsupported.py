@@ -1,19 +1,32 @@
-"""What the C backend cannot compile yet, found before any C is emitted: complex values (and so
-every FFT program). ``backend="c"`` raises a typed error naming ``backend="numpy"``;
-``backend="auto"`` runs such a program on NumPy (api/lowering.py asks ``first_complex``).
+"""What the C backend cannot compile yet, found before any C is emitted: complex values in
+primitives without a complex C form (FFT, complex ``pow``, matrix products, max/min, ...).
+``backend="c"`` raises a typed error naming ``backend="numpy"``; ``backend="auto"`` runs such a
+program on NumPy (api/lowering.py asks ``first_complex``).
 
-Why not C99 ``_Complex`` yet: every loop shape (map, reduce, contract through BLAS' zgemm,
-copies, fused kernels, LAPACK) needs its complex form and tests; until then a refusal is
-better than a kernel that treats a complex buffer as doubles. Which layout when it comes:
-interleaved ``double _Complex``, measured (gcc -O3 -march=native, 2**20 elements): y = a*b + c
-1.78 ms interleaved vs 2.05 ms split into real/imag buffers (NumPy 4.9 ms), exp 32-34 vs 25-31
-ms (NumPy 33 ms); and interleaved is NumPy's own layout, so arguments need no conversion.
+Complex values are interleaved C99 ``double _Complex`` / ``float _Complex`` (complex_c.py),
+chosen by measurement (gcc -O3 -march=native, 2**20 elements): y = a*b + c 1.78 ms
+interleaved vs 2.05 ms split into real/imag buffers (NumPy 4.9 ms), exp 32-34 vs 25-31 ms
+(NumPy 33 ms); and interleaved is NumPy's own layout, so arguments need no conversion.
+``C_COMPLEX`` lists the primitives whose C lowering handles complex operands: anything else
+holding a complex value is refused, never emitted as a kernel reading complex as real.
 """
 from __future__ import annotations
 
 from tracegrad import dtypes
 from tracegrad.errors import UnsupportedOperationError
 from tracegrad.ir import Graph, Var
+from tracegrad.prims import (broadcast_in_dim_p, concatenate_p, constant_p, fused_p, gather_p,
+                             pad_p, reduce_prod_p, reduce_sum_p, reshape_p, rev_p, scatter_add_p,
+                             slice_p, transpose_p)
+
+from . import complex_c
+
+# primitives whose C handles complex operands: the elementwise forms of complex_c, kernel
+# structure (broadcasts, views, fusion, whose bodies are checked one by one), sum and product
+# epilogues, and the copies, which move elements of any ctype
+C_COMPLEX = frozenset(complex_c.SCALAR) | {
+    broadcast_in_dim_p, reshape_p, fused_p, reduce_sum_p, reduce_prod_p, constant_p,
+    transpose_p, slice_p, rev_p, pad_p, concatenate_p, gather_p, scatter_add_p}
 
 
 def _graphs(value):
@@ -25,20 +38,37 @@ def _graphs(value):
 
 
 def first_complex(graph: Graph):
-    """``(where, dtype)`` of the first complex value in ``graph`` or its nested bodies (an
-    equation's ``src``, or "an input"), or None when every value is real."""
-    for v in graph.inputs:
-        if dtypes.is_complex(v.aval.dtype):
-            return "an input", v.aval.dtype
+    """``(where, dtype)`` of the first complex value in ``graph`` or its nested bodies that the
+    C backend cannot compile (an equation's ``src``, or "an input"), or None when it can
+    compile every one (``C_COMPLEX``)."""
     for e in graph.eqns:
-        for v in (*e.inputs, *e.outputs):
-            if isinstance(v, Var) and dtypes.is_complex(v.aval.dtype):
-                return e.src, v.aval.dtype
+        cx = next((v.aval.dtype for v in (*e.inputs, *e.outputs)
+                   if isinstance(v, Var) and dtypes.is_complex(v.aval.dtype)), None)
+        if cx is not None and e.prim not in C_COMPLEX:
+            return e.src, cx
         for p in e.params.values():
             for g in _graphs(p):
                 found = first_complex(g)
+                if found is None and e.prim is not fused_p and _holds_complex(g):
+                    found = e.src, _holds_complex(g)  # loop bodies: not compiled for complex
                 if found is not None:
                     return e.src or found[0], found[1]
+    return None
+
+
+def _holds_complex(graph: Graph):
+    for v in graph.inputs:
+        if dtypes.is_complex(v.aval.dtype):
+            return v.aval.dtype
+    for e in graph.eqns:
+        for v in (*e.inputs, *e.outputs):
+            if isinstance(v, Var) and dtypes.is_complex(v.aval.dtype):
+                return v.aval.dtype
+        for p in e.params.values():
+            for g in _graphs(p):
+                found = _holds_complex(g)
+                if found:
+                    return found
     return None
 
 
@@ -49,6 +79,7 @@ def refuse_complex(graph: Graph) -> None:
         return
     where, dt = found
     raise UnsupportedOperationError(
-        f"the C backend does not compile complex values yet (a {dt} value here; FFTs make "
-        "complex values too): use backend=\"numpy\", or backend=\"auto\", which runs programs "
-        "with complex values on NumPy", src=where if where != "an input" else None)
+        f"the C backend does not compile this operation on complex values yet (a {dt} value "
+        "here: FFTs, complex pow, matrix products, max/min and loops stay on NumPy): use "
+        "backend=\"numpy\", or backend=\"auto\", which runs such programs on NumPy",
+        src=where if where != "an input" else None)
