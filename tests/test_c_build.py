@@ -238,3 +238,28 @@ def test_c_build_scaling_benchmark_runs():
     row = next(ln.split() for ln in out.splitlines() if ln.split()[:2] == ["off", "3"])
     assert int(row[2]) > 10 and int(row[3]) > 100  # kernels, source lines
     assert "first call" in out and "(c)" in out  # too small for the background
+
+
+def test_huge_fused_body_is_not_forced_to_vectorise():
+    """A fused kernel of hundreds of statements loses its ``TG_SIMD`` pragma (forcing gcc to
+    vectorise a ~3,000-statement body cost 4 s of its combiner in mixture VI's gradient;
+    simd_limit.py); short kernels keep it, and the numbers are NumPy's."""
+    from tracegrad.codegen.c.simd_limit import SIMD_MAX_STATEMENTS, drop_forced_simd
+
+    def f(x, y):
+        for i in range(SIMD_MAX_STATEMENTS // 2):
+            x = np.tanh(x * (1.0 + 1e-3 * i) + 1e-2)
+        return x, np.exp(y) + 1.0  # another shape: its own short kernel
+    x, y = np.linspace(-1, 1, 64).reshape(32, 2), np.linspace(-1, 1, 256)
+    src = tg.jit(f, backend="c").lower(x, y).source
+    bodies = re.findall(r"^TG_KERNEL void \w+\([^)]*\) \{\n(.*?)^\}", src, re.M | re.S)
+    big = [b for b in bodies if b.count("const double v_") > SIMD_MAX_STATEMENTS]
+    small = [b for b in bodies if b.count("const double v_") <= 10 and "for (" in b]
+    assert big and all("TG_SIMD" not in b for b in big)
+    assert small and all("TG_SIMD" in b for b in small)
+    got, want = tg.jit(f, backend="c")(x, y), f(x, y)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    lines = ["for (;;) {", "    TG_SIMD", "    TG_SIMD_RED(reduction(+:acc))", "}"]
+    assert drop_forced_simd(lines, SIMD_MAX_STATEMENTS) == lines
+    assert drop_forced_simd(lines, SIMD_MAX_STATEMENTS + 1) == [lines[0]] + lines[2:]
