@@ -13,6 +13,7 @@ from tracegrad.errors import GradientError
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.primitive import (JVP_FULL_RULES, JVP_RULES, VJP_FWD_RULES, VJP_RULES,
                                  install_graph_transforms)
+from tracegrad.prims.active import active_scope
 from tracegrad.prims.elementwise import mask_scope
 from tracegrad.prims.ops import instantiate
 
@@ -258,6 +259,13 @@ def backward_sweep(graph: Graph, env: dict, residuals: dict, out_cts: list, wrt:
 def _backward_sweep(graph, env, residuals, out_cts, wrt):
     from . import ranges
     facts = ranges.analyze(graph)
+    # variables that depend on a differentiated input: only their cotangents are used
+    # (a rule may refuse a derivative it cannot give only where it would be: prims/active.py)
+    active = {id(graph.inputs[i]) for i in wrt}
+    for eqn in graph.eqns:
+        if not eqn.prim.nondiff and any(isinstance(a, Var) and id(a) in active
+                                        for a in eqn.inputs):
+            active.update(id(o) for o in eqn.outputs)
     ct_env: dict = {}
     for a, ct in zip(graph.outputs, out_cts):
         _accumulate(ct_env, a, ct)
@@ -265,9 +273,12 @@ def _backward_sweep(graph, env, residuals, out_cts, wrt):
         cts = [ct_env.pop(id(o), None) for o in eqn.outputs]
         if all(c is None for c in cts) or eqn.prim.nondiff:
             continue
+        act = [isinstance(a, Var) and id(a) in active for a in eqn.inputs]
+        if not any(act):
+            continue  # no cotangent of its inputs reaches a differentiated input
         vals = [_read(env, a) for a in eqn.inputs]
         outs = [env[id(o)] for o in eqn.outputs]
-        with src_scope(eqn.src):
+        with src_scope(eqn.src), active_scope(act):
             if eqn.prim.name == "custom_vjp_call":
                 in_cts = _custom_vjp_backward(eqn, residuals[id(eqn)], cts)
             elif id(eqn) in residuals and eqn.prim in VJP_FWD_RULES:

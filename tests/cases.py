@@ -305,6 +305,15 @@ def _elementwise_rows() -> list[Case]:
              Case("pow", lax.pow, np.power, _same(2), COMPLEX, ("positive", "real"), False,
                   name="complex")]  # gradients: tests/test_complex.py (FD in re and im)
     rows += _polygamma_rows()
+    # incomplete gamma/beta: derivative in x only (a shape parameter's is a GradientError), so
+    # no all-argument finite differences here; tests/test_special_incomplete.py checks x's
+    rows += [Case("gammainc", lax.gammainc, lambda a, x: _sc().gammainc(a, x), _same(2), FLOAT,
+                  ("positive", "positive"), False),
+             Case("gammaincc", lax.gammaincc, lambda a, x: _sc().gammaincc(a, x), _same(2),
+                  FLOAT, ("positive", "positive"), False),
+             Case("betainc", lax.betainc, lambda a, b, x: _sc().betainc(a, b, x), _same(3),
+                  FLOAT, ("positive", "positive", "unit"), False,
+                  post=lambda a, b, x: (a, b, np.abs(x)))]  # x in [0, 0.9]
     rows += [
         # pow splits by dtype: a float exponent needs a positive base, ints a positive exponent
         Case("pow", lax.pow, np.power, _same(2), FLOAT, ("positive", "real"), name="float"),

@@ -12,6 +12,7 @@ from .errors import TracegradError
 from .prims import iota_p, stop_gradient_p  # noqa: F401  (lax.iota_p: indexing's eager iota)
 from .prims.ops import ELEMENTWISE_OPS
 from .prims.ops import conj, imag, real  # noqa: F401  (complex values apart)
+from .prims.special_incomplete import betainc, gammainc, gammaincc  # noqa: F401
 from .prims.ops import (aval_of as aval, argmax, argmin, broadcast_in_dim,  # noqa: F401
                         broadcast_to, concatenate, convert, cumsum, dot_general, dtype_of,
                         elementwise, full, gather, iota, is_python_scalar, pad, reduce_max,

@@ -191,8 +191,10 @@ for _prim, _call in ((E["gammaln"], "tg_sp_gammaln({0})"), (E["digamma"], "tg_sp
                      (E["i0"], "tg_sp_besseli(0, {0})"), (E["i1"], "tg_sp_besseli(1, {0})"),
                      (E["erfcx"], "tg_sp_erfcx({0})")):
     register_lowering(_prim, _lower(_call))
+from . import special_incomplete  # noqa: E402,F401  (registers gammainc, gammaincc, betainc)
 
 
 def helpers_source(dtypes_used: set[str]) -> str:
     """The double helpers, when a float dtype is in use (static: unused ones cost only parsing)."""
-    return _CORE if dtypes_used & {"float32", "float64"} else ""
+    from .special_incomplete import SOURCE  # incomplete gamma/beta (their own file)
+    return _CORE + SOURCE if dtypes_used & {"float32", "float64"} else ""

@@ -29,7 +29,7 @@ when this page and the tables disagree, so it is the list the code has. Every fu
 runs on traced arrays in `tg.jit`, `tg.grad` and the other transforms, on the NumPy and the C
 backend, and is differentiable wherever it is smooth. Calling anything else on a traced array
 raises `UnsupportedOperationError` naming the function as you wrote it (`np.frexp`,
-`scipy.special.jv`, `scipy.stats.t.cdf`) and this page.
+`scipy.special.jv`, `scipy.stats.cauchy.cdf`) and this page.
 
 SciPy's functions are called as usual (`scipy.special.gammaln(x)`,
 `scipy.stats.norm.logpdf(x, loc, scale)`); with a traced argument they run tracegrad's version
@@ -43,8 +43,10 @@ to its base and the reverse; NumPy decides what is a view); on an argument they 
 `ImmutableArrayError` naming `x.at[i].set(v)` / `tg.at(x)[i].set(v)`. `float(x)`, `int(x)` and
 `np.int64(x)` work when `x` is computed from constants alone.
 
-Limits of the SciPy functions: the cdfs of `t`, `gamma` and `beta` need the incomplete gamma and
-beta functions, which tracegrad does not have (an error names them); `poisson.cdf` needs a
+Limits of the SciPy functions: `gammainc`, `gammaincc` and `betainc` (and so the cdfs of `t`,
+`gamma` and `beta`) are differentiable in `x` only: a derivative in a shape parameter (`a`,
+`b`, `df`) is a `GradientError` naming it, raised only when that derivative is asked for (a
+constant or `tg.stop_gradient` parameter is fine); `poisson.cdf` needs a
 concrete `k` (it sets the number of terms); `multivariate_normal` refuses `allow_singular=True`;
 `polygamma`'s order `n` gets no derivative (it is an integer); `betaln` is
 `gammaln(a) + gammaln(b) - gammaln(a + b)`, which loses digits when `a + b` is huge (1e-6

@@ -10,6 +10,7 @@ from .conv import conv_p  # noqa: F401
 from .complex_parts import conj_p, imag_p, real_p  # noqa: F401  (complex values apart)
 from .fft import fft_p  # noqa: F401  (np.fft's transforms)
 from .sort import argsort_p  # noqa: F401
+from .special_incomplete import betainc_p, gammainc_p, gammaincc_p  # noqa: F401
 from .control import cond_p, scan_p, while_p  # noqa: F401
 from .custom import custom_jvp_call_p, custom_vjp_call_p  # noqa: F401
 from .elementwise import ELEMENTWISE, convert_p, select_p, stop_gradient_p  # noqa: F401

@@ -125,6 +125,7 @@ def dot_general(a, b, dimension_numbers, out=None):
 # the special functions' SciPy implementations, called as rt.<name> by generated NumPy code
 from .special_np import (digamma, erfc, erfcx, erfinv, gamma, gammaln, i0,  # noqa: E402,F401
                          i1, polygamma)
+from .special_np import betainc, gammainc, gammaincc  # noqa: E402,F401  (incomplete gamma/beta)
 
 
 from . import linalg_np as linalg  # noqa: E402  (rt.linalg.<fn>: the linalg primitives)

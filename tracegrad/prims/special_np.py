@@ -79,3 +79,18 @@ def erfcx(x, out=None):
     """exp(x**2) erfc(x), the scaled complementary error function: finite where erfc
     underflows (log Phi(z) of a very negative z is log(erfcx(-z/sqrt 2)/2) - z**2/2)."""
     return _sc().erfcx(x, out=out)
+
+
+def gammainc(a, x, out=None):
+    """Regularised lower incomplete gamma P(a, x) (NaN for a < 0 or x < 0, as SciPy)."""
+    return _sc().gammainc(a, x, out=out)
+
+
+def gammaincc(a, x, out=None):
+    """Regularised upper incomplete gamma Q(a, x) = 1 - P(a, x), accurate where P is near 1."""
+    return _sc().gammaincc(a, x, out=out)
+
+
+def betainc(a, b, x, out=None):
+    """Regularised incomplete beta I_x(a, b) (NaN outside a, b >= 0, 0 <= x <= 1)."""
+    return _sc().betainc(a, b, x, out=out)

@@ -170,3 +170,28 @@ def softmax(x, axis=None):
 
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _incomplete(name, prim, nargs, doc):
+    """SciPy's incomplete gamma/beta: operands promoted and broadcast to one float dtype
+    (float64 for integer inputs, as SciPy's ufunc loops), then the primitive."""
+    from ..numpy.promotion import _prepare
+    from ..prims import special_incomplete
+
+    def fn(*args):
+        if len(args) != nargs:
+            raise TypeError(f"scipy.special.{name} takes {nargs} arguments, got {len(args)}")
+        xs = [_float(a) for a in args]
+        ys, _ = _prepare(xs, _np.result_type(*[_np.dtype(x.dtype) for x in xs]))
+        return getattr(special_incomplete, prim)(*ys)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return implements(f"scipy.special.{name}")(fn)
+
+
+gammainc = _incomplete("gammainc", "gammainc", 2, "regularised lower incomplete gamma P(a, x); "
+                       "the derivative in a is unsupported (a GradientError names it)")
+gammaincc = _incomplete("gammaincc", "gammaincc", 2, "regularised upper incomplete gamma "
+                        "Q(a, x) = 1 - P(a, x); derivative in x only")
+betainc = _incomplete("betainc", "betainc", 3, "regularised incomplete beta I_x(a, b); "
+                      "derivative in x only")
