@@ -1,8 +1,9 @@
 """Complex values on the C backend (codegen/c/complex_c.py): every elementwise primitive NumPy
 defines on complex, bit for bit against NumPy eager on a grid of special values (signed zeros,
 infinities and NaN in either part, branch cuts, overflow) and on random values; fusion with
-real operations; sum/prod reductions and copies on complex buffers; gradients on C against the
-NumPy backend; and the typed refusal of what stays on NumPy (FFT, complex pow, dot).
+real operations; sum/prod reductions and copies on complex buffers; products through
+cgemm/zgemm (and the 64-bit loop); gradients on C against the NumPy backend; and the typed
+refusal of what stays on NumPy (FFT, complex pow, cumsum).
 
 The primitive table's complex rows run on C in tests/test_c_backend.py::test_primitive_rows.
 """
@@ -142,15 +143,42 @@ def test_copies_gather_and_scatter_on_complex_buffers():
         _check(_on_c(f)(z), tg.jit(f, backend="numpy")(z), [z.ravel()])
 
 
+_PRODUCTS = [lambda a, b: a @ b, lambda a, b: a.T.conj() @ a, lambda a, b: a @ b[:, 0],
+             lambda a, b: b[:, 0] @ b[:, 1], lambda a, b: np.einsum("bij,jk->bik",
+                                                                  np.stack([a, 2 * a]), b),
+             lambda a, b: np.einsum("ij,ik->jk", a, a[:, :3]) * 1j]
+
+
+@pytest.mark.parametrize("dtype", CDTYPES)
+@pytest.mark.parametrize("loop", [False, True], ids=["gemm", "loop"])
+def test_complex_products_through_zgemm_and_the_64_bit_loop(dtype, loop, monkeypatch):
+    from tracegrad.codegen.c import blas
+    if loop:  # sizes above the BLAS' int range take the plain loop (lowered here to 2)
+        monkeypatch.setattr(blas, "BLAS_INT_MAX", 2)
+    rng = np.random.default_rng(2)
+    a = (rng.standard_normal((5, 4)) + 1j * rng.standard_normal((5, 4))).astype(dtype)
+    b = (rng.standard_normal((4, 3)) + 1j * rng.standard_normal((4, 3))).astype(dtype)
+    tol = dict(rtol=1e-12, atol=1e-13) if dtype == "complex128" else dict(rtol=2e-6, atol=1e-5)
+    for f in _PRODUCTS:
+        c = _on_c(f)
+        got, want = c(a, b), f(a, b)
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, **tol)
+        assert ("tg_zgemm(" in c.lower(a, b).source or "tg_cgemm(" in c.lower(a, b).source) \
+            != loop
+
+
 @pytest.mark.parametrize("fn", [
     lambda x: np.sum(np.abs(np.exp(1j * x) + x) ** 2),
+    # a product of complex matrices and its transpose in the gradient
+    lambda x: np.sum(np.abs(np.exp(1j * x.reshape(3, 3)) @ (x[:3] + 1j)) ** 2),
     lambda x: np.real(np.sum(np.log(x + 2j) * np.conj(np.sqrt(x + 1j)))),
     lambda x: np.sum(np.imag(np.tanh(x * (1 + 1j)) / (x + 1j))),
     # the gather's gradient scatters complex cotangents (scatter_add on a complex buffer)
     lambda x: np.sum(np.abs(np.exp(1j * x)[np.array([3, 0, 0, 2])] * (x[1] + 2j)) ** 2),
-], ids=["abs2-exp", "log-sqrt", "tanh-div", "gather-scatter"])
+], ids=["abs2-exp", "matvec", "log-sqrt", "tanh-div", "gather-scatter"])
 def test_gradients_through_complex_values_on_c_match_the_numpy_backend(fn):
-    x = np.linspace(-1.5, 2.0, 7)
+    x = np.linspace(-1.5, 2.0, 9)
     vg = tg.value_and_grad(fn)
     got, want = _on_c(vg)(x), tg.jit(vg, backend="numpy")(x)
     assert _on_c(vg).lower(x).stats["backend"] == "c"
@@ -161,9 +189,8 @@ def test_gradients_through_complex_values_on_c_match_the_numpy_backend(fn):
 @pytest.mark.parametrize("fn", [
     lambda z: np.fft.fft(z),                       # FFT: NumPy's pocketfft
     lambda z: z ** np.array([2.0 + 0j, 0.5j]),     # complex pow: NumPy's integer path
-    lambda z: np.dot(z, z),                        # zgemm not linked yet
     lambda z: np.cumsum(z),                        # no complex C form yet
-], ids=["fft", "pow", "dot", "cumsum"])
+], ids=["fft", "pow", "cumsum"])
 def test_complex_operations_without_c_forms_are_typed_and_auto_runs_them_on_numpy(fn,
                                                                                   monkeypatch):
     monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")  # the suite's default is numpy

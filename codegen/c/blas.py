@@ -1,4 +1,5 @@
-"""``dot_general`` in C: float contractions call OpenBLAS's sgemm/dgemm (with the transposes
+"""``dot_general`` in C: float contractions call OpenBLAS's sgemm/dgemm (complex ones cgemm/zgemm,
+blas_complex.py) (with the transposes
 that match the operands' memory layout, one call per batch element; gemv when one side has a
 single free row or column); an operand whose
 contracted and free axes are interleaved is first copied into scratch space in the canonical
@@ -82,6 +83,10 @@ def emit_dot(em, e):
     # row blocks, and anything else too large runs the 64-bit loop below.
     fits = max(M, N, K) <= BLAS_INT_MAX
     row_blocks = not fits and la == "N" and max(N, K) <= BLAS_INT_MAX
+    if t.endswith("_Complex") and fits:  # cgemm/zgemm (blas_complex.py)
+        from .blas_complex import gemm_call
+        em.stmt(gemm_call(em, t, nb, M, N, K, trans_a, trans_b, pa, pb, out, lda, ldb))
+        return
     if t in ("float", "double") and (fits or row_blocks):
         em.uses_blas = True
         gemm = "tg_sgemm" if t == "float" else "tg_dgemm"  # through set_blas's addresses
@@ -104,7 +109,8 @@ def emit_dot(em, e):
                 f" {ldb}, {zero}, {out} + bi*{M * N} + m0*{N}, {N});\n"
                 f"      }}")
         return
-    acc = "double" if t in ("float", "double") else "int64_t"
+    acc = "double" if t in ("float", "double") else \
+        ("double _Complex" if t.endswith("_Complex") else "int64_t")
     ia = f"m*{K} + k" if la == "N" else f"k*{M} + m"
     ib = f"n*{K} + k" if lrb == "N" else f"k*{N} + n"
     em.stmt(f"    for (int64_t bi = 0; bi < {nb}; bi++)\n"

@@ -75,6 +75,9 @@ class CExecutable:
         if prog.uses_blas:
             from .blas_lib import blas_functions, gemv_functions
             self.module.set_blas(*blas_functions()[:3], *gemv_functions())
+            if hasattr(self.module, "set_zblas"):  # complex products: cgemm/zgemm
+                from .blas_complex import prepare_module
+                prepare_module(self.module)
             blas_threads = c_threads.blas_thread_functions()
         self._blas_threads = blas_threads
         self._adapt = adapt_threads()

@@ -19,7 +19,7 @@ def program_work(g) -> int:
 
 def module_source(em):
     """The CProgram of emitter ``em`` (an ``emit._Emitter`` that has emitted every equation)."""
-    from . import bounds, lapack
+    from . import blas_complex, bounds, lapack
     from .blas import _BLAS_DECLS
     from .emit import CProgram
     g = em.graph
@@ -39,10 +39,12 @@ def module_source(em):
     src = _MODULE_TEMPLATE.format(
         # the name sits in a comment and in PyErr_Format strings: an identifier, no % or "
         name=safe_ident(em.name), simd=simd, helpers=helpers_source(em.dtypes),
-        blas=(_BLAS_DECLS if em.uses_blas else "") + lapack.decls(em) + bounds.decls(em),
+        blas=(_BLAS_DECLS if em.uses_blas else "") + blas_complex.decls(em) + lapack.decls(em)
+        + bounds.decls(em),
         kernels="\n\n".join(kernel_texts),
         blas_method=('{"set_blas", (PyCFunction)(void(*)(void))tg_set_blas, METH_FASTCALL, '
-                     '"gemm addresses"},' if em.uses_blas else "") + lapack.method(em) +
+                     '"gemm addresses"},' if em.uses_blas else "") + blas_complex.method(em) +
+                    lapack.method(em) +
                     bounds.method(em),
         params=",\n    ".join(params), body="\n".join(body_lines),
         n_args=n_in + n_const + n_out, n_in=n_in + n_const,

@@ -15,7 +15,8 @@ from __future__ import annotations
 from tracegrad import dtypes
 from tracegrad.errors import UnsupportedOperationError
 from tracegrad.ir import Graph, Var
-from tracegrad.prims import (broadcast_in_dim_p, concatenate_p, constant_p, fused_p, gather_p,
+from tracegrad.prims import (broadcast_in_dim_p, concatenate_p, constant_p, dot_general_p,
+                             fused_p, gather_p,
                              pad_p, reduce_prod_p, reduce_sum_p, reshape_p, rev_p, scatter_add_p,
                              slice_p, transpose_p)
 
@@ -26,7 +27,8 @@ from . import complex_c
 # epilogues, and the copies, which move elements of any ctype
 C_COMPLEX = frozenset(complex_c.SCALAR) | {
     broadcast_in_dim_p, reshape_p, fused_p, reduce_sum_p, reduce_prod_p, constant_p,
-    transpose_p, slice_p, rev_p, pad_p, concatenate_p, gather_p, scatter_add_p}
+    transpose_p, slice_p, rev_p, pad_p, concatenate_p, gather_p, scatter_add_p,
+    dot_general_p}  # cgemm/zgemm (blas_complex.py)
 
 
 def _graphs(value):
@@ -80,6 +82,6 @@ def refuse_complex(graph: Graph) -> None:
     where, dt = found
     raise UnsupportedOperationError(
         f"the C backend does not compile this operation on complex values yet (a {dt} value "
-        "here: FFTs, complex pow, matrix products, max/min and loops stay on NumPy): use "
+        "here: FFTs, complex pow, cumsum and loops stay on NumPy): use "
         "backend=\"numpy\", or backend=\"auto\", which runs such programs on NumPy",
         src=where if where != "an input" else None)
