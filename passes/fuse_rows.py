@@ -35,6 +35,8 @@ from .registry import register
 ROW_PREFIX = "rows"
 MAX_ROW_BYTES = 1 << 16   # a row of one value (the column loop's working set stays in L1/L2)
 MIN_ELEMENTS = 1 << 12    # below this the separate kernels cost no memory traffic worth saving
+MAX_SPACES = 8
+MAX_BODY_EQNS = 200       # equations per row kernel
 
 # Per-element cost of an operation in the units of one load or store from L1 (the cost model of
 # the recompute-or-buffer choice): plain arithmetic and selects 1, a division or square root 4,
@@ -132,7 +134,8 @@ def _spaces(graph: Graph):
                 if len(s) == 2 and s[0] != s[1] and min(s) >= 2 and s[0] * s[1] >= MIN_ELEMENTS \
                         and s[1] * b.inputs[0].aval.dtype.itemsize <= MAX_ROW_BYTES:
                     seen[s] = True
-    return sorted(seen, key=lambda s: -s[0] * s[1])
+    # each space is one linear sweep of the program: the largest MAX_SPACES keep it linear
+    return sorted(seen, key=lambda s: -s[0] * s[1])[:MAX_SPACES]
 
 
 def _fuse_rows(graph: Graph) -> Graph:
@@ -146,55 +149,70 @@ def _fuse_rows(graph: Graph) -> Graph:
     return graph
 
 
+def _body_size(e) -> int:
+    return len(e.params["body"].eqns) if e.prim is fused_p else 1
+
+
 def _fuse_space(graph: Graph, R: int, C: int, n: int):
+    """One sweep in program order; a group closes at MAX_BODY_EQNS (the C compiler's time
+    grows faster than a function's size) and the next one starts. A group runs after every
+    equation of earlier groups, so it may read their results, sums included."""
     eqns = graph.eqns
+    groups: list[list[int]] = []
     members: list[int] = []
-    member_out: set[int] = set()   # ids of values members compute
+    size = 0
+    member_out: set[int] = set()   # ids of values the open group computes
     acc_out: set[int] = set()      # ... of which complete only after all rows
     tainted: set[int] = set()      # values computed outside that read a member's value
     for i, e in enumerate(eqns):
+        if members and size + _body_size(e) > MAX_BODY_EQNS and _eqn_ok(e, R, C, True):
+            groups.append(members)
+            members, size, member_out, acc_out, tainted = [], 0, set(), set(), set()
         ins = [id(a) for a in e.inputs if isinstance(a, Var)]
         reads_group = any(a in member_out for a in ins)
         blocked = any(a in tainted or a in acc_out for a in ins)
-        if not blocked and e.prim.name != "constant" and _eqn_ok(e, R, C, True):
+        if not blocked and e.prim.name != "constant" and not is_row_kernel(e) and \
+                _body_size(e) <= MAX_BODY_EQNS and _eqn_ok(e, R, C, True):
             members.append(i)
+            size += _body_size(e)
             member_out.update(id(o) for o in e.outputs)
             acc_out |= _acc_outputs(e)
         elif reads_group or blocked:
             tainted.update(id(o) for o in e.outputs)
-    if sum(1 for i in members if _touches_rows(eqns[i], R, C)) < 2:
+    groups.append(members)
+    groups = [g for g in groups if sum(1 for i in g if _touches_rows(eqns[i], R, C)) >= 2]
+    if not groups:
         return graph, 0
-    kernel = _build(graph, members, f"{ROW_PREFIX}{n + 1}")
-    keep = set(members)
-    new = [e for i, e in enumerate(eqns) if i not in keep]
-    new.insert(0, kernel)  # placed by the topological sort after its operands
-    return _dce(Graph(graph.inputs, tuple(_topological(_place(new))), graph.outputs,
-                      graph.meta)), 1
+    at_last = {}
+    graph_outs = frozenset(id(a) for a in graph.outputs if isinstance(a, Var))
+    readers: dict[int, list[int]] = {}
+    for i, e in enumerate(eqns):
+        for a in e.inputs:
+            if isinstance(a, Var):
+                readers.setdefault(id(a), []).append(i)
+    for k, g in enumerate(groups):
+        at_last[g[-1]] = _build(graph, g, f"{ROW_PREFIX}{n + k + 1}", (graph_outs, readers))
+    joined = {i for g in groups for i in g}
+    new = [at_last[i] if i in at_last else e for i, e in enumerate(eqns)
+           if i in at_last or i not in joined]
+    # a kernel stands at its last member; _topological moves readers placed before it after
+    return _dce(Graph(graph.inputs, tuple(_topological(new)), graph.outputs, graph.meta)), \
+        len(groups)
 
 
-def _place(eqns):
-    """Move the row kernel (first) just before its first reader, after its operands' producers:
-    _topological keeps the earliest-ready order, so put it where it is ready."""
-    k = eqns[0]
-    rest = eqns[1:]
-    made = {id(o) for e in rest for o in e.outputs}
-    need = {id(a) for a in k.inputs if isinstance(a, Var) and id(a) in made}
-    pos = 0
-    for j, e in enumerate(rest):
-        if need & {id(o) for o in e.outputs}:
-            pos = j + 1
-    return rest[:pos] + [k] + rest[pos:]
-
-
-def _build(graph: Graph, members: list[int], name: str) -> Eqn:
+def _build(graph: Graph, members: list[int], name: str, outputs: tuple) -> Eqn:
     """One ``fused`` equation: the members' equations (fused bodies inlined) over fresh
     variables, the values read from outside as inputs, those read outside as outputs."""
     eqns = graph.eqns
     member_set = set(members)
-    used_outside = {id(a) for a in graph.outputs if isinstance(a, Var)}
-    for i, e in enumerate(eqns):
-        if i not in member_set:
-            used_outside.update(id(a) for a in e.inputs if isinstance(a, Var))
+    graph_outs, readers = outputs
+
+    last = members[-1]
+
+    def used_outside(o) -> bool:  # by a graph output or an equation outside the group
+        rs = readers.get(id(o), ())  # in program order: a reader after the group decides fast
+        return id(o) in graph_outs or (rs and rs[-1] > last) or \
+            any(r not in member_set for r in rs)
     inner: dict[int, Var] = {}
     inputs, body_in, body_eqns, outs, body_outs = [], [], [], [], []
 
@@ -226,7 +244,7 @@ def _build(graph: Graph, members: list[int], name: str) -> Eqn:
             body_eqns.append(e.replace(inputs=ins, outputs=new_outs))
             inner.update({id(o): no for o, no in zip(e.outputs, new_outs)})
         for o in e.outputs:
-            if id(o) in used_outside and isinstance(inner[id(o)], Var):
+            if used_outside(o) and isinstance(inner[id(o)], Var):
                 outs.append(o)
                 body_outs.append(inner[id(o)])
     body = Graph(tuple(body_in), tuple(body_eqns), tuple(body_outs))

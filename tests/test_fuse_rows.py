@@ -260,3 +260,22 @@ def test_row_kernels_inside_a_scan_body():
     src = tg.jit(g, backend="c").lower(h0, w).source
     assert "rows1(" in src  # a row kernel in the step body
     _close(tg.jit(g, backend="c")(h0, w), tg.jit(g, backend="numpy")(h0, w), 1e-10, 1e-12)
+
+
+def test_a_deep_row_program_splits_into_bounded_row_kernels():
+    """60 layernorm layers and their gradient were one row kernel of thousands of equations
+    (400 layers: Python's recursion limit in the emitter); groups now close at MAX_BODY_EQNS
+    and the next one starts, reading the earlier groups' results."""
+    from tracegrad.passes.fuse_rows import MAX_BODY_EQNS
+
+    def f(x):
+        for _ in range(60):
+            xc = x - np.mean(x, axis=1, keepdims=True)
+            x = np.tanh(xc / np.sqrt(np.mean(xc * xc, axis=1, keepdims=True) + 1e-5))
+        return np.sum(x * x)
+    x = np.random.default_rng(8).standard_normal((64, 128))
+    g = tg.value_and_grad(f)
+    ks, _ = _kernels(g, x)
+    rows = [e for e in ks if e.params["name"].startswith("rows")]
+    assert len(rows) >= 2 and all(len(e.params["body"].eqns) <= MAX_BODY_EQNS for e in rows)
+    _close(tg.jit(g, backend="c")(x), tg.jit(g, backend="numpy")(x), 1e-9, 1e-12)

@@ -134,22 +134,24 @@ class RowKernel:
         return scalar_expr(e.prim, args, in_dt, o.aval.dtype, e.params, uni)
 
     # --- the recompute-or-buffer choice --------------------------------------------------------
-    def rc_cost(self, v) -> int:
-        """Cost of computing ``v`` again in a later loop (loads of operands count 1)."""
+    def rc_cost(self, v, depth: int = 0) -> int:
+        """Cost of computing ``v`` again in a later loop (loads of operands count 1); past a
+        few levels the answer is "dearer than a store and a load" (a chain that long is)."""
         v = self.res(v)
         if id(v) in self.e_input:
             return 1
         e = self.def_eqn.get(id(v))
         if e is None:  # a broadcast of a row scalar, column value or constant: free
             return 0
-        if id(v) in self._rc:
-            return self._rc[id(v)]
+        if depth >= 4:
+            return STORE_AND_LOAD + 1
         cost = op_weight(e)
         for a in e.inputs:
+            if cost > STORE_AND_LOAD:
+                break
             if not isinstance(a, Lit):
-                c = self.rc_cost(a)
+                c = self.rc_cost(a, depth + 1)
                 cost += c if c <= STORE_AND_LOAD else 1  # dearer operands come from a buffer
-        self._rc[id(v)] = cost
         return cost
 
     # --- one column loop ---------------------------------------------------------------------
@@ -181,7 +183,6 @@ class RowKernel:
         return ph["have"][id(v)]
 
     def function(self) -> str:
-        self._rc = {}
         # chunks of rows (the most threads the loop is worth, at most MAX_CHUNKS): each
         # chunk's partial sums are its own, so results never depend on the thread count
         self.chunks = max(1, min(team_size(self.R * self.C), MAX_CHUNKS, self.R))
