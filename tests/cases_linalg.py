@@ -13,6 +13,7 @@ import numpy as np
 from tracegrad import lax
 from tracegrad.prims.linalg import (cholesky_p, eigh_p, slogdet_p, solve_p,
                                     triangular_solve_p)
+from tracegrad.prims.linalg_lu import lu_p
 from tracegrad.prims.linalg_svd import qr_p, svd_p
 
 FLOAT = ("float32", "float64")
@@ -126,6 +127,35 @@ _SYSTEMS = [((2, 2), (2, 1)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((1, 1),
             ((0, 0), (0, 2)), ((3, 3), (3, 0))]
 
 
+def _pivoting(a):
+    """Rows of a dominant matrix in reverse order: LU must pivot (a permutation that is not
+    the identity), and no pivot choice is near a tie, so finite differences keep it."""
+    n = a.shape[-1]
+    return (np.flip(0.3 * a + (n + 2) * np.eye(n), axis=-2).astype(a.dtype),)
+
+
+def _lu_ref(k):
+    def ref(a):
+        import scipy.linalg as sl
+        n = a.shape[-1]
+        if n == 0:
+            return [a.copy(), np.zeros(a.shape[:-1], np.int32),
+                    np.zeros(a.shape[:-1], np.int64)][k]
+        flat = a.reshape(-1, n, n)
+        outs = [sl.lu_factor(m) for m in flat]
+        if k == 0:
+            return np.array([o[0] for o in outs], a.dtype).reshape(a.shape)
+        piv = np.array([o[1] for o in outs], np.int32).reshape(a.shape[:-1])
+        if k == 1:
+            return piv
+        perm = np.broadcast_to(np.arange(n), piv.shape).copy()
+        for p, q in zip(perm.reshape(-1, n), piv.reshape(-1, n)):
+            for i, j in enumerate(q):
+                p[i], p[j] = p[j], p[i]
+        return perm
+    return ref
+
+
 def linalg_rows(Case) -> list:
     rows = [
         Case("cholesky", lambda a: cholesky_p.bind(a), np.linalg.cholesky, _SQUARE, FLOAT,
@@ -140,6 +170,9 @@ def linalg_rows(Case) -> list:
         Case("eigh", _eigh_vectors, _eigh_vectors_ref, _SQUARE, FLOAT, ("real",),
              post=lambda a: (_separated(a),), name="vectors"),
     ]
+    rows += [Case("lu", (lambda k: lambda a: lu_p.bind(a)[k])(k), _lu_ref(k), _SQUARE, FLOAT,
+                  ("real",), differentiable=k == 0, post=_pivoting,
+                  name=("packed", "piv", "perm")[k]) for k in range(3)]
     rows += [
         Case("svd", _signed_svd, _signed_svd_ref, _RECT + _WIDE, FLOAT, ("real",), post=_spread),
         Case("qr", _qr_sum, _qr_sum_ref, _RECT, FLOAT, ("real",), post=_spread),

@@ -313,7 +313,8 @@ static PyObject* tg_set_lapack(PyObject* self, PyObject* const* args, Py_ssize_t
 }}
 """
     used = getattr(em, "lapack_used", set())
-    return head + "".join(_helpers(t, used) for t in ("float", "double")
+    from .lapack_lu import helpers as lu_helpers
+    return head + "".join(_helpers(t, used) + lu_helpers(t, used) for t in ("float", "double")
                           if any(p == ("s" if t == "float" else "d") for _, p in used))
 
 
@@ -461,3 +462,4 @@ register_lowering(triangular_solve_p, emit=emit_triangular_solve)
 register_lowering(solve_p, emit=emit_solve)
 register_lowering(slogdet_p, emit=emit_slogdet)
 register_lowering(eigh_p, emit=emit_eigh)
+from . import lapack_lu  # noqa: E402,F401  (the lu primitive: getrf)

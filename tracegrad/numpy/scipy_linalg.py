@@ -1,7 +1,7 @@
 """``scipy.linalg`` on traced arrays: SciPy's functions call ``np.asarray`` on their inputs, which
 a tracer refuses, so ``__array_function__`` never sees them. Instead each supported function in
 ``scipy.linalg`` (cholesky, cho_factor, cho_solve, solve_triangular, solve, inv, det, eigh,
-svd, qr) is wrapped once: with a traced argument the call goes to tracegrad's version
+svd, qr, lu_factor, lu_solve, lu) is wrapped once: with a traced argument the call goes to tracegrad's version
 (below), with concrete arrays to SciPy's own function unchanged (same object underneath, same
 name, docstring and signature through ``functools.wraps``).
 
@@ -106,9 +106,12 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
     return (r,) if mode == "r" else (q, r)
 
 
+from .scipy_lu import lu, lu_factor, lu_solve  # noqa: E402  (the LU family: its own file)
+
 SCIPY_LINALG = {"cholesky": cholesky, "cho_factor": cho_factor, "cho_solve": cho_solve,
                 "solve_triangular": solve_triangular, "solve": solve, "inv": inv, "det": det,
-                "eigh": eigh, "svd": svd, "qr": qr}
+                "eigh": eigh, "svd": svd, "qr": qr, "lu_factor": lu_factor,
+                "lu_solve": lu_solve, "lu": lu}
 
 
 def _traced(args, kwargs) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import linecache
 import re
 import sys
+import warnings
 
 import numpy as np
 
@@ -137,3 +138,31 @@ def qr(a):
     """Reduced QR of each matrix (Householder, LAPACK geqrf/orgqr, as np.linalg.qr)."""
     q, r = _all_at_once("qr", lambda x: np.linalg.qr(x, mode="reduced"), a)
     return [np.asarray(q, a.dtype), np.asarray(r, a.dtype)]
+
+
+# --- LU with partial pivoting (tracegrad/prims/linalg_lu.py) ---------------------------------
+def pivots_to_perm(piv: np.ndarray) -> np.ndarray:
+    """The row permutation that LAPACK's interchange sequence ``piv`` applies (last axis)."""
+    perm = np.broadcast_to(np.arange(piv.shape[-1]), piv.shape).copy()
+    if perm.size == 0:
+        return perm
+    flat_perm, flat_piv = perm.reshape(-1, piv.shape[-1]), piv.reshape(-1, piv.shape[-1])
+    for p, q in zip(flat_perm, flat_piv):
+        for i, j in enumerate(q):
+            p[i], p[j] = p[j], p[i]
+    return perm
+
+
+def lu(a):
+    """(packed L\\U, pivots, permutation) of each square matrix (tracegrad/prims/linalg_lu.py)."""
+    from scipy.linalg import lu_factor
+    n = a.shape[-1]
+    flat = a.reshape((int(np.prod(a.shape[:-2])), n, n))
+    lus = np.empty_like(flat)
+    pivs = np.empty(flat.shape[:-1], np.int32)
+    for i, m in enumerate(flat if n else ()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # singular: SciPy warns; the solve gives inf/NaN
+            lus[i], pivs[i] = lu_factor(m, check_finite=False)
+    piv = pivs.reshape(a.shape[:-1])
+    return [lus.reshape(a.shape), piv, pivots_to_perm(piv).astype(np.int64)]
