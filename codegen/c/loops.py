@@ -47,8 +47,13 @@ class _BodyEmitter(_Emitter):
     def finish(self):
         g = self.graph
         params = [f"const {ctype(v.aval.dtype)}* restrict in{i}" for i, v in enumerate(g.inputs)]
+        # the constants this body registered: fixed now, since the next body of the same
+        # equation (a while's body after its condition, the next branch) appends its own to
+        # the shared list before the calls are written
+        self.end_const = len(self.constants)
         params += [f"const {ctype(c.dtype)}* restrict cst{k}"
-                   for k, c in enumerate(self.constants) if k >= self.first_const]
+                   for k, c in enumerate(self.constants)
+                   if self.first_const <= k < self.end_const]
         params += [f"{ctype(a.aval.dtype)}* restrict out{j}" for j, a in enumerate(g.outputs)]
         params.append("char* restrict arena")
         self.kernels.append("\n".join(
@@ -59,7 +64,7 @@ class _BodyEmitter(_Emitter):
 
     def call(self, ins: list[str], outs: list[str], arena: str) -> str:
         """The C call of this body on pointer expressions (nonzero: interrupted)."""
-        csts = [f"cst{k}" for k in range(self.first_const, len(self.constants))]
+        csts = [f"cst{k}" for k in range(self.first_const, self.end_const)]
         return f"{self.fname}({', '.join(ins + csts + outs + [arena])})"
 
 
