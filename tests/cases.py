@@ -24,7 +24,7 @@ INT = (I32, I64)
 NUM = FLOAT + INT
 ALL = NUM + (BOOL,)
 C64, C128 = "complex64", "complex128"
-COMPLEX = (C64, C128)  # drawn as domain + 1j * U(-1, 1); the C backend refuses them (typed)
+COMPLEX = (C64, C128)  # drawn as domain + 1j * U(-1, 1); on C too (FFT rows: a typed refusal)
 
 # Domains a drawn argument can come from. Floats: see ``_draw_float``; integers use small ranges
 # with the same meaning (so pow/prod stay far from overflow); bools ignore the domain.

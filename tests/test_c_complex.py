@@ -3,7 +3,7 @@ defines on complex, bit for bit against NumPy eager on a grid of special values 
 infinities and NaN in either part, branch cuts, overflow) and on random values; fusion with
 real operations; sum/prod reductions and copies on complex buffers; products through
 cgemm/zgemm (and the 64-bit loop); gradients on C against the NumPy backend; and the typed
-refusal of what stays on NumPy (FFT, cumsum).
+refusal of what stays on NumPy (FFT).
 
 The primitive table's complex rows run on C in tests/test_c_backend.py::test_primitive_rows.
 """
@@ -148,6 +148,34 @@ def test_sum_and_prod_reductions_on_complex(dtype):
         np.testing.assert_allclose(got, want, **tol)
 
 
+def test_cumsum_and_loops_over_complex_values():
+    z = np.array([0.5 + 1j, -2 + 0.25j, 1 - 1j, 0.1 - 3j])
+
+    def scan(v):
+        def body(c, x):
+            c = c * x + np.exp(1j * np.real(c)) * 0.5
+            return c, np.abs(c)
+        return tg.lax.scan(body, v[0] * 0.1, v)
+
+    def while_(v):
+        return tg.lax.while_loop(lambda c: np.abs(c[0]) < 10,
+                                 lambda c: (c[0] * (1 + 1j) + v[1], c[1] + 1), (v[0], 0))
+
+    def cond(v):
+        return tg.lax.cond(np.real(v[0]) > 0, lambda u: u * 1j, lambda u: np.conj(u), v)
+
+    for f in (np.cumsum, lambda v: np.cumsum(v[::-1] * 1j)[::-1], scan, while_, cond,
+              lambda v: cond(-v)):
+        got, want = _on_c(f)(z), tg.jit(f, backend="numpy")(z)
+        for g, w in zip(np.atleast_1d(got) if not isinstance(got, tuple) else got,
+                        np.atleast_1d(want) if not isinstance(want, tuple) else want):
+            np.testing.assert_allclose(g, w, rtol=1e-12)
+    x = np.linspace(0.2, 1.0, 4)
+    loss = lambda x: np.sum(scan(x + 1j * x[::-1])[1] ** 2)  # noqa: E731
+    vg = tg.value_and_grad(loss)
+    np.testing.assert_allclose(_on_c(vg)(x)[1], tg.jit(vg, backend="numpy")(x)[1], rtol=1e-11)
+
+
 def test_copies_gather_and_scatter_on_complex_buffers():
     rng = np.random.default_rng(1)
     z = rng.standard_normal((4, 6)) + 1j * rng.standard_normal((4, 6))
@@ -204,8 +232,10 @@ def test_gradients_through_complex_values_on_c_match_the_numpy_backend(fn):
 
 @pytest.mark.parametrize("fn", [
     lambda z: np.fft.fft(z),                       # FFT: NumPy's pocketfft
-    lambda z: np.cumsum(z),                        # no complex C form yet
-], ids=["fft", "cumsum"])
+    lambda z: np.abs(np.fft.ifft(z * 2)).sum(),    # inside a larger program
+    lambda z: tg.lax.scan(lambda c, x: (c + np.fft.fft(x * c * np.ones(2))[1], c), z[0],
+                          z)[1],                   # in a loop's body
+], ids=["fft", "fft-inside", "fft-in-scan"])
 def test_complex_operations_without_c_forms_are_typed_and_auto_runs_them_on_numpy(fn,
                                                                                   monkeypatch):
     monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")  # the suite's default is numpy

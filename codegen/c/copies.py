@@ -166,7 +166,8 @@ def emit_cumsum(em, e):
     st = strides(shape)
     outer = [d for d in range(len(shape)) if d != ax]
     t = ctype(x.aval.dtype)
-    acc_t = "double" if t in ("float", "double") else "int64_t"
+    acc_t = "double" if t in ("float", "double") else \
+        ("double _Complex" if t.endswith("_Complex") else "int64_t")
     n = shape[ax]
     base = index([(f"i{d}", st[d]) for d in outer])
     pos = f"(({n} - 1 - j) * {st[ax]})" if rev else f"(j * {st[ax]})"

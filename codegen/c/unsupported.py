@@ -15,8 +15,8 @@ from __future__ import annotations
 from tracegrad import dtypes
 from tracegrad.errors import UnsupportedOperationError
 from tracegrad.ir import Graph, Var
-from tracegrad.prims import (broadcast_in_dim_p, concatenate_p, constant_p, dot_general_p,
-                             fused_p, gather_p,
+from tracegrad.prims import (broadcast_in_dim_p, concatenate_p, cond_p, constant_p, cumsum_p,
+                             dot_general_p, fused_p, gather_p, scan_p, while_p,
                              pad_p, reduce_prod_p, reduce_sum_p, reshape_p, rev_p, scatter_add_p,
                              slice_p, transpose_p)
 
@@ -28,7 +28,9 @@ from . import complex_c
 C_COMPLEX = frozenset(complex_c.SCALAR) | {
     broadcast_in_dim_p, reshape_p, fused_p, reduce_sum_p, reduce_prod_p, constant_p,
     transpose_p, slice_p, rev_p, pad_p, concatenate_p, gather_p, scatter_add_p,
-    dot_general_p}  # cgemm/zgemm (blas_complex.py)
+    dot_general_p,  # cgemm/zgemm (blas_complex.py)
+    cumsum_p,
+    scan_p, while_p, cond_p}  # C functions of their bodies, whose equations are checked here
 
 
 def _graphs(value):
@@ -49,28 +51,10 @@ def first_complex(graph: Graph):
         if cx is not None and e.prim not in C_COMPLEX:
             return e.src, cx
         for p in e.params.values():
-            for g in _graphs(p):
+            for g in _graphs(p):  # fused kernels' and loops' bodies, equation by equation
                 found = first_complex(g)
-                if found is None and e.prim is not fused_p and _holds_complex(g):
-                    found = e.src, _holds_complex(g)  # loop bodies: not compiled for complex
                 if found is not None:
                     return e.src or found[0], found[1]
-    return None
-
-
-def _holds_complex(graph: Graph):
-    for v in graph.inputs:
-        if dtypes.is_complex(v.aval.dtype):
-            return v.aval.dtype
-    for e in graph.eqns:
-        for v in (*e.inputs, *e.outputs):
-            if isinstance(v, Var) and dtypes.is_complex(v.aval.dtype):
-                return v.aval.dtype
-        for p in e.params.values():
-            for g in _graphs(p):
-                found = _holds_complex(g)
-                if found:
-                    return found
     return None
 
 
@@ -82,6 +66,6 @@ def refuse_complex(graph: Graph) -> None:
     where, dt = found
     raise UnsupportedOperationError(
         f"the C backend does not compile this operation on complex values yet (a {dt} value "
-        "here: FFTs, complex pow, cumsum and loops stay on NumPy): use "
+        "here: FFTs stay on NumPy): use "
         "backend=\"numpy\", or backend=\"auto\", which runs such programs on NumPy",
         src=where if where != "an input" else None)
