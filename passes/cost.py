@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from tracegrad.ir import Graph, Var, subgraphs
-from tracegrad.prims import constant_p, conv_p, dot_general_p, fused_p, scatter_add_p
+from tracegrad.prims import (broadcast_in_dim_p, constant_p, conv_p, dot_general_p, fused_p,
+                             reshape_p, scatter_add_p)
 
 
 def eqn_flops(e) -> int:
@@ -72,3 +73,15 @@ def naive_peak_bytes(graph: Graph) -> int:
         peak = max(peak, live)
         live -= frees.pop(i, 0)
     return peak
+
+
+# Per-element cost of an operation in units of one load or store from L1 (the row kernels'
+# recompute-or-buffer choice, passes/fuse_rows.py and codegen/c/row_kernels.py): views 0, else
+# the primitive's declared ``Traits.cost``.
+STORE_AND_LOAD = 2  # keeping a value in a row buffer: one store in its phase, one load later
+
+
+def op_weight(e) -> int:
+    if e.prim is broadcast_in_dim_p or e.prim is reshape_p:
+        return 0
+    return e.prim.traits.cost

@@ -27,35 +27,18 @@ Square spaces (R == C) are left alone: [R] would not say whether it is per row o
 from __future__ import annotations
 
 from tracegrad.ir import Eqn, Graph, Lit, Var
-from tracegrad.prims import broadcast_in_dim_p, fused_p, reshape_p
+from tracegrad.prims import (broadcast_in_dim_p, fused_p, reduce_max_p, reduce_min_p,  # noqa: F401
+                             reduce_sum_p, reshape_p)
+from tracegrad.prims.fused import ROW_PREFIX, is_row_kernel
 
+from .cost import STORE_AND_LOAD, op_weight  # noqa: F401  (the row kernels' cost model)
 from .fuse import _dce, _topological
 from .registry import register
 
-ROW_PREFIX = "rows"
 MAX_ROW_BYTES = 1 << 16   # a row of one value (the column loop's working set stays in L1/L2)
 MIN_ELEMENTS = 1 << 12    # below this the separate kernels cost no memory traffic worth saving
 MAX_SPACES = 8
 MAX_BODY_EQNS = 200       # equations per row kernel
-
-# Per-element cost of an operation in the units of one load or store from L1 (the cost model of
-# the recompute-or-buffer choice): plain arithmetic and selects 1, a division or square root 4,
-# anything else (exp, tanh, libm calls) 8.
-_CHEAP = {"add", "sub", "mul", "neg", "max", "min", "where", "abs", "eq", "ne", "lt", "le", "gt",
-          "ge", "and", "or", "not", "xor", "convert", "sign", "stop_gradient"}
-_MEDIUM = {"div", "sqrt"}
-STORE_AND_LOAD = 2  # keeping a value in a row buffer: one store in its phase, one load later
-
-
-def op_weight(e) -> int:
-    if e.prim is broadcast_in_dim_p or e.prim is reshape_p:
-        return 0
-    name = e.prim.name
-    return 1 if name in _CHEAP else 4 if name in _MEDIUM else 8
-
-
-def is_row_kernel(e) -> bool:
-    return e.prim is fused_p and str(e.params.get("name", "")).startswith(ROW_PREFIX)
 
 
 def _shapes(R, C):
@@ -65,13 +48,13 @@ def _shapes(R, C):
 def _red_ok(e, R, C) -> bool:
     """A reduction the row kernel runs: over each row (sum/max/min), down the columns or over
     everything (sums), or a sum of per-row values."""
-    shp, axes, name = tuple(e.inputs[0].aval.shape), tuple(e.params["axes"]), e.prim.name
+    shp, axes, prim = tuple(e.inputs[0].aval.shape), tuple(e.params["axes"]), e.prim
     if shp == (R, C):
         if axes == (1,):
-            return name in ("reduce_sum", "reduce_max", "reduce_min")
-        return axes in ((0,), (0, 1)) and name == "reduce_sum"
+            return prim in (reduce_sum_p, reduce_max_p, reduce_min_p)
+        return axes in ((0,), (0, 1)) and prim is reduce_sum_p
     if shp in ((R,), (R, 1)):
-        return name == "reduce_sum" and axes == tuple(range(len(shp)))
+        return prim is reduce_sum_p and axes == tuple(range(len(shp)))
     return False
 
 

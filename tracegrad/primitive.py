@@ -54,7 +54,11 @@ class Traits:
     ``bounds``         (lo, hi) of the output for any finite input, if fixed (tanh, sigmoid ...);
     ``index_operands`` positions of integer operands whose values index another operand's axes
                        (gather, scatter_add): valid in [-n, n) as NumPy's, anything else raises
-                       IndexError on every backend (tests/test_index_bounds.py checks each).
+                       IndexError on every backend (tests/test_index_bounds.py checks each);
+    ``cost``           per-element work in units of one L1 load or store, for choices between
+                       recomputing a value and storing it (passes/cost.op_weight): 1 plain
+                       arithmetic, comparisons and selects, 4 a division or square root, 8
+                       (the default) transcendental and libm calls.
     """
     view: bool = False
     reduction: bool = False
@@ -71,6 +75,7 @@ class Traits:
     range: str = "any"
     bounds: tuple[float, float] | None = None
     index_operands: tuple[int, ...] = ()
+    cost: int = 8
 
     def __post_init__(self):
         if self.range not in RANGE_KINDS:

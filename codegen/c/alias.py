@@ -12,7 +12,7 @@ with an output, whose pointers must then not be declared ``restrict``.
 from __future__ import annotations
 
 from tracegrad.ir import Eqn, Graph, Lit, Var
-from tracegrad.passes.fuse_rows import is_row_kernel
+from tracegrad.prims.fused import is_row_kernel
 from tracegrad.prims import broadcast_in_dim_p, fused_p
 
 

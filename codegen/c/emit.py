@@ -15,7 +15,7 @@ import numpy as np
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
 
-from tracegrad.passes.fuse_rows import is_row_kernel
+from tracegrad.prims.fused import is_row_kernel
 from tracegrad.prims import broadcast_in_dim_p, constant_p, fused_p
 
 from .alias import aliased_inputs, separate_unsafe

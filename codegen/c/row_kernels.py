@@ -6,7 +6,7 @@ K ([C] / [1, C]) are read at the column, U ([]) are computed once. A row reducti
 value of phase p gives an S value of level p + 1, which the S code after loop p computes on and
 loop p + 1 reads: a softmax is max (loop 0), then sum of exp (loop 1), then the output (loop 2),
 each reading the row from cache. An E value needed in a later loop is recomputed there when its
-chain costs at most a store and a load (passes/fuse_rows.op_weight), else stored in a row buffer
+chain costs at most a store and a load (passes/cost.op_weight), else stored in a row buffer
 (C elements per chunk of rows) by its own loop. The rows are split into a fixed number of
 chunks; column sums and full sums accumulate per chunk (in double for floats, like every
 reduction here) and are added in chunk order after the rows, so a result is the same for every
@@ -16,7 +16,7 @@ descheduled thread on a loaded machine).
 from __future__ import annotations
 
 from tracegrad.ir import Graph, Lit
-from tracegrad.passes.fuse_rows import STORE_AND_LOAD, op_weight
+from tracegrad.passes.cost import STORE_AND_LOAD, op_weight
 from tracegrad.printing import Namer, format_eqn
 from tracegrad.prims import broadcast_in_dim_p, reshape_p, select_p
 

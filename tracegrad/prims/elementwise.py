@@ -30,29 +30,29 @@ def T(flags: str, **fields) -> Traits:
 # table rules are the complex derivatives (conventions: docs/gradients.md, "Complex numbers").
 _TABLE = {
     "neg": (1, np.negative, "cnumeric", "-x",
-            T("out lit")),
+            T("out lit", cost=1)),
     "add": (2, np.add, "cnumeric", "x + y",
-            T("out scalar lit")),
+            T("out scalar lit", cost=1)),
     "sub": (2, np.subtract, "cnumeric", "x - y",
-            T("out scalar lit")),
+            T("out scalar lit", cost=1)),
     "mul": (2, np.multiply, "cnumeric", "x * y",
-            T("out scalar lit mask")),
+            T("out scalar lit mask", cost=1)),
     "div": (2, np.true_divide, "inexact", "x / y",
-            T("out scalar lit mask")),
+            T("out scalar lit mask", cost=4)),
     "pow": (2, np.power, "cnumeric", "x**y",
             T("out scalar mask piecewise")),
     "max": (2, np.maximum, "any", "Max(x, y)",
-            T("out scalar lit piecewise")),
+            T("out scalar lit piecewise", cost=1)),
     "min": (2, np.minimum, "any", "Min(x, y)",
-            T("out scalar lit piecewise")),
+            T("out scalar lit piecewise", cost=1)),
     "rem": (2, np.remainder, "numeric", "x - y*floor(x/y)",
             T("out scalar mask piecewise", range="singular")),
     "floor_divide": (2, np.floor_divide, "numeric", None,
                      T("out", range="singular")),
     "abs": (1, np.abs, "cnumeric", "Abs(x)",
-            T("out lit piecewise")),
+            T("out lit piecewise", cost=1)),
     "sign": (1, np.sign, "numeric", None,
-             T("out")),
+             T("out", cost=1)),
     "floor": (1, np.floor, "float", None,
               T("out")),
     "ceil": (1, np.ceil, "float", None,
@@ -72,7 +72,7 @@ _TABLE = {
     "expm1": (1, np.expm1, "inexact", "exp(x) - 1",
               T("out mask", range="exploding")),
     "sqrt": (1, np.sqrt, "inexact", "sqrt(x)",
-             T("out lit mask")),
+             T("out lit mask", cost=4)),
     "sin": (1, np.sin, "inexact", "sin(x)",
             T("out", bounds=(-1.0, 1.0))),
     "cos": (1, np.cos, "inexact", "cos(x)",
@@ -128,25 +128,25 @@ _TABLE = {
     "hypot": (2, np.hypot, "float", "sqrt(x**2 + y**2)",
               T("")),
     "lt": (2, np.less, "any", None,
-           T("out scalar lit", range="unit")),
+           T("out scalar lit", cost=1, range="unit")),
     "le": (2, np.less_equal, "any", None,
-           T("out scalar lit", range="unit")),
+           T("out scalar lit", cost=1, range="unit")),
     "gt": (2, np.greater, "any", None,
-           T("out scalar lit", range="unit")),
+           T("out scalar lit", cost=1, range="unit")),
     "ge": (2, np.greater_equal, "any", None,
-           T("out scalar lit", range="unit")),
+           T("out scalar lit", cost=1, range="unit")),
     "eq": (2, np.equal, "anyc", None,
-           T("out scalar lit", range="unit")),
+           T("out scalar lit", cost=1, range="unit")),
     "ne": (2, np.not_equal, "anyc", None,
-           T("out scalar lit", range="unit")),
+           T("out scalar lit", cost=1, range="unit")),
     "and": (2, np.logical_and, "bool", None,
-            T("out scalar lit", range="unit")),
+            T("out scalar lit", cost=1, range="unit")),
     "or": (2, np.logical_or, "bool", None,
-           T("out scalar lit", range="unit")),
+           T("out scalar lit", cost=1, range="unit")),
     "xor": (2, np.logical_xor, "bool", None,
-            T("out scalar", range="unit")),
+            T("out scalar", cost=1, range="unit")),
     "not": (1, np.logical_not, "bool", None,
-            T("out lit", range="unit")),
+            T("out lit", cost=1, range="unit")),
 }
 COMPARISONS = ("lt", "le", "gt", "ge", "eq", "ne")
 
@@ -188,7 +188,7 @@ def _select_rule(pred, on_true, on_false):
 select_p = Primitive(
     "where", kind="elementwise", abstract_eval=_select_rule, impl=np.where,
     linear_args=(1, 2), doc="where(c, a, b): a where c else b",
-    traits=Traits(out_capable=True, scalar_operand=True, range="hull"))
+    traits=Traits(out_capable=True, scalar_operand=True, range="hull", cost=1))
 ELEMENTWISE["where"] = select_p
 
 
@@ -208,7 +208,7 @@ def _convert_impl(x, *, new_dtype):
 convert_p = Primitive(
     "convert", kind="elementwise", abstract_eval=_convert_rule, impl=_convert_impl,
     doc="dtype cast with NumPy's astype semantics (float -> int truncates)",
-    traits=Traits(out_capable=True, flops=False, literal_fold=True, range="hull"))
+    traits=Traits(out_capable=True, flops=False, literal_fold=True, range="hull", cost=1))
 ELEMENTWISE["convert"] = convert_p
 
 
@@ -220,7 +220,7 @@ stop_gradient_p = Primitive(
     "stop_gradient", kind="elementwise", abstract_eval=_identity_rule, impl=lambda x: x,
     nondiff=True,
     doc="identity whose derivative is zero (tg.stop_gradient, .detach())",
-    traits=Traits(view=True, flops=False, ad_only=True, range="hull"))
+    traits=Traits(view=True, flops=False, ad_only=True, range="hull", cost=1))
 ELEMENTWISE["stop_gradient"] = stop_gradient_p
 
 

@@ -20,3 +20,12 @@ fused_p = Primitive(
     multiple_results=True,
     doc="a kernel: body graph of elementwise ops (+ input broadcasts, + a final reduction)",
     traits=Traits(body_param="body"))
+
+
+# Kernels made by the fuse-rows pass (passes/fuse_rows.py) are fused equations named
+# ``rows<n>``: the C backend runs their body as one pass over the rows (codegen/c/row_kernels.py)
+ROW_PREFIX = "rows"
+
+
+def is_row_kernel(e) -> bool:
+    return e.prim is fused_p and str(e.params.get("name", "")).startswith(ROW_PREFIX)
