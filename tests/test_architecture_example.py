@@ -27,9 +27,10 @@ def _forget(prim) -> None:
     (the registry's completeness checks) see only the built-in primitives."""
     from tracegrad.codegen import numpy_lowerings
     from tracegrad.codegen.c import lowerings as c_lowerings
-    from tracegrad.primitive import JVP_RULES, PRIMITIVES, TRANSPOSE_RULES, VJP_RULES
+    from tracegrad.primitive import (BATCH_RULES, JVP_RULES, PRIMITIVES, TRANSPOSE_RULES,
+                                     VJP_RULES)
 
-    for table in (JVP_RULES, VJP_RULES, TRANSPOSE_RULES):
+    for table in (JVP_RULES, VJP_RULES, TRANSPOSE_RULES, BATCH_RULES):
         table.pop(prim, None)
     numpy_lowerings.unregister_lowering(prim)
     c_lowerings.unregister_lowering(prim)
@@ -115,3 +116,9 @@ def test_example_hessian(softsign, backend):
     want = np.diag(-2 * np.sign(x) / (1 + np.abs(x)) ** 3)  # softsign'' (diagonal: elementwise)
     np.testing.assert_allclose(h, want, rtol=1e-12, atol=1e-15)
 
+
+
+def test_example_batches_under_vmap(softsign):
+    x = np.random.default_rng(1).normal(0, 3, (4, 5))
+    got = tg.jit(tg.vmap(lambda row, s: softsign(row * s), in_axes=(0, None)))(x, np.float64(2))
+    np.testing.assert_allclose(got, _want(x * 2), rtol=1e-15)

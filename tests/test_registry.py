@@ -97,6 +97,18 @@ def test_missing_c_lowering_is_named():
 
 
 @pytest.mark.parametrize("name", _names())
+def test_primitive_has_a_batching_rule(name):
+    """tg.vmap batches every primitive by its rule (defbatch beside the declaration; shared
+    building blocks in prims/batching.py). Sources have no operands to batch; fused kernels are
+    expanded before batching."""
+    from tracegrad.primitive import BATCH_RULES
+    prim = PRIMITIVES[name]
+    if prim.kind in ("source", "fused"):
+        pytest.skip(f"{prim.kind} primitive: nothing to batch")
+    assert prim in BATCH_RULES, f"{name}: no batching rule (defbatch beside the declaration)"
+
+
+@pytest.mark.parametrize("name", _names())
 def test_primitive_has_a_derivative(name):
     reason = missing_derivative(PRIMITIVES[name])
     assert reason is None, reason
