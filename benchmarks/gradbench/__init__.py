@@ -8,7 +8,7 @@
   tracegrad's objective, gradient and first call against JAX and PyTorch when installed.
 
 Each eval is written as a NumPy user would write it (loops through tg.fori_loop); see
-simple.py, gmm.py, ba.py and lstm.py (ht, det, particle and saddle are not written yet).
+simple.py, gmm.py, ba.py, lstm.py and saddle.py (ht, det and particle are not written yet).
 EVALS lists them in GradBench's order.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from .ba import BA
 from .gmm import GMM
 from .lstm import LSTM
+from .saddle import SADDLE
 from .simple import KMEANS, LLSQ, LSE, ODE
 
-EVALS = {ev.name: ev for ev in (GMM, LSE, LLSQ, KMEANS, ODE, BA, LSTM)}
+EVALS = {ev.name: ev for ev in (GMM, LSE, LLSQ, KMEANS, ODE, BA, LSTM, SADDLE)}

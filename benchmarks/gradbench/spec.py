@@ -35,6 +35,9 @@ class Eval:
     # for a gradient with no closed-form reference: (input, output) -> worst relative error of
     # <gradient, v> against central differences of the reference objective along random v
     directional: Callable[[dict, Any], float] | None = None
+    # the backend tests/test_gradbench_smoke.py checks it on: "c" where the NumPy backend's
+    # per-step Python overhead makes even the tiny size slow (saddle's nested descents)
+    smoke_backend: str = "numpy"
     _cache: dict = field(default_factory=dict)
 
     def program(self, function: str, backend: str, static: tuple) -> Callable:
