@@ -32,7 +32,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
                 "tracegrad.random", "tracegrad.random_draws", "tracegrad.random_host",
                 "tracegrad.random_numpy",
                 "tracegrad.indexing", "tracegrad.einsum", "tracegrad.int_range",
-                "tracegrad.random_guard", "tracegrad.subclasses", "tracegrad.control_flow"),
+                "tracegrad.random_guard", "tracegrad.subclasses", "tracegrad.control_flow",
+                "tracegrad.tracer_methods"),
     "passes": ("tracegrad.passes",),
     "codegen": ("tracegrad.codegen",),
     # the API, the PyTorch-style front and the CLI
