@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tracegrad.prims.linalg import (cholesky_p, eigh_p, slogdet_p, solve_p,
                                     triangular_solve_p)
+from tracegrad.prims.linalg_eig import eig_p
 from tracegrad.prims.linalg_lu import lu_p
 from tracegrad.prims.linalg_svd import qr_p, svd_p
 
@@ -23,3 +24,4 @@ register_lowering(svd_p, lambda ins, oa, full_matrices:
                   f"rt.linalg.svd({ins[0]}, {bool(full_matrices)!r})")
 register_lowering(qr_p, lambda ins, oa: f"rt.linalg.qr({ins[0]})")
 register_lowering(lu_p, lambda ins, oa: f"rt.linalg.lu({ins[0]})")
+register_lowering(eig_p, lambda ins, oa: f"rt.linalg.eig({ins[0]})")

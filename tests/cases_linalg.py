@@ -13,6 +13,7 @@ import numpy as np
 from tracegrad import lax
 from tracegrad.prims.linalg import (cholesky_p, eigh_p, slogdet_p, solve_p,
                                     triangular_solve_p)
+from tracegrad.prims.linalg_eig import eig_p
 from tracegrad.prims.linalg_lu import lu_p
 from tracegrad.prims.linalg_svd import qr_p, svd_p
 
@@ -156,6 +157,18 @@ def _lu_ref(k):
     return ref
 
 
+def _distinct(a):
+    n = a.shape[-1]
+    return ((0.3 * a + np.diag(3.0 * np.arange(n))).astype(a.dtype),)
+
+
+def _eig_ref(a, k):
+    w, v = np.linalg.eig(a)
+    if k == 0:
+        return (np.real(w) + 2 * np.imag(w)).astype(a.dtype)
+    return np.abs(v).astype(a.dtype)
+
+
 def linalg_rows(Case) -> list:
     rows = [
         Case("cholesky", lambda a: cholesky_p.bind(a), np.linalg.cholesky, _SQUARE, FLOAT,
@@ -170,6 +183,13 @@ def linalg_rows(Case) -> list:
         Case("eigh", _eigh_vectors, _eigh_vectors_ref, _SQUARE, FLOAT, ("real",),
              post=lambda a: (_separated(a),), name="vectors"),
     ]
+    # eig: a real function of the complex results (same LAPACK geev order on both sides);
+    # eigenvalues distinct (a spread diagonal); |v|^2 does not depend on the phases
+    rows += [Case("eig", lambda a: lax.real(eig_p.bind(a)[0]) + 2 * lax.imag(eig_p.bind(a)[0]),
+                  lambda a: _eig_ref(a, 0), _SQUARE, FLOAT, ("real",), post=_distinct,
+                  name="values"),
+             Case("eig", lambda a: lax.abs(eig_p.bind(a)[1]), lambda a: _eig_ref(a, 1),
+                  _SQUARE, FLOAT, ("real",), post=_distinct, name="vectors")]
     rows += [Case("lu", (lambda k: lambda a: lu_p.bind(a)[k])(k), _lu_ref(k), _SQUARE, FLOAT,
                   ("real",), differentiable=k == 0, post=_pivoting,
                   name=("packed", "piv", "perm")[k]) for k in range(3)]

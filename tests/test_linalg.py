@@ -323,8 +323,8 @@ def test_scipy_linalg_imported_after_tracegrad_is_routed():
 
 
 def test_unsupported_linalg_function_is_named():
-    with pytest.raises(tg.UnsupportedOperationError, match="np.linalg.eig"):
-        tg.jit(lambda a: np.linalg.eig(a)[0])(G)
+    with pytest.raises(tg.UnsupportedOperationError, match="np.roots"):
+        tg.jit(lambda a: np.roots(a[0]))(G)  # (np.linalg.eig is supported: tests below)
 
 
 def test_non_unique_derivatives_raise_typed_errors():
@@ -379,3 +379,48 @@ def test_lu_pivots_and_solves_match_scipy_on_random_batches(backend):
                                                       rhs), rtol=1e-9, atol=1e-9)
     x = tg.vmap(lambda a, r: sl.lu_solve(sl.lu_factor(a), r))(a, rhs)
     np.testing.assert_allclose(x, np.linalg.solve(a, rhs), rtol=1e-9, atol=1e-9)
+
+
+# --- np.linalg.eig / eigvals (complex results, NumPy backend; Giles 2008 derivatives) ------------
+GE = np.random.default_rng(11).standard_normal((4, 4))  # complex pairs and real eigenvalues
+
+
+def _phase_free(v):
+    """|v|^2 and v v^H: invariant to the arbitrary phase of each eigenvector."""
+    return np.abs(v) ** 2, np.real(v @ np.conj(np.swapaxes(v, -1, -2)))
+
+
+def test_eig_matches_numpy_and_is_complex():
+    w, v = tg.jit(np.linalg.eig)(GE)
+    w0, v0 = np.linalg.eig(GE)
+    assert w.dtype == np.complex128 and v.dtype == np.complex128
+    assert np.any(np.imag(w0) != 0) and np.any(np.imag(w0) == 0)
+    np.testing.assert_allclose(w, w0, rtol=1e-12)
+    np.testing.assert_allclose(v, v0, rtol=1e-12, atol=1e-12)
+    sym = GE + GE.T  # NumPy's real results when every eigenvalue is real: complex here
+    np.testing.assert_allclose(tg.jit(np.linalg.eigvals)(sym), np.linalg.eigvals(sym),
+                               rtol=1e-12)
+    assert tg.jit(np.linalg.eigvals)(GE.astype(np.float32)).dtype == np.complex64
+
+
+def test_eig_gradients_both_modes_and_second_order():
+    check_grads(lambda a: np.real(np.linalg.eigvals(a)) + 2 * np.imag(np.linalg.eigvals(a)),
+                (GE,), order=2, rtol=1e-5, atol=1e-7)
+    check_grads(lambda a: _phase_free(np.linalg.eig(a)[1]), (GE,), order=1)
+    check_grads(lambda a: np.abs(np.linalg.eig(a)[0]) * np.sum(np.abs(np.linalg.eig(a)[1]), 0),
+                (GE,), order=1)
+
+
+def test_eig_batched_and_vmapped():
+    a = np.random.default_rng(12).standard_normal((3, 5, 5))
+    np.testing.assert_allclose(tg.jit(np.linalg.eigvals)(a), np.linalg.eigvals(a), rtol=1e-12)
+    np.testing.assert_allclose(tg.vmap(np.linalg.eigvals)(a), np.linalg.eigvals(a), rtol=1e-12)
+    check_grads(lambda a: np.real(tg.vmap(np.linalg.eigvals)(a)), (a,), order=1)
+
+
+@needs_c
+def test_eig_on_c_is_a_typed_error_and_auto_runs_it():
+    with pytest.raises(tg.UnsupportedOperationError, match='backend="numpy"'):
+        tg.jit(np.linalg.eigvals, backend="c")(GE)
+    np.testing.assert_allclose(tg.jit(np.linalg.eigvals, backend="auto")(GE),
+                               np.linalg.eigvals(GE), rtol=1e-12)

@@ -471,3 +471,4 @@ from .contraction import matmul as _matmul, vecdot as _vecdot  # noqa: E402
 from .calculus import cross as _cross  # noqa: E402
 from .matrix import _norm, diagonal as _diagonal, trace as _trace  # noqa: E402
 from .arguments import _norm_axis  # noqa: E402
+from . import linalg_eig as _linalg_eig  # noqa: E402,F401  (eig, eigvals: own file)

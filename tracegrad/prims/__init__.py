@@ -3,7 +3,7 @@ registers them all (NumPy lowerings: tracegrad/codegen/numpy_lowerings.py)."""
 from __future__ import annotations
 
 from . import contraction, control, custom, elementwise, fused, reductions, sources, structural  # noqa: F401
-from . import linalg, linalg_lu, linalg_svd  # noqa: F401  (factorisations and solves)
+from . import linalg, linalg_eig, linalg_lu, linalg_svd  # noqa: F401  (factorisations, solves)
 from .contraction import dot_general_p  # noqa: F401
 from .random import random_bits_p  # noqa: F401  (counter-based random words)
 from .conv import conv_p  # noqa: F401

@@ -31,6 +31,7 @@ MESSAGES = {
     "eigh": "eigh: the eigenvalue algorithm did not converge (is the matrix finite?)",
     "svd": "svd: the SVD did not converge (is the matrix finite?)",
     "qr": "qr: the QR factorisation failed (is the matrix finite?)",
+    "eig": "eig: the eigenvalue algorithm did not converge (is the matrix finite?)",
 }
 
 
@@ -166,3 +167,11 @@ def lu(a):
             lus[i], pivs[i] = lu_factor(m, check_finite=False)
     piv = pivs.reshape(a.shape[:-1])
     return [lus.reshape(a.shape), piv, pivots_to_perm(piv).astype(np.int64)]
+
+
+def eig(a):
+    """np.linalg.eig, always complex (tracegrad/prims/linalg_eig.py): NumPy's real results
+    when every eigenvalue is real are cast too, so the dtype does not depend on the values."""
+    c = np.complex64 if a.dtype == np.float32 else np.complex128
+    w, v = _all_at_once("eig", np.linalg.eig, a)
+    return [np.asarray(w, c), np.asarray(v, c)]
