@@ -7,8 +7,10 @@
   eval does, validates every tracegrad answer against an independent NumPy reference, and times
   tracegrad's objective, gradient and first call against JAX and PyTorch when installed.
 
-Each eval is written as a NumPy user would write it (loops through tg.fori_loop); see
-simple.py, gmm.py, ba.py, lstm.py and saddle.py (ht, det and particle are not written yet).
+Each eval is written as a NumPy user would write it (loops through tg.fori_loop, tg.scan and
+tg.while_loop); see
+simple.py, gmm.py, ba.py, lstm.py, particle.py and saddle.py (ht and det are not
+written yet).
 EVALS lists them in GradBench's order.
 """
 from __future__ import annotations
@@ -16,7 +18,8 @@ from __future__ import annotations
 from .ba import BA
 from .gmm import GMM
 from .lstm import LSTM
+from .particle import PARTICLE
 from .saddle import SADDLE
 from .simple import KMEANS, LLSQ, LSE, ODE
 
-EVALS = {ev.name: ev for ev in (GMM, LSE, LLSQ, KMEANS, ODE, BA, LSTM, SADDLE)}
+EVALS = {ev.name: ev for ev in (GMM, LSE, LLSQ, KMEANS, ODE, BA, LSTM, PARTICLE, SADDLE)}
