@@ -267,3 +267,28 @@ def test_every_complex_scalar_form_is_admitted_and_nothing_else_elementwise():
     assert C_COMPLEX & scalar_prims == set(SCALAR)
     assert first_complex(tg.jit(lambda z: np.fft.fft(z), backend="numpy").lower(
         np.array([1j])).ir) is not None
+
+
+@pytest.mark.parametrize("seed", range(24))  # 80 seeds ran clean before committing 24
+def test_random_complex_programs_on_c_match_the_numpy_backend(seed):
+    """test_complex's derandomized complex programs (elementwise, parts, abs/angle, FFT, sums,
+    where, dot) on C at O0 and O2 against the NumPy backend, and their gradients: a lowering,
+    fusion or refusal that mishandles a complex value fails here. Programs with an FFT must be
+    the typed refusal."""
+    from test_complex import Z, _random_program
+    f = _random_program(seed)
+    z, w = Z, Z[::-1] * (0.5 - 1j)
+    loss = lambda z: np.sum(np.abs(f(z, w)) ** 2) * 0.01  # noqa: E731
+    with np.errstate(all="ignore"):
+        want = tg.jit(f, backend="numpy")(z, w)
+        if first_complex(tg.jit(f, backend="numpy").lower(z, w).ir) is not None:
+            with pytest.raises(UnsupportedOperationError, match='backend="numpy"'):
+                _on_c(f)(z, w)
+            return
+        for level in ("O0", "O2"):
+            got = tg.jit(f, backend="c", opt_level=level)(z, w)
+            assert got.dtype == want.dtype
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13, err_msg=level)
+        np.testing.assert_allclose(_on_c(tg.grad(loss))(z),
+                                   tg.jit(tg.grad(loss), backend="numpy")(z),
+                                   rtol=1e-11, atol=1e-13)
