@@ -254,3 +254,28 @@ def test_t_cdf_second_derivative_at_zero_is_finite():
     h = tg.hessian(lambda x: st.t.cdf(x, 2.5).sum())(np.zeros(2))
     np.testing.assert_array_equal(h, np.zeros((2, 2)))
     check_grads(lambda x: st.t.cdf(x, 2.5), (np.array([-1.3, 0.4, 2.0]),), order=2)
+
+
+def _table_names():
+    from tracegrad.prims.derivatives_table import PARTIALS
+    return sorted(PARTIALS)
+
+
+@pytest.mark.parametrize("name", _table_names())
+def test_no_rule_runs_on_constants_for_any_table_primitive(name):
+    """The class of the regression above: an equation whose operands are constants (a
+    concrete value made inside the trace) reaches no differentiated input, so reverse mode
+    does not pull a cotangent back through it. Before, every table primitive's partial was
+    evaluated on the constant's concrete value: logaddexp and logaddexp2 raised here (no
+    math.nan_to_zero), arccosh too at a constant below 1 (math domain error)."""
+    import tracegrad.numpy as tnp
+    from tracegrad.prims import ELEMENTWISE
+    from tracegrad.prims.derivatives_table import PARTIALS
+    prim, k = ELEMENTWISE[name], len(PARTIALS[name])
+
+    def f(x):
+        c = tnp.astype(tnp.asarray(1.7), np.float64)
+        return tnp.sum(x * prim.bind(*([c] * k)))
+    with np.errstate(all="ignore"):
+        want = float(np.asarray(prim.impl(*([np.float64(1.7)] * k))))
+        np.testing.assert_allclose(tg.grad(f)(np.ones(3)), np.full(3, want))
