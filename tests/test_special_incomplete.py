@@ -267,7 +267,7 @@ def test_no_rule_runs_on_constants_for_any_table_primitive(name):
     concrete value made inside the trace) reaches no differentiated input, so reverse mode
     does not pull a cotangent back through it. Before, every table primitive's partial was
     evaluated on the constant's concrete value: logaddexp and logaddexp2 raised here (no
-    math.nan_to_zero), arccosh too at a constant below 1 (math domain error)."""
+    math.nan_to_zero), arcsin and arccos too (math domain error at 1.7)."""
     import tracegrad.numpy as tnp
     from tracegrad.prims import ELEMENTWISE
     from tracegrad.prims.derivatives_table import PARTIALS
