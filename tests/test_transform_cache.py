@@ -348,3 +348,25 @@ def test_every_corpus_program_round_trips_through_the_program_format(backend):
             tg.verify(back)
             assert _roundtrip_text(back) == _roundtrip_text(graph), name
             assert encode_graph(back) == encode_graph(graph), name
+
+
+def test_a_hit_never_traces_a_function_whose_closure_moved():
+    """A lambda made in a loop closes over the loop variable: once the loop ends, the first
+    lambda's cell holds the last function. Run again, tg.grad(lambda) of the first case hit the
+    first run's transform, which traced *its* lambda, i.e. the last case: every case got the last
+    case's gradient (a silently wrong result). A hit now requires the entry's own function to
+    still have the identity it was filed under."""
+    import tracegrad as tg
+    a = np.array([0.5, 1.0, 2.5])
+    x = np.array([0.3, 2.0, 1.7])
+
+    def run(backend):
+        cases = [(lambda v: np.sin(a * v), a * np.cos(a * x)), (lambda v: np.exp(v + a),
+                                                                  np.exp(x + a))]
+        out = []
+        for fn, want in cases:
+            got = tg.jit(tg.grad(lambda v: fn(v).sum()), backend=backend)(x)
+            out.append(np.allclose(got, want, rtol=1e-12))
+        return out
+    assert run("numpy") == [True, True]
+    assert run("numpy") == [True, True]  # the second run hits the first run's entries

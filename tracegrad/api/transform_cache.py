@@ -45,10 +45,12 @@ def cached(kind: str, fn, opts: tuple, build):
         return _with_recipe(build(), kind, fn, opts)
     with _LOCK:
         tf = _ENTRIES.get(key)
-        if tf is not None:
-            _ENTRIES.move_to_end(key)
+    if tf is not None and _still_keyed(tf, fn, key):
+        with _LOCK:
+            if key in _ENTRIES:
+                _ENTRIES.move_to_end(key)
             _INFO.hits += 1
-            return tf
+        return tf
     reason = _why_miss(kind, fn, opts, key)
     tf = _with_recipe(build(), kind, fn, opts)
     tf._identity = (kind, fn, opts, key)
@@ -63,6 +65,32 @@ def cached(kind: str, fn, opts: tuple, build):
         _file(key, tf)
         _LAST[(kind, _anchor(fn))] = key
     return tf
+
+
+def _still_keyed(tf, fn, key) -> bool:
+    """Whether ``tf``'s own function still has the identity it was filed under. A hit from
+    another function object of equal identity is returned only then: ``tf`` traces *its*
+    function, whose closure cells may have been rebound since (a lambda made in a loop over
+    ``fn`` closes over the loop variable: the first lambda's cell holds the last ``fn`` once
+    the loop ends, and a later hit for the first case traced the last case's function)."""
+    ident = getattr(tf, "_identity", None)
+    if ident is None:
+        return False
+    own = ident[1]
+    if own is fn:
+        return True  # the key was just computed from this very object
+    try:
+        now = function_key(own)[0]
+    except TypeError:
+        now = None
+    if (ident[0], ident[2], now) == key:
+        return True
+    with _LOCK:  # stale: out of the cache, so the caller's function is built afresh
+        if _ENTRIES.get(key) is tf:
+            del _ENTRIES[key]
+            _INFO.currsize = len(_ENTRIES)
+        tf._identity = None
+    return False
 
 
 def _with_recipe(tf, kind: str, fn, opts: tuple):
