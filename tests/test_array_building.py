@@ -616,3 +616,14 @@ def test_basic_index_writes_are_a_pad_and_a_where():
     check_grads(f, (X,))
     if c_available():
         _same(tg.jit(f, backend="c")(X), _numpy_reference(f, (X,)))
+
+
+def test_np_full_with_a_traced_fill_value():
+    """np.full dispatches only on like=: a traced fill value reached np.asarray inside NumPy
+    (found writing GradBench's ba as a NumPy user would)."""
+    f = tg.jit(lambda w, v: np.full((2, 3), w) + np.full(3, v[1], dtype=np.float32))
+    got = f(np.float64(2.0), np.array([0.0, 1.5]))
+    np.testing.assert_array_equal(got, np.full((2, 3), 2.0) + np.full(3, 1.5, np.float32))
+    assert got.dtype == np.float64
+    assert tg.grad(lambda w: np.full(3, w).sum())(2.0) == 3.0
+    assert np.full(2, 7).tolist() == [7, 7]  # outside a trace: NumPy's own

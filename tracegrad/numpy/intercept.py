@@ -1,4 +1,4 @@
-"""``np.array``/``np.asarray``/``np.asanyarray``/``np.r_``/``np.c_`` on traced values.
+"""``np.array``/``np.asarray``/``np.asanyarray``/``np.r_``/``np.c_``/``np.full`` on traced values.
 
 NumPy's protocols never see these calls (``np.array`` is C code that asks each element for
 ``__array__``, which a tracer cannot answer with numbers). So while any thread traces, the
@@ -20,7 +20,8 @@ from numpy.lib import _index_tricks_impl as _tricks
 
 from ..tracer import _ACTIVE, install_trace_hooks
 
-ORIGINAL = {name: getattr(_np, name) for name in ("array", "asarray", "asanyarray", "r_", "c_")}
+ORIGINAL = {name: getattr(_np, name)
+            for name in ("array", "asarray", "asanyarray", "r_", "c_", "full")}
 _np_array, _np_asarray, _np_asanyarray = ORIGINAL["array"], ORIGINAL["asarray"], \
     ORIGINAL["asanyarray"]
 
@@ -63,7 +64,24 @@ def asanyarray(*args, **kwargs):
     return _np_asanyarray(*args, **kwargs)
 
 
-for _f, _orig in ((array, _np_array), (asarray, _np_asarray), (asanyarray, _np_asanyarray)):
+_np_full = ORIGINAL["full"]
+
+
+def full(*args, **kwargs):
+    """``np.full(shape, fill_value)`` with a traced fill value (NumPy dispatches ``full`` only
+    on ``like=``, and converts the fill value with ``asarray``)."""
+    fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
+    if _ACTIVE.items and fill is not None and _traced(fill) and not kwargs.get("like"):
+        from . import creation
+        shape = args[0] if args else kwargs.get("shape")
+        dtype = args[2] if len(args) > 2 else kwargs.get("dtype")
+        return creation.full(shape, _building().build_array(fill, None, copy=False)
+                             if type(fill) is not _Tracer else fill, dtype)
+    return _np_full(*args, **kwargs)
+
+
+for _f, _orig in ((array, _np_array), (asarray, _np_asarray), (asanyarray, _np_asanyarray),
+                  (full, _np_full)):
     _f.__doc__ = _orig.__doc__  # help(np.array) while tracing reads NumPy's text
     _f.__wrapped__ = _orig
 
@@ -95,7 +113,7 @@ class _CClass(_tricks.CClass):
 
 
 WRAPPERS = {"array": array, "asarray": asarray, "asanyarray": asanyarray, "r_": _RClass(),
-            "c_": _CClass()}
+            "c_": _CClass(), "full": full}
 
 
 def _opened() -> None:
