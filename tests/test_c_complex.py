@@ -260,7 +260,6 @@ def test_every_complex_scalar_form_is_admitted_and_nothing_else_elementwise():
     operands exactly when complex_c has its scalar form (a primitive admitted without one
     would reach the emitter's internal assertion instead of the typed refusal)."""
     from tracegrad.codegen.c.lowerings import LOWERINGS, lowering
-    from tracegrad.prims import ELEMENTWISE
     from tracegrad.prims.complex_parts import real_p
     lowering(real_p)  # a lowering outside lowerings.py: loads every lowering module
     scalar_prims = {p for p, low in LOWERINGS.items() if low.scalar is not None}

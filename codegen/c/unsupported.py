@@ -17,9 +17,9 @@ from tracegrad import dtypes
 from tracegrad.errors import UnsupportedOperationError
 from tracegrad.ir import Graph, Var
 from tracegrad.prims import (broadcast_in_dim_p, concatenate_p, cond_p, constant_p, cumsum_p,
-                             dot_general_p, fused_p, gather_p, scan_p, while_p,
-                             pad_p, reduce_prod_p, reduce_sum_p, reshape_p, rev_p, scatter_add_p,
-                             slice_p, transpose_p)
+                             dot_general_p, fused_p, gather_p, pad_p, reduce_prod_p,
+                             reduce_sum_p, reshape_p, rev_p, scan_p, scatter_add_p, slice_p,
+                             transpose_p, while_p)
 
 from . import complex_c
 
