@@ -9,15 +9,14 @@ in the order pocketfft uses. ``np.fft.<name>`` reaches these through ``__array_f
 """
 from __future__ import annotations
 
-import functools
 
 import numpy as _np
 
 from .. import dtypes as _dt
 from .. import lax
-from ..errors import DTypeError, ShapeError, TracegradError
+from ..errors import DTypeError, ShapeError
 from ..prims.fft import NORMS, fft_p
-from ..source_info import user_src_with_text
+from ..source_info import names_caller
 from .promotion import _as_array, _dtype, _shape
 from .registry import _unsupported
 
@@ -26,14 +25,7 @@ TABLE: dict = {}  # np.fft function -> traced implementation (dispatch.py)
 
 def _fft_public(fn):
     """Record ``fn`` as ``np.fft.<name>``'s traced version; errors name the user's line."""
-    @functools.wraps(fn)
-    def public(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except TracegradError as exc:
-            if exc.src is None:
-                exc.with_src(user_src_with_text(2))
-            raise
+    public = names_caller(fn)
     TABLE[getattr(_np.fft, fn.__name__)] = public
     return public
 

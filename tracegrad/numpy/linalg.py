@@ -14,7 +14,6 @@ dispatch.py); ``scipy.linalg``'s functions through tracegrad/numpy/scipy_linalg.
 from __future__ import annotations
 
 import builtins
-import functools
 from collections import namedtuple
 
 import numpy as _np
@@ -24,7 +23,7 @@ from .. import lax
 from ..errors import ShapeError, TracegradError
 from ..prims.linalg import cholesky_p, eigh_p, slogdet_p, solve_p, triangular_solve_p
 from ..prims.linalg_svd import qr_p, svd_p
-from ..source_info import user_src_with_text
+from ..source_info import names_caller, user_src_with_text
 from .promotion import _as_array, _broadcast_shapes, _dtype, _shape
 from .registry import _public, _unsupported
 
@@ -39,14 +38,7 @@ LstsqResult = namedtuple("LstsqResult", ["x", "residuals", "rank", "s"])
 
 def _linalg_public(fn, np_name=None):
     """Record ``fn`` as ``np.linalg.<name>``'s traced version; errors name the user's line."""
-    @functools.wraps(fn)
-    def public(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except TracegradError as exc:
-            if exc.src is None:
-                exc.with_src(user_src_with_text(2))
-            raise
+    public = names_caller(fn)
     target = getattr(_np.linalg, np_name or fn.__name__, None)
     if target is not None:
         TABLE[target] = public

@@ -25,7 +25,6 @@ isinstance scan of the arguments (~0.5 us, tests/test_stats.py). Installation ho
 """
 from __future__ import annotations
 
-import functools
 import importlib.abc
 import importlib.util
 import sys
@@ -33,7 +32,7 @@ import threading
 import types
 
 from ..errors import TracegradError, UnsupportedOperationError
-from ..source_info import user_src_with_text
+from ..source_info import names_caller, user_src_with_text
 from ..tracer import Tracer
 
 COVERAGE_PAGE = "docs/numpy-coverage.md"
@@ -45,14 +44,7 @@ IMPLEMENTATIONS: dict[str, object] = {}
 def implements(qualname: str):
     """Register ``fn`` as tracegrad's ``qualname``; its TracegradErrors name the user's line."""
     def deco(fn):
-        @functools.wraps(fn)
-        def public(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except TracegradError as exc:
-                if exc.src is None:
-                    exc.with_src(user_src_with_text(2))
-                raise
+        public = names_caller(fn)
         IMPLEMENTATIONS[qualname] = public
         return public
     return deco
