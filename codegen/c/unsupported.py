@@ -43,30 +43,30 @@ def _graphs(value):
 
 
 def first_complex(graph: Graph):
-    """``(where, dtype)`` of the first complex value in ``graph`` or its nested bodies that the
-    C backend cannot compile (an equation's ``src``, or "an input"), or None when it can
-    compile every one (``C_COMPLEX``)."""
+    """``(where, dtype, primitive name)`` of the first complex value in ``graph`` or its nested
+    bodies that the C backend cannot compile (``where``: the equation's ``src``, or None), or
+    None when it can compile every one (``C_COMPLEX``)."""
     for e in graph.eqns:
         cx = next((v.aval.dtype for v in (*e.inputs, *e.outputs)
                    if isinstance(v, Var) and dtypes.is_complex(v.aval.dtype)), None)
         if cx is not None and e.prim not in C_COMPLEX:
-            return e.src, cx
+            return e.src, cx, e.prim.name
         for p in e.params.values():
             for g in _graphs(p):  # fused kernels' and loops' bodies, equation by equation
                 found = first_complex(g)
                 if found is not None:
-                    return e.src or found[0], found[1]
+                    return (found[0] or e.src, *found[1:])
     return None
 
 
 def refuse_complex(graph: Graph) -> None:
-    """Raise ``UnsupportedOperationError`` when ``graph`` holds a complex value."""
+    """Raise ``UnsupportedOperationError`` when ``graph`` holds a complex value in a primitive
+    without a complex C form, naming that primitive."""
     found = first_complex(graph)
     if found is None:
         return
-    where, dt = found
+    where, dt, name = found
     raise UnsupportedOperationError(
-        f"the C backend does not compile this operation on complex values yet (a {dt} value "
-        "here: FFTs stay on NumPy): use "
+        f"the C backend has no complex form of {name!r} yet (a {dt} value here): use "
         "backend=\"numpy\", or backend=\"auto\", which runs such programs on NumPy",
-        src=where if where != "an input" else None)
+        src=where)
