@@ -147,8 +147,10 @@ def _pow_one(e, b):
 
 @rule("pow", doc="x ** 2 -> x * x (exact; NumPy's power rounds the same)")
 def _pow_two(e, b):
+    # real only: NumPy's complex power special-cases 2 differently from its multiply
+    # ((-0+0j)**2 is +0j, (-0+0j)*(-0+0j) is -0j)
     x, y = e.inputs
-    if is_lit(y, 2) and isinstance(x, Var):
+    if is_lit(y, 2) and isinstance(x, Var) and _real_out(e):
         return [b.add("mul", x, x)]
 
 

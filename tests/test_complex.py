@@ -387,3 +387,15 @@ def test_jacobians_of_complex_inputs_are_typed_errors_and_complex_outputs_go_for
     # hvp of a complex argument is the directional derivative of its gradient 2 conj(z)
     np.testing.assert_allclose(tg.hvp(lambda z: np.sum(np.abs(z) ** 2), (Z,), (Z,)),
                                2 * np.conj(Z), rtol=1e-12)
+
+
+def test_complex_square_keeps_numpy_power_signed_zeros():
+    """simplify's x ** 2 -> x * x is real-only: NumPy's complex power gives (-0+0j)**2 = +0j
+    where its multiply gives -0j (the sign of a zero is a result: see tests/rule_cases.py)."""
+    import tracegrad as tg
+    z = np.array([-0.0 + 0.0j, -0.0 - 0.0j, 1 + 2j])
+    for level in ("O0", "O2"):
+        got = tg.jit(lambda z: z ** 2, opt_level=level, backend="numpy")(z)
+        want = np.power(z, 2)
+        assert np.array_equal(np.signbit(got.real), np.signbit(want.real))
+        assert np.array_equal(np.signbit(got.imag), np.signbit(want.imag))
