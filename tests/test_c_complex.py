@@ -231,21 +231,38 @@ def test_gradients_through_complex_values_on_c_match_the_numpy_backend(fn):
 
 
 @pytest.mark.parametrize("fn", [
-    lambda z: np.fft.fft(z),                       # FFT: NumPy's pocketfft
+    lambda z: np.fft.fft(z),                       # FFT: NumPy's pocketfft via the C-API
     lambda z: np.abs(np.fft.ifft(z * 2)).sum(),    # inside a larger program
     lambda z: tg.lax.scan(lambda c, x: (c + np.fft.fft(x * c * np.ones(2))[1], c), z[0],
                           z)[1],                   # in a loop's body
 ], ids=["fft", "fft-inside", "fft-in-scan"])
+def test_fft_programs_run_on_c_and_auto_picks_c(fn, monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")  # the suite's default is numpy
+    z = np.array([0.5 + 1j, -2 + 0.25j])
+    np.testing.assert_array_equal(_on_c(fn)(z), tg.jit(fn, backend="numpy")(z))
+    f = tg.jit(fn, backend="auto")
+    np.testing.assert_allclose(f(z), fn(z), rtol=1e-12)
+    assert f.lower(z).stats["backend"] == "c"
+
+
+_A = np.array([[1.0, 2.0], [-3.0, 4.0]])  # complex eigenvalues: eig's outputs are complex
+
+
+@pytest.mark.parametrize("fn", [
+    lambda m: np.linalg.eig(m)[0],                          # eig: complex outputs
+    lambda m: np.abs(np.linalg.eig(m * 2)[0]).sum(),        # inside a larger program
+    lambda m: tg.lax.scan(lambda c, x: (c + np.abs(np.linalg.eig(x * c)[0]).sum(), c), 1.0,
+                          np.stack([m, m.T]))[1],           # in a loop's body
+], ids=["eig", "eig-inside", "eig-in-scan"])
 def test_complex_operations_without_c_forms_are_typed_and_auto_runs_them_on_numpy(fn,
                                                                                   monkeypatch):
     monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")  # the suite's default is numpy
-    z = np.array([0.5 + 1j, -2 + 0.25j])
-    with pytest.raises(UnsupportedOperationError, match="'fft'.*backend=\"numpy\"") as info:
-        _on_c(fn)(z)
+    with pytest.raises(UnsupportedOperationError, match="'eig'.*backend=\"numpy\"") as info:
+        _on_c(fn)(_A)
     assert "test_c_complex.py" in str(info.value)  # the user's line
     f = tg.jit(fn, backend="auto")
-    np.testing.assert_allclose(f(z), fn(z), rtol=1e-12)
-    assert f.lower(z).stats["backend"] == "numpy"
+    np.testing.assert_allclose(f(_A), fn(_A), rtol=1e-12)
+    assert f.lower(_A).stats["backend"] == "numpy"
 
 
 def test_the_refusal_names_the_primitive_without_a_complex_c_form():
@@ -272,16 +289,18 @@ def test_every_complex_scalar_form_is_admitted_and_nothing_else_elementwise():
     scalar_prims = {p for p, low in LOWERINGS.items() if low.scalar is not None}
     assert set(SCALAR) <= scalar_prims
     assert C_COMPLEX & scalar_prims == set(SCALAR)
+    assert first_complex(tg.jit(lambda m: np.linalg.eig(m)[0], backend="numpy").lower(
+        np.array([[1.0, 2.0], [-3.0, 4.0]])).ir) is not None
     assert first_complex(tg.jit(lambda z: np.fft.fft(z), backend="numpy").lower(
-        np.array([1j])).ir) is not None
+        np.array([1j])).ir) is None  # numpy.fft through the C-API (fft.py)
 
 
 @pytest.mark.parametrize("seed", range(24))  # 80 seeds ran clean before committing 24
 def test_random_complex_programs_on_c_match_the_numpy_backend(seed):
     """test_complex's derandomized complex programs (elementwise, parts, abs/angle, FFT, sums,
     where, dot) on C at O0 and O2 against the NumPy backend, and their gradients: a lowering,
-    fusion or refusal that mishandles a complex value fails here. Programs with an FFT must be
-    the typed refusal."""
+    fusion or refusal that mishandles a complex value fails here (FFTs included: numpy.fft
+    through the C-API, fft.py)."""
     from test_complex import Z, _random_program
     f = _random_program(seed)
     z, w = Z, Z[::-1] * (0.5 - 1j)
@@ -289,12 +308,7 @@ def test_random_complex_programs_on_c_match_the_numpy_backend(seed):
     with np.errstate(all="ignore"):
         want = tg.jit(f, backend="numpy")(z, w)
         ir = tg.jit(f, backend="numpy").lower(z, w).ir
-        has_fft = any(e.prim.name == "fft" for e in ir.eqns)
-        assert (first_complex(ir) is not None) == has_fft  # FFT is all C refuses
-        if has_fft:
-            with pytest.raises(UnsupportedOperationError, match='backend="numpy"'):
-                _on_c(f)(z, w)
-            return
+        assert first_complex(ir) is None  # C compiles every primitive these programs use
         for level in ("O0", "O2"):
             got = tg.jit(f, backend="c", opt_level=level)(z, w)
             assert got.dtype == want.dtype

@@ -241,21 +241,23 @@ def test_complex_literals_print_and_parse_back():
     assert str(tg.parse_graph(text)) == text
 
 
+A2 = np.array([[1.0, 2.0], [-3.0, 4.0]])  # complex eigenvalues: eig's outputs are complex
+
+
 def test_c_backend_refuses_complex_operations_it_lacks_with_a_typed_error():
-    # FFTs and complex matrix products stay on NumPy (elementwise complex runs on C:
-    # tests/test_c_complex.py)
+    # eig's complex outputs stay on NumPy (elementwise complex, FFTs and complex products run
+    # on C: tests/test_c_complex.py, tests/test_c_fft.py)
     with pytest.raises(UnsupportedOperationError, match='backend="numpy"'):
-        tg.jit(lambda z: np.fft.fft(z).sum(), backend="c")(Z)
+        tg.jit(lambda m: np.linalg.eig(m)[0].sum(), backend="c")(A2)
     with pytest.raises(UnsupportedOperationError, match='backend="numpy"'):  # complex inside only
-        tg.jit(lambda x: np.abs(np.fft.fft(x)), backend="c")(np.ones(3))
+        tg.jit(lambda m: np.abs(np.linalg.eig(m)[0]), backend="c")(A2)
 
 
 def test_auto_backend_runs_complex_programs_c_lacks_on_numpy(monkeypatch):
     monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")  # the suite's default is numpy
-    f = tg.jit(lambda x: np.abs(np.fft.fft(np.exp(1j * x) + 1.0)), backend="auto")
-    x = np.linspace(0, 1, 5)
-    np.testing.assert_allclose(f(x), np.abs(np.fft.fft(np.exp(1j * x) + 1.0)), atol=1e-12)
-    assert f.lower(x).stats["backend"] == "numpy"
+    f = tg.jit(lambda m: np.abs(np.linalg.eig(m * 1.5)[0]), backend="auto")
+    np.testing.assert_allclose(f(A2), np.abs(np.linalg.eig(A2 * 1.5)[0]), rtol=1e-12)
+    assert f.lower(A2).stats["backend"] == "numpy"
 
 
 def test_check_grads_sees_complex_outputs_and_arguments():

@@ -1,7 +1,7 @@
 """np.fft on traced arrays: every function against NumPy (n=/s=/axes=/norm=, dtypes), gradients
 against finite differences in the real and the imaginary direction of complex inputs (both
 modes; second order), the Hermitian weighting of the rfft/irfft transposes, vmap, errors, and
-the C backend's typed refusal (``auto`` runs FFT programs on NumPy's pocketfft).
+the C backend running FFT programs (numpy.fft through the C-API: test_c_fft.py).
 
 Test ideas after HIPS autograd's test_fft.py (every transform, its size and norm arguments,
 subsets of axes, shifts; no code copied).
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad.errors import DTypeError, ShapeError, UnsupportedOperationError
+from tracegrad.errors import DTypeError, ShapeError
 from tracegrad.testing import check_grads
 
 RNG = np.random.default_rng(3)
@@ -170,10 +170,12 @@ def test_errors_are_typed_and_name_the_line(f, err, match):
     assert "test_fft.py" in str(info.value)
 
 
-def test_c_backend_refuses_fft_programs_and_auto_runs_them_on_numpy():
+def test_c_backend_compiles_fft_programs_and_auto_runs_them_on_c(monkeypatch):
+    """The C backend calls numpy.fft through the C-API (codegen/c/fft.py; more in
+    test_c_fft.py): same results as NumPy, and ``auto`` no longer sends FFTs to NumPy."""
+    monkeypatch.setenv("TRACEGRAD_BACKEND", "auto")  # the suite's default is numpy
     f = lambda x: np.abs(np.fft.rfft(x))  # noqa: E731
-    with pytest.raises(UnsupportedOperationError, match='backend="numpy"'):
-        tg.jit(f, backend="c")(X)
+    np.testing.assert_array_equal(tg.jit(f, backend="c")(X), _jit(f)(X))
     auto = tg.jit(f, backend="auto")
     np.testing.assert_allclose(auto(X), f(X), rtol=1e-12)
-    assert auto.lower(X).stats["backend"] == "numpy"
+    assert auto.lower(X).stats["backend"] == "c"

@@ -252,6 +252,8 @@ static PyObject* tg_run(PyObject* self, PyObject* const* args, Py_ssize_t nargs)
         {release_end}
         tg_blas_end();
         tg_sigint_end(handler);
+        /* stopped by a Python exception (an FFT's numpy.fft call, fft.py): raise it */
+        if (stopped && PyErr_Occurred()) goto fail;
         /* stopped by an index out of range: not re-run; the executable raises (bounds.py) */
         if (stopped && TG_INDEX_FAILED) break;
         /* cut short by a SIGINT: raise what Python's handler raises; if it raised nothing

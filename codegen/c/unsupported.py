@@ -20,6 +20,7 @@ from tracegrad.prims import (broadcast_in_dim_p, concatenate_p, cond_p, constant
                              dot_general_p, fused_p, gather_p, pad_p, reduce_prod_p,
                              reduce_sum_p, reshape_p, rev_p, scan_p, scatter_add_p, slice_p,
                              transpose_p, while_p)
+from tracegrad.prims.fft import fft_p
 
 from . import complex_c
 
@@ -31,7 +32,8 @@ C_COMPLEX = frozenset(complex_c.SCALAR) | {
     transpose_p, slice_p, rev_p, pad_p, concatenate_p, gather_p, scatter_add_p,
     dot_general_p,  # cgemm/zgemm (blas_complex.py)
     cumsum_p,
-    scan_p, while_p, cond_p}  # C functions of their bodies, whose equations are checked here
+    scan_p, while_p, cond_p,  # C functions of their bodies, whose equations are checked here
+    fft_p}  # numpy.fft (pocketfft) called through the C-API (fft.py)
 
 
 def _graphs(value):
