@@ -11,6 +11,10 @@ the result into the planned output buffer with ``numpy.copyto`` (the NumPy backe
 ``astype``: NumPy 2 keeps single precision). A Python exception stays set and the program
 returns 1, which ``tg_run`` turns into the call's exception. The functions are looked up once
 per module, at its first FFT call.
+
+Measured (sum(abs(rfft(x))), x 64x1024 float64, best of 7x50): C 116-118 us, NumPy backend
+112-113 us, NumPy eager 110 us, of which rfft alone 85-87 us: the C program pays the copy of
+the 64x513 complex result into its planned buffer and ~1-3 us of call set-up.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What the C backend cannot compile yet, found before any C is emitted: complex values in
-primitives without a complex C form (today the FFT; complex linear algebra is refused earlier,
-by the primitives' dtype checks, on both backends).
+primitives without a complex C form (today ``eig``'s complex outputs; FFTs call numpy.fft,
+fft.py; other complex linear algebra is refused earlier, by the primitives' dtype checks).
 ``backend="c"`` raises a typed error naming ``backend="numpy"``; ``backend="auto"`` runs such a
 program on NumPy (api/lowering.py asks ``first_complex``).
 

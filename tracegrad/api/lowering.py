@@ -164,7 +164,7 @@ def make_executable(graph: Graph, backend: str, name: str, plan=None):
     if backend == "c":
         return CExecutable(graph, ident(name))
     from tracegrad.codegen.c.unsupported import first_complex
-    if _C_UNAVAILABLE or first_complex(graph) is not None:  # complex FFT, eig: NumPy only
+    if _C_UNAVAILABLE or first_complex(graph) is not None:  # eig's complex outputs: NumPy only
         return NumpyExecutable(graph, ident(name), plan)
     try:
         if options.flag("TRACEGRAD_BACKGROUND_BUILD"):
