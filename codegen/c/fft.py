@@ -6,15 +6,15 @@ would be slower than pocketfft. Each FFT equation (top level or in a loop body) 
 statement ``if (tg_fft_call(...)) return 1;`` whose helper, with the GIL held (re-acquired by
 ``PyGILState_Ensure``: the program body may run without it, module.py), wraps the input buffer
 as an array without copying (a read-only memoryview, ``numpy.frombuffer``, ``reshape``), calls
-``numpy.fft.fftn/ifftn(a, None, axes, norm)`` or ``rfft/irfft(a, n, axis, norm)`` and copies
-the result into the planned output buffer with ``numpy.copyto`` (the NumPy backend's
-``astype``: NumPy 2 keeps single precision). A Python exception stays set and the program
+``numpy.fft.fftn/ifftn(a, None, axes, norm, out)`` or ``rfft/irfft(a, n, axis, norm, out)``
+with ``out`` the planned output buffer wrapped the same way (NumPy 2 keeps single precision,
+so the IR's dtype is NumPy's and the NumPy backend's ``astype`` is no cast). A Python exception stays set and the program
 returns 1, which ``tg_run`` turns into the call's exception. The functions are looked up once
 per module, at its first FFT call.
 
-Measured (sum(abs(rfft(x))), x 64x1024 float64, best of 7x50): C 116-118 us, NumPy backend
-112-113 us, NumPy eager 110 us, of which rfft alone 85-87 us: the C program pays the copy of
-the 64x513 complex result into its planned buffer and ~1-3 us of call set-up.
+Measured (sum(abs(rfft(x))), x 64x1024 float64, best of 7x50): C 105 us, NumPy backend
+112 us, NumPy eager 110 us, of which rfft alone 85 us. Copying NumPy's result into the
+planned buffer instead of passing ``out=`` cost C 11 us (116-118 us).
 """
 from __future__ import annotations
 
@@ -25,25 +25,24 @@ from .lowerings import register_lowering
 _HELPER = r"""#ifndef TG_FFT_HELPER
 #define TG_FFT_HELPER
 /* numpy.fft through the C-API (codegen/c/fft.py): [0..3] fftn ifftn rfft irfft, then
-   numpy.frombuffer and numpy.copyto; looked up at the module's first FFT, under the GIL */
-static PyObject* tg_fft_fns[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+   numpy.frombuffer; looked up at the module's first FFT, under the GIL */
+static PyObject* tg_fft_fns[5] = {NULL, NULL, NULL, NULL, NULL};
 
 static int tg_fft_setup(void) {
-    static const char* const names[6] = {"fftn", "ifftn", "rfft", "irfft", "frombuffer",
-                                         "copyto"};
+    static const char* const names[5] = {"fftn", "ifftn", "rfft", "irfft", "frombuffer"};
     PyObject* np;
     PyObject* npfft;
     int i;
-    if (tg_fft_fns[5] != NULL) return 0;
+    if (tg_fft_fns[4] != NULL) return 0;
     np = PyImport_ImportModule("numpy");
     npfft = np ? PyImport_ImportModule("numpy.fft") : NULL;
-    for (i = 0; npfft != NULL && i < 6; i++) {
+    for (i = 0; npfft != NULL && i < 5; i++) {
         PyObject* f = PyObject_GetAttrString(i < 4 ? npfft : np, names[i]);
         if (f == NULL) break;
         tg_fft_fns[i] = f;  /* kept for the module's life */
     }
     Py_XDECREF(npfft); Py_XDECREF(np);
-    return tg_fft_fns[5] != NULL ? 0 : -1;
+    return tg_fft_fns[4] != NULL ? 0 : -1;
 }
 
 /* an array over n elements of dtype at p (no copy), of shape (a tuple) */
@@ -63,7 +62,7 @@ static int tg_fft_call(int kind, const void* x, Py_ssize_t xbytes, const char* x
                        const int64_t* xshape, const int64_t* oshape, int naxes,
                        const int64_t* axes, int64_t n, const char* norm) {
     PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *xs = NULL, *os = NULL, *ax = NULL, *a = NULL, *o = NULL, *y = NULL, *r = NULL;
+    PyObject *xs = NULL, *os = NULL, *ax = NULL, *a = NULL, *o = NULL, *r = NULL;
     int i, rc = -1;
     if (tg_fft_setup() < 0) goto done;
     xs = PyTuple_New(ndim); os = PyTuple_New(ndim); ax = PyTuple_New(naxes);
@@ -77,16 +76,17 @@ static int tg_fft_call(int kind, const void* x, Py_ssize_t xbytes, const char* x
     a = tg_fft_view((void*)x, xbytes, 0, xdt, xs);
     o = a ? tg_fft_view(out, obytes, 1, odt, os) : NULL;
     if (o == NULL) goto done;
-    if (kind < 2)  /* fftn / ifftn (a, s, axes, norm) */
-        y = PyObject_CallFunction(tg_fft_fns[kind], "OOOs", a, Py_None, ax, norm);
-    else           /* rfft / irfft (a, n, axis, norm) */
-        y = PyObject_CallFunction(tg_fft_fns[kind], "OLLs", a, (long long)n,
-                                  (long long)axes[0], norm);
-    /* the NumPy backend's astype(out dtype): the same cast */
-    r = y ? PyObject_CallFunction(tg_fft_fns[5], "OOs", o, y, "unsafe") : NULL;
+    /* straight into the output buffer (out=: NumPy 2's transforms are gufuncs writing the
+       IR's dtype, NumPy's result dtype; were it to overlap the input, which the plan never
+       does (no in-place pairs for fft), the ufunc machinery would copy the input first) */
+    if (kind < 2)  /* fftn / ifftn (a, s, axes, norm, out) */
+        r = PyObject_CallFunction(tg_fft_fns[kind], "OOOsO", a, Py_None, ax, norm, o);
+    else           /* rfft / irfft (a, n, axis, norm, out) */
+        r = PyObject_CallFunction(tg_fft_fns[kind], "OLLsO", a, (long long)n,
+                                  (long long)axes[0], norm, o);
     rc = r ? 0 : -1;
 done:
-    Py_XDECREF(r); Py_XDECREF(y); Py_XDECREF(o); Py_XDECREF(a);
+    Py_XDECREF(r); Py_XDECREF(o); Py_XDECREF(a);
     Py_XDECREF(ax); Py_XDECREF(os); Py_XDECREF(xs);
     PyGILState_Release(gil);  /* an exception stays set in this thread's state */
     return rc;
