@@ -48,7 +48,8 @@ BIG_PROGRAMS = {
 # ints the generated C may declare: thread ids and counts, buffer flags, the argument count
 # thread counts and flags; tg_no_limit: the module's "no CPU limit" (codegen/c/threads.py)
 _ALLOWED_INTS = {"t", "nt", "nparts", "anynan", "flags", "nanparts", "tg_nthreads",
-                 "tg_no_limit"}
+                 "tg_no_limit",
+                 "site", "bad", "ok"}  # a gather kernel's site number and out-of-range flag (codegen/c/bounds.py)
 # the module's thread-team macro casts a team size that kernels.team_size caps at 256
 _ALLOWED_LINES = {"#define TG_TEAM(k) TG_MIN((int)(k), tg_nthreads)"}
 
@@ -59,6 +60,8 @@ def _code_lines(src: str):
     with C comments removed (a comment may say "short" or "int")."""
     start = src.index("static int tg_program(")
     src = src[:src.index("\n}\n", start)]
+    # library code (special functions' series, the index-error record) indexes no array
+    src = re.sub(r"/\* tg-library begin \*/.*?/\* tg-library end \*/", "", src, flags=re.S)
     src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)
     return [ln for ln in src.splitlines() if ln.strip() not in _ALLOWED_LINES]
 
@@ -150,13 +153,22 @@ def _special_rows(dtype):
     from tracegrad.pytree import tree_flatten
     rows = []
     rng = np.random.default_rng(0)
+    from tracegrad.primitive import PRIMITIVES
     for case in CASES:
         if dtype not in case.dtypes or case.arity == 0:
             continue
+        if PRIMITIVES[case.prim].kind == "linalg":
+            continue  # a factorisation of a non-finite matrix: LAPACK's pivots and signs are its
+            # own (NaN values do propagate); test_linalg.py covers non-finite and singular input
         shape_set = max(case.shapes, key=lambda s: sum(int(np.prod(x)) for x in s))
         args = _with_specials(case, make_args(case, shape_set, dtype, rng), rng)
         with np.errstate(all="ignore"):
-            ref = [np.asarray(r) for r in tree_flatten(case.numpy_ref(*args))[0]]
+            try:
+                ref = [np.asarray(r) for r in tree_flatten(case.numpy_ref(*args))[0]]
+            except (np.linalg.LinAlgError, ValueError):
+                # NumPy/SciPy refuse NaN matrices (LinAlgError, check_finite's ValueError);
+                # tracegrad's own errors for them are tested in test_linalg.py
+                continue
         rows.append((case.id, case.fn, args, ref))
     x = np.array([1.0, np.nan, 2.0, -np.inf, np.inf, 0.0, -0.0, -3.0], dtype)
     for name, fn in COMPOSITES.items():
@@ -247,6 +259,9 @@ def test_zero_size_arrays_on_every_backend(backend, dtype):
     from tracegrad.pytree import tree_flatten
     from tracegrad.staging import trace
     rows = _zero_size_rows(dtype)
+    if backend == "c":  # rows C refuses with a typed error (eig's complex results) run on NumPy
+        from tracegrad.codegen.c.unsupported import first_complex
+        rows = [r for r in rows if first_complex(trace(r[1], tuple(r[2]), {}).graph) is None]
     counts = [len(args) for _, _, args, _ in rows]
 
     def everything(*flat):

@@ -69,6 +69,7 @@ def decls(em) -> str:
     if not em.index_sites:  # (on a line of its own: the text before may not end one)
         return "\n#define TG_INDEX_FAILED 0\n"
     return "\n" + r"""/* an index out of range (codegen/c/bounds.py): the first of this thread's call */
+/* tg-library begin */
 static __thread int tg_ix_site = -1;
 static __thread int64_t tg_ix_value = 0, tg_ix_size = 0;
 static void tg_ix_fail(int site, int64_t value, int64_t size) {
@@ -82,6 +83,7 @@ static PyObject* tg_index_status(PyObject* self, PyObject* unused) {
     tg_ix_site = -1;
     return r;
 }
+/* tg-library end */
 """
 
 

@@ -26,7 +26,7 @@ from .lowerings import register_lowering
 SOURCE = r"""
 /* incomplete gamma and beta in double precision (codegen/c/special_incomplete.py) */
 double lgamma_r(double, int *);
-static double tg_ig_lgam(double x) { int s; return lgamma_r(x, &s); }
+static double tg_ig_lgam(double x) { int tg_lgamma_sign; return lgamma_r(x, &tg_lgamma_sign); }
 static double tg_ig_log1pmx(double t) {  /* log(1 + t) - t for |t| < 1/2, by its series */
     double term = t, sum = 0;
     int k;
