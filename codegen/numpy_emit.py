@@ -11,6 +11,8 @@ from __future__ import annotations
 import keyword
 import math
 
+import numpy as np
+
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
 
@@ -67,10 +69,18 @@ def eqn_comment(e, namer) -> str:
     return safe_comment(format_eqn(e, namer)) + (f"  ({safe_comment(e.src)})" if e.src else "")
 
 
-def lit_needs_dtype(lit: Lit, inputs) -> bool:
+def lit_needs_dtype(lit: Lit, inputs, prim=None) -> bool:
     """A literal must carry its dtype unless a Var operand of the same dtype fixes the result's
-    precision: ``np.where(c, 1.0, 2.0)`` with a bool ``c`` would be float64 for an f32 result."""
+    precision: ``np.where(c, 1.0, 2.0)`` with a bool ``c`` would be float64 for an f32 result.
+    Only NumPy's own ufuncs treat a Python scalar as weak (NEP 50); SciPy's pick a float64 loop
+    for ``gammainc(2.5, f32 array)``, so their literals are always typed."""
+    if prim is not None and not _numpy_ufunc(getattr(prim, "impl", None)):
+        return True
     return not any(isinstance(b, Var) and b.aval.dtype == lit.aval.dtype for b in inputs)
+
+
+def _numpy_ufunc(fn) -> bool:
+    return isinstance(fn, np.ufunc) and getattr(np, fn.__name__, None) is fn
 
 
 def emit_numpy(graph: Graph, fn_name: str = "kernel",
@@ -100,7 +110,7 @@ def emit_numpy(graph: Graph, fn_name: str = "kernel",
     frees = Frees(args)
     for e in graph.eqns:
         outs = [name(o) for o in e.outputs]
-        ins = [Operand(py_literal(a, lit_needs_dtype(a, e.inputs)), a.aval) if isinstance(a, Lit)
+        ins = [Operand(py_literal(a, lit_needs_dtype(a, e.inputs, e.prim)), a.aval) if isinstance(a, Lit)
                else Operand(name(a), a.aval) for a in e.inputs]
         if e.prim.name == "constant":
             cname = f"_const_{const_prefix}{outs[0]}"

@@ -79,7 +79,7 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel", info: dict |
             n = py_ident(prefix + local_namer(o))
             names[id(o)] = n
             outs.append(n)
-        ins = [Operand(py_literal(a, lit_needs_dtype(a, e.inputs)), a.aval) if isinstance(a, Lit)
+        ins = [Operand(py_literal(a, lit_needs_dtype(a, e.inputs, e.prim)), a.aval) if isinstance(a, Lit)
                else Operand(names[id(a)], a.aval) for a in e.inputs]
         comment, src = eqn_comment(e, local_namer), ""  # user text only via safe_text
         if e.prim.name == "constant":

@@ -288,6 +288,11 @@ def _cx(name, dts):
     return dts + COMPLEX if name in _ON_COMPLEX else dts
 
 
+def _const_like(x, value):
+    """A constant operand of ``x``'s shape and dtype (a row's fixed parameter)."""
+    return np.full(np.shape(x), value, dtype=np.dtype(getattr(x, "dtype", np.float64)))
+
+
 def _elementwise_rows() -> list[Case]:
     rows = []
     for name, fn, ref, dts, dom, diff, lin in _UNARY:
@@ -313,7 +318,17 @@ def _elementwise_rows() -> list[Case]:
                   FLOAT, ("positive", "positive"), False),
              Case("betainc", lax.betainc, lambda a, b, x: _sc().betainc(a, b, x), _same(3),
                   FLOAT, ("positive", "positive", "unit"), False,
-                  post=lambda a, b, x: (a, b, np.abs(x)))]  # x in [0, 0.9]
+                  post=lambda a, b, x: (a, b, np.abs(x))),  # x in [0, 0.9]
+             # differentiable in x, the shape parameters held fixed (constants of the row)
+             Case("gammainc", lambda x: lax.gammainc(_const_like(x, 2.5), x),
+                  lambda x: _sc().gammainc(2.5, x).astype(x.dtype), _same(1), FLOAT,
+                  ("positive",), name="x"),
+             Case("gammaincc", lambda x: lax.gammaincc(_const_like(x, 0.7), x),
+                  lambda x: _sc().gammaincc(0.7, x).astype(x.dtype), _same(1), FLOAT,
+                  ("positive",), name="x"),
+             Case("betainc", lambda x: lax.betainc(_const_like(x, 2.0), _const_like(x, 3.5), x),
+                  lambda x: _sc().betainc(2.0, 3.5, x).astype(x.dtype), _same(1), FLOAT,
+                  ("unit",), name="x")]
     rows += [
         # pow splits by dtype: a float exponent needs a positive base, ints a positive exponent
         Case("pow", lax.pow, np.power, _same(2), FLOAT, ("positive", "real"), name="float"),

@@ -151,7 +151,9 @@ def held_while_dead(f, args) -> tuple[list[str], int]:
     locals held at once (arguments, constants and arena slots are not intermediates)."""
     exe = f.lower(*args).executable
     source = exe.source
-    fn = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef))
+    # the program's own function (loop bodies are generated functions defined above it)
+    fn = next(n for n in ast.parse(source).body
+              if isinstance(n, ast.FunctionDef) and n.name == exe._fn.__name__)
     dels, last_read = set(), {}
     for stmt in fn.body:
         if isinstance(stmt, ast.Delete):

@@ -58,9 +58,17 @@ HAND = {
                         "(Giles 2008)")),
     "svd": ("matrix", "Townsend 2016's formula for U, S and V^T cotangents (distinct values)"),
     "qr": ("matrix", "Walter & Lehmann 2018 (square or tall matrices)"),
+    "lu": ("matrix", "dL = L stril(X), dU = triu(X) U with X = L^-1 P dA U^-1, and its adjoint"),
+    "eig": ("matrix", ("Giles 2008 for distinct eigenvalues, eigenvectors kept at unit norm "
+                       "(complex results)")),
+    # incomplete gamma/beta: the density in x; a shape parameter's derivative is refused
+    "gammainc": ("special", "x: x^(a-1) e^-x / Gamma(a); a: a GradientError naming it"),
+    "gammaincc": ("special", "x: -x^(a-1) e^-x / Gamma(a); a: a GradientError naming it"),
+    "betainc": ("special", ("x: x^(a-1) (1-x)^(b-1) / B(a, b); a, b: a GradientError naming "
+                            "them")),
 }
-_ORDER = ("elementwise", "linear", "bilinear", "selection", "cast", "product", "matrix", "custom",
-          "fused", "loop", "zero")
+_ORDER = ("elementwise", "linear", "bilinear", "selection", "cast", "product", "matrix", "special",
+          "custom", "fused", "loop", "zero")
 
 
 def describe_all() -> list[tuple[str, str, str]]:
