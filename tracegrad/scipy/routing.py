@@ -145,7 +145,9 @@ def route_method(cls, name: str, dispatch) -> None:
 # --- installation --------------------------------------------------------------------------
 _LOCK = threading.RLock()  # reentrant: installing imports, which may run the import hook
 _INSTALLED: set[str] = set()  # the SciPy modules whose routes are in place
-_MODULES = ("scipy.special", "scipy.stats")
+# scipy.signal's convolutions are routed too (their implementations: tracegrad/numpy/signal.py),
+# so that install() after uninstall() restores every route, whatever was imported first
+_MODULES = ("scipy.special", "scipy.stats", "scipy.signal")
 
 
 def install(_done: str | None = None) -> None:
@@ -165,8 +167,11 @@ def install(_done: str | None = None) -> None:
                 continue
             if mod == "scipy.special":
                 _install_special()
-            else:
+            elif mod == "scipy.stats":
                 _install_stats()
+            else:
+                from ..numpy.signal import _patch
+                _patch(sys.modules["scipy.signal"])
             _INSTALLED.add(mod)
 
 
