@@ -55,7 +55,6 @@ class RowKernel:
         return {(R, C): "E", (R,): "S", (R, 1): "S", (C,): "K", (1, C): "K", (): "U"}[s]
 
     def analyse(self):
-        R, C = self.R, self.C
         self.alias, self.expr, self.level, self.uni = {}, {}, {}, {}
         self.def_eqn = {}           # computed E value -> its equation
         self.e_input = set()        # E values read from an operand

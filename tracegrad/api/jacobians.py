@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from .. import dtypes, lax
 from ..errors import ArgumentError, GradientDTypeError, TracegradError
-from ..ir import AVal
 from ..pytree import tree_flatten
 from ..source_info import check_callable, names_caller
 from .transform_cache import cached
