@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes
-from .errors import ArgumentError, ShapeError, TracegradError
+from .errors import ArgumentError, ShapeError
 from .ir import AVal, Graph
 from .prims.control import cond_p, scan_p, while_p
 from .pytree import tree_flatten, tree_unflatten
@@ -276,4 +276,4 @@ def checkpoint(f):
     return recomputed
 
 
-__all__ = ["checkpoint", "scan", "fori_loop", "while_loop", "cond", "switch", "TracegradError"]
+__all__ = ["checkpoint", "scan", "fori_loop", "while_loop", "cond", "switch"]

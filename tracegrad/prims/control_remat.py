@@ -23,7 +23,7 @@ def scan_vjp_remat(primals, *, body, num_consts, num_carry, length, reverse):
     from .control import scan_p
     from .control_rules import _bind, _float, _slice_aval, _zeros, trace_graph
     nc, nk = num_consts, num_carry
-    consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
+    consts, xs = primals[:nc], primals[nc + nk:]
     ins = body.in_avals
     wrt = [i for i, a in enumerate(ins) if _float(a)]
     float_outs = [j for j, a in enumerate(body.out_avals) if _float(a)]
