@@ -12,15 +12,13 @@ the moment it is first imported (an import hook), so ``import tracegrad`` never 
 from __future__ import annotations
 
 import functools
-import importlib.abc
-import importlib.util
-import sys
 
 from .. import lax
 from ..errors import TracegradError
 from ..source_info import user_src_with_text
 from ..tracer import Tracer
 from . import linalg as _la
+from .import_hooks import when_imported
 from .promotion import _shape
 
 
@@ -149,29 +147,7 @@ def _patch(module) -> None:
         setattr(module, name, _route(fn, impl, name))
 
 
-class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Wraps scipy.linalg's functions as soon as SciPy finishes importing it."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != "scipy.linalg":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            _patch(module)
-        spec.loader.exec_module = exec_module
-        return spec
-
-
 def install_scipy_linalg() -> None:
     """Route traced arguments of scipy.linalg's functions here: now if SciPy's linalg is
     loaded, else when it is first imported."""
-    if "scipy.linalg" in sys.modules:
-        _patch(sys.modules["scipy.linalg"])
-    elif not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PatchOnImport())
+    when_imported("scipy.linalg", _patch)

@@ -10,15 +10,12 @@ unchanged (``install_scipy_signal``).
 """
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
-import sys
-
 import numpy as _np
 
 from ..errors import ShapeError
 from ..prims.conv import conv as _conv
 from ..source_info import user_src_with_text
+from .import_hooks import when_imported
 from .registry import _public, _unsupported
 from .promotion import _as_array, _dtype, _shape
 
@@ -206,33 +203,10 @@ def _patch(module) -> None:
             route_function(fn, impl, f"scipy.signal.{name}")
 
 
-class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Wraps scipy.signal's functions as soon as SciPy finishes importing it (so importing
-    tracegrad does not import SciPy)."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != "scipy.signal":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            _patch(module)
-        spec.loader.exec_module = exec_module
-        return spec
-
-
 def install_scipy_signal() -> None:
     """Route traced arguments of scipy.signal's convolutions here: now if SciPy's signal
     module is loaded, else when it is first imported."""
-    if "scipy.signal" in sys.modules:
-        _patch(sys.modules["scipy.signal"])
-    elif not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PatchOnImport())
+    when_imported("scipy.signal", _patch)
 
 
 # The families call one another: siblings are imported after the definitions.
