@@ -100,10 +100,10 @@ def lowering(prim: Primitive) -> Lowering:
 
 # --- elementwise primitives with a form of their own -------------------------------------------
 register_lowering(
-    select_p, lambda ins, oa: f"np.where({ins[0]}, {ins[1]}, {ins[2]})",
-    # np.where has no out=: copy the false branch, then the true one where the condition holds
-    into=lambda e, ins, out: f"np.copyto({out}, {ins[2]}); np.copyto({out}, {ins[1]}, "
-                             f"where={ins[0]})")
+    select_p, lambda ins, oa: f"rt.select({ins[0]}, {ins[1]}, {ins[2]}, {tuple(oa[0].shape)}, "
+                              f"np.{oa[0].dtype})",
+    # np.where has no out= and branches per element (prims/np_select.py): a bitwise select
+    into=lambda e, ins, out: f"rt.select_into({ins[0]}, {ins[1]}, {ins[2]}, {out})")
 register_lowering(
     convert_p, lambda ins, oa, new_dtype: f"np.asarray({ins[0]}).astype(np.{oa[0].dtype})",
     into=lambda e, ins, out: f"np.copyto({out}, {ins[0]}, casting='unsafe')")

@@ -14,6 +14,8 @@ from .np_signal import argsort_stable, conv_general  # noqa: F401  (conv, argsor
 
 from .np_bounds import check_in_range  # noqa: E402  (gather/scatter_add index bounds)
 
+from .np_select import select, select_into  # noqa: F401  (where, branch-free)
+
 _erf = None
 
 
