@@ -161,9 +161,9 @@ def _mlp_like(x, w, v):
 
 
 def test_results_do_not_depend_on_the_free_cpus(c_jit, monkeypatch):
-    """The team of a map and the BLAS thread count shrink while other processes hold the
-    CPUs (c_threads.SHARED[0]); full reductions keep a size-only team, so every output is
-    bit-identical whatever the load was at the call."""
+    """The team of a loop and the BLAS thread count shrink while other processes hold the
+    CPUs (c_threads.SHARED[0]); reductions add fixed chunks in order (test_c_reduction_teams),
+    so every output is bit-identical whatever the load was at the call."""
     from tracegrad.codegen.c import threads as c_threads
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((512, 784)), rng.standard_normal((784, 512)) / 28

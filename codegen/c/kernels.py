@@ -18,6 +18,10 @@ PARALLEL_MIN_ELEMENTS = 1 << 17   # elements of work per thread of a loop's team
 POLL_MIN_ELEMENTS = 1 << 20       # loop nests this large poll for Ctrl-C in their outer loop
 STRIP_MIN_ELEMENTS = 1 << 22      # 1-D loops this large run in blocks, so that they can poll
 STRIP_BLOCK = 1 << 16
+# a full reduction's chunks: one per REDUCTION_CHUNK elements (four per thread a loop is worth,
+# so a team smaller than team_size still splits evenly), at most MAX_REDUCTION_CHUNKS partials
+REDUCTION_CHUNK = PARALLEL_MIN_ELEMENTS // 4
+MAX_REDUCTION_CHUNKS = 256
 
 
 def team_size(work: int) -> int:
@@ -25,6 +29,14 @@ def team_size(work: int) -> int:
     and by the CPUs free at the call: TG_TEAM_NOW); 1 means no parallel region at all."""
     # capped at the module's TG_MAX_THREADS (256), so TG_TEAM's (int) cast can never truncate
     return max(1, min(work // PARALLEL_MIN_ELEMENTS, 256))
+
+
+def reduction_chunks(work: int, outer: int) -> int:
+    """Chunks of a full reduction of ``work`` elements whose outer loop has ``outer``
+    iterations: chosen by size alone, so its sum never depends on the team (or the load)."""
+    if team_size(work) < 2:
+        return 1  # one thread: one pass, no partials
+    return max(1, min(work // REDUCTION_CHUNK, MAX_REDUCTION_CHUNKS, outer))
 
 
 def parallel_for(work: int) -> str:
@@ -285,14 +297,16 @@ class Kernel:
         return ["    " + ln for ln in lines]
 
     def full_reduction(self, S, body, acc_t, init, simd_red, q, t_out, finish, nan_decl, total):
-        """All axes reduced: per-thread partials combined in thread order (deterministic for
-        a given thread count)."""
+        """All axes reduced: the outer loop cut into ``reduction_chunks`` chunks chosen by size
+        alone, each chunk's partial stored at its index and the partials combined in chunk
+        order, so the result is the same whatever team ran it; the team follows the CPUs free
+        (TG_PARALLEL_FOR_N), as any loop's."""
         n = len(S)
-        par = team_size(total) >= 2 and n >= 1
+        outer = S[0] if n else 1
+        nc = reduction_chunks(total, outer)
         blocks = n == 1 and total >= STRIP_MIN_ELEMENTS  # a long 1-D sum polls between blocks
         lines = ["TG_POLL_DECL" if blocks or (n >= 2 and total >= POLL_MIN_ELEMENTS) else "",
-                 f"{acc_t} parts[TG_MAX_THREADS]; int nparts = 1;",
-                 "int nanparts[TG_MAX_THREADS];" if nan_decl else ""]
+                 f"{acc_t} parts[{nc}];", f"int nanparts[{nc}];" if nan_decl else ""]
         inner = []
         for d in range(n):
             pad = "    " * d
@@ -312,22 +326,18 @@ class Kernel:
                      f"    TG_SIMD_RED({simd_red})",
                      "    for (int64_t i0 = tg_b; i0 < tg_hi; i0++) {",
                      *["        " + b for b in body], "    }", "}"]
-        # each thread takes a fixed contiguous share of the outer loop (static partition)
-        region = ["int t = TG_THREAD_ID, nt = TG_NUM_THREADS;",
-                  f"int64_t lo = (int64_t){S[0] if n else 1} * t / nt, "
-                  f"hi = (int64_t){S[0] if n else 1} * (t + 1) / nt;",
-                  f"{acc_t} acc = {init}; {nan_decl}"] + inner + \
-            ["parts[t] = acc;" + (" nanparts[t] = nan;" if nan_decl else ""),
-             "if (t == 0) nparts = nt;"]
-        if par:
-            lines += [f"TG_PARALLEL_REGION_N({team_size(total)})", "{"] + \
-                ["    " + r for r in region] + ["}"]
-        else:
-            lines += ["{"] + ["    " + r for r in region] + ["}"]
+        # chunk t: a fixed contiguous share of the outer loop (the same for any team)
+        chunk = [f"const int64_t lo = (int64_t){outer} * t / {nc}, "
+                 f"hi = (int64_t){outer} * (t + 1) / {nc};",
+                 f"{acc_t} acc = {init}; {nan_decl}"] + inner + \
+            ["parts[t] = acc;" + (" nanparts[t] = nan;" if nan_decl else "")]
+        # no more threads than chunks (a short outer loop)
+        par = f"TG_PARALLEL_FOR_N({min(team_size(total), nc)})" if nc >= 2 else ""
+        lines += [par, f"for (int t = 0; t < {nc}; t++) {{"] + ["    " + r for r in chunk] + ["}"]
         comb = lowering(self.epilogue.prim).reduction.merge
         nanc = " anynan |= nanparts[t];" if nan_decl else ""
         lines += [f"{{ {acc_t} a = parts[0]; int anynan = 0;" + (" anynan = nanparts[0];"
                                                                  if nan_decl else ""),
-                  f"  for (int t = 1; t < nparts; t++) {{ {comb}{nanc} }}",
+                  f"  for (int t = 1; t < {nc}; t++) {{ {comb}{nanc} }}",
                   f"  {q}[0] = ({t_out})" + ("(anynan ? NAN : a); }" if nan_decl else "a; }")]
         return ["    " + ln for ln in lines if ln]

@@ -15,7 +15,10 @@ spins on a CPU after its work is done. Three mechanisms, each measured by
   own, at most every ``SAMPLE_SECONDS``, and publishes the CPUs free in ``SHARED[0]``, which
   every generated module reads before a parallel loop and before its BLAS calls.
 - Each loop's team is also capped by its size (``kernels.team_size``): small loops run on one
-  thread. Full reductions keep a size-only team, so their sums do not depend on the load.
+  thread. Every team follows the load, full reductions' too: they add fixed chunks chosen by
+  size (``kernels.reduction_chunks``) in chunk order, so their sums do not depend on the team
+  (a size-only team made GradBench's lse at 1.28M elements take 40 ms instead of 0.9 ms while
+  another process held a CPU).
 """
 from __future__ import annotations
 
