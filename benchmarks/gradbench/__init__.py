@@ -9,17 +9,18 @@
 
 Each eval is written as a NumPy user would write it (loops through tg.fori_loop, tg.scan and
 tg.while_loop); see
-simple.py, gmm.py, ba.py, lstm.py, particle.py and saddle.py (ht and det are not
+simple.py, gmm.py, ba.py, lstm.py, particle.py, saddle.py and det.py (ht is not
 written yet).
 EVALS lists them in GradBench's order.
 """
 from __future__ import annotations
 
 from .ba import BA
+from .det import DET
 from .gmm import GMM
 from .lstm import LSTM
 from .particle import PARTICLE
 from .saddle import SADDLE
 from .simple import KMEANS, LLSQ, LSE, ODE
 
-EVALS = {ev.name: ev for ev in (GMM, LSE, LLSQ, KMEANS, ODE, BA, LSTM, PARTICLE, SADDLE)}
+EVALS = {ev.name: ev for ev in (GMM, LSE, LLSQ, KMEANS, ODE, BA, LSTM, DET, PARTICLE, SADDLE)}

@@ -322,7 +322,11 @@ def _torch_table():
 
 
 def table(peer: str) -> dict:
-    return {"jax": _jax_table, "torch": _torch_table}[peer]()
+    found = {"jax": _jax_table, "torch": _torch_table}[peer]()
+    from . import det  # evals whose peers live next to them (their tables are shared)
+    for module in (det,):
+        found.update(module.peer_table(peer))
+    return found
 
 
 def to_numpy(result):
