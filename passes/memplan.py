@@ -132,19 +132,23 @@ def _canonical(alias: dict, v):
 
 
 def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool = True,
-            views=None, plannable_fn=None) -> MemPlan:
+            views=None, plannable_fn=None, view_eqn=None, partial_view=None) -> MemPlan:
     """Plan ``graph``. The NumPy backend plans every value, kernel bodies included
     (``flatten_kernels``); a compiled backend keeps kernel-internal values in registers and
     plans only top-level values, with its own test of storage-free ``views`` (a predicate on
     the primitive) and a
     ``plannable_fn`` saying which equations write planned buffers (every output of them).
-    ``views`` defaults to the primitives whose ``Traits.view`` is set."""
+    ``views`` defaults to the primitives whose ``Traits.view`` is set. ``view_eqn`` (a
+    predicate on the equation) replaces ``views`` where a view depends on the parameters (C's
+    contiguous slices); ``partial_view`` says which of them cover only part of their operand,
+    whose base then is not written straight into the output returning the view."""
     steps = flatten(graph) if flatten_kernels else [("eqn", e, None) for e in graph.eqns]
     plannable_fn = plannable_fn or plannable
     alias: dict[int, object] = {}     # body input -> outer atom; kernel output -> body var
     defined_at: dict[int, int] = {}
     last_use: dict[int, int] = {}
     view_base: dict[int, object] = {}  # view var -> the var that owns its storage
+    partial: set[int] = set()  # views reaching their base through a partial view
     candidates: list[tuple[Var, int, object]] = []  # (var, position, eqn)
     outputs = set()
     pos = 0
@@ -165,10 +169,13 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
                 last_use[id(a)] = pos
         for o in e.outputs:
             defined_at[id(o)] = pos
-        if (e.prim.traits.view if views is None else views(e.prim)):
+        if view_eqn(e) if view_eqn is not None else \
+                (e.prim.traits.view if views is None else views(e.prim)):
             src = _canonical(alias, e.inputs[0])
             if isinstance(src, Var):
                 view_base[id(e.outputs[0])] = view_base.get(id(src), src)
+                if id(src) in partial or (partial_view is not None and partial_view(e)):
+                    partial.add(id(e.outputs[0]))
         elif plannable_fn(e):
             for o in (e.outputs if not flatten_kernels else e.outputs[:1]):
                 candidates.append((o, pos, e))
@@ -177,7 +184,8 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
         a = _canonical(alias, a)
         if isinstance(a, Var):
             outputs.add(id(a))
-            outputs.add(id(view_base.get(id(a), a)))
+            if id(a) not in partial:
+                outputs.add(id(view_base.get(id(a), a)))
     plan = MemPlan(steps=pos)
     names = dump_names(graph)
     bufs = []

@@ -21,6 +21,7 @@ from tracegrad.prims import broadcast_in_dim_p, constant_p, fused_p
 from .alias import aliased_inputs, separate_unsafe
 from .kernels import Kernel, comment
 from .row_kernels import RowKernel
+from .views import is_partial_view, is_view_eqn, slice_view_offset
 from .lowerings import c_literal, ctype, lowering, register_lowering
 
 
@@ -177,16 +178,18 @@ class _Emitter:
                     self.ptr[id(o)] = f"(({ctype(o.aval.dtype)}*)arena)"
             self.stmt("    /* no elements */", e)
             return
-        if low.view:
+        offset = 0 if low.view else slice_view_offset(e)
+        if offset is not None:  # a reshape, or a slice that is a contiguous block (views.py)
             src = e.inputs[0]
             o = e.outputs[0]
             if isinstance(src, Lit):
                 self.emit_kernel_for(e)
                 return
-            if id(o) in self.out_index and self.read(src) != f"out{self.out_index[id(o)]}":
-                self.stmt(f"    memcpy({self.storage(o)}, {self.read(src)}, {o.aval.nbytes});", e)
+            at = self.read(src) if offset == 0 else f"({self.read(src)} + {offset})"
+            if id(o) in self.out_index and at != f"out{self.out_index[id(o)]}":
+                self.stmt(f"    memcpy({self.storage(o)}, {at}, {o.aval.nbytes});", e)
             else:
-                self.ptr[id(o)] = self.read(src)
+                self.ptr[id(o)] = at
             return
         if low.is_kernel:
             self.emit_kernel_for(e)
@@ -264,7 +267,8 @@ def plan_c(graph: Graph, *, check_kernels: bool = True):
 
     def c_plannable(e):  # constants are passed in; custom calls never reach the backend
         return e.prim is not constant_p and e.prim.kind != "custom"
-    plan = analyse(graph, flatten_kernels=False, views=is_view, plannable_fn=c_plannable)
+    plan = analyse(graph, flatten_kernels=False, plannable_fn=c_plannable,
+                   view_eqn=is_view_eqn, partial_view=is_partial_view)
     if check_kernels:
         separate_unsafe(graph, plan, is_view, _is_kernel)
     return plan
