@@ -125,7 +125,7 @@ def _vjp(roots, gradients, targets, retain_graph, create_graph, co_materialise, 
         outs = op.run(vals)
         for t, v in zip(list(roots) + extras, outs[:n_out]):
             if t._node.values[t._index] is None:
-                t._node.values[t._index] = v
+                L.store_value(t, v)
                 L._PENDING.discard(t)
         grads = outs[n_out:]
     if not (retain_graph if retain_graph is not None else create_graph):

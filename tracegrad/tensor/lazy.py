@@ -455,7 +455,19 @@ def _compute(tensors) -> None:
         op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
     vals = op.run(walk.input_values())
     for t, v in zip(todo, vals):
-        t._node.values[t._index] = v
+        store_value(t, v)
+
+
+def store_value(t, v) -> None:
+    """``t``'s computed value. A node all of whose values are computed and that does not require
+    grad is never walked again (walks cut at computed values), so it lets go of its inputs:
+    otherwise a loop of deferred updates chains each iteration's nodes (and values) to the
+    previous one's, and memory grows with the iteration count."""
+    node = t._node
+    vals = node.values
+    vals[t._index] = v
+    if not node.requires_grad and (len(vals) == 1 or all(x is not None for x in vals)):
+        node.inputs = ()
 
 
 def _before_mutation() -> None:
