@@ -2,11 +2,14 @@
 values computed from them only) runs once before the loop, and its result becomes a new
 constant of the loop (``h @ W.T`` in an RNN step transposes ``W`` once, not once per step).
 
-Safe for ``while`` and zero-trip loops: every primitive is pure (no effects, no state) and total
-(no primitive raises on values: linalg gives NaN where LAPACK fails, indices are clamped), so
-evaluating an invariant that the loop would have skipped changes no result; it costs one
-evaluation at most. Branches of ``cond`` are left alone (hoisting would run the untaken
-branch's work, for no saving). Equations that read no loop constant (constants, iotas,
+Every primitive is pure (no effects, no state), so evaluating an invariant that the loop would
+have skipped changes no result; it costs one evaluation at most. But some raise on some values
+(``Traits.may_raise``: an index out of range, a factorisation that fails): such an equation
+(``eqn_may_raise``, nested loops included) leaves a body only where it surely runs anyway, so a
+loop NumPy would not have entered never raises (tests/test_hoist_raising.py): a ``scan`` of at
+least one step, and a ``while``'s condition (evaluated at least once unless ``max_iter=0``),
+but never a ``while``'s body, which may run zero times. Branches of ``cond`` are left alone
+(hoisting would run the untaken branch's work, for no saving). Equations that read no loop constant (constants, iotas,
 broadcasts of literals, and values made from those only) stay in the body, where constant
 folding and fusion handle them; an invariant that reads one is hoisted with a copy of them.
 Runs innermost body first (``in_bodies``), so an invariant of nested loops climbs out of all
@@ -15,17 +18,20 @@ of them in one run.
 from __future__ import annotations
 
 from tracegrad.ir import Eqn, Graph, Var
+from tracegrad.primitive import eqn_may_raise
 from tracegrad.prims import scan_p, while_p
 
 from .bodies import in_bodies
 from .registry import register
 
 
-def hoist_from(graph: Graph, nconsts: int, operands) -> tuple[list, Graph, list]:
+def hoist_from(graph: Graph, nconsts: int, operands,
+               surely_runs: bool) -> tuple[list, Graph, list]:
     """Split ``graph`` (whose first ``nconsts`` inputs are loop constants bound to the outer
     atoms ``operands``) into equations to run before the loop, the new body, and the outer
     atoms of its added constants (inserted right after the old ones). The new body reuses
-    the hoisted values' Vars as its added inputs."""
+    the hoisted values' Vars as its added inputs. Unless ``surely_runs`` (the graph runs at
+    least once whenever the loop equation does), equations that may raise stay."""
     outer: dict[int, object] = {id(v): a for v, a in zip(graph.inputs[:nconsts], operands)}
     free: dict[int, Eqn] = {}   # body values made without loop constants -> their equation
     before: list[Eqn] = []
@@ -45,8 +51,9 @@ def hoist_from(graph: Graph, nconsts: int, operands) -> tuple[list, Graph, list]
 
     for e in graph.eqns:
         vs = [a for a in e.inputs if isinstance(a, Var)]
-        if not all(id(a) in outer or id(a) in free for a in vs):
-            kept.append(e)
+        if not all(id(a) in outer or id(a) in free for a in vs) or (
+                not surely_runs and eqn_may_raise(e)):
+            kept.append(e)  # (what reads a kept value is kept in turn)
         elif not any(id(a) in outer for a in vs):
             kept.append(e)  # invariant but reads no constant: stays, copied out if needed
             free.update((id(o), e) for o in e.outputs)
@@ -65,7 +72,8 @@ def hoist_from(graph: Graph, nconsts: int, operands) -> tuple[list, Graph, list]
 
 def _hoist_scan(e: Eqn) -> list[Eqn]:
     nc = e.params["num_consts"]
-    before, body, added = hoist_from(e.params["body"], nc, e.inputs[:nc])
+    before, body, added = hoist_from(e.params["body"], nc, e.inputs[:nc],
+                                     surely_runs=e.params["length"] > 0)
     if not before:
         return [e]
     params = {**e.params, "body": body, "num_consts": nc + len(added)}
@@ -77,8 +85,9 @@ def _hoist_while(e: Eqn) -> list[Eqn]:
     p = e.params
     ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
     cc, bc, init = e.inputs[:ncc], e.inputs[ncc:ncc + nbc], e.inputs[ncc + nbc:]
-    before_c, cond, added_c = hoist_from(p["cond"], ncc, cc)
-    before_b, body, added_b = hoist_from(p["body"], nbc, bc)
+    before_c, cond, added_c = hoist_from(p["cond"], ncc, cc,
+                                         surely_runs=p["max_iter"] is None or p["max_iter"] > 0)
+    before_b, body, added_b = hoist_from(p["body"], nbc, bc, surely_runs=False)
     if not before_c and not before_b:
         return [e]
     params = {**p, "cond": cond, "body": body, "cond_nconsts": ncc + len(added_c),

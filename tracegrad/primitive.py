@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import dtypes
-from .ir import AVal, Lit
+from .ir import AVal, Lit, subgraphs
 
 PRIMITIVES: dict[str, "Primitive"] = {}
 
@@ -55,6 +55,11 @@ class Traits:
     ``index_operands`` positions of integer operands whose values index another operand's axes
                        (gather, scatter_add): valid in [-n, n) as NumPy's, anything else raises
                        IndexError on every backend (tests/test_index_bounds.py checks each);
+    ``may_raise``      some operand values make it raise (IndexError, LinAlgError ...) where
+                       NumPy would too: ``True``, or ``"int"`` for integer operands only (integer
+                       ``pow`` with a negative exponent). Code motion moves such an equation only
+                       where it is sure to run anyway (never out of a loop that may run zero
+                       times, never out of a branch: ``eqn_may_raise``; tests/test_hoist_raising.py);
     ``cost``           per-element work in units of one L1 load or store, for choices between
                        recomputing a value and storing it (passes/cost.op_weight): 1 plain
                        arithmetic, comparisons and selects, 4 a division or square root, 8
@@ -75,11 +80,34 @@ class Traits:
     range: str = "any"
     bounds: tuple[float, float] | None = None
     index_operands: tuple[int, ...] = ()
+    may_raise: bool | str = False
     cost: int = 8
 
     def __post_init__(self):
         if self.range not in RANGE_KINDS:
             raise ValueError(f"Traits.range must be one of {RANGE_KINDS}, got {self.range!r}")
+        if self.may_raise not in (False, True, "int"):
+            raise ValueError(f"Traits.may_raise must be False, True or 'int', got "
+                             f"{self.may_raise!r}")
+        if self.index_operands and self.may_raise is not True:
+            raise ValueError("a primitive with index_operands raises IndexError out of range: "
+                             "declare may_raise=True")
+
+
+def eqn_may_raise(e) -> bool:
+    """Whether running equation ``e`` can raise on some values of its operands (``may_raise``)."""
+    return may_raise(e.prim, [a.aval for a in e.inputs], e.params)
+
+
+def may_raise(prim, in_avals, params) -> bool:
+    """Whether ``prim`` applied to operands of types ``in_avals`` can raise on some values: its
+    ``Traits.may_raise`` (``"int"``: when an operand is an integer), or any equation of a graph
+    nested in ``params`` (a loop or branch whose body can raise). Code motion asks this before
+    running an equation where the program might not have run it."""
+    t = prim.traits.may_raise
+    if t is True or (t == "int" and any(np.dtype(a.dtype).kind in "iu" for a in in_avals)):
+        return True
+    return any(eqn_may_raise(s) for _, g in subgraphs(params) for s in g.eqns)
 
 
 class Primitive:

@@ -21,6 +21,7 @@ from .int_range import check_operands as check_int_operands, note_consumed, note
 from .ir import AVal, Eqn, Graph, Lit, Var, make_lit
 from .primitive import install_graph_transforms as _install_graph_transforms
 from .primitive import install_tracing as _install_tracing
+from .primitive import may_raise
 from .source_info import _is_library, user_src, user_src_with_text
 from .subclasses import plain_array
 from .thread_local import ThreadLocalList
@@ -166,6 +167,12 @@ def bind(prim, *args, _src: str | None = None, _ctx: TraceContext | None = None,
     ctx = innermost_context(args)
     if _ctx is not None and (ctx is None or _ctx.level > ctx.level):
         ctx = _ctx
+    if ctx is not None and _ACTIVE.items and _ACTIVE.items[-1].level > ctx.level and may_raise(
+            prim, [a.aval if isinstance(a, Lit) else _aval_of(a) for a in args], params):
+        # operands of an enclosing trace only: recorded there, the equation would leave the
+        # loop body or branch being traced and run even if that never runs. One that can raise
+        # stays where it was written (passes/hoist.py moves it out where it surely runs).
+        ctx = _ACTIVE.items[-1]
     if ctx is None:
         vals = [np.asarray(a.value, a.aval.dtype) if isinstance(a, Lit) else a for a in args]
         try:

@@ -6,15 +6,16 @@ its example axis moved behind the step axis and back for the ``ys``.
 holds; an example whose condition fails keeps its carry (a ``where``), so each example sees
 exactly its own iterations (``max_iter`` still caps each).
 ``cond`` with a shared index: one ``cond`` over batched branches. With an index per example:
-when the branches are small and hold no loops, every branch runs on all examples and a
-``where`` picks each example's result (visible in the dump as ``where``); otherwise a ``scan``
-over the examples runs each one's branch alone (visible as a ``scan``), so a branch that is
-expensive, or would not terminate on another example's values, is never run needlessly.
+when the branches are small and hold no loops nor anything that can raise, every branch runs
+on all examples and a ``where`` picks each example's result (visible in the dump as ``where``);
+otherwise a ``scan`` over the examples runs each one's branch alone (visible as a ``scan``), so
+a branch that is expensive, would not terminate, or would raise on another example's values
+(an index out of range for it) is never run needlessly.
 """
 from __future__ import annotations
 
 from .. import dtypes
-from ..primitive import GRAPH_TRANSFORMS as G, defbatch
+from ..primitive import GRAPH_TRANSFORMS as G, defbatch, eqn_may_raise
 from . import ops
 from .batching import batch_by_loop, with_batch
 
@@ -88,10 +89,12 @@ def _batch_while(args, batched, size, *, cond, body, cond_nconsts, body_nconsts,
 
 
 def _small_and_loop_free(branches) -> bool:
+    """Whether every branch may run on every example: small, no loops, and nothing that can
+    raise on another example's values (an index out of range for it: eqn_may_raise)."""
     total = 0
     for g in branches:
         for e in g.eqns:
-            if e.prim.kind in ("control", "custom"):
+            if e.prim.kind in ("control", "custom") or eqn_may_raise(e):
                 return False
         total += len(g.eqns)
     return total <= SELECT_BRANCHES_MAX_EQNS

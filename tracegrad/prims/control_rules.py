@@ -19,7 +19,8 @@ from .. import dtypes
 from ..errors import GradientError
 from ..interpreter import eval_graph
 from ..ir import Graph, Lit, Var
-from ..primitive import (GRAPH_TRANSFORMS as G, defjvp, defjvp_full, defvjp, defvjp_fwd)
+from ..primitive import (GRAPH_TRANSFORMS as G, defjvp, defjvp_full, defvjp, defvjp_fwd,
+                         eqn_may_raise)
 from . import ops
 
 
@@ -107,12 +108,15 @@ def _scan_jvp(primals, tangents, outs, **params):
 
 
 # --- scan: reverse mode ------------------------------------------------------------------------
-def _invariant_eqns(graph: Graph, const_inputs) -> list:
-    """Equations of ``graph`` whose operands are all loop constants (or computed from them)."""
+def _invariant_eqns(graph: Graph, const_inputs, surely_runs: bool) -> list:
+    """Equations of ``graph`` whose operands are all loop constants (or computed from them).
+    Unless the body ``surely_runs`` (a scan of at least one step), those that may raise are
+    left in it: a loop of zero steps must not run them (tests/test_hoist_raising.py)."""
     inv = {id(v) for v in const_inputs}
     out = []
     for e in graph.eqns:
-        if all(isinstance(a, Lit) or id(a) in inv for a in e.inputs):
+        if all(isinstance(a, Lit) or id(a) in inv for a in e.inputs) and (
+                surely_runs or not eqn_may_raise(e)):
             out.append(e)
             inv.update(id(o) for o in e.outputs)
     return out
@@ -164,7 +168,7 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
 
     # hoist what depends on loop constants only out of the forward loop
     const_vars = f_graph.inputs[:nc]
-    hoisted = _invariant_eqns(f_graph, const_vars)
+    hoisted = _invariant_eqns(f_graph, const_vars, surely_runs=length > 0)
     hoisted_ids = {id(e) for e in hoisted}
     kept = [e for e in f_graph.eqns if id(e) not in hoisted_ids]
     defined_by_hoist = {id(o): o for e in hoisted for o in e.outputs}

@@ -39,8 +39,8 @@ _TABLE = {
             T("out scalar lit mask", cost=1)),
     "div": (2, np.true_divide, "inexact", "x / y",
             T("out scalar lit mask", cost=4)),
-    "pow": (2, np.power, "cnumeric", "x**y",
-            T("out scalar mask piecewise")),
+    "pow": (2, np.power, "cnumeric", "x**y",  # ValueError: an integer to a negative power
+            T("out scalar mask piecewise", may_raise="int")),
     "max": (2, np.maximum, "any", "Max(x, y)",
             T("out scalar lit piecewise", cost=1)),
     "min": (2, np.minimum, "any", "Min(x, y)",

@@ -58,7 +58,8 @@ def _eigh_rule(a):
 
 # not finite at some finite inputs (a failed factorisation leaves NaN before the executable
 # raises; log|det| = -inf): "singular" for ranges.
-_TRAITS = Traits(range="singular")
+_TRAITS = Traits(range="singular", may_raise=True)  # LinAlgError (linalg_np.MESSAGES)
+_SLOGDET_TRAITS = Traits(range="singular")  # total: (0, -inf) for a singular matrix
 
 cholesky_p = Primitive(
     "cholesky", kind="linalg", abstract_eval=_square_rule("cholesky"),
@@ -75,7 +76,7 @@ solve_p = Primitive(
     traits=_TRAITS, doc="x with op(a) x = b, op(a) = a or a^T (transpose_a); LU, partial pivoting")
 slogdet_p = Primitive(
     "slogdet", kind="linalg", abstract_eval=_slogdet_rule, impl=linalg_np.slogdet,
-    multiple_results=True, traits=_TRAITS,  # log|det| = -inf for a singular matrix
+    multiple_results=True, traits=_SLOGDET_TRAITS,  # log|det| = -inf for a singular matrix
     doc="(sign, log|det|) of each matrix; (0, -inf) when singular, as NumPy")
 eigh_p = Primitive(
     "eigh", kind="linalg", abstract_eval=_eigh_rule, impl=linalg_np.eigh,

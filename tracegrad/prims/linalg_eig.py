@@ -35,7 +35,7 @@ def _eig_rule(a):
 
 eig_p = Primitive(
     "eig", kind="linalg", abstract_eval=_eig_rule, impl=eig_impl, multiple_results=True,
-    traits=Traits(range="singular"),
+    traits=Traits(range="singular", may_raise=True),  # LinAlgError if it does not converge
     doc="(eigenvalues, unit-norm eigenvectors as columns) of each real square matrix, complex")
 
 

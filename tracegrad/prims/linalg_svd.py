@@ -44,11 +44,11 @@ def _qr_rule(a):
 
 svd_p = Primitive(
     "svd", kind="linalg", abstract_eval=_svd_rule, impl=linalg_np.svd, multiple_results=True,
-    traits=Traits(range="singular"),
+    traits=Traits(range="singular", may_raise=True),  # LinAlgError if it does not converge
     doc="(u, s, vt) of each matrix, s descending; full_matrices as np.linalg.svd")
 qr_p = Primitive(
     "qr", kind="linalg", abstract_eval=_qr_rule, impl=linalg_np.qr, multiple_results=True,
-    traits=Traits(range="singular"),  # NaN where LAPACK fails (then LinAlgError)
+    traits=Traits(range="singular", may_raise=True),  # NaN where LAPACK fails, LinAlgError
     doc="reduced (q, r) of each matrix, as np.linalg.qr(mode='reduced')")
 
 

@@ -150,7 +150,7 @@ gather_p = Primitive(
     # TracedIndexError on every backend (np_bounds.py, codegen/c/bounds.py), never clamp
     doc="out[b..., r...] = x[idx[b..., 0], ..., idx[b..., k-1], r...]; negative indices wrap, "
         "out-of-range ones raise IndexError",
-    traits=Traits(flops=False, range="hull", index_operands=(1,)))
+    traits=Traits(flops=False, range="hull", index_operands=(1,), may_raise=True))
 
 
 def _scatter_add_rule(x, indices, updates):
@@ -165,7 +165,7 @@ scatter_add_p = Primitive(
     "scatter_add", kind="structural", abstract_eval=_scatter_add_rule, impl=rt.scatter_add,
     linear_args=(0, 2), doc="x with updates added at indices (duplicates accumulate; "
                             "indices as gather's: out-of-range ones raise IndexError)",
-    traits=Traits(range="hull", index_operands=(1,)))
+    traits=Traits(range="hull", index_operands=(1,), may_raise=True))
 
 
 # --- derivative rules: linear, so the tangent goes through the primitive and the vjp is the
