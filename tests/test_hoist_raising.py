@@ -23,7 +23,10 @@ import pytest
 from c_support import needs_c
 
 import tracegrad as tg
+from cases import CASES, INDEX_DOMAINS, make_args
 from tracegrad import numpy as tnp
+from tracegrad.primitive import PRIMITIVES
+from tracegrad.prims import linalg_np
 
 BACKENDS = ["numpy", pytest.param("c", marks=needs_c)]
 X = np.arange(12.0).reshape(4, 3)
@@ -76,13 +79,20 @@ def test_nested_loops_of_zero_outer_trips_do_not_run_an_inner_invariant(backend)
     np.testing.assert_array_equal(_run(f, backend, X, np.int64(7), np.int64(0)), np.zeros(3))
 
 
+@pytest.mark.parametrize("opt_level", ["O0", "O2"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_gradient_of_a_zero_length_scan_does_not_run_its_invariant_residuals(backend):
+def test_gradient_of_a_zero_length_scan_does_not_run_its_invariant_residuals(backend, opt_level):
+    """scan's reverse mode hoists what the body computes from constants only out of the forward
+    loop (control_rules._invariant_eqns); ``ones_like(c)`` keeps these invariants inside the
+    body's trace. At O2 the empty loop is folded away first; at O0 it stays and ran them."""
     def loss(a, x, k):
         def step(c, _):
-            return c * tnp.linalg.cholesky(a)[0, 0] + tnp.sum(x[k]) * c, None
+            one = tnp.ones_like(c)
+            kk = k + (0 * one).astype(np.int64)
+            return c * tnp.linalg.cholesky(a * one)[0, 0] + tnp.sum(x[kk]) * c, None
         return tg.scan(step, 1.0, None, length=0)[0]
-    ga, gx = _run(tg.grad(loss, argnums=(0, 1)), backend, NOT_PD, X, np.int64(7))
+    ga, gx = tg.jit(tg.grad(loss, argnums=(0, 1)), backend=backend,
+                    opt_level=opt_level)(NOT_PD, X, np.int64(7))
     np.testing.assert_array_equal(ga, np.zeros((3, 3)))
     np.testing.assert_array_equal(gx, np.zeros((4, 3)))
 
@@ -121,3 +131,155 @@ def test_invariants_that_cannot_raise_are_still_hoisted():
     (loop,) = [e for e in low.ir.eqns if e.prim.name == "scan"]
     names = {e.prim.name for e in loop.params["body"].eqns}
     assert "transpose" not in names and "gather" not in names
+
+
+# --- the class: every primitive that may raise, from its rows of tests/cases.py -----------------
+def _poison(case, args):
+    """Operands of ``case`` on which its primitive raises, or None where no draw is known to
+    (eigh, eig and qr give NaN on a non-finite matrix; an integer square cannot fail)."""
+    if any(d in INDEX_DOMAINS for d in case.domain):
+        bad = case.__class__(**{**case.__dict__, "domain": tuple(
+            "index_oob" if d in INDEX_DOMAINS else d for d in case.domain)})
+        return make_args(bad, _shapes(case), args[0].dtype, np.random.default_rng(0))
+    a = args[0]
+    if case.prim == "cholesky":
+        return [-np.eye(a.shape[-1], dtype=a.dtype)] + args[1:]
+    if case.prim in ("solve", "triangular_solve"):
+        return [np.zeros_like(a)] + args[1:]
+    if case.prim == "svd":
+        return [np.full_like(a, np.nan)] + args[1:]
+    if case.prim == "pow" and case.arity == 2:
+        return [np.full_like(a, 2), np.full_like(args[1], -1)]
+    return None
+
+
+def _shapes(case):
+    """The row's first shape set whose operands are not empty (an index to put out of range)."""
+    return next(s for s in case.shapes if all(int(np.prod(x)) for x in s))
+
+
+def _dtype(case):
+    want = "iu" if PRIMITIVES[case.prim].traits.may_raise == "int" else "f"
+    return next((np.dtype(d) for d in case.dtypes if np.dtype(d).kind in want), None)
+
+
+RAISING_ROWS = [pytest.param(c, id=c.id) for c in CASES
+                if PRIMITIVES[c.prim].traits.may_raise and _dtype(c) is not None]
+# C compiles each program: one row per primitive there
+_FIRST = {}
+for _p in RAISING_ROWS:
+    _FIRST.setdefault(_p.values[0].prim, _p)
+C_ROWS = list(_FIRST.values())
+
+
+def _scalar(v):
+    return tnp.sum(tnp.real(v) if np.dtype(v.dtype).kind == "c" else v).astype(np.float64)
+
+
+def _forms(case):
+    """Programs that must not run ``case.fn`` when the switch ``s`` says so (0 trips, false)."""
+    def fori(n, *args):
+        return tg.fori_loop(0, n, lambda i, c: c + _scalar(case.fn(*args)), 1.0)
+
+    def while_(n, *args):
+        return tg.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, c[1] + _scalar(
+            case.fn(*args))), (np.int64(0), 1.0))[1]
+
+    def cond(n, *args):
+        return tg.cond(n > 0, lambda: _scalar(case.fn(*args)), lambda: tnp.float64(1.0))
+
+    def vmap_cond(n, *args):  # example 0 takes the branch only when n > 0, example 1 never
+        per = tg.vmap(lambda m: tg.cond(m > 0, lambda: _scalar(case.fn(*args)),
+                                        lambda: tnp.float64(0.5)))
+        return tnp.sum(per(tnp.stack([n, n * 0])))
+    return {"fori": fori, "while": while_, "cond": cond, "vmap-cond": vmap_cond}
+
+
+def _top_level_prims(graph) -> set:
+    return {e.prim.name for e in graph.eqns}
+
+
+def _check_row(case, backend):
+    shapes = _shapes(case)
+    dt = _dtype(case)
+    args = make_args(case, shapes, dt, np.random.default_rng(1))
+    bad = _poison(case, args)
+    for name, form in _forms(case).items():
+        jf = tg.jit(form, backend=backend)
+        low = jf.lower(np.int64(0), *args)
+        if name != "vmap-cond":  # (vmap's per-example form is a scan of one step per example)
+            assert case.prim not in _top_level_prims(low.ir), (name, str(low.ir))
+        if bad is None:
+            continue
+        got = jf(np.int64(0), *bad)
+        assert float(got) == 1.0, name
+        with pytest.raises((IndexError, np.linalg.LinAlgError, ValueError)):
+            jf(np.int64(1), *bad)
+
+
+@pytest.mark.parametrize("case", RAISING_ROWS)
+def test_a_raising_primitive_never_runs_where_the_program_would_not(case):
+    _check_row(case, "numpy")
+
+
+@needs_c
+@pytest.mark.parametrize("case", C_ROWS)
+def test_a_raising_primitive_never_runs_where_the_program_would_not_on_c(case):
+    if case.prim == "pow":
+        pytest.skip("C gives 0 for an integer to a negative power where NumPy raises")
+    if case.prim == "eig":
+        pytest.skip("C refuses eig (complex results)")
+    _check_row(case, "c")
+
+
+# --- the registry: the trait is declared wherever errors are -------------------------------------
+def test_primitives_that_declare_errors_set_may_raise():
+    """Index operands (IndexError) and a LinAlgError message (linalg_np.MESSAGES) are declared
+    errors: their primitive must say it may raise, or code motion would speculate it."""
+    for name, p in PRIMITIVES.items():
+        if p.traits.index_operands or name in linalg_np.MESSAGES:
+            assert p.traits.may_raise is True, name
+
+
+def test_every_raising_primitive_has_a_row_the_class_test_runs():
+    covered = {p.values[0].prim for p in RAISING_ROWS}
+    assert covered == {n for n, p in PRIMITIVES.items() if p.traits.may_raise}
+
+
+def _adversarial(case, shapes, dtype):
+    """Extreme operand values for a row: zeros, NaN/inf or the integer extremes of small ranges
+    (indices stay in range: only index primitives raise on them, and they have the trait)."""
+    base = make_args(case, shapes, dtype, np.random.default_rng(2))
+    out = []
+    for fill in ("zero", "nan", "inf", "neg"):
+        args = []
+        for a, d in zip(base, case.domain):
+            if d in INDEX_DOMAINS or a.dtype.kind == "b":
+                args.append(a)
+            elif a.dtype.kind in "fc":
+                v = {"zero": 0.0, "nan": np.nan, "inf": np.inf, "neg": -np.inf}[fill]
+                args.append(np.full_like(a, v))
+            else:
+                v = {"zero": 0, "nan": -1, "inf": 1 << 20, "neg": -(1 << 20)}[fill]
+                args.append(np.full_like(a, v))
+        out.append(args)
+    return out
+
+
+TOTAL_ROWS = [pytest.param(c, id=c.id) for c in CASES
+              if not PRIMITIVES[c.prim].traits.may_raise
+              and PRIMITIVES[c.prim].kind not in ("control", "custom")]
+
+
+@pytest.mark.parametrize("case", TOTAL_ROWS)
+def test_a_primitive_without_the_trait_does_not_raise_on_extreme_values(case):
+    """The converse, empirically: every row of a primitive that does not declare ``may_raise``
+    runs on zeros, NaN, infinities and integer extremes without raising (loops and branches
+    are judged by their bodies; custom calls by their rules)."""
+    import warnings
+    for shapes in case.shapes:
+        for dt in case.dtypes:
+            for args in _adversarial(case, shapes, np.dtype(dt)):
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    case.fn(*args)
