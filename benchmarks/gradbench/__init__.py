@@ -9,8 +9,7 @@
 
 Each eval is written as a NumPy user would write it (loops through tg.fori_loop, tg.scan and
 tg.while_loop); see
-simple.py, gmm.py, ba.py, lstm.py, particle.py, saddle.py and det.py (ht is not
-written yet).
+simple.py, gmm.py, ba.py, ht.py, lstm.py, det.py, particle.py and saddle.py.
 EVALS lists them in GradBench's order.
 """
 from __future__ import annotations
@@ -18,9 +17,11 @@ from __future__ import annotations
 from .ba import BA
 from .det import DET
 from .gmm import GMM
+from .ht import HT
 from .lstm import LSTM
 from .particle import PARTICLE
 from .saddle import SADDLE
 from .simple import KMEANS, LLSQ, LSE, ODE
 
-EVALS = {ev.name: ev for ev in (GMM, LSE, LLSQ, KMEANS, ODE, BA, LSTM, DET, PARTICLE, SADDLE)}
+EVALS = {ev.name: ev for ev in (GMM, LSE, LLSQ, KMEANS, ODE, BA, HT, LSTM, DET, PARTICLE,
+                                SADDLE)}

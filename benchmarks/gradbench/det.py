@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -36,7 +36,7 @@ INNER = 7  # the subtree vectorised inside one scan step: 5040 leaves, about 137
 BATCH = 8  # outer column choices per scan step
 
 
-@lru_cache(maxsize=None)
+@cache
 def minor_tables(ell: int, inner: int, batch: int):
     """Static tables for ``det_by_minors``:
 

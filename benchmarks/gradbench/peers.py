@@ -323,8 +323,8 @@ def _torch_table():
 
 def table(peer: str) -> dict:
     found = {"jax": _jax_table, "torch": _torch_table}[peer]()
-    from . import det  # evals whose peers live next to them (their tables are shared)
-    for module in (det,):
+    from . import det, ht  # evals whose peers live next to them (sharing their code)
+    for module in (det, ht):
         found.update(module.peer_table(peer))
     return found
 
