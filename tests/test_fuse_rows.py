@@ -150,6 +150,28 @@ def test_row_kernels_give_the_same_bits_on_any_thread_count(monkeypatch):
     np.testing.assert_array_equal(tg.jit(soft, backend="c")(a), s2)
     _close(tg.jit(ln, backend="c")(*args), l2, rtol=0, atol=0)
 
+def test_libm_calls_of_a_busy_loop_run_in_a_loop_of_their_own(monkeypatch):
+    """W4's backward loop called tanh among ~40 other statements: the vector call clobbers
+    every vector register, so each live value was spilled and reloaded around it. The call
+    now runs first, in its own loop writing a row buffer; same operations, same bits."""
+    from tracegrad.codegen.c import row_kernels as rk
+    rng = np.random.default_rng(9)
+    args = (rng.standard_normal((256, 128)).astype(np.float32),
+            (1 + 0.1 * rng.standard_normal(128)).astype(np.float32),
+            (0.1 * rng.standard_normal(128)).astype(np.float32))
+    g = tg.value_and_grad(layernorm_gelu, argnums=(0, 1, 2))
+    src = tg.jit(g, backend="c").lower(*args).source
+    loops = src.split("for (int64_t i1 = 0; ")
+    calls = [lp for lp in loops if "tg_tanhf(" in lp]
+    assert calls and all(lp.count("const float v_") <= 12 for lp in calls)
+    assert any("rb_" in lp and "tg_tanhf(" not in lp and lp.count("const float v_") > 20
+               for lp in loops)
+    split = tg.jit(g, backend="c")(*args)
+    monkeypatch.setattr(rk, "SPLIT_MIN_STMTS", 10 ** 9)
+    assert "tg_tanhf(v_ba); /*" in tg.jit(g, backend="c").lower(*args).source
+    _close(tg.jit(g, backend="c")(*args), split, rtol=0, atol=0)
+
+
 # --- the class: random programs with row kernels formed at every size ------------------------
 from contextlib import contextmanager  # noqa: E402
 
@@ -175,6 +197,16 @@ def row_kernels_at_any_size():
         yield
     finally:
         fr.MIN_ELEMENTS, fr._build = floor, build
+
+
+@contextmanager
+def _split_calls_from(stmts: int):
+    from tracegrad.codegen.c import row_kernels as rk
+    saved, rk.SPLIT_MIN_STMTS = rk.SPLIT_MIN_STMTS, stmts
+    try:
+        yield
+    finally:
+        rk.SPLIT_MIN_STMTS = saved
 
 
 _FUZZ = settings(max_examples=25, derandomize=True, database=None, deadline=None,
@@ -230,9 +262,11 @@ def test_random_row_programs_c_equals_numpy(case):
     with row_kernels_at_any_size():
         ref = tg.jit(f, backend="numpy")(x, g), \
             tg.jit(tg.grad(loss, argnums=(0, 1)), backend="numpy")(x, g)
-        for level in ("O0", "O1", "O2"):
-            got = tg.jit(f, backend="c", opt_level=level)(x, g), \
-                tg.jit(tg.grad(loss, argnums=(0, 1)), backend="c", opt_level=level)(x, g)
+        for level, split in (("O0", 16), ("O1", 16), ("O2", 16), ("O2", 0)):
+            # split 0: every libm call of a row kernel in its own loop (row buffers)
+            with _split_calls_from(split):
+                got = tg.jit(f, backend="c", opt_level=level)(x, g), \
+                    tg.jit(tg.grad(loss, argnums=(0, 1)), backend="c", opt_level=level)(x, g)
             _close(got, ref, **tol)
 
 
