@@ -1,5 +1,6 @@
-"""``python -m benchmarks.threads [--rounds N] [--mechanisms]``: W2 (MLP forward+gradient) on
-one thread and on the default threads, on a quiet machine and with a competing process, as
+"""``python -m benchmarks.threads [--rounds N] [--only W2|lse] [--mechanisms]``: W2 (MLP
+forward+gradient) and GradBench's lse at 1.28M elements (full reductions; value and gradient)
+on one thread and on the default threads, on a quiet machine and with a competing process, as
 ratios against NumPy eager timed in the same rounds (shared/BENCHMARKS.md, issue 19 item 3).
 
 Single and default threads alternate round by round in one process (tracegrad's modules and
@@ -27,6 +28,7 @@ import numpy as np
 from . import workloads as W
 
 CALLS = 5  # timed calls per mode per round
+LSE_N = 1_280_000  # GradBench's largest lse: two full reductions (a max, a sum of exps)
 SETTLE = 0.12  # seconds before each block (OpenBLAS workers sleep after ~2**28 cycles)
 
 
@@ -37,38 +39,77 @@ def _competitor(pin: int | None) -> subprocess.Popen:
     return p
 
 
-def _measure(rounds: int) -> dict:
-    """Median ms of tracegrad and NumPy eager, single and default threads, interleaved."""
+def _workloads() -> dict:
+    """name -> (compiled executable, its flat arguments, NumPy eager function, its arguments)."""
     import tracegrad as tg
-    from tracegrad.codegen.c.blas_lib import blas_functions
     from tracegrad.pytree import tree_flatten
 
-    args = W.mlp_args(np.random.default_rng(0), 1.0)
-    flat = tree_flatten(args)[0]
-    exe = tg.jit(tg.value_and_grad(W.mlp_loss), backend="c").lower(*args).executable
-    lib = ctypes.CDLL(blas_functions()[3])
-    set_blas = lib.scipy_openblas_set_num_threads64_
-    set_blas.argtypes = [ctypes.c_int]
+    from .gradbench.simple import lse
+
+    def compiled(fn, args):
+        return tg.jit(fn, backend="c").lower(*args).executable, tree_flatten(args)[0]
+
+    def lse_grad_eager(x):
+        e = np.exp(x - x.max())
+        return e / e.sum()
+
+    w2 = W.mlp_args(np.random.default_rng(0), 1.0)
+    x = (np.random.default_rng(0).random(LSE_N),)
+    return {"W2 forward+gradient": (*compiled(tg.value_and_grad(W.mlp_loss), w2), W.mlp_eager,
+                                    w2),
+            f"lse n={LSE_N}": (*compiled(lse, x), lse, x),
+            f"lse gradient n={LSE_N}": (*compiled(tg.grad(lse), x), lse_grad_eager, x)}
+
+
+def _blas_limiter():
+    """set(n): every loaded BLAS (NumPy's, and tracegrad's if it loaded its own copy) at n
+    threads, or back at its default for n > 1."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # tracegrad's BLAS instance only (NumPy's, unless blas_lib chose a copy)
+        from tracegrad.codegen.c import threads as c_threads
+        set_addr, get_addr = c_threads.blas_thread_functions()
+        if not get_addr:
+            return lambda n: None
+        set_fn = ctypes.CFUNCTYPE(None, ctypes.c_int)(set_addr)
+        default = ctypes.CFUNCTYPE(ctypes.c_int)(get_addr)()
+        return lambda n: set_fn(1 if n == 1 else default)
+    ctl, held = ThreadpoolController(), []
+
+    def limit(n: int):
+        while held:
+            held.pop().restore_original_limits()
+        if n == 1:
+            held.append(ctl.limit(limits=1, user_api="blas"))
+    return limit
+
+
+def _measure(work: tuple, rounds: int) -> dict:
+    """Median wall ms of tracegrad and NumPy eager, single and default threads, interleaved
+    (and tracegrad's median CPU ms per call, every thread of the process counted)."""
+    from tracegrad.codegen.c import threads as c_threads
+    exe, flat, eager, eager_args = work
+    set_blas = _blas_limiter()
     default = exe.threads
-    blas_default = lib.scipy_openblas_get_num_threads64_()
-    times = {k: [] for k in ("tg1", "np1", "tgN", "npN")}
+    times = {k: [] for k in ("tg1", "np1", "tgN", "npN", "cpu1", "cpuN")}
 
     def mode(n: int):
         exe.set_threads(n)
-        set_blas(1 if n == 1 else blas_default)
+        set_blas(n)
 
-    from tracegrad.codegen.c import threads as c_threads
     wide = []  # CPUs free per default-thread tracegrad call (the load sampler's view)
 
-    def block(fn, fargs, into):
+    def block(fn, fargs, into, cpu=None):
         # OpenBLAS's idle workers spin (sched_yield) for ~0.1 s after a product: each block
         # starts once the other library's are asleep, so it times its own threads only
         time.sleep(SETTLE)
         fn(*fargs)
         for _ in range(CALLS):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn(*fargs)
             into.append(time.perf_counter() - t0)
+            if cpu is not None:
+                cpu.append(time.process_time() - c0)
             if into is times["tgN"]:
                 wide.append(c_threads.SHARED[0] >= 2)
 
@@ -76,8 +117,8 @@ def _measure(rounds: int) -> dict:
         for _ in range(rounds):
             for n, tag in ((1, "1"), (default, "N")):
                 mode(n)
-                block(exe, flat, times["tg" + tag])
-                block(W.mlp_eager, args, times["np" + tag])
+                block(exe, flat, times["tg" + tag], times["cpu" + tag])
+                block(eager, eager_args, times["np" + tag])
     finally:
         mode(default)
     return {k: statistics.median(v) * 1e3 for k, v in times.items()} | \
@@ -85,26 +126,31 @@ def _measure(rounds: int) -> dict:
 
 
 def _row(label: str, m: dict) -> str:
-    return (f"{label:28} single: tg {m['tg1']:7.2f} ms  NumPy {m['np1']:7.2f} ms  "
-            f"tg/NumPy {m['tg1'] / m['np1']:5.2f} | default ({m['threads']}): tg {m['tgN']:7.2f}"
-            f" ms  NumPy {m['npN']:7.2f} ms  tg/NumPy {m['tgN'] / m['npN']:5.2f} | "
-            f"tg default/single {m['tgN'] / m['tg1']:5.2f} ({m['wide']:.0%} of default calls "
-            f"saw 2+ CPUs free)")
+    return (f"{label:44} single: tg {m['tg1']:7.2f} ms (cpu {m['cpu1']:6.2f})  NumPy "
+            f"{m['np1']:7.2f} ms  tg/NumPy {m['tg1'] / m['np1']:5.2f} | default ({m['threads']}): "
+            f"tg {m['tgN']:7.2f} ms (cpu {m['cpuN']:6.2f})  NumPy {m['npN']:7.2f} ms  tg/NumPy "
+            f"{m['tgN'] / m['npN']:5.2f} | tg default/single {m['tgN'] / m['tg1']:5.2f} "
+            f"({m['wide']:.0%} of default calls saw 2+ CPUs free)")
 
 
-def run_all(rounds: int) -> list[str]:
+def run_all(rounds: int, only: str | None = None) -> list[str]:
     from tracegrad.codegen.c import threads as c_threads
-    lines = [f"W2 forward+gradient, median of {rounds * CALLS} calls per cell; libgomp: "
-             f"{c_threads.prepare_openmp()}"]
-    _measure(1)  # compile and warm up outside the timings
-    lines.append(_row("quiet", _measure(rounds)))
-    for label, pin in (("competitor (unpinned)", None), ("competitor (pinned to CPU 0)", 0)):
-        p = _competitor(pin)
+    works = {k: v for k, v in _workloads().items() if only is None or only in k}
+    lines = [f"median of {rounds * CALLS} calls per cell, wall ms (tracegrad's CPU ms in "
+             f"brackets); libgomp: {c_threads.prepare_openmp()}"]
+    for work in works.values():
+        _measure(work, 1)  # warm up outside the timings
+    conditions = (("quiet", False, None), ("competitor (unpinned)", True, None),
+                  ("competitor (pinned to CPU 0)", True, 0))
+    for label, spin, pin in conditions:
+        p = _competitor(pin) if spin else None
         try:
-            lines.append(_row(label, _measure(rounds)))
+            for name, work in works.items():
+                lines.append(_row(f"{name}, {label}", _measure(work, rounds)))
         finally:
-            p.kill()
-            p.wait()
+            if p is not None:
+                p.kill()
+                p.wait()
     return lines
 
 
@@ -119,15 +165,17 @@ MECHANISMS = {
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.threads")
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--only", help="workloads whose name holds this text (W2, lse)")
     ap.add_argument("--mechanisms", action="store_true",
                     help="also time each thread mechanism switched off, in child processes")
     a = ap.parse_args(argv)
-    print("\n".join(run_all(a.rounds)), flush=True)
+    print("\n".join(run_all(a.rounds, a.only)), flush=True)
     if a.mechanisms:
         for name, env in MECHANISMS.items():
             print(f"\n== {name}: {env or 'defaults'}", flush=True)
             subprocess.run([sys.executable, "-m", "benchmarks.threads", "--rounds",
-                            str(a.rounds)], env={**os.environ, **env}, check=True)
+                            str(a.rounds)] + (["--only", a.only] if a.only else []),
+                           env={**os.environ, **env}, check=True)
     return 0
 
 
