@@ -76,3 +76,39 @@ def test_gradbench_local_runner_quick():
     assert out.returncode == 0, out.stdout + out.stderr
     rows = [line for line in out.stdout.splitlines() if line.startswith(("| lse", "| ode"))]
     assert len(rows) == 8 and all(r.rstrip(" |").endswith("ok") for r in rows), out.stdout
+
+
+def _equations(graph) -> int:
+    from tracegrad.ir import subgraphs
+    return sum(1 + sum(_equations(g) for _, g in subgraphs(e.params)) for e in graph.eqns)
+
+
+def test_gradbench_det_traces_in_polynomial_size():
+    """Expansion by minors does e * l! products; unrolled, the trace would grow as fast (10!/6!
+    = 5040x from l=6 to l=10). Through the scan over static tables it stays O(l) equations."""
+    import tracegrad as tg
+    from benchmarks.gradbench.det import det_by_minors
+    sizes = {}
+    for ell in (6, 10):
+        a = np.random.default_rng(0).random(ell * ell)
+        sizes[ell] = _equations(tg.make_ir(lambda a, ell=ell: det_by_minors(a, ell), grad=True)(a))
+    assert sizes[10] < 2 * sizes[6], sizes
+
+
+def test_gradbench_tool_answers_det_and_ht():
+    """The protocol tool on det's flat matrix and ht's nested input (simple: an empty ``us``)."""
+    inputs = [("det", "gradient", EVALS["det"].generate(4, 31337)),
+              ("ht", "objective", EVALS["ht"].generate(("simple", 5, "tiny"), 31337)),
+              ("ht", "jacobian", EVALS["ht"].generate(("complicated", 4, "tiny"), 31337))]
+    messages = [{"id": 0, "kind": "start", "eval": "ht"}]
+    messages += [{"id": i + 1, "kind": "evaluate", "module": m, "function": f,
+                  "input": inp | {"min_runs": 2, "min_seconds": 0}}
+                 for i, (m, f, inp) in enumerate(inputs)]
+    out = subprocess.run([sys.executable, "-m", "benchmarks.gradbench.tool", "--backend", "numpy"],
+                         input="".join(json.dumps(m) + "\n" for m in messages),
+                         capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    replies = [json.loads(line) for line in out.stdout.splitlines()][1:]
+    for (module, function, inp), reply in zip(inputs, replies, strict=True):
+        assert reply["success"] is True, reply
+        assert validate(EVALS[module], function, inp, reply["output"])[0], (module, function)
