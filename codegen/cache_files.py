@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 MARKER = ".tracegrad-kernel-cache"
 MARKER_TEXT = b"tracegrad kernel cache: every other file here is written by tracegrad\n"
 _KEY = r"[0-9a-f]{64}"
-_OWN = rf"(?:{_KEY}\.(?:c|so|json|failed\.c)|(?:cc|blas)-[0-9a-f]{{24}}\.json)"
+# openblas-*: codegen/c/blas_copy.py's copy of NumPy's OpenBLAS and its record
+_OWN = (rf"(?:{_KEY}\.(?:c|so|json|failed\.c)|(?:cc|blas|openblas)-[0-9a-f]{{24}}\.json"
+        rf"|openblas-[0-9a-f]{{24}}\.so)")
 # tempfile.mkstemp's 8 random characters between our prefix and suffix (see _write_atomic)
 OWN_NAME = re.compile(rf"(?:{_OWN}|\.tmp-[a-z0-9_]{{8}}-{_OWN}|{re.escape(MARKER)})\Z")
 TEMP_NAME = re.compile(rf"\.tmp-[a-z0-9_]{{8}}-{_OWN}\Z")
@@ -162,7 +164,7 @@ def tally(parent: str, name: str) -> tuple[int, int, int, bool]:
             if stat.S_ISREG(st.st_mode):
                 files += 1
                 size += st.st_size
-                kernels += entry.name.endswith(".so") and not entry.name.startswith(".tmp-")
+                kernels += bool(re.match(rf"{_KEY}\.so\Z", entry.name))  # not the BLAS copy
         return files, size, kernels, is_marked(fd)
     finally:
         os.close(fd)

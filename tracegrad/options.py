@@ -45,6 +45,9 @@ OPTIONS = {o.name: o for o in [
            "(many kernels, not in the kernel cache) in a background thread while NumPy answers "
            "the first calls, then switches to C; 0: wait for the build (backend='c' always "
            "waits)"),
+    Option("TRACEGRAD_BLAS_INSTANCE", "auto", "auto: the C backend calls a copy of NumPy's "
+           "OpenBLAS with the CPU's best kernels when NumPy's runs lesser ones and the copy "
+           "measured faster; numpy: always NumPy's; copy: the copy without measuring"),
     Option("CC", "cc", "the C compiler used by the C backend"),
 ]}
 

@@ -6,6 +6,11 @@ OpenBLAS loaded beside NumPy's, the two pools' spinning workers fought over the 
 machines: W2's 256x784 @ 784x256 product took 24-70 ms instead of 0.75 ms after NumPy had just
 run a product. Generated modules receive the functions as addresses (``set_blas``), so they
 link no BLAS at all and the choice is made once per process.
+
+Except where NumPy's instance runs a lesser kernel set than the CPU supports (0.3.31 takes an
+AVX-512 AMD EPYC for a Haswell: half the sgemm speed): then a copy of the same library, loaded
+as a second instance with the CPU's best kernels, once measured faster (``blas_instance.py``).
+Opt out with ``TRACEGRAD_BLAS_INSTANCE=numpy``; ``instance_note()`` says which and why.
 """
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from functools import lru_cache
 
 from tracegrad.errors import CompileError
 
+from . import blas_instance
+
 
 @lru_cache(maxsize=1)
 def blas_functions() -> tuple[int, int, int, str]:
@@ -25,11 +32,14 @@ def blas_functions() -> tuple[int, int, int, str]:
                            "libscipy_openblas64_*.so*")
     for path in sorted(glob.glob(pattern)):
         try:
-            lib = ctypes.CDLL(path)  # already loaded by NumPy: the same handle, the same pool
-            s, d = lib.scipy_cblas_sgemm64_, lib.scipy_cblas_dgemm64_
-        except (OSError, AttributeError):
+            if not hasattr(ctypes.CDLL(path), "scipy_cblas_sgemm64_"):  # NumPy's: loaded
+                continue
+        except OSError:
             continue
-        return _addr(s), _addr(d), 1, path
+        choice = blas_instance.choose(path)  # NumPy's instance, or a faster copy (loaded)
+        _NOTE[0] = choice.note
+        lib = ctypes.CDLL(choice.path)
+        return _addr(lib.scipy_cblas_sgemm64_), _addr(lib.scipy_cblas_dgemm64_), 1, choice.path
     try:
         import scipy_openblas32 as sob
         path = os.path.join(sob.get_lib_dir(), f"lib{sob.get_library()}.so")
@@ -54,3 +64,13 @@ def gemv_functions() -> tuple[int, int]:
 
 def _addr(fn) -> int:
     return ctypes.cast(fn, ctypes.c_void_p).value
+
+
+def instance_note() -> str:
+    """Which OpenBLAS the C backend's products, solves and BLAS thread settings use, and why
+    (decides it if no C program has yet)."""
+    path = blas_functions()[3]
+    return _NOTE[0] or f"scipy-openblas32's OpenBLAS ({path}): NumPy's was not found"
+
+
+_NOTE = [""]
