@@ -3,7 +3,9 @@
 Broadcasts and iotas of constants are left alone (folding them would only make big constants);
 results larger than ``MAX_FOLD_ELEMENTS`` are not folded. Loops are never evaluated; a branch
 with a constant index, or a loop that cannot run, is replaced (passes/fold_control.py) and
-the equations it leaves are folded in the same sweep.
+the equations it leaves are folded in the same sweep. An equation that raises on its constants
+(``Traits.may_raise``: an index out of range) is left unfolded: it raises when it runs, and in
+an untaken branch or a loop of zero trips it never does.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 
 
 from tracegrad.ir import Eqn, Graph, Lit, Var, make_lit
+from tracegrad.primitive import eqn_may_raise
 from tracegrad.prims import constant_p
 
 from .bodies import in_bodies
@@ -65,8 +68,16 @@ def constfold(graph: Graph) -> Graph:
             continue
         args = [np.asarray(a.value, a.aval.dtype) if isinstance(a, Lit) else values[id(a)]
                 for a in e.inputs]
-        with np.errstate(all="ignore"):
-            out = e.prim.impl(*args, **e.params)
+        try:
+            with np.errstate(all="ignore"):
+                out = e.prim.impl(*args, **e.params)
+        except Exception:
+            if not eqn_may_raise(e):
+                raise
+            # its error belongs to the run, if the run gets here (a body may not run, a
+            # branch may not be taken): left for the program to raise (tests/test_hoist_raising)
+            eqns.append(e)
+            continue
         outs = out if e.prim.multiple_results else [out]
         changed = True
         for v, o in zip(e.outputs, outs):

@@ -24,6 +24,7 @@ from c_support import needs_c
 
 import tracegrad as tg
 from cases import CASES, INDEX_DOMAINS, make_args
+from tracegrad import lax
 from tracegrad import numpy as tnp
 from tracegrad.primitive import PRIMITIVES
 from tracegrad.prims import linalg_np
@@ -68,6 +69,24 @@ def test_untaken_branch_closing_over_an_out_of_range_index_does_not_raise(backen
     assert float(_run(f, backend, X, np.int64(7), np.bool_(False))) == X.sum()
     with pytest.raises(IndexError):
         _run(f, backend, X, np.int64(7), np.bool_(True))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_constant_folding_does_not_raise_for_an_untaken_branch_or_a_zero_trip_loop(backend):
+    """constfold evaluated a gather of constants with an index out of range inside the branch:
+    a compile-time error for a program that never runs it."""
+    bad = np.array([[7]])
+
+    def f(p):
+        return tg.cond(p, lambda: tnp.sum(lax.gather(tnp.asarray(X), bad)),
+                       lambda: tnp.float64(0.0))
+    assert float(_run(f, backend, np.bool_(False))) == 0.0
+    with pytest.raises(IndexError):
+        _run(f, backend, np.bool_(True))
+
+    def g(n):
+        return tg.fori_loop(0, n, lambda i, c: c + tnp.sum(lax.gather(tnp.asarray(X), bad)), 0.0)
+    assert float(_run(g, backend, np.int64(0))) == 0.0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -215,6 +234,11 @@ def _check_row(case, backend):
         assert float(got) == 1.0, name
         with pytest.raises((IndexError, np.linalg.LinAlgError, ValueError)):
             jf(np.int64(1), *bad)
+    if bad is not None:  # constant operands: constant folding must not raise at compile time
+        def consts(n):
+            return tg.cond(n > 0, lambda: _scalar(case.fn(*[tnp.asarray(b) for b in bad])),
+                           lambda: tnp.float64(1.0))
+        assert float(tg.jit(consts, backend=backend)(np.int64(0))) == 1.0
 
 
 @pytest.mark.parametrize("case", RAISING_ROWS)
