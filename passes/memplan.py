@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.prims import dot_general_p
 
+from .memplan_place import extend, placed_operands
 from .registry import register
 
 
@@ -47,6 +48,7 @@ class MemPlan:
     donated_slots: dict = field(default_factory=dict)  # slot -> index of the donated input
     total_intermediate_bytes: int = 0                 # every intermediate, no reuse
     inplace_candidates: dict = field(default_factory=dict)  # name -> operand it may overwrite
+    placed: dict = field(default_factory=dict)  # id(var) -> (var it is written into, offset)
     steps: int = 0
 
     @property
@@ -132,7 +134,8 @@ def _canonical(alias: dict, v):
 
 
 def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool = True,
-            views=None, plannable_fn=None, view_eqn=None, partial_view=None) -> MemPlan:
+            views=None, plannable_fn=None, view_eqn=None, partial_view=None,
+            place=None) -> MemPlan:
     """Plan ``graph``. The NumPy backend plans every value, kernel bodies included
     (``flatten_kernels``); a compiled backend keeps kernel-internal values in registers and
     plans only top-level values, with its own test of storage-free ``views`` (a predicate on
@@ -141,7 +144,9 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
     ``views`` defaults to the primitives whose ``Traits.view`` is set. ``view_eqn`` (a
     predicate on the equation) replaces ``views`` where a view depends on the parameters (C's
     contiguous slices); ``partial_view`` says which of them cover only part of their operand,
-    whose base then is not written straight into the output returning the view."""
+    whose base then is not written straight into the output returning the view. ``place``
+    (an equation -> [(input position, element offset)]) names operands that may be computed
+    straight into their block of the equation's result (memplan_place.py)."""
     steps = flatten(graph) if flatten_kernels else [("eqn", e, None) for e in graph.eqns]
     plannable_fn = plannable_fn or plannable
     alias: dict[int, object] = {}     # body input -> outer atom; kernel output -> body var
@@ -189,12 +194,18 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
     plan = MemPlan(steps=pos)
     names = dump_names(graph)
     bufs = []
+    placed = {}
+    if place is not None and not flatten_kernels:
+        placed = placed_operands(graph, candidates, outputs,
+                                 {id(v) for v in view_base.values()}, place)
     for v, p, e in candidates:
         plan.total_intermediate_bytes += v.aval.nbytes
-        if id(v) in outputs:
+        if id(v) in outputs or id(v) in placed:
             continue
         bufs.append(Buffer(v, names.get(id(v), "?"), p, last_use.get(id(v), p)))
     by_id = {id(b.var): b for b in bufs}
+    extended = extend(placed, by_id, defined_at) if placed else set()
+    plan.placed = placed
 
     # in-place: an elementwise result may take over an operand dying at this operation
     eqn_at = {}
@@ -204,6 +215,8 @@ def analyse(graph: Graph, donate: tuple[int, ...] = (), *, flatten_kernels: bool
     taken = set()
     viewed = {id(v) for v in view_base.values()}  # bases of views: their storage stays read
     for b in bufs:
+        if id(b.var) in extended:
+            continue  # its life starts at a placed operand's equation, not its own
         e = eqn_at[b.first]
         if flatten_kernels and (e.prim.kind != "elementwise" or e.prim.name == "where"):
             continue  # NumPy writes where in two steps, so it cannot overwrite an operand

@@ -59,6 +59,12 @@ def emit_pad(em, e):
     t = ctype(o.aval.dtype)
     out = em.storage(o)
     val = c_literal(pv) if isinstance(pv, Lit) else f"{em.read(pv)}[0]"
+    at = em.plan.placed.get(id(x))
+    if at is not None and at[0] is o:  # x was computed in its block: fill around it
+        lo, hi = at[1], at[1] + x.aval.size
+        em.stmt(f"    {{ {t} pv = {val}; for (int64_t i = 0; i < {lo}; i++) {out}[i] = pv; "
+                f"for (int64_t i = {hi}; i < {o.aval.size}; i++) {out}[i] = pv; }}", e)
+        return
     em.stmt(f"    {{ {t} pv = {val}; for (int64_t i = 0; i < {o.aval.size}; i++) "
               f"{out}[i] = pv; }}", e)
     if x.aval.size == 0:
@@ -91,6 +97,10 @@ def emit_concatenate(em, e):
     offset = 0
     first = True
     for x in e.inputs:
+        at = em.plan.placed.get(id(x))
+        if at is not None and at[0] is o:  # computed in its block already (views.py)
+            offset += x.aval.shape[ax]
+            continue
         if x.aval.size:
             ist = strides(x.aval.shape)
             dst = index([(f"i{d}", ost[d]) for d in range(len(ost))], offset * ost[ax])

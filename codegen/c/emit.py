@@ -21,7 +21,8 @@ from tracegrad.prims import broadcast_in_dim_p, constant_p, fused_p
 from .alias import aliased_inputs, separate_unsafe
 from .kernels import Kernel, comment
 from .row_kernels import RowKernel
-from .views import is_partial_view, is_view_eqn, slice_view_offset
+from .views import (is_partial_view, is_view_eqn, placed_pointer, placement,
+                    slice_view_offset)
 from .lowerings import c_literal, ctype, lowering, register_lowering
 
 
@@ -115,7 +116,10 @@ class _Emitter:
     def storage(self, v: Var) -> str:
         """Pointer expression of the buffer ``v`` is written to."""
         t = ctype(v.aval.dtype)
-        if id(v) in self.out_index:
+        placed = self.plan.placed.get(id(v)) if hasattr(self.plan, "placed") else None
+        if placed is not None:  # computed in its block of a concatenate/pad (views.py)
+            p = placed_pointer(self.storage(placed[0]), placed[1])
+        elif id(v) in self.out_index:
             p = f"out{self.out_index[id(v)]}"
         elif id(v) in self.plan.slot_of:
             p = f"(({t}*)(arena + {self.slot_offset[self.plan.slot_of[id(v)]]}))"
@@ -268,7 +272,7 @@ def plan_c(graph: Graph, *, check_kernels: bool = True):
     def c_plannable(e):  # constants are passed in; custom calls never reach the backend
         return e.prim is not constant_p and e.prim.kind != "custom"
     plan = analyse(graph, flatten_kernels=False, plannable_fn=c_plannable,
-                   view_eqn=is_view_eqn, partial_view=is_partial_view)
+                   view_eqn=is_view_eqn, partial_view=is_partial_view, place=placement)
     if check_kernels:
         separate_unsafe(graph, plan, is_view, _is_kernel)
     return plan
