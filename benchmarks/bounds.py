@@ -6,10 +6,11 @@ two; W3 reads and writes one [2048, 1024]; W4 one [4096, 1024]): into warm buffe
 first reads its line: write-allocate), with non-temporal stores (no read for ownership), and
 into freshly mapped pages (each page faulted in and zeroed: what a new array costs when the
 allocator hands back unmapped memory). Compute: libmvec's per-element cost of the functions
-the kernels call, over an L1-resident block. Every figure is the least thread-CPU time of its
-repetitions (CLOCK_THREAD_CPUTIME_ID in C, time.process_time for the programs, one thread), so
-it holds on a loaded machine. Elementwise work per element is counted from the kernels (the
-dump: ``tracegrad dump --c``).
+the kernels call and of a division, over an L1-resident block, plus the plain arithmetic of the
+hand-written forward + backward (counted in SHAPES) at the throughput of a 16-operation chain.
+The bound is the larger of the memory pass (non-temporal) and the compute. Every figure is the
+least thread-CPU time of its repetitions (CLOCK_THREAD_CPUTIME_ID in C, time.process_time for
+the programs, one thread), so it holds on a loaded machine.
 """
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ import time
 
 import numpy as np
 
-# elements, inputs, outputs, libm calls and divisions per element of the fused C kernel
-SHAPES = {"W1": (4_000_000, 2, 2, {"sin": 1, "cos": 1, "tanh": 1, "exp": 1}),
-          "W3": (2048 * 1024, 1, 1, {"exp": 1}),
-          "W4": (4096 * 1024, 1, 1, {"tanh": 1, "div": 3})}
+# elements, inputs, outputs, and per element: libm calls, divisions, and the other arithmetic
+# of the hand-written forward + backward (workloads.py's eager functions, counted by hand:
+# each +, -, * or comparison is one; reductions one per element)
+SHAPES = {"W1": (4_000_000, 2, 2, {"sin": 1, "cos": 1, "tanh": 1, "exp": 1, "arith": 16}),
+          "W3": (2048 * 1024, 1, 1, {"exp": 1, "arith": 5}),
+          "W4": (4096 * 1024, 1, 1, {"tanh": 1, "div": 3, "arith": 40})}
 
 
 def _aligned(n: int) -> np.ndarray:
@@ -48,7 +51,9 @@ def stream_bounds(so, n: int, nin: int, nout: int, reps: int) -> dict:
 
 def math_costs(so, reps: int) -> dict:
     from .bounds_c import MATH
-    return {m: so.bench_math(i, reps) for i, m in enumerate(MATH)}
+    costs = {m: so.bench_math(i, reps) for i, m in enumerate(MATH)}
+    costs["arith"] = costs["arith16"] / 16  # one plain operation per element, at throughput
+    return costs
 
 
 def program_cpu(w: str, reps: int) -> tuple[float, float]:
@@ -77,10 +82,10 @@ def main(argv=None) -> None:
     from .bounds_c import load
     so = load()
     mc = math_costs(so, a.reps)
-    print("libmvec per element (ns): " +
+    print("per element, one thread (ns): " +
           ", ".join(f"{m} {t * 1e9:.3f}" for m, t in mc.items()))
     print("| workload | MB moved | warm | non-temporal | fresh pages | fresh + nt | read only "
-          "| math | bound | tracegrad C | eager | C / bound |")
+          "| compute | bound | tracegrad C | eager | C / bound |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w, (n, nin, nout, calls) in SHAPES.items():
         if a.only and w != a.only:
