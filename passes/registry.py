@@ -58,9 +58,12 @@ PIPELINES: dict[str, list[str]] = {
     "O0-c": ["lower", "dce", "fuse-all"],
     "O1-c": ["lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse-all",
              "fuse-rows"],
-    "O2-c": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse-all",
-             "fuse-rows"],
+    "O2-c": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "dce",
+             "merge-products", "fuse-all", "fuse-rows"],
 }
+# merge-products (A @ x and A @ v as one product reading A once; after dce, so dead products
+# stay out) is C's only: NumPy's matmul of the stacked rows is OpenBLAS's sgemm, which packs A
+# first (slower than two gemv: passes/merge_products.py).
 # Run on a traced function before it is differentiated, so gradients come from stable forms.
 PRE_AD = ["stabilize", "cse", "dce"]
 
@@ -70,8 +73,7 @@ def _load_passes():
     if "stabilize" in PASSES:
         return
     from . import (constfold, cse, dce, fuse, fuse_all, fuse_rows, hoist,  # noqa: F401
-                   lowering,
-                   memplan, simplify, stabilize)
+                   lowering, memplan, merge_products, simplify, stabilize)
 
 
 def backend_pipeline(pipeline, backend: str):

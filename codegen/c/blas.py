@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tracegrad.prims import dot_general_p
 
+from . import multi_gemv
 from .lowerings import ctype, register_lowering
 
 # Largest M, N, K (and leading dimension) passed to the LP64 BLAS, whose sizes are C ints; a
@@ -86,6 +87,9 @@ def emit_dot(em, e):
     if t.endswith("_Complex") and fits:  # cgemm/zgemm (blas_complex.py)
         from .blas_complex import gemm_call
         em.stmt(gemm_call(em, t, nb, M, N, K, trans_a, trans_b, pa, pb, out, lda, ldb))
+        return
+    if fits and multi_gemv.applies(t, M, N, K, la, lrb):  # 2-8 rows: the matrix read once
+        multi_gemv.emit(em, t, nb, M, N, K, la, lrb, pa, pb, out)
         return
     if t in ("float", "double") and (fits or row_blocks):
         em.uses_blas = True

@@ -404,7 +404,7 @@ def _as_int_tuple(nums, what: str) -> tuple:
 def _check_opt_level(level) -> None:
     """``opt_level``: None (TRACEGRAD_OPT_LEVEL), a pipeline name, or a list of pass names."""
     from tracegrad.passes.registry import PIPELINES
-    if level is None or level in PIPELINES:
+    if level is None or (isinstance(level, str) and level in PIPELINES):  # a list: unhashable
         return
     if isinstance(level, (list, tuple)) and all(isinstance(n, str) for n in level):
         return  # pass names: checked against the registry when the pipeline runs
