@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def _measure(work: tuple, rounds: int) -> dict:
     exe, flat, eager, eager_args = work
     set_blas = _blas_limiter()
     default = exe.threads
-    times = {k: [] for k in ("tg1", "np1", "tgN", "npN", "cpu1", "cpuN")}
+    times = {k: [] for k in ("tg1", "np1", "tgN", "npN", "cpu1", "cpuN", "wait1", "waitN")}
 
     def mode(n: int):
         exe.set_threads(n)
@@ -99,17 +100,18 @@ def _measure(work: tuple, rounds: int) -> dict:
 
     wide = []  # CPUs free per default-thread tracegrad call (the load sampler's view)
 
-    def block(fn, fargs, into, cpu=None):
+    def block(fn, fargs, into, cpu=None, waits=None):
         # OpenBLAS's idle workers spin (sched_yield) for ~0.1 s after a product: each block
         # starts once the other library's are asleep, so it times its own threads only
         time.sleep(SETTLE)
         fn(*fargs)
         for _ in range(CALLS):
-            c0, t0 = time.process_time(), time.perf_counter()
+            w0, c0, t0 = _waits(), time.process_time(), time.perf_counter()
             fn(*fargs)
             into.append(time.perf_counter() - t0)
             if cpu is not None:
                 cpu.append(time.process_time() - c0)
+                waits.append(_waits() - w0)
             if into is times["tgN"]:
                 wide.append(c_threads.SHARED[0] >= 2)
 
@@ -117,11 +119,12 @@ def _measure(work: tuple, rounds: int) -> dict:
         for _ in range(rounds):
             for n, tag in ((1, "1"), (default, "N")):
                 mode(n)
-                block(exe, flat, times["tg" + tag], times["cpu" + tag])
+                block(exe, flat, times["tg" + tag], times["cpu" + tag], times["wait" + tag])
                 block(eager, eager_args, times["np" + tag])
     finally:
         mode(default)
-    return {k: statistics.median(v) * 1e3 for k, v in times.items()} | \
+    return {k: statistics.median(v) * 1e3 for k, v in times.items() if "wait" not in k} | \
+        {k: statistics.mean(v) for k, v in times.items() if "wait" in k} | \
         {"threads": default, "wide": sum(wide) / max(1, len(wide))}
 
 
@@ -130,14 +133,26 @@ def _row(label: str, m: dict) -> str:
             f"{m['np1']:7.2f} ms  tg/NumPy {m['tg1'] / m['np1']:5.2f} | default ({m['threads']}): "
             f"tg {m['tgN']:7.2f} ms (cpu {m['cpuN']:6.2f})  NumPy {m['npN']:7.2f} ms  tg/NumPy "
             f"{m['tgN'] / m['npN']:5.2f} | tg default/single {m['tgN'] / m['tg1']:5.2f} "
-            f"({m['wide']:.0%} of default calls saw 2+ CPUs free)")
+            f"({m['wide']:.0%} of default calls saw 2+ CPUs free; waits per call "
+            f"{m['wait1']:.2f} single, {m['waitN']:.2f} default)")
+
+
+def _waits() -> int:
+    """Times the calling thread blocked so far (voluntary context switches): a call that waits
+    for another thread (an OpenMP barrier, a BLAS worker) blocks; one preempted by other
+    processes does not, so this tells waiting on our own threads from a busy machine."""
+    try:
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+    except (AttributeError, OSError):  # not Linux: no per-thread figure
+        return 0
 
 
 def run_all(rounds: int, only: str | None = None) -> list[str]:
     from tracegrad.codegen.c import threads as c_threads
     works = {k: v for k, v in _workloads().items() if only is None or only in k}
     lines = [f"median of {rounds * CALLS} calls per cell, wall ms (tracegrad's CPU ms in "
-             f"brackets); libgomp: {c_threads.prepare_openmp()}"]
+             f"brackets; waits: the calling thread's voluntary context switches per call, "
+             f"mean); libgomp: {c_threads.prepare_openmp()}"]
     for work in works.values():
         _measure(work, 1)  # warm up outside the timings
     conditions = (("quiet", False, None), ("competitor (unpinned)", True, None),
