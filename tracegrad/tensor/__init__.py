@@ -2,7 +2,8 @@
 come from compiled programs built from it (cached by the DAG's structure, never by values).
 
 One job per module: ``lazy`` (the graph, program caches, evaluation, ``apply_op``, deferred
-in-place writes), ``walk`` (the DAG behind some tensors and its structural key), ``pending``
+in-place writes), ``walk`` (the DAG behind some tensors and its structural key), ``tape``
+(the same key built as operations are recorded, so a steady loop walks nothing), ``pending``
 (weak collections of tensors), ``grad_mode``, ``core`` (the ``Tensor`` class), ``methods``
 (its array methods), ``ops`` (operation bodies), ``creation`` (``tensor``, ``zeros``, ...), ``autograd`` (``backward``),
 and PyTorch's namespace: ``device`` (dtype/device names), ``functions`` (``tg.sin``,

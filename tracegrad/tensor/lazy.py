@@ -18,6 +18,7 @@ from ..pytree import tree_flatten, tree_unflatten
 from ..tracer import TraceContext, Tracer
 from .grad_mode import _GRAD_ENABLED
 from .pending import IdWeakSet, PendingList  # noqa: F401  (IdWeakSet: this package's interface)
+from .tape import TAPE
 from .walk import _freed_error, _Walk  # noqa: F401  (_freed_error: this package's interface)
 
 # --- global state ----------------------------------------------------------------------------
@@ -58,6 +59,8 @@ class _Op:
         self._exe = None
 
     def run(self, args):
+        # the program computes values: nodes taped so far may be among them (tape.py)
+        TAPE.reset()
         if self._exe is None:
             self._exe = _compile_graph(self.graph, self.name)
         return self._exe(*args)
@@ -84,7 +87,7 @@ class Node:
     """An applied ``_Op``: inputs are refs (a leaf ``Tensor`` or a ``(Node, output index)``)."""
 
     __slots__ = ("__weakref__", "depth", "freed", "inputs", "op", "requires_grad", "serial",
-                 "values")
+                 "tpos", "values")
 
     def __init__(self, op, inputs, requires_grad, depth):
         self.serial = next(_node_serial)  # creation order: a topological order of the DAG
@@ -94,6 +97,7 @@ class Node:
         self.requires_grad = requires_grad
         self.freed = False
         self.depth = depth
+        self.tpos = -1  # position on the tape (tape.py), if recorded there
 
 
 def _skey(x):
@@ -141,6 +145,10 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
         sig = [key or fn]
         requires = False
         depth = 0
+        # the node's tape code (tape.Tape.record, inlined for inputs the tape has seen; None
+        # leaves it to record()); code[0] becomes the op's id
+        tape = TAPE
+        code = [0] if tape.ok else None
         for x in args:
             if isinstance(x, Tensor):
                 node = x._node
@@ -152,14 +160,33 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
                     refs.append(x)
                     sig.append(v.shape)
                     sig.append(v.dtype)
+                    if code is not None:
+                        c = tape.in_pos.get(id(x))
+                        if c is None:
+                            code = None
+                        else:
+                            code.append(c)
                 else:
                     j = x._index
                     refs.append((node, j))
                     av = node.op.out_avals[j]
                     sig.append(av.shape)
                     sig.append(av.dtype)
-                    if node.depth > depth and node.values[j] is None:
-                        depth = node.depth
+                    if node.values[j] is None:
+                        if node.depth > depth:
+                            depth = node.depth
+                        if code is not None:
+                            c = node.tpos - tape.base
+                            if c < 0:
+                                code = None
+                            else:
+                                code.append(-1 - (c * 1024 + j))
+                    elif code is not None:
+                        c = tape.in_pos.get((id(node), j))
+                        if c is None:
+                            code = None
+                        else:
+                            code.append(c)
                 if x._rg:
                     requires = True
                 continue
@@ -182,6 +209,11 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
                 depth += 1
                 if op.single and depth <= _MAX_LAZY_DEPTH:  # _apply, inlined: one output
                     node = Node(op, tuple(refs), False, depth)
+                    if code is not None:
+                        code[0] = op.id
+                        tape.push(node, tuple(code))
+                    elif tape.ok:
+                        tape.record(node)
                     t = Tensor.__new__(Tensor)
                     t._value = None
                     t._node = node
@@ -253,6 +285,7 @@ def _apply(op, refs, requires, depth, cap):
     avals = op.out_avals
     if op.out_tree is None and len(avals) == 1:
         node = Node(op, refs, False, depth)
+        _tape(node)
         t = _new_lazy(node, 0, requires and avals[0].dtype.kind == "f")
         node.requires_grad = t._rg
         if depth > _MAX_LAZY_DEPTH and cap is None:
@@ -264,6 +297,16 @@ def _apply(op, refs, requires, depth, cap):
     if op.out_tree is None:
         return outs[0]
     return tree_unflatten(op.out_tree, outs)
+
+
+def _tape(node) -> None:
+    """Record ``node`` on the tape; a node made while a step or loop body is captured breaks
+    it (placeholders and captured values are the walk's business)."""
+    if TAPE.ok:
+        if _CAPTURE:
+            TAPE.breaks()
+        else:
+            TAPE.record(node)
 
 
 def _new_lazy(node, j, rg) -> Tensor:
@@ -283,6 +326,7 @@ def _new_lazy(node, j, rg) -> Tensor:
 def _node_outputs(op, refs, requires, depth=1) -> list:
     """Apply ``op`` to ``refs``: a new node and one lazy tensor per output."""
     node = Node(op, refs, requires, depth)
+    _tape(node)
     outs = []
     any_rg = False
     for j, av in enumerate(op.out_avals):
@@ -442,6 +486,8 @@ def _compute(tensors) -> None:
         return
     if _CAPTURE:
         _no_values_in_capture("reading a tensor's value")
+    if TAPE.ok and _compute_taped(todo):
+        return
     walk = _Walk([t._node for t in todo], grad_mode=False)
     pos = walk.pos
     if len(pos) > 1 and _PENDING:
@@ -456,6 +502,39 @@ def _compute(tensors) -> None:
     vals = op.run(walk.input_values())
     for t, v in zip(todo, vals):
         store_value(t, v)
+
+
+def _compute_taped(todo) -> bool:
+    """``_compute`` without a graph walk when every tensor of ``todo`` is on the tape: the
+    program is the tape's, keyed by its codes (built as operations were recorded). Held lazy
+    tensors the program computes anyway come out of it too, as in ``_compute``. Returns False
+    (nothing done) when some tensor is not on the tape."""
+    tape = TAPE
+    roots = []
+    for t in todo:
+        p = tape.position(t._node)
+        if p < 0:
+            return False
+        roots.append(p)
+    need = tape.reached(roots) if _PENDING else None
+    if need is not None and need.count(1) > 1:  # (as _compute: not for one operation alone)
+        seen = {id(t) for t in todo}
+        base = tape.base
+        for t in _PENDING:
+            p = t._node.tpos - base
+            if p >= 0 and need[p] and id(t) not in seen:
+                todo.append(t)
+    base = tape.base
+    out_codes = tuple([-1 - ((t._node.tpos - base) * 1024 + t._index) for t in todo])
+    key = ("tape", tuple(tape.codes), out_codes)
+    op = _PROGRAMS.get(key)
+    if op is None:
+        walk = _Walk.from_tape(tape)
+        op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
+    vals = op.run(tape.input_values())  # (resets the tape)
+    for t, v in zip(todo, vals):
+        store_value(t, v)
+    return True
 
 
 def store_value(t, v) -> None:

@@ -59,6 +59,18 @@ class _Walk:
             nodes.sort(key=_by_serial)
         self._number(nodes)
 
+    @classmethod
+    def from_tape(cls, tape) -> _Walk:
+        """The walk of every node on ``tape`` (tape.py), numbered as the tape numbered them:
+        the program built from it reads the tape's inputs (nodes no output needs are dead
+        code for the compiler)."""
+        w = cls.__new__(cls)
+        w.nodes, w.inputs, w.in_pos = tape.nodes, tape.inputs, tape.in_pos
+        w.codes = [(c[0], c[1:]) for c in tape.codes]
+        w.pos = {id(n): p for p, n in enumerate(tape.nodes)}
+        w.specs, w.probes = [], ()  # (the key is the tape's codes: op ids fix input avals)
+        return w
+
     def ref_code(self, ref) -> int:
         """Leaves and cut values are inputs (codes >= 0); node outputs are negative."""
         if type(ref) is tuple:
