@@ -131,3 +131,19 @@ def test_row_kernel_gradients_match_finite_differences_float64():
             fd = (layernorm_gelu(*plus) - layernorm_gelu(*minus)) / (2 * h)
             np.testing.assert_allclose(np.sum(np.asarray(grads[k]) * d), fd, rtol=1e-6,
                                        atol=1e-8)
+
+
+@pytest.mark.parametrize("rows", [256, 384, 640])
+def test_row_chunks_split_evenly_on_smaller_teams(rows):
+    """A kernel worth k threads is cut into 4k chunks (by size, never by the team), so the team
+    the load leaves it (any count up to k, often 2) gets equal shares: with k chunks, a
+    3-thread kernel on 2 threads ran 2 chunks on one of them."""
+    import re
+
+    from tracegrad.codegen.c.kernels import team_size
+    args = _args(rows, 1024)
+    src = tg.jit(GRAD, backend="c").lower(*args).source
+    k = team_size(rows * 1024)
+    chunks = int(re.search(r"for \(int t = 0; t < (\d+); t\+\+\)", src).group(1))
+    assert f"TG_PARALLEL_FOR_N({k})" in src and chunks == 4 * k
+    assert all(chunks % team == 0 for team in (1, 2, 4))

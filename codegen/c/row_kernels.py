@@ -24,6 +24,7 @@ from .kernels import POLL_MIN_ELEMENTS, comment, parallel_for, team_size
 from .lowerings import c_literal, ctype, lowering, scalar_expr
 
 MAX_CHUNKS = 64  # partial column sums: chunks x C doubles
+CHUNKS_PER_THREAD = 4
 CALL_COST = 8    # Traits.cost of a libm call: a vector call clobbers every vector register
 SPLIT_MIN_STMTS = 16  # a loop this busy computes its calls in a loop of their own first
 ROW_BLOCK = 16   # float column sums gather this many rows in float before adding into double
@@ -193,9 +194,12 @@ class RowKernel:
         return ph["have"][id(v)]
 
     def function(self) -> str:
-        # chunks of rows (the most threads the loop is worth, at most MAX_CHUNKS): each
-        # chunk's partial sums are its own, so results never depend on the thread count
-        self.chunks = max(1, min(team_size(self.R * self.C), MAX_CHUNKS, self.R))
+        # chunks of rows, by size alone: CHUNKS_PER_THREAD per thread the loop is worth, so
+        # that a smaller team (the CPUs free at the call) still splits them evenly (3 chunks
+        # on 2 threads ran 2 on one); each chunk's partial sums are its own, so results never
+        # depend on the team
+        k = team_size(self.R * self.C)
+        self.chunks = 1 if k < 2 else max(1, min(CHUNKS_PER_THREAD * k, MAX_CHUNKS, self.R))
         self.analyse()
         R, C = self.R, self.C
         body_in = list(self.body.inputs)
