@@ -186,6 +186,7 @@ def test_the_kernel_ladder_needs_every_flag():
     assert blas_instance.above("SkylakeX", "Haswell")
     assert not blas_instance.above("Haswell", "Zen") and not blas_instance.above("x", "Haswell")
     assert not blas_instance.above("SkylakeX", "SomeFutureCore")  # unknown: never "misdetected"
+    assert not blas_instance.above("Cooperlake", "SkylakeX")  # the same sgemm/dgemm kernels
 
 
 @pytest.mark.parametrize("probe, use", [
@@ -211,3 +212,24 @@ def test_the_copy_and_its_record_are_tracegrads_files_but_not_kernels(tmp_path):
         (d / n).write_bytes(b"x")
     files, _, kernels, _ = cache_files.tally(str(tmp_path), "c")
     assert (files, kernels) == (3, 1)
+
+
+def test_cache_info_reports_the_recorded_blas_decision(tmp_path):
+    """``tracegrad cache info`` says which OpenBLAS the C backend uses, from the records only."""
+    d = tmp_path / "c"
+    d.mkdir(mode=0o700)
+    for fp, rec in (("1" * 64, {"use": True, "core": "SkylakeX", "sha256": "a" * 64,
+                                "why": "measured 0.7 ms vs 1.3 ms on one thread"}),
+                    ("2" * 64, {"use": False, "core": "SkylakeX", "why": "measured not faster"})):
+        (d / blas_copy.record_name(fp)).write_text(json.dumps({"fingerprint": fp,
+                                                               "record": rec}))
+    (d / blas_copy.record_name("3" * 64)).write_text("{not json")
+    lines = blas_copy.recorded(str(d))
+    copy = blas_copy.copy_name("a" * 64)
+    used = f"a copy of NumPy's OpenBLAS with SkylakeX kernels ({copy}): measured 0.7 ms vs 1.3 ms"
+    assert lines == [used + " on one thread",
+                     "NumPy's OpenBLAS, not a SkylakeX copy: measured not faster"]
+    r = subprocess.run([sys.executable, "-m", "tracegrad", "cache", "info"], capture_output=True,
+                       text=True, check=False, env=dict(os.environ, TRACEGRAD_CACHE_DIR=str(
+                           tmp_path), PYTHONPATH=ROOT), cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and f"C backend's BLAS: {lines[0]}" in r.stdout, r.stdout + r.stderr

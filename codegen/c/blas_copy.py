@@ -138,3 +138,26 @@ def _measure(numpy_path: str, numpy_core: str, core: str) -> dict:
         return _decide(blas_instance.probe(numpy_path, numpy_core, path, core), numpy_core)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def recorded(directory: str) -> list[str]:
+    """The decisions recorded in a kernel directory, one line each (``tracegrad cache info``);
+    reads the records only: nothing is measured, copied or loaded."""
+    import json
+    out = []
+    try:
+        names = sorted(n for n in os.listdir(directory)
+                       if n.startswith("openblas-") and n.endswith(".json"))
+    except OSError:
+        return out
+    for n in names:
+        try:
+            with open(os.path.join(directory, n), opener=blas_instance._nofollow) as f:
+                rec = json.load(f)["record"]
+            what = (f"a copy of NumPy's OpenBLAS with {rec['core']} kernels "
+                    f"({copy_name(rec['sha256'])})" if rec.get("use") else
+                    f"NumPy's OpenBLAS, not a {rec.get('core')} copy")
+            out.append(f"{what}: {rec.get('why')}")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out

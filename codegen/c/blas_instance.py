@@ -44,12 +44,13 @@ MAX_REL_ERR = 1e-4    # products of the two instances agree to this (float32 rou
 PROBE_TIMEOUT = 120   # seconds: the child imports NumPy and times a few products
 THREAD_TIMEOUT = "4"  # OPENBLAS_THREAD_TIMEOUT of the copy: 2**4 cycles of spinning, then sleep
 
-# OpenBLAS core names (``get_corename``) by kernel tier, and the CPU flags each tier needs; a
-# core name not listed here is never called misdetected
+# OpenBLAS core names (``get_corename``) by the tier of their sgemm/dgemm kernels, and the CPU
+# flags each set needs; a core name not listed here is never called misdetected. Cooperlake and
+# SapphireRapids add bf16 kernels to SkylakeX's (same tier: no copy for bf16 alone).
 TIERS = {"prescott": 0, "core2": 0, "penryn": 0, "dunnington": 0, "atom": 0, "nehalem": 1,
          "barcelona": 1, "bobcat": 1, "sandybridge": 2, "bulldozer": 2, "piledriver": 2,
          "steamroller": 2, "excavator": 2, "haswell": 3, "zen": 3, "skylakex": 4,
-         "cooperlake": 5, "sapphirerapids": 6}
+         "cooperlake": 4, "sapphirerapids": 4}
 _SKX = ("avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")
 LADDER = (("SapphireRapids", _SKX + ("avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")),
           ("Cooperlake", _SKX + ("avx512_bf16",)),

@@ -46,6 +46,9 @@ def info() -> int:
         note = "" if marked else f" (no {cache_files.MARKER} marker yet)"
         print(f"  C kernels: {kernels} compiled, {files} files, {human_bytes(size)} "
               f"in {sub}{note}")
+        from tracegrad.codegen.c.blas_copy import recorded
+        for line in recorded(sub):  # the C backend's OpenBLAS instance (blas_instance.py)
+            print(f"  C backend's BLAS: {line}")
     if os.path.isdir(path):
         others = sorted(n for n in os.listdir(path) if n != _c_subdir())
         if others:
