@@ -7,31 +7,37 @@ have skipped changes no result; it costs one evaluation at most. But some raise 
 (``Traits.may_raise``: an index out of range, a factorisation that fails): such an equation
 (``eqn_may_raise``, nested loops included) leaves a body only where it surely runs anyway, so a
 loop NumPy would not have entered never raises (tests/test_hoist_raising.py): a ``scan`` of at
-least one step, and a ``while``'s condition (evaluated at least once unless ``max_iter=0``),
-but never a ``while``'s body, which may run zero times. Branches of ``cond`` are left alone
-(hoisting would run the untaken branch's work, for no saving). Equations that read no loop constant (constants, iotas,
-broadcasts of literals, and values made from those only) stay in the body, where constant
-folding and fusion handle them; an invariant that reads one is hoisted with a copy of them.
+least one step, and a ``while``'s condition (evaluated at least once unless ``max_iter=0``).
+A ``while``'s body may run zero times: such an invariant leaves it guarded, as a ``cond`` on
+the loop's condition at its initial carry (passes/hoist_guard.py). Branches of ``cond`` are
+left alone (hoisting would run the untaken branch's work, for no saving). Equations that read
+no loop constant (constants, iotas, broadcasts of literals, and values made from those only)
+stay in the body, where constant folding and fusion handle them; an invariant that reads one
+is hoisted with a copy of them.
 Runs innermost body first (``in_bodies``), so an invariant of nested loops climbs out of all
 of them in one run.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 from tracegrad.ir import Eqn, Graph, Var
 from tracegrad.primitive import eqn_may_raise
 from tracegrad.prims import scan_p, while_p
 
 from .bodies import in_bodies
+from .hoist_guard import guarded, will_run
 from .registry import register
 
 
-def hoist_from(graph: Graph, nconsts: int, operands,
-               surely_runs: bool) -> tuple[list, Graph, list]:
+def hoist_from(graph: Graph, nconsts: int, operands, surely_runs: bool,
+               guard: Callable[[Eqn], list[Eqn]] | None = None) -> tuple[list, Graph, list]:
     """Split ``graph`` (whose first ``nconsts`` inputs are loop constants bound to the outer
     atoms ``operands``) into equations to run before the loop, the new body, and the outer
     atoms of its added constants (inserted right after the old ones). The new body reuses
     the hoisted values' Vars as its added inputs. Unless ``surely_runs`` (the graph runs at
-    least once whenever the loop equation does), equations that may raise stay."""
+    least once whenever the loop equation does), equations that may raise stay, or leave
+    through ``guard`` (the equations to run before the loop instead of the one given)."""
     outer: dict[int, object] = {id(v): a for v, a in zip(graph.inputs[:nconsts], operands)}
     free: dict[int, Eqn] = {}   # body values made without loop constants -> their equation
     before: list[Eqn] = []
@@ -45,14 +51,15 @@ def hoist_from(graph: Graph, nconsts: int, operands,
                 copy_out(free[id(a)])
         outs = tuple(Var(o.aval, o.hint) for o in e.outputs)
         ins = tuple(outer[id(a)] if isinstance(a, Var) else a for a in e.inputs)
-        before.append(Eqn(e.prim, ins, e.params, outs, e.src))  # params kept: provenance
+        new = Eqn(e.prim, ins, e.params, outs, e.src)  # params kept: provenance
+        before.extend(guard(new) if not surely_runs and eqn_may_raise(e) else [new])
         for o, n in zip(e.outputs, outs):
             outer[id(o)] = n
 
     for e in graph.eqns:
         vs = [a for a in e.inputs if isinstance(a, Var)]
         if not all(id(a) in outer or id(a) in free for a in vs) or (
-                not surely_runs and eqn_may_raise(e)):
+                not surely_runs and guard is None and eqn_may_raise(e)):
             kept.append(e)  # (what reads a kept value is kept in turn)
         elif not any(id(a) in outer for a in vs):
             kept.append(e)  # invariant but reads no constant: stays, copied out if needed
@@ -85,9 +92,18 @@ def _hoist_while(e: Eqn) -> list[Eqn]:
     p = e.params
     ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
     cc, bc, init = e.inputs[:ncc], e.inputs[ncc:ncc + nbc], e.inputs[ncc + nbc:]
-    before_c, cond, added_c = hoist_from(p["cond"], ncc, cc,
-                                         surely_runs=p["max_iter"] is None or p["max_iter"] > 0)
-    before_b, body, added_b = hoist_from(p["body"], nbc, bc, surely_runs=False)
+    runs_cond = p["max_iter"] is None or p["max_iter"] > 0  # the condition is evaluated
+    index: list = []  # the guard's cond index, made on first use
+
+    def guard(e: Eqn) -> list[Eqn]:
+        pre = []
+        if not index:
+            pre, i = will_run(p["cond"], cc + init, e.src)
+            index.append(i)
+        return pre + [guarded(e, index[0])]
+    before_c, cond, added_c = hoist_from(p["cond"], ncc, cc, surely_runs=runs_cond)
+    before_b, body, added_b = hoist_from(p["body"], nbc, bc, surely_runs=False,
+                                         guard=guard if runs_cond else None)
     if not before_c and not before_b:
         return [e]
     params = {**p, "cond": cond, "body": body, "cond_nconsts": ncc + len(added_c),

@@ -132,17 +132,30 @@ def test_integer_power_with_a_negative_invariant_exponent_in_a_zero_trip_loop(ba
     np.testing.assert_array_equal(got, [0, 0])
 
 
-def test_invariants_that_cannot_raise_are_still_hoisted():
-    """Speed is kept: a total invariant (the transpose) leaves a ``while`` body, and a raising
-    one leaves a ``scan`` of at least one step (it runs on the first step anyway)."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_invariants_are_still_hoisted_a_raising_one_under_the_loop_condition(backend):
+    """Speed is kept: a total invariant (the transpose) leaves a ``while`` body; a raising one
+    leaves it as a ``cond`` on the loop's condition at its initial carry (passes/hoist_guard),
+    and leaves a ``scan`` of at least one step as it is (it runs on the first step anyway)."""
     def f(w, x, k, n):
         def body(i, c):
             return tnp.tanh(w.T @ c) + x[k]
         return tg.fori_loop(0, n, body, np.zeros(3))
-    low = tg.jit(f).lower(np.eye(3), X, np.int64(1), np.int64(2))
+    jf = tg.jit(f, backend=backend)
+    low = jf.lower(np.eye(3), X, np.int64(1), np.int64(2))
     (loop,) = [e for e in low.ir.eqns if e.prim.name == "while"]
     names = {e.prim.name for e in loop.params["body"].eqns}
-    assert "transpose" not in names and "gather" in names
+    assert "transpose" not in names and "gather" not in names
+    (guard,) = [e for e in low.ir.eqns if e.prim.name == "cond"]
+    assert "gather" in {e.prim.name for e in guard.params["branches"][1].eqns}
+    w = np.eye(3)
+    ref = np.zeros(3)
+    for _ in range(2):
+        ref = np.tanh(w.T @ ref) + X[1]
+    np.testing.assert_allclose(jf(w, X, np.int64(1), np.int64(2)), ref)
+    np.testing.assert_array_equal(jf(w, X, np.int64(7), np.int64(0)), np.zeros(3))
+    with pytest.raises(IndexError):
+        jf(w, X, np.int64(7), np.int64(1))
 
     def g(w, x, k):
         return tg.fori_loop(0, 5, lambda i, c: tnp.tanh(w.T @ c) + x[k], np.zeros(3))
