@@ -145,12 +145,28 @@ def test_the_team_of_a_full_reduction_follows_the_cpus_free():
     assert free > busy, "no worker with two CPUs free: the probe cannot see a team"
 
 
+TEAM_READERS = ("TG_THREAD_ID", "TG_NUM_THREADS", "TG_PARALLEL_REGION_N", "omp_get_thread_num",
+                "omp_get_num_threads", "omp_get_max_threads", "omp.h", "omp parallel\n")
+
+
 def test_generated_kernels_cannot_read_their_team():
     """The module gives kernels no thread id or team size (a result computed from them would
-    change with the load), and no parallel region that ignores the CPUs free."""
+    change with the load), and its one parallel construct follows the CPUs free."""
     src = tg.jit(lambda v: (np.sum(v * 2.0), np.sum(v, axis=0)), backend="c").lower(
         np.ones((1024, 1024))).executable.source
-    for name in ("TG_THREAD_ID", "TG_NUM_THREADS", "TG_PARALLEL_REGION_N", "omp_get_thread_num",
-                 "omp_get_num_threads"):
+    for name in TEAM_READERS:
         assert name not in src, name
     assert "num_threads(TG_TEAM_NOW(k))" in src
+
+
+def test_no_c_emitter_writes_code_that_reads_its_team():
+    """The same over every emitter's source (an OpenMP call compiles without omp.h on older
+    compilers): a kernel's result may depend on its size, never on its team."""
+    import tracegrad.codegen.c as c_pkg
+    folder = os.path.dirname(c_pkg.__file__)
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name)) as f:
+                text = f.read()
+            for reader in TEAM_READERS:
+                assert reader not in text, f"codegen/c/{name} writes {reader!r}"
