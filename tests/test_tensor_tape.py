@@ -47,8 +47,8 @@ class _Count:
             self.runs += 1
             return run(op, args)
 
-        def counted_taped(todo):
-            done = taped(todo)
+        def counted_taped(todo, seen):
+            done = taped(todo, seen)
             self.taped += done
             return done
 
@@ -83,7 +83,7 @@ def test_value_from_before_the_tape_breaks_it_and_the_walk_computes():
 
 
 def test_long_run_without_reads_stops_taping(monkeypatch):
-    monkeypatch.setattr(T, "TAPE_LIMIT", 8)
+    monkeypatch.setattr(T.TAPE, "limit", 8)
     x = tg.tensor(np.ones(2, np.float32))
     L._before_mutation()
     T.TAPE.reset()
@@ -168,7 +168,7 @@ def _check(t, n):
 @pytest.mark.parametrize("tape", [True, False], ids=["tape", "walk"])
 def test_random_eager_programs_match_numpy(tape, monkeypatch):
     if not tape:
-        monkeypatch.setattr(T, "TAPE_LIMIT", -1)  # every push breaks it: the walk alone
+        monkeypatch.setattr(T.TAPE, "limit", -1)  # every push breaks it: the walk alone
     count = _Count(monkeypatch)
     for seed in range(25):
         _random_program(seed, _check)

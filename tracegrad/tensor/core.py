@@ -410,9 +410,11 @@ class Tensor(TensorMethods):
                 "a leaf tensor that requires grad is being used in an in-place operation; "
                 "update parameters inside `with tg.no_grad():` (or through an optimizer)")
 
-    def _inplace_assign(self, value) -> None:
-        """Write ``value`` (tensor or array) into this leaf, broadcasting like NumPy."""
-        self._check_inplace()
+    def _inplace_assign(self, value, checked: bool = False) -> None:
+        """Write ``value`` (tensor or array) into this leaf, broadcasting like NumPy
+        (``checked``: the caller ran ``_check_inplace``)."""
+        if not checked:
+            self._check_inplace()
         if not isinstance(value, Tensor):
             value = apply_op(_as_dtype, (np.asarray(value), self._value.dtype), name="copy")
         cap = _capture()
@@ -421,10 +423,12 @@ class Tensor(TensorMethods):
             cap.replace(self, val)
             return
         # (not for a leaf that requires grad: operations on it must keep reading the leaf)
-        if self._private and not self._rg and value._node is not None and not value._rg and \
-                value.shape == self._value.shape and value.dtype == self._value.dtype:
-            defer_write(self, value)  # applied with the next program (see lazy.defer_write)
-            return
+        node = value._node
+        if self._private and not self._rg and node is not None and not value._rg:
+            av = node.op.out_avals[value._index]
+            if av.shape == self._value.shape and av.dtype == self._value.dtype:
+                defer_write(self, value)  # applied with the next program (lazy.defer_write)
+                return
         # one program computes the value together with every lazy tensor still held (which
         # must keep the leaf's old value): reading the value first would run two
         _before_mutation()
@@ -440,7 +444,7 @@ class Tensor(TensorMethods):
         self._check_inplace()
         cap = _capture()
         src = cap.current(self) if cap is not None else self
-        self._inplace_assign(fn(src, other))
+        self._inplace_assign(fn(src, other), True)
         return self
 
     def __iadd__(self, o):

@@ -209,9 +209,14 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
                 depth += 1
                 if op.single and depth <= _MAX_LAZY_DEPTH:  # _apply, inlined: one output
                     node = Node(op, tuple(refs), False, depth)
-                    if code is not None:
+                    if code is not None:  # tape.push, inlined
                         code[0] = op.id
-                        tape.push(node, tuple(code))
+                        tnodes = tape.nodes
+                        node.tpos = tape.base + len(tnodes)
+                        tnodes.append(node)
+                        tape.codes.append(tuple(code))
+                        if len(tnodes) > tape.limit:
+                            tape.breaks()
                     elif tape.ok:
                         tape.record(node)
                     t = Tensor.__new__(Tensor)
@@ -477,21 +482,27 @@ def flush(tensors=()) -> None:
     _compute(list(tensors) + _PENDING.take() + [v for _, v in writes])
     _WRITES.clear()
     for leaf, v in writes:
-        np.copyto(leaf._value, v._node.values[v._index], casting="unsafe")
+        # (defer_write's value has the leaf's shape and dtype: a plain copy, a third of
+        # np.copyto's cost with casting= on a 0-d parameter)
+        leaf._value[...] = v._node.values[v._index]
 
 
 def _compute(tensors) -> None:
-    todo = [t for t in tensors if t._node is not None and t._node.values[t._index] is None]
+    todo, seen = [], set()  # each tensor once: a write's value is also pending, say
+    for t in tensors:
+        node = t._node
+        if node is not None and node.values[t._index] is None and id(t) not in seen:
+            seen.add(id(t))
+            todo.append(t)
     if not todo:
         return
     if _CAPTURE:
         _no_values_in_capture("reading a tensor's value")
-    if TAPE.ok and _compute_taped(todo):
+    if TAPE.ok and _compute_taped(todo, seen):
         return
     walk = _Walk([t._node for t in todo], grad_mode=False)
     pos = walk.pos
     if len(pos) > 1 and _PENDING:
-        seen = {id(t) for t in todo}
         todo += [t for t in _PENDING if id(t._node) in pos and id(t) not in seen]
     # every node of todo is in the walk (roots, or reached): its output code is its position
     out_codes = tuple([-1 - (pos[id(t._node)] * 1024 + t._index) for t in todo])
@@ -504,28 +515,25 @@ def _compute(tensors) -> None:
         store_value(t, v)
 
 
-def _compute_taped(todo) -> bool:
-    """``_compute`` without a graph walk when every tensor of ``todo`` is on the tape: the
-    program is the tape's, keyed by its codes (built as operations were recorded). Held lazy
-    tensors the program computes anyway come out of it too, as in ``_compute``. Returns False
-    (nothing done) when some tensor is not on the tape."""
+def _compute_taped(todo, seen) -> bool:
+    """``_compute`` without a graph walk when every tensor of ``todo`` (ids in ``seen``) is on
+    the tape: the program is the tape's, keyed by its codes (built as operations were
+    recorded). Held lazy tensors the program computes anyway come out of it too, as in
+    ``_compute``. Returns False (nothing done) when some tensor is not on the tape."""
     tape = TAPE
-    roots = []
-    for t in todo:
-        p = tape.position(t._node)
-        if p < 0:
-            return False
-        roots.append(p)
-    need = tape.reached(roots) if _PENDING else None
-    if need is not None and need.count(1) > 1:  # (as _compute: not for one operation alone)
-        seen = {id(t) for t in todo}
-        base = tape.base
-        for t in _PENDING:
-            p = t._node.tpos - base
-            if p >= 0 and need[p] and id(t) not in seen:
-                todo.append(t)
     base = tape.base
-    out_codes = tuple([-1 - ((t._node.tpos - base) * 1024 + t._index) for t in todo])
+    pos = [t._node.tpos - base for t in todo]  # (tape.position: on it iff >= 0)
+    if min(pos) < 0:
+        return False
+    if _PENDING:
+        need = tape.reached(pos)
+        if need.count(1) > 1:  # (as _compute: not for one operation alone)
+            for t in _PENDING:
+                p = t._node.tpos - base
+                if p >= 0 and need[p] and id(t) not in seen:
+                    todo.append(t)
+                    pos.append(p)
+    out_codes = tuple([-1 - (p * 1024 + t._index) for p, t in zip(pos, todo)])
     key = ("tape", tuple(tape.codes), out_codes)
     op = _PROGRAMS.get(key)
     if op is None:
@@ -533,7 +541,11 @@ def _compute_taped(todo) -> bool:
         op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
     vals = op.run(tape.input_values())  # (resets the tape)
     for t, v in zip(todo, vals):
-        store_value(t, v)
+        node = t._node  # store_value, inlined
+        nv = node.values
+        nv[t._index] = v
+        if not node.requires_grad and (len(nv) == 1 or all(x is not None for x in nv)):
+            node.inputs = ()
     return True
 
 

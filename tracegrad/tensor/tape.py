@@ -6,9 +6,6 @@ is broken and materialisations walk the DAG (``walk._Walk``) until the next prog
 """
 from __future__ import annotations
 
-# a longer run of operations without any value read stops being taped (the tape holds its
-# nodes strongly; the walk takes over, as for a tape broken any other way)
-TAPE_LIMIT = 1024
 
 
 class Tape:
@@ -19,10 +16,13 @@ class Tape:
     that count when this tape started, so ``tpos - base`` is its position on this tape and
     a node from an earlier tape (or never taped: -1) has ``tpos < base``: one comparison."""
 
-    __slots__ = ("base", "codes", "in_pos", "inputs", "nodes", "ok")
+    __slots__ = ("base", "codes", "in_pos", "inputs", "limit", "nodes", "ok")
 
     def __init__(self):
         self.base = 0
+        # a longer run of operations without any value read stops being taped (the tape holds
+        # its nodes strongly; the walk takes over, as for a tape broken any other way)
+        self.limit = 1024
         self.nodes: list = []
         self.reset()
 
@@ -63,12 +63,13 @@ class Tape:
         self.push(node, tuple(code))
 
     def push(self, node, code: tuple) -> None:
-        """Append ``node`` with its code (every input already numbered on this tape)."""
+        """Append ``node`` with its code (every input already numbered on this tape); inlined
+        in ``lazy.apply_op``."""
         nodes = self.nodes
         node.tpos = self.base + len(nodes)
         nodes.append(node)
         self.codes.append(code)
-        if len(nodes) > TAPE_LIMIT:
+        if len(nodes) > self.limit:
             self.breaks()
 
     def position(self, node) -> int:
