@@ -119,6 +119,21 @@ def test_tape_program_reads_held_values_of_its_nodes_only():
     assert b._node.values[0] is not None and a._node.values[0] is None
 
 
+def test_fast_path_node_sets_what_node_init_sets():
+    """apply_op builds its node without Node.__init__ (a quarter of an operation's cost): the
+    two must set the same slots to the same defaults."""
+    x = tg.tensor(np.ones(2, np.float32))
+    x * 2.0
+    node = (x * 2.0)._node  # the second call takes the fast path
+    ref = L.Node(node.op, node.inputs, False, node.depth)
+    for name in L.Node.__slots__:
+        if name != "__weakref__":
+            assert hasattr(node, name) and hasattr(ref, name), name
+    fields = ("op", "inputs", "values", "requires_grad", "freed", "depth")
+    assert [getattr(node, f) for f in fields] == [getattr(ref, f) for f in fields]
+    assert ref.serial == node.serial + 1
+
+
 # --- random eager programs against NumPy, with the tape on and off ----------------------------
 def _random_program(seed, check):
     """Operations, reads, in-place updates and dropped tensors drawn at random; ``check``
