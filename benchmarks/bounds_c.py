@@ -115,7 +115,9 @@ double bench_math(int which, int reps) {
             case 3: _Pragma("omp simd") for (int i = 0; i < 4096; i++) y[i] = m_sinf(x[i]); break;
             case 4: _Pragma("omp simd") for (int i = 0; i < 4096; i++) y[i] = m_cosf(x[i]); break;
             case 5: _Pragma("omp simd") for (int i = 0; i < 4096; i++) y[i] = x[i] / y[i]; break;
-            case 6: _Pragma("omp simd") for (int i = 0; i < 4096; i++) y[i] = x[i] * y[i] + 1.0f; break;
+            case 6:
+                _Pragma("omp simd") for (int i = 0; i < 4096; i++) y[i] = x[i] * y[i] + 1.0f;
+                break;
             default: /* 16 arithmetic operations per element, one load and one store:
                         the cost of a kernel's plain arithmetic, per operation (/16) */
                 _Pragma("omp simd") for (int i = 0; i < 4096; i++) {

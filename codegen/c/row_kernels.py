@@ -25,6 +25,7 @@ from .lowerings import c_literal, ctype, lowering, scalar_expr
 
 MAX_CHUNKS = 64  # partial column sums: chunks x C doubles
 CHUNKS_PER_THREAD = 4
+PARTIALS_BYTES = 1 << 19  # all chunks' partial columns (at 1 MB, the harness took page faults)
 CALL_COST = 8    # Traits.cost of a libm call: a vector call clobbers every vector register
 SPLIT_MIN_STMTS = 16  # a loop this busy computes its calls in a loop of their own first
 ROW_BLOCK = 16   # float column sums gather this many rows in float before adding into double
@@ -194,13 +195,18 @@ class RowKernel:
         return ph["have"][id(v)]
 
     def function(self) -> str:
+        self.analyse()
         # chunks of rows, by size alone: CHUNKS_PER_THREAD per thread the loop is worth, so
         # that a smaller team (the CPUs free at the call) still splits them evenly (3 chunks
         # on 2 threads ran 2 on one); each chunk's partial sums are its own, so results never
         # depend on the team
         k = team_size(self.R * self.C)
-        self.chunks = 1 if k < 2 else max(1, min(CHUNKS_PER_THREAD * k, MAX_CHUNKS, self.R))
-        self.analyse()
+        # the partial columns of all chunks fit PARTIALS_BYTES: 1 MB of them (W4 at 64
+        # chunks) went back to the system when freed and were faulted in again every call
+        cols = sum(1 for kind, _, _ in self.reds if kind == "col")
+        fit = PARTIALS_BYTES // max(1, 8 * self.C * cols)
+        self.chunks = 1 if k < 2 else \
+            max(2, min(CHUNKS_PER_THREAD * k, MAX_CHUNKS, fit, self.R))
         R, C = self.R, self.C
         body_in = list(self.body.inputs)
         params = [f"const {ctype(v.aval.dtype)}* restrict p_{self.namer(v)}" for v in body_in]
@@ -368,11 +374,17 @@ class RowKernel:
                         f"    for (int64_t i1 = 0; i1 < {self.C}; i1++) {{",
                         f"        cacc_{nm}[i1] += (double)cblk_{nm}[i1];",
                         f"        cblk_{nm}[i1] = 0;", "    }", "}"]
-                merge += [f"for (int64_t i1 = 0; i1 < {self.C}; i1++) {{",
-                          f"    {acc_t} a = cparts_{nm}[i1];",
-                          f"    for (int t = 1; t < {self.chunks}; t++) a += cparts_{nm}"
-                          f"[(int64_t)t * {self.C} + i1];"] + \
-                    [f"    {qq}[i1] = ({t_out})a;" for qq in q] + ["}", f"free(cparts_{nm});"]
+                # chunk by chunk into the first, the columns in vector lanes: the same
+                # additions in the same order as column by column, which was one chain of
+                # dependent scalar adds (chunks x C of them)
+                merge += [f"for (int t = 1; t < {self.chunks}; t++) {{",
+                          f"    const {acc_t}* restrict b = cparts_{nm} + (int64_t)t * {self.C};",
+                          "    TG_SIMD",
+                          (f"    for (int64_t i1 = 0; i1 < {self.C}; i1++) "
+                           f"cparts_{nm}[i1] += b[i1];"),
+                          "}", f"for (int64_t i1 = 0; i1 < {self.C}; i1++) {{"] + \
+                    [f"    {qq}[i1] = ({t_out})cparts_{nm}[i1];" for qq in q] + \
+                    ["}", f"free(cparts_{nm});"]
                 continue
             decl.append(f"{acc_t} parts_{nm}[{self.chunks}];")
             self.thread_acc_init.append(f"{acc_t} acc_{nm} = 0;")
