@@ -53,13 +53,13 @@ def register(name: str, doc: str, *, analysis: bool = False):
 PIPELINES: dict[str, list[str]] = {
     "O0": ["lower", "dce"],
     "O1": ["lower", "simplify", "constfold", "hoist", "cse", "dce"],
-    "O2": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse",
-           "memplan"],
+    "O2": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "sum-products",
+           "dce", "fuse", "memplan"],
     "O0-c": ["lower", "dce", "fuse-all"],
     "O1-c": ["lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse-all",
              "fuse-rows"],
-    "O2-c": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "dce",
-             "merge-products", "fuse-all", "fuse-rows"],
+    "O2-c": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "sum-products",
+             "dce", "merge-products", "fuse-all", "fuse-rows"],
 }
 # merge-products (A @ x and A @ v as one product reading A once; after dce, so dead products
 # stay out) is C's only: NumPy's matmul of the stacked rows is OpenBLAS's sgemm, which packs A
@@ -73,7 +73,8 @@ def _load_passes():
     if "stabilize" in PASSES:
         return
     from . import (constfold, cse, dce, fuse, fuse_all, fuse_rows, hoist,  # noqa: F401
-                   lowering, memplan, merge_products, simplify, stabilize)
+                   lowering, memplan, merge_products, simplify, stabilize,
+                   sum_products)
 
 
 def backend_pipeline(pipeline, backend: str):
