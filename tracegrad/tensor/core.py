@@ -417,10 +417,9 @@ class Tensor(TensorMethods):
             self._check_inplace()
         if not isinstance(value, Tensor):
             value = apply_op(_as_dtype, (np.asarray(value), self._value.dtype), name="copy")
-        cap = _capture()
-        if cap is not None:
+        if _CAPTURE:
             val = apply_op(_assign_like, (self, value), name="assign")
-            cap.replace(self, val)
+            _CAPTURE[-1].replace(self, val)
             return
         # (not for a leaf that requires grad: operations on it must keep reading the leaf)
         node = value._node
@@ -442,8 +441,7 @@ class Tensor(TensorMethods):
         if self._node is not None:
             return fn(self, other)  # Python rebinds the name: y += 1 makes a new tensor
         self._check_inplace()
-        cap = _capture()
-        src = cap.current(self) if cap is not None else self
+        src = _CAPTURE[-1].current(self) if _CAPTURE else self
         self._inplace_assign(fn(src, other), True)
         return self
 

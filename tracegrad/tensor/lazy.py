@@ -81,7 +81,7 @@ def _compile_graph(graph, name):
 
 
 _node_serial = itertools.count()  # Node.serial: creation order (walk.py sorts by it)
-_new_node = object.__new__
+_new_node = object.__new__  # (bound once: Node and Tensor define no __new__)
 
 
 class Node:
@@ -230,7 +230,7 @@ def apply_op(fn, args, kwargs=None, key=None, name=None):
                             tape.breaks()
                     elif tape.ok:
                         tape.record(node)
-                    t = Tensor.__new__(Tensor)
+                    t = _new_node(Tensor)  # (object.__new__: Tensor defines no __new__)
                     t._value = None
                     t._node = node
                     t._index = 0
@@ -509,55 +509,33 @@ def _compute(tensors) -> None:
         return
     if _CAPTURE:
         _no_values_in_capture("reading a tensor's value")
-    if TAPE.ok and _compute_taped(todo, seen):
-        return
-    walk = _Walk([t._node for t in todo], grad_mode=False)
-    pos = walk.pos
-    if len(pos) > 1 and _PENDING:
-        todo += [t for t in _PENDING if id(t._node) in pos and id(t) not in seen]
-    # every node of todo is in the walk (roots, or reached): its output code is its position
-    out_codes = tuple([-1 - (pos[id(t._node)] * 1024 + t._index) for t in todo])
-    key = ("fwd", walk.key(), out_codes)
-    op = _PROGRAMS.get(key)
-    if op is None:
-        op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
-    vals = op.run(walk.input_values())
-    for t, v in zip(todo, vals):
-        store_value(t, v)
-
-
-def _compute_taped(todo, seen) -> bool:
-    """``_compute`` without a graph walk when every tensor of ``todo`` (ids in ``seen``) is on
-    the tape: the program is the tape's, keyed by its codes (built as operations were
-    recorded). Held lazy tensors the program computes anyway come out of it too, as in
-    ``_compute``. Returns False (nothing done) when some tensor is not on the tape."""
-    tape = TAPE
-    base = tape.base
-    pos = [t._node.tpos - base for t in todo]  # (tape.position: on it iff >= 0)
-    if min(pos) < 0:
-        return False
-    if _PENDING:
-        need = tape.reached(pos)
-        if need.count(1) > 1:  # (as _compute: not for one operation alone)
-            for t in _PENDING:
-                p = t._node.tpos - base
-                if p >= 0 and need[p] and id(t) not in seen:
-                    todo.append(t)
-                    pos.append(p)
-    out_codes = tuple([-1 - (p * 1024 + t._index) for p, t in zip(pos, todo)])
-    key = ("tape", tuple(tape.codes), out_codes)
-    op = _PROGRAMS.get(key)
-    if op is None:
-        walk = _Walk.from_tape(tape)
-        op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
-    vals = op.run(tape.input_values())  # (resets the tape)
+    # operations recorded since the last program: their codes are the key, no walk (tape.py)
+    plan = TAPE.plan(todo, seen, _PENDING) if TAPE.ok else None
+    if plan is not None:
+        key, out_codes = plan
+        op = _PROGRAMS.get(key)
+        if op is None:
+            walk = _Walk.from_tape(TAPE)
+            op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
+        vals = op.run(TAPE.input_values())  # (resets the tape)
+    else:
+        walk = _Walk([t._node for t in todo], grad_mode=False)
+        pos = walk.pos
+        if len(pos) > 1 and _PENDING:
+            todo += [t for t in _PENDING if id(t._node) in pos and id(t) not in seen]
+        # every node of todo is in the walk (roots, or reached): its code is its position
+        out_codes = tuple([-1 - (pos[id(t._node)] * 1024 + t._index) for t in todo])
+        key = ("fwd", walk.key(), out_codes)
+        op = _PROGRAMS.get(key)
+        if op is None:
+            op = _program(key, lambda: _forward_op(walk, out_codes), "tensor_forward")
+        vals = op.run(walk.input_values())
     for t, v in zip(todo, vals):
         node = t._node  # store_value, inlined
         nv = node.values
         nv[t._index] = v
         if not node.requires_grad and (len(nv) == 1 or all(x is not None for x in nv)):
             node.inputs = ()
-    return True
 
 
 def store_value(t, v) -> None:

@@ -72,12 +72,6 @@ class Tape:
         if len(nodes) > self.limit:
             self.breaks()
 
-    def position(self, node) -> int:
-        """``node``'s position on the tape, or -1 (every node taped since ``base`` is on it,
-        and every node on it is uncomputed: a program run resets the tape)."""
-        p = node.tpos - self.base
-        return p if p >= 0 else -1
-
     def reached(self, roots) -> bytearray:
         """Flags of the positions the nodes at ``roots`` read, directly or not (and theirs)."""
         codes = self.codes
@@ -90,6 +84,27 @@ class Tape:
                     if c < 0:
                         need[(-1 - c) >> 10] = 1
         return need
+
+    def plan(self, todo, seen, pending):
+        """``(key, out_codes)`` of the program computing the tensors ``todo`` (ids in ``seen``)
+        from this tape, or None when one of them is not on it. Held lazy tensors (``pending``)
+        the program computes anyway are appended to ``todo``, as ``lazy._compute`` does after
+        a walk (not for one operation alone). The key is the tape's codes: op ids fix every
+        input's shape and dtype."""
+        base = self.base
+        pos = [t._node.tpos - base for t in todo]  # (position: on the tape iff >= 0)
+        if min(pos) < 0:
+            return None
+        if pending:
+            need = self.reached(pos)
+            if need.count(1) > 1:
+                for t in pending:
+                    p = t._node.tpos - base
+                    if p >= 0 and need[p] and id(t) not in seen:
+                        todo.append(t)
+                        pos.append(p)
+        out_codes = tuple([-1 - (p * 1024 + t._index) for p, t in zip(pos, todo)])
+        return ("tape", tuple(self.codes), out_codes), out_codes
 
     def input_values(self) -> list:
         vals = []
