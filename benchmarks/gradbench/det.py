@@ -1,10 +1,11 @@
 """GradBench's det eval (cmpad's det_by_minor): the determinant of an l x l matrix by expansion
 by minors along the first row, recursively, and its gradient.
 
-The eval prescribes the algorithm (evals/det/README.md: "computed through expansion by minors",
-O(l!) multiplications; its README allows the non-recursive refactoring, and every GradBench
-tool expands by minors); the validator only compares numbers, so np.linalg.det would pass, but
-it would not be this benchmark.
+The eval prescribes the algorithm (evals/det/README.md: the determinant "is done through
+expansion by minors", O(l!) multiplications "as a source of floating point operations"; the
+README allows a non-recursive refactoring, and every GradBench tool expands by minors). Its
+validator only compares numbers, so np.linalg.det would pass, but it would not be this
+benchmark.
 
 Unrolled, the recursion traces e * l! equations. Here it is two loops over static index tables:
 
@@ -17,7 +18,7 @@ Unrolled, the recursion traces e * l! equations. Here it is two loops over stati
   for the minor) are the rows of a table that ``tg.scan`` runs over, BATCH choices a step, with
   ``checkpoint=1`` so reverse mode recomputes a step's tree instead of storing l! nodes.
 
-The trace is O(l) equations; the tables hold about e * m! + l! / m! integers. The reference is
+The trace is O(l) equations; the tables hold about e * m! + m^2 l! / m! integers. The reference is
 the closed form (``np.linalg.det``; the gradient is the cofactor matrix det(A) inv(A)^T).
 """
 from __future__ import annotations

@@ -122,12 +122,13 @@ def hand_errors(xp, theta, us, base_relatives, inverse_base_absolutes, base_posi
         weights, base_positions = weights[used], base_positions[used]
     blended = (weights @ transforms.reshape((bones, 12))).reshape((-1, 3, 4))
     positions = (blended * base_positions[:, None, :]).sum(2)             # (vertices, 3)
-    if not only_used:
-        positions = positions[used]
     if mirrored:
         positions = positions * xp.asarray(np.array([-1.0, 1.0, 1.0]))
     rotation = _angle_axis(xp, pose[0]) * pose[1]                         # scales columns
-    positions = positions @ rotation.T + pose[2]                          # (used, 3)
+    # the global transform before the pick, on the fewer rows (its 26 tangents too)
+    positions = positions @ rotation.T + pose[2]
+    if not only_used:
+        positions = positions[used]                                       # (used, 3)
     if us is None:
         return points - positions
     corners = positions.reshape((-1, 3, 3))                               # (n, corner, xyz)
