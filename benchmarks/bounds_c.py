@@ -45,10 +45,16 @@ static float stream(float* const* in, int nin, float* const* out, int nout, int6
     }
 #ifdef __AVX512F__
     if (nt) {
-        for (int64_t i = 0; i < n; i += 16) {
+        int64_t i = 0;  /* the buffers are 64-byte aligned (bounds._aligned, mmap) */
+        for (; i + 16 <= n; i += 16) {
             __m512 s = _mm512_set1_ps(1.0f);
             for (int k = 0; k < nin; k++) s = _mm512_add_ps(s, _mm512_load_ps(in[k] + i));
             for (int j = 0; j < nout; j++) _mm512_stream_ps(out[j] + i, s);
+        }
+        for (; i < n; i++) {
+            float s = 1.0f;
+            for (int k = 0; k < nin; k++) s += in[k][i];
+            for (int j = 0; j < nout; j++) out[j][i] = s;
         }
         _mm_sfence();
         return acc;
