@@ -7,9 +7,11 @@ value of phase p gives an S value of level p + 1, which the S code after loop p 
 loop p + 1 reads: a softmax is max (loop 0), then sum of exp (loop 1), then the output (loop 2),
 each reading the row from cache. An E value needed in a later loop is recomputed there when its
 chain costs at most a store and a load (passes/cost.op_weight), else stored in a row buffer
-(C elements per chunk of rows) by its own loop. The rows are split into a fixed number of
-chunks; column sums and full sums accumulate per chunk (in double for floats, like every
-reduction here) and are added in chunk order after the rows, so a result is the same for every
+(C elements per chunk of rows) by its own loop; a busy loop's libm calls run first in a loop
+of their own, into row buffers (a vector call spills every live vector register). The rows are
+split into a number of chunks fixed by size; column sums and full sums accumulate per chunk (in
+double for floats, like every reduction here; float column sums through float blocks of
+ROW_BLOCK rows) and are added in chunk order after the rows, so a result is the same for every
 thread count, and the team is sized by the CPUs free at the call (a fixed team waits for a
 descheduled thread on a loaded machine).
 """
