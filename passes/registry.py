@@ -65,7 +65,9 @@ PIPELINES: dict[str, list[str]] = {
 # stay out) is C's only: NumPy's matmul of the stacked rows is OpenBLAS's sgemm, which packs A
 # first (slower than two gemv: passes/merge_products.py).
 # Run on a traced function before it is differentiated, so gradients come from stable forms.
-PRE_AD = ["stabilize", "cse", "dce"]
+# loop-args after cse: the capture sites cse merged reach a scan once (one cotangent
+# accumulator per value, not per site; passes/loop_args.py).
+PRE_AD = ["stabilize", "cse", "loop-args", "dce"]
 
 
 def _load_passes():
@@ -73,7 +75,7 @@ def _load_passes():
     if "stabilize" in PASSES:
         return
     from . import (constfold, cse, dce, fuse, fuse_all, fuse_rows, hoist,  # noqa: F401
-                   lowering, memplan, merge_products, simplify, stabilize,
+                   loop_args, lowering, memplan, merge_products, simplify, stabilize,
                    sum_products)
 
 
