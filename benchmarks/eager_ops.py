@@ -15,6 +15,7 @@ compiler works) and, in its own process, on the NumPy backend. Each tracegrad re
 against NumPy's (``MISMATCH`` is printed otherwise).
 
     python -m benchmarks.eager_ops [--repeat 7] [--iters 200] [--clock wall|cpu] [--quick]
+    python -m benchmarks.eager_ops --profile manual   # where tracegrad's microseconds go
 """
 from __future__ import annotations
 
@@ -163,6 +164,53 @@ def child(impl, iters, repeat, cpu=False):
     print(json.dumps(out))
 
 
+def profile(workload, iters=2000) -> None:
+    """tracegrad's time per iteration of ``workload`` (thread CPU clock, one thread) split into
+    the programs' runs, the rest of their materialisations (plan/walk, key, lookup, stores,
+    in-place writes) and everything else (recording operations, Python), then cProfile's top
+    functions."""
+    import cProfile
+    import pstats
+
+    import tracegrad as tg
+    lazy = sys.modules["tracegrad.tensor.lazy"]
+    spent = {"run": 0.0, "materialise": 0.0}
+    clock = time.thread_time
+    run, materialise = lazy._Op.run, lazy._materialize
+
+    def timed(name, fn):
+        def wrapper(*args):
+            t0 = clock()
+            try:
+                return fn(*args)
+            finally:
+                spent[name] += clock() - t0
+        return wrapper
+
+    fn, state = globals()[workload], _state(tg, workload)
+    _, state = fn(tg, 20, state)  # warm-up
+    lazy._Op.run, lazy._materialize = timed("run", run), timed("materialise", materialise)
+    try:
+        t0 = clock()
+        _, state = fn(tg, iters, state)
+        total = clock() - t0
+    finally:
+        lazy._Op.run, lazy._materialize = run, materialise
+    per = 1e6 / iters
+    # (backward runs its program outside _materialize; in-place writes of leaves that
+    # require grad materialise through _before_mutation: both counted under "run" only)
+    other = spent["materialise"] - spent["run"]
+    print(f"{workload}: {total * per:.1f} us per iteration (thread CPU, timers included): "
+          f"programs' runs {spent['run'] * per:.1f}, rest of materialisation "
+          f"{max(other, 0.0) * per:.1f}, recording and Python "
+          f"{(total - max(spent['materialise'], spent['run'])) * per:.1f}")
+    prof = cProfile.Profile()
+    prof.enable()
+    fn(tg, iters, state)
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+
+
 def _run_child(impl, threads, iters, repeat, cpu):
     env = dict(os.environ)
     if impl == "tracegrad-numpy":
@@ -187,7 +235,12 @@ def main(argv=None) -> None:
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu: the timing thread's CPU time (for a machine busy with other work)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--profile", choices=WORKLOADS,
+                    help="profile tracegrad on one workload in this process instead")
     args = ap.parse_args(argv)
+    if args.profile:
+        profile(args.profile)
+        return
     if args.quick:
         args.repeat, args.iters = 3, 20
     if args.child:

@@ -158,3 +158,18 @@ def test_fast_path_keys_static_arguments_by_type_and_bits(op, first, second):
         if isinstance(s, float) and s == 0.0 and op != "rsub":
             # (0.0 - x at x == 0 gives -0.0 here: the simplifier's 0 - x -> -x, not the key)
             np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_eager_ops_benchmark_runs_and_profiles(capsys):
+    """benchmarks/eager_ops.py smoke test: a timing child (every workload, results checked
+    below) and the --profile split; no time is asserted."""
+    import json
+
+    from benchmarks import eager_ops
+    eager_ops.child("tracegrad", iters=2, repeat=1, cpu=True)
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(out) == set(eager_ops.WORKLOADS)
+    assert all(math.isfinite(v[2]) for v in out.values())
+    eager_ops.profile("manual", iters=3)
+    text = capsys.readouterr().out
+    assert "programs' runs" in text and "recording and Python" in text
