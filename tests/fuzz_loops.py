@@ -110,6 +110,29 @@ def op_cond(g):
                             max(b[1] for b in branches), max(b[2] for b in branches)))
 
 
+def op_skipped_raise(g):
+    """A loop of zero trips, or an untaken branch, around an index out of range of an argument
+    (``x[k]``, ``k`` past the end): NumPy never runs it, so no backend may (code motion moves
+    only what cannot raise: tests/test_hoist_raising.py). The trip count and the predicate are
+    arguments (0), so nothing folds the loop or the branch away before the passes see it."""
+    x = g.pick(lambda v: _float_array(g, v) and v.ndim >= 1 and v.shape[0] >= 1)
+    v = g.vals[x]
+    k = g.new_arg((), "int64", v.shape[0] + 2, v.shape[0] + 2)   # out of range
+    m = g.new_arg((), "int64", 0, 0)                              # trips / predicate
+    # the index is computed from x, so it stays traced where the checks close over the integer
+    # arguments as constants (second order: a constant index out of range is refused at trace
+    # time by indexing.py, even in a body that never runs)
+    i = f"{x}[(np.sum({x}) * 0).astype(np.int64) + {k}]"
+    if g.draw(st.booleans()):
+        code = (f"while_loop(lambda c: c[1] < {m}, lambda c: (c[0] + {i} * 0.5, c[1] + 1), "
+                f"({x}[0], 0), max_iter=3)[0]")
+    else:
+        code = f"cond({m} > 0, lambda u: u + {i} * 0.5, lambda u: u * 0.5, {x}[0])"
+        v = Val(v.shape, v.dtype, min(v.lo * 0.5, v.lo), max(v.hi * 0.5, v.hi), v.err)
+    return g.emit(code, Val(v.shape[1:], g.float_dt, v.lo, v.hi, v.err))
+
+
 def op_loop(g):
-    kind = g.draw(st.sampled_from(["scan", "while", "cond"]))
-    return {"scan": op_scan, "while": op_while, "cond": op_cond}[kind](g)
+    kind = g.draw(st.sampled_from(["scan", "while", "cond", "skipped"]))
+    return {"scan": op_scan, "while": op_while, "cond": op_cond,
+            "skipped": op_skipped_raise}[kind](g)

@@ -125,6 +125,22 @@ def test_vmap_of_cond_runs_a_raising_branch_only_for_the_examples_that_take_it(b
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_vmap_of_while_never_runs_a_step_past_an_examples_own_end(backend):
+    """vmap runs one loop while any example goes; an example that stopped kept its carry (a
+    where) but its body still ran on it: x[2 * i] with i = 2 past the first example's end."""
+    def f(x, n, s):
+        def body(c):
+            i, t = c
+            return i + 1, t + tnp.sum(x[i * s])
+        return tg.while_loop(lambda c: c[0] < n, body, (np.int64(0), 0.0))[1]
+    got = _run(tg.vmap(f, in_axes=(None, 0, 0)), backend, X, np.array([2, 4, 0]),
+               np.array([2, 1, 9]))
+    np.testing.assert_array_equal(got, [X[0].sum() + X[2].sum(), X.sum(), 0.0])
+    with pytest.raises(IndexError):  # the error of an example's own step still comes
+        _run(tg.vmap(f, in_axes=(None, 0, 0)), backend, X, np.array([3, 1]), np.array([2, 1]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_integer_power_with_a_negative_invariant_exponent_in_a_zero_trip_loop(backend):
     def f(a, e, n):
         return tg.fori_loop(0, n, lambda i, c: c + a ** e, np.zeros(2, np.int64))

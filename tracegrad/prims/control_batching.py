@@ -73,11 +73,17 @@ def _batch_while(args, batched, size, *, cond, body, cond_nconsts, body_nconsts,
         from ..interpreter import eval_graph
         return [_any(eval_graph(cond_b, list(ins))[0])]
 
+    raising = any(eqn_may_raise(e) for e in body.eqns)
+
     def guarded_body(ins):
         from ..interpreter import eval_graph
         c, b, k = ins[:ncc], ins[ncc:ncc + nbc], ins[ncc + nbc:]
         go = eval_graph(cond_b, list(c) + list(k))[0]
-        new = eval_graph(body_b, list(b) + list(k))
+        b_in, k_in = list(b), list(k)
+        if raising:  # never past an example's own end: its next step could raise there
+            b_in = _going_values(go, b_in, bc_b)
+            k_in = _going_values(go, k_in, [True] * nk)
+        new = eval_graph(body_b, b_in + k_in)
         return [_keep_where(go, n, o) for n, o in zip(new, k)]
 
     new_cond, cap_c = trace_graph(any_cond, c_avals, "vmap while condition")
@@ -86,6 +92,22 @@ def _batch_while(args, batched, size, *, cond, body, cond_nconsts, body_nconsts,
     return list(while_p.bind(*cap_c, *cc, *cap_b, *cc, *bc, *carry, cond=new_cond,
                              body=new_body, cond_nconsts=len(cap_c) + ncc,
                              body_nconsts=len(cap_b) + ncc + nbc, max_iter=max_iter))
+
+
+def _going_values(go, values, flags):
+    """``values`` (batched where ``flags``) with each finished example's entries replaced by
+    those of the first example still going: a body that may raise (an index out of range once
+    an example is past its end) then runs only steps some example really takes, all examples
+    at once; the finished ones' results are dropped by ``_keep_where``."""
+    first = ops.reshape(ops.argmax(ops.convert(go, dtypes.int32), 0), (1,))  # one that goes
+    out = []
+    for v, batched in zip(values, flags):
+        if batched:
+            shape = ops.shape_of(v)
+            row = ops.broadcast_in_dim(ops.gather(v, first), shape, tuple(range(1, len(shape))))
+            v = _keep_where(go, v, row)
+        out.append(v)
+    return out
 
 
 def _small_and_loop_free(branches) -> bool:
