@@ -153,6 +153,10 @@ _TDOT = ("transpose(dot_general(x, y)) swapping the free axes -> dot_general(y, 
          "(the BLAS may sum in another order)")
 
 
+_TOP = ("dot_general(transpose(x), y) -> dot_general(x, y) (the transpose folds into the "
+        "contracted axes: a BLAS flag instead of a copy)")
+
+
 def _s(rule, fires, name, program):
     return Case("simplify", rule, fires, name, program)
 
@@ -307,6 +311,24 @@ SIMPLIFY = [
     _s("dot_general with a rank-0 operand -> mul (a scaling)", False, "dot_vectors",
        ir("a:f64[3] b:f64[3]",
           "c:f64[] = dot_general[dimension_numbers=(((0,), (0,)), ((), ()))] a b", out="c")),
+    _s(_TOP, True, "x_times_a_transposed",  # X @ A.T: A read along its rows
+       ir("a:f64[4,3] b:f64[2,3]", "c:f64[3,4] = transpose[permutation=(1, 0)] a",
+          "d:f64[2,4] = dot_general[dimension_numbers=(((1,), (0,)), ((), ()))] b c", out="d")),
+    _s(_TOP, True, "transposed_lhs_batched",  # batch axis kept in front, inner axes swapped
+       ir("a:f64[2,5,3] b:f64[2,5,4]", "c:f64[2,3,5] = transpose[permutation=(0, 2, 1)] a",
+          "d:f64[2,3,4] = dot_general[dimension_numbers=(((2,), (1,)), ((0,), (0,)))] c b",
+          out="d")),
+    _s(_TOP, True, "transpose_with_another_reader",  # the transpose stays for its other reader
+       ir("a:f64[4,3] b:f64[2,3]", "c:f64[3,4] = transpose[permutation=(1, 0)] a",
+          "d:f64[2,4] = dot_general[dimension_numbers=(((1,), (0,)), ((), ()))] b c",
+          "e:f64[3,4] = neg c", out="d e")),
+    _s(_TOP, False, "transpose_reorders_free_axes",  # the output's axes would come out permuted
+       ir("a:f64[4,5,3] b:f64[3]", "c:f64[5,4,3] = transpose[permutation=(1, 0, 2)] a",
+          "d:f64[5,4] = dot_general[dimension_numbers=(((2,), (0,)), ((), ()))] c b", out="d")),
+    _s(_TOP, False, "transpose_moves_the_batch_axis",  # batch axes must lead the operand
+       ir("a:f64[5,2,3] b:f64[2,3,4]", "c:f64[2,5,3] = transpose[permutation=(1, 0, 2)] a",
+          "d:f64[2,5,4] = dot_general[dimension_numbers=(((2,), (1,)), ((0,), (0,)))] c b",
+          out="d")),
     _s(_TDOT, True, "transpose_of_vecmat",  # the HVP's cotangent row times A
        ir("a:f64[3,1] b:f64[3,4]",
           "c:f64[1,4] = dot_general[dimension_numbers=(((0,), (0,)), ((), ()))] a b",

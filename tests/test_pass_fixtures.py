@@ -96,6 +96,10 @@ FIXTURES = [
      '(the BLAS may sum in another order)',
      '{ lambda a:f64[3,1] b:f64[3,4] .\n  let c:f64[1,4] = dot_general[dimension_numbers=(((0,), (0,)), ((), ()))] a b\n      d:f64[4,1] = transpose[permutation=(1, 0)] c\n  in ( d ) }',
      '{ lambda a:f64[3,1] b:f64[3,4] .\n  let c:f64[4,1] = dot_general[dimension_numbers=(((0,), (0,)), ((), ()))] b a\n  in ( c ) }'),
+    ('simplify', 'dot_general(transpose(x), y) -> dot_general(x, y) (the transpose folds into the '
+     'contracted axes: a BLAS flag instead of a copy)',
+     '{ lambda a:f64[4,3] b:f64[2,3] .\n  let c:f64[3,4] = transpose[permutation=(1, 0)] a\n      d:f64[2,4] = dot_general[dimension_numbers=(((1,), (0,)), ((), ()))] b c\n  in ( d ) }',
+     '{ lambda a:f64[4,3] b:f64[2,3] .\n  let c:f64[2,4] = dot_general[dimension_numbers=(((1,), (1,)), ((), ()))] b a\n  in ( c ) }'),
     ('simplify', 'sum of broadcast(scalar) over all axes -> scalar * count',
      '{ lambda a:f64[] .\n  let b:f64[2,3] = broadcast_in_dim[broadcast_dimensions=() shape=(2, 3)] a\n      c:f64[] = reduce_sum[axes=(0, 1)] b\n  in ( c ) }',
      '{ lambda a:f64[] .\n  let b:f64[] = mul a 6.0:f64\n  in ( b ) }'),
