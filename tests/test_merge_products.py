@@ -222,3 +222,64 @@ def test_a_transposed_operand_is_read_in_place_not_copied(fn):
     low = tg.jit(fn, backend="c").lower(a, x)
     assert not any(e.prim.name == "transpose" for e in low.ir.eqns), str(low.ir)
     np.testing.assert_allclose(low.executable(a, x)[0], x @ a.T, rtol=1e-4, atol=1e-4)
+
+
+# --- the class: random groups of products sharing one matrix ------------------------------------
+_FORMS = {"Ax": lambda a, s: a @ s, "AX": lambda a, s: a @ s, "xA": lambda a, s: s @ a,
+          "XA": lambda a, s: s @ a, "XAt": lambda a, s: s @ a.T, "Atx": lambda a, s: a.T @ s}
+
+
+def _random_program(rng):
+    """A function of (A, *inputs) making 2-5 products with A in random layouts (A @ x, A @ X,
+    x @ A, X @ A, X @ A.T, A.T @ x), whose small operands are fresh inputs or functions of an
+    earlier product's result (dependent products), and its input shapes."""
+    m, k = (int(s) for s in rng.integers(20, 70, 2))
+    shapes, plan = [(m, k)], []
+    for _ in range(int(rng.integers(2, 6))):
+        form = str(rng.choice(sorted(_FORMS)))
+        cols = int(rng.integers(1, 4))
+        dep = plan and rng.random() < 0.3
+        plan.append((form, cols, len(shapes), bool(dep)))
+        contract = k if form in ("Ax", "AX", "XAt") else m
+        shapes.append((contract, cols) if form == "AX" else
+                      (cols, contract) if form in ("XA", "XAt") else (contract,))
+
+    def fn(a, *ins):
+        outs = []
+        for form, cols, i, dep in plan:
+            s = ins[i - 1]
+            if dep:  # a function of an earlier result, fitted to this operand's shape
+                prev = np.ravel(outs[-1])
+                s = s + np.sum(np.sin(prev))
+            outs.append(_FORMS[form](a, s))
+        return tuple(outs)
+    return fn, shapes
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_groups_of_products_merge_to_the_same_results(seed):
+    rng = np.random.default_rng(seed)
+    fn, shapes = _random_program(rng)
+    args = [rng.standard_normal(s) for s in shapes]
+    g = _graph(fn, args)
+    plain, _ = run_pipeline(g, UNMERGED, check=True)
+    merged, _ = run_pipeline(plain, ["merge-products", "dce"], check=True)
+    assert len(_dots(merged)) <= len(_dots(plain))
+    for got, want in zip(eval_graph(merged, args), eval_graph(plain, args)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    want = [np.asarray(w) for w in fn(*args)]
+    for got, ref in zip(eval_graph(merged, args), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+
+
+@needs_c
+@pytest.mark.parametrize("seed", range(8))
+def test_random_groups_of_products_on_c(seed):
+    rng = np.random.default_rng(seed)
+    fn, shapes = _random_program(rng)
+    # A's sides (and the operands' contracted sides) 4x longer: above the C kernel's minimum
+    # size; the 1-3 columns stay
+    args = [rng.standard_normal(tuple(d * 4 if d > 3 else d for d in s)) for s in shapes]
+    low = tg.jit(fn, backend="c").lower(*args)
+    for got, ref in zip(_flat(low.executable(*args)), fn(*args)):
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
