@@ -147,3 +147,58 @@ def test_row_chunks_split_evenly_on_smaller_teams(rows):
     chunks = int(re.search(r"for \(int t = 0; t < (\d+); t\+\+\)", src).group(1))
     assert f"TG_PARALLEL_FOR_N({k})" in src and chunks == 4 * k
     assert all(chunks % team == 0 for team in (1, 2, 4))
+
+
+# --- the class: random row programs, chunked and on a team, give one answer -------------------
+from contextlib import contextmanager  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from test_fuse_rows import _row_program, row_kernels_at_any_size, row_programs  # noqa: E402
+
+
+@contextmanager
+def _every_kernel_on_a_team_of_3():
+    """Row kernels at the fuzzer's small sizes chunked and run as if worth 3 threads (size
+    alone decides both, and small sizes would otherwise get one chunk and no team)."""
+    from tracegrad.codegen.c import row_kernels as rk
+    saved = rk.team_size, rk.parallel_for
+    rk.team_size, rk.parallel_for = (lambda work: 3), (lambda work: "TG_PARALLEL_FOR_N(3)")
+    try:
+        yield
+    finally:
+        rk.team_size, rk.parallel_for = saved
+
+
+@settings(max_examples=12, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck), print_blob=True)
+@given(row_programs())
+def test_random_row_programs_give_the_same_bits_on_any_team(case):
+    """Values and gradients of random row programs (column and full sums included) on one
+    thread, on two, and on the default with one CPU free: the same bits."""
+    R, C, stages, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    x, g = rng.uniform(-2, 2, (R, C)).astype(dtype), rng.uniform(0.5, 1.5, C).astype(dtype)
+    f = _row_program(stages)
+    loss = lambda x, g: np.sum(f(x, g)[0] * np.cos(x)) + np.sum(f(x, g)[2])  # noqa: E731
+    saved_env, saved_free = os.environ.get("TRACEGRAD_NUM_THREADS"), c_threads.SHARED[0]
+    saved_refresh = c_threads.refresh
+    runs = []
+    try:
+        with row_kernels_at_any_size(), _every_kernel_on_a_team_of_3():
+            for threads, free in (("1", None), ("2", None), ("", 1)):
+                os.environ["TRACEGRAD_NUM_THREADS"] = threads
+                if free is not None:
+                    c_threads.refresh = lambda now=None: None
+                    c_threads.SHARED[0] = free
+                runs.append(_flat((tg.jit(f, backend="c")(x, g),
+                                   tg.jit(tg.grad(loss, argnums=(0, 1)), backend="c")(x, g))))
+    finally:
+        c_threads.refresh, c_threads.SHARED[0] = saved_refresh, saved_free
+        if saved_env is None:
+            os.environ.pop("TRACEGRAD_NUM_THREADS", None)
+        else:
+            os.environ["TRACEGRAD_NUM_THREADS"] = saved_env
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)
