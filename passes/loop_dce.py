@@ -84,7 +84,10 @@ def _prune_while(e: Eqn, live: set[int], dce) -> Eqn | None:
     cond_reads = {i - ncc for i in _used_inputs(cond) if i >= ncc}
     # the body pruned to the kept carries' outputs (all of them: dce(body) when every one stays)
     carries, new_body = _live_carries(body, nbc, nk, set(live), dce, cond_reads)
-    if len(carries) == nk:  # every carry stays: only dead code inside the graphs can go
+    if len(carries) == nk and set(range(ncc)) <= _used_inputs(cond) and \
+            set(range(nbc)) <= _used_inputs(new_body):
+        # every carry and constant stays (constants go unread once hoist moves out what read
+        # them): only dead code inside the graphs can go
         if new_body is body and cond is p["cond"]:
             return e
         return e.replace(params={**p, "cond": cond, "body": new_body})

@@ -47,11 +47,13 @@ def _fmt(avals) -> str:
     return "(" + ", ".join(str(a) for a in avals) + ")"
 
 
-def _trace(fn, in_trees, what: str, src):
+def _trace(fn, in_trees, what: str, src, conditional: bool = False):
     """Trace ``fn(*unflattened inputs)`` with fresh inputs of ``in_trees``' leaves' avals.
     ``in_trees``: list of (treedef, avals). Returns (graph, captured, out treedef); the graph's
-    inputs are the captured values followed by the leaves."""
+    inputs are the captured values followed by the leaves. ``conditional``: the body may not
+    run (``TraceContext.conditional``)."""
     with TraceContext(what) as ctx:
+        ctx.conditional = conditional
         args = []
         for td, avals in in_trees:
             args.append(tree_unflatten(td, [ctx.new_input(a) for a in avals]))
@@ -124,7 +126,7 @@ def scan(f, init, xs=None, length=None, reverse=False, checkpoint=None):
         return out
 
     graph, captured, out_td = _trace(body, [(init_td, init_avals), (x_td, slice_avals)],
-                                     "scan body", src)
+                                     "scan body", src, conditional=n == 0)
     # out_td describes (carry, y): split the flat outputs
     carry_td, y_td = out_td.children if hasattr(out_td, "children") else (None, None)
     nk = len(init_leaves)
@@ -180,11 +182,13 @@ def while_loop(cond_fun, body_fun, init_val, max_iter=None):
     leaves, td = tree_flatten(init_val)
     leaves = [_as_operand(x) for x in leaves]
     avals = [aval_of(x) for x in leaves]
-    cgraph, ccap, c_td = _trace(cond_fun, [(td, avals)], "while_loop condition", src)
+    cgraph, ccap, c_td = _trace(cond_fun, [(td, avals)], "while_loop condition", src,
+                                conditional=max_iter == 0)
     if cgraph.out_avals != [AVal((), dtypes.bool_)]:
         raise ShapeError("the while_loop condition must return one boolean scalar, returned "
                          f"{_fmt(cgraph.out_avals)}", src=src)
-    bgraph, bcap, b_td = _trace(body_fun, [(td, avals)], "while_loop body", src)
+    bgraph, bcap, b_td = _trace(body_fun, [(td, avals)], "while_loop body", src,
+                                conditional=True)
     _check_carry("the while_loop body", td, avals, b_td, bgraph.out_avals, src)
     outs = while_p.bind(*ccap, *bcap, *leaves, cond=cgraph, body=bgraph,
                         cond_nconsts=len(ccap), body_nconsts=len(bcap),
@@ -235,7 +239,8 @@ def _branches(index, branches, operands, src):
     avals = [aval_of(x) for x in leaves]
     graphs, caps, out_tds = [], [], []
     for k, b in enumerate(branches):
-        g, cap, otd = _trace(lambda ops, b=b: b(*ops), [(td, avals)], f"branch {k}", src)
+        g, cap, otd = _trace(lambda ops, b=b: b(*ops), [(td, avals)], f"branch {k}", src,
+                             conditional=True)
         graphs.append(g)
         caps.append(cap)
         out_tds.append(otd)

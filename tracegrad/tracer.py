@@ -86,6 +86,9 @@ class TraceContext:
         self.weak_exprs: dict[int, tuple] = {}
         self.int_checks: list[tuple] = []
         self.active = False
+        # a body that may not run (a while body, a cond branch, a scan of 0 steps): an
+        # equation that may raise is kept in it, never recorded in an enclosing trace (bind)
+        self.conditional = False
 
     def __enter__(self) -> "TraceContext":
         self.active = True
@@ -167,12 +170,15 @@ def bind(prim, *args, _src: str | None = None, _ctx: TraceContext | None = None,
     ctx = innermost_context(args)
     if _ctx is not None and (ctx is None or _ctx.level > ctx.level):
         ctx = _ctx
-    if ctx is not None and _ACTIVE.items and _ACTIVE.items[-1].level > ctx.level and may_raise(
-            prim, [a.aval if isinstance(a, Lit) else _aval_of(a) for a in args], params):
-        # operands of an enclosing trace only: recorded there, the equation would leave the
-        # loop body or branch being traced and run even if that never runs. One that can raise
-        # stays where it was written (passes/hoist.py moves it out where it surely runs).
-        ctx = _ACTIVE.items[-1]
+    if ctx is not None and _ACTIVE.items and _ACTIVE.items[-1].level > ctx.level:
+        # operands of an enclosing trace only: recorded there, the equation leaves the bodies
+        # being traced (loop-invariant code motion at trace time). Out of a body that may not
+        # run, one that can raise would run where the program never runs it: it stays in the
+        # outermost such body (passes/hoist.py moves it out guarded; test_hoist_raising.py)
+        skip = next((t for t in _ACTIVE.items if t.conditional and t.level > ctx.level), None)
+        if skip is not None and may_raise(
+                prim, [a.aval if isinstance(a, Lit) else _aval_of(a) for a in args], params):
+            ctx = skip
     if ctx is None:
         vals = [np.asarray(a.value, a.aval.dtype) if isinstance(a, Lit) else a for a in args]
         try:
