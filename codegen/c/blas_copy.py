@@ -75,6 +75,8 @@ def instance(numpy_path: str, numpy_core: str, core: str, *, measure: bool):
     """The Choice for a CPU whose best kernel set ``core`` is above NumPy's ``numpy_core``."""
     Choice = blas_instance.Choice
     directory = disk_cache._entry_dir()
+    if directory == disk_cache._PRIVATE["dir"]:  # a copy and a probe in every process: no
+        raise OSError("the kernel cache directory is not usable, so neither is a copy in it")
     fp = _fingerprint(numpy_path, core, measure)
     name = record_name(fp)
     rec = disk_cache._memo_read(name, fp)
