@@ -100,6 +100,10 @@ def _check(w: str, systems) -> dict:
 
 def worker(only, rounds: int, quick: bool, clock: str = "wall") -> dict:
     if os.environ.get("TRACEGRAD_NUM_THREADS") == "1":
+        # XLA's flags leave JAX two Eigen threads (measured: ~0.84 ms CPU each per W2 call, so
+        # "one thread" ran on two cores); pinning the process to one CPU makes it one for all
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         try:
             import torch
             torch.set_num_threads(1)
