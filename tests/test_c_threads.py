@@ -160,16 +160,14 @@ def _mlp_like(x, w, v):
     return np.sum(np.tanh(h) * h, axis=1) @ v, np.sum(np.exp(-h * h))
 
 
-def test_results_do_not_depend_on_the_free_cpus(c_jit, monkeypatch):
-    """The team of a loop and the BLAS thread count shrink while other processes hold the
-    CPUs (c_threads.SHARED[0]); reductions add fixed chunks in order (test_c_reduction_teams),
-    so every output is bit-identical whatever the load was at the call."""
+def _loops_only(h, v):
+    return np.sum(np.sum(np.tanh(h) * h, axis=1) * v), np.sum(np.exp(-h * h), axis=0)
+
+
+def _outputs_by_free_cpus(c_jit, monkeypatch, fn, *args):
+    """``fn``'s outputs on C with 1, 2 and unlimited CPUs free (c_threads.SHARED[0])."""
     from tracegrad.codegen.c import threads as c_threads
-    rng = np.random.default_rng(0)
-    x, w = rng.standard_normal((512, 784)), rng.standard_normal((784, 512)) / 28
-    v = rng.standard_normal(512)
-    f = c_jit(_mlp_like, x, w, v)
-    exe = f.lower(x, w, v).executable
+    exe = c_jit(fn, *args).lower(*args).executable
     exe._adapt = True  # follow the word even where the environment fixed a thread count
     exe.set_threads(2)
     monkeypatch.setattr(c_threads, "refresh", lambda now=None: None)
@@ -178,12 +176,36 @@ def test_results_do_not_depend_on_the_free_cpus(c_jit, monkeypatch):
     try:
         for free in (1, 2, 1 << 20):
             c_threads.SHARED[0] = free
-            outs.append(exe(x, w, v))
+            outs.append(exe(*args))
     finally:
         c_threads.SHARED[0] = saved
+    return outs
+
+
+def test_results_do_not_depend_on_the_free_cpus(c_jit, monkeypatch):
+    """The team of a loop shrinks while other processes hold the CPUs (c_threads.SHARED[0]);
+    reductions add fixed chunks in order (test_c_reduction_teams), so every output of our own
+    loops is bit-identical whatever the load was at the call."""
+    rng = np.random.default_rng(0)
+    h, v = rng.standard_normal((512, 512)), rng.standard_normal(512)
+    outs = _outputs_by_free_cpus(c_jit, monkeypatch, _loops_only, h, v)
     for other in outs[1:]:
         for a, b in zip(outs[0], other):
             assert np.array_equal(a, b)
+
+
+def test_blas_products_under_any_load_agree_to_rounding(c_jit, monkeypatch):
+    """The BLAS thread count follows the load too. OpenBLAS's products are bit-identical
+    across thread counts with its AVX2 kernels but not with its AVX-512 ones (its threads
+    split the work differently: plain NumPy's ``x @ w`` differs under 1 and 2 threads there),
+    so a program with products agrees to rounding, as NumPy's own products do."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((512, 784)), rng.standard_normal((784, 512)) / 28
+    v = rng.standard_normal(512)
+    outs = _outputs_by_free_cpus(c_jit, monkeypatch, _mlp_like, x, w, v)
+    for other in outs[1:]:
+        for a, b in zip(outs[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
 
 
 def test_loop_teams_are_chosen_by_size():
