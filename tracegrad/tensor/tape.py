@@ -6,6 +6,8 @@ is broken and materialisations walk the DAG (``walk._Walk``) until the next prog
 """
 from __future__ import annotations
 
+from .walk import values_of
+
 
 
 class Tape:
@@ -107,13 +109,7 @@ class Tape:
         return ("tape", tuple(self.codes), out_codes), out_codes
 
     def input_values(self) -> list:
-        vals = []
-        for r in self.inputs:
-            if type(r) is tuple:
-                vals.append(r[0].values[r[1]])
-            else:
-                vals.append(r._value)
-        return vals
+        return values_of(self.inputs)
 
 
 TAPE = Tape()

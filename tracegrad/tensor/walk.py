@@ -117,13 +117,7 @@ class _Walk:
             codes.append((node.op.id, tuple(code)))
 
     def input_values(self):
-        vals = []
-        for r in self.inputs:
-            if type(r) is tuple:
-                vals.append(r[0].values[r[1]])
-            else:
-                vals.append(r._value)
-        return vals
+        return values_of(self.inputs)
 
     def input_avals(self):
         out = []
@@ -164,3 +158,15 @@ def _freed_error():
         "Trying to backward through the graph a second time: the first backward() freed it. "
         "Call backward(retain_graph=True) the first time if you need to backward through the "
         "same graph again (or recompute the forward pass)")
+
+
+def values_of(refs) -> list:
+    """The arrays a program's input references name: a tensor's value, or a (program run,
+    output number) pair's output (shared by the walk and the tape, tape.py)."""
+    vals = []
+    for r in refs:
+        if type(r) is tuple:
+            vals.append(r[0].values[r[1]])
+        else:
+            vals.append(r._value)
+    return vals
