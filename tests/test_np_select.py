@@ -81,3 +81,47 @@ def test_generated_numpy_code_uses_the_branch_free_select():
     src = f.lower(x).source
     assert "rt.select" in src and "where=" not in src
     _same_bits(f(x), np.where(x > 0, x, 2 * x))
+
+
+class _CountingNumpy:
+    """``np`` as np_select sees it, counting the ufunc passes that write ``out``."""
+
+    def __init__(self):
+        self.passes = 0
+
+    def __getattr__(self, name):
+        fn = getattr(np, name)
+        if isinstance(fn, np.ufunc):
+            def counted(*a, **k):
+                self.passes += 1
+                return fn(*a, **k)
+            return counted
+        return fn
+
+
+@pytest.mark.parametrize("a, b, passes", [(0.5, 0.0, 1), (1.0, 0.0, 1), (0.5, -0.0, 2),
+                                          (np.nan, 2.0, 2), (0.0, np.inf, 2)])
+def test_select_of_two_single_values_takes_one_or_two_passes(monkeypatch, a, b, passes):
+    """Two one-value branches (a ReLU derivative's where(x == 0, 0.5, 0.0)) need one pass
+    (cond times the xor of their bits) and a second only when b's bits are not all zero; the
+    result stays np.where's bit for bit."""
+    counting = _CountingNumpy()
+    monkeypatch.setattr(np_select, "np", counting)
+    c = np.random.default_rng(3).random((N_BIG, 3)) < 0.5
+    out = np.empty((N_BIG, 3), np.float32)
+    got = np_select.select_into(c, np.float32(a), np.float32(b), out)
+    assert counting.passes == passes
+    _same_bits(got, np.where(c, np.float32(a), np.float32(b)))
+    row = np.random.default_rng(4).random((1, 3)) < 0.5  # a condition broadcast against out
+    _same_bits(np_select.select_into(row, np.float32(a), np.float32(b), out),
+               np.broadcast_to(np.where(row, np.float32(a), np.float32(b)), out.shape))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_select_of_two_single_values_bit_for_bit(dtype):
+    rng = np.random.default_rng(5)
+    c = rng.random(N_BIG) < 0.5
+    vals = _values(rng, dtype, 16)
+    for a, b in zip(vals[::2], vals[1::2]):
+        out = np.empty(N_BIG, dtype)
+        _same_bits(np_select.select_into(c, a, b, out), np.where(c, a, b))

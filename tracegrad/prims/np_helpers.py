@@ -45,7 +45,25 @@ def softplus(x, out=None):
 
 
 def broadcast_in_dim(x, shape, broadcast_dimensions):
-    """Place x's axes at ``broadcast_dimensions`` of ``shape`` and broadcast the rest."""
+    """Place x's axes at ``broadcast_dimensions`` of ``shape`` and broadcast the rest: a
+    read-only view, as ``np.broadcast_to`` makes. For a C-contiguous array (what the generated
+    code's values are) the view is made directly from strides (0.2 us; ``np.broadcast_to``
+    takes 5-7 us of argument handling, and W2's program makes eleven)."""
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)  # 0-d values arrive as NumPy scalars
+    if x.flags.c_contiguous and x.size and 0 not in shape and \
+            list(broadcast_dimensions) == sorted(set(broadcast_dimensions)):
+        strides = [0] * len(shape)
+        for src_axis, dst_axis in enumerate(broadcast_dimensions):
+            n = x.shape[src_axis]
+            if n != shape[dst_axis] and n != 1:
+                break  # not broadcastable: np.broadcast_to below raises NumPy's error
+            if n != 1:
+                strides[dst_axis] = x.strides[src_axis]
+        else:
+            view = np.ndarray(shape, x.dtype, x, 0, tuple(strides))
+            view.flags.writeable = False
+            return view
     expanded = [1] * len(shape)
     for src_axis, dst_axis in enumerate(broadcast_dimensions):
         expanded[dst_axis] = np.shape(x)[src_axis]

@@ -30,6 +30,15 @@ def select_into(cond, a, b, out):
     a_bits = np.asarray(a, out.dtype).view(bits)  # same width: a view of any strides
     b_bits = np.asarray(b, out.dtype).view(bits)
     o_bits = out.view(bits)
+    if a_bits.size == 1 and b_bits.size == 1:
+        # both branches one value (a ReLU derivative's where(x == 0, 0.5, 0.0)): their xor is
+        # one number, so cond * (a ^ b) is one pass and the final xor is skipped when b's bit
+        # pattern is all zeros (+0.0, 0): one or two passes instead of three
+        diff = bits(a_bits.reshape(()) ^ b_bits.reshape(()))
+        np.multiply(cond, diff, out=o_bits, dtype=bits)
+        if b_bits.reshape(()) != 0:
+            np.bitwise_xor(o_bits, b_bits.reshape(()), out=o_bits)
+        return out
     np.bitwise_xor(a_bits, b_bits, out=o_bits)
     np.multiply(o_bits, cond, out=o_bits)       # 0 where cond is False: keeps only b's bits
     np.bitwise_xor(o_bits, b_bits, out=o_bits)
