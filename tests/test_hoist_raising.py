@@ -26,6 +26,7 @@ import tracegrad as tg
 from cases import CASES, INDEX_DOMAINS, make_args
 from tracegrad import lax
 from tracegrad import numpy as tnp
+from tracegrad.ir import subgraphs
 from tracegrad.primitive import PRIMITIVES
 from tracegrad.prims import linalg_np
 
@@ -122,6 +123,57 @@ def test_vmap_of_cond_runs_a_raising_branch_only_for_the_examples_that_take_it(b
         return tg.cond(k < 4, lambda x, k: tnp.sum(x[k]), lambda x, k: 0.0 * tnp.sum(x), x, k)
     got = _run(tg.vmap(f, in_axes=(None, 0)), backend, X, np.array([1, 7]))
     np.testing.assert_array_equal(got, [X[1].sum(), 0.0])
+
+
+def _in_loops(graph, inside=False):
+    """Names of the primitives of every equation inside a loop body, at any depth."""
+    for e in graph.eqns:
+        if inside:
+            yield e.prim.name
+        loop = e.prim.name in ("scan", "while")
+        for _, g in subgraphs(e.params):
+            yield from _in_loops(g, inside or loop)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reverse_mode_through_while_takes_a_raising_invariant_once(backend):
+    """tracegrad/loop_guard.py: the gather of an outer table by outer indices, kept in a while
+    body (it may run zero times), is computed once before the loop under the loop's condition,
+    so the gradient's scatter of the whole table runs once, not once per reverse step."""
+    E = np.arange(20.0).reshape(10, 2) / 10
+    W = np.array([[0.5, 0.1], [-0.2, 0.3]])
+
+    def loss(E, W, idx, n):
+        def body(c):
+            h, i = c
+            return tnp.tanh(W @ h + tnp.sum(E[idx], axis=0)), i + 1
+        return tnp.sum(tg.while_loop(lambda c: c[1] < n, body, (np.zeros(2), 0), max_iter=5)[0])
+
+    def ref(E, W, idx, n):
+        h = np.zeros(2)
+        for _ in range(n):
+            h = np.tanh(W @ h + E[idx].sum(0))
+        return h.sum()
+    g = tg.jit(tg.grad(loss, argnums=(0, 1)), backend=backend)
+    idx = np.array([1, 4, 4])
+    gE, gW = g(E, W, idx, np.int64(3))
+    eps = 1e-6
+    for a, grad in ((E, gE), (W, gW)):
+        fd = np.zeros_like(a)
+        for i in np.ndindex(a.shape):
+            d = np.zeros_like(a)
+            d[i] = eps
+            args = [E, W] if a is E else [E, W]
+            k = 0 if a is E else 1
+            plus, minus = list(args), list(args)
+            plus[k], minus[k] = a + d, a - d
+            fd[i] = (ref(*plus, idx, 3) - ref(*minus, idx, 3)) / (2 * eps)
+        np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    gE0, gW0 = g(E, W, np.array([1, 99]), np.int64(0))  # zero trips: nothing indexes
+    np.testing.assert_array_equal(gE0, np.zeros_like(E))
+    np.testing.assert_array_equal(gW0, np.zeros_like(W))
+    ir = g.lower(E, W, idx, np.int64(3)).ir
+    assert not {"scatter_add", "gather"} & set(_in_loops(ir))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -190,6 +190,8 @@ def while_loop(cond_fun, body_fun, init_val, max_iter=None):
     bgraph, bcap, b_td = _trace(body_fun, [(td, avals)], "while_loop body", src,
                                 conditional=True)
     _check_carry("the while_loop body", td, avals, b_td, bgraph.out_avals, src)
+    from .loop_guard import guard_invariants  # raising invariants: once, if the loop runs
+    bgraph, bcap = guard_invariants(cgraph, ccap, bgraph, bcap, leaves, max_iter, cond)
     outs = while_p.bind(*ccap, *bcap, *leaves, cond=cgraph, body=bgraph,
                         cond_nconsts=len(ccap), body_nconsts=len(bcap),
                         max_iter=None if max_iter is None else int(max_iter))
