@@ -283,3 +283,30 @@ def test_random_groups_of_products_on_c(seed):
     low = tg.jit(fn, backend="c").lower(*args)
     for got, ref in zip(_flat(low.executable(*args)), fn(*args)):
         np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
+
+
+@needs_c
+@pytest.mark.parametrize("spec", ["nk,mk->nm", "nk,km->nm"], ids=["dot_form", "axpy_form"])
+def test_the_few_rows_kernel_gives_the_same_bits_on_any_team(spec, monkeypatch):
+    """Each output row (dot form) or column chunk (axpy form) is summed by one thread, so the
+    bits do not depend on the team: 1, 2 and 3 threads, with 1 or unlimited CPUs free."""
+    from tracegrad.codegen.c import threads as c_threads
+    ins = spec.split("->")[0].split(",")
+    sizes = {"n": 3, "m": 3000, "k": 300}
+    args = [RNG.standard_normal([sizes[c] for c in s]).astype(np.float32) for s in ins]
+    exe = tg.jit(lambda p, q: np.einsum(spec, p, q), backend="c").lower(*args).executable
+    assert "matrix read once" in exe.source
+    exe._adapt = True  # follow the free-CPU word even where the environment fixed a count
+    monkeypatch.setattr(c_threads, "refresh", lambda now=None: None)
+    saved, outs = c_threads.SHARED[0], []
+    try:
+        for threads in (1, 2, 3):
+            exe.set_threads(threads)
+            for free in (1, 1 << 20):
+                c_threads.SHARED[0] = free
+                outs.append(exe(*args)[0])
+    finally:
+        c_threads.SHARED[0] = saved
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
+    np.testing.assert_allclose(outs[0], np.einsum(spec, *args), rtol=1e-4, atol=1e-4)
