@@ -19,7 +19,7 @@ of them in one run.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from tracegrad.ir import Eqn, Graph, Var
 from tracegrad.primitive import eqn_may_raise

@@ -1,29 +1,34 @@
 """Code motion never runs an equation that can raise where the user's program would not have run
-it: a loop of zero trips, a ``while`` whose condition is false at the start, an untaken branch.
+it: a loop of zero trips, a ``while`` whose condition is false at the start, an untaken branch,
+a step past a vmapped example's own end.
 
 The defect: loop-invariant code motion (the tracer recording an operation on values of an
-enclosing trace in that trace, passes/hoist.py, the residual hoisting of scan's reverse mode)
-and vmap's select-both-branches form of ``cond`` assumed every primitive total. But gathers and
-scatters raise IndexError on an index out of range, factorisations raise LinAlgError, integer
-``pow`` with a negative exponent raises ValueError: a loop that NumPy would never have entered
-raised. The mechanism: ``Traits.may_raise`` on each primitive that can raise on some operand
-values (``primitive.eqn_may_raise`` for an equation, nested bodies included); code motion moves
-such an equation only where it is sure to run anyway (a ``scan`` of at least one step, a
-``while``'s condition, which runs at least once).
+enclosing trace in that trace, passes/hoist.py, the residual hoisting of scan's reverse mode),
+constant folding inside bodies, and vmap's forms of ``cond`` (every branch on every example)
+and ``while`` (every example's body while any goes) assumed every primitive total. But gathers
+and scatters raise IndexError on an index out of range, factorisations raise LinAlgError,
+integer ``pow`` with a negative exponent raises ValueError. The mechanism: ``Traits.may_raise``
+on each primitive that can raise on some operand values (``primitive.eqn_may_raise`` for an
+equation, nested bodies included); such an equation moves only where it surely runs (a
+``scan`` of at least one step, a ``while``'s condition) or guarded by the loop's own condition
+on its initial carry (tracegrad/loop_guard.py at trace time, passes/hoist_guard.py in the
+pipeline), so speed is kept.
 
 The class: every primitive with the trait, from its rows of tests/cases.py, stays in a
 zero-trip loop's body and in an untaken branch (checked on the optimised graph, and by running
-the program with raising operands where the row can draw them), and the registry check below
-ties the trait to what declares errors (index operands, LinAlgError messages).
+the program with raising operands where the row can draw them); the registry checks tie the
+trait to what declares errors (index operands, LinAlgError messages) and, empirically, the
+other primitives' rows run on extreme values without raising. tests/fuzz_loops.py draws such
+loops and branches into the random programs (``op_skipped_raise``).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from c_support import needs_c
+from cases import CASES, INDEX_DOMAINS, make_args
 
 import tracegrad as tg
-from cases import CASES, INDEX_DOMAINS, make_args
 from tracegrad import lax
 from tracegrad import numpy as tnp
 from tracegrad.ir import subgraphs
@@ -163,9 +168,8 @@ def test_reverse_mode_through_while_takes_a_raising_invariant_once(backend):
         for i in np.ndindex(a.shape):
             d = np.zeros_like(a)
             d[i] = eps
-            args = [E, W] if a is E else [E, W]
             k = 0 if a is E else 1
-            plus, minus = list(args), list(args)
+            plus, minus = [E, W], [E, W]
             plus[k], minus[k] = a + d, a - d
             fd[i] = (ref(*plus, idx, 3) - ref(*minus, idx, 3)) / (2 * eps)
         np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
