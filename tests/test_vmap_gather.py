@@ -298,3 +298,16 @@ def test_cost_model_keeps_the_index_for_a_large_operand_read_at_few_rows():
     prims = _prims(f.lower(xs, idx).ir)
     assert _builds_index(prims, B, 2, 1) and "transpose" not in [n for n, _ in prims], prims
     np.testing.assert_allclose(np.asarray(f(xs, idx)), xs[:, idx[:, 0]])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("which", ["transposes", "index"])
+@pytest.mark.parametrize("scatter", [False, True])
+def test_vmap_shared_index_out_of_range_raises_in_either_form(scatter, which, backend):
+    """Moving the batch axis keeps the indexed axes first: an index past them still raises."""
+    xs = np.zeros((B, 4))
+    bad = np.array([[1], [4]])
+    fn = (lambda v, i: tg.lax.scatter_add(v, i, tg.numpy.ones(2))) if scatter else \
+        (lambda v, i: tg.lax.gather(v, i))
+    with form(which), pytest.raises(tg.errors.TracedIndexError):
+        tg.jit(tg.vmap(fn, in_axes=(0, None)), backend=backend)(xs, bad)

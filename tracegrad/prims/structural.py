@@ -332,7 +332,9 @@ def _batched_indices(indices, batched, size):
 # transposes 7.1 / 8.8 ms; R=3 (GradBench ht): index 27.2 / 94 ms, transposes 30.4 / 62 ms;
 # an embedding read at a few rows (B=16 V=5*10^4 N=64 R=64): index 0.04 ms, transposes 28 ms
 # on C (a copy of the whole table; NumPy's transposes are views). The choice is by bytes: the
-# elements the transposes copy against the index's (C's costs, NumPy's are lower).
+# elements the transposes copy against the index's, at C's costs: ht's whole Jacobian (c=51200)
+# keeps the index, 42-44 ms on C where the transposes take 48-50 (on NumPy 160 against 128 ms:
+# the rule cannot see the backend; a C transpose as a strided view would tip it there too).
 def _moved(x, src: int, dst: int):
     """``x`` with axis ``src`` moved to position ``dst`` (no equation when they are equal)."""
     perm = [d for d in range(len(ops.shape_of(x))) if d != src]
