@@ -67,16 +67,18 @@ def _rows(small: Var, contract: tuple) -> int:
           "operand (A @ x and A @ v read A once)")
 @in_bodies
 def merge_products(graph: Graph) -> Graph:
-    # rounds: each merges one group and rebuilds the order; a shared operand is tried once
+    # rounds: each merges every group of one shared operand in one rebuild (one product fewer at
+    # least, so they end); a shared operand whose products cannot merge is not tried again.
+    # Merged products with room for more rows may join others in a later round.
     tried: set = set()
     while True:
-        group = _next_group(graph, tried)
-        if group is None:
+        found = _next_groups(graph, tried)
+        if found is None:
             return graph
-        graph = _merge(graph, *group)
+        graph = _merge(graph, *found)
 
 
-def _next_group(graph: Graph, tried: set):
+def _next_groups(graph: Graph, tried: set):
     cands: dict = {}
     for pos, e in enumerate(graph.eqns):
         if e.prim is dot_general_p:
@@ -85,35 +87,53 @@ def _next_group(graph: Graph, tried: set):
     for key, members in cands.items():
         if key in tried or len(members) < 2:
             continue
+        groups = _groups(graph, members)
+        if groups:
+            return key, groups
         tried.add(key)
-        chosen = _independent(graph, members)
-        if len(chosen) >= 2:
-            return key, chosen
     return None
 
 
-def _independent(graph: Graph, members: list) -> list:
-    """The members, in program order, that may join: at most ``MAX_ROWS`` rows, no member's
-    small operand depending on an earlier joiner's result (a forward taint sweep), and worth
-    it by bytes (checked on the whole set at the end)."""
+def _groups(graph: Graph, members: list) -> list:
+    """The members in program order, cut into groups that may merge: one sweep, a group closed
+    when the next member depends on one of its results (a forward taint from the group's
+    members) or would take it past ``MAX_ROWS``; that member opens the next group. The groups
+    are disjoint intervals of the program, so one rebuild merges them all (linear in the
+    program: an unrolled recurrence's ``U @ x_t`` merge eight at a time, its ``W @ h`` chain
+    stays). A group is kept when it has two members and the shared operand's bytes exceed the
+    copies merging adds."""
+    members = [m for m in members if _rows(m[4], m[3]) < MAX_ROWS]  # room for another
+    if len(members) < 2:
+        return []
     by_pos = {m[0]: m for m in members}
-    chosen, taint, rows = [], set(), 0
-    for pos in range(members[0][0], len(graph.eqns)):
+    groups: list = []
+    cur: list = []
+    taint: set = set()
+    rows = 0
+    for pos in range(members[0][0], members[-1][0] + 1):
         e = graph.eqns[pos]
         m = by_pos.get(pos)
-        if m is not None and id(m[4]) not in taint and rows + _rows(m[4], m[3]) <= MAX_ROWS:
-            chosen.append(m)
-            rows += _rows(m[4], m[3])
+        if m is not None:
+            n = _rows(m[4], m[3])
+            if id(m[4]) in taint or rows + n > MAX_ROWS:
+                _close(cur, groups)
+                cur, taint, rows = [], set(), 0
+            cur.append(m)
+            rows += n
             taint.update(id(o) for o in e.outputs)
-            continue
-        if any(isinstance(a, Var) and id(a) in taint for a in e.inputs):
+        elif cur and any(isinstance(a, Var) and id(a) in taint for a in e.inputs):
             taint.update(id(o) for o in e.outputs)
-    if len(chosen) < 2:
-        return []
-    big = chosen[0][2]
+    _close(cur, groups)
+    return groups
+
+
+def _close(group: list, groups: list) -> None:
+    if len(group) < 2:
+        return
     # the copies merging adds: the stacked rows, and the results if their blocks need one
-    copies = sum(m[4].aval.nbytes + m[1].outputs[0].aval.nbytes for m in chosen)
-    return chosen if big.aval.nbytes > copies else []
+    copies = sum(m[4].aval.nbytes + m[1].outputs[0].aval.nbytes for m in group)
+    if group[0][2].aval.nbytes > copies:
+        groups.append(group)
 
 
 def _add(eqns: list, prim, inputs, src, **params) -> Var:
@@ -141,7 +161,17 @@ def _reshape(eqns: list, x: Var, shape: tuple, src) -> Var:
     return _add(eqns, reshape_p, [x], src, new_sizes=tuple(shape))
 
 
-def _merge(graph: Graph, key, chosen: list) -> Graph:
+def _merge(graph: Graph, key, groups: list) -> Graph:
+    built, subst = [], {}
+    for chosen in groups:
+        new, sub = _merge_group(graph, key, chosen)
+        built.append(({m[0] for m in chosen}, chosen[0][0], chosen[-1][0], new))
+        subst.update(sub)
+    return _rebuild(graph, built, subst)
+
+
+def _merge_group(graph: Graph, key, chosen: list):
+    """The equations computing ``chosen``'s products as one, and their results' substitutes."""
     big, bc = chosen[0][2], key[1]
     big_free = [d for d in range(big.aval.ndim) if d not in bc]
     free_shape = tuple(big.aval.shape[d] for d in big_free)
@@ -173,28 +203,35 @@ def _merge(graph: Graph, key, chosen: list) -> Graph:
             ns, nb = len(sfree_shape), len(free_shape)
             res = _permute(new, res, tuple(range(ns, ns + nb)) + tuple(range(ns)), e.src)
         subst[id(e.outputs[0])] = res
-    return _rebuild(graph, {m[0] for m in chosen}, last, new, subst)
+    return new, subst
 
 
-def _rebuild(graph: Graph, members: set, last: int, new: list, subst: dict) -> Graph:
-    """The equations with the members removed, the merged ones at the last member, and the
-    equations between that read a member's result moved after them."""
-    first = min(members)
-    waiting = {id(o) for p in members for o in graph.eqns[p].outputs}
-    eqns, moved = [], []
+def _rebuild(graph: Graph, built: list, subst: dict) -> Graph:
+    """The equations with each group's members removed, its merged equations at its last
+    member, and the equations between its members that read one of its results moved after
+    them (groups are disjoint intervals, in program order)."""
+    eqns: list = []
+    moved: list = []
+    waiting: set = set()
+    gi = 0
 
     def fix(e):
         ins = tuple(subst.get(id(a), a) if isinstance(a, Var) else a for a in e.inputs)
         return e if ins == e.inputs else e.replace(inputs=ins)
 
     for pos, e in enumerate(graph.eqns):
-        if pos in members:
-            if pos == last:
-                eqns.extend(new)
+        group = built[gi] if gi < len(built) else None
+        if group is not None and pos == group[1]:
+            waiting = {id(o) for p in group[0] for o in graph.eqns[p].outputs}
+        if group is not None and pos in group[0]:
+            if pos == group[2]:
+                eqns.extend(group[3])
                 eqns.extend(fix(m) for m in moved)
+                moved, waiting = [], set()
+                gi += 1
             continue
-        if first < pos < last and any(isinstance(a, Var) and id(a) in waiting
-                                      for a in e.inputs):
+        if group is not None and group[1] < pos < group[2] and \
+                any(isinstance(a, Var) and id(a) in waiting for a in e.inputs):
             waiting.update(id(o) for o in e.outputs)
             moved.append(e)
             continue
