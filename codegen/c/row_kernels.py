@@ -22,13 +22,13 @@ from tracegrad.passes.cost import STORE_AND_LOAD, op_weight
 from tracegrad.printing import Namer, format_eqn
 from tracegrad.prims import broadcast_in_dim_p, reshape_p, select_p
 
+from .call_loops import call_loop, is_call
 from .kernels import POLL_MIN_ELEMENTS, comment, parallel_for, team_size
 from .lowerings import c_literal, ctype, lowering, scalar_expr
 
 MAX_CHUNKS = 64  # partial column sums: chunks x C doubles
 CHUNKS_PER_THREAD = 4
 PARTIALS_BYTES = 1 << 19  # all chunks' partial columns (at 1 MB, the harness took page faults)
-CALL_COST = 8    # Traits.cost of a libm call: a vector call clobbers every vector register
 SPLIT_MIN_STMTS = 16  # a loop this busy computes its calls in a loop of their own first
 ROW_BLOCK = 16   # float column sums gather this many rows in float before adding into double
 _WIDE = {"float": "double", "double": "double", "int32_t": "int64_t", "int64_t": "int64_t",
@@ -182,7 +182,7 @@ class RowKernel:
                 ph["have"][id(v)] = f"rb_{nm}[i1]"
                 return ph["have"][id(v)]
             e = self.def_eqn[id(v)]
-            if op_weight(e) >= CALL_COST:
+            if is_call(e):
                 if ph["split"]:  # computed by the loop's call loop, read from its buffer
                     pre = ph["pre"]
                     pre["tail"].append(f"rb_{nm}[i1] = {self.need(v, p, pre)};")
@@ -298,8 +298,7 @@ class RowKernel:
         pre = ph["pre"]
         lines = []
         if pre["tail"]:
-            lines += ["TG_SIMD", f"for (int64_t i1 = 0; i1 < {self.C}; i1++) {{"]
-            lines += ["    " + s for s in pre["stmts"] + pre["tail"]] + ["}"]
+            lines += call_loop("i1", str(self.C), pre["stmts"] + pre["tail"])
         lines += before
         lines.append(f"TG_SIMD_RED({' '.join(red_clause)})" if red_clause else "TG_SIMD")
         lines.append(f"for (int64_t i1 = 0; i1 < {self.C}; i1++) {{")
