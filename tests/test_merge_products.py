@@ -327,3 +327,22 @@ def test_products_beyond_a_full_group_form_a_group_of_their_own():
     assert sorted(e.inputs[0].aval.shape[0] for e in _dots(merged)) == [2, 8], str(merged)
     for got, want in zip(eval_graph(merged, args), eval_graph(plain, args)):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@needs_c
+def test_products_in_a_loop_body_merge_on_c():
+    """A scan body's A @ h and A @ x_t: one product in the body, the few-rows kernel emitted
+    among the body's kernels, the loop's result as NumPy's."""
+    def f(a, h0, xs):
+        def step(h, xt):
+            return np.tanh(a @ h) * 0.5 + a @ xt, None
+        return tg.scan(step, h0, xs)[0]
+
+    a, h0, xs = _args([(200, 200), (200,), (5, 200)], np.float64)
+    a /= 15
+    low = tg.jit(f, backend="c").lower(a, h0, xs)
+    assert "matrix read once" in low.executable.source
+    want = h0
+    for t in range(5):
+        want = np.tanh(a @ want) * 0.5 + a @ xs[t]
+    np.testing.assert_allclose(low.executable(a, h0, xs)[0], want, rtol=1e-12, atol=1e-12)
