@@ -136,7 +136,10 @@ def _rebuild(graph: Graph, kernels) -> Graph:
     producer = {id(o): i for i, e in enumerate(eqns) for o in e.outputs}
     emitted_at: dict[int, _Kernel] = {}
     for k in kernels:
-        if len(k.members) >= 2:
+        # one member is a kernel too when it reads a broadcast: the kernel recomputes it,
+        # where alone the op would read a materialised broadcast (x[None] - mu[:, None]
+        # built both (k, n, d) operands before subtracting)
+        if len(k.members) >= 2 or _reads_broadcast(eqns[k.members[0]], eqns, producer):
             emitted_at[max(k.members)] = k
     new_eqns: list[Eqn] = []
     fused_members = {i for k in emitted_at.values() for i in k.members}
@@ -191,6 +194,17 @@ def _rebuild(graph: Graph, kernels) -> Graph:
         new_eqns.append(Eqn(fused_p, tuple(inputs), {"body": body, "name": f"kernel{n}"},
                             tuple(escaping), eqns[members[-1]].src))
     return _dce(Graph(graph.inputs, tuple(_topological(new_eqns)), graph.outputs, graph.meta))
+
+
+def _reads_broadcast(e, eqns, producer) -> bool:
+    """Whether ``e`` reads a broadcast_in_dim that grows its operand (one a kernel would
+    recompute instead of reading it materialised)."""
+    for a in e.inputs:
+        p = producer.get(id(a)) if isinstance(a, Var) else None
+        if p is not None and eqns[p].prim.name == "broadcast_in_dim" and \
+                eqns[p].outputs[0].aval.size > getattr(eqns[p].inputs[0].aval, "size", 1):
+            return True
+    return False
 
 
 def _recompute(e) -> bool:

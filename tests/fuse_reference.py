@@ -148,7 +148,10 @@ def _rebuild(graph: Graph, kernels, kernel_of) -> Graph:
     producer = {id(o): i for i, e in enumerate(eqns) for o in e.outputs}
     emitted_at: dict[int, _Kernel] = {}
     for k in kernels:
-        if len(k.members) >= 2:
+        # which kernels are emitted is passes/fuse.py's policy, not legality: shared with it
+        # (a lone op reading a broadcast is a kernel too)
+        from tracegrad.passes.fuse import _reads_broadcast
+        if len(k.members) >= 2 or _reads_broadcast(eqns[k.members[0]], eqns, producer):
             emitted_at[max(k.members)] = k
     new_eqns: list[Eqn] = []
     fused_members = {i for k in emitted_at.values() for i in k.members}
