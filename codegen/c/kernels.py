@@ -10,6 +10,7 @@ from tracegrad.prims import broadcast_in_dim_p, select_p
 
 from ..safe_text import c_comment
 from . import call_loops
+from . import sincos
 from .call_loops import Stmt, call_loop, is_call, spills, split
 from .lowerings import c_literal, ctype, lowering, scalar_expr
 
@@ -88,13 +89,13 @@ def nest(shape, body: list[str], indent="    ", parallel=True, names=None,
     # a 1-D loop whose every iteration does much work (a row reduction), never a SIMD loop
     heavy = n == 1 and work >= 64 * total
     poll = work >= POLL_MIN_ELEMENTS and (n >= 2 or total >= STRIP_MIN_ELEMENTS or heavy)
-    if n == 1 and par and total < STRIP_MIN_ELEMENTS and not (heavy and poll) and inner is None:
+    if n == 1 and par and total < STRIP_MIN_ELEMENTS and not (heavy and poll):
         # a parallel 1-D loop in blocks, each block's loop under TG_SIMD: the pragma cannot
         # share the loop with "omp parallel for", and gcc's own vectoriser gave up on
         # elementwise loops with several outputs (too many alias checks between them and the
         # operands): a 1M-element gradient body with 3 outputs and 3 libm calls ran its
         # scalar libm calls, 16x slower than the same loop under TG_SIMD
-        inner = lambda var, lo, hi: _simd_blocks(var, lo, hi, body)  # noqa: E731
+        inner = lambda var, lo, hi, f=inner: _par_blocks(var, lo, hi, body, f)  # noqa: E731
     if n == 1 and total >= STRIP_MIN_ELEMENTS:
         i, nb = names[0], -(-total // STRIP_BLOCK)
         out = [f"{indent}TG_PARALLEL_FOR_N({team_size(work)})" if par else "",
@@ -129,13 +130,21 @@ def nest(shape, body: list[str], indent="    ", parallel=True, names=None,
         out = [indent + "{", indent + "TG_POLL_DECL"] + out + [indent + "}"]
     return out
 
-def _simd_blocks(var, lo, hi, body) -> list[str]:
+def _par_blocks(var, lo, hi, body, inner) -> list[str]:
     B = PARALLEL_BLOCK
-    return [f"for (int64_t tg_j = {lo}; tg_j < {hi}; tg_j += {B}) {{",
-            f"    const int64_t tg_e = {hi} - tg_j < {B} ? {hi} : tg_j + {B};",
-            "    TG_SIMD",
-            f"    for (int64_t {var} = tg_j; {var} < tg_e; {var}++) {{",
-            *["        " + b for b in body], "    }", "}"]
+    return [f"for (int64_t tg_p = {lo}; tg_p < {hi}; tg_p += {B}) {{",
+            f"    const int64_t tg_pe = {hi} - tg_p < {B} ? {hi} : tg_p + {B};",
+            *_innermost(var, "tg_p", "tg_pe", body, inner, "    "), "}"]
+
+
+def with_fallback(var, lo, hi, body, plain) -> list[str]:
+    """The loop over ``var`` in [lo, hi) of ``body`` (sin/cos pairs in one pass), then again
+    of ``plain`` (libm's calls) when an operand was out of the pass's range (sincos.py)."""
+    f = sincos.FLAG
+    return ["{", f"    int {f} = 0;", f"    TG_SIMD_RED(reduction(|:{f}))",
+            f"    for (int64_t {var} = {lo}; {var} < {hi}; {var}++) {{",
+            *["        " + b for b in body], "    }", f"    if ({f}) {{",
+            *["        " + ln for ln in _innermost(var, lo, hi, plain, None, "")], "    }", "}"]
 
 
 def _innermost(var, lo, hi, body, inner, pad) -> list[str]:
@@ -188,6 +197,7 @@ class Kernel:
         params += [f"{ctype(o.aval.dtype)}* q{j}" for j, o in enumerate(outs)]
         flat = index([(f"i{d}", st[d]) for d in range(n)])
         scalars, stmts, recs = [], [], []  # recs: stmts as call_loops.Stmt records
+        at: dict[int, int] = {}  # equation id -> its statement's index in stmts
         val: dict[int, str] = {}
         for v in body_in:
             nm = self.namer(v)
@@ -245,6 +255,7 @@ class Kernel:
                 scalars.append(f"const {t} {target} = {expr}; /* {cmt} */")
             else:
                 stmts.append(f"const {t} {target} = {expr}; /* {cmt} */")
+                at[id(e)] = len(stmts) - 1
                 uses = () if e.prim is broadcast_in_dim_p else \
                     tuple(val[id(a)] for a in e.inputs if not isinstance(a, Lit))
                 recs.append(Stmt(target, stmts[-1], uses,
@@ -258,16 +269,36 @@ class Kernel:
         fn = [f"TG_KERNEL void {self.name}({', '.join(params)}) {{"]
         fn += ["    " + s for s in scalars]
         live_out = {val[id(o)] for o in outs if epi is None or o is not epi.outputs[0]}
+        paired = self.paired(stmts, at, val) if n else None
+        if paired is not None:
+            fn.insert(0, sincos.SOURCE)
         if epi is None and n and spills(recs, live_out) >= call_loops.SPLIT_MIN_SPILLS:
             fn += nest(S, [], inner=lambda var, lo, hi: self.split_loop(var, lo, hi, recs,
                                                                         writes))
+        elif epi is None and paired is not None:
+            fn += nest(S, [], inner=lambda var, lo, hi: with_fallback(
+                var, lo, hi, paired + writes, stmts + writes))
         elif epi is None:
             fn += nest(S, stmts + writes)
         else:
-            fn += self.reduction_loops(S, stmts, writes, val, outs, out_names)
+            fn += self.reduction_loops(S, stmts, writes, val, outs, out_names, paired)
         fn.append("}")
         from .simd_limit import drop_forced_simd  # a huge body: no forced vectorisation
         return "\n".join(drop_forced_simd(fn, len(stmts)))
+
+    def paired(self, stmts, at, val):
+        """``stmts`` with each float32 sin/cos pair of one operand computed by one statement
+        (sincos.py), or None when the body has no pair."""
+        pairs = sincos.pairs(e for e in self.body.eqns if id(e) in at)
+        if not pairs:
+            return None
+        out = list(stmts)
+        for s, c in set(pairs.values()):
+            i, j = sorted((at[id(s)], at[id(c)]))
+            out[i] = sincos.statement(val[id(s.inputs[0])], val[id(s.outputs[0])],
+                                      val[id(c.outputs[0])])
+            out[j] = ""
+        return [ln for ln in out if ln]
 
     def split_loop(self, var, lo, hi, recs, writes) -> list[str]:
         """The innermost loop over ``var`` in [lo, hi) in blocks of CALL_BLOCK elements: per
@@ -285,7 +316,7 @@ class Kernel:
                                                   [idx] + [r.text for r in main] + writes)],
                 "}"]
 
-    def reduction_loops(self, S, stmts, writes, val, outs, out_names):
+    def reduction_loops(self, S, stmts, writes, val, outs, out_names, paired=None):
         epi = self.epilogue
         axes = tuple(epi.params["axes"])
         src = epi.inputs[0]
@@ -328,8 +359,11 @@ class Kernel:
             block = [f"{acc_t} acc = {init}; {nan_decl}"] + inner + \
                 [f"{q}[{dst}] = ({t_out}){finish};"]
             if not kept:
+                # a 1-D sum with a sin/cos pair: the pair in one pass, the chunk again with
+                # the libm calls when an operand was out of the pass's range (sincos.py)
+                pbody = paired + body[len(stmts):] if paired is not None and n == 1 else None
                 return self.full_reduction(S, body, acc_t, init, simd_red, q, t_out, finish,
-                                           nan_decl, inner_total)
+                                           nan_decl, inner_total, pbody)
             return nest(kshape, block, work=size(S))
         # general axes: accumulate into a zeroed double/int64 array of the output's size
         ost = strides(o.aval.shape)
@@ -350,7 +384,8 @@ class Kernel:
                   "free(accs);" + (" free(nans);" if nan_decl else "")]
         return ["    " + ln for ln in lines]
 
-    def full_reduction(self, S, body, acc_t, init, simd_red, q, t_out, finish, nan_decl, total):
+    def full_reduction(self, S, body, acc_t, init, simd_red, q, t_out, finish, nan_decl, total,
+                       pbody=None):
         """All axes reduced: the outer loop cut into ``reduction_chunks`` chunks chosen by size
         alone, each chunk's partial stored at its index and the partials combined in chunk
         order, so the result is the same whatever team ran it; the team follows the CPUs free
@@ -361,6 +396,33 @@ class Kernel:
         blocks = n == 1 and total >= STRIP_MIN_ELEMENTS  # a long 1-D sum polls between blocks
         lines = ["TG_POLL_DECL" if blocks or (n >= 2 and total >= POLL_MIN_ELEMENTS) else "",
                  f"{acc_t} parts[{nc}];", f"int nanparts[{nc}];" if nan_decl else ""]
+        if pbody is not None:  # n == 1
+            flag = sincos.FLAG
+            inner = [f"int {flag} = 0;"] + self._chunk_loops(
+                S, pbody, f"{simd_red} reduction(|:{flag})", total, blocks) + \
+                [f"if ({flag}) {{", f"    acc = {init};" + (" nan = 0;" if nan_decl else "")] + \
+                ["    " + ln for ln in self._chunk_loops(S, body, simd_red, total, blocks)] + ["}"]
+        else:
+            inner = self._chunk_loops(S, body, simd_red, total, blocks)
+        # chunk t: a fixed contiguous share of the outer loop (the same for any team)
+        chunk = [f"const int64_t lo = (int64_t){outer} * t / {nc}, "
+                 f"hi = (int64_t){outer} * (t + 1) / {nc};",
+                 f"{acc_t} acc = {init}; {nan_decl}"] + inner + \
+            ["parts[t] = acc;" + (" nanparts[t] = nan;" if nan_decl else "")]
+        # no more threads than chunks (a short outer loop)
+        par = f"TG_PARALLEL_FOR_N({min(team_size(total), nc)})" if nc >= 2 else ""
+        lines += [par, f"for (int t = 0; t < {nc}; t++) {{"] + ["    " + r for r in chunk] + ["}"]
+        comb = lowering(self.epilogue.prim).reduction.merge
+        nanc = " anynan |= nanparts[t];" if nan_decl else ""
+        lines += [f"{{ {acc_t} a = parts[0]; int anynan = 0;" + (" anynan = nanparts[0];"
+                                                                 if nan_decl else ""),
+                  f"  for (int t = 1; t < {nc}; t++) {{ {comb}{nanc} }}",
+                  f"  {q}[0] = ({t_out})" + ("(anynan ? NAN : a); }" if nan_decl else "a; }")]
+        return ["    " + ln for ln in lines if ln]
+
+    def _chunk_loops(self, S, body, simd_red, total, blocks) -> list[str]:
+        """The loops of one chunk [lo, hi) of a full reduction's outer loop."""
+        n = len(S)
         inner = []
         for d in range(n):
             pad = "    " * d
@@ -380,18 +442,4 @@ class Kernel:
                      f"    TG_SIMD_RED({simd_red})",
                      "    for (int64_t i0 = tg_b; i0 < tg_hi; i0++) {",
                      *["        " + b for b in body], "    }", "}"]
-        # chunk t: a fixed contiguous share of the outer loop (the same for any team)
-        chunk = [f"const int64_t lo = (int64_t){outer} * t / {nc}, "
-                 f"hi = (int64_t){outer} * (t + 1) / {nc};",
-                 f"{acc_t} acc = {init}; {nan_decl}"] + inner + \
-            ["parts[t] = acc;" + (" nanparts[t] = nan;" if nan_decl else "")]
-        # no more threads than chunks (a short outer loop)
-        par = f"TG_PARALLEL_FOR_N({min(team_size(total), nc)})" if nc >= 2 else ""
-        lines += [par, f"for (int t = 0; t < {nc}; t++) {{"] + ["    " + r for r in chunk] + ["}"]
-        comb = lowering(self.epilogue.prim).reduction.merge
-        nanc = " anynan |= nanparts[t];" if nan_decl else ""
-        lines += [f"{{ {acc_t} a = parts[0]; int anynan = 0;" + (" anynan = nanparts[0];"
-                                                                 if nan_decl else ""),
-                  f"  for (int t = 1; t < {nc}; t++) {{ {comb}{nanc} }}",
-                  f"  {q}[0] = ({t_out})" + ("(anynan ? NAN : a); }" if nan_decl else "a; }")]
-        return ["    " + ln for ln in lines if ln]
+        return inner
