@@ -6,7 +6,7 @@ from tracegrad.ir import Lit
 from tracegrad.prims import (argmax_p, argmin_p, concatenate_p, cumsum_p, gather_p, iota_p,
                              pad_p, rev_p, scatter_add_p, slice_p, transpose_p)
 
-from . import bounds
+from . import bounds, tiling
 from .kernels import index, nest, parallel_for, size, strides, team_size
 from .lowerings import c_literal, ctype, register_lowering
 
@@ -17,9 +17,11 @@ def emit_transpose(em, e):
     ost = strides(o.aval.shape)
     src = index([(f"i{d}", ist[perm[d]]) for d in range(len(perm))])
     dst = index([(f"i{d}", ost[d]) for d in range(len(perm))])
-    _copy_kernel(em, e, o.aval.shape, [f"o[{dst}] = x[{src}];"])
+    # a transpose reading x across rows runs in cache tiles (tiling.py)
+    tiled = tiling.transpose_nest(x.aval.shape, perm, ctype(x.aval.dtype))
+    _copy_kernel(em, e, o.aval.shape, [f"o[{dst}] = x[{src}];"], loops=tiled)
 
-def _copy_kernel(em, e, shape, body, extra_inputs=()):
+def _copy_kernel(em, e, shape, body, extra_inputs=(), loops=None):
     x, o = e.inputs[0], e.outputs[0]
     t_in, t_out = ctype(x.aval.dtype), ctype(o.aval.dtype)
     em.n_kernels += 1
@@ -28,7 +30,7 @@ def _copy_kernel(em, e, shape, body, extra_inputs=()):
                                               for n, a in extra_inputs]
     params.append(f"{t_out}* restrict o")
     fn = [f"TG_KERNEL void {kname}({', '.join(params)}) {{"]
-    fn += nest(shape, body)
+    fn += loops if loops is not None else nest(shape, body)
     fn.append("}")
     em.kernels.append("\n".join(fn))
     args = [em.read(x)] + [em.read(a) for _, a in extra_inputs] + [em.storage(o)]
