@@ -133,6 +133,7 @@ def op_skipped_raise(g):
 
 
 def op_loop(g):
-    kind = g.draw(st.sampled_from(["scan", "while", "cond", "skipped"]))
-    return {"scan": op_scan, "while": op_while, "cond": op_cond,
-            "skipped": op_skipped_raise}[kind](g)
+    # (op_skipped_raise is drawn by tests/test_hoist_raising.py's own run: adding it here
+    # would change every derandomized CI draw of the loop lines)
+    kind = g.draw(st.sampled_from(["scan", "while", "cond"]))
+    return {"scan": op_scan, "while": op_while, "cond": op_cond}[kind](g)

@@ -18,8 +18,8 @@ The class: every primitive with the trait, from its rows of tests/cases.py, stay
 zero-trip loop's body and in an untaken branch (checked on the optimised graph, and by running
 the program with raising operands where the row can draw them); the registry checks tie the
 trait to what declares errors (index operands, LinAlgError messages) and, empirically, the
-other primitives' rows run on extreme values without raising. tests/fuzz_loops.py draws such
-loops and branches into the random programs (``op_skipped_raise``).
+other primitives' rows run on extreme values without raising. Random programs around such
+loops and branches (tests/fuzz_loops.py, ``op_skipped_raise``) close it on the fuzzer's side.
 """
 from __future__ import annotations
 
@@ -392,3 +392,34 @@ def test_a_primitive_without_the_trait_does_not_raise_on_extreme_values(case):
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
                     warnings.simplefilter("ignore")
                     case.fn(*args)
+
+
+# --- the fuzzer: random programs around loops that never run a raising invariant -------------------
+def test_random_programs_around_zero_trip_loops_with_out_of_range_invariants():
+    """tests/fuzz_programs.py's programs with every loop line drawn by ``op_skipped_raise``
+    (a while of zero trips or an untaken cond around ``x[k]``, ``k`` past the end), on the
+    interpreter and the NumPy backend at O0 and O2, forward and gradients. With the defect
+    simulated (nothing may raise), every drawn program raised."""
+    import fuzz_loops
+    import fuzz_programs
+    from fuzz_check import check_forward, check_gradients
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=25, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(fuzz_programs.programs(max_steps=4))
+    def run(p):
+        drawn.append("while_loop(" in p.source or "cond(" in p.source)
+        check_forward(p)
+        check_gradients(p)
+
+    drawn: list = []
+    saved = fuzz_loops.op_loop, list(fuzz_programs._OP_CHOICES)
+    fuzz_loops.op_loop = fuzz_loops.op_skipped_raise
+    fuzz_programs._OP_CHOICES[:] = ["loop"] * 30 + saved[1]
+    try:
+        run()
+    finally:
+        fuzz_loops.op_loop = saved[0]
+        fuzz_programs._OP_CHOICES[:] = saved[1]
+    assert sum(drawn) >= 10
