@@ -137,3 +137,21 @@ def test_tile_sides_stretch_along_a_long_axis():
     ta, tb = tiling.tile_sides(30000, 26)
     assert tb == 26 and ta * tb >= tiling.TILE_ELEMENTS - 26
     assert tiling.tile_sides(3, 5) == (3, 5)
+
+
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_blas_canonical_copies_of_a_transposed_operand_are_tiled(dt):
+    """A contraction whose operand layouts BLAS cannot take by a trans flag copies them to a
+    canonical layout first (blas.py); those copies read across rows as a transpose does."""
+    from tracegrad.prims import ops
+    dn = (((1, 2), (2, 1)), ((), ()))   # both operands need a copy: (35, 29*3) and (3*29, 31)
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((35, 29, 3)).astype(dt)
+    b = rng.standard_normal((31, 3, 29)).astype(dt)
+    f = lambda a, b: ops.dot_general(a, b, dn)  # noqa: E731
+    lo = tg.jit(f, backend="c").lower(a, b)
+    assert "for (int64_t j0" not in lo.source  # the plain copy nest (before)
+    assert "for (int64_t tg_t = 0;" in lo.source
+    want = np.einsum("ijk,lkj->il", a.astype(np.float64), b.astype(np.float64))
+    np.testing.assert_allclose(lo.executable(a, b)[0], want, rtol=1e-5 if dt == np.float32
+                               else 1e-12, atol=1e-4 if dt == np.float32 else 1e-12)

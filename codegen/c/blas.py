@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tracegrad.prims import dot_general_p
 
-from . import multi_gemv
+from . import multi_gemv, tiling
 from .lowerings import ctype, register_lowering
 
 # Largest M, N, K (and leading dimension) passed to the LP64 BLAS, whose sizes are C ints; a
@@ -160,6 +160,8 @@ def _copy_canonical(em, e, x, order, off):
     ost = _strides(nshape)
     src = " + ".join(f"j{k}*{ist[d]}" for k, d in enumerate(order)) or "0"
     dst = " + ".join(f"j{k}*{ost[k]}" for k in range(len(order))) or "0"
+    if tiling.emit_copy_kernel(em, shape, order, t, em.read(x), f"({t}*){ptr}"):
+        return f"(({t}*){ptr})", nxt  # a transposed read: in cache tiles (tiling.py)
     loops = "".join(f"for (int64_t j{k} = 0; j{k} < {n}; j{k}++) " for k, n in enumerate(nshape))
     em.stmt(f"    {{ const {t}* restrict s = {em.read(x)}; {t}* restrict d = ({t}*){ptr};\n"
             f"      {loops}d[{dst}] = s[{src}]; }}")

@@ -108,3 +108,18 @@ def transpose_nest(shape, perm, t: str, indent="    ") -> list[str] | None:
         lines.append(indent + "}")
     return lines
 
+
+
+def emit_copy_kernel(em, shape, perm, t: str, src: str, dst: str) -> bool:
+    """Emit a kernel copying ``src`` (row-major, of ``shape``) transposed by ``perm`` into
+    ``dst`` through the tiled nest, and its call; False (nothing emitted) when the permutation
+    keeps the last axis last. BLAS' canonical-layout copies of an operand take this way."""
+    lines = transpose_nest(shape, perm, t)
+    if lines is None:
+        return False
+    em.n_kernels += 1
+    kname = f"op{em.n_kernels}"
+    em.kernels.append("\n".join([f"TG_KERNEL void {kname}(const {t}* restrict x, "
+                                 f"{t}* restrict o) {{", *lines, "}"]))
+    em.stmt(f"    {kname}({src}, {dst});")
+    return True
