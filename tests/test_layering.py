@@ -33,7 +33,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
                 "tracegrad.random_numpy",
                 "tracegrad.indexing", "tracegrad.einsum", "tracegrad.int_range",
                 "tracegrad.random_guard", "tracegrad.subclasses", "tracegrad.control_flow",
-                "tracegrad.tracer_methods"),
+                "tracegrad.tracer_methods", "tracegrad.loop_guard"),
     "passes": ("tracegrad.passes",),
     "codegen": ("tracegrad.codegen",),
     # the API, the PyTorch-style front and the CLI
