@@ -289,8 +289,9 @@ class Kernel:
     def paired(self, stmts, at, val):
         """``stmts`` with each float32 sin/cos pair of one operand computed by one statement
         (sincos.py), or None when the body has no pair."""
+        from .simd_limit import SIMD_MAX_STATEMENTS  # its flag's loop is a forced SIMD one
         pairs = sincos.pairs(e for e in self.body.eqns if id(e) in at)
-        if not pairs:
+        if not pairs or len(stmts) > SIMD_MAX_STATEMENTS:
             return None
         out = list(stmts)
         for s, c in set(pairs.values()):
