@@ -155,3 +155,25 @@ def test_blas_canonical_copies_of_a_transposed_operand_are_tiled(dt):
     want = np.einsum("ijk,lkj->il", a.astype(np.float64), b.astype(np.float64))
     np.testing.assert_allclose(lo.executable(a, b)[0], want, rtol=1e-5 if dt == np.float32
                                else 1e-12, atol=1e-4 if dt == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 37, 5), (1, 33, 2, 35)], ids=str)
+def test_every_rank_4_permutation_with_unit_axes_in_one_program(shape):
+    """Coalescing end to end: extent-1 axes dropped, adjacent axes merged, every permutation
+    of a 4-d operand in one program (one build), bit for bit."""
+    perms = list(itertools.permutations(range(4)))
+    a = np.random.default_rng(3).standard_normal(shape)
+    exe = tg.jit(lambda a: [a.transpose(p) for p in perms], backend="c").lower(a).executable
+    for got, p in zip(_run(exe, (a,), 1), perms):
+        assert got.tobytes() == np.ascontiguousarray(a.transpose(p)).tobytes(), p
+
+
+def test_elementwise_kernels_never_read_across_rows():
+    """Why only copies need tiles: a fused kernel reads its operands whole (row order) or
+    through broadcast_in_dim, whose dimensions must increase, so an operand's innermost
+    index is the output's or absent; a transposing broadcast is refused at trace time."""
+    from tracegrad.errors import ShapeError
+    from tracegrad.prims import broadcast_in_dim_p
+    with pytest.raises(ShapeError):
+        tg.jit(lambda x: broadcast_in_dim_p.bind(x, shape=(3, 2), broadcast_dimensions=(1, 0)),
+               backend="c")(np.ones((2, 3)))  # a transpose, if it were allowed
