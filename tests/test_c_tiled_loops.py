@@ -148,7 +148,9 @@ def test_blas_canonical_copies_of_a_transposed_operand_are_tiled(dt):
     rng = np.random.default_rng(2)
     a = rng.standard_normal((35, 29, 3)).astype(dt)
     b = rng.standard_normal((31, 3, 29)).astype(dt)
-    f = lambda a, b: ops.dot_general(a, b, dn)  # noqa: E731
+
+    def f(a, b):
+        return ops.dot_general(a, b, dn)
     lo = tg.jit(f, backend="c").lower(a, b)
     assert "for (int64_t j0" not in lo.source  # the plain copy nest (before)
     assert "for (int64_t tg_t = 0;" in lo.source

@@ -61,7 +61,8 @@ def tile_sides(na: int, nb: int) -> tuple[int, int]:
 
 def transpose_nest(shape, perm, t: str, indent="    ") -> list[str] | None:
     """The tiled loop nest of ``o = transpose(x, perm)`` (x of ``shape``, row-major, pointers
-    to C type ``t`` named ``x`` and ``o``), or None when the coalesced permutation keeps x's last axis last."""
+    to C type ``t`` named ``x`` and ``o``), or None when the coalesced permutation keeps x's
+    last axis last."""
     shp, prm = coalesce(shape, perm)
     m = len(prm)
     if m < 2 or prm[-1] == m - 1:
@@ -101,8 +102,8 @@ def transpose_nest(shape, perm, t: str, indent="    ") -> list[str] | None:
               f"{p}    const {t}* restrict tg_x = x + tg_xo + tg_ia;",
               f"{p}    {t}* restrict tg_o = o + tg_oo + tg_ia * {ost[a]};",
               f"{p}    TG_SIMD",
-              f"{p}    for (int64_t tg_ib = tg_b0; tg_ib < tg_b1; tg_ib++) "
-              f"tg_o[tg_ib] = tg_x[tg_ib * {ist[prm[b]]}];",
+              (f"{p}    for (int64_t tg_ib = tg_b0; tg_ib < tg_b1; tg_ib++) "
+               f"tg_o[tg_ib] = tg_x[tg_ib * {ist[prm[b]]}];"),
               f"{p}}}", f"{indent}}}"]
     if poll:
         lines.append(indent + "}")
@@ -119,7 +120,7 @@ def emit_copy_kernel(em, shape, perm, t: str, src: str, dst: str) -> bool:
         return False
     em.n_kernels += 1
     kname = f"op{em.n_kernels}"
-    em.kernels.append("\n".join([f"TG_KERNEL void {kname}(const {t}* restrict x, "
-                                 f"{t}* restrict o) {{", *lines, "}"]))
+    head = f"TG_KERNEL void {kname}(const {t}* restrict x, {t}* restrict o) {{"
+    em.kernels.append("\n".join([head, *lines, "}"]))
     em.stmt(f"    {kname}({src}, {dst});")
     return True
