@@ -16,6 +16,7 @@ from __future__ import annotations
 from ..ir import Graph, Lit, Var
 from ..primitive import GRAPH_TRANSFORMS as G
 from . import ops
+from .control_shift import stacked_source, start_of_step, step_indices
 
 
 def scan_vjp_remat(primals, *, body, num_consts, num_carry, length, reverse):
@@ -27,13 +28,21 @@ def scan_vjp_remat(primals, *, body, num_consts, num_carry, length, reverse):
     ins = body.in_avals
     wrt = [i for i, a in enumerate(ins) if _float(a)]
     float_outs = [j for j, a in enumerate(body.out_avals) if _float(a)]
-    # forward: the body, also emitting its input carry as a per-step output
+    # forward: the body, also emitting its input carry as a per-step output, unless the carry's
+    # end-of-step value is a ys already (then step t's carry is that ys shifted: control_shift)
+    ys_outs = body.outputs[nk:]
+    source = [stacked_source(body.outputs[j], ys_outs, ()) for j in range(nk)]
+    own = [j for j in range(nk) if source[j] is None]
     stacking = Graph(body.inputs, body.eqns,
-                     tuple(body.outputs) + tuple(body.inputs[nc:nc + nk]))
+                     tuple(body.outputs) + tuple(body.inputs[nc + j] for j in own))
     fwd = _bind(scan_p, list(primals), body=stacking, num_consts=nc, num_carry=nk,
                 length=length, reverse=reverse, checkpoint=1)
     ny = len(body.outputs) - nk
-    outs, carries = fwd[:nk + ny], fwd[nk + ny:]
+    outs, own_stacks = fwd[:nk + ny], iter(fwd[nk + ny:])
+    # per carry: (stack of its own start values) or (stack of end values, init) read shifted
+    carries = [(next(own_stacks), None) if source[j] is None else
+               (outs[nk + source[j][1]], primals[nc + j]) for j in range(nk)]
+    shifted = any(src is not None for src in source)
 
     def backward(out_cts):
         fk = [j for j in float_outs if j < nk]
@@ -44,11 +53,22 @@ def scan_vjp_remat(primals, *, body, num_consts, num_carry, length, reverse):
         ct_ys = [ops.instantiate(out_cts[j], outs[j]) for j in fy]
         nx = len(xs)
 
+        # shifted carries: the end-of-step stack and the init as constants, plus step indices
+        shift_consts = [v for stack, init in carries if init is not None for v in (stack, init)]
+        own_xs = [stack for stack, init in carries if init is None]
+        ns = len(shift_consts)
+
         def reverse_body(r):
-            c = r[:nc]
+            c, sc = r[:nc], iter(r[nc:nc + ns])
+            r = r[:nc] + r[nc + ns:]
             ck, acc = r[nc:nc + len(fk)], r[nc + len(fk):nc + len(fk) + len(fc)]
             rest = r[nc + len(fk) + len(fc):]
-            cy, k, x = rest[:len(fy)], rest[len(fy):len(fy) + nk], rest[len(fy) + nk:]
+            cy, own_k = rest[:len(fy)], iter(rest[len(fy):len(fy) + len(own_xs)])
+            x = rest[len(fy) + len(own_xs):len(fy) + len(own_xs) + nx]
+            t = rest[-1] if shifted else None
+            k = [next(own_k) if init is None else
+                 start_of_step(next(sc), next(sc), t, length, reverse)
+                 for _, init in carries]
             cts = [None] * len(body.outputs)
             for j, v in zip(fk, ck):
                 cts[j] = v
@@ -61,12 +81,15 @@ def scan_vjp_remat(primals, *, body, num_consts, num_carry, length, reverse):
                 [ops.elementwise("add", a, gmap[i]) for a, i in zip(acc, fc)] + \
                 [gmap[i] for i in fx]
 
-        avals = ins[:nc] + [body.out_avals[j] for j in fk] + [ins[i] for i in fc] + \
-            [_slice_aval(v) for v in ct_ys] + ins[nc:nc + nk] + ins[nc + nk:nc + nk + nx]
+        t_xs = [step_indices(length)] if shifted else []
+        avals = ins[:nc] + [ops.aval_of(v) for v in shift_consts] + \
+            [body.out_avals[j] for j in fk] + [ins[i] for i in fc] + \
+            [_slice_aval(v) for v in ct_ys] + [_slice_aval(v) for v in own_xs] + \
+            ins[nc + nk:nc + nk + nx] + [_slice_aval(v) for v in t_xs]
         rbody, captured = trace_graph(reverse_body, avals, "scan recompute body")
-        args = list(captured) + list(consts) + ct_carry + \
-            [_zeros(ops.aval_of(consts[i])) for i in fc] + ct_ys + list(carries) + list(xs)
-        res = _bind(scan_p, args, body=rbody, num_consts=len(captured) + nc,
+        args = list(captured) + list(consts) + shift_consts + ct_carry + \
+            [_zeros(ops.aval_of(consts[i])) for i in fc] + ct_ys + own_xs + list(xs) + t_xs
+        res = _bind(scan_p, args, body=rbody, num_consts=len(captured) + nc + ns,
                     num_carry=len(fk) + len(fc), length=length, reverse=not reverse,
                     checkpoint=0)
         in_cts = [None] * len(primals)
@@ -152,7 +175,7 @@ def scan_vjp_segments(primals, *, body, num_consts, num_carry, length, reverse, 
 
 
 def cheap_residuals(f_graph: Graph, kept, nc: int, nk: int, n_f_out: int, hoist_out,
-                    candidates: dict, max_depth: int = 4):
+                    candidates: dict, promoted=(), max_depth: int = 4):
     """Which per-step residuals of a scan's forward body (``candidates``: {slot: var}) the
     reverse loop can recompute cheaply instead of the forward loop stacking them: a short chain
     of elementwise equations from values the reverse loop has anyway (the body's own ``y``
@@ -162,7 +185,8 @@ def cheap_residuals(f_graph: Graph, kept, nc: int, nk: int, n_f_out: int, hoist_
     Returns ``(graph, index, bases)`` or None: ``graph`` maps the base values to the recomputed
     residuals, ``index[slot]`` is a residual's output position, ``bases`` the ``(kind, key)``
     of each input: ``("y", j)`` the j-th stacked y, ``("c", i)`` constant i, ``("x", i)`` xs i,
-    ``("h", var)`` a hoisted value."""
+    ``("h", var)`` a hoisted value, ``("e", i)`` the i-th of ``promoted`` (carry values the
+    forward loop stacks per step for control_shift.py)."""
     y_index: dict = {}
     for j, a in enumerate(f_graph.outputs[nk:n_f_out]):
         if isinstance(a, Var):
@@ -170,6 +194,7 @@ def cheap_residuals(f_graph: Graph, kept, nc: int, nk: int, n_f_out: int, hoist_
     const_ids = {id(v): i for i, v in enumerate(f_graph.inputs[:nc])}
     x_ids = {id(v): i for i, v in enumerate(f_graph.inputs[nc + nk:])}
     hoist_ids = {id(v) for v in hoist_out}
+    promoted_ids = {id(v): i for i, v in enumerate(promoted)}
     define = {id(o): e for e in kept for o in e.outputs}
 
     def base(v):
@@ -181,6 +206,8 @@ def cheap_residuals(f_graph: Graph, kept, nc: int, nk: int, n_f_out: int, hoist_
             return ("x", x_ids[id(v)])
         if id(v) in hoist_ids:
             return ("h", v)
+        if id(v) in promoted_ids:
+            return ("e", promoted_ids[id(v)])
         return None
 
     memo: dict = {}

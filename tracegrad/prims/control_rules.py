@@ -6,7 +6,9 @@ traced into the forward loop's body and its backward sweep into a reverse loop's
 second trace opened inside the first, so every forward value the backward reads is *captured*:
 those values are the residuals. A residual that is a loop constant, or computed from constants
 only (hoisted out of the loop), is passed to the reverse loop as a constant; an ``xs`` slice is
-re-read from ``xs``; anything else is stacked per step as an extra output of the forward loop.
+re-read from ``xs``; a carry's start-of-step value is read from a stack of its end-of-step values
+at the step before (the user's ``ys`` when one is the carry; control_shift.py), so no sequence is
+stacked twice; anything else is stacked per step as an extra output of the forward loop.
 ``while`` with ``max_iter`` is differentiated as the scan of ``max_iter`` guarded steps it equals;
 ``cond`` differentiates the taken branch (a ``cond`` over the branches' derivatives).
 
@@ -19,9 +21,10 @@ from .. import dtypes
 from ..errors import GradientError
 from ..interpreter import eval_graph
 from ..ir import Graph, Lit, Var
-from ..primitive import (GRAPH_TRANSFORMS as G, defjvp, defjvp_full, defvjp, defvjp_fwd,
-                         eqn_may_raise)
+from ..primitive import GRAPH_TRANSFORMS as G
+from ..primitive import defjvp, defjvp_full, defvjp, defvjp_fwd, eqn_may_raise
 from . import ops
+from .control_shift import stacked_source, start_of_step, step_indices
 
 
 def _float(aval) -> bool:
@@ -190,13 +193,19 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
     invariant_res = {k: a for k, a in step_pos.items()
                      if isinstance(a, Var) and (id(a) in defined_by_hoist or
                                                 any(a is c for c in const_vars))}
+    variant = {k: a for k, a in step_pos.items() if k not in invariant_res}
+    # a carry's start-of-step value is read shifted from a stack of its end-of-step values: the
+    # user's ys when one is that value, else that stack is made (promoted) in its place, where
+    # the cheap recomputation below can read it too (tanh's 1 - h**2 from the stacked h)
+    shifted, promoted = _shifted_carries(f_graph, nc, nk, n_f_out, variant)
     # residuals the reverse loop can recompute cheaply from what it has anyway are not stacked
     from .control_remat import cheap_residuals
     plan = cheap_residuals(f_graph, kept, nc, nk, n_f_out, hoist_out,
-                           {k: a for k, a in step_pos.items()
-                            if k not in invariant_res and isinstance(a, Var)})
+                           {k: a for k, a in variant.items()
+                            if k not in shifted and isinstance(a, Var)}, promoted)
     remat_graph, remat_idx, remat_bases = plan if plan else (None, {}, [])
-    stacked = [a for k, a in step_pos.items() if k not in invariant_res and k not in remat_idx]
+    stacked = promoted + [a for k, a in variant.items()
+                          if k not in remat_idx and k not in shifted]
     f_body = Graph(tuple(const_vars) + tuple(hoist_out) + f_graph.inputs[nc:], tuple(kept),
                    tuple(f_graph.outputs[:n_f_out]) + tuple(stacked))
     fwd = _bind(scan_p, list(consts) + list(hoisted_vals) + list(init) + list(xs),
@@ -204,6 +213,7 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
                 length=length, reverse=reverse, checkpoint=checkpoint)
     ny = len(body.outputs) - nk
     outs, stacked_vals = fwd[:nk + ny], fwd[nk + ny:]
+    promoted_vals, stacked_vals = stacked_vals[:len(promoted)], stacked_vals[len(promoted):]
     hoist_val = {id(v): val for v, val in zip(hoist_out, hoisted_vals)}
     const_val = {id(v): c for v, c in zip(const_vars, consts)}
 
@@ -232,17 +242,25 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
                 b_consts.append(hoist_val[id(a)] if id(a) in hoist_val else const_val[id(a)])
             elif k in remat_idx:
                 slots.append(("r", remat_idx[k]))
+            elif k in shifted:  # the carry step k started from: a stack at the step before
+                j, (src, key) = shifted[k]
+                slots.append(("p", (len(b_consts), len(b_consts) + 1)))
+                b_consts += [outs[nk + key] if src == "y" else promoted_vals[key], init[j]]
             else:
                 slots.append(("s", None))
         base_slots = []  # the recomputation's inputs: stacked ys and xs per step, constants
         for kind, key in remat_bases:
-            if kind in ("y", "x"):
+            if kind in ("y", "x", "e"):
                 base_slots.append(("x", len(b_xs)))
-                b_xs.append(outs[nk + key] if kind == "y" else xs[key])
+                b_xs.append(outs[nk + key] if kind == "y" else xs[key] if kind == "x"
+                            else promoted_vals[key])
             else:
                 base_slots.append(("c", len(b_consts)))
                 b_consts.append(consts[key] if kind == "c" else hoist_val[id(key)])
         step_vals = list(stacked_vals)
+        t_slot = len(b_xs)
+        if shifted:
+            b_xs.append(step_indices(length))
         nbc, nfk, nfc, nfy = len(b_consts), len(fk), len(fc), len(fy)
         n_step = len(step_vals)
 
@@ -257,6 +275,10 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
                                              for g, i in base_slots]) if remat_graph else []
             captured_vals = []
             for group, idx in slots:
+                if group == "p":
+                    captured_vals.append(start_of_step(bc[idx[0]], bc[idx[1]], bx[t_slot],
+                                                       length, reverse))
+                    continue
                 captured_vals.append(bc[idx] if group == "c" else bx[idx] if group == "x"
                                      else remat[idx] if group == "r" else next(steps))
             b_ct_in = []
@@ -290,6 +312,28 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
         return in_cts
 
     return outs, backward
+
+
+def _shifted_carries(f_graph: Graph, nc: int, nk: int, n_f_out: int, residuals: dict):
+    """Which per-step ``residuals`` ({slot: atom}) of a scan's forward body are a carry's
+    start-of-step value, to be read shifted from a stack of its end-of-step values
+    (control_shift.py). Returns ``({slot: (carry, (kind, index))}, promoted)``: kind ``"y"``
+    the index-th ys is that stack; ``"e"`` the index-th of ``promoted``, end-of-step values
+    the forward loop stacks instead of the start-of-step ones (same size, and a base the
+    cheap recomputation can read). A carry passed through unchanged is stacked as it is."""
+    carry_in = {id(v): j for j, v in enumerate(f_graph.inputs[nc:nc + nk])}
+    shifted, promoted = {}, []
+    for k, a in residuals.items():
+        j = carry_in.get(id(a)) if isinstance(a, Var) else None
+        end = f_graph.outputs[j] if j is not None else None
+        if end is None or not isinstance(end, Var) or id(end) in carry_in:
+            continue
+        src = stacked_source(end, f_graph.outputs[nk:n_f_out], promoted)
+        if src is None:
+            src = ("e", len(promoted))
+            promoted.append(end)
+        shifted[k] = (j, ("e" if src[0] == "s" else src[0], src[1]))
+    return shifted, promoted
 
 
 def _slice_aval(stacked):
