@@ -89,7 +89,7 @@ def _slices(draw):
     return shape, tuple(idx), draw(st.sampled_from(["out", "mid", "reshape", "loop"]))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
 @given(_slices())
 def test_every_slice_agrees_with_numpy(case):
     """The class: any slice (a view or a copy) wherever it sits."""
@@ -105,7 +105,11 @@ def test_every_slice_agrees_with_numpy(case):
             return s.reshape(-1), np.sum(e)
         if where == "loop":
             # slices of the carry inside the body, and of the loop's result
-            return tg.fori_loop(0, 3, lambda i, c: c * 0.5 + np.sum(np.sin(c)[idx] * c[idx]),
+            # bounded terms (a mean of sin * tanh): an ill-conditioned body such as
+            # sum(sin(c) * c) made last-bit differences of libm's and NumPy's sin grow ~100x a
+            # step (C 2.2e-13 off 50-digit arithmetic, NumPy 1.8e-14, on (4, 2)[2:4, 0:2])
+            return tg.fori_loop(0, 3, lambda i, c: c * 0.5 + np.mean(np.sin(c)[idx] *
+                                                                     np.tanh(c[idx])),
                                 e)[idx] + np.sum(s)
         return np.sum(np.cos(s) * 2) + np.sum(e)
     want = f(x) if where != "loop" else tg.jit(f, backend="numpy")(x)
@@ -169,7 +173,7 @@ def _assemblies(draw):
     return rows, parts, kinds, pad, draw(st.booleans())
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
 @given(_assemblies())
 def test_every_assembly_agrees_with_numpy(case):
     """The class: concatenates (leading axis 1 or not) and pads of computed, input, shared
