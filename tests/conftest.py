@@ -16,6 +16,17 @@ os.environ.setdefault("TRACEGRAD_CACHE_DIR", tempfile.mkdtemp(prefix="tracegrad-
 os.environ.setdefault("TRACEGRAD_PROGRAM_CACHE", "0")
 sys.path.insert(0, os.path.dirname(__file__))  # tests import cases.py and programs.py
 
+# Every property test draws the same examples in every run (a test's own @settings adds to
+# this profile): a random draw that fails once in CI and never again locally is a flake, not a
+# finding. The long `-m fuzz` profile explores; TRACEGRAD_HYPOTHESIS_RANDOM=1 does here too.
+if os.environ.get("TRACEGRAD_HYPOTHESIS_RANDOM") != "1":
+    try:
+        from hypothesis import settings as _hyp_settings
+        _hyp_settings.register_profile("tracegrad-ci", derandomize=True, database=None)
+        _hyp_settings.load_profile("tracegrad-ci")
+    except ImportError:  # hypothesis is in the test extra; without it those tests skip
+        pass
+
 
 def pytest_terminal_summary(terminalreporter):
     """Throughput of the random-program fuzzer (tests/test_fuzz.py), when it ran."""
