@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..ir import Graph, Lit, Var
 from ..primitive import GRAPH_TRANSFORMS as G
 from . import ops
-from .control_shift import stacked_source, start_of_step, step_indices
+from .control_shift import stacked_source, start_of_step, step_inputs
 
 
 def scan_vjp_remat(primals, *, body, num_consts, num_carry, length, reverse):
@@ -65,9 +65,8 @@ def scan_vjp_remat(primals, *, body, num_consts, num_carry, length, reverse):
             rest = r[nc + len(fk) + len(fc):]
             cy, own_k = rest[:len(fy)], iter(rest[len(fy):len(fy) + len(own_xs)])
             x = rest[len(fy) + len(own_xs):len(fy) + len(own_xs) + nx]
-            t = rest[-1] if shifted else None
-            k = [next(own_k) if init is None else
-                 start_of_step(next(sc), next(sc), t, length, reverse)
+            t = rest[-2:] if shifted else None
+            k = [next(own_k) if init is None else start_of_step(next(sc), next(sc), *t)
                  for _, init in carries]
             cts = [None] * len(body.outputs)
             for j, v in zip(fk, ck):
@@ -81,7 +80,7 @@ def scan_vjp_remat(primals, *, body, num_consts, num_carry, length, reverse):
                 [ops.elementwise("add", a, gmap[i]) for a, i in zip(acc, fc)] + \
                 [gmap[i] for i in fx]
 
-        t_xs = [step_indices(length)] if shifted else []
+        t_xs = step_inputs(length, reverse) if shifted else []
         avals = ins[:nc] + [ops.aval_of(v) for v in shift_consts] + \
             [body.out_avals[j] for j in fk] + [ins[i] for i in fc] + \
             [_slice_aval(v) for v in ct_ys] + [_slice_aval(v) for v in own_xs] + \

@@ -24,7 +24,7 @@ from ..ir import Graph, Lit, Var
 from ..primitive import GRAPH_TRANSFORMS as G
 from ..primitive import defjvp, defjvp_full, defvjp, defvjp_fwd, eqn_may_raise
 from . import ops
-from .control_shift import stacked_source, start_of_step, step_indices
+from .control_shift import stacked_source, start_of_step, step_inputs
 
 
 def _float(aval) -> bool:
@@ -260,7 +260,7 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
         step_vals = list(stacked_vals)
         t_slot = len(b_xs)
         if shifted:
-            b_xs.append(step_indices(length))
+            b_xs.extend(step_inputs(length, reverse))
         nbc, nfk, nfc, nfy = len(b_consts), len(fk), len(fc), len(fy)
         n_step = len(step_vals)
 
@@ -277,7 +277,7 @@ def _scan_vjp_fwd(primals, *, body, num_consts, num_carry, length, reverse, chec
             for group, idx in slots:
                 if group == "p":
                     captured_vals.append(start_of_step(bc[idx[0]], bc[idx[1]], bx[t_slot],
-                                                       length, reverse))
+                                                       bx[t_slot + 1]))
                     continue
                 captured_vals.append(bc[idx] if group == "c" else bx[idx] if group == "x"
                                      else remat[idx] if group == "r" else next(steps))

@@ -30,18 +30,21 @@ def stacked_source(carry_out, ys_outputs, residuals) -> tuple | None:
     return None
 
 
-def step_indices(length: int):
-    """The reverse loop's extra ``xs``: each step's own index (int32; a scan slices it)."""
-    return ops.iota((length,), 0, dtypes.int32)
-
-
-def start_of_step(stack, init, t, length: int, reverse: bool):
-    """The carry at the start of step ``t`` (a 0-d int32 value of the loop): ``init`` at the
-    scan's first step, else ``stack`` (end-of-step values, one per step) at the step before."""
-    first = 0 if not reverse else length - 1
-    is_first = ops.elementwise("eq", t, first)
+def step_inputs(length: int, reverse: bool) -> list:
+    """The reverse loop's extra ``xs`` (computed once, outside it: per step only a gather and a
+    select run): the step before each step's index, ``(length, 1)`` int32 (0 at the scan's
+    first step, unused there), and whether the step is the scan's first, ``(length,)`` bool."""
+    t = ops.iota((length,), 0, dtypes.int32)
+    first = ops.elementwise("eq", t, 0 if not reverse else length - 1)
     prev = ops.elementwise("sub" if not reverse else "add", t, 1)
-    prev = ops.select(is_first, ops.full((), 0, dtypes.int32), prev)  # in range at every step
-    row = ops.gather(stack, ops.reshape(prev, (1,)))
-    shape = ops.aval_of(init).shape
-    return ops.select(ops.broadcast_in_dim(is_first, shape, ()), init, row)
+    prev = ops.select(first, ops.full((length,), 0, dtypes.int32), prev)  # in range everywhere
+    return [ops.reshape(prev, (length, 1)), first]
+
+
+def start_of_step(stack, init, prev, first):
+    """The carry at the start of a step, given its ``step_inputs`` slices ``prev`` and
+    ``first``: ``init`` at the scan's first step, else ``stack`` (end-of-step values, one per
+    step) at the step before."""
+    row = ops.gather(stack, prev)
+    shape = ops.aval_of(init).shape  # primitives take operands of one shape: the condition too
+    return ops.select(ops.broadcast_in_dim(first, shape, ()), init, row)
