@@ -108,6 +108,10 @@ register_lowering(
     convert_p, lambda ins, oa, new_dtype: f"np.asarray({ins[0]}).astype(np.{oa[0].dtype})",
     into=lambda e, ins, out: f"np.copyto({out}, {ins[0]}, casting='unsafe')")
 register_lowering(stop_gradient_p, lambda ins, oa: ins[0])
+# an integer pow with a negative exponent raises DomainError naming the line (prims/np_domain.py)
+register_lowering(ELEMENTWISE["pow"], lambda ins, oa: (
+    "rt.int_power" if np.issubdtype(oa[0].dtype, np.integer) else "np.power") +
+    f"({ins[0]}, {ins[1]})")
 
 
 def _sigmoid_scratch(e, expr: str) -> int:

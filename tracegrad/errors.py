@@ -39,6 +39,12 @@ class TracedIndexError(ShapeError, IndexError):
     ``IndexError``, as NumPy raises there; ``tracegrad.indexing`` re-exports it."""
 
 
+class DomainError(TracegradError, ValueError):
+    """An operand value an elementwise operation refuses where NumPy raises ``ValueError`` (an
+    integer raised to a negative integer power), found when the compiled program runs; the
+    same type on every backend (prims/np_domain.py, codegen/c/bounds.py)."""
+
+
 class ArgumentError(TracegradError, TypeError, ValueError):
     """An argument of the wrong kind or value given to a tracegrad function or to a traced NumPy
     function: not a function where one is expected, the wrong number of arguments, an axis,

@@ -18,6 +18,8 @@ from .np_bounds import check_in_range  # noqa: E402  (gather/scatter_add index b
 
 from .np_select import select, select_into  # noqa: F401  (where, branch-free)
 
+from .np_domain import int_power  # noqa: E402,F401  (integer pow: DomainError)
+
 _erf = None
 
 
