@@ -11,6 +11,7 @@ import re
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer
 
+from .numpy_chunks import chunk_rows, emit_chunked
 from .numpy_emit import Operand, eqn_comment, lit_needs_dtype, py_ident, py_literal
 from .numpy_free import Frees
 from .numpy_lowerings import lowering
@@ -114,15 +115,61 @@ def emit_numpy_planned(graph: Graph, plan, fn_name: str = "kernel", info: dict |
             inner(bv)
             names[id(bv)] = names[id(a)] if isinstance(a, Var) else py_literal(a, True)
         lines.append(f"    # {safe_comment(kname)}: {len(body.eqns)} fused operations")
-        for be in body.eqns:
-            emit_eqn(be, inner, f"{kname}_")
+        rows = chunk_rows(e) if buffers else None
+        if rows is not None:
+            _emit_chunked(e, rows, inner, kname, names, buffer_index, donated_target, frees,
+                          lines)
+        else:
+            for be in body.eqns:
+                emit_eqn(be, inner, f"{kname}_")
         for o, bo in zip(e.outputs, body.outputs):
             frees.alias(len(lines), name(o), names[id(bo)] if isinstance(bo, Var) else "")
             lines.append(f"    {name(o)} = {names[id(bo)] if isinstance(bo, Var) else py_literal(bo, True)}")
     outs = [py_literal(a, True) if isinstance(a, Lit) else names[id(a)] for a in graph.outputs]
+    if buffers:  # chunked kernels leave some planned buffers unread: the arena omits them
+        lines, buffers = _drop_unread_buffers(lines, buffers)
+        frees.base_bytes = sum(arena_slot_bytes(plan, buffers).values())
     lines, peak = frees.finish(lines, outs)
     if info is not None:
         info["peak_bytes"] = peak
     lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
     return "".join(p + "\n\n" for p in prelude) + "\n".join(lines) + "\n", consts, buffers
 
+
+
+def _emit_chunked(e, rows, inner, kname, names, buffer_index, donated_target, frees, lines):
+    """Fused kernel ``e`` as a loop over row chunks (numpy_chunks.py); its outputs bound in
+    ``names`` and ``frees`` as the whole-array form binds them."""
+    from types import SimpleNamespace
+    body = e.params["body"]
+    ctx = SimpleNamespace(
+        names=names, inner=inner, prefix=f"{kname}_", bound=[], with_out=_with_out,
+        full_target=lambda v: f"_V[{buffer_index[id(v)]}]" if id(v) in buffer_index
+        else donated_target.get(id(v)),
+        lit_typed=lambda a, be: lit_needs_dtype(a, be.inputs, be.prim))
+    text = emit_chunked(e, rows, ctx)
+    at = len(lines)
+    frees._read(at, [names[id(bv)] for bv in body.inputs])
+    for v, name, planned in ctx.bound:
+        names[id(v)] = name
+        if not planned:
+            nbytes = v.aval.nbytes if v.aval.shape else 0
+            frees._bind(at, name, frees._new_key(at, name, nbytes) if nbytes else frozenset(),
+                        True)
+    frees.scratch[at] = frees.scratch.get(at, 0) + ctx.scratch_bytes
+    lines.append("\n".join(text))
+
+
+_V_INDEX = re.compile(r"_V\[(\d+)\]")
+
+
+def _drop_unread_buffers(lines, buffers):
+    """``buffers`` without those no line reads (values a chunked kernel keeps in scratch),
+    the ``_V[i]`` indices renumbered to match (line for line: the frees keep their places)."""
+    used = sorted({int(m) for line in lines for m in _V_INDEX.findall(line)})
+    if len(used) == len(buffers):
+        return lines, buffers
+    new_index = {old: new for new, old in enumerate(used)}
+    lines = [_V_INDEX.sub(lambda m: f"_V[{new_index[int(m.group(1))]}]", line)
+             for line in lines]
+    return lines, [buffers[i] for i in used]

@@ -20,7 +20,7 @@ def test_reductions_lower_to_the_ufunc_reduce(np_fn, call, dtype):
     if np.issubdtype(dtype, np.floating):
         x[1, 2], x[4, 0] = np.nan, -0.0
     for axis in (0, 1, (0, 1)):
-        f = tg.jit(lambda v: np_fn(v * 1, axis=axis), backend="numpy")
+        f = tg.jit(lambda v, axis=axis: np_fn(v * 1, axis=axis), backend="numpy")
         src = f.lower(x).source
         assert call + "(" in src and np_fn.__name__ + "(" not in src.replace(call, "")
         want = np_fn(x, axis=axis)
