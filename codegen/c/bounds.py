@@ -1,4 +1,5 @@
-"""Index bounds in the C backend: ``gather`` and ``scatter_add`` check every index they read.
+"""Index bounds and elementwise domains in the C backend: ``gather`` and ``scatter_add`` check
+every index they read; an integer ``pow`` checks its exponents (``DomainFlags``).
 
 The primitives' contract is NumPy's (tracegrad/prims/np_bounds.py): an index ``v`` into an axis
 of size ``n`` is valid when ``-n <= v < n``. Each index costs one compare, made once per index
@@ -14,10 +15,14 @@ the value, the axis size, the equation's line and the fix (``checked``).
 
 Sites (the primitive and the user's line of each checking equation) stay on the Python side
 (``CProgram.index_sites``): the C source holds only their numbers, never user text.
+
+An elementwise equation NumPy raises for (``lowerings.DOMAIN_CHECKS``) is a site too: its
+kernel declares an ``int`` flag per such equation that the lowering's helper sets (a relaxed
+atomic store, from any thread), and after its loops records the first flagged site with
+``tg_ix_fail`` and returns 1 as a gather does; ``checked`` raises the NumPy backend's
+``DomainError`` (prims/np_domain.py) for it.
 """
 from __future__ import annotations
-
-from .kernels import strides
 
 
 def site(em, e) -> int:
@@ -26,10 +31,40 @@ def site(em, e) -> int:
     return len(em.index_sites) - 1
 
 
+class DomainFlags:
+    """The domain flags of one elementwise kernel over equations ``eqns``: a site and a flag
+    ``tg_bad<k>`` per equation that may raise; ``raises`` when there is any."""
+
+    def __init__(self, em, eqns):
+        from .lowerings import checks_domain
+        self.sites = [(e, site(em, e)) for e in eqns if checks_domain(e)]
+        self._flag = {id(e): f"tg_bad{k}" for k, (e, _) in enumerate(self.sites)}
+        self.raises = bool(self.sites)
+        self.ret = "int" if self.raises else "void"  # the kernel's return type
+
+    def flag(self, e) -> str | None:
+        """The ``int*`` equation ``e``'s lowering sets (``scalar_expr(flag=...)``), or None."""
+        name = self._flag.get(id(e))
+        return None if name is None else f"&{name}"
+
+    def decls(self) -> list[str]:
+        """At the kernel's top, before any parallel region (its team shares the flags)."""
+        return [f"int {self._flag[id(e)]} = 0;" for e, _ in self.sites]
+
+    def report(self) -> list[str]:
+        """At the kernel's end (on the calling thread): record the first flagged equation,
+        in program order, and return 1 (its call in the program returns 1 then: emit.py)."""
+        if not self.raises:
+            return []
+        return [f"if ({self._flag[id(e)]}) {{ tg_ix_fail({n}, 0, 0); return 1; }}"
+                for e, n in self.sites] + ["return 0;"]
+
+
 def row_check(x, idx, ok: str = "ok") -> list[str]:
     """C statements for index row ``b`` of ``ix``: ``base`` (its offset into ``x``) and ``ok``
     (every component in range), one compare per component, no branch until the row's end."""
     k = idx.aval.shape[-1]
+    from .kernels import strides  # (kernels imports this module)
     xst = strides(x.aval.shape)
     lines = ["int64_t base = 0;", f"int {ok} = 1;"]
     for j in range(k):
@@ -91,13 +126,15 @@ def method(em) -> str:
     if not em.index_sites:
         return ""
     return ('{"index_status", (PyCFunction)tg_index_status, METH_NOARGS, '
-            '"(site, value, axis size) of the first index out of range, or None"},')
+            '"(site, value, axis size) of the first index out of range (or operand out of its '
+            'domain), or None"},')
 
 
 def checked(run, status, sites):
     """``run`` raising ``TracedIndexError`` when the call met an index out of range (the
     outputs are then incomplete: they are never returned)."""
     from tracegrad.prims.np_bounds import index_error
+    from tracegrad.prims.np_domain import _MESSAGES, domain_error
 
     def run_checked(*args):
         try:
@@ -107,5 +144,7 @@ def checked(run, status, sites):
         if failed is not None:
             site_no, value, size = failed
             name, src = sites[site_no]
+            if name in _MESSAGES:  # an elementwise domain site (DomainFlags)
+                raise domain_error(name, src)
             raise index_error(name, value, size, src)
     return run_checked

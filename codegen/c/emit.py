@@ -232,7 +232,8 @@ class _Emitter:
             k = Kernel(self, kname, body, e, aliased_inputs(in_ptrs, out_ptrs), uni)
         self.kernels.append(k.function())
         args = [p for p in in_ptrs if p is not None] + out_ptrs
-        self.stmt(f"    {kname}({', '.join(args)});", e)
+        call = f"{kname}({', '.join(args)})"  # a kernel that may raise returns 1 (bounds.py)
+        self.stmt(f"    if ({call}) return 1;" if k.raises else f"    {call};", e)
 
     # --- module -------------------------------------------------------------------------------
     def finish(self) -> CProgram:

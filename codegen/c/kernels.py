@@ -186,9 +186,12 @@ class Kernel:
             self.namer(v)
 
     def function(self) -> str:
+        from .bounds import DomainFlags  # equations NumPy raises for: flags, sites (bounds.py)
         S = self.shape
         n = len(S)
         st = strides(S)
+        flags = DomainFlags(self.em, self.body.eqns)
+        self.raises = flags.raises  # the call returns 1 then (emit.py)
         body_in = list(self.body.inputs)
         params = [f"const {ctype(v.aval.dtype)}* {'' if k in self.aliased else 'restrict '}"
                   f"p_{self.namer(v)}" for k, v in enumerate(body_in)]
@@ -246,7 +249,7 @@ class Kernel:
                     e.inputs[0].aval.dtype
                 expr = scalar_expr(e.prim, args, in_dt, o.aval.dtype, e.params,
                                    [a if isinstance(a, Lit) else uniform.get(id(a))
-                                    for a in e.inputs])
+                                    for a in e.inputs], flags.flag(e))
                 if o.aval.shape == ():
                     uniform[id(o)] = True
             cmt = comment(format_eqn(e, self.namer), e.src)
@@ -266,8 +269,8 @@ class Kernel:
             if epi is not None and o is epi.outputs[0]:
                 continue
             writes.append(f"{out_names[j]}[{flat}] = {val[id(o)]};")
-        fn = [f"TG_KERNEL void {self.name}({', '.join(params)}) {{"]
-        fn += ["    " + s for s in scalars]
+        fn = [f"TG_KERNEL {flags.ret} {self.name}({', '.join(params)}) {{"]
+        fn += ["    " + s for s in flags.decls() + scalars]
         live_out = {val[id(o)] for o in outs if epi is None or o is not epi.outputs[0]}
         paired = self.paired(stmts, at, val) if n else None
         if paired is not None:
@@ -282,6 +285,7 @@ class Kernel:
             fn += nest(S, stmts + writes)
         else:
             fn += self.reduction_loops(S, stmts, writes, val, outs, out_names, paired)
+        fn += ["    " + s for s in flags.report()]
         fn.append("}")
         from .simd_limit import drop_forced_simd  # a huge body: no forced vectorisation
         return "\n".join(drop_forced_simd(fn, len(stmts)))

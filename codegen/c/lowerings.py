@@ -33,6 +33,7 @@ class Element:
     params: dict
     out_dtype: str
     uniform: list  # per operand: its Lit, True (a runtime scalar), or None (varies per element)
+    flag: str | None = None  # an equation of DOMAIN_CHECKS: the C ``int*`` its check sets
 
 
 @dataclass(frozen=True)
@@ -170,16 +171,18 @@ def math_decls(dtypes_used: set[str], simd: bool) -> str:
 
 
 def scalar_expr(prim: Primitive, args: list[str], in_dtype, out_dtype, params: dict,
-                uniform: list | None = None) -> str:
+                uniform: list | None = None, flag: str | None = None) -> str:
     """C expression computing one element of ``prim`` from operand expressions ``args``.
 
     ``uniform`` says per operand whether it is the same for every element of the loop: the
     ``Lit`` when it is a literal, ``True`` when it is a runtime scalar, ``None`` when it varies
-    (NumPy's ``power`` takes other paths for a uniform exponent; see ``_float_pow``)."""
+    (NumPy's ``power`` takes other paths for a uniform exponent; see ``_float_pow``). ``flag``
+    is the ``int*`` an equation that ``checks_domain`` sets when an operand is outside its
+    domain (the kernel declares it and reports the site: codegen/c/bounds.py)."""
     low = lowering(prim)
     if low.scalar is None:
         raise TracegradError(f"primitive {prim.name!r} has no scalar C lowering")
-    el = Element(params, str(np.dtype(out_dtype)), list(uniform or [None] * len(args)))
+    el = Element(params, str(np.dtype(out_dtype)), list(uniform or [None] * len(args)), flag)
     if _complex.is_complex(in_dtype) or (prim is convert_p and _complex.is_complex(out_dtype)):
         return _complex.scalar(prim, list(args), str(np.dtype(in_dtype)), el)
     return low.scalar(list(args), str(np.dtype(in_dtype)), el)
@@ -245,8 +248,24 @@ for _prim, _stem in ((E["max"], "max"), (E["min"], "min"), (E["rem"], "rem"),
 
 def _pow(a, dt, el):
     if dt not in _FLOATS:
-        return f"tg_ipow_{dt}({a[0]}, {a[1]})"
+        if el.flag is None:
+            raise TracegradError("internal: an integer pow lowered without its domain flag "
+                                 "(kernels pass bounds.DomainFlags.flag(e) to scalar_expr)")
+        return f"tg_ipow_{dt}({a[0]}, {a[1]}, {el.flag})"
     return _float_pow(a, dt, el.uniform[1])
+
+
+# Elementwise primitives NumPy raises for at some operand values (ValueError), by the operand
+# dtypes that can: the C kernel computing one passes a flag its lowering sets, and raises the
+# NumPy backend's DomainError after the loop (bounds.DomainFlags; prims/np_domain.py). Integer
+# floor_divide/remainder by 0 and conversions of NaN to int only warn in NumPy: not here.
+DOMAIN_CHECKS = {E["pow"]: ("int32", "int64")}  # any negative exponent element, any base
+
+
+def checks_domain(e) -> bool:
+    """Whether equation ``e`` (elementwise) may raise for its operands' values in C."""
+    dts = DOMAIN_CHECKS.get(e.prim)
+    return dts is not None and str(e.inputs[0].aval.dtype) in dts
 
 
 def _abs(a, dt, el):
@@ -411,9 +430,11 @@ static inline {t} tg_floordiv_{dt}({t} a, {t} b) {{
     /* b == -1: -a, wrapping at MIN as NumPy does (MIN / -1 would trap on x86) */
     if (!b) return 0; if (b == -1) return ({t})(({u})0 - ({u})a);
     {t} q = a / b; if ((a % b) && ((a < 0) != (b < 0))) q -= 1; return q; }}
-static inline {t} tg_ipow_{dt}({t} b, {t} e) {{
+static inline {t} tg_ipow_{dt}({t} b, {t} e, int* bad) {{
     {u} r = 1, p = ({u})b;  /* modular products wrap as NumPy's do */
-    if (e < 0) return b == 1 ? 1 : (b == -1 ? (e & 1 ? -1 : 1) : 0);
+    /* NumPy raises for any negative exponent: flag it (the kernel raises after its loop; any
+       thread of its team may store the same 1); a literal exponent folds the test away */
+    if (e < 0) {{ __atomic_store_n(bad, 1, __ATOMIC_RELAXED); return 0; }}
     while (e) {{ if (e & 1) r *= p; p *= p; e >>= 1; }} return ({t})r; }}""")
         elif dt == "bool":
             out.append("""

@@ -54,6 +54,9 @@ class RowKernel:
             for o in e.outputs:
                 self.namer(o)
         self.uniform_in = uniform_in or {}
+        from .bounds import DomainFlags  # equations NumPy raises for: flags, sites (bounds.py)
+        self.flags = DomainFlags(em, body.eqns)
+        self.raises = self.flags.raises  # the call returns 1 then (emit.py)
 
     # --- classes and levels -------------------------------------------------------------------
     def cls(self, v) -> str:
@@ -137,7 +140,8 @@ class RowKernel:
         o = e.outputs[0]
         in_dt = e.inputs[-1].aval.dtype if e.prim is select_p else e.inputs[0].aval.dtype
         uni = [a if isinstance(a, Lit) else self.uni.get(id(self.res(a))) for a in e.inputs]
-        return scalar_expr(e.prim, args, in_dt, o.aval.dtype, e.params, uni)
+        return scalar_expr(e.prim, args, in_dt, o.aval.dtype, e.params, uni,
+                           self.flags.flag(e))
 
     # --- the recompute-or-buffer choice --------------------------------------------------------
     def rc_cost(self, v, depth: int = 0) -> int:
@@ -232,8 +236,8 @@ class RowKernel:
                 loops[p] = self.column_loop(p, out_of)
             p -= 1
         row, decl, merge = self.row_scope(loops, out_of)
-        fn = [f"TG_KERNEL void {self.name}({', '.join(params)}) {{"]
-        fn += ["    " + s for s in self.pre]
+        fn = [f"TG_KERNEL {self.flags.ret} {self.name}({', '.join(params)}) {{"]
+        fn += ["    " + s for s in self.flags.decls() + self.pre]
         red_outs = {id(e.outputs[0]) for _, e, _ in self.reds}
         for j, o in enumerate(outs):
             if self.cls(o) in ("K", "U") and id(o) not in red_outs:
@@ -262,7 +266,7 @@ class RowKernel:
             fn.append("    " + par)
         fn += [f"    for (int t = 0; t < {n}; t++) {{"] + ["        " + s for s in chunk] + \
             ["    }"]
-        fn += ["    " + s for s in merge]
+        fn += ["    " + s for s in merge + self.flags.report()]
         fn.append("}")
         return "\n".join(fn)
 
