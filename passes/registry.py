@@ -59,11 +59,13 @@ PIPELINES: dict[str, list[str]] = {
     "O1-c": ["lower", "simplify", "constfold", "hoist", "cse", "dce", "fuse-all",
              "fuse-rows"],
     "O2-c": ["stabilize", "lower", "simplify", "constfold", "hoist", "cse", "sum-products",
-             "dce", "merge-products", "fuse-all", "fuse-rows"],
+             "dce", "merge-products", "onepass-products", "fuse-all", "fuse-rows"],
 }
 # merge-products (A @ x and A @ v as one product reading A once; after dce, so dead products
 # stay out) is C's only: NumPy's matmul of the stacked rows is OpenBLAS's sgemm, which packs A
 # first (slower than two gemv: passes/merge_products.py).
+# onepass-products after it: A.T @ g(A @ X) (the HVP's merged product, GLM gradients) as one
+# kernel streaming A once (passes/onepass_products.py); C only, before fusion takes g apart.
 # Run on a traced function before it is differentiated, so gradients come from stable forms.
 # loop-args after cse: the capture sites cse merged reach a scan once (one cotangent
 # accumulator per value, not per site; passes/loop_args.py).
@@ -75,8 +77,8 @@ def _load_passes():
     if "stabilize" in PASSES:
         return
     from . import (constfold, cse, dce, fuse, fuse_all, fuse_rows, hoist,  # noqa: F401
-                   loop_args, lowering, memplan, merge_products, simplify, stabilize,
-                   sum_products)
+                   loop_args, lowering, memplan, merge_products, onepass_products,
+                   simplify, stabilize, sum_products)
 
 
 def backend_pipeline(pipeline, backend: str):

@@ -301,7 +301,7 @@ def test_dce_keeps_params_when_nothing_changes():
     args = [RNG.normal(size=3), RNG.normal(size=(4, 3))]
     g = _ir(lambda h0, xs: tg.scan(lambda h, x: (tnp.sin(h) + x, None), h0, xs)[0], *args)
     for name in ("dce", "cse", "simplify", "constfold", "stabilize", "hoist", "lower",
-                 "merge-products"):
+                 "merge-products", "onepass-products"):
         out = _pass(name)(g)
         assert out is g, name
 

@@ -12,7 +12,7 @@ with an output, whose pointers must then not be declared ``restrict``.
 from __future__ import annotations
 
 from tracegrad.ir import Eqn, Graph, Lit, Var
-from tracegrad.prims.fused import is_row_kernel
+from tracegrad.prims.fused import is_onepass, is_row_kernel
 from tracegrad.prims import broadcast_in_dim_p, fused_p
 
 
@@ -71,7 +71,8 @@ def separate_unsafe(graph: Graph, plan, views, is_kernel) -> list[tuple]:
             continue
         body, outer_in = kernel_body(e)
         # a row kernel reads its operands again in later column loops: never in place
-        ok_in, ok_out = (set(), set()) if is_row_kernel(e) else aligned(body)
+        ok_in, ok_out = (set(), set()) if is_row_kernel(e) or is_onepass(e) \
+            else aligned(body)
         in_slots = {}
         for bv, a in zip(body.inputs, outer_in):
             base = _storage_base(a, producer, views)

@@ -15,7 +15,7 @@ import numpy as np
 from tracegrad.ir import Graph, Lit, Var
 from tracegrad.printing import Namer, format_eqn
 
-from tracegrad.prims.fused import is_row_kernel
+from tracegrad.prims.fused import is_onepass, is_row_kernel
 from tracegrad.prims import broadcast_in_dim_p, constant_p, fused_p
 
 from .alias import aliased_inputs, separate_unsafe
@@ -203,6 +203,10 @@ class _Emitter:
     # --- kernels: elementwise chains, broadcasts, one reduction -----------------------------
     def emit_kernel_for(self, e):
         from tracegrad.ir import Eqn
+        if is_onepass(e):  # A.T @ g(A @ X) in one pass over A (onepass.py)
+            from .onepass import emit as emit_onepass
+            emit_onepass(self, e)
+            return
         if e.prim is fused_p:
             body = e.params["body"]
             kname = self.kernel_prefix + e.params["name"]

@@ -29,3 +29,12 @@ ROW_PREFIX = "rows"
 
 def is_row_kernel(e) -> bool:
     return e.prim is fused_p and str(e.params.get("name", "")).startswith(ROW_PREFIX)
+
+
+# Kernels made by the onepass-products pass (passes/onepass_products.py) are named
+# ``onepass<n>``: the C backend runs ``A.T @ g(A @ X)`` in one pass over A (codegen/c/onepass.py)
+ONEPASS_PREFIX = "onepass"
+
+
+def is_onepass(e) -> bool:
+    return e.prim is fused_p and str(e.params.get("name", "")).startswith(ONEPASS_PREFIX)
