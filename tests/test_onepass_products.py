@@ -146,12 +146,19 @@ def test_must_not_fuse(case):
     assert _kernels(fn, args) == []
 
 
-def test_the_plain_pattern_fuses():
-    # the control of test_must_not_fuse: the same program with a row-local g does fuse
+@needs_c
+@pytest.mark.parametrize("form", ["A.T @ g", "g @ A"])
+def test_the_plain_pattern_fuses(form):
+    # the control of test_must_not_fuse: the same program with a row-local g does fuse, with
+    # the second product written either way round
     rng = np.random.default_rng(1)
-    args = [rng.standard_normal(s).astype(np.float32) for s in [(300, 200), (200,)]]
-    assert len(_kernels(lambda a, x: a.T @ np.tanh(a @ x), args)) == 1
-    assert _kernels(lambda a, x: a.T @ np.tanh(a @ x), args, OFF) == []
+    args = [rng.standard_normal(s) for s in [(300, 200), (200,)]]
+    fn = (lambda a, x: a.T @ np.tanh(a @ x)) if form == "A.T @ g" else \
+        (lambda a, x: np.tanh(a @ x) @ a)
+    assert len(_kernels(fn, args)) == 1
+    assert _kernels(fn, args, OFF) == []
+    np.testing.assert_allclose(np.asarray(tg.jit(fn, backend="c", opt_level=ON)(*args)),
+                               args[0].T @ np.tanh(args[0] @ args[1]), rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["hvp", "glm", "three"])

@@ -11,9 +11,15 @@ Measured (2-core AMD EPYC, znver3 tuning with AVX-512 VL, one thread, CPU clock,
 median of 15 interleaved rounds, A/B in one process against OpenBLAS 0.3.31 gemv): W6's HVP
 1000x1000 float32 98 -> 81 us (the merged two-row product + sgemv -> this); logistic-regression
 gradient 1000x1000 float32 78 -> 64-71, float64 172 -> 139; 4096x1024 float32 421 -> 411,
-float64 (32 MB, past L3) 2006 -> 1066. Blocks of 8 rows for one vector, 4 for two (8 rows x 2
-vectors spilled); interleaving the next block's dots with this block's update was slower, and
-software prefetch in the update loop stopped its vectorisation.
+float64 (32 MB, past L3) 2006 -> 1066. Row blocks: ``_row_block``; interleaving the next
+block's dots with this block's update was slower, software prefetch in the update loop stopped
+its vectorisation, and 512-bit vectors gained nothing.
+
+Through tracegrad (O2-c with and without the pass, one process, interleaved, one thread, CPU
+clock, load ~4): W6 HVP 103-117 -> 99-105 us; GLM gradient float32 1000x1000 85 -> 75,
+4096x1024 399-409 -> 364-376; float64 1000x1000 171-177 -> 153-156, 4096x1024 1864-2190 ->
+1122-1209. Where A fits in L3 the pass is bound by arithmetic, not by A's bytes: the HVP is 3
+fmas per element of A either way (two dots, one update), ~60 us at 16 float fmas a cycle.
 
 Threads: the rows are cut into ``nch`` chunks chosen by size alone (``kernels.reduction_chunks``
 policy: one chunk when one thread is all the work is worth), each chunk adds into its own
