@@ -19,7 +19,10 @@ contiguous row block (a view on both backends), reshaped and transposed back to 
 order. Transposes that only move axes of length 1 are written as reshapes (views).
 
 When: the shared operand's bytes exceed the copies merging adds (the stacked rows), so a small
-shared operand (``X @ W1`` with a small ``X``) is left alone. The pass is in the C pipeline only:
+shared operand (``X @ W1`` with a small ``X``) is left alone, and it has at least
+``MIN_SHARED_ELEMENTS`` (codegen/c/multi_gemv.py's threshold: a smaller matrix stays in L1 for
+both products, and its merged product would be a gemm call packing it, where each alone is a
+gemv). The pass is in the C pipeline only:
 the C backend multiplies a few stacked rows with one pass over the shared operand
 (codegen/c/multi_gemv.py), where NumPy's matmul of a 2-row matrix calls OpenBLAS's sgemm, which
 packs the whole shared matrix first (1000x1000 float32: 165 us against 2 x 37 us for two gemv).
@@ -36,6 +39,9 @@ from .registry import register
 # A merged group has at most this many stacked rows: beyond it a product of the rows is an
 # ordinary matrix product (gemm reads the shared operand once anyway) and stacking only copies.
 MAX_ROWS = 8
+# smaller shared operands are left alone: codegen/c/multi_gemv.MIN_MATRIX_ELEMENTS, the size
+# from which C multiplies stacked rows in one pass (tests/test_merge_products.py checks both)
+MIN_SHARED_ELEMENTS = 1 << 14
 
 
 def _member(e: Eqn):
@@ -132,7 +138,8 @@ def _close(group: list, groups: list) -> None:
         return
     # the copies merging adds: the stacked rows, and the results if their blocks need one
     copies = sum(m[4].aval.nbytes + m[1].outputs[0].aval.nbytes for m in group)
-    if group[0][2].aval.nbytes > copies:
+    shared = group[0][2].aval
+    if shared.nbytes > copies and shared.size >= MIN_SHARED_ELEMENTS:
         groups.append(group)
 
 

@@ -138,12 +138,12 @@ def test_products_in_a_loop_body_merge():
             return np.tanh(a @ h) + a @ xt, None
         return tg.scan(step, h0, xs)[0]
 
-    args = _args([(64, 64), (64,), (5, 64)], np.float64)
+    args = _args([(130, 130), (130,), (5, 130)], np.float64)
     g = _graph(f, args)
     merged, _ = run_pipeline(g, MERGED, check=True)
     (loop,) = [e for e in merged.eqns if e.prim.kind == "control"]
     body = loop.params["body"]
-    assert len(_dots(body)) == 1 and _dots(body)[0].inputs[0].aval.shape == (2, 64), str(body)
+    assert len(_dots(body)) == 1 and _dots(body)[0].inputs[0].aval.shape == (2, 130), str(body)
     want = eval_graph(run_pipeline(g, UNMERGED)[0], args)
     np.testing.assert_allclose(eval_graph(merged, args)[0], want[0], rtol=1e-10, atol=1e-10)
 
@@ -151,13 +151,13 @@ def test_products_in_a_loop_body_merge():
 # --- cases that must not merge -----------------------------------------------------------------
 NOT_MERGED = {
     # A @ x feeds the other product: they cannot run as one
-    "dependent": (lambda a, x: a @ np.tanh(a @ x), [(100, 100), (100,)]),
+    "dependent": (lambda a, x: a @ np.tanh(a @ x), [(130, 130), (130,)]),
     # A contracted over its columns in one, its rows in the other
-    "other_axes": (lambda a, x, v: (a @ x, v @ a), [(100, 100), (100,), (100,)]),
+    "other_axes": (lambda a, x, v: (a @ x, v @ a), [(130, 130), (130,), (130,)]),
     # a short, wide A: its bytes do not pay for the stacking copies
     "small_shared": (lambda a, x, v: (a @ x, a @ v), [(2, 50), (50,), (50,)]),
     # one product only, read twice
-    "single": (lambda a, x: np.sin(a @ x) + np.cos(a @ x), [(100, 100), (100,)]),
+    "single": (lambda a, x: np.sin(a @ x) + np.cos(a @ x), [(130, 130), (130,)]),
 }
 
 
@@ -177,7 +177,7 @@ def test_a_dependent_product_stays_out_while_independent_ones_merge():
     def fn(a, x, v):
         return a @ np.sin(a @ x), a @ v
 
-    args = _args([(90, 90), (90,), (90,)], np.float64)
+    args = _args([(130, 130), (130,), (130,)], np.float64)
     g = _graph(fn, args)
     plain, _ = run_pipeline(g, UNMERGED, check=True)
     merged, _ = run_pipeline(plain, ["merge-products"], check=True)
@@ -324,7 +324,7 @@ def test_products_beyond_a_full_group_form_a_group_of_their_own():
     def fn(a, *vs):
         return tuple(a @ v for v in vs)
 
-    args = _args([(100, 90)] + [(90,)] * 10, np.float64)
+    args = _args([(200, 90)] + [(90,)] * 10, np.float64)
     plain, _ = run_pipeline(_graph(fn, args), UNMERGED, check=True)
     merged, _ = run_pipeline(plain, ["merge-products"], check=True)
     assert sorted(e.inputs[0].aval.shape[0] for e in _dots(merged)) == [2, 8], str(merged)
@@ -349,3 +349,12 @@ def test_products_in_a_loop_body_merge_on_c():
     for t in range(5):
         want = np.tanh(a @ want) * 0.5 + a @ xs[t]
     np.testing.assert_allclose(low.executable(a, h0, xs)[0], want, rtol=1e-12, atol=1e-12)
+
+
+def test_merging_starts_where_the_few_rows_kernel_does():
+    """Below multi_gemv's size C would multiply a merged group with a gemm call that packs the
+    shared matrix (each product alone is a gemv), so the pass leaves such groups alone: the
+    W6 HVP at 12x12 keeps three gemv calls (tests/test_hvp_cost.py)."""
+    from tracegrad.codegen.c import multi_gemv
+    from tracegrad.passes import merge_products
+    assert merge_products.MIN_SHARED_ELEMENTS == multi_gemv.MIN_MATRIX_ELEMENTS
