@@ -56,7 +56,16 @@ static double tg_sp_digamma(double x) {
             for (k = 24; k >= 0; k--) p = (p + c[k]) * d;
             return p;
         }
-        return tg_sp_digamma(1 - x) - 3.141592653589793 / tan(3.141592653589793 * (x - floor(x)));
+        {
+            /* r = x - nearest integer is exact (Sterbenz), where x - floor(x) = 1 + x rounds
+               for tiny |x| (to 1: tan(pi) ~ -1.2e-16 gave 2.57e16 at x = -5e-309, not -1/x);
+               pi cot(pi r) = 1/r - pi^2 r / 3 - ... below 1e-5 (pi r loses digits once r is
+               subnormal; 1/r overflows exactly where -1/x does) */
+            double r = x - nearbyint(x);
+            double cot = fabs(r) < 1e-5 ? 1 / r - 3.289868133696453 * r
+                                        : 3.141592653589793 / tan(3.141592653589793 * r);
+            return tg_sp_digamma(1 - x) - cot;
+        }
     }
     if (fabs(x - 1.4616321449683622) < 0.2) {
         /* near the positive root x0 the recurrence's terms cancel to an absolute 1e-15:
@@ -79,6 +88,7 @@ static double tg_sp_hzeta(double s, double q) {
     if (s != s || q != q) return NAN;
     if (s == 1) return INFINITY;
     if (s < 1) return NAN;
+    if (q == INFINITY) return 0;  /* the tail q q^-s / (s - 1) would be inf * 0 */
     if (q <= 0) {
         if (q == floor(q)) return INFINITY;
         if (s != floor(s)) return NAN;  /* q^-s of a negative q needs an integer s */
