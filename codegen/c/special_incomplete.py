@@ -36,13 +36,15 @@ static double tg_ig_log1pmx(double t) {  /* log(1 + t) - t for |t| < 1/2, by its
         if (fabs(term / k) <= 1e-17 * fabs(sum)) break;
     }
     return sum; }
+static double tg_ig_lstar(double a) {
+    /* log Gamma*(a) = lgamma(a) - (a - 1/2) log a + a - log sqrt(2 pi): Stirling's series (a >= 10) */
+    double z = 1 / (a * a);
+    return (1.0 / 12 - z * (1.0 / 360 - z * (1.0 / 1260 - z * (1.0 / 1680
+            - z * (1.0 / 1188))))) / a; }
 static double tg_ig_fac(double a, double x) {  /* x^a e^-x / Gamma(a) */
     if (a < 10) return exp(a * log(x) - x - tg_ig_lgam(a));
     {
-        /* log Gamma*(a) = lgamma(a) - (a - 1/2) log a + a - log sqrt(2 pi): Stirling's series */
-        double z = 1 / (a * a);
-        double lstar = (1.0 / 12 - z * (1.0 / 360 - z * (1.0 / 1260 - z * (1.0 / 1680
-                        - z * (1.0 / 1188))))) / a;
+        double lstar = tg_ig_lstar(a);
         double t = x / a - 1;
         /* a (log(x/a) - (x/a - 1)); near x = a through log1p(t) - t (no cancellation), far
            from it log(x/a) itself, since 1 + t rounded would lose digits of a small x/a */
@@ -138,9 +140,56 @@ static double tg_ib_cf(double a, double b, double x) {  /* NR's betacf */
         if (fabs(del - 1) <= 1e-16) break;
     }
     return h; }
+/* I_x(a, b) for a, b >= 1e7 (the continued fraction needs ~sqrt(max(a, b)) steps and the
+   prefactor's lgamma(a + b) - lgamma(a) - lgamma(b) loses ~1e-16 r log r): Temme's uniform
+   expansion, as for the gamma function above, r = a + b, p = a/r, q = b/r,
+   I = erfc(-eta sqrt(r/2)) / 2 - e^(-r eta^2/2) / sqrt(2 pi r) c0(eta), with
+   eta^2/2 = -(p L(u) + q L(v)), L(t) = log(1 + t) - t, u = (x - p)/p, v = (p - x)/q (the
+   linear terms p u + q v cancel exactly, so they are left out), and
+   c0 = sqrt(pq)/(x - p) - 1/eta (its expansion sqrt(pq) (al/2 + (be/2 - 3al^2/8) d) near
+   d = x - p = 0, al = -2(q - p)/(3pq), be = (1 - 3pq)/(2 p^2 q^2)). Returns I or 1 - I. */
+static double tg_ib_temme(int upper, double a, double b, double x) {
+    double r = a + b, p = a / r, q = b / r, d = x - p, u = d / p, v = -d / q, h, eta, c0, s, e;
+    h = -((fabs(u) < 0.5 ? p * tg_ig_log1pmx(u) : p * log1p(u) - d)
+          + (fabs(v) < 0.5 ? q * tg_ig_log1pmx(v) : q * log1p(v) + d));
+    eta = (d < 0 ? -1 : 1) * sqrt(2 * (h > 0 ? h : 0));
+    if (fabs(d) < 1e-5 * (p < q ? p : q)) {
+        double pq = p * q, al = -2 * (q - p) / (3 * pq), be = (1 - 3 * pq) / (2 * pq * pq);
+        c0 = sqrt(pq) * (al / 2 + (be / 2 - 3 * al * al / 8) * d);
+    } else c0 = sqrt(p * q) / d - 1 / eta;
+    s = sqrt(0.5 * r);
+    e = exp(-(eta * s) * (eta * s)) / (sqrt(r) * 2.5066282746310002) * c0;
+    return upper ? 0.5 * erfc(eta * s) + e : 0.5 * erfc(-eta * s) - e; }
+/* log(x^a (1-x)^b / B(a, b)). lgamma(a + b) - lgamma(a) - lgamma(b) loses ~1e-16 (a + b)
+   log(a + b) to cancellation (2e-7 relative in I at b = 1e8, garbage at 1e15), so once a
+   parameter is >= 10 its lgamma goes through Stirling with Gamma* (tg_ig_lstar):
+   both >= 10: 1/B = sqrt(ab / (2 pi r)) r^r / (a^a b^b) Gamma*(r) / (Gamma*(a) Gamma*(b)),
+   r = a + b, with x^a (1-x)^b r^r / (a^a b^b) = exp(a L(u) + b L(v)), L(t) = log(1+t) - t,
+   u = (x - p)/p, v = (p - x)/q, p = a/r, q = 1 - p (p u + q v = 0: the linear terms cancel
+   exactly; the smaller of p, q is formed directly, the other as 1 - it);
+   one < 10 (s) and the other >= 10 (l): lgamma(l + s) - lgamma(l) = (l - 1/2) log1p(s/l)
+   + s log(l + s) - s + log Gamma*(l + s) - log Gamma*(l) (DiDonato & Morris' algdiv). */
+static double tg_ib_lfac(double a, double b, double x) {
+    double lx = a * log(x) + b * log1p(-x);
+    if (a < 10 && b < 10) return tg_ig_lgam(a + b) - tg_ig_lgam(a) - tg_ig_lgam(b) + lx;
+    if (a >= 10 && b >= 10) {
+        double r = a + b, p = a / r, q = b / r, d, u, v, e;
+        if (p < q) q = 1 - p; else p = 1 - q;
+        d = x - p; u = d / p; v = -d / q;
+        e = (fabs(u) < 0.5 ? a * tg_ig_log1pmx(u) : a * log1p(u) - r * d)
+            + (fabs(v) < 0.5 ? b * tg_ig_log1pmx(v) : b * log1p(v) + r * d);
+        return e + 0.5 * log(p * b / 6.283185307179586) + tg_ig_lstar(r) - tg_ig_lstar(a)
+               - tg_ig_lstar(b);
+    }
+    {
+        double l = a > b ? a : b, sm = a > b ? b : a;
+        return (l - 0.5) * log1p(sm / l) + sm * log(l + sm) - sm + tg_ig_lstar(l + sm)
+               - tg_ig_lstar(l) - tg_ig_lgam(sm) + lx;
+    } }
 static double tg_sp_betainc(double a, double b, double x) {
     double lbt;
     if (a != a || b != b || x != x || a < 0 || b < 0 || x < 0 || x > 1) return NAN;
+    if (a == INFINITY && b == INFINITY) return NAN;  /* as SciPy, at every x */
     if (a == 0 || b == 0) {
         if (a == 0 && b == 0) return NAN;
         if (a == 0) return x > 0 ? 1 : 0;  /* all mass at 0 */
@@ -148,7 +197,15 @@ static double tg_sp_betainc(double a, double b, double x) {
     }
     if (x == 0) return 0;
     if (x == 1) return 1;
-    lbt = tg_ig_lgam(a + b) - tg_ig_lgam(a) - tg_ig_lgam(b) + a * log(x) + b * log1p(-x);
+    if (a == INFINITY) return 0;  /* all mass at 1 */
+    if (b == INFINITY) return 1;  /* all mass at 0 */
+    if (a >= 1e7 && b >= 1e7) return tg_ib_temme(0, a, b, x);
+    /* one parameter 1e15 times the other (and >= 1e15): the gamma limit
+       I_x(a, b) -> P(a, N y), N = b + (a - 1)/2, y = -log(1 - x) (relative error ~ (a/b)^2),
+       mirrored through I_x(a, b) = Q(b, N' (-log x)) when a is the large one */
+    if (b >= 1e8 * (a > 1 ? a : 1)) return tg_ig_gamma(0, a, (b + (a - 1) / 2) * -log1p(-x));
+    if (a >= 1e8 * (b > 1 ? b : 1)) return tg_ig_gamma(1, b, (a + (b - 1) / 2) * -log(x));
+    lbt = tg_ib_lfac(a, b, x);
     if (x < (a + 1) / (a + b + 2)) return exp(lbt) * tg_ib_cf(a, b, x) / a;
     return 1 - exp(lbt) * tg_ib_cf(b, a, 1 - x) / b; }
 """
