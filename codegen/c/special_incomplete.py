@@ -13,7 +13,10 @@ Written here from the textbook methods (no code copied):
   each function is computed directly where it is the smaller one, else as 1 - the other.
 - I_x(a, b): the continued fraction of Numerical Recipes 6.4 (even/odd terms, modified Lentz)
   on the side of x < (a+1)/(a+b+2), with I_x(a, b) = 1 - I_(1-x)(b, a) on the other; prefactor
-  x^a (1-x)^b / (a B(a, b)) from lgamma and log1p.
+  x^a (1-x)^b / (a B(a, b)) from lgamma and log1p below 10, through Stirling's Gamma* above
+  (tg_ib_lfac: the lgamma difference cancels). a, b >= 1e7: Temme's uniform expansion; one
+  parameter >= 1e8 times the other: the gamma limit P(a, (b + (a-1)/2)(-log(1-x))).
+- P, Q for a >= 1e7: Temme's uniform expansion (erfc term + first correction).
 Edge values follow SciPy (NaN outside the domain, P(0, x > 0) = 1, I_x(0, b) = 1 for x > 0).
 Accuracy against SciPy over wide ranges: tests/test_special_incomplete.py.
 """
