@@ -3,7 +3,6 @@ present in the emitted C, within 2 ulp of float64 (libm's own sinf/cosf: 1.93), 
 beyond the pass's range, and gradients that match finite differences."""
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
 
 import numpy as np

@@ -97,7 +97,7 @@ def _colsum(x):
 
 
 def _eig_jvp(primals, tangents, outs, **params):
-    (a,), (t,) = primals, tangents
+    (t,) = tangents  # the rule reads the outputs, not the primal
     w, v = outs
     if t is None:
         return [None, None]

@@ -5,8 +5,8 @@ One job per module: ``lazy`` (the graph, program caches, evaluation, ``apply_op`
 in-place writes), ``walk`` (the DAG behind some tensors and its structural key), ``tape``
 (the same key built as operations are recorded, so a steady loop walks nothing), ``pending``
 (weak collections of tensors), ``grad_mode``, ``core`` (the ``Tensor`` class), ``methods``
-(its array methods), ``ops`` (operation bodies), ``creation`` (``tensor``, ``zeros``, ...), ``autograd`` (``backward``),
-and PyTorch's namespace: ``device`` (dtype/device names), ``functions`` (``tg.sin``,
+(its array methods), ``ops`` (operation bodies), ``creation`` (``tensor``, ``zeros``, ...),
+``autograd`` (``backward``), and PyTorch's namespace: ``device`` (dtype/device names), ``functions`` (``tg.sin``,
 ``tg.cat``, ...), ``func`` (``tg.func.grad``, ``jacrev``, ...).
 The names below are this package's interface, for ``nn``, ``optim``, ``data``, ``compile_step``.
 """
