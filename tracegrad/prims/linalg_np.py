@@ -11,14 +11,12 @@ matrix of the batch, the user's line and the fix; the C backend raises the same 
 """
 from __future__ import annotations
 
-import linecache
-import re
-import sys
 import warnings
 
 import numpy as np
 
 from ..errors import LinAlgError
+from .np_source import generated_line_src
 
 # primitive name -> what failed and the fix (shared with the C backend)
 MESSAGES = {
@@ -41,21 +39,6 @@ def failure(name: str, index, src: str | None = None) -> LinAlgError:
     return LinAlgError(MESSAGES[name] + where, src=src)
 
 
-_SRC = re.compile(r"\((?P<src>[^()]*:\d+)\)\s*$")
-
-
-def _user_src():
-    """The user's ``file:line`` of the equation being run, read from the comment of the generated
-    NumPy line that called us (codegen/numpy_emit.py ends each line with it); None when called
-    eagerly or from constant folding."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename == __file__:
-        frame = frame.f_back
-    if frame is None:
-        return None
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
-    m = _SRC.search(line)
-    return m.group("src") if m and "# " in line else None
 
 
 def _batched(name, fn, a, *rest):
@@ -66,7 +49,7 @@ def _batched(name, fn, a, *rest):
         try:
             res = fn(a[idx], *(r[idx] for r in rest))
         except np.linalg.LinAlgError:
-            raise failure(name, idx if batch else (), _user_src()) from None
+            raise failure(name, idx if batch else (), generated_line_src(__file__)) from None
         res = res if isinstance(res, tuple) else (res,)
         if outs is None:
             outs = [np.empty(batch + np.shape(r), a.dtype) for r in res]
@@ -81,7 +64,8 @@ def _all_at_once(name, fn, a, *rest):
         return fn(a, *rest)
     except np.linalg.LinAlgError:
         _batched(name, fn, a, *rest)
-        raise failure(name, (), _user_src()) from None  # (_batched raised for a single matrix)
+        # (_batched raised for a single matrix)
+        raise failure(name, (), generated_line_src(__file__)) from None
 
 
 def cholesky(a):
@@ -103,7 +87,7 @@ def triangular_solve(a, b, lower, transpose_a):
     bad = ~np.all(diag != 0, axis=-1)  # an exact zero on the diagonal: singular, as SciPy
     if np.any(bad):
         first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
-        raise failure("triangular_solve", first, _user_src())
+        raise failure("triangular_solve", first, generated_line_src(__file__))
     tri = np.tril(a) if lower else np.triu(a)
     if transpose_a:
         tri = np.swapaxes(tri, -1, -2)

@@ -10,13 +10,10 @@ the same message as the C backend (codegen/c/bounds.py): both backends report th
 """
 from __future__ import annotations
 
-import linecache
-import re
-import sys
-
 import numpy as np
 
 from ..errors import TracedIndexError
+from .np_source import generated_line_src
 
 # what the user wrote that became each primitive (the message names it)
 _WHAT = {"gather": "a gather: x[i], np.take, np.take_along_axis, a sort",
@@ -54,22 +51,6 @@ def check_in_range(name: str, shape, indices) -> None:
     """Raise ``TracedIndexError`` if an index of ``indices`` is outside its axis of ``shape``."""
     bad = first_out_of_range(shape, indices)
     if bad is not None:
-        raise index_error(name, *bad, src=_user_src())
+        raise index_error(name, *bad, src=generated_line_src(__file__))
 
 
-_SRC = re.compile(r"\((?P<src>[^()]*:\d+)\)\s*$")
-
-
-def _user_src():
-    """The user's ``file:line`` of the equation being run, read from the comment that
-    codegen/numpy_emit.py ends each generated line with (as linalg_np does); None when run by
-    the interpreter (which names the equation's line itself) or by constant folding."""
-    frame = sys._getframe(1)
-    here = (__file__, sys.modules["tracegrad.prims.np_helpers"].__file__)
-    while frame is not None and frame.f_code.co_filename in here:
-        frame = frame.f_back
-    if frame is None or not frame.f_code.co_filename.startswith("<tracegrad-numpy:"):
-        return None
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
-    m = _SRC.search(line)
-    return m.group("src") if m and "# " in line else None

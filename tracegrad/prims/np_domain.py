@@ -7,13 +7,10 @@ raises for the same site (codegen/c/bounds.py), so both backends report alike.
 """
 from __future__ import annotations
 
-import linecache
-import sys
-
 import numpy as np
 
 from ..errors import DomainError
-from .np_bounds import _SRC
+from .np_source import generated_line_src
 
 # primitive -> (NumPy's message, the fix): every elementwise primitive whose C lowering checks
 # its operands' domain (codegen/c/lowerings.DOMAIN_CHECKS) has a row
@@ -37,18 +34,4 @@ def int_power(x, y, out=None):
     except ValueError as exc:
         if np.all(np.asarray(y) >= 0):  # not the negative-power check: not ours to rename
             raise
-        raise domain_error("pow", src=_user_src()) from exc
-
-
-def _user_src():
-    """The user's ``file:line`` of the generated NumPy line calling this module (its trailing
-    comment, as np_bounds reads it); None when called by the interpreter or constant folding
-    (tracer.py names the line of a TracegradError raised there)."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename == __file__:
-        frame = frame.f_back
-    if frame is None or not frame.f_code.co_filename.startswith("<tracegrad-numpy:"):
-        return None
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
-    m = _SRC.search(line)
-    return m.group("src") if m and "# " in line else None
+        raise domain_error("pow", src=generated_line_src(__file__)) from exc
