@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from tracegrad.ir import Lit, Var
+from tracegrad.prims.reductions import reduce_max_p, reduce_min_p, reduce_sum_p
 
 from .numpy_lowerings import lowering
 
@@ -35,8 +36,9 @@ MIN_CHUNKS = 4                # smaller kernels gain nothing from the loop's ove
 # operation, and one value kept out of memory saves a write and a read. W3's kernel (one kept
 # value, 64 chunks of 32 rows) ran 0.05-0.3 ms slower chunked; W1 (15 kept) twice as fast.
 MIN_KEPT = 2
-_FULL_REDUCTIONS = {"reduce_sum": "np.add", "reduce_max": "np.maximum",
-                    "reduce_min": "np.minimum"}
+# the ufunc that combines two partials of each full reduction, keyed by primitive
+_FULL_REDUCTIONS = {reduce_sum_p: "np.add", reduce_max_p: "np.maximum",
+                    reduce_min_p: "np.minimum"}
 
 
 def _is_row_reduction(be, shape) -> bool:
@@ -46,7 +48,7 @@ def _is_row_reduction(be, shape) -> bool:
 
 def _is_full_reduction(be, shape) -> bool:
     axes = tuple(sorted(be.params.get("axes", ())))
-    return (be.prim.name in _FULL_REDUCTIONS and axes == tuple(range(len(shape)))
+    return (be.prim in _FULL_REDUCTIONS and axes == tuple(range(len(shape)))
             and be.inputs[0].aval.shape == shape)
 
 
@@ -168,7 +170,7 @@ def emit_chunked(e, rows: int, ctx) -> list[str]:
             continue
         if be.prim.traits.reduction and _is_full_reduction(be, shape):
             expr = lowering(be.prim).expr(ins, [o.aval], **params)
-            comb = _FULL_REDUCTIONS[be.prim.name]
+            comb = _FULL_REDUCTIONS[be.prim]
             loop.append(f"_p = {expr}")
             loop.append(f"{oname} = _p if _c0 == 0 else {comb}({oname}, _p)")
             ctx.bound.append((o, oname, False))

@@ -48,7 +48,7 @@ BIG_PROGRAMS = {
 # ints the generated C may declare: thread ids and counts, buffer flags, the argument count
 # thread counts and flags; tg_no_limit: the module's "no CPU limit" (codegen/c/threads.py)
 _ALLOWED_INTS = {"t", "nt", "nparts", "anynan", "flags", "nanparts", "tg_nthreads",
-                 "tg_no_limit",
+                 "tg_no_limit", "tg_blas_busy",  # CPUs held by BLAS threads (module.py)
                  "site", "bad", "ok"}  # a gather kernel's site number and out-of-range flag (codegen/c/bounds.py)
 # the module's thread-team macro casts a team size that kernels.team_size caps at 256
 _ALLOWED_LINES = {"#define TG_TEAM(k) TG_MIN((int)(k), tg_nthreads)"}

@@ -9,8 +9,8 @@ from . import numpy  # noqa: F401  (tracegrad.numpy: the traced NumPy namespace)
 from .numpy import at  # noqa: F401,E402  (tg.at(x)[idx].set(v): functional updates)
 from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jvp, make_ir, value_and_grad,  # noqa: F401
                   vjp, vmap, transform_cache_clear, transform_cache_info)
-from .errors import (ArgumentError, CompileError, DTypeError, GradientError,  # noqa: F401
-                     IRError, LinAlgError, ShapeError,
+from .errors import (ArgumentError, CompileError, DomainError, DTypeError,  # noqa: F401
+                     GradientError, IRError, LinAlgError, ShapeError,
                      TracegradError, TracerArrayConversionError, TracerBoolError,
                      TracegradWarning, UnsupportedOperationError)
 from .ir import AVal, Eqn, Graph, Lit, Var, verify  # noqa: F401
