@@ -43,15 +43,25 @@ def _vector_shape(shape, R: int) -> bool:
     return _size(shape) == R and sum(1 for d in shape if d != 1) <= 1
 
 
-def first_product(e: Eqn):
-    """``(A, S, n)`` when ``e`` is ``A`` [R, K] contracted along its columns with ``S``'s rows
-    (``S`` [n, K] contracted on axis 1 as the lhs, or a single vector [K] / [K, 1] / [1, K])."""
+def _single_contraction(e: Eqn):
+    """``(lc, rc, a, b)`` when ``e`` is a product contracting one axis of each operand and no
+    batch axes, else None."""
     if e.prim is not dot_general_p:
         return None
     (lc, rc), (lb, rb) = e.params["dimension_numbers"]
     if lb or rb or len(lc) != 1:
         return None
     a, b = e.inputs
+    return lc, rc, a, b
+
+
+def first_product(e: Eqn):
+    """``(A, S, n)`` when ``e`` is ``A`` [R, K] contracted along its columns with ``S``'s rows
+    (``S`` [n, K] contracted on axis 1 as the lhs, or a single vector [K] / [K, 1] / [1, K])."""
+    got = _single_contraction(e)
+    if got is None:
+        return None
+    lc, rc, a, b = got
     if not (isinstance(a, Var) and isinstance(b, Var)) or a is b:
         return None
     dt = e.outputs[0].aval.dtype
@@ -72,12 +82,10 @@ def first_product(e: Eqn):
 
 def second_product(e: Eqn, A: Var, vals: dict):
     """The value ``t`` (R values) when ``e`` is ``A`` contracted along its rows with ``t``."""
-    if e.prim is not dot_general_p:
+    got = _single_contraction(e)
+    if got is None:
         return None
-    (lc, rc), (lb, rb) = e.params["dimension_numbers"]
-    if lb or rb or len(lc) != 1:
-        return None
-    a, b = e.inputs
+    lc, rc, a, b = got
     R = A.aval.shape[0]
     for M, t, mc, tc in ((a, b, lc[0], rc[0]), (b, a, rc[0], lc[0])):
         if M is A and t is not A and isinstance(t, Var) and id(t) in vals and mc == 0 \
