@@ -170,18 +170,24 @@ def _split(arrays, complicated):
     return (arrays[0], arrays[1], arrays[2:]) if complicated else (arrays[0], None, arrays[1:])
 
 
+def _model(xp, jacfwd, jvp, jac, static):
+    """The eval's function for one system: its array module, forward Jacobian and jvp (whose
+    tangent output is taken); the model itself is shared by every system."""
+    parents, mirrored, complicated = static
+
+    def f(*arrays):
+        theta, us, data = _split(arrays, complicated)
+        data = (*data, parents, mirrored)
+        if jac:
+            return hand_jacobian(xp, jacfwd, lambda g, x, t: jvp(g, (x,), (t,))[1], theta, us,
+                                 *data)
+        return hand_errors(xp, theta, us, *data).reshape(-1)
+    return f
+
+
 def _build(jac):
     def build(backend, static):
-        parents, mirrored, complicated = static
-
-        def f(*arrays):
-            theta, us, data = _split(arrays, complicated)
-            data = (*data, parents, mirrored)
-            if jac:
-                return hand_jacobian(np, tg.jacfwd,
-                                     lambda g, x, t: tg.jvp(g, (x,), (t,))[1], theta, us, *data)
-            return hand_errors(np, theta, us, *data).reshape(-1)
-        return tg.jit(f, backend=backend)
+        return tg.jit(_model(np, tg.jacfwd, tg.jvp, jac, static), backend=backend)
     return build
 
 
@@ -372,16 +378,7 @@ def _jax_entry(jac):
     def entry(static):
         import jax
         import jax.numpy as jnp
-        parents, mirrored, complicated = static
-
-        def f(*arrays):
-            theta, us, data = _split(arrays, complicated)
-            data = (*data, parents, mirrored)
-            if jac:
-                return hand_jacobian(jnp, jax.jacfwd,
-                                     lambda g, x, t: jax.jvp(g, (x,), (t,))[1], theta, us, *data)
-            return hand_errors(jnp, theta, us, *data).reshape(-1)
-        jf = jax.jit(f)
+        jf = jax.jit(_model(jnp, jax.jacfwd, jax.jvp, jac, static))
         return (lambda arrays: [jnp.asarray(a) for a in arrays],
                 lambda *a: jax.block_until_ready(jf(*a)))
     return entry
@@ -391,16 +388,11 @@ def _torch_entry(jac):
     def entry(static):
         import torch
         from torch.func import jacfwd, jvp
-        parents, mirrored, complicated = static
+        f = _model(torch, jacfwd, jvp, jac, static)
 
         def call(*arrays):
-            theta, us, data = _split(arrays, complicated)
-            data = (*data, parents, mirrored)
             with torch.no_grad():  # forward mode only (torch.func), no tape
-                if jac:
-                    return hand_jacobian(torch, jacfwd,
-                                         lambda g, x, t: jvp(g, (x,), (t,))[1], theta, us, *data)
-                return hand_errors(torch, theta, us, *data).reshape(-1)
+                return f(*arrays)
         return (lambda arrays: [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays], call)
     return entry
 
